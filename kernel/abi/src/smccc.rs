@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Arm SMC Calling Convention (SMCCC, Arm DEN 0028) and PSCI (Arm DEN 0022).
+//!
+//! The kernel calls firmware through SMC (or HVC, as the device tree says) to
+//! start cores and power the machine off. The function IDs and return codes
+//! are fixed by Arm; they live here so that the kernel and, later, the virtual
+//! machine monitors that emulate PSCI for guests share one definition.
+
+/// A PSCI function, by its SMCCC function ID (SMC64 IDs where one exists).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciFunction {
+    /// `PSCI_VERSION`: returns major << 16 | minor.
+    Version = 0x8400_0000,
+    /// `CPU_OFF`: powers the calling core down.
+    CpuOff = 0x8400_0002,
+    /// `CPU_ON` (SMC64): x1 = target MPIDR, x2 = entry point, x3 = context ID.
+    CpuOn = 0xC400_0003,
+    /// `SYSTEM_OFF`: powers the machine off. Does not return.
+    SystemOff = 0x8400_0008,
+    /// `SYSTEM_RESET`: resets the machine. Does not return.
+    SystemReset = 0x8400_0009,
+}
+
+impl TryFrom<u32> for PsciFunction {
+    type Error = u32;
+
+    /// Decodes a function ID. Written out by hand, not derived, so that an
+    /// unknown ID is an ordinary error value and never a panic.
+    fn try_from(id: u32) -> Result<Self, u32> {
+        match id {
+            0x8400_0000 => Ok(Self::Version),
+            0x8400_0002 => Ok(Self::CpuOff),
+            0xC400_0003 => Ok(Self::CpuOn),
+            0x8400_0008 => Ok(Self::SystemOff),
+            0x8400_0009 => Ok(Self::SystemReset),
+            other => Err(other),
+        }
+    }
+}
+
+/// A PSCI return code (negative values are errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciError {
+    /// -1: the function is not supported.
+    NotSupported,
+    /// -2: a parameter was invalid.
+    InvalidParameters,
+    /// -3: the caller may not do this.
+    Denied,
+    /// -4: the target core is already on.
+    AlreadyOn,
+    /// -5: the target core is being turned on.
+    OnPending,
+    /// -6: an internal firmware failure.
+    InternalFailure,
+    /// -7: the target is not present.
+    NotPresent,
+    /// -8: the target is disabled.
+    Disabled,
+    /// -9: the address is not valid.
+    InvalidAddress,
+    /// Any other negative value.
+    Unknown(i64),
+}
+
+impl PsciError {
+    /// Decodes the value a PSCI call left in x0: `Ok` for 0 or any positive
+    /// value, the error otherwise.
+    #[must_use]
+    pub fn check(x0: u64) -> Result<u64, Self> {
+        // PSCI return values are signed 32-bit or 64-bit integers in x0.
+        let value = x0.cast_signed();
+        let value = if value > i64::from(i32::MAX) && value <= i64::from(u32::MAX) {
+            i64::from((x0 as u32).cast_signed())
+        } else {
+            value
+        };
+        match value {
+            0.. => Ok(x0),
+            -1 => Err(Self::NotSupported),
+            -2 => Err(Self::InvalidParameters),
+            -3 => Err(Self::Denied),
+            -4 => Err(Self::AlreadyOn),
+            -5 => Err(Self::OnPending),
+            -6 => Err(Self::InternalFailure),
+            -7 => Err(Self::NotPresent),
+            -8 => Err(Self::Disabled),
+            -9 => Err(Self::InvalidAddress),
+            other => Err(Self::Unknown(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PsciError, PsciFunction};
+
+    #[test]
+    fn function_ids_round_trip() {
+        for f in [
+            PsciFunction::Version,
+            PsciFunction::CpuOff,
+            PsciFunction::CpuOn,
+            PsciFunction::SystemOff,
+            PsciFunction::SystemReset,
+        ] {
+            assert_eq!(PsciFunction::try_from(f as u32), Ok(f));
+        }
+        assert_eq!(PsciFunction::try_from(0x1234), Err(0x1234));
+    }
+
+    #[test]
+    fn return_codes_decode_in_32_and_64_bit_form() {
+        assert_eq!(PsciError::check(0), Ok(0));
+        assert_eq!(PsciError::check(0x1_0001), Ok(0x1_0001));
+        assert_eq!(PsciError::check(u64::MAX), Err(PsciError::NotSupported));
+        assert_eq!(PsciError::check(0xFFFF_FFFC), Err(PsciError::AlreadyOn));
+        assert_eq!(PsciError::check((-9i64).cast_unsigned()), Err(PsciError::InvalidAddress));
+        assert_eq!(PsciError::check((-42i64).cast_unsigned()), Err(PsciError::Unknown(-42)));
+    }
+}

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The machine as the device tree describes it.
+//!
+//! The loader (QEMU, U-Boot, the Raspberry Pi firmware) passes a flattened
+//! device tree in x0. [`PlatformInfo::parse`] reads what the kernel needs from
+//! it into plain fixed-size data: RAM banks, cores, the GIC, the console UART,
+//! the generic timer's interrupts and how to reach PSCI firmware. The rest of
+//! the kernel never touches the device tree again.
+//!
+//! The `fdt` crate does the parsing. It trusts the tree's structure (the loader
+//! is part of the trusted boot chain) and may panic on a corrupt one; this
+//! module never panics on a well-formed tree that merely lacks something, and
+//! returns a [`DtError`] naming what is missing instead.
+
+use core::fmt;
+
+use fdt::Fdt;
+use fdt::node::FdtNode;
+
+use crate::MAX_CPUS;
+use crate::range::PhysRange;
+
+/// The most RAM banks recorded.
+pub const MAX_MEMORY_BANKS: usize = 8;
+
+/// The most firmware reservations recorded.
+pub const MAX_RESERVED: usize = 8;
+
+/// Which GIC architecture the machine has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    /// GICv2 (GIC-400 and friends): distributor plus memory-mapped CPU interface.
+    V2,
+    /// GICv3: distributor plus redistributors; CPU interface in system registers.
+    V3,
+}
+
+/// The interrupt controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gic {
+    /// GICv2 or GICv3.
+    pub version: GicVersion,
+    /// The distributor (GICD).
+    pub distributor: PhysRange,
+    /// GICv2: the CPU interface (GICC). GICv3: the redistributors (GICR).
+    pub cpu_interface: PhysRange,
+    /// GICv2 with virtualization: the virtual interface control (GICH).
+    pub hyp_interface: Option<PhysRange>,
+    /// GICv2 with virtualization: the virtual CPU interface (GICV).
+    pub virtual_cpu_interface: Option<PhysRange>,
+    /// The virtual GIC maintenance interrupt, as an INTID.
+    pub maintenance_irq: Option<u32>,
+}
+
+/// The PL011 UART that the kernel uses as its console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uart {
+    /// Its registers.
+    pub registers: PhysRange,
+    /// Its interrupt, as an INTID.
+    pub irq: Option<u32>,
+}
+
+/// The generic timer's interrupts, as INTIDs (PPIs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timer {
+    /// The EL1 physical timer.
+    pub physical: u32,
+    /// The EL1 virtual timer: what guests use.
+    pub virtual_timer: u32,
+    /// The EL2 physical timer: what the kernel uses.
+    pub hypervisor: u32,
+}
+
+/// How PSCI firmware is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    /// Through SMC (firmware at EL3, or QEMU with virtualization on).
+    Smc,
+    /// Through HVC (firmware at EL2: only usable when the kernel is not at EL2).
+    Hvc,
+}
+
+/// Everything the kernel reads from the device tree.
+#[derive(Clone, Debug)]
+pub struct PlatformInfo<'dt> {
+    /// The machine's model string.
+    pub model: &'dt str,
+    /// RAM banks, in device-tree order.
+    pub memory: heapless::Vec<PhysRange, MAX_MEMORY_BANKS>,
+    /// Memory the firmware reserved.
+    pub reserved: heapless::Vec<PhysRange, MAX_RESERVED>,
+    /// Each core's MPIDR affinity value, in device-tree order; the first
+    /// [`MAX_CPUS`] only.
+    pub cpus: heapless::Vec<u64, MAX_CPUS>,
+    /// Cores the device tree lists beyond [`MAX_CPUS`], which stay off.
+    pub cpus_ignored: usize,
+    /// The interrupt controller.
+    pub gic: Gic,
+    /// The console UART: `/chosen/stdout-path` if it is a PL011, else the first PL011.
+    pub uart: Option<Uart>,
+    /// The generic timer.
+    pub timer: Option<Timer>,
+    /// How PSCI is called, if the machine has it.
+    pub psci: Option<Conduit>,
+    /// The kernel command line (`/chosen/bootargs`), empty if none.
+    pub bootargs: &'dt str,
+}
+
+/// What made a device tree unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DtError {
+    /// The blob is not a flattened device tree.
+    BadHeader,
+    /// A required node is missing.
+    Missing(&'static str),
+    /// A property has the wrong size or an address that overflows.
+    BadProperty {
+        /// The node.
+        node: &'static str,
+        /// The property.
+        property: &'static str,
+    },
+    /// More entries than the fixed-size tables hold.
+    TooMany(&'static str),
+}
+
+impl fmt::Display for DtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadHeader => f.write_str("not a flattened device tree (bad header)"),
+            Self::Missing(what) => write!(f, "the device tree has no {what}"),
+            Self::BadProperty { node, property } => {
+                write!(f, "the device tree's {node} has a malformed `{property}`")
+            }
+            Self::TooMany(what) => write!(f, "the device tree lists more {what} than supported"),
+        }
+    }
+}
+
+const GIC_V3: &[&str] = &["arm,gic-v3"];
+const GIC_V2: &[&str] = &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic", "arm,cortex-a9-gic"];
+
+impl<'dt> PlatformInfo<'dt> {
+    /// Reads a flattened device tree.
+    pub fn parse(blob: &'dt [u8]) -> Result<Self, DtError> {
+        let fdt = Fdt::new(blob).map_err(|_| DtError::BadHeader)?;
+        let root = fdt.find_node("/").ok_or(DtError::Missing("root node"))?;
+        let model = root.property("model").and_then(|p| p.as_str()).unwrap_or("unknown machine");
+
+        let mut memory = heapless::Vec::new();
+        for node in fdt.all_nodes() {
+            let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
+            if !is_memory {
+                continue;
+            }
+            for range in regs(node, "memory node")? {
+                if !range.is_empty() {
+                    memory.push(range).map_err(|_| DtError::TooMany("memory banks"))?;
+                }
+            }
+        }
+        if memory.is_empty() {
+            return Err(DtError::Missing("memory node"));
+        }
+
+        let mut reserved = heapless::Vec::new();
+        for r in fdt.memory_reservations() {
+            let range = PhysRange::new(r.address() as u64, r.size() as u64).ok_or(
+                DtError::BadProperty { node: "/memreserve/", property: "size" },
+            )?;
+            reserved.push(range).map_err(|_| DtError::TooMany("memory reservations"))?;
+        }
+        if let Some(node) = fdt.find_node("/reserved-memory") {
+            for child in node.children() {
+                for range in regs(child, "/reserved-memory")? {
+                    reserved.push(range).map_err(|_| DtError::TooMany("memory reservations"))?;
+                }
+            }
+        }
+
+        let (cpus, cpus_ignored) = parse_cpus(&fdt)?;
+        let gic = parse_gic(&fdt)?;
+        let uart = parse_uart(&fdt)?;
+        let timer = parse_timer(&fdt)?;
+        let psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]).and_then(|n| {
+            match n.property("method").and_then(|p| p.as_str()) {
+                Some("smc") => Some(Conduit::Smc),
+                Some("hvc") => Some(Conduit::Hvc),
+                _ => None,
+            }
+        });
+        let bootargs = fdt
+            .find_node("/chosen")
+            .and_then(|c| c.property("bootargs"))
+            .and_then(|p| p.as_str())
+            .unwrap_or("");
+        Ok(Self { model, memory, reserved, cpus, cpus_ignored, gic, uart, timer, psci, bootargs })
+    }
+
+    /// The value of `key=value` on the kernel command line, if present.
+    #[must_use]
+    pub fn boot_option(&self, key: &str) -> Option<&'dt str> {
+        self.bootargs.split_ascii_whitespace().find_map(|word| {
+            let (k, v) = word.split_once('=')?;
+            (k == key).then_some(v)
+        })
+    }
+
+    /// The total RAM in bytes.
+    #[must_use]
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.iter().map(|r| r.size()).sum()
+    }
+}
+
+/// A node's `reg` ranges, with overflow checked.
+fn regs(
+    node: FdtNode<'_, '_>,
+    name: &'static str,
+) -> Result<heapless::Vec<PhysRange, 8>, DtError> {
+    let mut out = heapless::Vec::new();
+    let Some(reg) = node.reg() else { return Ok(out) };
+    for r in reg {
+        let size = r.size.unwrap_or(0) as u64;
+        let range = PhysRange::new(r.starting_address as u64, size)
+            .ok_or(DtError::BadProperty { node: name, property: "reg" })?;
+        out.push(range).map_err(|_| DtError::TooMany("reg entries"))?;
+    }
+    Ok(out)
+}
+
+/// Big-endian cells of a property, `cells` at a time.
+fn cells(bytes: &[u8], cells: usize) -> impl Iterator<Item = u64> + '_ {
+    bytes.chunks_exact(4 * cells.max(1)).map(|chunk| {
+        chunk.chunks_exact(4).fold(0u64, |acc, c| {
+            (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        })
+    })
+}
+
+fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), DtError> {
+    let node = fdt.find_node("/cpus").ok_or(DtError::Missing("/cpus node"))?;
+    let address_cells = node
+        .property("#address-cells")
+        .and_then(|p| p.as_usize())
+        .ok_or(DtError::BadProperty { node: "/cpus", property: "#address-cells" })?;
+    let mut cpus = heapless::Vec::new();
+    let mut ignored = 0;
+    for cpu in node.children() {
+        let is_cpu = cpu.property("device_type").and_then(|p| p.as_str()) == Some("cpu");
+        let disabled = cpu.property("status").and_then(|p| p.as_str()) == Some("disabled");
+        if !is_cpu || disabled {
+            continue;
+        }
+        let reg = cpu.property("reg").ok_or(DtError::BadProperty { node: "cpu", property: "reg" })?;
+        let mpidr = cells(reg.value, address_cells)
+            .next()
+            .ok_or(DtError::BadProperty { node: "cpu", property: "reg" })?;
+        if cpus.push(mpidr).is_err() {
+            ignored += 1;
+        }
+    }
+    if cpus.is_empty() {
+        return Err(DtError::Missing("cpu nodes"));
+    }
+    Ok((cpus, ignored))
+}
+
+
+/// The INTIDs in a node's `interrupts` property (three cells each: type,
+/// number, flags; type 0 is an SPI from INTID 32, type 1 a PPI from 16).
+fn interrupts(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {
+    let mut out = heapless::Vec::new();
+    let Some(prop) = node.property("interrupts") else { return out };
+    for spec in prop.value.chunks_exact(12) {
+        let word = |i: usize| u32::from_be_bytes([spec[i], spec[i + 1], spec[i + 2], spec[i + 3]]);
+        let base = match word(0) {
+            0 => 32,
+            1 => 16,
+            _ => continue,
+        };
+        if let Some(id) = word(4).checked_add(base) {
+            let _ = out.push(id);
+        }
+    }
+    out
+}
+
+fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
+    let (node, version) = if let Some(n) = fdt.find_compatible(GIC_V3) {
+        (n, GicVersion::V3)
+    } else if let Some(n) = fdt.find_compatible(GIC_V2) {
+        (n, GicVersion::V2)
+    } else {
+        return Err(DtError::Missing("GICv2 or GICv3 interrupt controller"));
+    };
+    let reg = regs(node, "GIC")?;
+    let missing = DtError::BadProperty { node: "GIC", property: "reg" };
+    let distributor = *reg.first().ok_or(missing)?;
+    let cpu_interface = *reg.get(1).ok_or(missing)?;
+    let (hyp_interface, virtual_cpu_interface) = match version {
+        GicVersion::V2 => (reg.get(2).copied(), reg.get(3).copied()),
+        GicVersion::V3 => (None, None),
+    };
+    let maintenance_irq = interrupts(node).first().copied();
+    Ok(Gic { version, distributor, cpu_interface, hyp_interface, virtual_cpu_interface, maintenance_irq })
+}
+
+fn parse_uart(fdt: &Fdt<'_>) -> Result<Option<Uart>, DtError> {
+    let is_pl011 = |n: &FdtNode<'_, '_>| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011"));
+    let chosen = fdt.find_node("/chosen").and_then(|_| fdt.chosen().stdout()).filter(is_pl011);
+    let Some(node) = chosen.or_else(|| fdt.find_compatible(&["arm,pl011"])) else { return Ok(None) };
+    let registers = *regs(node, "PL011")?.first().ok_or(DtError::BadProperty { node: "PL011", property: "reg" })?;
+    Ok(Some(Uart { registers, irq: interrupts(node).first().copied() }))
+}
+
+fn parse_timer(fdt: &Fdt<'_>) -> Result<Option<Timer>, DtError> {
+    let Some(node) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) else { return Ok(None) };
+    // Order fixed by the binding: secure physical, non-secure physical, virtual, hypervisor.
+    let ids = interrupts(node);
+    match ids.as_slice() {
+        [_, physical, virtual_timer, hypervisor, ..] => {
+            Ok(Some(Timer { physical: *physical, virtual_timer: *virtual_timer, hypervisor: *hypervisor }))
+        }
+        _ => Err(DtError::BadProperty { node: "timer", property: "interrupts" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Conduit, DtError, GicVersion, PlatformInfo};
+    use crate::range::PhysRange;
+
+    const GICV3: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb");
+    const GICV2: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
+
+    #[test]
+    fn qemu_virt_gicv3() {
+        let info = PlatformInfo::parse(GICV3).unwrap();
+        assert_eq!(info.memory.as_slice(), &[PhysRange::new(0x4000_0000, 512 << 20).unwrap()]);
+        assert_eq!(info.cpus.as_slice(), &[0, 1, 2, 3]);
+        assert_eq!(info.gic.version, GicVersion::V3);
+        assert_eq!(info.gic.distributor, PhysRange::new(0x0800_0000, 0x1_0000).unwrap());
+        assert_eq!(info.gic.cpu_interface, PhysRange::new(0x080a_0000, 0xf6_0000).unwrap());
+        assert_eq!(info.gic.maintenance_irq, Some(25));
+        let uart = info.uart.unwrap();
+        assert_eq!(uart.registers, PhysRange::new(0x0900_0000, 0x1000).unwrap());
+        assert_eq!(uart.irq, Some(33));
+        let timer = info.timer.unwrap();
+        assert_eq!((timer.physical, timer.virtual_timer, timer.hypervisor), (30, 27, 26));
+        assert_eq!(info.psci, Some(Conduit::Smc));
+        assert_eq!(info.boot_option("bulkhead.test"), Some("1"));
+        assert_eq!(info.boot_option("missing"), None);
+        assert_eq!(info.memory_bytes(), 512 << 20);
+    }
+
+    #[test]
+    fn qemu_virt_gicv2() {
+        let info = PlatformInfo::parse(GICV2).unwrap();
+        assert_eq!(info.gic.version, GicVersion::V2);
+        assert_eq!(info.gic.cpu_interface, PhysRange::new(0x0801_0000, 0x1_0000).unwrap());
+        assert_eq!(info.gic.hyp_interface, Some(PhysRange::new(0x0803_0000, 0x1_0000).unwrap()));
+        assert_eq!(info.gic.virtual_cpu_interface, Some(PhysRange::new(0x0804_0000, 0x1_0000).unwrap()));
+        assert_eq!(info.cpus.len(), 4);
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        assert_eq!(PlatformInfo::parse(&[0u8; 64]).unwrap_err(), DtError::BadHeader);
+        assert_eq!(PlatformInfo::parse(&[]).unwrap_err(), DtError::BadHeader);
+    }
+}
