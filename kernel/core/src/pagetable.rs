@@ -143,21 +143,7 @@ impl<'t> Builder<'t> {
     /// What `addr` is mapped as, if it is mapped.
     #[must_use]
     pub fn lookup(&self, addr: u64) -> Option<Attributes> {
-        let mut table = 0;
-        for level in 0..4 {
-            let entry = self.tables[table][index(addr, level)];
-            if entry & VALID == 0 {
-                return None;
-            }
-            if level == 3 || entry & TABLE_OR_PAGE == 0 {
-                let base = entry & ADDRESS_MASK & !(level_size(level) - 1);
-                // Identity map: the output address must equal the input.
-                return (base == addr & !(level_size(level) - 1))
-                    .then(|| Attributes::from_bits(entry));
-            }
-            table = self.table_index(entry).ok()?;
-        }
-        None
+        lookup(&self.tables[..self.used], self.pool_base, addr)
     }
 
     fn first_mapped(&self, range: PhysRange) -> Option<u64> {
@@ -231,10 +217,35 @@ impl<'t> Builder<'t> {
     }
 
     fn table_index(&self, entry: u64) -> Result<usize, MapError> {
-        let offset = (entry & ADDRESS_MASK).checked_sub(self.pool_base).ok_or(MapError::Corrupt)?;
-        let index = usize::try_from(offset / 4096).map_err(|_| MapError::Corrupt)?;
-        if index < self.used { Ok(index) } else { Err(MapError::Corrupt) }
+        table_index(self.used, self.pool_base, entry)
     }
+}
+
+/// What `addr` is mapped as in the finished `tables` (table 0 the root, at
+/// `pool_base`), if it is mapped. Used by the builder and, once the tables are
+/// live, by the architecture crate.
+#[must_use]
+pub fn lookup(tables: &[Table], pool_base: u64, addr: u64) -> Option<Attributes> {
+    let mut table = 0;
+    for level in 0..4 {
+        let entry = tables.get(table)?[index(addr, level)];
+        if entry & VALID == 0 {
+            return None;
+        }
+        if level == 3 || entry & TABLE_OR_PAGE == 0 {
+            let mask = !(level_size(level) - 1);
+            // Identity map: the output address must equal the input.
+            return (entry & ADDRESS_MASK & mask == addr & mask).then(|| Attributes::from_bits(entry));
+        }
+        table = table_index(tables.len(), pool_base, entry).ok()?;
+    }
+    None
+}
+
+fn table_index(used: usize, pool_base: u64, entry: u64) -> Result<usize, MapError> {
+    let offset = (entry & ADDRESS_MASK).checked_sub(pool_base).ok_or(MapError::Corrupt)?;
+    let index = usize::try_from(offset / 4096).map_err(|_| MapError::Corrupt)?;
+    if index < used { Ok(index) } else { Err(MapError::Corrupt) }
 }
 
 /// The bytes one descriptor at `level` covers: 512 GiB, 1 GiB, 2 MiB, 4 KiB.

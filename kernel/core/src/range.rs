@@ -35,6 +35,12 @@ impl PhysRange {
         if end < start { None } else { Some(Self { start, end }) }
     }
 
+    /// The empty range at `addr`.
+    #[must_use]
+    pub const fn empty(addr: u64) -> Self {
+        Self { start: addr, end: addr }
+    }
+
     /// The first address in the range.
     #[must_use]
     pub const fn start(self) -> u64 {

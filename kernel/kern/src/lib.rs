@@ -1,1 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! hv-kernel: Bulkhead's kernel, wiring `hv-core` to the architecture.
+//!
+//! A platform crate (one per board, under `platforms/`) implements
+//! [`Platform`] and names [`start`] as its entry with
+//! `hv_arch_aarch64::kernel_entry!`. From there the kernel reads the device
+//! tree, maps itself, sets up its heap, brings up every core, prints the boot
+//! report and parks each core in its idle loop.
+//!
+//! Design rules:
+//! - No `unsafe`: what needs it is a safe API in `hv-arch-aarch64`.
+//! - No `cfg(feature = "board")`: a board is a crate implementing [`Platform`].
+//! - The kernel writes to the console only through [`console`], which keeps
+//!   each line whole when several cores print.
 #![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod console;
+mod exception;
+mod panic;
+mod boot;
+mod smp;
+
+pub use boot::start;
+
+use hv_core::platform::Uart;
+
+/// What a board gives the kernel.
+pub trait Platform {
+    /// The board's name, as the boot report shows it.
+    const NAME: &'static str;
+
+    /// The console UART to use if the device tree names none or cannot be
+    /// read, so the kernel can still say what went wrong.
+    const FALLBACK_UART: Option<Uart>;
+
+    /// Sets up `uart` as the kernel's console. Called once, on core 0, with
+    /// the MMU off; the kernel maps `uart.registers` as device memory before
+    /// turning the MMU on.
+    fn console(uart: &Uart) -> &'static dyn console::Console;
+}

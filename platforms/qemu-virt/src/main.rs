@@ -1,1 +1,41 @@
-#![no_std] #![no_main]
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! plat-qemu-virt: Bulkhead on QEMU's `virt` machine.
+//!
+//! This binary crate is the whole of a board: it names the kernel entry,
+//! supplies the console driver ([`mmio`]) and the facts from
+//! `platform.toml`. The kernel finds everything else (RAM, cores, GICv2 or
+//! GICv3, timer) in the device tree QEMU passes.
+//!
+//! Unsafe code: only [`mmio`], and the assembly trampoline that
+//! `kernel_entry!` emits.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+#[expect(unsafe_code, reason = "the platform's MMIO module: register blocks at device addresses")]
+mod mmio;
+
+use hv_core::platform::Uart;
+use hv_core::range::PhysRange;
+use hv_kernel::Platform;
+use hv_kernel::console::Console;
+
+include!(concat!(env!("OUT_DIR"), "/platform.rs"));
+
+/// QEMU's `virt` machine.
+struct QemuVirt;
+
+impl Platform for QemuVirt {
+    const NAME: &'static str = "qemu-virt";
+
+    const FALLBACK_UART: Option<Uart> = match PhysRange::new(CONSOLE_BASE, CONSOLE_SIZE) {
+        Some(registers) => Some(Uart { registers, irq: Some(CONSOLE_INTID) }),
+        None => None,
+    };
+
+    fn console(uart: &Uart) -> &'static dyn Console {
+        mmio::pl011(uart)
+    }
+}
+
+hv_arch_aarch64::kernel_entry!(hv_kernel::start::<QemuVirt>);

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+// Image header and the first instructions of every core.
+//
+// The image begins with the 64-byte Linux arm64 Image header, so QEMU's
+// -kernel, U-Boot's booti and the Raspberry Pi firmware all load it as a
+// kernel and enter it at its first byte with x0 = device tree address and the
+// MMU off. The kernel is linked at address 0 as a position-independent
+// executable: before any Rust runs, this code applies its own
+// R_AARCH64_RELATIVE relocations for wherever it was loaded, clears .bss,
+// points sp at core 0's boot stack and calls boot::primary_rust_entry.
+//
+// Secondary cores arrive at bulkhead_secondary_entry from PSCI CPU_ON with
+// x0 = their core index; the image is already relocated.
+//
+// Operands (from boot.rs): stacks the boot stacks, stack_size one stack's
+// size, sctlr and cptr the EL2 reset values, primary and secondary the
+// Rust entry points.
+
+.section .text.head, "ax"
+.global _start
+_start:
+    b       hv_boot_primary             // code0
+    .long   0                           // code1
+    .quad   0                           // text_offset: load at a 2 MiB boundary
+    .quad   __image_size                // image_size, .bss included
+    .quad   0xa                         // flags: little-endian, 4 KiB pages, anywhere in RAM
+    .quad   0                           // res2
+    .quad   0                           // res3
+    .quad   0                           // res4
+    .ascii  "ARM\x64"                   // magic
+    .long   0                           // res5: no PE/COFF header
+
+.section .text.boot, "ax"
+.balign 4
+hv_boot_primary:
+    msr     daifset, #0xf
+    mov     x19, x0                     // x19 = device tree address
+    mrs     x20, CurrentEL
+    ubfx    x20, x20, #2, #2            // x20 = exception level
+    cmp     x20, #2
+    b.ne    1f
+    ldr     x9, ={sctlr}                // EL2: MMU and caches off, known state
+    msr     sctlr_el2, x9
+    mov     x9, #{cptr}                 // FP/SIMD not trapped: Rust may use them
+    msr     cptr_el2, x9
+    isb
+    b       2f
+1:  mov     x9, #(3 << 20)              // EL1 (wrong, but say so): FP/SIMD on
+    msr     cpacr_el1, x9
+    isb
+
+    // Apply R_AARCH64_RELATIVE relocations: *(base + offset) = base + addend.
+2:  adr     x21, _start
+    adrp    x9, __rela_start
+    add     x9, x9, :lo12:__rela_start
+    adrp    x10, __rela_end
+    add     x10, x10, :lo12:__rela_end
+3:  cmp     x9, x10
+    b.hs    5f
+    ldp     x11, x12, [x9], #16         // r_offset, r_info
+    ldr     x13, [x9], #8               // r_addend
+    cmp     x12, #1027                  // R_AARCH64_RELATIVE
+    b.ne    4f
+    add     x13, x13, x21
+    str     x13, [x21, x11]
+    b       3b
+4:  wfe                                 // any other relocation: cannot run, cannot report
+    b       4b
+
+    // Clear .bss (16-byte aligned by the linker script).
+5:  adrp    x9, __bss_start
+    add     x9, x9, :lo12:__bss_start
+    adrp    x10, __bss_end
+    add     x10, x10, :lo12:__bss_end
+6:  cmp     x9, x10
+    b.hs    7f
+    stp     xzr, xzr, [x9], #16
+    b       6b
+
+7:  adrp    x9, {stacks}
+    add     x9, x9, :lo12:{stacks}
+    mov     x10, #{stack_size}
+    add     sp, x9, x10                 // top of core 0's stack
+    mov     x29, xzr
+    mov     x30, xzr
+    mov     x0, x19
+    mov     x1, x20
+    bl      {primary}
+8:  wfe
+    b       8b
+
+.global bulkhead_secondary_entry
+.balign 4
+bulkhead_secondary_entry:
+    msr     daifset, #0xf
+    mov     x19, x0                     // x19 = core index
+    ldr     x9, ={sctlr}
+    msr     sctlr_el2, x9
+    mov     x9, #{cptr}
+    msr     cptr_el2, x9
+    isb
+    adrp    x9, {stacks}
+    add     x9, x9, :lo12:{stacks}
+    add     x10, x19, #1
+    mov     x11, #{stack_size}
+    madd    x9, x10, x11, x9
+    mov     sp, x9                      // top of this core's stack
+    mov     x29, xzr
+    mov     x30, xzr
+    mov     x0, x19
+    bl      {secondary}
+9:  wfe
+    b       9b
+.ltorg

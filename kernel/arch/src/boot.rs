@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! From reset to Rust: the image header, relocation, boot stacks, and what the
+//! kernel learns about its own image.
+//!
+//! `boot.S` runs first (see its header). It calls [`primary_rust_entry`], which
+//! installs the exception vectors, checks the device tree pointer and records
+//! [`BootParams`], then jumps to the kernel entry that the platform crate
+//! named with [`kernel_entry!`](crate::kernel_entry).
+
+use core::cell::UnsafeCell;
+
+use aarch64_cpu::registers::{VBAR_EL2, Writeable};
+use hv_core::MAX_CPUS;
+use hv_core::range::PhysRange;
+use spin::Once;
+
+/// Each core's boot stack, in bytes.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// The value SCTLR_EL2 gets at entry: its RES1 bits, MMU and caches off.
+const SCTLR_EL2_BOOT: u64 = 0x30c5_0830;
+/// The value CPTR_EL2 gets at entry: its RES1 bits, FP/SIMD not trapped.
+const CPTR_EL2_BOOT: u64 = 0x33ff;
+
+/// One boot stack per core, in .bss.
+#[repr(C, align(16))]
+struct Stacks(UnsafeCell<[[u8; STACK_SIZE]; MAX_CPUS]>);
+
+// SAFETY: Rust code never reads or writes the stacks as a value; each core's
+// `sp` points into its own slot, which only that core uses.
+unsafe impl Sync for Stacks {}
+
+static STACKS: Stacks = Stacks(UnsafeCell::new([[0; STACK_SIZE]; MAX_CPUS]));
+
+core::arch::global_asm!(
+    include_str!("boot.S"),
+    stacks = sym STACKS,
+    stack_size = const STACK_SIZE,
+    sctlr = const SCTLR_EL2_BOOT,
+    cptr = const CPTR_EL2_BOOT,
+    primary = sym primary_rust_entry,
+    secondary = sym secondary_rust_entry,
+);
+
+unsafe extern "C" {
+    static _start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __image_end: u8;
+    static hv_exception_vectors: u8;
+    fn bulkhead_kernel_entry() -> !;
+    fn bulkhead_secondary_entry();
+}
+
+/// Where the parts of the kernel image sit in physical memory. The image is
+/// identity-mapped, so these are also its virtual addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageLayout {
+    /// The whole image, .bss, stacks and page tables included.
+    pub whole: PhysRange,
+    /// Code: mapped read-only and executable.
+    pub text: PhysRange,
+    /// Constants and relocations: read-only, never executable.
+    pub rodata: PhysRange,
+    /// Data, .bss, stacks, page tables: read-write, never executable.
+    pub data: PhysRange,
+}
+
+/// Why the device tree pointer the loader passed cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceTreeError {
+    /// x0 was zero or not 8-byte aligned.
+    BadPointer(usize),
+    /// The blob at x0 does not start with the FDT magic.
+    BadMagic(usize),
+    /// The header's size is implausible or the blob overlaps the kernel image.
+    BadSize(usize),
+}
+
+/// What the kernel is told at boot.
+#[derive(Debug)]
+pub struct BootParams {
+    /// The exception level the loader entered the kernel at (2 is required).
+    pub exception_level: u8,
+    /// The flattened device tree from x0.
+    pub device_tree: Result<&'static [u8], DeviceTreeError>,
+    /// The physical address of the device tree (for the memory map).
+    pub device_tree_address: usize,
+    /// The kernel image's layout.
+    pub image: ImageLayout,
+}
+
+static PARAMS: Once<BootParams> = Once::new();
+
+/// The boot parameters. Valid from the kernel entry on.
+///
+/// # Panics
+/// If called before the kernel entry, which cannot happen in kernel code.
+pub fn params() -> &'static BootParams {
+    PARAMS.get().expect("boot parameters are set before the kernel is entered")
+}
+
+/// The physical address the secondary cores' entry point has, for PSCI CPU_ON.
+pub(crate) fn secondary_entry_address() -> u64 {
+    (bulkhead_secondary_entry as unsafe extern "C" fn()) as usize as u64
+}
+
+fn symbol_address(symbol: &'static u8) -> u64 {
+    core::ptr::from_ref(symbol) as u64
+}
+
+fn image_layout() -> ImageLayout {
+    // SAFETY: the linker script defines these symbols; only their addresses
+    // are taken, never their contents.
+    let (start, text_end, rodata_end, end) = unsafe {
+        (
+            symbol_address(&_start),
+            symbol_address(&__text_end),
+            symbol_address(&__rodata_end),
+            symbol_address(&__image_end),
+        )
+    };
+    // The linker script orders the symbols; an empty range stands in if not.
+    let range = |a, b| PhysRange::from_bounds(a, b).unwrap_or(PhysRange::empty(a));
+    ImageLayout {
+        whole: range(start, end),
+        text: range(start, text_end),
+        rodata: range(text_end, rodata_end),
+        data: range(rodata_end, end),
+    }
+}
+
+/// The largest device tree the kernel accepts.
+const MAX_DEVICE_TREE: usize = 2 << 20;
+
+fn device_tree(address: usize, image: PhysRange) -> Result<&'static [u8], DeviceTreeError> {
+    if address == 0 || address % 8 != 0 {
+        return Err(DeviceTreeError::BadPointer(address));
+    }
+    // SAFETY: the boot protocol says x0 holds the address of a device tree in
+    // RAM that nothing else uses; with the MMU off every address is readable,
+    // and 8 bytes are read before anything else is trusted.
+    let header = unsafe { core::slice::from_raw_parts(address as *const u8, 8) };
+    if header[..4] != [0xd0, 0x0d, 0xfe, 0xed] {
+        return Err(DeviceTreeError::BadMagic(address));
+    }
+    let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    let range = PhysRange::new(address as u64, size as u64).ok_or(DeviceTreeError::BadSize(size))?;
+    if !(40..=MAX_DEVICE_TREE).contains(&size) || range.overlaps(image) {
+        return Err(DeviceTreeError::BadSize(size));
+    }
+    // SAFETY: as above, the loader gave us these `size` bytes; they lie
+    // outside the image, and the kernel never writes to them (the memory map
+    // keeps them out of every allocation), so a shared `'static` slice holds.
+    Ok(unsafe { core::slice::from_raw_parts(address as *const u8, size) })
+}
+
+fn install_vectors() {
+    // SAFETY: only the address of the vector table is taken.
+    let vectors = unsafe { symbol_address(&hv_exception_vectors) };
+    VBAR_EL2.set(vectors);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// Core 0's first Rust code, called by `boot.S` with the device tree address
+/// and the exception level.
+extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u64) -> ! {
+    if exception_level == 2 {
+        install_vectors();
+        crate::cpu::set_index(0);
+    }
+    let image = image_layout();
+    PARAMS.call_once(|| BootParams {
+        exception_level: exception_level as u8,
+        device_tree: device_tree(device_tree_address, image.whole),
+        device_tree_address,
+        image,
+    });
+    // SAFETY: `kernel_entry!` in the platform crate defines this symbol as a
+    // jump to a safe `fn() -> !`; it takes no arguments and never returns.
+    unsafe { bulkhead_kernel_entry() }
+}
+
+/// A secondary core's first Rust code, called by `boot.S` with its index.
+extern "C" fn secondary_rust_entry(index: usize) -> ! {
+    install_vectors();
+    crate::cpu::set_index(index);
+    crate::mmu::enable_on_secondary();
+    crate::smp::secondary_started(index)
+}
+
+/// Names the kernel's entry point: a safe `fn() -> !` that the boot code
+/// calls once on core 0, after relocation and with a stack. Use it once, in
+/// the platform crate:
+///
+/// ```ignore
+/// hv_arch_aarch64::kernel_entry!(kernel_main);
+/// ```
+///
+/// The macro emits one assembly trampoline; the platform crate must allow the
+/// `unsafe_code` lint for it (a `global_asm!`), and contains no other unsafe.
+#[macro_export]
+macro_rules! kernel_entry {
+    ($entry:path) => {
+        extern "C" fn __bulkhead_kernel_entry() -> ! {
+            let entry: fn() -> ! = $entry;
+            entry()
+        }
+        // The boot code (hv-arch-aarch64 boot.rs) calls `bulkhead_kernel_entry`
+        // with no arguments; this branches to the typed wrapper above.
+        #[expect(unsafe_code, reason = "the one assembly trampoline to the kernel entry")]
+        mod __bulkhead_kernel_entry_trampoline {
+            core::arch::global_asm!(
+                ".global bulkhead_kernel_entry",
+                "bulkhead_kernel_entry:",
+                "b {entry}",
+                entry = sym super::__bulkhead_kernel_entry,
+            );
+        }
+    };
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! This core: who it is, what it can do, and how it waits.
+
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable, TPIDR_EL2, Writeable,
+};
+
+/// This core's MPIDR affinity fields (Aff3..Aff0), as the device tree's `cpu`
+/// nodes write them.
+pub fn mpidr_affinity() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// The generic timer's frequency in Hz, as firmware set it.
+pub fn timer_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// The number of physical address bits this core implements.
+pub fn physical_address_bits() -> u32 {
+    match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        5 => 48,
+        _ => 52,
+    }
+}
+
+/// Parks this core for good: it waits for events that never call it back.
+pub fn park() -> ! {
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// Waits a little, letting other cores (and, under QEMU, the emulator) run.
+pub fn relax() {
+    core::hint::spin_loop();
+}
+
+/// This core's index: 0 for the boot core, then in device-tree order.
+pub fn index() -> usize {
+    TPIDR_EL2.get() as usize
+}
+
+/// Records this core's index; called once per core by the boot code.
+pub(crate) fn set_index(index: usize) {
+    TPIDR_EL2.set(index as u64);
+}
+
+/// The generic timer's physical count, which ticks at [`timer_frequency`].
+pub fn counter() -> u64 {
+    CNTPCT_EL0.get()
+}

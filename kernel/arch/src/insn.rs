@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The raw instructions `aarch64-cpu` does not wrap: TLB and cache
+//! maintenance, and firmware calls.
+//!
+//! Each is a safe function where the instruction cannot break memory safety on
+//! its own; the callers ([`crate::mmu`], [`crate::psci`]) are where ordering
+//! matters and is explained.
+
+use core::arch::asm;
+
+/// Invalidates every EL2 TLB entry on this core.
+pub fn tlbi_alle2() {
+    // SAFETY: TLB invalidation only drops cached translations; the next access
+    // walks the tables again. No memory is read or written.
+    unsafe { asm!("tlbi alle2", options(nostack, preserves_flags)) };
+}
+
+/// Cleans and invalidates the data cache line holding `addr` to the point of
+/// coherency, so that a core whose MMU and caches are still off reads what
+/// this core wrote.
+pub fn dc_civac(addr: usize) {
+    // SAFETY: clean-and-invalidate writes a dirty line back and drops it; the
+    // memory's contents are unchanged, so no Rust invariant can be broken.
+    unsafe { asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+}
+
+/// Invalidates the whole instruction cache to the point of unification.
+pub fn ic_iallu() {
+    // SAFETY: dropping instruction cache lines only forces refetches.
+    unsafe { asm!("ic iallu", options(nostack, preserves_flags)) };
+}
+
+/// Calls firmware through SMC with SMCCC argument registers x0 to x3 and
+/// returns x0.
+pub fn smc(function: u32, x1: u64, x2: u64, x3: u64) -> u64 {
+    let ret: u64;
+    // SAFETY: an SMCCC call may clobber x0-x17 and nothing else; firmware does
+    // not write to our memory for the calls the kernel makes (PSCI).
+    unsafe {
+        asm!("smc #0", inout("x0") u64::from(function) => ret, inout("x1") x1 => _,
+             inout("x2") x2 => _, inout("x3") x3 => _, out("x4") _, out("x5") _, out("x6") _,
+             out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _,
+             out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+             options(nostack));
+    }
+    ret
+}
+
+/// Calls firmware through HVC (only when not running at EL2) with SMCCC
+/// argument registers x0 to x3 and returns x0.
+pub fn hvc(function: u32, x1: u64, x2: u64, x3: u64) -> u64 {
+    let ret: u64;
+    // SAFETY: as for `smc`.
+    unsafe {
+        asm!("hvc #0", inout("x0") u64::from(function) => ret, inout("x1") x1 => _,
+             inout("x2") x2 => _, inout("x3") x3 => _, out("x4") _, out("x5") _, out("x6") _,
+             out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _,
+             out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+             options(nostack));
+    }
+    ret
+}

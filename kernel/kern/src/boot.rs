@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The boot sequence on core 0, and the boot report.
+//!
+//! [`start`] runs once, on the boot core, right after the architecture's
+//! entry code. It reads the device tree, sets up the console, refuses to go on
+//! unless it is at EL2, works out the physical memory map, maps the kernel
+//! (code read-only and executable, everything else never executable), turns
+//! the MMU on, sets up the heap, starts the other cores and reports each step.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use hv_abi::console::{BANNER, FATAL, READY};
+use hv_arch_aarch64 as arch;
+use hv_core::memory::{MemoryMap, PAGE_SIZE, Use};
+use hv_core::pagetable::{Attributes, Builder, MapError};
+use hv_core::platform::{Conduit, DtError, GicVersion, PlatformInfo, Uart};
+use hv_core::range::{PhysRange, Size, subtract};
+
+use crate::{Platform, console, exception, println, smp};
+
+/// The kernel heap's size.
+const HEAP_SIZE: u64 = 4 << 20;
+
+/// Prints one line of the boot report.
+macro_rules! report {
+    ($($arg:tt)*) => {
+        $crate::println!("{}{}", hv_abi::console::REPORT_PREFIX, format_args!($($arg)*))
+    };
+}
+pub(crate) use report;
+
+/// Prints why the kernel cannot boot, powers the machine off and stops.
+fn fatal(why: fmt::Arguments<'_>) -> ! {
+    console::emergency_print(format_args!("{FATAL}{why}"));
+    let refused = arch::psci::system_off();
+    console::emergency_print(format_args!("{FATAL}power-off failed ({refused:?}); core parked"));
+    arch::cpu::park()
+}
+
+enum DeviceTreeProblem {
+    Pointer(arch::boot::DeviceTreeError),
+    Parse(DtError),
+}
+
+impl fmt::Display for DeviceTreeProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pointer(e) => write!(f, "the loader passed no usable device tree in x0 ({e:?})"),
+            Self::Parse(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The kernel's entry on the boot core. Name it with
+/// `hv_arch_aarch64::kernel_entry!(hv_kernel::start::<YourPlatform>)`.
+pub fn start<P: Platform>() -> ! {
+    let params = arch::boot::params();
+    let info = params
+        .device_tree
+        .map_err(DeviceTreeProblem::Pointer)
+        .and_then(|dt| PlatformInfo::parse(dt).map_err(DeviceTreeProblem::Parse));
+    let info = match info {
+        Ok(info) => info,
+        Err(problem) => {
+            if let Some(uart) = P::FALLBACK_UART {
+                console::init(P::console(&uart));
+            }
+            fatal(format_args!("cannot read the device tree: {problem}"));
+        }
+    };
+    arch::psci::set_conduit(info.psci);
+    let uart = info.uart.or(P::FALLBACK_UART);
+    if let Some(uart) = &uart {
+        console::init(P::console(uart));
+    }
+    println!("{BANNER}{} on {} ({})", env!("CARGO_PKG_VERSION"), info.model, P::NAME);
+    if params.exception_level != 2 {
+        fatal(format_args!(
+            "entered at EL{}, but Bulkhead runs at EL2 (on QEMU: -M virt,virtualization=on)",
+            params.exception_level
+        ));
+    }
+    exception::install();
+    report!("exception level EL2, vectors installed");
+
+    let mut memory = memory_map(params, &info).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let tables = arch::mmu::build(|b| map_kernel(b, params, &info, uart.as_ref()))
+        .unwrap_or_else(|e| fatal(format_args!("cannot build the kernel's page tables: {e:?}")));
+    arch::mmu::enable().unwrap_or_else(|e| fatal(format_args!("cannot turn the MMU on: {e:?}")));
+    let heap = memory
+        .allocate(HEAP_SIZE, 2 << 20, Use::KernelHeap)
+        .unwrap_or_else(|e| fatal(format_args!("no room for the kernel heap: {e:?}")));
+    arch::heap::init(heap).unwrap_or_else(|e| fatal(format_args!("cannot set up the heap: {e:?}")));
+    heap_self_test();
+
+    report_memory(params, &info, &memory);
+    report!(
+        "MMU on: 4 KiB granule, {}-bit addresses, {tables} translation tables; text read-only, data never executable",
+        hv_core::pagetable::VA_BITS
+    );
+    report!("kernel heap {} at {}, allocator self-test passed", Size(heap.size()), heap);
+    report_devices(&info, uart.as_ref());
+
+    #[cfg(feature = "fault-injection")]
+    crate::exception::inject(&info);
+
+    let (online, wanted) = smp::start_secondaries(&info);
+    report!("cores online {online} of {wanted}");
+    if online != wanted {
+        fatal(format_args!("only {online} of {wanted} cores came up"));
+    }
+    println!("{READY}");
+    arch::cpu::park()
+}
+
+fn memory_map(params: &arch::boot::BootParams, info: &PlatformInfo<'_>) -> Result<MemoryMap, &'static str> {
+    // The heap does not exist yet: a fixed-size list.
+    let mut used: heapless::Vec<(PhysRange, Use), { 2 + hv_core::platform::MAX_RESERVED }> =
+        heapless::Vec::new();
+    let dt = params.device_tree.ok().and_then(|dt| PhysRange::new(params.device_tree_address as u64, dt.len() as u64));
+    let image = Some((params.image.whole, Use::KernelImage));
+    let entries = image.into_iter().chain(dt.map(|r| (r, Use::DeviceTree)));
+    for entry in entries.chain(info.reserved.iter().map(|r| (*r, Use::Firmware))) {
+        // Capacity is 2 + MAX_RESERVED, exactly what the three sources can hold.
+        let _ = used.push(entry);
+    }
+    MemoryMap::new(&info.memory, &used).map_err(|e| match e {
+        hv_core::memory::MapError::ImageOutsideRam => "the kernel image lies outside the RAM the device tree lists",
+        hv_core::memory::MapError::TooManyRegions => "the memory map has more regions than the kernel tracks",
+        hv_core::memory::MapError::OutOfMemory { .. } => "out of memory",
+    })
+}
+
+/// Identity-maps the kernel image section by section, the rest of RAM
+/// read-write, and the devices the kernel drives as device memory.
+fn map_kernel(
+    b: &mut Builder<'_>,
+    params: &arch::boot::BootParams,
+    info: &PlatformInfo<'_>,
+    uart: Option<&Uart>,
+) -> Result<(), MapError> {
+    let image = params.image;
+    b.map(image.text, Attributes::Code)?;
+    b.map(image.rodata, Attributes::ReadOnly)?;
+    b.map(image.data, Attributes::ReadWrite)?;
+    let banks: heapless::Vec<PhysRange, 8> = info.memory.iter().map(|r| r.align_in(PAGE_SIZE)).collect();
+    let rest: heapless::Vec<PhysRange, 16> =
+        subtract(&banks, &[image.whole]).map_err(|_| MapError::OutOfTables)?;
+    for range in rest {
+        b.map(range, Attributes::ReadWrite)?;
+    }
+    let gic = &info.gic;
+    let devices = [Some(gic.distributor), Some(gic.cpu_interface), uart.map(|u| u.registers)];
+    for device in devices.into_iter().flatten() {
+        let range = device.align_out(PAGE_SIZE).ok_or(MapError::BadRange(device))?;
+        b.map(range, Attributes::Device)?;
+    }
+    Ok(())
+}
+
+fn heap_self_test() {
+    let numbers: Vec<u64> = (0..4096).collect();
+    let boxed = Box::new(numbers.iter().sum::<u64>());
+    if *boxed != 4095 * 4096 / 2 {
+        fatal(format_args!("the kernel heap returned corrupt memory"));
+    }
+}
+
+fn report_memory(params: &arch::boot::BootParams, info: &PlatformInfo<'_>, memory: &MemoryMap) {
+    for bank in &info.memory {
+        report!("memory {bank} {}", Size(bank.size()));
+    }
+    let image = params.image;
+    report!(
+        "  {:<17} {} {} (text {}, rodata {}, data+bss {})",
+        "kernel image",
+        image.whole,
+        Size(image.whole.size()),
+        Size(image.text.size()),
+        Size(image.rodata.size()),
+        Size(image.data.size()),
+    );
+    for (range, what) in memory.used().iter().filter(|(_, u)| *u != Use::KernelImage) {
+        report!("  {:<17} {range} {}", what.name(), Size(range.size()));
+    }
+    report!("  {:<17} {} in {} regions", "free", Size(memory.free_bytes()), memory.free().len());
+}
+
+fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
+    let gic = &info.gic;
+    let (version, second) = match gic.version {
+        GicVersion::V2 => ("GICv2", "CPU interface"),
+        GicVersion::V3 => ("GICv3", "redistributors"),
+    };
+    let maintenance = gic.maintenance_irq.map_or(0, |i| i);
+    report!("{version} distributor {}, {second} {}, maintenance INTID {maintenance}", gic.distributor, gic.cpu_interface);
+    match uart {
+        Some(u) => report!("console PL011 at {}, INTID {}", u.registers, u.irq.unwrap_or(0)),
+        None => report!("console none"),
+    }
+    match info.timer {
+        Some(t) => report!(
+            "timer {} Hz, hypervisor INTID {}, virtual INTID {}",
+            arch::cpu::timer_frequency(),
+            t.hypervisor,
+            t.virtual_timer
+        ),
+        None => report!("timer {} Hz, no device-tree node", arch::cpu::timer_frequency()),
+    }
+    let conduit = match info.psci {
+        Some(Conduit::Smc) => "SMC",
+        Some(Conduit::Hvc) => "HVC",
+        None => "none",
+    };
+    match arch::psci::version() {
+        Ok((major, minor)) => report!("PSCI {major}.{minor} via {conduit}"),
+        Err(e) => report!("PSCI unavailable via {conduit} ({e:?})"),
+    }
+    report!(
+        "cores {} in device tree{}, MPIDR {:x?}",
+        info.cpus.len(),
+        if info.cpus_ignored > 0 { " (more ignored)" } else { "" },
+        info.cpus.as_slice()
+    );
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The kernel's console: whole lines, whatever core prints them.
+//!
+//! The platform supplies a [`Console`] (a UART driver); [`println!`] formats
+//! into it under a lock, so lines from several cores never interleave. The
+//! panic path uses [`emergency_print`], which takes the lock if it can and
+//! prints anyway if another core holds it for too long.
+
+use core::fmt::{self, Write};
+
+use spin::{Mutex, Once};
+
+/// A byte sink the kernel prints to.
+pub trait Console: Sync {
+    /// Writes `bytes`, turning `\n` into `\r\n` if the device needs it, and
+    /// returns once they are all queued.
+    fn write_bytes(&self, bytes: &[u8]);
+}
+
+static CONSOLE: Once<&'static dyn Console> = Once::new();
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Makes `console` the kernel's console. The first call wins.
+pub fn init(console: &'static dyn Console) {
+    CONSOLE.call_once(|| console);
+}
+
+struct Writer(&'static dyn Console);
+
+impl Write for Writer {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints `args` and a newline as one line. Does nothing before [`init`].
+pub fn print_line(args: fmt::Arguments<'_>) {
+    let Some(console) = CONSOLE.get() else { return };
+    let _guard = LOCK.lock();
+    let _ = writeln!(Writer(*console), "{args}");
+}
+
+/// Prints a line even if another core holds the console lock and will never
+/// let go (it may have crashed holding it).
+pub fn emergency_print(args: fmt::Arguments<'_>) {
+    let Some(console) = CONSOLE.get() else { return };
+    let guard = (0..1_000_000).find_map(|_| LOCK.try_lock());
+    let _ = writeln!(Writer(*console), "{args}");
+    drop(guard);
+}
+
+/// Prints a formatted line to the kernel console.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {
+        $crate::console::print_line(format_args!($($arg)*))
+    };
+}

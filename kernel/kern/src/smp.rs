@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Bringing up the other cores and parking them in the idle loop.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use hv_arch_aarch64 as arch;
+use hv_core::platform::PlatformInfo;
+
+use crate::boot::report;
+
+/// Cores that have reached the kernel, the boot core included.
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+
+/// Starts every core the device tree lists and waits (up to one second of
+/// timer ticks) until they report in. Returns (online, listed).
+pub(crate) fn start_secondaries(info: &PlatformInfo<'_>) -> (usize, usize) {
+    let me = arch::cpu::mpidr_affinity();
+    let mut index = 1;
+    for &mpidr in info.cpus.iter().filter(|&&m| m != me) {
+        if let Err(e) = arch::smp::start_cpu(index, mpidr, secondary_main) {
+            report!("core {index} (MPIDR {mpidr:#x}) did not start: {e:?}");
+        }
+        index += 1;
+    }
+    let listed = info.cpus.len();
+    let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();
+    while ONLINE.load(Ordering::Acquire) < listed && arch::cpu::counter() < deadline {
+        arch::cpu::relax();
+    }
+    (ONLINE.load(Ordering::Acquire), listed)
+}
+
+/// Where a secondary core arrives with its MMU on.
+fn secondary_main(_index: usize) -> ! {
+    ONLINE.fetch_add(1, Ordering::AcqRel);
+    arch::cpu::park()
+}
