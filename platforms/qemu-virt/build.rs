@@ -6,15 +6,27 @@
 use std::path::PathBuf;
 
 fn main() {
-    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     println!("cargo:rerun-if-changed=link.x");
     println!("cargo:rerun-if-changed=platform.toml");
-    println!("cargo:rustc-link-arg-bins=-T{}", dir.join("link.x").display());
+    println!(
+        "cargo:rustc-link-arg-bins=-T{}",
+        dir.join("link.x").display()
+    );
 
-    let text = std::fs::read_to_string(dir.join("platform.toml")).expect("platform.toml is readable");
+    let text =
+        std::fs::read_to_string(dir.join("platform.toml")).expect("platform.toml is readable");
     let table: toml::Table = text.parse().expect("platform.toml is valid TOML");
-    let console = table["console"].as_table().expect("platform.toml has a [console] table");
-    let field = |key: &str| console[key].as_integer().unwrap_or_else(|| panic!("[console] {key} is an integer"));
+    let console = table["console"]
+        .as_table()
+        .expect("platform.toml has a [console] table");
+    let field = |key: &str| {
+        console[key]
+            .as_integer()
+            .unwrap_or_else(|| panic!("[console] {key} is an integer"))
+    };
     let out = format!(
         "/// The console UART's registers (platform.toml `[console]`).\n\
          const CONSOLE_BASE: u64 = {:#x};\n\

@@ -67,7 +67,6 @@ pub enum PsciError {
 impl PsciError {
     /// Decodes the value a PSCI call left in x0: `Ok` for 0 or any positive
     /// value, the error otherwise.
-    #[must_use]
     pub fn check(x0: u64) -> Result<u64, Self> {
         // PSCI return values are signed 32-bit or 64-bit integers in x0.
         let value = x0.cast_signed();
@@ -116,7 +115,13 @@ mod tests {
         assert_eq!(PsciError::check(0x1_0001), Ok(0x1_0001));
         assert_eq!(PsciError::check(u64::MAX), Err(PsciError::NotSupported));
         assert_eq!(PsciError::check(0xFFFF_FFFC), Err(PsciError::AlreadyOn));
-        assert_eq!(PsciError::check((-9i64).cast_unsigned()), Err(PsciError::InvalidAddress));
-        assert_eq!(PsciError::check((-42i64).cast_unsigned()), Err(PsciError::Unknown(-42)));
+        assert_eq!(
+            PsciError::check((-9i64).cast_unsigned()),
+            Err(PsciError::InvalidAddress)
+        );
+        assert_eq!(
+            PsciError::check((-42i64).cast_unsigned()),
+            Err(PsciError::Unknown(-42))
+        );
     }
 }

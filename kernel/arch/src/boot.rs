@@ -97,7 +97,9 @@ static PARAMS: Once<BootParams> = Once::new();
 /// # Panics
 /// If called before the kernel entry, which cannot happen in kernel code.
 pub fn params() -> &'static BootParams {
-    PARAMS.get().expect("boot parameters are set before the kernel is entered")
+    PARAMS
+        .get()
+        .expect("boot parameters are set before the kernel is entered")
 }
 
 /// The physical address the secondary cores' entry point has, for PSCI CPU_ON.
@@ -134,7 +136,7 @@ fn image_layout() -> ImageLayout {
 const MAX_DEVICE_TREE: usize = 2 << 20;
 
 fn device_tree(address: usize, image: PhysRange) -> Result<&'static [u8], DeviceTreeError> {
-    if address == 0 || address % 8 != 0 {
+    if address == 0 || !address.is_multiple_of(8) {
         return Err(DeviceTreeError::BadPointer(address));
     }
     // SAFETY: the boot protocol says x0 holds the address of a device tree in
@@ -145,7 +147,8 @@ fn device_tree(address: usize, image: PhysRange) -> Result<&'static [u8], Device
         return Err(DeviceTreeError::BadMagic(address));
     }
     let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    let range = PhysRange::new(address as u64, size as u64).ok_or(DeviceTreeError::BadSize(size))?;
+    let range =
+        PhysRange::new(address as u64, size as u64).ok_or(DeviceTreeError::BadSize(size))?;
     if !(40..=MAX_DEVICE_TREE).contains(&size) || range.overlaps(image) {
         return Err(DeviceTreeError::BadSize(size));
     }

@@ -29,7 +29,7 @@ pub struct Frame {
     pub sp: u64,
 }
 
-const _: () = assert!(offset_of!(Frame, x) == 0 && size_of::<Frame>() % 16 == 0);
+const _: () = assert!(offset_of!(Frame, x) == 0 && size_of::<Frame>().is_multiple_of(16));
 const _: () = assert!(offset_of!(Frame, spsr) == offset_of!(Frame, elr) + 8);
 const _: () = assert!(offset_of!(Frame, far) == offset_of!(Frame, esr) + 8);
 

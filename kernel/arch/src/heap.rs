@@ -47,7 +47,10 @@ pub fn init(region: PhysRange) -> Result<(), HeapError> {
     // above); (2) it lies outside the image, and the kernel got it from the
     // memory map, which hands each byte out once; (3) `INITIALISED` makes
     // this happen once.
-    unsafe { HEAP.lock().init(region.start() as usize, region.size() as usize) };
+    unsafe {
+        HEAP.lock()
+            .init(region.start() as usize, region.size() as usize)
+    };
     Ok(())
 }
 

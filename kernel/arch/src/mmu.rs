@@ -16,7 +16,9 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{MAIR_EL2, ReadWriteable, Readable, SCTLR_EL2, TCR_EL2, TTBR0_EL2, Writeable};
+use aarch64_cpu::registers::{
+    MAIR_EL2, ReadWriteable, Readable, SCTLR_EL2, TCR_EL2, TTBR0_EL2, Writeable,
+};
 use hv_core::pagetable::{self, Attributes, Builder, MapError, Table, VA_BITS, mair};
 use spin::Once;
 
@@ -73,7 +75,10 @@ pub fn build(f: impl FnOnce(&mut Builder<'_>) -> Result<(), MapError>) -> Result
     if SCTLR_EL2.is_set(SCTLR_EL2::M) {
         return Err(MmuError::AlreadyOn);
     }
-    if STATE.compare_exchange(EMPTY, BUILDING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if STATE
+        .compare_exchange(EMPTY, BUILDING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         return Err(MmuError::WrongOrder);
     }
     // SAFETY: the state change above succeeds for one caller only, and no
@@ -108,7 +113,10 @@ pub fn enable() -> Result<(), MmuError> {
         + ps)
         .value
         | TCR_EL2_RES1;
-    let config = CONFIG.call_once(|| MmuConfig { tcr, ttbr0: pool_base() });
+    let config = CONFIG.call_once(|| MmuConfig {
+        tcr,
+        ttbr0: pool_base(),
+    });
     turn_on(config);
     Ok(())
 }
@@ -138,7 +146,10 @@ fn turn_on(config: &MmuConfig) {
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
     SCTLR_EL2.modify(
-        SCTLR_EL2::M::Enable + SCTLR_EL2::C::Cacheable + SCTLR_EL2::I::Cacheable + SCTLR_EL2::WXN::Enable,
+        SCTLR_EL2::M::Enable
+            + SCTLR_EL2::C::Cacheable
+            + SCTLR_EL2::I::Cacheable
+            + SCTLR_EL2::WXN::Enable,
     );
     barrier::isb(barrier::SY);
 }

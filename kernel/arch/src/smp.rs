@@ -38,9 +38,14 @@ pub fn start_cpu(index: usize, mpidr: u64, entry: fn(usize) -> !) -> Result<(), 
     // MMU is on out to memory.
     insn::dc_civac(core::ptr::from_ref(config) as usize);
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
-    psci::call(PsciFunction::CpuOn, mpidr, boot::secondary_entry_address(), index as u64)
-        .map(|_| ())
-        .map_err(StartError::Firmware)
+    psci::call(
+        PsciFunction::CpuOn,
+        mpidr,
+        boot::secondary_entry_address(),
+        index as u64,
+    )
+    .map(|_| ())
+    .map_err(StartError::Firmware)
 }
 
 /// Called by the boot code on a secondary core once its MMU is on.

@@ -126,7 +126,9 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AddressSize { level } => write!(f, "address size fault, level {level}"),
-            Self::Translation { level } => write!(f, "translation fault (not mapped), level {level}"),
+            Self::Translation { level } => {
+                write!(f, "translation fault (not mapped), level {level}")
+            }
             Self::AccessFlag { level } => write!(f, "access flag fault, level {level}"),
             Self::Permission { level } => write!(f, "permission fault, level {level}"),
             Self::External => f.write_str("synchronous external abort"),
@@ -153,7 +155,10 @@ impl Syndrome {
             0x16 => Self::Hvc { imm },
             0x17 => Self::Smc { imm },
             0x18 => Self::SystemRegister { iss },
-            0x20 | 0x21 => Self::InstructionAbort { lower_el: class == 0x20, fault },
+            0x20 | 0x21 => Self::InstructionAbort {
+                lower_el: class == 0x20,
+                fault,
+            },
             0x22 => Self::PcAlignment,
             0x24 | 0x25 => Self::DataAbort {
                 lower_el: class == 0x24,
@@ -180,7 +185,11 @@ impl Syndrome {
 }
 
 fn from(lower_el: bool) -> &'static str {
-    if lower_el { "from a lower EL" } else { "in the kernel" }
+    if lower_el {
+        "from a lower EL"
+    } else {
+        "in the kernel"
+    }
 }
 
 impl fmt::Display for Syndrome {
@@ -193,12 +202,19 @@ impl fmt::Display for Syndrome {
             Self::Svc { imm } => write!(f, "SVC #{imm:#x}"),
             Self::Hvc { imm } => write!(f, "HVC #{imm:#x}"),
             Self::Smc { imm } => write!(f, "SMC #{imm:#x}"),
-            Self::SystemRegister { iss } => write!(f, "trapped system register access, ISS {iss:#x}"),
+            Self::SystemRegister { iss } => {
+                write!(f, "trapped system register access, ISS {iss:#x}")
+            }
             Self::InstructionAbort { lower_el, fault } => {
                 write!(f, "instruction abort {}: {fault}", from(*lower_el))
             }
             Self::PcAlignment => f.write_str("PC alignment fault"),
-            Self::DataAbort { lower_el, fault, write, .. } => {
+            Self::DataAbort {
+                lower_el,
+                fault,
+                write,
+                ..
+            } => {
                 let access = if *write { "write" } else { "read" };
                 write!(f, "data abort {} on a {access}: {fault}", from(*lower_el))
             }
@@ -237,11 +253,19 @@ mod tests {
 
     #[test]
     fn other_classes() {
-        assert_eq!(Syndrome::decode(0x16 << 26 | 0x1234), Syndrome::Hvc { imm: 0x1234 });
+        assert_eq!(
+            Syndrome::decode(0x16 << 26 | 0x1234),
+            Syndrome::Hvc { imm: 0x1234 }
+        );
         assert_eq!(Syndrome::decode(0xf2000000).to_string(), "BRK #0x0");
-        assert_eq!(Syndrome::decode(0x3f << 26).to_string(), "exception class 0x3f");
-        assert_eq!(Syndrome::decode(0x21 << 26 | 0xf).to_string(),
-            "instruction abort in the kernel: permission fault, level 3");
+        assert_eq!(
+            Syndrome::decode(0x3f << 26).to_string(),
+            "exception class 0x3f"
+        );
+        assert_eq!(
+            Syndrome::decode(0x21 << 26 | 0xf).to_string(),
+            "instruction abort in the kernel: permission fault, level 3"
+        );
         assert_eq!(Fault::decode(0b100001), Fault::Alignment);
         assert!(!Syndrome::decode(0x24 << 26 | 1 << 10).far_valid());
     }

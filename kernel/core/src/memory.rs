@@ -86,7 +86,8 @@ impl MemoryMap {
             // Page granularity: nothing else may share a page with a used region.
             let range = range.align_out(PAGE_SIZE).ok_or(MapError::TooManyRegions)?;
             cut.push(range).map_err(|_| MapError::TooManyRegions)?;
-            kept.push((range, what)).map_err(|_| MapError::TooManyRegions)?;
+            kept.push((range, what))
+                .map_err(|_| MapError::TooManyRegions)?;
         }
         let mut aligned: heapless::Vec<PhysRange, MAX_FREE_REGIONS> = heapless::Vec::new();
         for bank in banks {
@@ -104,18 +105,28 @@ impl MemoryMap {
     /// `what`, and returns them.
     pub fn allocate(&mut self, size: u64, align: u64, what: Use) -> Result<PhysRange, MapError> {
         let align = align.max(PAGE_SIZE);
-        let size = size.checked_next_multiple_of(PAGE_SIZE).ok_or(MapError::OutOfMemory { size })?;
+        let size = size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(MapError::OutOfMemory { size })?;
         for (i, region) in self.free.iter().enumerate() {
-            let Some(start) = region.start().checked_next_multiple_of(align) else { continue };
-            let Some(found) = PhysRange::new(start, size) else { continue };
+            let Some(start) = region.start().checked_next_multiple_of(align) else {
+                continue;
+            };
+            let Some(found) = PhysRange::new(start, size) else {
+                continue;
+            };
             if !region.covers(found) {
                 continue;
             }
             let rest = subtract::<2>(&[*region], &[found])?;
-            self.used.push((found, what)).map_err(|_| MapError::TooManyRegions)?;
+            self.used
+                .push((found, what))
+                .map_err(|_| MapError::TooManyRegions)?;
             self.free.remove(i);
             for piece in rest {
-                self.free.push(piece).map_err(|_| MapError::TooManyRegions)?;
+                self.free
+                    .push(piece)
+                    .map_err(|_| MapError::TooManyRegions)?;
             }
             self.free.sort_unstable();
             return Ok(found);
@@ -159,8 +170,11 @@ mod tests {
         let bank = r(0x4000_0000, 0x2000_0000);
         let image = r(0x4020_0000, 0x12345);
         let dtb = r(0x4800_0000, 0x100);
-        let map =
-            MemoryMap::new(&[bank], &[(image, Use::KernelImage), (dtb, Use::DeviceTree)]).unwrap();
+        let map = MemoryMap::new(
+            &[bank],
+            &[(image, Use::KernelImage), (dtb, Use::DeviceTree)],
+        )
+        .unwrap();
         assert_eq!(
             map.free(),
             &[
@@ -204,7 +218,10 @@ mod tests {
         let bank = r(0x4000_0000, 0x100_0000);
         let map = MemoryMap::new(
             &[bank],
-            &[(r(0x4000_0000, 0x1000), Use::KernelImage), (r(0, 0x1000), Use::DeviceTree)],
+            &[
+                (r(0x4000_0000, 0x1000), Use::KernelImage),
+                (r(0, 0x1000), Use::DeviceTree),
+            ],
         )
         .unwrap();
         assert_eq!(map.free_bytes(), 0x100_0000 - 0x1000);

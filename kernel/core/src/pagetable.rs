@@ -111,7 +111,11 @@ impl<'t> Builder<'t> {
     pub fn new(tables: &'t mut [Table], pool_base: u64) -> Result<Self, MapError> {
         let root = tables.first_mut().ok_or(MapError::OutOfTables)?;
         *root = [0; ENTRIES];
-        Ok(Self { tables, pool_base, used: 1 })
+        Ok(Self {
+            tables,
+            pool_base,
+            used: 1,
+        })
     }
 
     /// The physical address of the root table, for TTBR0_EL2.
@@ -130,7 +134,7 @@ impl<'t> Builder<'t> {
     /// fit. Fails, without leaving a half-made mapping that could be used, if
     /// any page of it is already mapped.
     pub fn map(&mut self, range: PhysRange, attributes: Attributes) -> Result<(), MapError> {
-        let aligned = range.start() % 4096 == 0 && range.end() % 4096 == 0;
+        let aligned = range.start().is_multiple_of(4096) && range.end().is_multiple_of(4096);
         if !aligned || range.end() > 1 << VA_BITS {
             return Err(MapError::BadRange(range));
         }
@@ -175,7 +179,14 @@ impl<'t> Builder<'t> {
         level_size(3)
     }
 
-    fn map_in(&mut self, table: usize, level: u32, start: u64, end: u64, bits: u64) -> Result<(), MapError> {
+    fn map_in(
+        &mut self,
+        table: usize,
+        level: u32,
+        start: u64,
+        end: u64,
+        bits: u64,
+    ) -> Result<(), MapError> {
         let size = level_size(level);
         let mut addr = start;
         while addr < end {
@@ -183,10 +194,14 @@ impl<'t> Builder<'t> {
             let chunk_end = slot_end.min(end);
             let i = index(addr, level);
             let entry = self.tables[table][i];
-            let whole = addr % size == 0 && chunk_end == slot_end;
+            let whole = addr.is_multiple_of(size) && chunk_end == slot_end;
             // Blocks exist at levels 1 and 2; pages at level 3.
             if whole && level >= 1 && entry & VALID == 0 {
-                let kind = if level == 3 { VALID | TABLE_OR_PAGE } else { VALID };
+                let kind = if level == 3 {
+                    VALID | TABLE_OR_PAGE
+                } else {
+                    VALID
+                };
                 self.tables[table][i] = addr | bits | kind;
             } else {
                 let next = if entry & VALID == 0 {
@@ -206,7 +221,10 @@ impl<'t> Builder<'t> {
     }
 
     fn allocate_table(&mut self) -> Result<usize, MapError> {
-        let table = self.tables.get_mut(self.used).ok_or(MapError::OutOfTables)?;
+        let table = self
+            .tables
+            .get_mut(self.used)
+            .ok_or(MapError::OutOfTables)?;
         *table = [0; ENTRIES];
         self.used += 1;
         Ok(self.used - 1)
@@ -235,7 +253,8 @@ pub fn lookup(tables: &[Table], pool_base: u64, addr: u64) -> Option<Attributes>
         if level == 3 || entry & TABLE_OR_PAGE == 0 {
             let mask = !(level_size(level) - 1);
             // Identity map: the output address must equal the input.
-            return (entry & ADDRESS_MASK & mask == addr & mask).then(|| Attributes::from_bits(entry));
+            return (entry & ADDRESS_MASK & mask == addr & mask)
+                .then(|| Attributes::from_bits(entry));
         }
         table = table_index(tables.len(), pool_base, entry).ok()?;
     }
@@ -243,9 +262,15 @@ pub fn lookup(tables: &[Table], pool_base: u64, addr: u64) -> Option<Attributes>
 }
 
 fn table_index(used: usize, pool_base: u64, entry: u64) -> Result<usize, MapError> {
-    let offset = (entry & ADDRESS_MASK).checked_sub(pool_base).ok_or(MapError::Corrupt)?;
+    let offset = (entry & ADDRESS_MASK)
+        .checked_sub(pool_base)
+        .ok_or(MapError::Corrupt)?;
     let index = usize::try_from(offset / 4096).map_err(|_| MapError::Corrupt)?;
-    if index < used { Ok(index) } else { Err(MapError::Corrupt) }
+    if index < used {
+        Ok(index)
+    } else {
+        Err(MapError::Corrupt)
+    }
 }
 
 /// The bytes one descriptor at `level` covers: 512 GiB, 1 GiB, 2 MiB, 4 KiB.
@@ -278,10 +303,14 @@ mod tests {
         let data = r(0x4021_0000, 0x4030_0000);
         b.map(code, Attributes::Code).unwrap();
         b.map(data, Attributes::ReadWrite).unwrap();
-        b.map(r(0x4000_0000, 0x4020_0000), Attributes::ReadWrite).unwrap();
-        b.map(r(0x4040_0000, 0x1_0000_0000), Attributes::ReadWrite).unwrap();
-        b.map(r(0x4030_0000, 0x4040_0000), Attributes::ReadWrite).unwrap();
-        b.map(r(0x0900_0000, 0x0900_1000), Attributes::Device).unwrap();
+        b.map(r(0x4000_0000, 0x4020_0000), Attributes::ReadWrite)
+            .unwrap();
+        b.map(r(0x4040_0000, 0x1_0000_0000), Attributes::ReadWrite)
+            .unwrap();
+        b.map(r(0x4030_0000, 0x4040_0000), Attributes::ReadWrite)
+            .unwrap();
+        b.map(r(0x0900_0000, 0x0900_1000), Attributes::Device)
+            .unwrap();
         assert_eq!(b.lookup(0x4020_0000), Some(Attributes::Code));
         assert_eq!(b.lookup(0x4020_ffff), Some(Attributes::Code));
         assert_eq!(b.lookup(0x4021_0000), Some(Attributes::ReadWrite));
@@ -297,7 +326,8 @@ mod tests {
     fn overlapping_maps_are_refused() {
         let mut tables = pool(8);
         let mut b = Builder::new(&mut tables, 0).unwrap();
-        b.map(r(0x4000_0000, 0x8000_0000), Attributes::ReadWrite).unwrap();
+        b.map(r(0x4000_0000, 0x8000_0000), Attributes::ReadWrite)
+            .unwrap();
         assert_eq!(
             b.map(r(0x7fff_f000, 0x8000_1000), Attributes::Code),
             Err(MapError::AlreadyMapped(0x7fff_f000))
@@ -310,7 +340,10 @@ mod tests {
     fn misaligned_or_too_high_ranges_are_refused() {
         let mut tables = pool(2);
         let mut b = Builder::new(&mut tables, 0).unwrap();
-        assert!(matches!(b.map(r(0x10, 0x1000), Attributes::Code), Err(MapError::BadRange(_))));
+        assert!(matches!(
+            b.map(r(0x10, 0x1000), Attributes::Code),
+            Err(MapError::BadRange(_))
+        ));
         assert!(matches!(
             b.map(r(1 << 48, (1 << 48) + 0x1000), Attributes::Code),
             Err(MapError::BadRange(_))
@@ -321,7 +354,10 @@ mod tests {
     fn running_out_of_tables_is_an_error() {
         let mut tables = pool(2);
         let mut b = Builder::new(&mut tables, 0).unwrap();
-        assert_eq!(b.map(r(0x1000, 0x2000), Attributes::Device), Err(MapError::OutOfTables));
+        assert_eq!(
+            b.map(r(0x1000, 0x2000), Attributes::Device),
+            Err(MapError::OutOfTables)
+        );
     }
 
     proptest::proptest! {

@@ -139,14 +139,22 @@ impl fmt::Display for DtError {
 }
 
 const GIC_V3: &[&str] = &["arm,gic-v3"];
-const GIC_V2: &[&str] = &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic", "arm,cortex-a9-gic"];
+const GIC_V2: &[&str] = &[
+    "arm,gic-400",
+    "arm,cortex-a15-gic",
+    "arm,cortex-a7-gic",
+    "arm,cortex-a9-gic",
+];
 
 impl<'dt> PlatformInfo<'dt> {
     /// Reads a flattened device tree.
     pub fn parse(blob: &'dt [u8]) -> Result<Self, DtError> {
         let fdt = Fdt::new(blob).map_err(|_| DtError::BadHeader)?;
         let root = fdt.find_node("/").ok_or(DtError::Missing("root node"))?;
-        let model = root.property("model").and_then(|p| p.as_str()).unwrap_or("unknown machine");
+        let model = root
+            .property("model")
+            .and_then(|p| p.as_str())
+            .unwrap_or("unknown machine");
 
         let mut memory = heapless::Vec::new();
         for node in fdt.all_nodes() {
@@ -156,7 +164,9 @@ impl<'dt> PlatformInfo<'dt> {
             }
             for range in regs(node, "memory node")? {
                 if !range.is_empty() {
-                    memory.push(range).map_err(|_| DtError::TooMany("memory banks"))?;
+                    memory
+                        .push(range)
+                        .map_err(|_| DtError::TooMany("memory banks"))?;
                 }
             }
         }
@@ -167,14 +177,21 @@ impl<'dt> PlatformInfo<'dt> {
         let mut reserved = heapless::Vec::new();
         for r in fdt.memory_reservations() {
             let range = PhysRange::new(r.address() as u64, r.size() as u64).ok_or(
-                DtError::BadProperty { node: "/memreserve/", property: "size" },
+                DtError::BadProperty {
+                    node: "/memreserve/",
+                    property: "size",
+                },
             )?;
-            reserved.push(range).map_err(|_| DtError::TooMany("memory reservations"))?;
+            reserved
+                .push(range)
+                .map_err(|_| DtError::TooMany("memory reservations"))?;
         }
         if let Some(node) = fdt.find_node("/reserved-memory") {
             for child in node.children() {
                 for range in regs(child, "/reserved-memory")? {
-                    reserved.push(range).map_err(|_| DtError::TooMany("memory reservations"))?;
+                    reserved
+                        .push(range)
+                        .map_err(|_| DtError::TooMany("memory reservations"))?;
                 }
             }
         }
@@ -183,19 +200,30 @@ impl<'dt> PlatformInfo<'dt> {
         let gic = parse_gic(&fdt)?;
         let uart = parse_uart(&fdt)?;
         let timer = parse_timer(&fdt)?;
-        let psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]).and_then(|n| {
-            match n.property("method").and_then(|p| p.as_str()) {
+        let psci = fdt
+            .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+            .and_then(|n| match n.property("method").and_then(|p| p.as_str()) {
                 Some("smc") => Some(Conduit::Smc),
                 Some("hvc") => Some(Conduit::Hvc),
                 _ => None,
-            }
-        });
+            });
         let bootargs = fdt
             .find_node("/chosen")
             .and_then(|c| c.property("bootargs"))
             .and_then(|p| p.as_str())
             .unwrap_or("");
-        Ok(Self { model, memory, reserved, cpus, cpus_ignored, gic, uart, timer, psci, bootargs })
+        Ok(Self {
+            model,
+            memory,
+            reserved,
+            cpus,
+            cpus_ignored,
+            gic,
+            uart,
+            timer,
+            psci,
+            bootargs,
+        })
     }
 
     /// The value of `key=value` on the kernel command line, if present.
@@ -215,17 +243,20 @@ impl<'dt> PlatformInfo<'dt> {
 }
 
 /// A node's `reg` ranges, with overflow checked.
-fn regs(
-    node: FdtNode<'_, '_>,
-    name: &'static str,
-) -> Result<heapless::Vec<PhysRange, 8>, DtError> {
+fn regs(node: FdtNode<'_, '_>, name: &'static str) -> Result<heapless::Vec<PhysRange, 8>, DtError> {
     let mut out = heapless::Vec::new();
-    let Some(reg) = node.reg() else { return Ok(out) };
+    let Some(reg) = node.reg() else {
+        return Ok(out);
+    };
     for r in reg {
         let size = r.size.unwrap_or(0) as u64;
-        let range = PhysRange::new(r.starting_address as u64, size)
-            .ok_or(DtError::BadProperty { node: name, property: "reg" })?;
-        out.push(range).map_err(|_| DtError::TooMany("reg entries"))?;
+        let range =
+            PhysRange::new(r.starting_address as u64, size).ok_or(DtError::BadProperty {
+                node: name,
+                property: "reg",
+            })?;
+        out.push(range)
+            .map_err(|_| DtError::TooMany("reg entries"))?;
     }
     Ok(out)
 }
@@ -240,11 +271,16 @@ fn cells(bytes: &[u8], cells: usize) -> impl Iterator<Item = u64> + '_ {
 }
 
 fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), DtError> {
-    let node = fdt.find_node("/cpus").ok_or(DtError::Missing("/cpus node"))?;
+    let node = fdt
+        .find_node("/cpus")
+        .ok_or(DtError::Missing("/cpus node"))?;
     let address_cells = node
         .property("#address-cells")
         .and_then(|p| p.as_usize())
-        .ok_or(DtError::BadProperty { node: "/cpus", property: "#address-cells" })?;
+        .ok_or(DtError::BadProperty {
+            node: "/cpus",
+            property: "#address-cells",
+        })?;
     let mut cpus = heapless::Vec::new();
     let mut ignored = 0;
     for cpu in node.children() {
@@ -253,10 +289,16 @@ fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), Dt
         if !is_cpu || disabled {
             continue;
         }
-        let reg = cpu.property("reg").ok_or(DtError::BadProperty { node: "cpu", property: "reg" })?;
+        let reg = cpu.property("reg").ok_or(DtError::BadProperty {
+            node: "cpu",
+            property: "reg",
+        })?;
         let mpidr = cells(reg.value, address_cells)
             .next()
-            .ok_or(DtError::BadProperty { node: "cpu", property: "reg" })?;
+            .ok_or(DtError::BadProperty {
+                node: "cpu",
+                property: "reg",
+            })?;
         if cpus.push(mpidr).is_err() {
             ignored += 1;
         }
@@ -267,12 +309,13 @@ fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), Dt
     Ok((cpus, ignored))
 }
 
-
 /// The INTIDs in a node's `interrupts` property (three cells each: type,
 /// number, flags; type 0 is an SPI from INTID 32, type 1 a PPI from 16).
 fn interrupts(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {
     let mut out = heapless::Vec::new();
-    let Some(prop) = node.property("interrupts") else { return out };
+    let Some(prop) = node.property("interrupts") else {
+        return out;
+    };
     for spec in prop.value.chunks_exact(12) {
         let word = |i: usize| u32::from_be_bytes([spec[i], spec[i + 1], spec[i + 2], spec[i + 3]]);
         let base = match word(0) {
@@ -296,7 +339,10 @@ fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
         return Err(DtError::Missing("GICv2 or GICv3 interrupt controller"));
     };
     let reg = regs(node, "GIC")?;
-    let missing = DtError::BadProperty { node: "GIC", property: "reg" };
+    let missing = DtError::BadProperty {
+        node: "GIC",
+        property: "reg",
+    };
     let distributor = *reg.first().ok_or(missing)?;
     let cpu_interface = *reg.get(1).ok_or(missing)?;
     let (hyp_interface, virtual_cpu_interface) = match version {
@@ -304,26 +350,54 @@ fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
         GicVersion::V3 => (None, None),
     };
     let maintenance_irq = interrupts(node).first().copied();
-    Ok(Gic { version, distributor, cpu_interface, hyp_interface, virtual_cpu_interface, maintenance_irq })
+    Ok(Gic {
+        version,
+        distributor,
+        cpu_interface,
+        hyp_interface,
+        virtual_cpu_interface,
+        maintenance_irq,
+    })
 }
 
 fn parse_uart(fdt: &Fdt<'_>) -> Result<Option<Uart>, DtError> {
-    let is_pl011 = |n: &FdtNode<'_, '_>| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011"));
-    let chosen = fdt.find_node("/chosen").and_then(|_| fdt.chosen().stdout()).filter(is_pl011);
-    let Some(node) = chosen.or_else(|| fdt.find_compatible(&["arm,pl011"])) else { return Ok(None) };
-    let registers = *regs(node, "PL011")?.first().ok_or(DtError::BadProperty { node: "PL011", property: "reg" })?;
-    Ok(Some(Uart { registers, irq: interrupts(node).first().copied() }))
+    let is_pl011 = |n: &FdtNode<'_, '_>| {
+        n.compatible()
+            .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
+    };
+    let chosen = fdt
+        .find_node("/chosen")
+        .and_then(|_| fdt.chosen().stdout())
+        .filter(is_pl011);
+    let Some(node) = chosen.or_else(|| fdt.find_compatible(&["arm,pl011"])) else {
+        return Ok(None);
+    };
+    let registers = *regs(node, "PL011")?.first().ok_or(DtError::BadProperty {
+        node: "PL011",
+        property: "reg",
+    })?;
+    Ok(Some(Uart {
+        registers,
+        irq: interrupts(node).first().copied(),
+    }))
 }
 
 fn parse_timer(fdt: &Fdt<'_>) -> Result<Option<Timer>, DtError> {
-    let Some(node) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) else { return Ok(None) };
+    let Some(node) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) else {
+        return Ok(None);
+    };
     // Order fixed by the binding: secure physical, non-secure physical, virtual, hypervisor.
     let ids = interrupts(node);
     match ids.as_slice() {
-        [_, physical, virtual_timer, hypervisor, ..] => {
-            Ok(Some(Timer { physical: *physical, virtual_timer: *virtual_timer, hypervisor: *hypervisor }))
-        }
-        _ => Err(DtError::BadProperty { node: "timer", property: "interrupts" }),
+        [_, physical, virtual_timer, hypervisor, ..] => Ok(Some(Timer {
+            physical: *physical,
+            virtual_timer: *virtual_timer,
+            hypervisor: *hypervisor,
+        })),
+        _ => Err(DtError::BadProperty {
+            node: "timer",
+            property: "interrupts",
+        }),
     }
 }
 
@@ -338,17 +412,29 @@ mod tests {
     #[test]
     fn qemu_virt_gicv3() {
         let info = PlatformInfo::parse(GICV3).unwrap();
-        assert_eq!(info.memory.as_slice(), &[PhysRange::new(0x4000_0000, 512 << 20).unwrap()]);
+        assert_eq!(
+            info.memory.as_slice(),
+            &[PhysRange::new(0x4000_0000, 512 << 20).unwrap()]
+        );
         assert_eq!(info.cpus.as_slice(), &[0, 1, 2, 3]);
         assert_eq!(info.gic.version, GicVersion::V3);
-        assert_eq!(info.gic.distributor, PhysRange::new(0x0800_0000, 0x1_0000).unwrap());
-        assert_eq!(info.gic.cpu_interface, PhysRange::new(0x080a_0000, 0xf6_0000).unwrap());
+        assert_eq!(
+            info.gic.distributor,
+            PhysRange::new(0x0800_0000, 0x1_0000).unwrap()
+        );
+        assert_eq!(
+            info.gic.cpu_interface,
+            PhysRange::new(0x080a_0000, 0xf6_0000).unwrap()
+        );
         assert_eq!(info.gic.maintenance_irq, Some(25));
         let uart = info.uart.unwrap();
         assert_eq!(uart.registers, PhysRange::new(0x0900_0000, 0x1000).unwrap());
         assert_eq!(uart.irq, Some(33));
         let timer = info.timer.unwrap();
-        assert_eq!((timer.physical, timer.virtual_timer, timer.hypervisor), (30, 27, 26));
+        assert_eq!(
+            (timer.physical, timer.virtual_timer, timer.hypervisor),
+            (30, 27, 26)
+        );
         assert_eq!(info.psci, Some(Conduit::Smc));
         assert_eq!(info.boot_option("bulkhead.test"), Some("1"));
         assert_eq!(info.boot_option("missing"), None);
@@ -359,15 +445,27 @@ mod tests {
     fn qemu_virt_gicv2() {
         let info = PlatformInfo::parse(GICV2).unwrap();
         assert_eq!(info.gic.version, GicVersion::V2);
-        assert_eq!(info.gic.cpu_interface, PhysRange::new(0x0801_0000, 0x1_0000).unwrap());
-        assert_eq!(info.gic.hyp_interface, Some(PhysRange::new(0x0803_0000, 0x1_0000).unwrap()));
-        assert_eq!(info.gic.virtual_cpu_interface, Some(PhysRange::new(0x0804_0000, 0x1_0000).unwrap()));
+        assert_eq!(
+            info.gic.cpu_interface,
+            PhysRange::new(0x0801_0000, 0x1_0000).unwrap()
+        );
+        assert_eq!(
+            info.gic.hyp_interface,
+            Some(PhysRange::new(0x0803_0000, 0x1_0000).unwrap())
+        );
+        assert_eq!(
+            info.gic.virtual_cpu_interface,
+            Some(PhysRange::new(0x0804_0000, 0x1_0000).unwrap())
+        );
         assert_eq!(info.cpus.len(), 4);
     }
 
     #[test]
     fn garbage_is_refused() {
-        assert_eq!(PlatformInfo::parse(&[0u8; 64]).unwrap_err(), DtError::BadHeader);
+        assert_eq!(
+            PlatformInfo::parse(&[0u8; 64]).unwrap_err(),
+            DtError::BadHeader
+        );
         assert_eq!(PlatformInfo::parse(&[]).unwrap_err(), DtError::BadHeader);
     }
 }

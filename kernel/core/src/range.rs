@@ -32,13 +32,20 @@ impl PhysRange {
     /// The range `[start, end)`, or `None` if `end < start`.
     #[must_use]
     pub const fn from_bounds(start: u64, end: u64) -> Option<Self> {
-        if end < start { None } else { Some(Self { start, end }) }
+        if end < start {
+            None
+        } else {
+            Some(Self { start, end })
+        }
     }
 
     /// The empty range at `addr`.
     #[must_use]
     pub const fn empty(addr: u64) -> Self {
-        Self { start: addr, end: addr }
+        Self {
+            start: addr,
+            end: addr,
+        }
     }
 
     /// The first address in the range.
@@ -90,7 +97,10 @@ impl PhysRange {
         let mask = align - 1;
         let start = self.start & !mask;
         match self.end.checked_add(mask) {
-            Some(end) => Some(Self { start, end: end & !mask }),
+            Some(end) => Some(Self {
+                start,
+                end: end & !mask,
+            }),
             None => None,
         }
     }
@@ -105,7 +115,14 @@ impl PhysRange {
             None => self.end,
         };
         let end = self.end & !mask;
-        if end <= start { Self { start: self.end, end: self.end } } else { Self { start, end } }
+        if end <= start {
+            Self {
+                start: self.end,
+                end: self.end,
+            }
+        } else {
+            Self { start, end }
+        }
     }
 }
 
@@ -129,10 +146,14 @@ pub struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(u64, &str); 4] =
-            [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        const UNITS: [(u64, &str); 4] = [
+            (1 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
         for (unit, name) in UNITS {
-            if self.0 >= unit && self.0 % unit == 0 {
+            if self.0 >= unit && self.0.is_multiple_of(unit) {
                 return write!(f, "{} {name}", self.0 / unit);
             }
         }
@@ -162,11 +183,18 @@ pub fn subtract<const N: usize>(
                     continue;
                 }
                 if p.start < cut.start {
-                    next.push(PhysRange { start: p.start, end: cut.start })
-                        .map_err(|_| TooManyRanges)?;
+                    next.push(PhysRange {
+                        start: p.start,
+                        end: cut.start,
+                    })
+                    .map_err(|_| TooManyRanges)?;
                 }
                 if cut.end < p.end {
-                    next.push(PhysRange { start: cut.end, end: p.end }).map_err(|_| TooManyRanges)?;
+                    next.push(PhysRange {
+                        start: cut.end,
+                        end: p.end,
+                    })
+                    .map_err(|_| TooManyRanges)?;
                 }
             }
             pending = next;

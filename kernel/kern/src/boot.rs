@@ -35,7 +35,9 @@ pub(crate) use report;
 fn fatal(why: fmt::Arguments<'_>) -> ! {
     console::emergency_print(format_args!("{FATAL}{why}"));
     let refused = arch::psci::system_off();
-    console::emergency_print(format_args!("{FATAL}power-off failed ({refused:?}); core parked"));
+    console::emergency_print(format_args!(
+        "{FATAL}power-off failed ({refused:?}); core parked"
+    ));
     arch::cpu::park()
 }
 
@@ -75,7 +77,12 @@ pub fn start<P: Platform>() -> ! {
     if let Some(uart) = &uart {
         console::init(P::console(uart));
     }
-    println!("{BANNER}{} on {} ({})", env!("CARGO_PKG_VERSION"), info.model, P::NAME);
+    println!(
+        "{BANNER}{} on {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        info.model,
+        P::NAME
+    );
     if params.exception_level != 2 {
         fatal(format_args!(
             "entered at EL{}, but Bulkhead runs at EL2 (on QEMU: -M virt,virtualization=on)",
@@ -100,7 +107,11 @@ pub fn start<P: Platform>() -> ! {
         "MMU on: 4 KiB granule, {}-bit addresses, {tables} translation tables; text read-only, data never executable",
         hv_core::pagetable::VA_BITS
     );
-    report!("kernel heap {} at {}, allocator self-test passed", Size(heap.size()), heap);
+    report!(
+        "kernel heap {} at {}, allocator self-test passed",
+        Size(heap.size()),
+        heap
+    );
     report_devices(&info, uart.as_ref());
 
     #[cfg(feature = "fault-injection")]
@@ -115,11 +126,17 @@ pub fn start<P: Platform>() -> ! {
     arch::cpu::park()
 }
 
-fn memory_map(params: &arch::boot::BootParams, info: &PlatformInfo<'_>) -> Result<MemoryMap, &'static str> {
+fn memory_map(
+    params: &arch::boot::BootParams,
+    info: &PlatformInfo<'_>,
+) -> Result<MemoryMap, &'static str> {
     // The heap does not exist yet: a fixed-size list.
     let mut used: heapless::Vec<(PhysRange, Use), { 2 + hv_core::platform::MAX_RESERVED }> =
         heapless::Vec::new();
-    let dt = params.device_tree.ok().and_then(|dt| PhysRange::new(params.device_tree_address as u64, dt.len() as u64));
+    let dt = params
+        .device_tree
+        .ok()
+        .and_then(|dt| PhysRange::new(params.device_tree_address as u64, dt.len() as u64));
     let image = Some((params.image.whole, Use::KernelImage));
     let entries = image.into_iter().chain(dt.map(|r| (r, Use::DeviceTree)));
     for entry in entries.chain(info.reserved.iter().map(|r| (*r, Use::Firmware))) {
@@ -127,8 +144,12 @@ fn memory_map(params: &arch::boot::BootParams, info: &PlatformInfo<'_>) -> Resul
         let _ = used.push(entry);
     }
     MemoryMap::new(&info.memory, &used).map_err(|e| match e {
-        hv_core::memory::MapError::ImageOutsideRam => "the kernel image lies outside the RAM the device tree lists",
-        hv_core::memory::MapError::TooManyRegions => "the memory map has more regions than the kernel tracks",
+        hv_core::memory::MapError::ImageOutsideRam => {
+            "the kernel image lies outside the RAM the device tree lists"
+        }
+        hv_core::memory::MapError::TooManyRegions => {
+            "the memory map has more regions than the kernel tracks"
+        }
         hv_core::memory::MapError::OutOfMemory { .. } => "out of memory",
     })
 }
@@ -145,16 +166,23 @@ fn map_kernel(
     b.map(image.text, Attributes::Code)?;
     b.map(image.rodata, Attributes::ReadOnly)?;
     b.map(image.data, Attributes::ReadWrite)?;
-    let banks: heapless::Vec<PhysRange, 8> = info.memory.iter().map(|r| r.align_in(PAGE_SIZE)).collect();
+    let banks: heapless::Vec<PhysRange, 8> =
+        info.memory.iter().map(|r| r.align_in(PAGE_SIZE)).collect();
     let rest: heapless::Vec<PhysRange, 16> =
         subtract(&banks, &[image.whole]).map_err(|_| MapError::OutOfTables)?;
     for range in rest {
         b.map(range, Attributes::ReadWrite)?;
     }
     let gic = &info.gic;
-    let devices = [Some(gic.distributor), Some(gic.cpu_interface), uart.map(|u| u.registers)];
+    let devices = [
+        Some(gic.distributor),
+        Some(gic.cpu_interface),
+        uart.map(|u| u.registers),
+    ];
     for device in devices.into_iter().flatten() {
-        let range = device.align_out(PAGE_SIZE).ok_or(MapError::BadRange(device))?;
+        let range = device
+            .align_out(PAGE_SIZE)
+            .ok_or(MapError::BadRange(device))?;
         b.map(range, Attributes::Device)?;
     }
     Ok(())
@@ -185,7 +213,12 @@ fn report_memory(params: &arch::boot::BootParams, info: &PlatformInfo<'_>, memor
     for (range, what) in memory.used().iter().filter(|(_, u)| *u != Use::KernelImage) {
         report!("  {:<17} {range} {}", what.name(), Size(range.size()));
     }
-    report!("  {:<17} {} in {} regions", "free", Size(memory.free_bytes()), memory.free().len());
+    report!(
+        "  {:<17} {} in {} regions",
+        "free",
+        Size(memory.free_bytes()),
+        memory.free().len()
+    );
 }
 
 fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
@@ -195,9 +228,17 @@ fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
         GicVersion::V3 => ("GICv3", "redistributors"),
     };
     let maintenance = gic.maintenance_irq.map_or(0, |i| i);
-    report!("{version} distributor {}, {second} {}, maintenance INTID {maintenance}", gic.distributor, gic.cpu_interface);
+    report!(
+        "{version} distributor {}, {second} {}, maintenance INTID {maintenance}",
+        gic.distributor,
+        gic.cpu_interface
+    );
     match uart {
-        Some(u) => report!("console PL011 at {}, INTID {}", u.registers, u.irq.unwrap_or(0)),
+        Some(u) => report!(
+            "console PL011 at {}, INTID {}",
+            u.registers,
+            u.irq.unwrap_or(0)
+        ),
         None => report!("console none"),
     }
     match info.timer {
@@ -207,7 +248,10 @@ fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
             t.hypervisor,
             t.virtual_timer
         ),
-        None => report!("timer {} Hz, no device-tree node", arch::cpu::timer_frequency()),
+        None => report!(
+            "timer {} Hz, no device-tree node",
+            arch::cpu::timer_frequency()
+        ),
     }
     let conduit = match info.psci {
         Some(Conduit::Smc) => "SMC",
@@ -221,7 +265,11 @@ fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
     report!(
         "cores {} in device tree{}, MPIDR {:x?}",
         info.cpus.len(),
-        if info.cpus_ignored > 0 { " (more ignored)" } else { "" },
+        if info.cpus_ignored > 0 {
+            " (more ignored)"
+        } else {
+            ""
+        },
         info.cpus.as_slice()
     );
 }

@@ -17,15 +17,28 @@ pub(crate) fn install() {
 fn on_exception(frame: &mut Frame, vector: Vector) {
     let syndrome = Syndrome::decode(frame.esr);
     let core = arch::cpu::index();
-    emergency_print(format_args!("{EXCEPTION}{:?} from {:?} on core {core}", vector.kind, vector.source));
-    emergency_print(format_args!("{EXCEPTION}ESR_EL2 {:#010x}: {syndrome}", frame.esr));
-    let far_note = if syndrome.far_valid() { "" } else { " (not valid for this exception)" };
-    emergency_print(format_args!("{EXCEPTION}FAR_EL2 {:#018x}{far_note}", frame.far));
+    emergency_print(format_args!(
+        "{EXCEPTION}{:?} from {:?} on core {core}",
+        vector.kind, vector.source
+    ));
+    emergency_print(format_args!(
+        "{EXCEPTION}ESR_EL2 {:#010x}: {syndrome}",
+        frame.esr
+    ));
+    let far_note = if syndrome.far_valid() {
+        ""
+    } else {
+        " (not valid for this exception)"
+    };
+    emergency_print(format_args!(
+        "{EXCEPTION}FAR_EL2 {:#018x}{far_note}",
+        frame.far
+    ));
     emergency_print(format_args!(
         "{EXCEPTION}ELR_EL2 {:#018x}  SPSR_EL2 {:#010x}  SP {:#018x}",
         frame.elr, frame.spsr, frame.sp
     ));
-    panic!("unexpected exception: {syndrome} at ELR {:#x}", frame.elr);
+    panic!("unexpected exception: {syndrome} (ELR {:#x})", frame.elr);
 }
 
 /// Fails on purpose when `bulkhead.inject=` says so, so that tests can prove

@@ -17,10 +17,10 @@
 
 extern crate alloc;
 
+mod boot;
 pub mod console;
 mod exception;
 mod panic;
-mod boot;
 mod smp;
 
 pub use boot::start;

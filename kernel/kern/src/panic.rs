@@ -33,6 +33,8 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         None => emergency_print(format_args!("{PANIC}{} on core {core}", info.message())),
     }
     let refused = arch::psci::system_off();
-    emergency_print(format_args!("{PANIC}power-off failed ({refused:?}); core parked"));
+    emergency_print(format_args!(
+        "{PANIC}power-off failed ({refused:?}); core parked"
+    ));
     arch::cpu::park()
 }

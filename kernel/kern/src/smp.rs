@@ -15,12 +15,10 @@ static ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// timer ticks) until they report in. Returns (online, listed).
 pub(crate) fn start_secondaries(info: &PlatformInfo<'_>) -> (usize, usize) {
     let me = arch::cpu::mpidr_affinity();
-    let mut index = 1;
-    for &mpidr in info.cpus.iter().filter(|&&m| m != me) {
+    for (index, &mpidr) in (1..).zip(info.cpus.iter().filter(|&&m| m != me)) {
         if let Err(e) = arch::smp::start_cpu(index, mpidr, secondary_main) {
             report!("core {index} (MPIDR {mpidr:#x}) did not start: {e:?}");
         }
-        index += 1;
     }
     let listed = info.cpus.len();
     let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();

@@ -12,7 +12,10 @@
 #![no_main]
 #![deny(unsafe_code)]
 
-#[expect(unsafe_code, reason = "the platform's MMIO module: register blocks at device addresses")]
+#[expect(
+    unsafe_code,
+    reason = "the platform's MMIO module: register blocks at device addresses"
+)]
 mod mmio;
 
 use hv_core::platform::Uart;
@@ -29,7 +32,10 @@ impl Platform for QemuVirt {
     const NAME: &'static str = "qemu-virt";
 
     const FALLBACK_UART: Option<Uart> = match PhysRange::new(CONSOLE_BASE, CONSOLE_SIZE) {
-        Some(registers) => Some(Uart { registers, irq: Some(CONSOLE_INTID) }),
+        Some(registers) => Some(Uart {
+            registers,
+            irq: Some(CONSOLE_INTID),
+        }),
         None => None,
     };
 

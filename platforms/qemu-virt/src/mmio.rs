@@ -74,11 +74,15 @@ impl Pl011 {
         // Keep the line settings firmware chose (the baud rate depends on a
         // clock only firmware knows); only enable what is off.
         if !self.registers.cr.is_set(CR::UARTEN) {
-            self.registers.lcr_h.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
+            self.registers
+                .lcr_h
+                .write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
         }
         self.registers.imsc.set(0);
         self.registers.icr.set(0x7ff);
-        self.registers.cr.modify(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.registers
+            .cr
+            .modify(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     fn put(&self, byte: u8) {

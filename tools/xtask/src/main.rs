@@ -1,1 +1,260 @@
-fn main(){}
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! xtask: builds, runs and tests Bulkhead. Run `cargo xtask help`.
+//!
+//! Every command first makes sure what it needs is installed ([`setup`]), so
+//! that on a fresh machine `cargo xtask run` and `cargo xtask test` just work.
+//! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
+//! bootable image), [`system`] (system manifests and platform descriptions),
+//! [`qemu`] (running a machine and reading its console), [`test`] (the test
+//! suite CI runs).
+
+mod image;
+mod qemu;
+mod setup;
+mod system;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use qemu::{Gic, Machine, Verdict};
+
+/// An error for the user: one sentence that says what went wrong and, where
+/// possible, what to do about it.
+#[derive(Debug)]
+pub(crate) struct Error(String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Shorthand for results whose error is shown to the user.
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+/// Makes an [`Error`] from a format string.
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::Error(format!($($arg)*)) };
+}
+pub(crate) use error;
+
+/// The workspace root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+const HELP: &str = "\
+cargo xtask COMMAND [OPTIONS]
+
+Commands:
+  run [SYSTEM.toml] [OPTIONS] [-- QEMU-ARGS...]
+        Build the system (default: systems/demo.toml) and boot it in QEMU with
+        the console on this terminal. Ctrl-A X quits QEMU.
+        --timeout SECS   stop after SECS; exit 0 if the system was healthy
+                         (ready, no panic), non-zero otherwise
+        --gic v2|v3      interrupt controller (default v3)
+        --smp N          cores (default 4)
+        --memory SIZE    RAM, as QEMU's -m takes it (default 1G)
+        --debug          build without optimisation
+  build [SYSTEM.toml] [--debug]
+        Build the bootable image and print its path.
+  test [--no-lint] [FILTER]
+        Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
+        and the QEMU system tests (only those whose name contains FILTER, if
+        given). Ends with `N passed, N failed`.
+  setup
+        Install what is missing (bare-metal Rust target, QEMU, U-Boot) and exit.
+  help
+        This text.
+
+Environment:
+  BULKHEAD_TOOLCHAIN=rustup|debian   force one way of building for the bare-metal
+                                     target (default: rustup, Debian's rustc-web
+                                     if the rustup target cannot be installed)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(ExitCode::from(2));
+    };
+    match command.as_str() {
+        "run" => run(rest),
+        "build" => build(rest),
+        "test" => test::main(rest),
+        "setup" => {
+            setup::ensure(setup::Needs { uboot: true })?;
+            println!("setup: everything is installed");
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(error!("unknown command `{other}`; try `cargo xtask help`")),
+    }
+}
+
+/// Options shared by `run` and `build`.
+struct RunOptions {
+    system: PathBuf,
+    timeout: Option<Duration>,
+    gic: Gic,
+    smp: u32,
+    memory: String,
+    release: bool,
+    qemu_args: Vec<String>,
+}
+
+fn parse_run_options(args: &[String]) -> Result<RunOptions> {
+    let mut options = RunOptions {
+        system: root().join("systems/demo.toml"),
+        timeout: None,
+        gic: Gic::V3,
+        smp: 4,
+        memory: "1G".into(),
+        release: true,
+        qemu_args: Vec::new(),
+    };
+    let mut args = args.iter();
+    let mut system_given = false;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| error!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--timeout" => {
+                let v = value("--timeout")?;
+                let secs: u64 = v
+                    .parse()
+                    .map_err(|_| error!("--timeout takes whole seconds, not `{v}`"))?;
+                options.timeout = Some(Duration::from_secs(secs));
+            }
+            "--gic" => {
+                options.gic = match value("--gic")?.as_str() {
+                    "v2" | "2" => Gic::V2,
+                    "v3" | "3" => Gic::V3,
+                    other => return Err(error!("--gic takes v2 or v3, not `{other}`")),
+                }
+            }
+            "--smp" => {
+                let v = value("--smp")?;
+                options.smp = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=8).contains(n))
+                    .ok_or_else(|| error!("--smp takes a core count from 1 to 8, not `{v}`"))?;
+            }
+            "--memory" => {
+                let v = value("--memory")?;
+                qemu::parse_memory(&v)?;
+                options.memory = v;
+            }
+            "--debug" => options.release = false,
+            "--" => {
+                options.qemu_args.extend(args.by_ref().cloned());
+            }
+            flag if flag.starts_with('-') => {
+                return Err(error!("unknown option `{flag}`; try `cargo xtask help`"));
+            }
+            path if !system_given => {
+                options.system = PathBuf::from(path);
+                system_given = true;
+            }
+            extra => {
+                return Err(error!(
+                    "unexpected argument `{extra}`; try `cargo xtask help`"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+fn build(args: &[String]) -> Result<ExitCode> {
+    let options = parse_run_options(args)?;
+    let tools = setup::ensure(setup::Needs { uboot: false })?;
+    let system = system::System::load(&options.system)?;
+    let image = image::build(
+        &tools,
+        &system.platform,
+        image::Variant {
+            release: options.release,
+            fault_injection: false,
+        },
+    )?;
+    println!("{}", image.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    let options = parse_run_options(args)?;
+    let tools = setup::ensure(setup::Needs { uboot: false })?;
+    let system = system::System::load(&options.system)?;
+    let image = image::build(
+        &tools,
+        &system.platform,
+        image::Variant {
+            release: options.release,
+            fault_injection: false,
+        },
+    )?;
+    let machine = Machine {
+        platform: &system.platform,
+        gic: options.gic,
+        smp: options.smp,
+        memory: options.memory.clone(),
+        kernel: Some(image),
+        extra: options.qemu_args.clone(),
+        ..Machine::default_for(&system.platform)
+    };
+    eprintln!(
+        "xtask: booting system `{}` ({}) on {}; Ctrl-A X quits",
+        system.name,
+        options.system.display(),
+        machine.describe()
+    );
+    let outcome = qemu::run(
+        &tools,
+        &machine,
+        &qemu::RunSpec {
+            timeout: options.timeout,
+            interactive: true,
+            ..Default::default()
+        },
+    )?;
+    let verdict = outcome.verdict();
+    match &verdict {
+        Verdict::Healthy => eprintln!("xtask: the system was healthy"),
+        Verdict::Failed(why) => eprintln!("xtask: FAILED: {why}"),
+    }
+    Ok(if matches!(verdict, Verdict::Healthy) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

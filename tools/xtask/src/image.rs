@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Building the bootable image: the kernel ELF, flattened into an arm64 Image.
+//!
+//! Cargo links the kernel as an ELF position-independent executable at
+//! address 0. The image is that ELF's loadable segments laid out as they sit
+//! in memory, starting with the Linux arm64 Image header that `boot.S` writes,
+//! so QEMU's `-kernel` and U-Boot's `booti` load it as is. The header is
+//! checked after flattening: a wrong magic or an `image_size` smaller than the
+//! loaded size (which would let a loader put the device tree on top of .bss)
+//! fails the build.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::setup::{TARGET, Toolchain, Tools};
+use crate::system::{Platform, output_dir};
+use crate::{Result, error};
+
+/// Which kernel to build.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Variant {
+    /// Optimised (the default) or not.
+    pub(crate) release: bool,
+    /// With the `fault-injection` feature, for the tests that make the kernel fail.
+    pub(crate) fault_injection: bool,
+}
+
+/// Builds the kernel for `platform` and returns the path of its image.
+pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Result<PathBuf> {
+    let profile = if variant.release { "release" } else { "debug" };
+    let mut flavour = String::from("kernel");
+    if variant.fault_injection {
+        flavour.push_str("-fault-injection");
+    }
+    let mut cargo = match &tools.toolchain {
+        Toolchain::Rustup => {
+            let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            c.arg("build");
+            c
+        }
+        Toolchain::Debian { linker } => {
+            flavour.push_str("-debian");
+            let mut c = Command::new("/usr/bin/cargo");
+            c.arg("build")
+                .args([
+                    "-Zbuild-std=core,alloc,compiler_builtins",
+                    "-Zbuild-std-features=compiler-builtins-mem",
+                ])
+                .env("RUSTC", "/usr/bin/rustc")
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_TARGET_AARCH64_UNKNOWN_NONE_LINKER", linker)
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .env_remove("RUSTC_WRAPPER");
+            c
+        }
+    };
+    let target_dir = crate::root().join("target").join(&flavour);
+    cargo
+        .current_dir(crate::root())
+        .args([
+            "--package",
+            &platform.package,
+            "--bin",
+            &platform.binary,
+            "--target",
+            TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if variant.release {
+        cargo.arg("--release");
+    }
+    if variant.fault_injection {
+        cargo.args(["--features", "fault-injection"]);
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| error!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(error!(
+            "building the kernel failed (see cargo's output above)"
+        ));
+    }
+    let elf_path = target_dir.join(TARGET).join(profile).join(&platform.binary);
+    let elf =
+        std::fs::read(&elf_path).map_err(|e| error!("cannot read {}: {e}", elf_path.display()))?;
+    let image = flatten(&elf).map_err(|e| error!("{}: {e}", elf_path.display()))?;
+    let mut name = platform.binary.clone();
+    if variant.fault_injection {
+        name.push_str("-fault-injection");
+    }
+    if !variant.release {
+        name.push_str("-debug");
+    }
+    let out = output_dir().join(format!("{name}.img"));
+    write_atomically(&out, &image)?;
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a
+/// failure never leaves a half-written image behind.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| error!("{} has no parent folder", path.display()))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).map_err(|e| error!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| error!("cannot rename {} into place: {e}", tmp.display()))?;
+    Ok(())
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The arm64 Image header's magic, at offset 56.
+const IMAGE_MAGIC: &[u8; 4] = b"ARM\x64";
+
+/// Lays out an ELF64 AArch64 executable's loadable segments as a flat image
+/// starting at address 0, and checks the arm64 Image header at its start.
+pub(crate) fn flatten(elf: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let truncated = || "truncated ELF file".to_string();
+    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    if u16_at(elf, 18) != Some(183) {
+        return Err("not an AArch64 ELF file".into());
+    }
+    let phoff = u64_at(elf, 32).ok_or_else(truncated)? as usize;
+    let phentsize = u16_at(elf, 54).ok_or_else(truncated)? as usize;
+    let phnum = u16_at(elf, 56).ok_or_else(truncated)? as usize;
+    let mut segments = Vec::new();
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        if u32_at(elf, at).ok_or_else(truncated)? != 1 {
+            continue; // not PT_LOAD
+        }
+        let offset = u64_at(elf, at + 8).ok_or_else(truncated)? as usize;
+        let vaddr = u64_at(elf, at + 16).ok_or_else(truncated)? as usize;
+        let filesz = u64_at(elf, at + 32).ok_or_else(truncated)? as usize;
+        let memsz = u64_at(elf, at + 40).ok_or_else(truncated)? as usize;
+        let data = elf
+            .get(offset..offset.checked_add(filesz).ok_or_else(truncated)?)
+            .ok_or_else(truncated)?;
+        segments.push((vaddr, data, memsz));
+    }
+    if segments.iter().map(|s| s.0).min() != Some(0) {
+        return Err("the kernel must be linked at address 0 (see link.x)".into());
+    }
+    let file_end = segments
+        .iter()
+        .map(|(v, d, _)| v + d.len())
+        .max()
+        .unwrap_or(0);
+    let memory_end = segments.iter().map(|(v, _, m)| v + m).max().unwrap_or(0);
+    let mut image = vec![0u8; file_end];
+    for (vaddr, data, _) in segments {
+        image[vaddr..vaddr + data.len()].copy_from_slice(data);
+    }
+    if image.get(56..60) != Some(IMAGE_MAGIC) {
+        return Err(
+            "the image does not start with an arm64 Image header (magic at offset 56)".into(),
+        );
+    }
+    let image_size = u64_at(&image, 16).ok_or_else(truncated)? as usize;
+    if image_size < memory_end {
+        return Err(format!(
+            "the Image header says image_size {image_size:#x}, but the kernel occupies {memory_end:#x} bytes once loaded"
+        ));
+    }
+    Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flatten;
+
+    /// A minimal ELF with one PT_LOAD segment holding `payload` at `vaddr`.
+    fn elf(vaddr: u64, payload: &[u8], memsz: u64) -> Vec<u8> {
+        let mut e = vec![0u8; 64 + 56];
+        e[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        e[18..20].copy_from_slice(&183u16.to_le_bytes());
+        e[32..40].copy_from_slice(&64u64.to_le_bytes());
+        e[54..56].copy_from_slice(&56u16.to_le_bytes());
+        e[56..58].copy_from_slice(&1u16.to_le_bytes());
+        let ph = 64;
+        e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
+        e[ph + 8..ph + 16].copy_from_slice(&120u64.to_le_bytes());
+        e[ph + 16..ph + 24].copy_from_slice(&vaddr.to_le_bytes());
+        e[ph + 32..ph + 40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+        e[ph + 40..ph + 48].copy_from_slice(&memsz.to_le_bytes());
+        e.extend_from_slice(payload);
+        e
+    }
+
+    fn header(image_size: u64) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[16..24].copy_from_slice(&image_size.to_le_bytes());
+        h[56..60].copy_from_slice(b"ARM\x64");
+        h
+    }
+
+    #[test]
+    fn a_good_kernel_flattens() {
+        let image = flatten(&elf(0, &header(0x1000), 0x1000)).unwrap();
+        assert_eq!(image.len(), 64);
+    }
+
+    #[test]
+    fn a_header_that_hides_bss_is_refused() {
+        let e = flatten(&elf(0, &header(0x100), 0x1000)).unwrap_err();
+        assert!(e.contains("image_size 0x100"), "{e}");
+    }
+
+    #[test]
+    fn other_files_are_refused() {
+        assert!(
+            flatten(b"#!/bin/sh\n")
+                .unwrap_err()
+                .contains("not a 64-bit")
+        );
+        let mut no_magic = header(0x1000);
+        no_magic[56] = 0;
+        assert!(
+            flatten(&elf(0, &no_magic, 0x1000))
+                .unwrap_err()
+                .contains("arm64 Image header")
+        );
+        assert!(
+            flatten(&elf(0x1000, &header(0x1000), 0x1000))
+                .unwrap_err()
+                .contains("address 0")
+        );
+        let mut cut = elf(0, &header(0x1000), 0x1000);
+        cut.truncate(100);
+        assert!(flatten(&cut).unwrap_err().contains("truncated"));
+    }
+}

@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! `cargo xtask test`: everything CI runs, ending in `N passed, N failed`.
+//!
+//! In order: host unit tests of every host-testable crate (counted one by one
+//! from cargo's own summaries), clippy with warnings as errors on the host and
+//! bare-metal crates, rustfmt, the unsafe audit, then the QEMU system tests,
+//! each of which boots a real image and reads its console.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::image::{self, Variant};
+use crate::qemu::{self, Gic, Machine, Outcome, RunSpec, Verdict};
+use crate::setup::{self, TARGET, Toolchain, Tools};
+use crate::system::Platform;
+use crate::{Result, error};
+
+/// The bare-metal crates, which clippy checks for the target, not the host.
+const BARE_METAL: [&str; 3] = ["hv-arch-aarch64", "hv-kernel", "plat-qemu-virt"];
+
+/// Files that may contain `unsafe` (STYLE.md): the arch crate and each
+/// platform's MMIO module.
+fn unsafe_allowed(path: &str) -> bool {
+    path.starts_with("kernel/arch/")
+        || (path.starts_with("platforms/") && path.ends_with("/src/mmio.rs"))
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, name: &str, result: std::result::Result<String, String>, took: Duration) {
+        match result {
+            Ok(note) => {
+                self.passed += 1;
+                let note = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {note}")
+                };
+                println!("test {name} ... ok ({:.1} s){note}", took.as_secs_f64());
+            }
+            Err(why) => {
+                self.failed += 1;
+                println!(
+                    "test {name} ... FAILED ({:.1} s)\n{}",
+                    took.as_secs_f64(),
+                    indent(&why)
+                );
+                self.failures.push(name.to_string());
+            }
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// Runs the suite.
+pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
+    let mut lint = true;
+    let mut filter = None;
+    for arg in args {
+        match arg.as_str() {
+            "--no-lint" => lint = false,
+            flag if flag.starts_with('-') => {
+                return Err(error!("unknown option `{flag}`; try `cargo xtask help`"));
+            }
+            name => filter = Some(name.to_string()),
+        }
+    }
+    let tools = setup::ensure(setup::Needs { uboot: true })?;
+    let mut tally = Tally::default();
+
+    if filter.is_none() {
+        host_tests(&mut tally);
+        if lint {
+            lints(&tools, &mut tally);
+        }
+    }
+
+    let platform = Platform::load("qemu-virt")?;
+    let started = Instant::now();
+    let normal = image::build(
+        &tools,
+        &platform,
+        Variant {
+            release: true,
+            fault_injection: false,
+        },
+    );
+    let faulty = image::build(
+        &tools,
+        &platform,
+        Variant {
+            release: true,
+            fault_injection: true,
+        },
+    );
+    match (normal, faulty) {
+        (Ok(normal), Ok(faulty)) => {
+            tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
+            let context = Context {
+                tools: &tools,
+                platform: &platform,
+                normal,
+                faulty,
+            };
+            for test in system_tests() {
+                if filter
+                    .as_ref()
+                    .is_some_and(|f| !test.name.contains(f.as_str()))
+                {
+                    continue;
+                }
+                let started = Instant::now();
+                let result = (test.run)(&context);
+                tally.record(&format!("system::{}", test.name), result, started.elapsed());
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => tally.record(
+            "build::kernel-images",
+            Err(e.to_string()),
+            started.elapsed(),
+        ),
+    }
+
+    if !tally.failures.is_empty() {
+        println!("\nfailed: {}", tally.failures.join(", "));
+    }
+    println!("\n{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(crate::root());
+    c
+}
+
+/// Runs a command, returning its combined output, or the output as the error
+/// if it failed.
+fn output(mut command: Command) -> std::result::Result<String, String> {
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// Host unit tests, counted from each test binary's `test result:` line.
+fn host_tests(tally: &mut Tally) {
+    let started = Instant::now();
+    let mut command = cargo();
+    command.args(["test", "--workspace"]);
+    for package in BARE_METAL {
+        command.args(["--exclude", package]);
+    }
+    let (ok, text) = match output(command) {
+        Ok(text) => (true, text),
+        Err(text) => (false, text),
+    };
+    let mut passed = 0;
+    let mut failed = 0;
+    for line in text.lines().filter(|l| l.starts_with("test result:")) {
+        let count = |word: &str| {
+            line.split(';')
+                .find_map(|part| {
+                    part.trim()
+                        .trim_start_matches("test result: ok.")
+                        .trim_start_matches("test result: FAILED.")
+                        .trim()
+                        .strip_suffix(word)?
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        passed += count("passed");
+        failed += count("failed");
+    }
+    println!(
+        "host unit tests: {passed} passed, {failed} failed ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    tally.passed += passed;
+    tally.failed += failed;
+    if !ok && failed == 0 {
+        // It did not even build: one failure, with cargo's words.
+        tally.record("host::build", Err(text), started.elapsed());
+    } else if !ok {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+        {
+            println!("{line}");
+        }
+        tally.failures.push("host unit tests".into());
+    }
+}
+
+fn lints(tools: &Tools, tally: &mut Tally) {
+    let started = Instant::now();
+    let mut host = cargo();
+    host.args(["clippy", "--workspace", "--all-targets"]);
+    for package in BARE_METAL {
+        host.args(["--exclude", package]);
+    }
+    host.args(["--", "-D", "warnings"]);
+    tally.record(
+        "lint::clippy-host",
+        output(host).map(|_| String::new()),
+        started.elapsed(),
+    );
+
+    let started = Instant::now();
+    match tools.toolchain {
+        Toolchain::Rustup => {
+            let mut bare = cargo();
+            bare.args(["clippy", "--target", TARGET, "--target-dir"])
+                .arg(crate::root().join("target/clippy"))
+                .args(["--features", "plat-qemu-virt/fault-injection"]);
+            for package in BARE_METAL {
+                bare.args(["--package", package]);
+            }
+            bare.args(["--", "-D", "warnings"]);
+            tally.record(
+                "lint::clippy-bare-metal",
+                output(bare).map(|_| String::new()),
+                started.elapsed(),
+            );
+        }
+        Toolchain::Debian { .. } => {
+            println!(
+                "test lint::clippy-bare-metal ... skipped: Debian's rustc-web has no clippy for {TARGET}"
+            );
+        }
+    }
+
+    let started = Instant::now();
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    tally.record(
+        "lint::rustfmt",
+        output(fmt).map(|_| String::new()),
+        started.elapsed(),
+    );
+
+    let started = Instant::now();
+    tally.record("lint::unsafe-audit", unsafe_audit(), started.elapsed());
+}
+
+/// Fails if `unsafe` appears in code outside the files allowed to hold it.
+fn unsafe_audit() -> std::result::Result<String, String> {
+    let root = crate::root();
+    let mut files = Vec::new();
+    for dir in ["kernel", "platforms", "services"] {
+        collect_rust_files(&root.join(dir), &mut files);
+    }
+    let mut offending = Vec::new();
+    let mut allowed_count = 0;
+    for file in &files {
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let uses = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim_start().starts_with("//"))
+            .filter(|(_, l)| has_word(l, "unsafe"))
+            .map(|(i, _)| i + 1)
+            .collect::<Vec<_>>();
+        if uses.is_empty() {
+            continue;
+        }
+        if unsafe_allowed(&relative) {
+            allowed_count += uses.len();
+        } else {
+            offending.extend(uses.iter().map(|line| format!("{relative}:{line}")));
+        }
+    }
+    if offending.is_empty() {
+        Ok(format!(
+            "{allowed_count} uses of unsafe, all in kernel/arch and platform MMIO modules"
+        ))
+    } else {
+        Err(format!(
+            "unsafe outside kernel/arch and platforms/*/src/mmio.rs:\n{}",
+            offending.join("\n")
+        ))
+    }
+}
+
+fn has_word(line: &str, word: &str) -> bool {
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + word.len()..].chars().next();
+        let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !is_word(before) && !is_word(after)
+    })
+}
+
+fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+struct Context<'a> {
+    tools: &'a Tools,
+    platform: &'a Platform,
+    normal: PathBuf,
+    faulty: PathBuf,
+}
+
+struct SystemTest {
+    name: &'static str,
+    run: fn(&Context<'_>) -> std::result::Result<String, String>,
+}
+
+fn system_tests() -> Vec<SystemTest> {
+    vec![
+        SystemTest {
+            name: "boot-gicv3-1-core",
+            run: |c| boot(c, Gic::V3, 1, "512M"),
+        },
+        SystemTest {
+            name: "boot-gicv3-4-cores",
+            run: |c| boot(c, Gic::V3, 4, "1G"),
+        },
+        SystemTest {
+            name: "boot-gicv2-1-core",
+            run: |c| boot(c, Gic::V2, 1, "256M"),
+        },
+        SystemTest {
+            name: "boot-gicv2-4-cores",
+            run: |c| boot(c, Gic::V2, 4, "2G"),
+        },
+        SystemTest {
+            name: "panic-is-reported-as-failure",
+            run: panic_is_failure,
+        },
+        SystemTest {
+            name: "data-abort-is-reported",
+            run: data_abort_is_reported,
+        },
+        SystemTest {
+            name: "undefined-instruction-is-reported",
+            run: undefined_is_reported,
+        },
+        SystemTest {
+            name: "refuses-to-run-at-el1",
+            run: refuses_el1,
+        },
+        SystemTest {
+            name: "u-boot-booti",
+            run: uboot_booti,
+        },
+    ]
+}
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn machine<'a>(c: &'a Context<'_>, gic: Gic, smp: u32, memory: &str) -> Machine<'a> {
+    Machine {
+        gic,
+        smp,
+        memory: memory.into(),
+        ..Machine::default_for(c.platform)
+    }
+}
+
+fn start(
+    c: &Context<'_>,
+    machine: &Machine<'_>,
+    spec: RunSpec,
+) -> std::result::Result<Outcome, String> {
+    qemu::run(c.tools, machine, &spec).map_err(|e| e.to_string())
+}
+
+fn healthy() -> RunSpec {
+    RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        stop_when_ready: true,
+        ..RunSpec::default()
+    }
+}
+
+/// Fails with the console attached unless every needle is in it.
+fn expect_lines(outcome: &Outcome, needles: &[String]) -> std::result::Result<(), String> {
+    let missing: Vec<&String> = needles
+        .iter()
+        .filter(|n| !outcome.console.contains(n.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the console lacks {missing:?}\n--- console ---\n{}--- QEMU stderr ---\n{}",
+        outcome.console, outcome.stderr
+    ))
+}
+
+fn boot(c: &Context<'_>, gic: Gic, smp: u32, memory: &str) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.normal.clone()),
+        ..machine(c, gic, smp, memory)
+    };
+    let outcome = start(c, &machine, healthy())?;
+    if let Verdict::Failed(why) = outcome.verdict() {
+        return Err(format!("{why}\n--- console ---\n{}", outcome.console));
+    }
+    let bytes = qemu::parse_memory(memory).map_err(|e| e.to_string())?;
+    let base = c.platform.ram_base;
+    let version = if gic == Gic::V2 { "GICv2" } else { "GICv3" };
+    let second = if gic == Gic::V2 {
+        "CPU interface 0x008010000"
+    } else {
+        "redistributors 0x0080a0000"
+    };
+    expect_lines(
+        &outcome,
+        &[
+            format!("Bulkhead {}", env!("CARGO_PKG_VERSION")),
+            "boot: exception level EL2".into(),
+            format!(
+                "boot: memory {:#011x}..{:#011x} {}",
+                base,
+                base + bytes,
+                size_text(bytes)
+            ),
+            format!("boot: {version} distributor 0x008000000..0x008010000, {second}"),
+            "boot: console PL011 at 0x009000000..0x009001000, INTID 33".into(),
+            "boot: timer 62500000 Hz, hypervisor INTID 26, virtual INTID 27".into(),
+            "boot: PSCI 1.1 via SMC".into(),
+            format!("boot: cores {smp} in device tree"),
+            format!("boot: cores online {smp} of {smp}"),
+            "text read-only, data never executable".into(),
+            "allocator self-test passed".into(),
+        ],
+    )?;
+    Ok(String::new())
+}
+
+fn size_text(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{} GiB", bytes >> 30)
+    } else {
+        format!("{} MiB", bytes >> 20)
+    }
+}
+
+/// Boots the fault-injection image with `bulkhead.inject=WHAT` and checks the
+/// run is judged a failure, the machine powered itself off, and the console
+/// holds every needle.
+fn injected(
+    c: &Context<'_>,
+    what: &str,
+    needles: &[String],
+) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.faulty.clone()),
+        append: Some(format!("bulkhead.inject={what}")),
+        ..machine(c, Gic::V3, 2, "512M")
+    };
+    let outcome = start(c, &machine, healthy())?;
+    if outcome.verdict() == Verdict::Healthy || outcome.ready() {
+        return Err(format!(
+            "the run was judged healthy\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    if outcome.timed_out || outcome.stopped_when_ready {
+        return Err(format!(
+            "the machine did not power itself off\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    expect_lines(&outcome, needles)?;
+    Ok(String::new())
+}
+
+fn panic_is_failure(c: &Context<'_>) -> std::result::Result<String, String> {
+    injected(c, "panic", &["!!! BULKHEAD PANIC: fault injection: bulkhead.inject=panic at kernel/kern/src/exception.rs:".into()])
+}
+
+fn data_abort_is_reported(c: &Context<'_>) -> std::result::Result<String, String> {
+    injected(
+        c,
+        "data-abort",
+        &[
+            "!!! exception: Synchronous from CurrentElSpx on core 0".into(),
+            "!!! exception: ESR_EL2 0x9".into(),
+            ": data abort in the kernel on a read: translation fault (not mapped), level 0".into(),
+            "!!! exception: FAR_EL2 0x0000deadbeef0000\r".into(),
+            "!!! BULKHEAD PANIC: unexpected exception: data abort in the kernel".into(),
+        ],
+    )
+}
+
+fn undefined_is_reported(c: &Context<'_>) -> std::result::Result<String, String> {
+    injected(
+        c,
+        "undefined",
+        &[
+            "!!! exception: ESR_EL2 0x02000000: undefined instruction".into(),
+            "(not valid for this exception)".into(),
+            "!!! BULKHEAD PANIC: unexpected exception: undefined instruction (ELR 0x".into(),
+        ],
+    )
+}
+
+fn refuses_el1(c: &Context<'_>) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.normal.clone()),
+        virtualization: false,
+        ..machine(c, Gic::V3, 1, "256M")
+    };
+    let outcome = start(c, &machine, healthy())?;
+    if outcome.timed_out || outcome.ready() {
+        return Err(format!(
+            "the kernel did not refuse and power off\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    expect_lines(
+        &outcome,
+        &["!!! BULKHEAD CANNOT BOOT: entered at EL1, but Bulkhead runs at EL2 (on QEMU: -M virt,virtualization=on)".into()],
+    )?;
+    Ok(String::new())
+}
+
+/// Real U-Boot (Debian's u-boot-qemu) loads nothing itself here: QEMU puts the
+/// image in RAM, U-Boot's autoboot is interrupted and `booti` starts it, the
+/// way a board's boot script would.
+fn uboot_booti(c: &Context<'_>) -> std::result::Result<String, String> {
+    let uboot = c.tools.uboot.clone().ok_or("U-Boot is not installed")?;
+    let load = c.platform.ram_base + (4 << 20);
+    let machine = Machine {
+        bios: Some(uboot),
+        loader: vec![(c.normal.clone(), load)],
+        ..machine(c, Gic::V3, 2, "1G")
+    };
+    let spec = RunSpec {
+        script: vec![
+            ("Hit any key to stop autoboot".into(), "\n".into()),
+            (
+                "=> ".into(),
+                format!("booti {load:#x} - ${{fdtcontroladdr}}\n"),
+            ),
+        ],
+        ..healthy()
+    };
+    let outcome = start(c, &machine, spec)?;
+    if let Verdict::Failed(why) = outcome.verdict() {
+        return Err(format!("{why}\n--- console ---\n{}", outcome.console));
+    }
+    expect_lines(
+        &outcome,
+        &[
+            "U-Boot 20".into(),
+            "Starting kernel".into(),
+            "boot: exception level EL2".into(),
+            "boot: cores online 2 of 2".into(),
+        ],
+    )?;
+    let version = outcome
+        .console
+        .lines()
+        .find(|l| l.starts_with("U-Boot 20"))
+        .unwrap_or("U-Boot")
+        .trim();
+    Ok(version.to_string())
+}
