@@ -139,8 +139,8 @@ impl fmt::Display for PhysRange {
     }
 }
 
-/// A size in bytes, shown with the largest binary unit that divides it
-/// (`512 MiB`, `4 KiB`, `1000 B`).
+/// A size in bytes, shown in the largest binary unit it reaches: exactly
+/// (`512 MiB`) when the unit divides it, else to a tenth (`1018.2 MiB`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Size(pub u64);
 
@@ -152,12 +152,14 @@ impl fmt::Display for Size {
             (1 << 20, "MiB"),
             (1 << 10, "KiB"),
         ];
-        for (unit, name) in UNITS {
-            if self.0 >= unit && self.0.is_multiple_of(unit) {
-                return write!(f, "{} {name}", self.0 / unit);
-            }
+        let Some(&(unit, name)) = UNITS.iter().find(|(unit, _)| self.0 >= *unit) else {
+            return write!(f, "{} B", self.0);
+        };
+        if self.0.is_multiple_of(unit) {
+            return write!(f, "{} {name}", self.0 / unit);
         }
-        write!(f, "{} B", self.0)
+        let tenths = u128::from(self.0) * 10 / u128::from(unit);
+        write!(f, "{}.{} {name}", tenths / 10, tenths % 10)
     }
 }
 
@@ -234,10 +236,12 @@ mod tests {
     }
 
     #[test]
-    fn sizes_print_in_the_largest_exact_unit() {
+    fn sizes_print_in_the_largest_unit_reached() {
         assert_eq!(Size(512 << 20).to_string(), "512 MiB");
         assert_eq!(Size(3 << 30).to_string(), "3 GiB");
-        assert_eq!(Size(1536 << 10).to_string(), "1536 KiB");
+        assert_eq!(Size(1536 << 10).to_string(), "1.5 MiB");
+        assert_eq!(Size(1_042_612 << 10).to_string(), "1018.1 MiB");
+        assert_eq!(Size(u64::MAX).to_string(), "16777215.9 TiB");
         assert_eq!(Size(1000).to_string(), "1000 B");
     }
 
