@@ -58,6 +58,7 @@ impl fmt::Display for DeviceTreeProblem {
 /// The kernel's entry on the boot core. Name it with
 /// `hv_arch_aarch64::kernel_entry!(hv_kernel::start::<YourPlatform>)`.
 pub fn start<P: Platform>() -> ! {
+    console::init(P::console(&P::CONSOLE));
     let params = arch::boot::params();
     let info = params
         .device_tree
@@ -65,18 +66,9 @@ pub fn start<P: Platform>() -> ! {
         .and_then(|dt| PlatformInfo::parse(dt).map_err(DeviceTreeProblem::Parse));
     let info = match info {
         Ok(info) => info,
-        Err(problem) => {
-            if let Some(uart) = P::FALLBACK_UART {
-                console::init(P::console(&uart));
-            }
-            fatal(format_args!("cannot read the device tree: {problem}"));
-        }
+        Err(problem) => fatal(format_args!("cannot read the device tree: {problem}")),
     };
     arch::psci::set_conduit(info.psci);
-    let uart = info.uart.or(P::FALLBACK_UART);
-    if let Some(uart) = &uart {
-        console::init(P::console(uart));
-    }
     println!(
         "{BANNER}{} on {} ({})",
         env!("CARGO_PKG_VERSION"),
@@ -93,7 +85,7 @@ pub fn start<P: Platform>() -> ! {
     report!("exception level EL2, vectors installed");
 
     let mut memory = memory_map(params, &info).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    let tables = arch::mmu::build(|b| map_kernel(b, params, &info, uart.as_ref()))
+    let tables = arch::mmu::build(|b| map_kernel(b, params, &info, &P::CONSOLE))
         .unwrap_or_else(|e| fatal(format_args!("cannot build the kernel's page tables: {e:?}")));
     arch::mmu::enable().unwrap_or_else(|e| fatal(format_args!("cannot turn the MMU on: {e:?}")));
     let heap = memory
@@ -112,7 +104,7 @@ pub fn start<P: Platform>() -> ! {
         Size(heap.size()),
         heap
     );
-    report_devices(&info, uart.as_ref());
+    report_devices(&info, &P::CONSOLE);
 
     #[cfg(feature = "fault-injection")]
     crate::exception::inject(&info);
@@ -160,7 +152,7 @@ fn map_kernel(
     b: &mut Builder<'_>,
     params: &arch::boot::BootParams,
     info: &PlatformInfo<'_>,
-    uart: Option<&Uart>,
+    console: &Uart,
 ) -> Result<(), MapError> {
     let image = params.image;
     b.map(image.text, Attributes::Code)?;
@@ -174,12 +166,7 @@ fn map_kernel(
         b.map(range, Attributes::ReadWrite)?;
     }
     let gic = &info.gic;
-    let devices = [
-        Some(gic.distributor),
-        Some(gic.cpu_interface),
-        uart.map(|u| u.registers),
-    ];
-    for device in devices.into_iter().flatten() {
+    for device in [gic.distributor, gic.cpu_interface, console.registers] {
         let range = device
             .align_out(PAGE_SIZE)
             .ok_or(MapError::BadRange(device))?;
@@ -221,7 +208,7 @@ fn report_memory(params: &arch::boot::BootParams, info: &PlatformInfo<'_>, memor
     );
 }
 
-fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
+fn report_devices(info: &PlatformInfo<'_>, console: &Uart) {
     let gic = &info.gic;
     let (version, second) = match gic.version {
         GicVersion::V2 => ("GICv2", "CPU interface"),
@@ -233,14 +220,16 @@ fn report_devices(info: &PlatformInfo<'_>, uart: Option<&Uart>) {
         gic.distributor,
         gic.cpu_interface
     );
-    match uart {
-        Some(u) => report!(
-            "console PL011 at {}, INTID {}",
-            u.registers,
-            u.irq.unwrap_or(0)
-        ),
-        None => report!("console none"),
-    }
+    let agreement = match info.uart {
+        Some(dt) if dt.registers == console.registers => "the device tree agrees",
+        Some(_) => "the device tree's stdout differs; platform.toml wins",
+        None => "the device tree names no PL011",
+    };
+    report!(
+        "console PL011 at {}, INTID {} ({agreement})",
+        console.registers,
+        console.irq.unwrap_or(0)
+    );
     match info.timer {
         Some(t) => report!(
             "timer {} Hz, hypervisor INTID {}, virtual INTID {}",

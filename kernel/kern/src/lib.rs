@@ -32,9 +32,11 @@ pub trait Platform {
     /// The board's name, as the boot report shows it.
     const NAME: &'static str;
 
-    /// The console UART to use if the device tree names none or cannot be
-    /// read, so the kernel can still say what went wrong.
-    const FALLBACK_UART: Option<Uart>;
+    /// The console UART, from the board's `platform.toml`. The kernel prints
+    /// through it from its first line on, before it has read the device tree,
+    /// so that even a device tree it cannot read is reported; the device
+    /// tree's `stdout-path` is then only cross-checked against it.
+    const CONSOLE: Uart;
 
     /// Sets up `uart` as the kernel's console. Called once, on core 0, with
     /// the MMU off; the kernel maps `uart.registers` as device memory before

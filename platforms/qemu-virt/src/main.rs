@@ -31,12 +31,12 @@ struct QemuVirt;
 impl Platform for QemuVirt {
     const NAME: &'static str = "qemu-virt";
 
-    const FALLBACK_UART: Option<Uart> = match PhysRange::new(CONSOLE_BASE, CONSOLE_SIZE) {
-        Some(registers) => Some(Uart {
+    const CONSOLE: Uart = match PhysRange::new(CONSOLE_BASE, CONSOLE_SIZE) {
+        Some(registers) => Uart {
             registers,
             irq: Some(CONSOLE_INTID),
-        }),
-        None => None,
+        },
+        None => panic!("platform.toml's console range overflows"),
     };
 
     fn console(uart: &Uart) -> &'static dyn Console {

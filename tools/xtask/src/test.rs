@@ -460,7 +460,8 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, memory: &str) -> std::result::Resul
                 size_text(bytes)
             ),
             format!("boot: {version} distributor 0x008000000..0x008010000, {second}"),
-            "boot: console PL011 at 0x009000000..0x009001000, INTID 33".into(),
+            "boot: console PL011 at 0x009000000..0x009001000, INTID 33 (the device tree agrees)"
+                .into(),
             "boot: timer 62500000 Hz, hypervisor INTID 26, virtual INTID 27".into(),
             "boot: PSCI 1.1 via SMC".into(),
             format!("boot: cores {smp} in device tree"),
