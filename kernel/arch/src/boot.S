@@ -39,6 +39,17 @@ hv_boot_primary:
     ubfx    x20, x20, #2, #2            // x20 = exception level
     cmp     x20, #2
     b.ne    1f
+    mrs     x9, mdcr_el2                // Count instructions from here on: the PMU
+    bic     x9, x9, #(1 << 17)          // cycle counter, counting at EL2
+    msr     mdcr_el2, x9                // (MDCR_EL2.HPMD = 0, PMCCFILTR_EL0.NSH = 1),
+    mov     x9, #(1 << 27)              // reset and started. Under QEMU -icount
+    msr     pmccfiltr_el0, x9           // shift=0 it counts instructions exactly
+    mov     x9, #(1 << 31)              // (docs/benchmarks.md).
+    msr     pmcntenset_el0, x9
+    mrs     x9, pmcr_el0
+    mov     x10, #0x45                  // LC (64-bit), C (reset), E (enable)
+    orr     x9, x9, x10
+    msr     pmcr_el0, x9
     ldr     x9, ={sctlr}                // EL2: MMU and caches off, known state
     msr     sctlr_el2, x9
     mov     x9, #{cptr}                 // FP/SIMD not trapped: Rust may use them

@@ -15,7 +15,7 @@ use hv_core::range::PhysRange;
 use spin::Once;
 
 /// Each core's boot stack, in bytes.
-pub const STACK_SIZE: usize = 64 * 1024;
+pub const STACK_SIZE: usize = 32 * 1024;
 
 /// The value SCTLR_EL2 gets at entry: its RES1 bits, MMU and caches off.
 const SCTLR_EL2_BOOT: u64 = 0x30c5_0830;

@@ -31,3 +31,4 @@ pub mod insn;
 pub mod mmu;
 pub mod psci;
 pub mod smp;
+pub mod sysreg;

@@ -26,7 +26,7 @@ use crate::insn;
 
 /// Translation tables available to the kernel: enough for its image in pages,
 /// a few devices and RAM in blocks.
-const POOL_TABLES: usize = 64;
+const POOL_TABLES: usize = 32;
 
 #[repr(C, align(4096))]
 struct Pool(UnsafeCell<[Table; POOL_TABLES]>);

@@ -114,6 +114,10 @@ pub fn start<P: Platform>() -> ! {
     if online != wanted {
         fatal(format_args!("only {online} of {wanted} cores came up"));
     }
+    report!(
+        "{} PMU cycles from entry to ready on the boot core",
+        arch::sysreg::cycle_counter()
+    );
     println!("{READY}");
     arch::cpu::park()
 }

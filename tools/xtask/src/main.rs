@@ -8,6 +8,7 @@
 //! [`qemu`] (running a machine and reading its console), [`test`] (the test
 //! suite CI runs).
 
+mod bench;
 mod image;
 mod qemu;
 mod setup;
@@ -73,6 +74,9 @@ Commands:
         Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
         and the QEMU system tests (only those whose name contains FILTER, if
         given). Ends with `N passed, N failed`.
+  bench
+        Boot costs in exact instruction counts (QEMU -icount shift=0), each run
+        twice to prove it repeatable, against the budgets in bench.rs.
   setup
         Install what is missing (bare-metal Rust target, QEMU, U-Boot) and exit.
   help
@@ -104,6 +108,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "run" => run(rest),
         "build" => build(rest),
         "test" => test::main(rest),
+        "bench" => bench::main(rest),
         "setup" => {
             setup::ensure(setup::Needs { uboot: true })?;
             println!("setup: everything is installed");
