@@ -52,13 +52,11 @@ hv_boot_primary:
     msr     pmcr_el0, x9
     ldr     x9, ={sctlr}                // EL2: MMU and caches off, known state
     msr     sctlr_el2, x9
-    mov     x9, #{cptr}                 // FP/SIMD not trapped: Rust may use them
+    mov     x9, #{cptr}                 // FP/SIMD trapped: the kernel never uses them
     msr     cptr_el2, x9
     isb
     b       2f
-1:  mov     x9, #(3 << 20)              // EL1 (wrong, but say so): FP/SIMD on
-    msr     cpacr_el1, x9
-    isb
+1:                                      // EL1 (wrong, but say so)
 
     // Apply R_AARCH64_RELATIVE relocations: *(base + offset) = base + addend.
 2:  adr     x21, _start

@@ -19,8 +19,10 @@ pub const STACK_SIZE: usize = 32 * 1024;
 
 /// The value SCTLR_EL2 gets at entry: its RES1 bits, MMU and caches off.
 const SCTLR_EL2_BOOT: u64 = 0x30c5_0830;
-/// The value CPTR_EL2 gets at entry: its RES1 bits, FP/SIMD not trapped.
-const CPTR_EL2_BOOT: u64 = 0x33ff;
+/// The value CPTR_EL2 gets at entry: its RES1 bits and TFP, so that FP/SIMD
+/// instructions trap. The kernel is built without floating point; an FP
+/// instruction at EL2 is a bug and is reported as an exception.
+const CPTR_EL2_BOOT: u64 = 0x37ff;
 
 /// One boot stack per core, in .bss.
 #[repr(C, align(16))]

@@ -48,7 +48,13 @@ pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Res
                 ])
                 .env("RUSTC", "/usr/bin/rustc")
                 .env("RUSTC_BOOTSTRAP", "1")
-                .env("CARGO_TARGET_AARCH64_UNKNOWN_NONE_LINKER", linker)
+                .env(
+                    format!(
+                        "CARGO_TARGET_{}_LINKER",
+                        TARGET.to_uppercase().replace('-', "_")
+                    ),
+                    linker,
+                )
                 .env_remove("RUSTUP_TOOLCHAIN")
                 .env_remove("RUSTC_WRAPPER");
             c

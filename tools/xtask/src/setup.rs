@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Making sure what the build and the tests need is installed.
 //!
-//! - The bare-metal Rust target: `rustup target add aarch64-unknown-none` (the
+//! - The bare-metal Rust target: `rustup target add aarch64-unknown-none-softfloat` (the
 //!   target is deliberately not in rust-toolchain.toml: see docs/building.md).
 //!   If rustup cannot install it, Debian's `rustc-web`, `cargo-web` and
 //!   `rust-web-src` build the kernel with `RUSTC_BOOTSTRAP=1` and
@@ -20,7 +20,10 @@ use std::process::{Command, Stdio};
 use crate::{Result, error};
 
 /// The bare-metal target the kernel is built for.
-pub(crate) const TARGET: &str = "aarch64-unknown-none";
+/// The kernel and services are built without floating point: the FP/SIMD
+/// registers belong to partitions, and a kernel that never touches them need
+/// not save them on every trap (docs/building.md).
+pub(crate) const TARGET: &str = "aarch64-unknown-none-softfloat";
 
 /// Where Debian's u-boot-qemu puts the 64-bit QEMU build.
 pub(crate) const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
@@ -28,7 +31,7 @@ pub(crate) const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 /// How the kernel is compiled.
 #[derive(Clone, Debug)]
 pub(crate) enum Toolchain {
-    /// The rustup toolchain with its `aarch64-unknown-none` target.
+    /// The rustup toolchain with its bare-metal target.
     Rustup,
     /// Debian's rustc-web building core and alloc from source.
     Debian {
