@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Hypercalls: numbers, register convention, error codes, message layout.
+//!
+//! A partition calls the kernel with `hvc #0`, following the Arm SMC Calling
+//! Convention (SMCCC 1.4) for a fast SMC64 call in the vendor-specific
+//! hypervisor range:
+//!
+//! | register | on entry | on return |
+//! |---|---|---|
+//! | x0 | function ID: [`FUNCTION_BASE`] + [`Hypercall`] number | [`Status`] (0 = success) |
+//! | x1 | capability slot (calls that name one) | badge of the sender (receiving calls) |
+//! | x2 | [`MessageInfo`] (calls that carry a message) | [`MessageInfo`] of the message received |
+//! | x3..x7 | message words 0..4 | message words 0..4 received |
+//!
+//! x8 to x17 may be clobbered, as SMCCC allows; everything else is preserved.
+//! The full specification, with every call's arguments and errors, is in
+//! `docs/abi.md`; this module is its single source of numbers.
+
+use core::fmt;
+
+/// SMCCC function ID of hypercall 0: fast call, SMC64, owning entity 6
+/// (vendor-specific hypervisor service).
+pub const FUNCTION_BASE: u32 = 0xC600_0000;
+
+/// The ABI's version: major in bits 31:16, minor in bits 15:0. A partition
+/// built for a different major version must not run.
+pub const ABI_VERSION: u32 = 1 << 16;
+
+/// Message words carried in registers (x3 to x7).
+pub const MESSAGE_WORDS: usize = 5;
+
+/// Every hypercall, by number. The function ID in x0 is
+/// [`FUNCTION_BASE`] + the number.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hypercall {
+    /// Returns [`ABI_VERSION`] in x1. Does nothing else: the null hypercall.
+    Version = 0,
+    /// Gives up the rest of the time slice.
+    Yield = 1,
+    /// Sends a message on the endpoint in x1 and waits for the reply.
+    Call = 2,
+    /// Replies to the last caller, then waits on the endpoint in x1.
+    ReplyRecv = 3,
+    /// Waits for a message on the endpoint in x1.
+    Recv = 4,
+    /// Sends a message on the endpoint in x1, waiting until it is taken.
+    Send = 5,
+    /// Replies to the last caller without waiting for anything.
+    Reply = 6,
+    /// Sets the badge bits of the notification capability in x1.
+    Signal = 7,
+    /// Waits until the notification in x1 has bits set; returns and clears them.
+    Wait = 8,
+    /// Returns and clears the notification's bits without waiting.
+    Poll = 9,
+    /// Acknowledges the interrupt of the device capability in x1, so it can
+    /// fire again.
+    IrqAck = 10,
+    /// Reports that the caller failed (a panic, say), with a reason code in
+    /// x2 and words in x3..x7; the kernel applies the partition's fault policy.
+    Fault = 11,
+    /// Writes a copy of the capability in x1, with rights and badge from x2,
+    /// into the empty slot in x3.
+    Derive = 12,
+    /// Deletes every capability derived from the one in x1.
+    Revoke = 13,
+    /// Empties the slot in x1.
+    Delete = 14,
+    /// Appends bytes to the kernel's log: x2 the count (at most 40), x3..x7 the
+    /// bytes, little-endian. Only for partitions without a console channel.
+    Log = 15,
+}
+
+impl Hypercall {
+    /// Every hypercall, in number order.
+    pub const ALL: [Self; 16] = [
+        Self::Version,
+        Self::Yield,
+        Self::Call,
+        Self::ReplyRecv,
+        Self::Recv,
+        Self::Send,
+        Self::Reply,
+        Self::Signal,
+        Self::Wait,
+        Self::Poll,
+        Self::IrqAck,
+        Self::Fault,
+        Self::Derive,
+        Self::Revoke,
+        Self::Delete,
+        Self::Log,
+    ];
+
+    /// The SMCCC function ID that names this hypercall in x0.
+    #[must_use]
+    pub const fn function_id(self) -> u32 {
+        FUNCTION_BASE + self as u32
+    }
+}
+
+impl TryFrom<u64> for Hypercall {
+    type Error = Status;
+
+    /// Decodes x0. Written out by hand so that any value a partition passes is
+    /// an ordinary error, never a panic; the upper 32 bits must be zero, as
+    /// SMCCC requires.
+    fn try_from(x0: u64) -> Result<Self, Status> {
+        let number = x0
+            .checked_sub(u64::from(FUNCTION_BASE))
+            .ok_or(Status::NotSupported)?;
+        match number {
+            0 => Ok(Self::Version),
+            1 => Ok(Self::Yield),
+            2 => Ok(Self::Call),
+            3 => Ok(Self::ReplyRecv),
+            4 => Ok(Self::Recv),
+            5 => Ok(Self::Send),
+            6 => Ok(Self::Reply),
+            7 => Ok(Self::Signal),
+            8 => Ok(Self::Wait),
+            9 => Ok(Self::Poll),
+            10 => Ok(Self::IrqAck),
+            11 => Ok(Self::Fault),
+            12 => Ok(Self::Derive),
+            13 => Ok(Self::Revoke),
+            14 => Ok(Self::Delete),
+            15 => Ok(Self::Log),
+            _ => Err(Status::NotSupported),
+        }
+    }
+}
+
+/// What a hypercall returns in x0. Negative values, as SMCCC's
+/// `NOT_SUPPORTED` (-1) is.
+#[repr(i64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// It worked.
+    Success = 0,
+    /// No such hypercall (SMCCC `NOT_SUPPORTED`).
+    NotSupported = -1,
+    /// The slot is out of range or empty.
+    InvalidCapability = -2,
+    /// The capability names the wrong kind of object for this call.
+    WrongType = -3,
+    /// The capability lacks a right this call needs.
+    NoRights = -4,
+    /// An argument is malformed (a bad message length, a slot in use...).
+    InvalidArgument = -5,
+    /// Nothing to receive, and the call does not wait.
+    WouldBlock = -6,
+    /// There is no caller to reply to.
+    NoCaller = -7,
+    /// The peer partition has stopped.
+    PeerGone = -8,
+    /// The manifest does not allow moving this capability.
+    NotGrantable = -9,
+    /// A fixed-size kernel table is full.
+    OutOfResources = -10,
+}
+
+impl Status {
+    /// Every status, in code order from 0 down.
+    pub const ALL: [Self; 11] = [
+        Self::Success,
+        Self::NotSupported,
+        Self::InvalidCapability,
+        Self::WrongType,
+        Self::NoRights,
+        Self::InvalidArgument,
+        Self::WouldBlock,
+        Self::NoCaller,
+        Self::PeerGone,
+        Self::NotGrantable,
+        Self::OutOfResources,
+    ];
+
+    /// The value in x0.
+    #[must_use]
+    pub const fn to_register(self) -> u64 {
+        (self as i64).cast_unsigned()
+    }
+
+    /// Decodes x0; an unknown value is `None`.
+    #[must_use]
+    pub fn from_register(x0: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.to_register() == x0)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Self::Success => "success",
+            Self::NotSupported => "no such hypercall",
+            Self::InvalidCapability => "no capability in that slot",
+            Self::WrongType => "the capability names the wrong kind of object",
+            Self::NoRights => "the capability lacks the right",
+            Self::InvalidArgument => "malformed argument",
+            Self::WouldBlock => "nothing to receive",
+            Self::NoCaller => "no caller to reply to",
+            Self::PeerGone => "the peer partition has stopped",
+            Self::NotGrantable => "the manifest does not allow moving this capability",
+            Self::OutOfResources => "a kernel table is full",
+        };
+        f.write_str(text)
+    }
+}
+
+/// A capability slot: an index into the calling partition's capability table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CapSlot(pub u32);
+
+/// A badge: a word the kernel delivers with every message sent through a
+/// capability (in x1), so a server can tell its clients apart; for a
+/// notification, the bits that `signal` sets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Badge(pub u64);
+
+/// The message descriptor in x2.
+///
+/// Bits 2:0: the number of message words used (0 to [`MESSAGE_WORDS`]).
+/// Bit 3: a capability is transferred. Bits 63:32: on send, the slot of the
+/// capability to transfer; on receive, the slot it arrived in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MessageInfo(pub u64);
+
+impl MessageInfo {
+    /// A message of `length` words and no capability.
+    #[must_use]
+    pub const fn words(length: usize) -> Self {
+        Self(length as u64 & 0b111)
+    }
+
+    /// This message, also transferring the capability in `slot`.
+    #[must_use]
+    pub const fn with_capability(self, slot: CapSlot) -> Self {
+        Self((self.0 & 0b111) | 1 << 3 | (slot.0 as u64) << 32)
+    }
+
+    /// The number of message words, if it is valid.
+    #[must_use]
+    pub const fn length(self) -> Option<usize> {
+        let length = (self.0 & 0b111) as usize;
+        if length <= MESSAGE_WORDS {
+            Some(length)
+        } else {
+            None
+        }
+    }
+
+    /// The capability slot transferred, if any.
+    #[must_use]
+    pub const fn capability(self) -> Option<CapSlot> {
+        if self.0 & 1 << 3 != 0 {
+            Some(CapSlot((self.0 >> 32) as u32))
+        } else {
+            None
+        }
+    }
+
+    /// Whether bits the ABI does not define are clear.
+    #[must_use]
+    pub const fn is_well_formed(self) -> bool {
+        self.0 & 0xffff_fff0 == 0 && self.length().is_some()
+    }
+}
+
+/// Rights a capability carries. Deriving a capability can only remove rights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Rights(pub u32);
+
+impl Rights {
+    /// No rights.
+    pub const NONE: Self = Self(0);
+    /// Read memory; receive on an endpoint; wait on a notification.
+    pub const READ: Self = Self(1 << 0);
+    /// Write memory; send or call on an endpoint; signal a notification.
+    pub const WRITE: Self = Self(1 << 1);
+    /// Execute memory.
+    pub const EXECUTE: Self = Self(1 << 2);
+    /// Transfer capabilities through this endpoint.
+    pub const GRANT: Self = Self(1 << 3);
+    /// Derive copies of this capability.
+    pub const DERIVE: Self = Self(1 << 4);
+    /// Start, stop or restart a partition.
+    pub const CONTROL: Self = Self(1 << 5);
+    /// Every right defined.
+    pub const ALL: Self = Self(0b11_1111);
+
+    /// Whether every right in `other` is in `self`.
+    #[must_use]
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The rights in both.
+    #[must_use]
+    pub const fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// The rights in either.
+    #[must_use]
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether only defined rights are set.
+    #[must_use]
+    pub const fn is_valid(self) -> bool {
+        Self::ALL.contains(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CapSlot, FUNCTION_BASE, Hypercall, MessageInfo, Rights, Status};
+
+    #[test]
+    fn every_hypercall_round_trips_and_nothing_else_decodes() {
+        for (number, call) in Hypercall::ALL.iter().enumerate() {
+            assert_eq!(*call as usize, number);
+            assert_eq!(
+                Hypercall::try_from(u64::from(call.function_id())),
+                Ok(*call)
+            );
+        }
+        for bad in [
+            0,
+            1,
+            u64::from(FUNCTION_BASE) - 1,
+            u64::from(FUNCTION_BASE) + 16,
+            u64::MAX,
+            1 << 40,
+        ] {
+            assert_eq!(
+                Hypercall::try_from(bad),
+                Err(Status::NotSupported),
+                "{bad:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_codes_round_trip() {
+        for (i, status) in Status::ALL.iter().enumerate() {
+            assert_eq!(*status as i64, -(i as i64));
+            assert_eq!(Status::from_register(status.to_register()), Some(*status));
+        }
+        assert_eq!(Status::NotSupported.to_register(), u64::MAX);
+        assert_eq!(Status::from_register(12345), None);
+    }
+
+    #[test]
+    fn message_info_layout() {
+        let info = MessageInfo::words(3).with_capability(CapSlot(7));
+        assert_eq!(info.length(), Some(3));
+        assert_eq!(info.capability(), Some(CapSlot(7)));
+        assert!(info.is_well_formed());
+        assert_eq!(MessageInfo(7).length(), None);
+        assert!(!MessageInfo(1 << 4).is_well_formed());
+        assert_eq!(MessageInfo::words(2).capability(), None);
+    }
+
+    #[test]
+    fn rights_only_shrink_by_intersection() {
+        let rw = Rights::READ.union(Rights::WRITE);
+        assert!(rw.contains(Rights::READ) && !rw.contains(Rights::GRANT));
+        assert_eq!(
+            rw.intersection(Rights::WRITE.union(Rights::GRANT)),
+            Rights::WRITE
+        );
+        assert!(!Rights(1 << 9).is_valid());
+    }
+}
