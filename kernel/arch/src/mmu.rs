@@ -19,7 +19,7 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
     MAIR_EL2, ReadWriteable, Readable, SCTLR_EL2, TCR_EL2, TTBR0_EL2, Writeable,
 };
-use hv_core::pagetable::{self, Attributes, Builder, MapError, Table, VA_BITS, mair};
+use hv_core::pagetable::{self, Attributes, Builder, MapError, Regime, Table, VA_BITS, mair};
 use spin::Once;
 
 use crate::insn;
@@ -85,7 +85,7 @@ pub fn build(f: impl FnOnce(&mut Builder<'_>) -> Result<(), MapError>) -> Result
     // reader looks at the pool before `BUILT` (module invariants); the MMU is
     // off, so no walk reads the tables while they change.
     let tables = unsafe { &mut *POOL.0.get() };
-    let mut builder = Builder::new(tables, pool_base()).map_err(MmuError::Map)?;
+    let mut builder = Builder::new(tables, pool_base(), Regime::El2).map_err(MmuError::Map)?;
     f(&mut builder).map_err(MmuError::Map)?;
     TABLES_USED.store(builder.tables_used(), Ordering::Relaxed);
     STATE.store(BUILT, Ordering::Release);
@@ -163,5 +163,7 @@ pub fn lookup(addr: u64) -> Option<Attributes> {
     // so a shared borrow is sound.
     let tables = unsafe { &*POOL.0.get() };
     let used = TABLES_USED.load(Ordering::Relaxed);
-    pagetable::lookup(&tables[..used], pool_base(), addr)
+    pagetable::translate(&tables[..used], pool_base(), Regime::El2, addr)
+        .filter(|t| t.output == addr)
+        .map(|t| t.attributes)
 }

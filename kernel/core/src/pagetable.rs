@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The kernel's own (EL2 stage-1) translation tables, computed as data.
+//! Translation tables, computed as data: the kernel's own and each partition's.
 //!
-//! The kernel identity-maps what it uses: RAM as normal cacheable memory and
-//! the devices it drives as device memory. Its image gets 4 KiB pages so that
-//! code is read-only and executable and everything else is never executable;
-//! RAM elsewhere gets the largest blocks that fit. Anything not mapped faults,
-//! which is how stray pointers are caught.
+//! Two translation regimes use the VMSAv8-64 format with a 4 KiB granule:
+//! - [`Regime::El2`]: the kernel's stage-1 tables (TTBR0_EL2), 48-bit, from
+//!   level 0. The kernel identity-maps what it uses: its image with 4 KiB
+//!   pages (code read-only and executable, the rest never executable), RAM with
+//!   the largest blocks that fit, its devices as device memory.
+//! - [`Regime::Stage2`]: a partition's stage-2 tables (VTTBR_EL2), 39-bit
+//!   intermediate physical addresses (IPA), from level 1. They say which
+//!   physical memory a partition may touch at all, and how.
 //!
 //! [`Builder`] fills a pool of 4 KiB tables that the architecture crate owns
-//! and later installs (TTBR0_EL2). It only writes numbers into arrays, so the
-//! whole of it is tested on the host. The format is the VMSAv8-64 one for a
-//! single-range translation regime with a 4 KiB granule and 48-bit addresses,
-//! starting at level 0.
+//! and later installs; [`translate`] reads finished tables. Both only do
+//! arithmetic on arrays, so all of it is tested on the host. Anything not
+//! mapped faults.
 
 use crate::range::PhysRange;
 
@@ -21,10 +23,14 @@ pub type Table = [u64; ENTRIES];
 /// Descriptors per table.
 pub const ENTRIES: usize = 512;
 
-/// Bits of virtual address translated: 48, so `T0SZ` = 16.
+/// Bits of virtual address the kernel's regime translates: 48, so `T0SZ` = 16.
 pub const VA_BITS: u32 = 48;
 
-/// The index in MAIR_EL2 of each memory type the descriptors name.
+/// Bits of IPA a partition's stage-2 regime translates: 39, so VTCR_EL2.T0SZ
+/// = 25, starting at level 1 (VTCR_EL2.SL0 = 1) with one root table.
+pub const IPA_BITS: u32 = 39;
+
+/// The index in MAIR_EL2 of each memory type the kernel's descriptors name.
 pub mod mair {
     /// Device-nGnRE: MMIO.
     pub const DEVICE: u64 = 0;
@@ -34,51 +40,118 @@ pub mod mair {
     pub const VALUE: u64 = 0x04 | (0xff << 8);
 }
 
+/// A translation regime: which descriptor format and address size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Regime {
+    /// The kernel's own stage-1 tables: 48-bit, start at level 0.
+    El2,
+    /// A partition's stage-2 tables: 39-bit IPA, start at level 1.
+    Stage2,
+}
+
+impl Regime {
+    const fn start_level(self) -> u32 {
+        match self {
+            Self::El2 => 0,
+            Self::Stage2 => 1,
+        }
+    }
+
+    /// The size of the input address space.
+    #[must_use]
+    pub const fn input_bits(self) -> u32 {
+        match self {
+            Self::El2 => VA_BITS,
+            Self::Stage2 => IPA_BITS,
+        }
+    }
+}
+
 const VALID: u64 = 1 << 0;
 const TABLE_OR_PAGE: u64 = 1 << 1;
-const ATTR_INDEX_SHIFT: u32 = 2;
-/// AP[2]: read-only.
-const READ_ONLY: u64 = 1 << 7;
-/// AP[1]: RES1 in a translation regime with one privilege level.
-const AP1: u64 = 1 << 6;
+/// Stage 1: AttrIndx\[2:0\] at bits 4:2. Stage 2: MemAttr\[3:0\] at bits 5:2.
+const ATTR_SHIFT: u32 = 2;
+/// Stage 1: AP\[2\], read-only.
+const S1_READ_ONLY: u64 = 1 << 7;
+/// Stage 1: AP\[1\], RES1 in a translation regime with one privilege level.
+const S1_AP1: u64 = 1 << 6;
+/// Stage 2: S2AP\[0\], readable.
+const S2_READ: u64 = 1 << 6;
+/// Stage 2: S2AP\[1\], writable.
+const S2_WRITE: u64 = 1 << 7;
+/// Stage 2 MemAttr: Device-nGnRE.
+const S2_DEVICE: u64 = 0b0001;
+/// Stage 2 MemAttr: Normal, outer and inner write-back.
+const S2_NORMAL: u64 = 0b1111;
 const INNER_SHAREABLE: u64 = 0b11 << 8;
 const ACCESS_FLAG: u64 = 1 << 10;
-/// XN, bit 54, in a single-range regime.
+/// XN (stage 1, single range) and XN\[1\] (stage 2): bit 54.
 const EXECUTE_NEVER: u64 = 1 << 54;
 const ADDRESS_MASK: u64 = 0x0000_ffff_ffff_f000;
 
 /// How a range is mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attributes {
-    /// Kernel code: read-only, executable.
+    /// Code: read-only, executable.
     Code,
     /// Read-only data, never executable.
     ReadOnly,
     /// Read-write data, never executable.
     ReadWrite,
+    /// Read, write and execute: a partition's own RAM (stage 2 only; the
+    /// kernel's regime has WXN set).
+    ReadWriteExecute,
     /// Device registers: device memory, read-write, never executable.
     Device,
 }
 
 impl Attributes {
-    const fn bits(self) -> u64 {
-        let normal = (mair::NORMAL << ATTR_INDEX_SHIFT) | INNER_SHAREABLE;
-        let common = ACCESS_FLAG | AP1;
-        match self {
-            Self::Code => common | normal | READ_ONLY,
-            Self::ReadOnly => common | normal | READ_ONLY | EXECUTE_NEVER,
-            Self::ReadWrite => common | normal | EXECUTE_NEVER,
-            Self::Device => common | (mair::DEVICE << ATTR_INDEX_SHIFT) | EXECUTE_NEVER,
+    const fn bits(self, regime: Regime) -> u64 {
+        match regime {
+            Regime::El2 => {
+                let normal = (mair::NORMAL << ATTR_SHIFT) | INNER_SHAREABLE;
+                let common = ACCESS_FLAG | S1_AP1;
+                match self {
+                    Self::Code => common | normal | S1_READ_ONLY,
+                    Self::ReadOnly => common | normal | S1_READ_ONLY | EXECUTE_NEVER,
+                    Self::ReadWrite => common | normal | EXECUTE_NEVER,
+                    Self::ReadWriteExecute => common | normal,
+                    Self::Device => common | (mair::DEVICE << ATTR_SHIFT) | EXECUTE_NEVER,
+                }
+            }
+            Regime::Stage2 => {
+                let normal = (S2_NORMAL << ATTR_SHIFT) | INNER_SHAREABLE | ACCESS_FLAG;
+                match self {
+                    Self::Code => normal | S2_READ,
+                    Self::ReadOnly => normal | S2_READ | EXECUTE_NEVER,
+                    Self::ReadWrite => normal | S2_READ | S2_WRITE | EXECUTE_NEVER,
+                    Self::ReadWriteExecute => normal | S2_READ | S2_WRITE,
+                    Self::Device => {
+                        (S2_DEVICE << ATTR_SHIFT) | ACCESS_FLAG | S2_READ | S2_WRITE | EXECUTE_NEVER
+                    }
+                }
+            }
         }
     }
 
-    fn from_bits(bits: u64) -> Self {
-        let device = (bits >> ATTR_INDEX_SHIFT) & 0b111 == mair::DEVICE;
-        match (device, bits & READ_ONLY != 0, bits & EXECUTE_NEVER != 0) {
+    fn from_bits(bits: u64, regime: Regime) -> Self {
+        let execute = bits & EXECUTE_NEVER == 0;
+        let (device, write) = match regime {
+            Regime::El2 => (
+                (bits >> ATTR_SHIFT) & 0b111 == mair::DEVICE,
+                bits & S1_READ_ONLY == 0,
+            ),
+            Regime::Stage2 => (
+                (bits >> ATTR_SHIFT) & 0b1111 == S2_DEVICE,
+                bits & S2_WRITE != 0,
+            ),
+        };
+        match (device, write, execute) {
             (true, _, _) => Self::Device,
-            (false, true, false) => Self::Code,
-            (false, true, true) => Self::ReadOnly,
-            (false, false, _) => Self::ReadWrite,
+            (false, false, true) => Self::Code,
+            (false, false, false) => Self::ReadOnly,
+            (false, true, false) => Self::ReadWrite,
+            (false, true, true) => Self::ReadWriteExecute,
         }
     }
 }
@@ -86,7 +159,8 @@ impl Attributes {
 /// Why a range could not be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
-    /// The range is not 4 KiB aligned, or lies beyond the 48-bit address space.
+    /// The range or its output is not 4 KiB aligned, or lies beyond the
+    /// regime's address space.
     BadRange(PhysRange),
     /// Part of the range is mapped already.
     AlreadyMapped(u64),
@@ -96,29 +170,39 @@ pub enum MapError {
     Corrupt,
 }
 
-/// Fills a pool of translation tables with an identity map. Table 0 of the
-/// pool is the root (level 0).
+/// What an input address translates to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The output (physical) address.
+    pub output: u64,
+    /// How it is mapped.
+    pub attributes: Attributes,
+}
+
+/// Fills a pool of translation tables. Table 0 of the pool is the root.
 pub struct Builder<'t> {
     tables: &'t mut [Table],
     /// The physical address of `tables[0]`; the others follow contiguously.
     pool_base: u64,
+    regime: Regime,
     used: usize,
 }
 
 impl<'t> Builder<'t> {
-    /// A builder over `tables`, which sit at physical address `pool_base`.
-    /// Clears the root table.
-    pub fn new(tables: &'t mut [Table], pool_base: u64) -> Result<Self, MapError> {
+    /// A builder for `regime` over `tables`, which sit at physical address
+    /// `pool_base`. Clears the root table.
+    pub fn new(tables: &'t mut [Table], pool_base: u64, regime: Regime) -> Result<Self, MapError> {
         let root = tables.first_mut().ok_or(MapError::OutOfTables)?;
         *root = [0; ENTRIES];
         Ok(Self {
             tables,
             pool_base,
+            regime,
             used: 1,
         })
     }
 
-    /// The physical address of the root table, for TTBR0_EL2.
+    /// The physical address of the root table, for TTBR0_EL2 or VTTBR_EL2.
     #[must_use]
     pub fn root_address(&self) -> u64 {
         self.pool_base
@@ -130,30 +214,61 @@ impl<'t> Builder<'t> {
         self.used
     }
 
-    /// Identity-maps `range` with `attributes`, using the largest blocks that
-    /// fit. Fails, without leaving a half-made mapping that could be used, if
-    /// any page of it is already mapped.
+    /// Identity-maps `range` with `attributes`.
     pub fn map(&mut self, range: PhysRange, attributes: Attributes) -> Result<(), MapError> {
-        let aligned = range.start().is_multiple_of(4096) && range.end().is_multiple_of(4096);
-        if !aligned || range.end() > 1 << VA_BITS {
+        self.map_to(range, range.start(), attributes)
+    }
+
+    /// Maps the input addresses `range` to the output addresses starting at
+    /// `output`, with `attributes`, using the largest blocks that fit. Fails,
+    /// without mapping anything, if any page of it is already mapped.
+    pub fn map_to(
+        &mut self,
+        range: PhysRange,
+        output: u64,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        let aligned = range.start().is_multiple_of(4096)
+            && range.end().is_multiple_of(4096)
+            && output.is_multiple_of(4096);
+        let output_end = output.checked_add(range.size());
+        let limit = 1u64 << self.regime.input_bits();
+        if !aligned || range.end() > limit || output_end.is_none_or(|end| end > 1 << 48) {
             return Err(MapError::BadRange(range));
         }
         if let Some(addr) = self.first_mapped(range) {
             return Err(MapError::AlreadyMapped(addr));
         }
-        self.map_in(0, 0, range.start(), range.end(), attributes.bits())
+        let bits = attributes.bits(self.regime);
+        let delta = output.wrapping_sub(range.start());
+        self.map_in(
+            0,
+            self.regime.start_level(),
+            range.start(),
+            range.end(),
+            delta,
+            bits,
+        )
     }
 
-    /// What `addr` is mapped as, if it is mapped.
+    /// What `addr` translates to, if it is mapped.
+    #[must_use]
+    pub fn translate(&self, addr: u64) -> Option<Translation> {
+        translate(&self.tables[..self.used], self.pool_base, self.regime, addr)
+    }
+
+    /// What `addr` is mapped as, if it is identity-mapped.
     #[must_use]
     pub fn lookup(&self, addr: u64) -> Option<Attributes> {
-        lookup(&self.tables[..self.used], self.pool_base, addr)
+        self.translate(addr)
+            .filter(|t| t.output == addr)
+            .map(|t| t.attributes)
     }
 
     fn first_mapped(&self, range: PhysRange) -> Option<u64> {
         let mut addr = range.start();
         while addr < range.end() {
-            if self.lookup(addr).is_some() {
+            if self.translate(addr).is_some() {
                 return Some(addr);
             }
             // Skip an unmapped hole as large as the level it was found at.
@@ -166,12 +281,12 @@ impl<'t> Builder<'t> {
     /// The size of the unmapped region around `addr` that one descriptor covers.
     fn hole_size(&self, addr: u64) -> u64 {
         let mut table = 0;
-        for level in 0..4 {
-            let entry = self.tables[table][index(addr, level)];
+        for level in self.regime.start_level()..4 {
+            let entry = self.tables.get(table).map_or(0, |t| t[index(addr, level)]);
             if entry & VALID == 0 || level == 3 || entry & TABLE_OR_PAGE == 0 {
                 return level_size(level);
             }
-            match self.table_index(entry) {
+            match table_index(self.used, self.pool_base, entry) {
                 Ok(next) => table = next,
                 Err(_) => return level_size(level),
             }
@@ -185,6 +300,7 @@ impl<'t> Builder<'t> {
         level: u32,
         start: u64,
         end: u64,
+        delta: u64,
         bits: u64,
     ) -> Result<(), MapError> {
         let size = level_size(level);
@@ -193,27 +309,30 @@ impl<'t> Builder<'t> {
             let slot_end = (addr & !(size - 1)) + size;
             let chunk_end = slot_end.min(end);
             let i = index(addr, level);
-            let entry = self.tables[table][i];
-            let whole = addr.is_multiple_of(size) && chunk_end == slot_end;
-            // Blocks exist at levels 1 and 2; pages at level 3.
+            let entry = self.tables.get(table).ok_or(MapError::Corrupt)?[i];
+            let output = addr.wrapping_add(delta);
+            // A block needs its input and output aligned to its size; blocks
+            // exist at levels 1 and 2, pages at level 3.
+            let whole =
+                addr.is_multiple_of(size) && output.is_multiple_of(size) && chunk_end == slot_end;
             if whole && level >= 1 && entry & VALID == 0 {
                 let kind = if level == 3 {
                     VALID | TABLE_OR_PAGE
                 } else {
                     VALID
                 };
-                self.tables[table][i] = addr | bits | kind;
+                self.tables[table][i] = output | bits | kind;
             } else {
                 let next = if entry & VALID == 0 {
                     let next = self.allocate_table()?;
                     self.tables[table][i] = self.table_address(next) | VALID | TABLE_OR_PAGE;
                     next
                 } else if entry & TABLE_OR_PAGE != 0 && level < 3 {
-                    self.table_index(entry)?
+                    table_index(self.used, self.pool_base, entry)?
                 } else {
                     return Err(MapError::AlreadyMapped(addr));
                 };
-                self.map_in(next, level + 1, addr, chunk_end, bits)?;
+                self.map_in(next, level + 1, addr, chunk_end, delta, bits)?;
             }
             addr = chunk_end;
         }
@@ -233,28 +352,34 @@ impl<'t> Builder<'t> {
     fn table_address(&self, index: usize) -> u64 {
         self.pool_base + (index as u64) * 4096
     }
-
-    fn table_index(&self, entry: u64) -> Result<usize, MapError> {
-        table_index(self.used, self.pool_base, entry)
-    }
 }
 
-/// What `addr` is mapped as in the finished `tables` (table 0 the root, at
-/// `pool_base`), if it is mapped. Used by the builder and, once the tables are
-/// live, by the architecture crate.
+/// What `addr` translates to in the finished `tables` of `regime` (table 0
+/// the root, at `pool_base`), if it is mapped. Used by the builder and, once
+/// the tables are live, by the architecture crate.
 #[must_use]
-pub fn lookup(tables: &[Table], pool_base: u64, addr: u64) -> Option<Attributes> {
+pub fn translate(
+    tables: &[Table],
+    pool_base: u64,
+    regime: Regime,
+    addr: u64,
+) -> Option<Translation> {
+    if addr >= 1 << regime.input_bits() {
+        return None;
+    }
     let mut table = 0;
-    for level in 0..4 {
+    for level in regime.start_level()..4 {
         let entry = tables.get(table)?[index(addr, level)];
         if entry & VALID == 0 {
             return None;
         }
         if level == 3 || entry & TABLE_OR_PAGE == 0 {
-            let mask = !(level_size(level) - 1);
-            // Identity map: the output address must equal the input.
-            return (entry & ADDRESS_MASK & mask == addr & mask)
-                .then(|| Attributes::from_bits(entry));
+            let offset = addr & (level_size(level) - 1);
+            let base = entry & ADDRESS_MASK & !(level_size(level) - 1);
+            return Some(Translation {
+                output: base | offset,
+                attributes: Attributes::from_bits(entry, regime),
+            });
         }
         table = table_index(tables.len(), pool_base, entry).ok()?;
     }
@@ -283,104 +408,4 @@ fn index(addr: u64, level: u32) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{Attributes, Builder, MapError, Table};
-    use crate::range::PhysRange;
-
-    fn r(start: u64, end: u64) -> PhysRange {
-        PhysRange::from_bounds(start, end).unwrap()
-    }
-
-    fn pool(n: usize) -> Vec<Table> {
-        vec![[0u64; 512]; n]
-    }
-
-    #[test]
-    fn ram_uses_large_blocks_and_the_image_uses_pages() {
-        let mut tables = pool(8);
-        let mut b = Builder::new(&mut tables, 0x4100_0000).unwrap();
-        let code = r(0x4020_0000, 0x4021_0000);
-        let data = r(0x4021_0000, 0x4030_0000);
-        b.map(code, Attributes::Code).unwrap();
-        b.map(data, Attributes::ReadWrite).unwrap();
-        b.map(r(0x4000_0000, 0x4020_0000), Attributes::ReadWrite)
-            .unwrap();
-        b.map(r(0x4040_0000, 0x1_0000_0000), Attributes::ReadWrite)
-            .unwrap();
-        b.map(r(0x4030_0000, 0x4040_0000), Attributes::ReadWrite)
-            .unwrap();
-        b.map(r(0x0900_0000, 0x0900_1000), Attributes::Device)
-            .unwrap();
-        assert_eq!(b.lookup(0x4020_0000), Some(Attributes::Code));
-        assert_eq!(b.lookup(0x4020_ffff), Some(Attributes::Code));
-        assert_eq!(b.lookup(0x4021_0000), Some(Attributes::ReadWrite));
-        assert_eq!(b.lookup(0xffff_f000), Some(Attributes::ReadWrite));
-        assert_eq!(b.lookup(0x0900_0fff), Some(Attributes::Device));
-        assert_eq!(b.lookup(0x0900_1000), None);
-        assert_eq!(b.lookup(0x1_0000_0000), None);
-        // root, L1, L2 for 0x40000000, L3 for the image's 2 MiB, and L2 + L3 for the UART.
-        assert_eq!(b.tables_used(), 6);
-    }
-
-    #[test]
-    fn overlapping_maps_are_refused() {
-        let mut tables = pool(8);
-        let mut b = Builder::new(&mut tables, 0).unwrap();
-        b.map(r(0x4000_0000, 0x8000_0000), Attributes::ReadWrite)
-            .unwrap();
-        assert_eq!(
-            b.map(r(0x7fff_f000, 0x8000_1000), Attributes::Code),
-            Err(MapError::AlreadyMapped(0x7fff_f000))
-        );
-        // Nothing of the refused range was mapped.
-        assert_eq!(b.lookup(0x8000_0000), None);
-    }
-
-    #[test]
-    fn misaligned_or_too_high_ranges_are_refused() {
-        let mut tables = pool(2);
-        let mut b = Builder::new(&mut tables, 0).unwrap();
-        assert!(matches!(
-            b.map(r(0x10, 0x1000), Attributes::Code),
-            Err(MapError::BadRange(_))
-        ));
-        assert!(matches!(
-            b.map(r(1 << 48, (1 << 48) + 0x1000), Attributes::Code),
-            Err(MapError::BadRange(_))
-        ));
-    }
-
-    #[test]
-    fn running_out_of_tables_is_an_error() {
-        let mut tables = pool(2);
-        let mut b = Builder::new(&mut tables, 0).unwrap();
-        assert_eq!(
-            b.map(r(0x1000, 0x2000), Attributes::Device),
-            Err(MapError::OutOfTables)
-        );
-    }
-
-    proptest::proptest! {
-        /// Whatever is mapped reads back with its own attributes, and what is
-        /// not mapped reads back as unmapped.
-        #[test]
-        fn lookup_agrees_with_map(pages in proptest::collection::vec((0u64..2048, 1u64..600, 0u8..4), 1..8)) {
-            let mut tables = pool(64);
-            let mut b = Builder::new(&mut tables, 0x8000_0000).unwrap();
-            let mut model: Vec<(PhysRange, Attributes)> = Vec::new();
-            for (first, count, kind) in pages {
-                let range = r(first * 4096 + 0x4000_0000, (first + count) * 4096 + 0x4000_0000);
-                let attributes = [Attributes::Code, Attributes::ReadOnly, Attributes::ReadWrite, Attributes::Device][kind as usize];
-                let clash = model.iter().any(|(m, _)| m.overlaps(range));
-                let result = b.map(range, attributes);
-                proptest::prop_assert_eq!(result.is_ok(), !clash);
-                if !clash { model.push((range, attributes)); }
-            }
-            for page in 0..2700u64 {
-                let addr = 0x4000_0000 + page * 4096;
-                let want = model.iter().find(|(m, _)| m.contains(addr)).map(|(_, a)| *a);
-                proptest::prop_assert_eq!(b.lookup(addr), want);
-            }
-        }
-    }
-}
+mod tests;
