@@ -2,7 +2,8 @@
 //! This core: who it is, what it can do, and how it waits.
 
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable, TPIDR_EL2, Writeable,
+    CNTFRQ_EL0, CNTPCT_EL0, DAIF, HCR_EL2, ID_AA64MMFR0_EL1, MPIDR_EL1, ReadWriteable, Readable,
+    TPIDR_EL2, Writeable,
 };
 
 /// This core's MPIDR affinity fields (Aff3..Aff0), as the device tree's `cpu`
@@ -54,4 +55,21 @@ pub(crate) fn set_index(index: usize) {
 /// The generic timer's physical count, which ticks at [`timer_frequency`].
 pub fn counter() -> u64 {
     CNTPCT_EL0.get()
+}
+
+/// Sleeps until an interrupt arrives, takes it (through the exception vectors)
+/// and returns with interrupts masked again.
+pub fn wait_for_interrupt() {
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    DAIF.modify(DAIF::I::Unmasked);
+    aarch64_cpu::asm::wfi();
+    DAIF.modify(DAIF::I::Masked);
+}
+
+/// Routes physical IRQs, FIQs and SErrors to EL2 (HCR_EL2.IMO/FMO/AMO), so
+/// the kernel takes every interrupt, whatever runs below it.
+pub fn take_interrupts_at_el2() {
+    HCR_EL2.modify(
+        HCR_EL2::IMO::EnableVirtualIRQ + HCR_EL2::FMO::EnableVirtualFIQ + HCR_EL2::AMO::SET,
+    );
 }

@@ -17,3 +17,46 @@ pub fn cycle_counter() -> u64 {
     };
     value
 }
+
+/// Defines a function writing one system register by name.
+macro_rules! write_register {
+    ($(#[$doc:meta])* $name:ident, $register:literal) => {
+        $(#[$doc])*
+        pub fn $name(value: u64) {
+            // SAFETY: the callers (the GIC driver, the timer) write these
+            // registers with values the architecture defines; none of them
+            // changes memory or the kernel's own translation.
+            unsafe { asm!(concat!("msr ", $register, ", {}"), in(reg) value, options(nostack, preserves_flags)) };
+        }
+    };
+}
+
+write_register!(
+    /// ICC_PMR_EL1: the priority mask.
+    write_icc_pmr_el1, "S3_0_C4_C6_0");
+write_register!(
+    /// ICC_CTLR_EL1: CPU interface control.
+    write_icc_ctlr_el1, "S3_0_C12_C12_4");
+write_register!(
+    /// ICC_IGRPEN1_EL1: group 1 interrupts enabled.
+    write_icc_igrpen1_el1, "S3_0_C12_C12_7");
+write_register!(
+    /// ICC_EOIR1_EL1: end of interrupt.
+    write_icc_eoir1_el1, "S3_0_C12_C12_1");
+write_register!(
+    /// ICC_SGI1R_EL1: generate a group 1 SGI.
+    write_icc_sgi1r_el1, "S3_0_C12_C11_5");
+write_register!(
+    /// CNTHP_TVAL_EL2: ticks until the EL2 physical timer fires.
+    write_cnthp_tval_el2, "cnthp_tval_el2");
+
+/// ICC_IAR1_EL1: acknowledge the highest-priority pending group 1 interrupt.
+pub fn read_icc_iar1_el1() -> u64 {
+    let value: u64;
+    // SAFETY: acknowledging changes the GIC's state for this core only (the
+    // interrupt becomes active); the caller ends it with EOIR. No memory is touched.
+    unsafe {
+        asm!("mrs {}, S3_0_C12_C12_0", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}

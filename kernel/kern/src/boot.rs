@@ -18,7 +18,7 @@ use hv_core::pagetable::{Attributes, Builder, MapError};
 use hv_core::platform::{Conduit, DtError, GicVersion, PlatformInfo, Uart};
 use hv_core::range::{PhysRange, Size, subtract};
 
-use crate::{Platform, console, exception, println, smp};
+use crate::{Platform, console, exception, irq, println, smp};
 
 /// The kernel heap's size.
 const HEAP_SIZE: u64 = 4 << 20;
@@ -109,17 +109,31 @@ pub fn start<P: Platform>() -> ! {
     #[cfg(feature = "fault-injection")]
     crate::exception::inject(&info);
 
+    let lines = irq::init(&info).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    irq::init_cpu()
+        .unwrap_or_else(|e| fatal(format_args!("cannot set up interrupts on core 0: {e:?}")));
+    report!("interrupt controller up, {lines} interrupt lines");
     let (online, wanted) = smp::start_secondaries(&info);
     report!("cores online {online} of {wanted}");
     if online != wanted {
         fatal(format_args!("only {online} of {wanted} cores came up"));
     }
+    // Before waiting for ticks: under QEMU -icount the counter also counts
+    // time spent asleep, and the bench measures boot work.
+    let boot_cycles = arch::sysreg::cycle_counter();
+    let ticking = irq::wait_for_ticks(online);
     report!(
-        "{} PMU cycles from entry to ready on the boot core",
-        arch::sysreg::cycle_counter()
+        "timer ticking at {} Hz on {ticking} of {online} cores",
+        irq::TICK_HZ
     );
+    if ticking != online {
+        fatal(format_args!(
+            "the timer interrupt reached only {ticking} of {online} cores"
+        ));
+    }
+    report!("{boot_cycles} PMU cycles from entry to all cores online");
     println!("{READY}");
-    arch::cpu::park()
+    irq::idle()
 }
 
 fn memory_map(

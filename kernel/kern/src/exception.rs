@@ -4,7 +4,7 @@
 
 use hv_abi::console::EXCEPTION;
 use hv_arch_aarch64 as arch;
-use hv_arch_aarch64::exception::{Frame, Vector};
+use hv_arch_aarch64::exception::{Frame, Kind, Source, Vector};
 use hv_core::esr::Syndrome;
 
 use crate::console::emergency_print;
@@ -15,6 +15,10 @@ pub(crate) fn install() {
 }
 
 fn on_exception(frame: &mut Frame, vector: Vector) {
+    if vector.kind == Kind::Irq && vector.source == Source::CurrentElSpx {
+        crate::irq::handle();
+        return;
+    }
     let syndrome = Syndrome::decode(frame.esr);
     let core = arch::cpu::index();
     emergency_print(format_args!(

@@ -20,6 +20,7 @@ extern crate alloc;
 mod boot;
 pub mod console;
 mod exception;
+mod irq;
 mod panic;
 mod smp;
 

@@ -29,7 +29,11 @@ pub(crate) fn start_secondaries(info: &PlatformInfo<'_>) -> (usize, usize) {
 }
 
 /// Where a secondary core arrives with its MMU on.
-fn secondary_main(_index: usize) -> ! {
+fn secondary_main(index: usize) -> ! {
+    if let Err(e) = crate::irq::init_cpu() {
+        report!("core {index}: cannot set up interrupts: {e:?}");
+        arch::cpu::park();
+    }
     ONLINE.fetch_add(1, Ordering::AcqRel);
-    arch::cpu::park()
+    crate::irq::idle()
 }

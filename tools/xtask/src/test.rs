@@ -466,6 +466,8 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, memory: &str) -> std::result::Resul
             "boot: PSCI 1.1 via SMC".into(),
             format!("boot: cores {smp} in device tree"),
             format!("boot: cores online {smp} of {smp}"),
+            format!("boot: timer ticking at 100 Hz on {smp} of {smp} cores"),
+            "boot: interrupt controller up, ".into(),
             "text read-only, data never executable".into(),
             "allocator self-test passed".into(),
         ],

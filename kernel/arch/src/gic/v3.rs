@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! GICv3: a memory-mapped distributor and redistributors, and the CPU
+//! interface in system registers (ICC_*_EL1, ICC_SRE_EL2).
+
+use aarch64_cpu::registers::{ICC_SRE_EL2, ReadWriteable};
+use hv_core::platform::Gic as GicInfo;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+use super::{FIRST_SPI, GicError, SGI_KICK};
+use crate::sysreg;
+
+register_structs! {
+    Distributor {
+        (0x0000 => ctlr: ReadWrite<u32>),
+        (0x0004 => typer: ReadOnly<u32>),
+        (0x0008 => _reserved0),
+        (0x0080 => igroupr: [ReadWrite<u32>; 32]),
+        (0x0100 => isenabler: [ReadWrite<u32>; 32]),
+        (0x0180 => icenabler: [ReadWrite<u32>; 32]),
+        (0x0200 => _reserved1),
+        (0x0400 => ipriorityr: [ReadWrite<u32>; 256]),
+        (0x0800 => _reserved2),
+        (0x6000 => irouter: [ReadWrite<u64>; 1020]),
+        (0x7fe0 => @END),
+    }
+}
+
+register_structs! {
+    /// One redistributor: its RD_base frame then its SGI_base frame.
+    Redistributor {
+        (0x00000 => ctlr: ReadWrite<u32>),
+        (0x00004 => _reserved0),
+        (0x00008 => typer: ReadOnly<u64>),
+        (0x00010 => _reserved1),
+        (0x00014 => waker: ReadWrite<u32>),
+        (0x00018 => _reserved2),
+        (0x10080 => igroupr0: ReadWrite<u32>),
+        (0x10084 => _reserved3),
+        (0x10100 => isenabler0: ReadWrite<u32>),
+        (0x10104 => _reserved4),
+        (0x10180 => icenabler0: ReadWrite<u32>),
+        (0x10184 => _reserved5),
+        (0x10400 => ipriorityr: [ReadWrite<u32>; 8]),
+        (0x10420 => _reserved6),
+        (0x20000 => @END),
+    }
+}
+
+/// GICD_CTLR: affinity routing, group 1 non-secure enabled, register writes pending.
+const CTLR_ARE_NS: u32 = 1 << 4;
+const CTLR_ENABLE_GRP1_NS: u32 = 1 << 1;
+const CTLR_RWP: u32 = 1 << 31;
+/// GICR_WAKER bits.
+const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+/// GICR_TYPER.Last: this is the last redistributor in the region.
+const TYPER_LAST: u64 = 1 << 4;
+/// Every interrupt gets this priority (lower is more urgent; 0xa0 leaves room above).
+const PRIORITY: u32 = 0xa0a0_a0a0;
+
+pub(super) struct Gic {
+    distributor: &'static Distributor,
+    redistributors: u64,
+    redistributors_end: u64,
+}
+
+impl Gic {
+    pub(super) fn new(info: &GicInfo) -> Self {
+        // SAFETY: see `super::init`: the device tree's GICD region, mapped as
+        // device memory, driven only through this driver.
+        let distributor = unsafe { &*(info.distributor.start() as *const Distributor) };
+        Self {
+            distributor,
+            redistributors: info.cpu_interface.start(),
+            redistributors_end: info.cpu_interface.end(),
+        }
+    }
+
+    pub(super) fn init_distributor(&self) -> u32 {
+        let d = self.distributor;
+        d.ctlr.set(0);
+        while d.ctlr.get() & CTLR_RWP != 0 {}
+        let lines = ((d.typer.get() & 0x1f) + 1) * 32;
+        for i in 1..(lines / 32) as usize {
+            d.icenabler[i].set(u32::MAX);
+            d.igroupr[i].set(u32::MAX);
+        }
+        for i in 8..(lines / 4) as usize {
+            d.ipriorityr[i].set(PRIORITY);
+        }
+        d.ctlr.set(CTLR_ARE_NS | CTLR_ENABLE_GRP1_NS);
+        while d.ctlr.get() & CTLR_RWP != 0 {}
+        lines
+    }
+
+    /// This core's redistributor, found by matching GICR_TYPER's affinity.
+    fn redistributor(&self) -> Result<&'static Redistributor, GicError> {
+        let mine = affinity_key(crate::cpu::mpidr_affinity());
+        let mut frame = self.redistributors;
+        while frame + 0x20000 <= self.redistributors_end {
+            // SAFETY: `frame` steps through the device tree's GICR region
+            // (mapped as device memory) in whole redistributor frames.
+            let r = unsafe { &*(frame as *const Redistributor) };
+            let typer = r.typer.get();
+            if typer >> 32 == mine {
+                return Ok(r);
+            }
+            if typer & TYPER_LAST != 0 {
+                break;
+            }
+            frame += 0x20000;
+        }
+        Err(GicError::NoRedistributor(crate::cpu::mpidr_affinity()))
+    }
+
+    pub(super) fn init_cpu(&self) -> Result<(), GicError> {
+        let r = self.redistributor()?;
+        r.waker.set(r.waker.get() & !WAKER_PROCESSOR_SLEEP);
+        while r.waker.get() & WAKER_CHILDREN_ASLEEP != 0 {}
+        r.icenabler0.set(u32::MAX);
+        r.igroupr0.set(u32::MAX);
+        for p in &r.ipriorityr {
+            p.set(PRIORITY);
+        }
+        r.isenabler0.set(1 << SGI_KICK);
+        ICC_SRE_EL2.modify(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        sysreg::write_icc_pmr_el1(0xff);
+        sysreg::write_icc_ctlr_el1(0); // EOImode 0: EOIR both drops priority and deactivates
+        sysreg::write_icc_igrpen1_el1(1);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        Ok(())
+    }
+
+    pub(super) fn enable(&self, intid: u32, target: u64) -> Result<(), GicError> {
+        let bit = 1 << (intid % 32);
+        if intid < FIRST_SPI {
+            self.redistributor()?.isenabler0.set(bit);
+            return Ok(());
+        }
+        let index = intid as usize / 32;
+        let route = self
+            .distributor
+            .irouter
+            .get(intid as usize)
+            .ok_or(GicError::BadInterrupt(intid))?;
+        route.set(target & 0xff_00ff_ffff);
+        self.distributor
+            .isenabler
+            .get(index)
+            .ok_or(GicError::BadInterrupt(intid))?
+            .set(bit);
+        Ok(())
+    }
+
+    pub(super) fn disable(&self, intid: u32) -> Result<(), GicError> {
+        let bit = 1 << (intid % 32);
+        if intid < FIRST_SPI {
+            self.redistributor()?.icenabler0.set(bit);
+            return Ok(());
+        }
+        let index = intid as usize / 32;
+        self.distributor
+            .icenabler
+            .get(index)
+            .ok_or(GicError::BadInterrupt(intid))?
+            .set(bit);
+        Ok(())
+    }
+}
+
+/// MPIDR affinity as GICR_TYPER\[63:32\] packs it: Aff3.Aff2.Aff1.Aff0.
+fn affinity_key(mpidr: u64) -> u64 {
+    ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff)
+}
+
+pub(super) fn acknowledge() -> u32 {
+    sysreg::read_icc_iar1_el1() as u32 & 0xff_ffff
+}
+
+pub(super) fn end(intid: u32) {
+    sysreg::write_icc_eoir1_el1(u64::from(intid));
+}
+
+/// ICC_SGI1R_EL1: Aff3 \[55:48\], Aff2 \[39:32\], Aff1 \[23:16\], INTID
+/// \[27:24\], target list \[15:0\] (one bit per Aff0 value).
+pub(super) fn send_sgi(intid: u32, target: u64) {
+    let aff0 = target & 0xf;
+    let aff1 = (target >> 8) & 0xff;
+    let aff2 = (target >> 16) & 0xff;
+    let aff3 = (target >> 32) & 0xff;
+    let value =
+        (aff3 << 48) | (aff2 << 32) | (u64::from(intid & 0xf) << 24) | (aff1 << 16) | (1 << aff0);
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISHST);
+    sysreg::write_icc_sgi1r_el1(value);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}

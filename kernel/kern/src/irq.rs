@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Interrupts the kernel takes for itself: its timer tick and the cross-core
+//! kick.
+//!
+//! Every core runs the EL2 physical timer at [`TICK_HZ`]; the tick is what
+//! will preempt partitions. A core that has nothing to run sleeps in
+//! [`idle`] until an interrupt arrives.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use hv_arch_aarch64 as arch;
+use hv_arch_aarch64::gic;
+use hv_core::MAX_CPUS;
+use hv_core::platform::PlatformInfo;
+
+use crate::boot::report;
+
+/// Timer interrupts per second on each core.
+pub(crate) const TICK_HZ: u64 = 100;
+
+static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+static PERIOD: AtomicU64 = AtomicU64::new(0);
+static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Sets up the distributor and the tick's parameters; on core 0, once.
+/// Returns the number of interrupt lines.
+pub(crate) fn init(info: &PlatformInfo<'_>) -> Result<u32, &'static str> {
+    let timer = info
+        .timer
+        .ok_or("the device tree has no generic timer node")?;
+    TIMER_INTID.store(timer.hypervisor, Ordering::Relaxed);
+    PERIOD.store(arch::cpu::timer_frequency() / TICK_HZ, Ordering::Relaxed);
+    Ok(gic::init(&info.gic))
+}
+
+/// Sets up this core's interrupt interface and starts its tick.
+pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
+    arch::cpu::take_interrupts_at_el2();
+    gic::init_cpu()?;
+    gic::enable(
+        TIMER_INTID.load(Ordering::Relaxed),
+        arch::cpu::mpidr_affinity(),
+    )?;
+    arch::timer::deny_lower_levels();
+    arch::timer::arm(PERIOD.load(Ordering::Relaxed));
+    Ok(())
+}
+
+/// Handles every pending interrupt on this core.
+pub(crate) fn handle() {
+    let timer = TIMER_INTID.load(Ordering::Relaxed);
+    while let Some(intid) = gic::acknowledge() {
+        if intid == timer {
+            if let Some(count) = TICKS.get(arch::cpu::index()) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            arch::timer::arm(PERIOD.load(Ordering::Relaxed));
+        } else if intid != gic::SGI_KICK {
+            // Nothing owns it: keep it from firing again.
+            let _ = gic::disable(intid);
+            report!(
+                "masked unexpected interrupt {intid} on core {}",
+                arch::cpu::index()
+            );
+        }
+        gic::end(intid);
+    }
+}
+
+/// Waits (up to one second) until each of the first `cores` cores has ticked
+/// twice; returns how many have.
+pub(crate) fn wait_for_ticks(cores: usize) -> usize {
+    let ticking = || {
+        TICKS
+            .iter()
+            .take(cores)
+            .filter(|t| t.load(Ordering::Relaxed) >= 2)
+            .count()
+    };
+    let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();
+    while ticking() < cores && arch::cpu::counter() < deadline {
+        arch::cpu::wait_for_interrupt();
+    }
+    ticking()
+}
+
+/// This core's idle loop: sleep, take interrupts, forever.
+pub(crate) fn idle() -> ! {
+    loop {
+        arch::cpu::wait_for_interrupt();
+    }
+}
