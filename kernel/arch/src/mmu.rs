@@ -28,13 +28,13 @@ use crate::insn;
 /// a few devices and RAM in blocks.
 const POOL_TABLES: usize = 32;
 
-#[repr(C, align(4096))]
+#[repr(C)]
 struct Pool(UnsafeCell<[Table; POOL_TABLES]>);
 
 // SAFETY: see the module's invariants: one writer, before any reader.
 unsafe impl Sync for Pool {}
 
-static POOL: Pool = Pool(UnsafeCell::new([[0; pagetable::ENTRIES]; POOL_TABLES]));
+static POOL: Pool = Pool(UnsafeCell::new([Table::EMPTY; POOL_TABLES]));
 
 const EMPTY: u8 = 0;
 const BUILDING: u8 = 1;

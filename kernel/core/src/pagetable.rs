@@ -17,8 +17,16 @@
 
 use crate::range::PhysRange;
 
-/// One translation table: 512 descriptors, 4 KiB.
-pub type Table = [u64; ENTRIES];
+/// One translation table: 512 descriptors in one 4 KiB-aligned page, so that
+/// a slice of them allocated anywhere is a valid table pool.
+#[repr(C, align(4096))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table(pub [u64; ENTRIES]);
+
+impl Table {
+    /// A table with every descriptor invalid.
+    pub const EMPTY: Self = Self([0; ENTRIES]);
+}
 
 /// Descriptors per table.
 pub const ENTRIES: usize = 512;
@@ -193,7 +201,7 @@ impl<'t> Builder<'t> {
     /// `pool_base`. Clears the root table.
     pub fn new(tables: &'t mut [Table], pool_base: u64, regime: Regime) -> Result<Self, MapError> {
         let root = tables.first_mut().ok_or(MapError::OutOfTables)?;
-        *root = [0; ENTRIES];
+        *root = Table::EMPTY;
         Ok(Self {
             tables,
             pool_base,
@@ -282,7 +290,10 @@ impl<'t> Builder<'t> {
     fn hole_size(&self, addr: u64) -> u64 {
         let mut table = 0;
         for level in self.regime.start_level()..4 {
-            let entry = self.tables.get(table).map_or(0, |t| t[index(addr, level)]);
+            let entry = self
+                .tables
+                .get(table)
+                .map_or(0, |t| t.0[index(addr, level)]);
             if entry & VALID == 0 || level == 3 || entry & TABLE_OR_PAGE == 0 {
                 return level_size(level);
             }
@@ -309,7 +320,7 @@ impl<'t> Builder<'t> {
             let slot_end = (addr & !(size - 1)) + size;
             let chunk_end = slot_end.min(end);
             let i = index(addr, level);
-            let entry = self.tables.get(table).ok_or(MapError::Corrupt)?[i];
+            let entry = self.tables.get(table).ok_or(MapError::Corrupt)?.0[i];
             let output = addr.wrapping_add(delta);
             // A block needs its input and output aligned to its size; blocks
             // exist at levels 1 and 2, pages at level 3.
@@ -321,11 +332,11 @@ impl<'t> Builder<'t> {
                 } else {
                     VALID
                 };
-                self.tables[table][i] = output | bits | kind;
+                self.tables[table].0[i] = output | bits | kind;
             } else {
                 let next = if entry & VALID == 0 {
                     let next = self.allocate_table()?;
-                    self.tables[table][i] = self.table_address(next) | VALID | TABLE_OR_PAGE;
+                    self.tables[table].0[i] = self.table_address(next) | VALID | TABLE_OR_PAGE;
                     next
                 } else if entry & TABLE_OR_PAGE != 0 && level < 3 {
                     table_index(self.used, self.pool_base, entry)?
@@ -344,7 +355,7 @@ impl<'t> Builder<'t> {
             .tables
             .get_mut(self.used)
             .ok_or(MapError::OutOfTables)?;
-        *table = [0; ENTRIES];
+        *table = Table::EMPTY;
         self.used += 1;
         Ok(self.used - 1)
     }
@@ -369,7 +380,7 @@ pub fn translate(
     }
     let mut table = 0;
     for level in regime.start_level()..4 {
-        let entry = tables.get(table)?[index(addr, level)];
+        let entry = tables.get(table)?.0[index(addr, level)];
         if entry & VALID == 0 {
             return None;
         }

@@ -12,6 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hv_core::elf::Elf;
+
 use crate::setup::{TARGET, Toolchain, Tools};
 use crate::system::{Platform, output_dir};
 use crate::{Result, error};
@@ -117,68 +119,38 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
 /// The arm64 Image header's magic, at offset 56.
 const IMAGE_MAGIC: &[u8; 4] = b"ARM\x64";
 
 /// Lays out an ELF64 AArch64 executable's loadable segments as a flat image
 /// starting at address 0, and checks the arm64 Image header at its start.
-pub(crate) fn flatten(elf: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let truncated = || "truncated ELF file".to_string();
-    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
-        return Err("not a 64-bit little-endian ELF file".into());
-    }
-    if u16_at(elf, 18) != Some(183) {
-        return Err("not an AArch64 ELF file".into());
-    }
-    let phoff = u64_at(elf, 32).ok_or_else(truncated)? as usize;
-    let phentsize = u16_at(elf, 54).ok_or_else(truncated)? as usize;
-    let phnum = u16_at(elf, 56).ok_or_else(truncated)? as usize;
-    let mut segments = Vec::new();
-    for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        if u32_at(elf, at).ok_or_else(truncated)? != 1 {
-            continue; // not PT_LOAD
-        }
-        let offset = u64_at(elf, at + 8).ok_or_else(truncated)? as usize;
-        let vaddr = u64_at(elf, at + 16).ok_or_else(truncated)? as usize;
-        let filesz = u64_at(elf, at + 32).ok_or_else(truncated)? as usize;
-        let memsz = u64_at(elf, at + 40).ok_or_else(truncated)? as usize;
-        let data = elf
-            .get(offset..offset.checked_add(filesz).ok_or_else(truncated)?)
-            .ok_or_else(truncated)?;
-        segments.push((vaddr, data, memsz));
-    }
-    if segments.iter().map(|s| s.0).min() != Some(0) {
+pub(crate) fn flatten(file: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let elf = Elf::parse(file).map_err(|e| e.to_string())?;
+    let (low, memory_end) = elf
+        .memory_span()
+        .ok_or("the kernel has no loadable segments")?;
+    if low != 0 {
         return Err("the kernel must be linked at address 0 (see link.x)".into());
     }
-    let file_end = segments
-        .iter()
-        .map(|(v, d, _)| v + d.len())
+    let file_end = elf
+        .segments()
+        .map(|s| s.address + s.data.len() as u64)
         .max()
         .unwrap_or(0);
-    let memory_end = segments.iter().map(|(v, _, m)| v + m).max().unwrap_or(0);
-    let mut image = vec![0u8; file_end];
-    for (vaddr, data, _) in segments {
-        image[vaddr..vaddr + data.len()].copy_from_slice(data);
+    let mut image = vec![0u8; usize::try_from(file_end).map_err(|e| e.to_string())?];
+    for segment in elf.segments() {
+        let at = segment.address as usize;
+        image[at..at + segment.data.len()].copy_from_slice(segment.data);
     }
     if image.get(56..60) != Some(IMAGE_MAGIC) {
         return Err(
             "the image does not start with an arm64 Image header (magic at offset 56)".into(),
         );
     }
-    let image_size = u64_at(&image, 16).ok_or_else(truncated)? as usize;
+    let image_size = image
+        .get(16..24)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes);
     if image_size < memory_end {
         return Err(format!(
             "the Image header says image_size {image_size:#x}, but the kernel occupies {memory_end:#x} bytes once loaded"

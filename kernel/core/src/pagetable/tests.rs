@@ -9,7 +9,7 @@ fn r(start: u64, end: u64) -> PhysRange {
 }
 
 fn pool(n: usize) -> Vec<Table> {
-    vec![[0u64; 512]; n]
+    vec![Table::EMPTY; n]
 }
 
 #[test]
