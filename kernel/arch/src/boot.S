@@ -39,6 +39,7 @@ hv_boot_primary:
     ubfx    x20, x20, #2, #2            // x20 = exception level
     cmp     x20, #2
     b.ne    1f
+    msr     tpidr_el2, xzr              // no PerCpu yet (vcpu.rs)
     mrs     x9, mdcr_el2                // Count instructions from here on: the PMU
     bic     x9, x9, #(1 << 17)          // cycle counter, counting at EL2
     msr     mdcr_el2, x9                // (MDCR_EL2.HPMD = 0, PMCCFILTR_EL0.NSH = 1),

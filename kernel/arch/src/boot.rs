@@ -160,6 +160,11 @@ fn device_tree(address: usize, image: PhysRange) -> Result<&'static [u8], Device
     Ok(unsafe { core::slice::from_raw_parts(address as *const u8, size) })
 }
 
+/// The top of core `index`'s boot stack (which stays its kernel stack).
+fn stack_top(index: usize) -> u64 {
+    STACKS.0.get() as u64 + ((index as u64 + 1) * STACK_SIZE as u64)
+}
+
 fn install_vectors() {
     // SAFETY: only the address of the vector table is taken.
     let vectors = unsafe { symbol_address(&hv_exception_vectors) };
@@ -172,7 +177,7 @@ fn install_vectors() {
 extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u64) -> ! {
     if exception_level == 2 {
         install_vectors();
-        crate::cpu::set_index(0);
+        crate::vcpu::init_cpu(0, stack_top(0));
     }
     let image = image_layout();
     PARAMS.call_once(|| BootParams {
@@ -189,7 +194,7 @@ extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u6
 /// A secondary core's first Rust code, called by `boot.S` with its index.
 extern "C" fn secondary_rust_entry(index: usize) -> ! {
     install_vectors();
-    crate::cpu::set_index(index);
+    crate::vcpu::init_cpu(index, stack_top(index));
     crate::mmu::enable_on_secondary();
     crate::smp::secondary_started(index)
 }

@@ -3,7 +3,6 @@
 
 use aarch64_cpu::registers::{
     CNTFRQ_EL0, CNTPCT_EL0, DAIF, HCR_EL2, ID_AA64MMFR0_EL1, MPIDR_EL1, ReadWriteable, Readable,
-    TPIDR_EL2, Writeable,
 };
 
 /// This core's MPIDR affinity fields (Aff3..Aff0), as the device tree's `cpu`
@@ -44,12 +43,7 @@ pub fn relax() {
 
 /// This core's index: 0 for the boot core, then in device-tree order.
 pub fn index() -> usize {
-    TPIDR_EL2.get() as usize
-}
-
-/// Records this core's index; called once per core by the boot code.
-pub(crate) fn set_index(index: usize) {
-    TPIDR_EL2.set(index as u64);
+    crate::vcpu::cpu_index()
 }
 
 /// The generic timer's physical count, which ticks at [`timer_frequency`].

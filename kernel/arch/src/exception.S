@@ -19,6 +19,13 @@
     b       hv_exception_common
 .endm
 
+.macro HV_LOWER_VECTOR index
+.balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mov     x0, #\index
+    b       hv_lower_common
+.endm
+
 .section .text.vectors, "ax"
 .balign 0x800
 .global hv_exception_vectors
@@ -31,10 +38,10 @@ hv_exception_vectors:
     HV_VECTOR 5
     HV_VECTOR 6
     HV_VECTOR 7
-    HV_VECTOR 8
-    HV_VECTOR 9
-    HV_VECTOR 10
-    HV_VECTOR 11
+    HV_LOWER_VECTOR 8
+    HV_LOWER_VECTOR 9
+    HV_LOWER_VECTOR 10
+    HV_LOWER_VECTOR 11
     HV_VECTOR 12
     HV_VECTOR 13
     HV_VECTOR 14

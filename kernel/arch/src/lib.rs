@@ -34,3 +34,4 @@ pub mod psci;
 pub mod smp;
 pub mod sysreg;
 pub mod timer;
+pub mod vcpu;

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Partitions' virtual CPUs as the hardware sees them: register contexts,
+//! entering a partition and coming back.
+//!
+//! Service partitions run at EL0 under HCR_EL2.TGE, so every exception they
+//! take (an `svc` hypercall, a fault, a trapped WFI) and every interrupt
+//! comes straight to EL2, and they cannot reach any EL1 system register:
+//! their whole CPU state is the [`Context`] below. Their stage-1 translation
+//! is off; their stage-2 tables (VTTBR_EL2, one VMID per partition) are what
+//! confine them.
+//!
+//! Each core's [`PerCpu`] (pointed at by TPIDR_EL2) names the context running
+//! on it; `vcpu.S` saves into and restores from it. The kernel decides what
+//! runs through the handler it sets with [`set_handler`].
+//!
+//! # Invariants
+//! - A vCPU's context is touched only by the core it is pinned to (the first
+//!   core that [`run`]s it), or by [`prepare`] before that.
+//! - `PerCpu` of core N is touched only by core N.
+
+use core::cell::UnsafeCell;
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use aarch64_cpu::registers::{
+    CNTKCTL_EL1, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, Readable, SCTLR_EL1, TPIDR_EL2, VTCR_EL2,
+    VTTBR_EL2, Writeable,
+};
+use hv_core::MAX_CPUS;
+use hv_core::pagetable::IPA_BITS;
+use spin::Once;
+
+/// The most vCPUs the kernel runs.
+pub const MAX_VCPUS: usize = 32;
+
+/// A vCPU's registers while it is not running (and, while it runs, the place
+/// its registers go when it traps).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Context {
+    /// x0 to x30.
+    pub x: [u64; 31],
+    /// The EL0 stack pointer.
+    pub sp_el0: u64,
+    /// Where it resumes (ELR_EL2).
+    pub elr: u64,
+    /// Its PSTATE (SPSR_EL2).
+    pub spsr: u64,
+    /// Its thread pointer register.
+    pub tpidr_el0: u64,
+    /// Its stage-2 tables and VMID.
+    pub vttbr: u64,
+}
+
+const _: () = assert!(offset_of!(Context, x) == 0);
+const _: () = assert!(offset_of!(Context, elr) == offset_of!(Context, sp_el0) + 8);
+const _: () = assert!(offset_of!(Context, tpidr_el0) == offset_of!(Context, spsr) + 8);
+
+/// What one core is doing, reached through TPIDR_EL2.
+#[repr(C)]
+pub(crate) struct PerCpu {
+    /// The running vCPU's context (null while idle).
+    current: *mut Context,
+    /// The top of this core's kernel stack, where every entry from a
+    /// partition starts afresh.
+    stack_top: u64,
+    /// This core's index.
+    pub(crate) index: usize,
+    /// Which vCPU `current` is.
+    vcpu: usize,
+    /// The VTTBR_EL2 value loaded on this core.
+    loaded_vttbr: u64,
+}
+
+struct PerCpuCell(UnsafeCell<PerCpu>);
+
+// SAFETY: core N only ever touches PER_CPU[N] (module invariant).
+unsafe impl Sync for PerCpuCell {}
+
+static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
+    PerCpuCell(UnsafeCell::new(PerCpu {
+        current: core::ptr::null_mut(),
+        stack_top: 0,
+        index: 0,
+        vcpu: usize::MAX,
+        loaded_vttbr: 0,
+    }))
+}; MAX_CPUS];
+
+struct ContextCell(UnsafeCell<Context>);
+
+// SAFETY: a context is touched only by the core its vCPU is pinned to, or by
+// `prepare` before any core runs it (module invariants, enforced by `OWNER`).
+unsafe impl Sync for ContextCell {}
+
+static CONTEXTS: [ContextCell; MAX_VCPUS] = [const {
+    ContextCell(UnsafeCell::new(Context {
+        x: [0; 31],
+        sp_el0: 0,
+        elr: 0,
+        spsr: 0,
+        tpidr_el0: 0,
+        vttbr: 0,
+    }))
+}; MAX_VCPUS];
+
+const UNOWNED: usize = usize::MAX;
+/// The core each vCPU is pinned to, once it has run.
+static OWNER: [AtomicUsize; MAX_VCPUS] = [const { AtomicUsize::new(UNOWNED) }; MAX_VCPUS];
+
+core::arch::global_asm!(
+    include_str!("vcpu.S"),
+    current = const offset_of!(PerCpu, current),
+    stack_top = const offset_of!(PerCpu, stack_top),
+    sp_el0 = const offset_of!(Context, sp_el0),
+    spsr = const offset_of!(Context, spsr),
+    lower_entry = sym lower_entry,
+);
+
+unsafe extern "C" {
+    fn hv_enter_current() -> !;
+}
+
+/// Points TPIDR_EL2 at this core's `PerCpu`; called once per core at boot.
+pub(crate) fn init_cpu(index: usize, stack_top: u64) {
+    let Some(cell) = PER_CPU.get(index) else {
+        crate::cpu::park()
+    };
+    // SAFETY: this is core `index` setting up its own PerCpu, before anything
+    // else on this core uses it.
+    let per_cpu = unsafe { &mut *cell.0.get() };
+    per_cpu.index = index;
+    per_cpu.stack_top = stack_top;
+    TPIDR_EL2.set(cell.0.get() as u64);
+}
+
+/// This core's PerCpu, or `None` before `init_cpu` ran on it (boot.S clears
+/// TPIDR_EL2 at entry).
+fn this_cpu() -> Option<&'static mut PerCpu> {
+    // SAFETY: TPIDR_EL2 is zero or was pointed at this core's PerCpu by
+    // `init_cpu`, and only this core uses it (module invariant). The kernel
+    // runs with interrupts masked and takes no borrow of its PerCpu across a
+    // call that could take another, so no other borrow is live.
+    unsafe { (TPIDR_EL2.get() as *mut PerCpu).as_mut() }
+}
+
+/// This core's index (0 before the boot code set it up).
+pub(crate) fn cpu_index() -> usize {
+    this_cpu().map_or(0, |cpu| cpu.index)
+}
+
+/// Why a vCPU came back to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// A synchronous exception: `svc`, a fault, a trapped instruction.
+    Synchronous {
+        /// ESR_EL2.
+        esr: u64,
+        /// FAR_EL2 (the faulting address, where the syndrome says it is valid).
+        far: u64,
+        /// The faulting IPA for stage-2 aborts (HPFAR_EL2 decoded), else 0.
+        ipa: u64,
+    },
+    /// A physical interrupt.
+    Irq,
+    /// A physical FIQ.
+    Fiq,
+    /// A system error.
+    SError,
+}
+
+/// What to do after the kernel handled an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Resume the same vCPU.
+    Resume,
+    /// Run this vCPU instead (it must be pinned to this core).
+    Switch(usize),
+    /// Run nothing: go to the kernel's idle loop.
+    Idle,
+}
+
+/// The kernel's handler for exits: (core, vCPU, why, its x0..x7) to what
+/// next. `regs` comes in as the exiting vCPU's x0..x7 and must go out as the
+/// next vCPU's.
+pub type Handler = fn(usize, usize, Exit, &mut [u64; 8]) -> Next;
+
+static HANDLER: Once<Handler> = Once::new();
+static IDLE: Once<fn() -> !> = Once::new();
+
+/// Sets the exit handler and the idle loop. The first call wins.
+pub fn set_handler(handler: Handler, idle: fn() -> !) {
+    HANDLER.call_once(|| handler);
+    IDLE.call_once(|| idle);
+}
+
+/// How a vCPU starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Start {
+    /// The first instruction (an IPA).
+    pub entry: u64,
+    /// The initial EL0 stack pointer (an IPA).
+    pub stack: u64,
+    /// x0 to x2 at entry.
+    pub args: [u64; 3],
+    /// Its stage-2 tables and VMID: see [`vttbr`].
+    pub vttbr: u64,
+}
+
+/// Why a vCPU cannot be prepared or run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuError {
+    /// No such vCPU.
+    BadVcpu(usize),
+    /// It already runs on a core, and only that core may touch it.
+    Running(usize),
+}
+
+/// SPSR for a service vCPU's first entry: EL0t, interrupts unmasked (they are
+/// taken at EL2 regardless).
+const SPSR_EL0T: u64 = 0;
+
+/// Sets up `vcpu` to start as `start` says. Only before it first runs, or
+/// from the core it is pinned to.
+pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
+    let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    let owner = OWNER
+        .get(vcpu)
+        .ok_or(VcpuError::BadVcpu(vcpu))?
+        .load(Ordering::Acquire);
+    if owner != UNOWNED && owner != cpu_index() {
+        return Err(VcpuError::Running(owner));
+    }
+    if owner != UNOWNED && this_cpu().is_some_and(|cpu| cpu.vcpu == vcpu) {
+        return Err(VcpuError::Running(owner));
+    }
+    // SAFETY: no core runs this vCPU now (checked above), and only its owner
+    // core or the boot core before any run reaches here.
+    let context = unsafe { &mut *cell.0.get() };
+    *context = Context {
+        elr: start.entry,
+        sp_el0: start.stack,
+        spsr: SPSR_EL0T,
+        vttbr: start.vttbr,
+        ..Context::default()
+    };
+    context.x[..3].copy_from_slice(&start.args);
+    Ok(())
+}
+
+/// The VTTBR_EL2 value for stage-2 tables rooted at `root` with `vmid`.
+#[must_use]
+pub fn vttbr(vmid: u8, root: u64) -> u64 {
+    (u64::from(vmid) << 48) | (root & 0x0000_ffff_ffff_fffe)
+}
+
+/// Makes `vcpu` this core's current vCPU and loads its stage-2 tables.
+fn make_current(cpu: &mut PerCpu, vcpu: usize) -> Result<&'static mut Context, VcpuError> {
+    let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    let owner = &OWNER[vcpu];
+    match owner.compare_exchange(UNOWNED, cpu.index, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(core) if core == cpu.index => {}
+        Err(core) => return Err(VcpuError::Running(core)),
+    }
+    // SAFETY: the vCPU is pinned to this core (checked above), so no other
+    // core touches its context.
+    let context = unsafe { &mut *cell.0.get() };
+    if cpu.loaded_vttbr != context.vttbr {
+        VTTBR_EL2.set(context.vttbr);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        cpu.loaded_vttbr = context.vttbr;
+    }
+    cpu.current = context;
+    cpu.vcpu = vcpu;
+    Ok(context)
+}
+
+/// Runs `vcpu` on this core, from its saved context, with `regs` as its
+/// x0..x7. Never returns: the kernel comes back through the exit handler.
+pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, VcpuError> {
+    let Some(cpu) = this_cpu() else {
+        crate::cpu::park()
+    };
+    let context = make_current(cpu, vcpu)?;
+    context.x[..8].copy_from_slice(regs);
+    // SAFETY: this core's PerCpu names a prepared context; `hv_enter_current`
+    // resets the kernel stack (abandoning this frame, which nothing refers to
+    // any more) and erets into it.
+    unsafe { hv_enter_current() }
+}
+
+/// Called by `vcpu.S` with this core's PerCpu and the vector index (8 to 11).
+extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
+    let exit = match index {
+        8 => Exit::Synchronous {
+            esr: ESR_EL2.get(),
+            far: FAR_EL2.get(),
+            ipa: (HPFAR_EL2.get() & 0x0fff_ffff_ffff_fff0) << 8,
+        },
+        9 => Exit::Irq,
+        10 => Exit::Fiq,
+        _ => Exit::SError,
+    };
+    let Some(handler) = HANDLER.get() else {
+        crate::cpu::park()
+    };
+    let vcpu = cpu.vcpu;
+    // SAFETY: `current` is this core's running vCPU's context (module invariants).
+    let mut regs: [u64; 8] = match unsafe { cpu.current.as_ref() } {
+        Some(context) => context.x[..8].try_into().unwrap_or([0; 8]),
+        None => crate::cpu::park(),
+    };
+    match handler(cpu.index, vcpu, exit, &mut regs) {
+        Next::Resume => {
+            // SAFETY: as above.
+            if let Some(context) = unsafe { cpu.current.as_mut() } {
+                context.x[..8].copy_from_slice(&regs);
+            }
+        }
+        Next::Switch(next) => match make_current(cpu, next) {
+            Ok(context) => context.x[..8].copy_from_slice(&regs),
+            Err(_) => go_idle(cpu),
+        },
+        Next::Idle => go_idle(cpu),
+    }
+    // Return to vcpu.S, which enters `cpu.current`.
+}
+
+fn go_idle(cpu: &mut PerCpu) -> ! {
+    cpu.current = core::ptr::null_mut();
+    cpu.vcpu = usize::MAX;
+    match IDLE.get() {
+        Some(idle) => idle(),
+        None => crate::cpu::park(),
+    }
+}
+
+/// Configures this core for running service partitions: EL0 under TGE with
+/// stage 2 on (HCR_EL2), EL0 controls (SCTLR_EL1, CNTKCTL_EL1) and the stage-2
+/// format (VTCR_EL2). Called once per core.
+pub fn configure_cpu() {
+    let ps = match crate::cpu::physical_address_bits() {
+        32 => VTCR_EL2::PS::PA_32B_4GB,
+        36 => VTCR_EL2::PS::PA_36B_64GB,
+        40 => VTCR_EL2::PS::PA_40B_1TB,
+        42 => VTCR_EL2::PS::PA_42B_4TB,
+        44 => VTCR_EL2::PS::PA_44B_16TB,
+        _ => VTCR_EL2::PS::PA_48B_256TB,
+    };
+    VTCR_EL2.write(
+        VTCR_EL2::RES1::SET
+            + VTCR_EL2::T0SZ.val(u64::from(64 - IPA_BITS))
+            + VTCR_EL2::SL0.val(1)
+            + VTCR_EL2::IRGN0::NormalWBRAWA
+            + VTCR_EL2::ORGN0::NormalWBRAWA
+            + VTCR_EL2::SH0::Inner
+            + VTCR_EL2::TG0::Granule4KB
+            + ps,
+    );
+    // EL0: stack alignment checked; no cache maintenance, CTR_EL0, DC ZVA or
+    // DAIF access (they trap); RES1 bits set.
+    SCTLR_EL1.set(0x30d0_0800 | (1 << 4) | (1 << 3));
+    // EL0 may read the counters, not program the timers.
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0PCTEN::SET + CNTKCTL_EL1::EL0VCTEN::SET);
+    HCR_EL2.write(
+        HCR_EL2::VM::SET
+            + HCR_EL2::FMO::SET
+            + HCR_EL2::IMO::SET
+            + HCR_EL2::AMO::SET
+            + HCR_EL2::DC::SET
+            + HCR_EL2::TWI::SET
+            + HCR_EL2::TWE::SET
+            + HCR_EL2::TSC::SET
+            + HCR_EL2::TGE::SET
+            + HCR_EL2::RW::SET,
+    );
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
