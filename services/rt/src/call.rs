@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Typed hypercalls: one safe function per call, over one `svc` primitive.
+//!
+//! The register convention is `hv_abi::hypercall`'s: x0 the function ID, x1
+//! the capability slot, x2 the [`MessageInfo`], x3..x7 the message words; on
+//! return x0 the [`Status`], x1 the badge, x2 and x3..x7 the message
+//! received. Services run at EL0, so they enter the kernel with `svc #0`
+//! (virtual machines at EL1 use `hvc #0`; the kernel treats both alike).
+
+use core::arch::asm;
+
+use hv_abi::hypercall::{
+    ABI_VERSION, Badge, CapSlot, Hypercall, MESSAGE_WORDS, MessageInfo, Status,
+};
+
+/// A message: its descriptor and up to five words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Length and capability transfer.
+    pub info: MessageInfo,
+    /// The words; only the first `info.length()` count.
+    pub words: [u64; MESSAGE_WORDS],
+}
+
+impl Message {
+    /// A message of the given words (at most five; more are dropped).
+    #[must_use]
+    pub fn new(words: &[u64]) -> Self {
+        let mut message = Self {
+            info: MessageInfo::words(words.len().min(MESSAGE_WORDS)),
+            words: [0; MESSAGE_WORDS],
+        };
+        for (slot, word) in message.words.iter_mut().zip(words) {
+            *slot = *word;
+        }
+        message
+    }
+
+    /// The words actually sent.
+    #[must_use]
+    pub fn payload(&self) -> &[u64] {
+        &self.words[..self.info.length().unwrap_or(0)]
+    }
+}
+
+/// A message received, and the badge of the capability it came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Which client sent it (the badge the manifest gave its capability).
+    pub badge: Badge,
+    /// What it sent.
+    pub message: Message,
+}
+
+/// The one primitive: x0..x7 in, x0..x7 out.
+fn raw(mut regs: [u64; 8]) -> [u64; 8] {
+    // SAFETY: `svc #0` enters the kernel, which reads and writes only x0..x7
+    // of this partition (and may clobber x8..x17, as SMCCC allows and the
+    // clobbers say). It never touches this partition's memory.
+    unsafe {
+        asm!("svc #0",
+            inout("x0") regs[0], inout("x1") regs[1], inout("x2") regs[2], inout("x3") regs[3],
+            inout("x4") regs[4], inout("x5") regs[5], inout("x6") regs[6], inout("x7") regs[7],
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+            out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+            options(nostack));
+    }
+    regs
+}
+
+fn invoke(call: Hypercall, slot: u64, message: &Message) -> [u64; 8] {
+    let w = message.words;
+    raw([
+        u64::from(call.function_id()),
+        slot,
+        message.info.0,
+        w[0],
+        w[1],
+        w[2],
+        w[3],
+        w[4],
+    ])
+}
+
+fn status(regs: &[u64; 8]) -> Result<(), Status> {
+    match Status::from_register(regs[0]) {
+        Some(Status::Success) => Ok(()),
+        Some(other) => Err(other),
+        None => Err(Status::NotSupported),
+    }
+}
+
+fn received(regs: &[u64; 8]) -> Received {
+    Received {
+        badge: Badge(regs[1]),
+        message: Message {
+            info: MessageInfo(regs[2]),
+            words: [regs[3], regs[4], regs[5], regs[6], regs[7]],
+        },
+    }
+}
+
+/// The kernel's ABI version: the null hypercall.
+pub fn version() -> u32 {
+    raw([
+        u64::from(Hypercall::Version.function_id()),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ])[1] as u32
+}
+
+/// Whether the kernel speaks this runtime's ABI major version.
+pub fn abi_compatible() -> bool {
+    version() >> 16 == ABI_VERSION >> 16
+}
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() {
+    let _ = invoke(Hypercall::Yield, 0, &Message::default());
+}
+
+/// Sends `message` on the endpoint in `endpoint` and waits for the reply.
+pub fn call(endpoint: CapSlot, message: &Message) -> Result<Message, Status> {
+    let regs = invoke(Hypercall::Call, u64::from(endpoint.0), message);
+    status(&regs).map(|()| received(&regs).message)
+}
+
+/// Sends `message` on `endpoint`, waiting until a receiver takes it.
+pub fn send(endpoint: CapSlot, message: &Message) -> Result<(), Status> {
+    status(&invoke(Hypercall::Send, u64::from(endpoint.0), message))
+}
+
+/// Waits for a message on `endpoint`.
+pub fn recv(endpoint: CapSlot) -> Result<Received, Status> {
+    let regs = invoke(Hypercall::Recv, u64::from(endpoint.0), &Message::default());
+    status(&regs).map(|()| received(&regs))
+}
+
+/// Replies to the last caller.
+pub fn reply(message: &Message) -> Result<(), Status> {
+    status(&invoke(Hypercall::Reply, 0, message))
+}
+
+/// Replies to the last caller with `message`, then waits on `endpoint`.
+pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, Status> {
+    let regs = invoke(Hypercall::ReplyRecv, u64::from(endpoint.0), message);
+    status(&regs).map(|()| received(&regs))
+}
+
+/// Sets the notification's bits (the capability's badge).
+pub fn signal(notification: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::Signal,
+        u64::from(notification.0),
+        &Message::default(),
+    ))
+}
+
+/// Waits until the notification has bits set; returns and clears them.
+pub fn wait(notification: CapSlot) -> Result<u64, Status> {
+    let regs = invoke(
+        Hypercall::Wait,
+        u64::from(notification.0),
+        &Message::default(),
+    );
+    status(&regs).map(|()| regs[1])
+}
+
+/// Returns and clears the notification's bits without waiting.
+pub fn poll(notification: CapSlot) -> Result<u64, Status> {
+    let regs = invoke(
+        Hypercall::Poll,
+        u64::from(notification.0),
+        &Message::default(),
+    );
+    status(&regs).map(|()| regs[1])
+}
+
+/// Acknowledges the interrupt behind `capability`, so it can fire again.
+pub fn irq_ack(capability: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::IrqAck,
+        u64::from(capability.0),
+        &Message::default(),
+    ))
+}
+
+/// The most bytes one `Log` hypercall carries.
+pub const LOG_CHUNK: usize = 40;
+
+/// Appends `bytes` to the kernel's log, in chunks of [`LOG_CHUNK`].
+pub fn log(bytes: &[u8]) {
+    for chunk in bytes.chunks(LOG_CHUNK) {
+        let mut words = [0u64; MESSAGE_WORDS];
+        for (i, byte) in chunk.iter().enumerate() {
+            words[i / 8] |= u64::from(*byte) << ((i % 8) * 8);
+        }
+        let message = Message {
+            info: MessageInfo(chunk.len() as u64),
+            words,
+        };
+        let _ = invoke(Hypercall::Log, 0, &message);
+    }
+}
+
+/// Reports that this partition failed, with `reason` and up to five words of
+/// detail. The kernel applies the partition's fault policy; this never returns.
+pub fn fault(reason: u64, detail: &[u64]) -> ! {
+    let mut message = Message::new(detail);
+    message.info = MessageInfo(reason);
+    loop {
+        let _ = invoke(Hypercall::Fault, 0, &message);
+    }
+}
+
+/// Writes a copy of the capability in `source`, with `rights` (a subset of
+/// its own) and `badge`, into the empty slot `target`.
+pub fn derive(
+    source: CapSlot,
+    rights: hv_abi::hypercall::Rights,
+    badge: Badge,
+    target: CapSlot,
+) -> Result<(), Status> {
+    let message = Message {
+        info: MessageInfo(u64::from(rights.0)),
+        words: [u64::from(target.0), badge.0, 0, 0, 0],
+    };
+    status(&invoke(Hypercall::Derive, u64::from(source.0), &message))
+}
+
+/// Deletes every capability derived from the one in `slot`.
+pub fn revoke(slot: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::Revoke,
+        u64::from(slot.0),
+        &Message::default(),
+    ))
+}
+
+/// Empties `slot`.
+pub fn delete(slot: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::Delete,
+        u64::from(slot.0),
+        &Message::default(),
+    ))
+}

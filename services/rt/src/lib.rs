@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! svc-rt: the runtime every service partition is built on.
+//!
+//! A service is a `#![no_std]` `#![no_main]` binary that names its main with
+//! [`entry!`]. It runs at EL0 in its own stage-2 address space: its RAM (with
+//! the program loaded at its start and the stack at its end), and whatever
+//! devices and shared memory the manifest gives it. It talks to the kernel
+//! only through the typed hypercalls in [`call`], which follow `hv-abi` (re-
+//! exported here, as Hubris's userlib does). A panic is logged and reported
+//! to the kernel as a fault; the kernel then applies the partition's fault
+//! policy.
+//!
+//! Design rules: `unsafe` only in [`call`]'s one `svc` primitive (and the
+//! `mmio` module, when drivers need one); services themselves say
+//! `#![forbid(unsafe_code)]` apart from the one trampoline [`entry!`] emits.
+#![no_std]
+
+pub use hv_abi::*;
+
+pub mod call;
+mod panic;
+
+/// The reason code a service's fault carries when it panicked.
+pub const FAULT_PANIC: u64 = 1;
+/// The reason code when its program had a relocation the runtime cannot apply.
+pub const FAULT_BAD_RELOCATION: u64 = 2;
+/// The reason code when its main returned (mains never should).
+pub const FAULT_MAIN_RETURNED: u64 = 3;
+
+core::arch::global_asm!(
+    include_str!("start.S"),
+    fault_low = const hv_abi::hypercall::Hypercall::Fault.function_id() & 0xffff,
+    fault_high = const hv_abi::hypercall::Hypercall::Fault.function_id() >> 16,
+    bad_relocation = const FAULT_BAD_RELOCATION,
+    main_returned = const FAULT_MAIN_RETURNED,
+);
+
+/// What a service learns at start.
+#[derive(Clone, Copy, Debug)]
+pub struct Start {
+    /// Its partition's index in the manifest.
+    pub partition: u64,
+    /// Where its RAM starts (an IPA).
+    pub ram_base: u64,
+    /// The RAM's size in bytes.
+    pub ram_size: u64,
+}
+
+/// Names the service's main, a `fn(svc_rt::Start) -> !`. Use it once, at the
+/// crate root:
+///
+/// ```ignore
+/// svc_rt::entry!(main);
+/// ```
+///
+/// It emits the one assembly trampoline the runtime's `_start` jumps to; the
+/// service crate must not forbid `unsafe_code` (deny it instead).
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        extern "C" fn __bulkhead_service_main(partition: u64, ram_base: u64, ram_size: u64) -> ! {
+            let main: fn($crate::Start) -> ! = $main;
+            main($crate::Start { partition, ram_base, ram_size })
+        }
+        #[expect(unsafe_code, reason = "the one assembly trampoline to the service's main")]
+        mod __bulkhead_service_main_trampoline {
+            core::arch::global_asm!(
+                ".global bulkhead_service_main",
+                "bulkhead_service_main:",
+                "b {main}",
+                main = sym super::__bulkhead_service_main,
+            );
+        }
+    };
+}
