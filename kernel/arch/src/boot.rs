@@ -58,7 +58,8 @@ unsafe extern "C" {
 /// identity-mapped, so these are also its virtual addresses.
 #[derive(Clone, Copy, Debug)]
 pub struct ImageLayout {
-    /// The whole image, .bss, stacks and page tables included.
+    /// The whole image: the kernel with its .bss, stacks and page tables, and
+    /// the boot package after it.
     pub whole: PhysRange,
     /// Code: mapped read-only and executable.
     pub text: PhysRange,
@@ -66,6 +67,9 @@ pub struct ImageLayout {
     pub rodata: PhysRange,
     /// Data, .bss, stacks, page tables: read-write, never executable.
     pub data: PhysRange,
+    /// The boot package appended to the kernel (the compiled manifest and the
+    /// partitions' programs): read-only. Empty if the image has none.
+    pub package: PhysRange,
 }
 
 /// Why the device tree pointer the loader passed cannot be used.
@@ -90,6 +94,8 @@ pub struct BootParams {
     pub device_tree_address: usize,
     /// The kernel image's layout.
     pub image: ImageLayout,
+    /// The boot package's bytes, if the image carries one.
+    pub package: Option<&'static [u8]>,
 }
 
 static PARAMS: Once<BootParams> = Once::new();
@@ -113,6 +119,9 @@ fn symbol_address(symbol: &'static u8) -> u64 {
     core::ptr::from_ref(symbol) as u64
 }
 
+/// The largest boot package the kernel accepts.
+const MAX_PACKAGE: u64 = 256 << 20;
+
 fn image_layout() -> ImageLayout {
     // SAFETY: the linker script defines these symbols; only their addresses
     // are taken, never their contents.
@@ -124,13 +133,21 @@ fn image_layout() -> ImageLayout {
             symbol_address(&__image_end),
         )
     };
+    // The header's image_size (offset 16): the kernel's own size, or more
+    // when `cargo xtask` appended a boot package at `__image_end`.
+    // SAFETY: the header is the first 64 bytes of the image, read-only and
+    // always mapped (or the MMU is off); an aligned u64 read of it is sound.
+    let image_size = unsafe { core::ptr::read_volatile((start + 16) as *const u64) };
+    let package_size = image_size.saturating_sub(end - start).min(MAX_PACKAGE);
     // The linker script orders the symbols; an empty range stands in if not.
     let range = |a, b| PhysRange::from_bounds(a, b).unwrap_or(PhysRange::empty(a));
+    let package_end = end.checked_add(package_size).unwrap_or(end);
     ImageLayout {
-        whole: range(start, end),
+        whole: range(start, package_end),
         text: range(start, text_end),
         rodata: range(text_end, rodata_end),
         data: range(rodata_end, end),
+        package: range(end, package_end),
     }
 }
 
@@ -180,11 +197,17 @@ extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u6
         crate::vcpu::init_cpu(0, stack_top(0));
     }
     let image = image_layout();
+    // SAFETY: the package range lies inside the loaded image (the header's
+    // image_size covers it) and nothing ever writes to it.
+    let package = (!image.package.is_empty()).then(|| unsafe {
+        core::slice::from_raw_parts(image.package.start() as *const u8, image.package.size() as usize)
+    });
     PARAMS.call_once(|| BootParams {
         exception_level: exception_level as u8,
         device_tree: device_tree(device_tree_address, image.whole),
         device_tree_address,
         image,
+        package,
     });
     // SAFETY: `kernel_entry!` in the platform crate defines this symbol as a
     // jump to a safe `fn() -> !`; it takes no arguments and never returns.

@@ -16,6 +16,12 @@ use hv_core::range::PhysRange;
 static HEAP: LockedHeap<33> = LockedHeap::empty();
 
 static INITIALISED: AtomicBool = AtomicBool::new(false);
+static REGION: spin::Once<PhysRange> = spin::Once::new();
+
+/// The heap's memory, once set up.
+pub fn region() -> Option<PhysRange> {
+    REGION.get().copied()
+}
 
 /// Why a region cannot become the heap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,6 +24,20 @@ pub fn dc_civac(addr: usize) {
     unsafe { asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
 }
 
+/// Cleans the data cache line holding `addr` to the point of unification, so
+/// that instruction fetches see what was written there.
+pub fn dc_cvau(addr: usize) {
+    // SAFETY: cleaning a line writes it back; memory contents are unchanged.
+    unsafe { asm!("dc cvau, {}", in(reg) addr, options(nostack, preserves_flags)) };
+}
+
+/// Invalidates every core's instruction cache to the point of unification
+/// (inner shareable).
+pub fn ic_ialluis() {
+    // SAFETY: dropping instruction cache lines only forces refetches.
+    unsafe { asm!("ic ialluis", options(nostack, preserves_flags)) };
+}
+
 /// Invalidates the whole instruction cache to the point of unification.
 pub fn ic_iallu() {
     // SAFETY: dropping instruction cache lines only forces refetches.

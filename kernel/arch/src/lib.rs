@@ -31,6 +31,7 @@ pub mod heap;
 pub mod insn;
 pub mod mmu;
 pub mod psci;
+pub mod ram;
 pub mod smp;
 pub mod sysreg;
 pub mod timer;
