@@ -7,10 +7,10 @@
 //! the generic timer's interrupts and how to reach PSCI firmware. The rest of
 //! the kernel never touches the device tree again.
 //!
-//! The `fdt` crate does the parsing. It trusts the tree's structure (the loader
-//! is part of the trusted boot chain) and may panic on a corrupt one; this
-//! module never panics on a well-formed tree that merely lacks something, and
-//! returns a [`DtError`] naming what is missing instead.
+//! The `fdt` crate does the parsing. It trusts the tree's structure and
+//! panics on many corrupt ones, so [`crate::devicetree::validate`] checks the
+//! structure first; after that, this module never panics, and a tree that
+//! lacks something gives a [`DtError`] naming what is missing.
 
 use core::fmt;
 
@@ -123,6 +123,15 @@ pub enum DtError {
     },
     /// More entries than the fixed-size tables hold.
     TooMany(&'static str),
+    /// The blob's blocks break the flattened device tree format, or take a
+    /// shape that the `fdt` crate cannot walk without panicking (see
+    /// [`crate::devicetree`]).
+    Malformed {
+        /// Where the problem was found, in bytes from the start of the blob.
+        offset: usize,
+        /// What is wrong there.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for DtError {
@@ -134,6 +143,9 @@ impl fmt::Display for DtError {
                 write!(f, "the device tree's {node} has a malformed `{property}`")
             }
             Self::TooMany(what) => write!(f, "the device tree lists more {what} than supported"),
+            Self::Malformed { offset, what } => {
+                write!(f, "the device tree is malformed at byte {offset}: {what}")
+            }
         }
     }
 }
@@ -149,6 +161,7 @@ const GIC_V2: &[&str] = &[
 impl<'dt> PlatformInfo<'dt> {
     /// Reads a flattened device tree.
     pub fn parse(blob: &'dt [u8]) -> Result<Self, DtError> {
+        crate::devicetree::validate(blob)?;
         let fdt = Fdt::new(blob).map_err(|_| DtError::BadHeader)?;
         let root = fdt.find_node("/").ok_or(DtError::Missing("root node"))?;
         let model = root

@@ -17,7 +17,18 @@ use crate::system::Platform;
 use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
-const BARE_METAL: [&str; 3] = ["hv-arch-aarch64", "hv-kernel", "plat-qemu-virt"];
+/// (A host test checks that this list and the workspace agree.)
+const BARE_METAL: [&str; 5] = [
+    "hv-arch-aarch64",
+    "hv-kernel",
+    "plat-qemu-virt",
+    "svc-rt",
+    "svc-hello",
+];
+
+/// The workspace folders whose crates are bare-metal.
+#[cfg(test)]
+const BARE_METAL_FOLDERS: [&str; 4] = ["kernel/arch", "kernel/kern", "platforms/", "services/"];
 
 /// Files that may contain `unsafe` (STYLE.md): the arch crate and each
 /// platform's MMIO module.
@@ -604,4 +615,39 @@ fn uboot_booti(c: &Context<'_>) -> std::result::Result<String, String> {
         .unwrap_or("U-Boot")
         .trim();
     Ok(version.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BARE_METAL, BARE_METAL_FOLDERS};
+
+    /// Every workspace member under a bare-metal folder is in `BARE_METAL`,
+    /// and nothing else is, so host tests and clippy never build kernel code
+    /// for the host.
+    #[test]
+    fn the_bare_metal_list_matches_the_workspace() {
+        let root = crate::root();
+        let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let members = manifest["workspace"]["members"].as_array().unwrap();
+        let mut bare = Vec::new();
+        for member in members {
+            let folder = member.as_str().unwrap();
+            let package: toml::Table =
+                std::fs::read_to_string(root.join(folder).join("Cargo.toml"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            let name = package["package"]["name"].as_str().unwrap().to_string();
+            if BARE_METAL_FOLDERS.iter().any(|f| folder.starts_with(f)) {
+                bare.push(name);
+            }
+        }
+        bare.sort();
+        let mut listed: Vec<String> = BARE_METAL.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(bare, listed);
+    }
 }
