@@ -200,7 +200,10 @@ extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u6
     // SAFETY: the package range lies inside the loaded image (the header's
     // image_size covers it) and nothing ever writes to it.
     let package = (!image.package.is_empty()).then(|| unsafe {
-        core::slice::from_raw_parts(image.package.start() as *const u8, image.package.size() as usize)
+        core::slice::from_raw_parts(
+            image.package.start() as *const u8,
+            image.package.size() as usize,
+        )
     });
     PARAMS.call_once(|| BootParams {
         exception_level: exception_level as u8,

@@ -60,8 +60,13 @@ pub fn zero(range: PhysRange) -> Result<(), RamError> {
 /// to instruction fetches (it may be code).
 pub fn write(range: PhysRange, offset: u64, bytes: &[u8]) -> Result<(), RamError> {
     check(range)?;
-    let start = range.start().checked_add(offset).ok_or(RamError::BadRange(range))?;
-    let end = start.checked_add(bytes.len() as u64).ok_or(RamError::BadRange(range))?;
+    let start = range
+        .start()
+        .checked_add(offset)
+        .ok_or(RamError::BadRange(range))?;
+    let end = start
+        .checked_add(bytes.len() as u64)
+        .ok_or(RamError::BadRange(range))?;
     if end > range.end() {
         return Err(RamError::BadRange(range));
     }

@@ -19,6 +19,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod devicetree;
 pub mod elf;
 pub mod esr;
 pub mod memory;

@@ -173,12 +173,18 @@ fn map_kernel(
     console: &Uart,
 ) -> Result<(), MapError> {
     let image = params.image;
-    let whole = image.whole.align_out(PAGE_SIZE).ok_or(MapError::BadRange(image.whole))?;
+    let whole = image
+        .whole
+        .align_out(PAGE_SIZE)
+        .ok_or(MapError::BadRange(image.whole))?;
     b.map(image.text, Attributes::Code)?;
     b.map(image.rodata, Attributes::ReadOnly)?;
     b.map(image.data, Attributes::ReadWrite)?;
     if !image.package.is_empty() {
-        let package = image.package.align_out(PAGE_SIZE).ok_or(MapError::BadRange(image.package))?;
+        let package = image
+            .package
+            .align_out(PAGE_SIZE)
+            .ok_or(MapError::BadRange(image.package))?;
         b.map(package, Attributes::ReadOnly)?;
     }
     let banks: heapless::Vec<PhysRange, 8> =
