@@ -12,7 +12,8 @@
 // Secondary cores arrive at bulkhead_secondary_entry from PSCI CPU_ON with
 // x0 = their core index; the image is already relocated.
 //
-// Operands (from boot.rs): stacks the boot stacks, stack_size one stack's
+// Operands (from boot.rs): boot_stack and boot_stack_size core 0's stack,
+// stacks the other cores' stacks, stack_size one stack's
 // size, sctlr and cptr the EL2 reset values, primary and secondary the
 // Rust entry points.
 
@@ -87,9 +88,9 @@ hv_boot_primary:
     stp     xzr, xzr, [x9], #16
     b       6b
 
-7:  adrp    x9, {stacks}
-    add     x9, x9, :lo12:{stacks}
-    mov     x10, #{stack_size}
+7:  adrp    x9, {boot_stack}
+    add     x9, x9, :lo12:{boot_stack}
+    mov     x10, #{boot_stack_size}
     add     sp, x9, x10                 // top of core 0's stack
     mov     x29, xzr
     mov     x30, xzr
@@ -111,10 +112,9 @@ bulkhead_secondary_entry:
     isb
     adrp    x9, {stacks}
     add     x9, x9, :lo12:{stacks}
-    add     x10, x19, #1
     mov     x11, #{stack_size}
-    madd    x9, x10, x11, x9
-    mov     sp, x9                      // top of this core's stack
+    madd    x9, x19, x11, x9
+    mov     sp, x9                      // top of slot index - 1: this core's stack
     mov     x29, xzr
     mov     x30, xzr
     mov     x0, x19

@@ -14,7 +14,11 @@ use hv_core::MAX_CPUS;
 use hv_core::range::PhysRange;
 use spin::Once;
 
-/// Each core's boot stack, in bytes.
+/// The boot core's stack, in bytes: it decodes and loads the whole system,
+/// whose compiled manifest alone is tens of KiB by value.
+pub const BOOT_STACK_SIZE: usize = 512 * 1024;
+
+/// Every other core's stack, in bytes.
 pub const STACK_SIZE: usize = 32 * 1024;
 
 /// The value SCTLR_EL2 gets at entry: its RES1 bits, MMU and caches off.
@@ -24,18 +28,28 @@ const SCTLR_EL2_BOOT: u64 = 0x30c5_0830;
 /// instruction at EL2 is a bug and is reported as an exception.
 const CPTR_EL2_BOOT: u64 = 0x37ff;
 
-/// One boot stack per core, in .bss.
-#[repr(C, align(16))]
-struct Stacks(UnsafeCell<[[u8; STACK_SIZE]; MAX_CPUS]>);
+/// Stack memory. It lives in `.stacks`, which the boot code does not clear
+/// (clearing 768 KiB would cost the boot about 200,000 instructions, and a
+/// stack needs no initial value).
+#[repr(C, align(4096))]
+struct Stack<const N: usize>(UnsafeCell<[u8; N]>);
 
-// SAFETY: Rust code never reads or writes the stacks as a value; each core's
-// `sp` points into its own slot, which only that core uses.
-unsafe impl Sync for Stacks {}
+// SAFETY: Rust code never reads or writes a stack as a value: its only use is
+// its address, which boot.S loads into `sp`; each core uses only its own.
+unsafe impl<const N: usize> Sync for Stack<N> {}
 
-static STACKS: Stacks = Stacks(UnsafeCell::new([[0; STACK_SIZE]; MAX_CPUS]));
+#[unsafe(link_section = ".stacks")]
+static BOOT_STACK: Stack<BOOT_STACK_SIZE> = Stack(UnsafeCell::new([0; BOOT_STACK_SIZE]));
+
+/// Core n (1 and up) uses slot n - 1.
+#[unsafe(link_section = ".stacks")]
+static STACKS: Stack<{ STACK_SIZE * (MAX_CPUS - 1) }> =
+    Stack(UnsafeCell::new([0; STACK_SIZE * (MAX_CPUS - 1)]));
 
 core::arch::global_asm!(
     include_str!("boot.S"),
+    boot_stack = sym BOOT_STACK,
+    boot_stack_size = const BOOT_STACK_SIZE,
     stacks = sym STACKS,
     stack_size = const STACK_SIZE,
     sctlr = const SCTLR_EL2_BOOT,
@@ -179,7 +193,11 @@ fn device_tree(address: usize, image: PhysRange) -> Result<&'static [u8], Device
 
 /// The top of core `index`'s boot stack (which stays its kernel stack).
 fn stack_top(index: usize) -> u64 {
-    STACKS.0.get() as u64 + ((index as u64 + 1) * STACK_SIZE as u64)
+    if index == 0 {
+        BOOT_STACK.0.get() as u64 + BOOT_STACK_SIZE as u64
+    } else {
+        STACKS.0.get() as u64 + index as u64 * STACK_SIZE as u64
+    }
 }
 
 fn install_vectors() {

@@ -50,6 +50,9 @@ pub struct Context {
     pub tpidr_el0: u64,
     /// Its stage-2 tables and VMID.
     pub vttbr: u64,
+    /// Prepared and not yet run: its x0..x7 are the start arguments, not
+    /// what the kernel's state holds for it.
+    pub fresh: bool,
 }
 
 const _: () = assert!(offset_of!(Context, x) == 0);
@@ -101,6 +104,7 @@ static CONTEXTS: [ContextCell; MAX_VCPUS] = [const {
         spsr: 0,
         tpidr_el0: 0,
         vttbr: 0,
+        fresh: false,
     }))
 }; MAX_VCPUS];
 
@@ -242,6 +246,7 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
         sp_el0: start.stack,
         spsr: SPSR_EL0T,
         vttbr: start.vttbr,
+        fresh: true,
         ..Context::default()
     };
     context.x[..3].copy_from_slice(&start.args);
@@ -276,6 +281,16 @@ fn make_current(cpu: &mut PerCpu, vcpu: usize) -> Result<&'static mut Context, V
     Ok(context)
 }
 
+/// Gives a vCPU that is about to run its x0..x7 from the kernel's state,
+/// unless it is fresh: then it keeps its start arguments.
+fn load_regs(context: &mut Context, regs: &[u64; 8]) {
+    if context.fresh {
+        context.fresh = false;
+    } else {
+        context.x[..8].copy_from_slice(regs);
+    }
+}
+
 /// Runs `vcpu` on this core, from its saved context, with `regs` as its
 /// x0..x7. Never returns: the kernel comes back through the exit handler.
 pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, VcpuError> {
@@ -283,11 +298,20 @@ pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, Vc
         crate::cpu::park()
     };
     let context = make_current(cpu, vcpu)?;
-    context.x[..8].copy_from_slice(regs);
+    load_regs(context, regs);
     // SAFETY: this core's PerCpu names a prepared context; `hv_enter_current`
     // resets the kernel stack (abandoning this frame, which nothing refers to
     // any more) and erets into it.
     unsafe { hv_enter_current() }
+}
+
+/// Moves the running vCPU past the instruction it trapped on (a WFI, say),
+/// so that it resumes after it.
+pub fn skip_instruction() {
+    // SAFETY: `current` is this core's running vCPU's context (module invariants).
+    if let Some(context) = this_cpu().and_then(|cpu| unsafe { cpu.current.as_mut() }) {
+        context.elr = context.elr.wrapping_add(4);
+    }
 }
 
 /// Called by `vcpu.S` with this core's PerCpu and the vector index (8 to 11).
@@ -319,7 +343,7 @@ extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
             }
         }
         Next::Switch(next) => match make_current(cpu, next) {
-            Ok(context) => context.x[..8].copy_from_slice(&regs),
+            Ok(context) => load_regs(context, &regs),
             Err(_) => go_idle(cpu),
         },
         Next::Idle => go_idle(cpu),

@@ -19,6 +19,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod cap;
 pub mod devicetree;
 pub mod elf;
 pub mod esr;
@@ -26,6 +27,8 @@ pub mod memory;
 pub mod pagetable;
 pub mod platform;
 pub mod range;
+pub mod sched;
+pub mod state;
 
 /// The most cores the kernel drives. Cores beyond this are left off and the
 /// boot report says so.

@@ -13,7 +13,7 @@ use crate::range::{PhysRange, TooManyRanges, subtract};
 pub const MAX_FREE_REGIONS: usize = 32;
 
 /// The most in-use regions the map records for the boot report.
-pub const MAX_USED_REGIONS: usize = 16;
+pub const MAX_USED_REGIONS: usize = 64;
 
 /// What an in-use region of RAM holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,12 @@ pub enum Use {
     Firmware,
     /// The kernel heap.
     KernelHeap,
+    /// A partition's RAM.
+    Partition,
+    /// Memory shared between partitions.
+    Shared,
+    /// A partition's stage-2 translation tables.
+    Stage2Tables,
 }
 
 impl Use {
@@ -37,6 +43,9 @@ impl Use {
             Self::DeviceTree => "device tree",
             Self::Firmware => "firmware reserved",
             Self::KernelHeap => "kernel heap",
+            Self::Partition => "partition RAM",
+            Self::Shared => "shared memory",
+            Self::Stage2Tables => "stage-2 tables",
         }
     }
 }
@@ -48,11 +57,30 @@ pub enum MapError {
     ImageOutsideRam,
     /// More regions than the fixed-size tables hold.
     TooManyRegions,
+    /// The range asked for is not free (or not page-aligned).
+    NotFree(PhysRange),
     /// No free region is large enough.
     OutOfMemory {
         /// The size asked for, in bytes.
         size: u64,
     },
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::ImageOutsideRam => {
+                f.write_str("the kernel image lies outside the RAM the device tree lists")
+            }
+            Self::TooManyRegions => {
+                f.write_str("the memory map has more regions than the kernel tracks")
+            }
+            Self::NotFree(range) => write!(f, "{range} is not free RAM (or not page-aligned)"),
+            Self::OutOfMemory { size } => {
+                write!(f, "no free RAM region holds {}", crate::range::Size(*size))
+            }
+        }
+    }
 }
 
 impl From<TooManyRanges> for MapError {
@@ -134,6 +162,34 @@ impl MemoryMap {
         Err(MapError::OutOfMemory { size })
     }
 
+    /// Takes exactly `range` (page-aligned, entirely free), records it as used
+    /// by `what`, and returns it: for memory the manifest places itself.
+    pub fn claim(&mut self, range: PhysRange, what: Use) -> Result<PhysRange, MapError> {
+        let aligned =
+            range.start().is_multiple_of(PAGE_SIZE) && range.end().is_multiple_of(PAGE_SIZE);
+        let Some(i) = self
+            .free
+            .iter()
+            .position(|f| f.covers(range))
+            .filter(|_| aligned && !range.is_empty())
+        else {
+            return Err(MapError::NotFree(range));
+        };
+        let region = self.free[i];
+        let rest = subtract::<2>(&[region], &[range])?;
+        self.used
+            .push((range, what))
+            .map_err(|_| MapError::TooManyRegions)?;
+        self.free.remove(i);
+        for piece in rest {
+            self.free
+                .push(piece)
+                .map_err(|_| MapError::TooManyRegions)?;
+        }
+        self.free.sort_unstable();
+        Ok(range)
+    }
+
     /// The free regions, sorted by address.
     #[must_use]
     pub fn free(&self) -> &[PhysRange] {
@@ -202,6 +258,28 @@ mod tests {
             map.allocate(0x100_0000, PAGE_SIZE, Use::KernelHeap),
             Err(MapError::OutOfMemory { size: 0x100_0000 })
         );
+    }
+
+    #[test]
+    fn claims_take_exactly_what_is_asked_and_only_if_free() {
+        let bank = r(0x4000_0000, 0x100_0000);
+        let mut map =
+            MemoryMap::new(&[bank], &[(r(0x4000_0000, 0x1000), Use::KernelImage)]).unwrap();
+        let fixed = r(0x4080_0000, 0x10_0000);
+        assert_eq!(map.claim(fixed, Use::Partition), Ok(fixed));
+        assert_eq!(
+            map.claim(fixed, Use::Partition),
+            Err(MapError::NotFree(fixed))
+        );
+        assert_eq!(
+            map.claim(r(0x4000_0000, 0x2000), Use::Partition),
+            Err(MapError::NotFree(r(0x4000_0000, 0x2000)))
+        );
+        assert_eq!(
+            map.claim(r(0x4100_0000, 0x1000), Use::Partition),
+            Err(MapError::NotFree(r(0x4100_0000, 0x1000)))
+        );
+        assert_eq!(map.free_bytes(), 0x100_0000 - 0x1000 - 0x10_0000);
     }
 
     #[test]

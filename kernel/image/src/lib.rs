@@ -1,4 +1,43 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! hv-image: the boot package (being written).
-#![cfg_attr(not(test), no_std)]
+//! hv-image: the compiled manifest and the boot package that carries it.
+//!
+//! The manifest compiler (`tools/manifest`) turns a system's TOML into a
+//! [`BootManifest`], encodes it with postcard and packs it with every
+//! partition's program into a boot package ([`package`]) that follows the
+//! kernel in the image. At boot the kernel parses the package, decodes the
+//! manifest and validates it again ([`BootManifest::validate`]): the kernel
+//! trusts only what survives that check, never the tool that wrote it.
+//!
+//! Design principles:
+//! - **Plain data, fixed capacity.** Every table is a `heapless` vector with a
+//!   limit written here once ([`MAX_PARTITIONS`] and friends), so decoding
+//!   needs no allocator and a blob can never ask for more than the kernel has.
+//! - **No panics on any input.** Decoding and validation use `get`, checked
+//!   arithmetic and `Result`s; errors are small `Copy` values that say what is
+//!   wrong and where.
+//! - **One crate, both sides.** The host tool encodes with the same types the
+//!   kernel decodes, so the format is written down once. `std` (a feature,
+//!   or in tests) adds only the encoder, [`package::build`].
+
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
+
+mod crc;
+mod manifest;
+pub mod package;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use crc::crc32;
+/// The fixed-capacity collections the manifest is made of, for users that
+/// build one.
+pub use heapless;
+pub use manifest::{
+    BootManifest, CapSpec, DeviceSpec, FaultPolicy, IPA_BITS, IPA_LIMIT, IrqSpec, MAX_CAPS,
+    MAX_DEVICES, MAX_ENDPOINTS, MAX_IRQS, MAX_MAPPINGS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
+    MAX_PROGRAMS, MAX_SHARED_REGIONS, MAX_VCPUS, Mapping, MappingKind, NAME_LENGTH, Name, Object,
+    PAGE_SIZE, PartitionSpec, RAM_IPA, SharedRegion,
+};
+pub use package::{FORMAT_VERSION, Package, PackageError};
+pub use validate::{Item, ManifestError, MappingProblem, is_valid_name};

@@ -18,7 +18,7 @@ use hv_core::pagetable::{Attributes, Builder, MapError};
 use hv_core::platform::{Conduit, DtError, GicVersion, PlatformInfo, Uart};
 use hv_core::range::{PhysRange, Size, subtract};
 
-use crate::{Platform, console, exception, irq, println, smp};
+use crate::{Platform, console, dispatch, exception, irq, println, smp, system};
 
 /// The kernel heap's size.
 const HEAP_SIZE: u64 = 4 << 20;
@@ -94,6 +94,10 @@ pub fn start<P: Platform>() -> ! {
     arch::heap::init(heap).unwrap_or_else(|e| fatal(format_args!("cannot set up the heap: {e:?}")));
     heap_self_test();
 
+    let system = params.package.map(|package| {
+        system::load(package, P::NAME, &mut memory)
+            .unwrap_or_else(|e| fatal(format_args!("cannot load the system: {e}")))
+    });
     report_memory(params, &info, &memory);
     report!(
         "MMU on: 4 KiB granule, {}-bit addresses, {tables} translation tables; text read-only, data never executable",
@@ -132,14 +136,25 @@ pub fn start<P: Platform>() -> ! {
         ));
     }
     report!("{boot_cycles} PMU cycles from entry to all cores online");
+    let Some((loaded, manifest)) = system else {
+        report!("no boot package: the kernel runs alone");
+        println!("{READY}");
+        irq::idle()
+    };
+    let cores = smp::core_affinities(&info);
+    dispatch::install(loaded, &manifest, cores, online)
+        .unwrap_or_else(|e| fatal(format_args!("cannot start the system: {e}")));
     println!("{READY}");
-    irq::idle()
+    for mpidr in cores.iter().take(online).skip(1) {
+        let _ = arch::gic::kick(*mpidr);
+    }
+    dispatch::start_core(0)
 }
 
 fn memory_map(
     params: &arch::boot::BootParams,
     info: &PlatformInfo<'_>,
-) -> Result<MemoryMap, &'static str> {
+) -> Result<MemoryMap, hv_core::memory::MapError> {
     // The heap does not exist yet: a fixed-size list.
     let mut used: heapless::Vec<(PhysRange, Use), { 2 + hv_core::platform::MAX_RESERVED }> =
         heapless::Vec::new();
@@ -153,15 +168,7 @@ fn memory_map(
         // Capacity is 2 + MAX_RESERVED, exactly what the three sources can hold.
         let _ = used.push(entry);
     }
-    MemoryMap::new(&info.memory, &used).map_err(|e| match e {
-        hv_core::memory::MapError::ImageOutsideRam => {
-            "the kernel image lies outside the RAM the device tree lists"
-        }
-        hv_core::memory::MapError::TooManyRegions => {
-            "the memory map has more regions than the kernel tracks"
-        }
-        hv_core::memory::MapError::OutOfMemory { .. } => "out of memory",
-    })
+    MemoryMap::new(&info.memory, &used)
 }
 
 /// Identity-maps the kernel image section by section, the rest of RAM

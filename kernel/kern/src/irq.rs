@@ -3,8 +3,8 @@
 //! kick.
 //!
 //! Every core runs the EL2 physical timer at [`TICK_HZ`]; the tick is what
-//! will preempt partitions. A core that has nothing to run sleeps in
-//! [`idle`] until an interrupt arrives.
+//! preempts partitions (see `dispatch`). A core that has nothing to run
+//! sleeps in [`idle`] until an interrupt arrives.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -12,8 +12,6 @@ use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
 use hv_core::MAX_CPUS;
 use hv_core::platform::PlatformInfo;
-
-use crate::boot::report;
 
 /// Timer interrupts per second on each core.
 pub(crate) const TICK_HZ: u64 = 100;
@@ -35,7 +33,7 @@ pub(crate) fn init(info: &PlatformInfo<'_>) -> Result<u32, &'static str> {
 
 /// Sets up this core's interrupt interface and starts its tick.
 pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
-    arch::cpu::take_interrupts_at_el2();
+    arch::vcpu::configure_cpu();
     gic::init_cpu()?;
     gic::enable(
         TIMER_INTID.load(Ordering::Relaxed),
@@ -46,25 +44,22 @@ pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
     Ok(())
 }
 
-/// Handles every pending interrupt on this core.
-pub(crate) fn handle() {
-    let timer = TIMER_INTID.load(Ordering::Relaxed);
-    while let Some(intid) = gic::acknowledge() {
-        if intid == timer {
-            if let Some(count) = TICKS.get(arch::cpu::index()) {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-            arch::timer::arm(PERIOD.load(Ordering::Relaxed));
-        } else if intid != gic::SGI_KICK {
-            // Nothing owns it: keep it from firing again.
-            let _ = gic::disable(intid);
-            report!(
-                "masked unexpected interrupt {intid} on core {}",
-                arch::cpu::index()
-            );
-        }
-        gic::end(intid);
+/// The EL2 timer's interrupt.
+pub(crate) fn timer_intid() -> u32 {
+    TIMER_INTID.load(Ordering::Relaxed)
+}
+
+/// Counts a tick on this core and re-arms the timer for the next.
+pub(crate) fn tick() {
+    if let Some(count) = TICKS.get(arch::cpu::index()) {
+        count.fetch_add(1, Ordering::Relaxed);
     }
+    arch::timer::arm(PERIOD.load(Ordering::Relaxed));
+}
+
+/// Handles an interrupt that arrived while this core was in the kernel (idle).
+pub(crate) fn handle() {
+    crate::dispatch::interrupt_while_idle(arch::cpu::index());
 }
 
 /// Waits (up to one second) until each of the first `cores` cores has ticked

@@ -19,10 +19,12 @@ extern crate alloc;
 
 mod boot;
 pub mod console;
+mod dispatch;
 mod exception;
 mod irq;
 mod panic;
 mod smp;
+mod system;
 
 pub use boot::start;
 

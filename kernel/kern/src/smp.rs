@@ -4,6 +4,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use hv_arch_aarch64 as arch;
+use hv_core::MAX_CPUS;
 use hv_core::platform::PlatformInfo;
 
 use crate::boot::report;
@@ -28,8 +29,25 @@ pub(crate) fn start_secondaries(info: &PlatformInfo<'_>) -> (usize, usize) {
     (ONLINE.load(Ordering::Acquire), listed)
 }
 
+/// Each core's MPIDR affinity, by core index: the boot core first, then the
+/// device tree's order (the order `start_secondaries` numbers them).
+pub(crate) fn core_affinities(info: &PlatformInfo<'_>) -> [u64; MAX_CPUS] {
+    let me = arch::cpu::mpidr_affinity();
+    let mut cores = [0; MAX_CPUS];
+    cores[0] = me;
+    for (slot, &mpidr) in cores
+        .iter_mut()
+        .skip(1)
+        .zip(info.cpus.iter().filter(|&&m| m != me))
+    {
+        *slot = mpidr;
+    }
+    cores
+}
+
 /// Where a secondary core arrives with its MMU on.
 fn secondary_main(index: usize) -> ! {
+    arch::vcpu::configure_cpu();
     if let Err(e) = crate::irq::init_cpu() {
         report!("core {index}: cannot set up interrupts: {e:?}");
         arch::cpu::park();

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Scheduling vocabulary: vCPU IDs and the O(1) queues vCPUs wait in.
+//!
+//! A vCPU is in at most one queue at a time (a core's ready queue, an
+//! endpoint's queue of senders or receivers, a notification's waiters), so
+//! one pair of links per vCPU ([`Links`]) threads it through whichever queue
+//! it is in, and a [`Queue`] is just a head and a tail. Every operation is
+//! O(1), including taking a vCPU out of the middle of a queue (needed when
+//! its partition stops), and nothing allocates.
+//!
+//! [`RunQueue`] is a core's ready queue: one FIFO per priority (0 to 255,
+//! higher runs first) and a 256-bit map of the non-empty ones, so the highest
+//! ready priority is found with at most four `leading_zeros`.
+//!
+//! The policy (who is pinned where, when to preempt, when to kick another
+//! core) is in [`crate::state`]; this module is only the data structures.
+
+/// The most vCPUs a system may have.
+pub const MAX_VCPUS: usize = 32;
+
+/// Priority levels: 0 (lowest) to 255 (highest).
+pub const PRIORITIES: usize = 256;
+
+// IDs are `u8`; and a `u8` priority indexes the per-priority tables, so
+// `RunQueue` can index them directly without a check that could fail.
+const _: () = assert!(MAX_VCPUS <= 255 && PRIORITIES == 256);
+
+/// A virtual CPU, by its index in the kernel's table (a partition's vCPUs
+/// are numbered consecutively, in seed order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VcpuId(pub u8);
+
+impl VcpuId {
+    /// The index of this vCPU in the kernel's table.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Each vCPU's place in the one queue it is in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Links {
+    next: [Option<VcpuId>; MAX_VCPUS],
+    prev: [Option<VcpuId>; MAX_VCPUS],
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Links {
+    /// No vCPU in any queue.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            next: [None; MAX_VCPUS],
+            prev: [None; MAX_VCPUS],
+        }
+    }
+
+    /// The vCPU after `v` in its queue.
+    #[must_use]
+    pub fn next(&self, v: VcpuId) -> Option<VcpuId> {
+        self.next.get(v.index()).copied().flatten()
+    }
+
+    /// The vCPU before `v` in its queue.
+    #[must_use]
+    pub fn prev(&self, v: VcpuId) -> Option<VcpuId> {
+        self.prev.get(v.index()).copied().flatten()
+    }
+
+    fn set_next(&mut self, v: VcpuId, to: Option<VcpuId>) {
+        if let Some(slot) = self.next.get_mut(v.index()) {
+            *slot = to;
+        }
+    }
+
+    fn set_prev(&mut self, v: VcpuId, to: Option<VcpuId>) {
+        if let Some(slot) = self.prev.get_mut(v.index()) {
+            *slot = to;
+        }
+    }
+}
+
+/// A FIFO of vCPUs, linked through [`Links`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queue {
+    head: Option<VcpuId>,
+    tail: Option<VcpuId>,
+}
+
+impl Queue {
+    /// An empty queue.
+    pub const EMPTY: Self = Self {
+        head: None,
+        tail: None,
+    };
+
+    /// The vCPU at the front.
+    #[must_use]
+    pub const fn head(&self) -> Option<VcpuId> {
+        self.head
+    }
+
+    /// The vCPU at the back.
+    #[must_use]
+    pub const fn tail(&self) -> Option<VcpuId> {
+        self.tail
+    }
+
+    /// Whether the queue is empty.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Appends `v`, which must be in no queue.
+    pub fn push_back(&mut self, links: &mut Links, v: VcpuId) {
+        links.set_prev(v, self.tail);
+        links.set_next(v, None);
+        match self.tail {
+            Some(t) => links.set_next(t, Some(v)),
+            None => self.head = Some(v),
+        }
+        self.tail = Some(v);
+    }
+
+    /// Puts `v`, which must be in no queue, at the front.
+    pub fn push_front(&mut self, links: &mut Links, v: VcpuId) {
+        links.set_next(v, self.head);
+        links.set_prev(v, None);
+        match self.head {
+            Some(h) => links.set_prev(h, Some(v)),
+            None => self.tail = Some(v),
+        }
+        self.head = Some(v);
+    }
+
+    /// Takes the vCPU at the front.
+    pub fn pop_front(&mut self, links: &mut Links) -> Option<VcpuId> {
+        let v = self.head?;
+        self.remove(links, v);
+        Some(v)
+    }
+
+    /// Takes `v` out of this queue, wherever it is. Returns `false`, changing
+    /// nothing, if `v` is visibly not in this queue.
+    pub fn remove(&mut self, links: &mut Links, v: VcpuId) -> bool {
+        let (prev, next) = (links.prev(v), links.next(v));
+        if (prev.is_none() && self.head != Some(v)) || (next.is_none() && self.tail != Some(v)) {
+            return false;
+        }
+        match prev {
+            Some(p) => links.set_next(p, next),
+            None => self.head = next,
+        }
+        match next {
+            Some(n) => links.set_prev(n, prev),
+            None => self.tail = prev,
+        }
+        links.set_next(v, None);
+        links.set_prev(v, None);
+        true
+    }
+
+    /// The vCPUs in the queue, front first. Stops after [`MAX_VCPUS`] even if
+    /// the links were to loop, so callers checking invariants can detect it.
+    pub fn iter<'a>(&self, links: &'a Links) -> impl Iterator<Item = VcpuId> + 'a {
+        let mut at = self.head;
+        core::iter::from_fn(move || {
+            let v = at?;
+            at = links.next(v);
+            Some(v)
+        })
+        .take(MAX_VCPUS + 1)
+    }
+}
+
+/// A core's ready vCPUs: a FIFO per priority and a map of the non-empty ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunQueue {
+    /// Bit `p % 64` of word `p / 64`: queue `p` is not empty.
+    levels: [u64; PRIORITIES / 64],
+    queues: [Queue; PRIORITIES],
+}
+
+impl Default for RunQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunQueue {
+    /// No ready vCPU.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            levels: [0; PRIORITIES / 64],
+            queues: [Queue::EMPTY; PRIORITIES],
+        }
+    }
+
+    /// The highest priority with a ready vCPU.
+    #[must_use]
+    pub fn highest(&self) -> Option<u8> {
+        let (word, bits) = self
+            .levels
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, bits)| **bits != 0)?;
+        // `word` < 4 and the bit < 64, so this is below 256.
+        Some((word * 64 + 63 - bits.leading_zeros() as usize) as u8)
+    }
+
+    /// The queue of priority `priority`.
+    #[must_use]
+    pub fn queue(&self, priority: u8) -> &Queue {
+        // Every u8 indexes a 256-entry table.
+        &self.queues[usize::from(priority)]
+    }
+
+    /// Appends `v` (in no queue) to its priority's queue: it runs after every
+    /// vCPU already ready at that priority.
+    pub fn push_back(&mut self, links: &mut Links, v: VcpuId, priority: u8) {
+        self.queues[usize::from(priority)].push_back(links, v);
+        self.mark(priority, true);
+    }
+
+    /// Puts `v` (in no queue) at the front of its priority's queue: used for
+    /// a vCPU preempted by a higher priority, which has not used up its turn.
+    pub fn push_front(&mut self, links: &mut Links, v: VcpuId, priority: u8) {
+        self.queues[usize::from(priority)].push_front(links, v);
+        self.mark(priority, true);
+    }
+
+    /// Takes the first vCPU of the highest non-empty priority.
+    pub fn pop_highest(&mut self, links: &mut Links) -> Option<VcpuId> {
+        let priority = self.highest()?;
+        let queue = &mut self.queues[usize::from(priority)];
+        let v = queue.pop_front(links);
+        if queue.is_empty() {
+            self.mark(priority, false);
+        }
+        v
+    }
+
+    /// Takes `v` out of the queue of `priority`.
+    pub fn remove(&mut self, links: &mut Links, v: VcpuId, priority: u8) -> bool {
+        let queue = &mut self.queues[usize::from(priority)];
+        let removed = queue.remove(links, v);
+        if queue.is_empty() {
+            self.mark(priority, false);
+        }
+        removed
+    }
+
+    /// Whether the map of non-empty priorities agrees with the queues.
+    #[must_use]
+    pub fn levels_agree(&self) -> bool {
+        (0..=u8::MAX).all(|p| self.is_marked(p) != self.queue(p).is_empty())
+    }
+
+    fn is_marked(&self, priority: u8) -> bool {
+        let p = usize::from(priority);
+        self.levels
+            .get(p / 64)
+            .is_some_and(|bits| bits & (1 << (p % 64)) != 0)
+    }
+
+    fn mark(&mut self, priority: u8, on: bool) {
+        let p = usize::from(priority);
+        if let Some(bits) = self.levels.get_mut(p / 64) {
+            if on {
+                *bits |= 1 << (p % 64);
+            } else {
+                *bits &= !(1 << (p % 64));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Links, Queue, RunQueue, VcpuId};
+
+    fn collect(q: &Queue, links: &Links) -> Vec<u8> {
+        q.iter(links).map(|v| v.0).collect()
+    }
+
+    #[test]
+    fn queue_is_fifo_and_removes_from_anywhere() {
+        let mut links = Links::new();
+        let mut q = Queue::EMPTY;
+        for v in 0..4 {
+            q.push_back(&mut links, VcpuId(v));
+        }
+        assert_eq!(collect(&q, &links), [0, 1, 2, 3]);
+        assert!(q.remove(&mut links, VcpuId(2)));
+        assert!(q.remove(&mut links, VcpuId(0)));
+        assert!(q.remove(&mut links, VcpuId(3)));
+        assert_eq!(collect(&q, &links), [1]);
+        q.push_front(&mut links, VcpuId(5));
+        q.push_back(&mut links, VcpuId(6));
+        assert_eq!(collect(&q, &links), [5, 1, 6]);
+        assert_eq!(q.pop_front(&mut links), Some(VcpuId(5)));
+        assert_eq!(q.pop_front(&mut links), Some(VcpuId(1)));
+        assert_eq!(q.pop_front(&mut links), Some(VcpuId(6)));
+        assert_eq!(q.pop_front(&mut links), None);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn removing_a_vcpu_that_is_not_there_changes_nothing() {
+        let mut links = Links::new();
+        let mut q = Queue::EMPTY;
+        q.push_back(&mut links, VcpuId(1));
+        assert!(!q.remove(&mut links, VcpuId(7)));
+        assert!(!q.remove(&mut links, VcpuId(200)));
+        assert_eq!(collect(&q, &links), [1]);
+    }
+
+    #[test]
+    fn run_queue_serves_the_highest_priority_first_and_fifo_within() {
+        let mut links = Links::new();
+        let mut rq = RunQueue::new();
+        assert_eq!(rq.highest(), None);
+        rq.push_back(&mut links, VcpuId(0), 10);
+        rq.push_back(&mut links, VcpuId(1), 200);
+        rq.push_back(&mut links, VcpuId(2), 10);
+        rq.push_back(&mut links, VcpuId(3), 255);
+        rq.push_back(&mut links, VcpuId(4), 0);
+        assert_eq!(rq.highest(), Some(255));
+        let order: Vec<u8> = core::iter::from_fn(|| rq.pop_highest(&mut links))
+            .map(|v| v.0)
+            .collect();
+        assert_eq!(order, [3, 1, 0, 2, 4]);
+        assert!(rq.levels_agree());
+        assert_eq!(rq.highest(), None);
+    }
+
+    #[test]
+    fn removing_the_last_vcpu_of_a_priority_clears_its_level() {
+        let mut links = Links::new();
+        let mut rq = RunQueue::new();
+        rq.push_back(&mut links, VcpuId(0), 64);
+        rq.push_front(&mut links, VcpuId(1), 63);
+        assert!(rq.remove(&mut links, VcpuId(0), 64));
+        assert_eq!(rq.highest(), Some(63));
+        assert!(rq.levels_agree());
+    }
+}

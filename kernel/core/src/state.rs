@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The kernel's whole state, and the deterministic step functions over it.
+//!
+//! [`KernelState`] holds everything the kernel decides with: partitions,
+//! vCPUs, capability tables ([`CapSpace`]), endpoints, notifications,
+//! interrupt bindings and each core's current vCPU and ready queue. It is
+//! built once from a [`Seed`] (plain data the kernel glue makes from the
+//! compiled manifest), then changed only by the step functions, which the
+//! glue calls with the one kernel lock held:
+//!
+//! | event | step |
+//! |---|---|
+//! | HVC from the running vCPU | [`KernelState::hypercall`] |
+//! | a bound interrupt fired | [`KernelState::interrupt`] |
+//! | the core's preemption timer | [`KernelState::tick`] |
+//! | the running vCPU faulted | [`KernelState::fault`] |
+//! | an idle core woke, or a kick arrived | [`KernelState::idle`], [`KernelState::reschedule`] |
+//! | a trapped WFI/WFE | [`KernelState::yield_vcpu`] |
+//! | a restarted partition's memory is reloaded | [`KernelState::restart_done`] |
+//!
+//! Each takes the core it runs on and that core's live x0..x7, and returns an
+//! [`Outcome`]: what the core runs next (with `regs` then holding that
+//! vCPU's x0..x7), which other cores to kick, and at most one [`Effect`] for
+//! the glue to carry out. The state keeps x0..x7 of every vCPU that is not
+//! running and writes results into them as it wakes vCPUs (a woken receiver's
+//! x0 = status, x1 = badge, x2 = message info, x3..x7 = words); the glue
+//! saves and restores the rest of the register file itself.
+//!
+//! Nothing here panics, allocates, or trusts a register: every table access
+//! is a checked `get`, and a bad argument returns its [`Status`] in x0 having
+//! changed nothing else. [`KernelState::check_invariants`] states, as code,
+//! what must hold between any two steps.
+//!
+//! Submodules: `seed` (boot), `dispatch` (decoding hypercalls; capability and
+//! log calls), `ipc` (endpoints, notifications, interrupts), `schedule`
+//! (ready queues, preemption, kicks), `fault` (stop and restart) and
+//! `invariants`.
+
+use hv_abi::hypercall::{Badge, Status};
+
+use crate::MAX_CPUS;
+use crate::cap::{
+    CapSpace, Capability, EndpointId, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
+    NotificationId, PartitionId, SlotRef,
+};
+use crate::sched::{Links, MAX_VCPUS, RunQueue, VcpuId};
+
+mod dispatch;
+mod fault;
+mod invariants;
+mod ipc;
+mod schedule;
+mod seed;
+
+use ipc::{Endpoint, IrqBinding, Notification};
+pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
+
+/// Bytes one `Log` hypercall carries (x3..x7).
+pub const LOG_BYTES: usize = 40;
+
+// `Outcome::kick` is a `u8` bitmask of cores.
+const _: () = assert!(MAX_CPUS <= 8);
+
+/// Where a partition is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PartitionState {
+    /// Its vCPUs run.
+    Active,
+    /// It faulted under [`FaultPolicy::Stop`]: it never runs again; its
+    /// capabilities stay.
+    Stopped,
+    /// It faulted under [`FaultPolicy::Restart`]: its capability table is
+    /// back to its seed and its vCPUs wait for [`KernelState::restart_done`].
+    Restarting,
+}
+
+/// What a vCPU is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VcpuState {
+    /// It is some core's current vCPU.
+    Running,
+    /// It is in its core's ready queue.
+    Ready,
+    /// It is queued on `endpoint` to send (`call`: and then wait for a reply).
+    Sending {
+        /// The endpoint.
+        endpoint: EndpointId,
+        /// The badge of the capability it sends through, captured when it
+        /// sent, as seL4 does.
+        badge: Badge,
+        /// It called, so it waits for a reply once its message is taken.
+        call: bool,
+    },
+    /// It is queued on `endpoint` to receive.
+    Receiving {
+        /// The endpoint.
+        endpoint: EndpointId,
+    },
+    /// It called and `server` took the message; it waits for the reply.
+    AwaitingReply {
+        /// The vCPU that owes the reply.
+        server: VcpuId,
+    },
+    /// It waits on `notification` for bits.
+    Waiting {
+        /// The notification.
+        notification: NotificationId,
+    },
+    /// Its partition is stopped or restarting.
+    Stopped,
+}
+
+/// What the core runs after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Next {
+    /// The same vCPU carries on; `regs` holds its updated x0..x7.
+    Continue,
+    /// Save `from`'s registers (if `Some`: `None` means its partition
+    /// stopped, so they are not needed) and run `to`, whose x0..x7 are now in
+    /// `regs`.
+    Switch {
+        /// The vCPU that ran, if its registers must be kept.
+        from: Option<VcpuId>,
+        /// The vCPU to run.
+        to: VcpuId,
+    },
+    /// Nothing is ready: save `from`'s registers (if `Some`) and idle until
+    /// an interrupt or a kick.
+    Idle {
+        /// The vCPU that ran, if its registers must be kept.
+        from: Option<VcpuId>,
+    },
+}
+
+/// Something only the glue can do, asked for by a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Unmask (or deactivate) this interrupt at the GIC: its owner has
+    /// acknowledged it.
+    UnmaskIrq(u32),
+    /// Append `bytes[..len]` to the kernel log, from `partition`.
+    Log {
+        /// The partition that logged.
+        partition: PartitionId,
+        /// The bytes; only the first `len` count.
+        bytes: [u8; LOG_BYTES],
+        /// How many bytes count (at most [`LOG_BYTES`]).
+        len: u8,
+    },
+    /// `partition` faulted and is now stopped: report it.
+    Fault {
+        /// The partition.
+        partition: PartitionId,
+        /// The reason given by the glue or by the `Fault` hypercall.
+        reason: u64,
+    },
+    /// `partition` faulted and is restarting: report it, wait until no core
+    /// runs its old vCPUs any more (the cores in this outcome's `kick` may
+    /// still be in them until they take the kick), reload its memory, reset
+    /// its vCPUs' other registers and entry points, then call
+    /// [`KernelState::restart_done`].
+    Restart {
+        /// The partition.
+        partition: PartitionId,
+        /// The reason given by the glue or by the `Fault` hypercall.
+        reason: u64,
+    },
+}
+
+/// The result of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    /// What this core runs now.
+    pub next: Next,
+    /// Other cores to interrupt (bit n: core n), because a vCPU pinned there
+    /// became ready with a higher priority than what it runs, or what it
+    /// runs stopped. Each should call [`KernelState::reschedule`].
+    pub kick: u8,
+    /// What else the glue must do.
+    pub effect: Option<Effect>,
+}
+
+impl Outcome {
+    /// The same vCPU carries on; nothing else to do.
+    pub const CONTINUE: Self = Self {
+        next: Next::Continue,
+        kick: 0,
+        effect: None,
+    };
+}
+
+/// A partition's scheduling facts and life state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Partition {
+    state: PartitionState,
+    policy: FaultPolicy,
+    /// Its vCPUs are `first_vcpu..first_vcpu + vcpu_count`.
+    first_vcpu: u8,
+    vcpu_count: u8,
+    priority: u8,
+}
+
+impl Partition {
+    const EMPTY: Self = Self {
+        state: PartitionState::Stopped,
+        policy: FaultPolicy::Stop,
+        first_vcpu: 0,
+        vcpu_count: 0,
+        priority: 0,
+    };
+
+    fn vcpus(self) -> impl Iterator<Item = VcpuId> {
+        (0..self.vcpu_count).filter_map(move |i| self.first_vcpu.checked_add(i).map(VcpuId))
+    }
+}
+
+/// A vCPU: where it runs, what it does, and its x0..x7 while not running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Vcpu {
+    partition: PartitionId,
+    /// The core it is pinned to.
+    core: u8,
+    priority: u8,
+    /// Its number within its partition (its x0 when it first starts).
+    index: u8,
+    state: VcpuState,
+    /// x0..x7, valid whenever the vCPU is not running.
+    regs: [u64; 8],
+    /// The caller it owes a reply to (seL4's implicit reply capability).
+    reply_to: Option<VcpuId>,
+}
+
+impl Vcpu {
+    const EMPTY: Self = Self {
+        partition: PartitionId(0),
+        core: 0,
+        priority: 0,
+        index: 0,
+        state: VcpuState::Stopped,
+        regs: [0; 8],
+        reply_to: None,
+    };
+
+    /// x0..x7 a vCPU starts with: its index in its partition in x0, so that
+    /// the vCPUs of one program can tell themselves apart.
+    fn initial_regs(index: u8) -> [u64; 8] {
+        [u64::from(index), 0, 0, 0, 0, 0, 0, 0]
+    }
+}
+
+/// A core: what it runs and what is ready to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Core {
+    current: Option<VcpuId>,
+    ready: RunQueue,
+}
+
+impl Core {
+    const EMPTY: Self = Self {
+        current: None,
+        ready: RunQueue::new(),
+    };
+}
+
+/// Everything the kernel decides with; see the module documentation.
+///
+/// About 60 KiB: the kernel glue should keep it in a `static` (it can start
+/// as [`KernelState::empty`] and be filled in place by
+/// [`KernelState::boot`]) rather than build it on a boot stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelState {
+    partitions: [Partition; MAX_PARTITIONS],
+    partition_count: usize,
+    vcpus: [Vcpu; MAX_VCPUS],
+    vcpu_count: usize,
+    /// Each vCPU's place in the one queue it is in.
+    links: Links,
+    cores: [Core; MAX_CPUS],
+    core_count: usize,
+    caps: CapSpace,
+    endpoints: [Endpoint; MAX_ENDPOINTS],
+    endpoint_count: usize,
+    notifications: [Notification; MAX_NOTIFICATIONS],
+    notification_count: usize,
+    irqs: [IrqBinding; MAX_IRQS],
+    irq_count: usize,
+}
+
+impl KernelState {
+    /// A state with no cores, partitions or objects: every step on it does
+    /// nothing. [`KernelState::boot`] fills it.
+    #[must_use]
+    pub const fn empty() -> Self {
+        Self {
+            partitions: [Partition::EMPTY; MAX_PARTITIONS],
+            partition_count: 0,
+            vcpus: [Vcpu::EMPTY; MAX_VCPUS],
+            vcpu_count: 0,
+            links: Links::new(),
+            cores: [Core::EMPTY; MAX_CPUS],
+            core_count: 0,
+            caps: CapSpace::new(),
+            endpoints: [Endpoint::EMPTY; MAX_ENDPOINTS],
+            endpoint_count: 0,
+            notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
+            notification_count: 0,
+            irqs: [IrqBinding::EMPTY; MAX_IRQS],
+            irq_count: 0,
+        }
+    }
+
+    /// The number of cores the kernel schedules on.
+    #[must_use]
+    pub const fn core_count(&self) -> usize {
+        self.core_count
+    }
+
+    /// The number of partitions.
+    #[must_use]
+    pub const fn partition_count(&self) -> usize {
+        self.partition_count
+    }
+
+    /// The number of vCPUs, all partitions together.
+    #[must_use]
+    pub const fn vcpu_count(&self) -> usize {
+        self.vcpu_count
+    }
+
+    /// The vCPU `core` runs, if any.
+    #[must_use]
+    pub fn current(&self, core: usize) -> Option<VcpuId> {
+        self.cores.get(core).and_then(|c| c.current)
+    }
+
+    /// The partition `vcpu` belongs to.
+    #[must_use]
+    pub fn vcpu_partition(&self, vcpu: VcpuId) -> Option<PartitionId> {
+        self.vcpu(vcpu).map(|v| v.partition)
+    }
+
+    /// The core `vcpu` is pinned to.
+    #[must_use]
+    pub fn vcpu_core(&self, vcpu: VcpuId) -> Option<usize> {
+        self.vcpu(vcpu).map(|v| usize::from(v.core))
+    }
+
+    /// What `vcpu` is doing.
+    #[must_use]
+    pub fn vcpu_state(&self, vcpu: VcpuId) -> Option<VcpuState> {
+        self.vcpu(vcpu).map(|v| v.state)
+    }
+
+    /// The x0..x7 the state holds for `vcpu` (stale while it runs).
+    #[must_use]
+    pub fn saved_regs(&self, vcpu: VcpuId) -> Option<[u64; 8]> {
+        self.vcpu(vcpu).map(|v| v.regs)
+    }
+
+    /// The caller `vcpu` owes a reply to.
+    #[must_use]
+    pub fn caller_of(&self, vcpu: VcpuId) -> Option<VcpuId> {
+        self.vcpu(vcpu).and_then(|v| v.reply_to)
+    }
+
+    /// Where `partition` is in its life.
+    #[must_use]
+    pub fn partition_state(&self, partition: PartitionId) -> Option<PartitionState> {
+        self.partition(partition).map(|p| p.state)
+    }
+
+    /// The vCPUs of `partition` (the iterator does not borrow the state).
+    pub fn partition_vcpus(&self, partition: PartitionId) -> impl Iterator<Item = VcpuId> + use<> {
+        self.partition(partition)
+            .copied()
+            .into_iter()
+            .flat_map(Partition::vcpus)
+    }
+
+    /// Every partition's capability table, to read.
+    #[must_use]
+    pub const fn caps(&self) -> &CapSpace {
+        &self.caps
+    }
+
+    /// The capability in `slot` of `partition`, if any.
+    #[must_use]
+    pub fn capability(&self, partition: PartitionId, slot: u64) -> Option<Capability> {
+        SlotRef::new(partition, slot).and_then(|s| self.caps.get(s))
+    }
+
+    /// The bits pending on `notification`.
+    #[must_use]
+    pub fn notification_word(&self, notification: NotificationId) -> Option<u64> {
+        if notification.index() >= self.notification_count {
+            return None;
+        }
+        self.notifications.get(notification.index()).map(|n| n.word)
+    }
+
+    fn vcpu(&self, vcpu: VcpuId) -> Option<&Vcpu> {
+        self.vcpus.get(vcpu.index())
+    }
+
+    fn vcpu_mut(&mut self, vcpu: VcpuId) -> Option<&mut Vcpu> {
+        self.vcpus.get_mut(vcpu.index())
+    }
+
+    fn partition(&self, partition: PartitionId) -> Option<&Partition> {
+        if partition.index() >= self.partition_count {
+            return None;
+        }
+        self.partitions.get(partition.index())
+    }
+
+    /// The partition of `vcpu`, as a status for the hypercall paths (it
+    /// cannot fail for a vCPU the state made current).
+    fn partition_of(&self, vcpu: VcpuId) -> Result<PartitionId, Status> {
+        self.vcpu(vcpu)
+            .map(|v| v.partition)
+            .ok_or(Status::InvalidArgument)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Hypercalls: decoding x0 and running the call, plus the capability and
+//! log calls.
+//!
+//! [`KernelState::hypercall`] decodes x0 with [`Hypercall::try_from`] and
+//! hands the registers to the call. A call checks all its arguments before
+//! it changes anything, so a bad one only writes its [`Status`] to x0.
+//! Registers a call does not use are ignored; reserved bits inside a
+//! register it does use (the message info's, the rights') must be zero.
+//!
+//! `Version` is the null hypercall and the cheapest path: one table lookup
+//! for the core's current vCPU, the decode, two register writes.
+//!
+//! Capability calls (slots are raw x registers; anything out of range is
+//! `InvalidCapability`):
+//! - `Derive`: x1 source slot, x2 = rights (bits 31:0) and badge (bits
+//!   63:32; 0 keeps the source's badge, so a minted badge is at most 32
+//!   bits), x3 destination slot. Rules in [`crate::cap::CapSpace::derive`].
+//! - `Revoke`: x1 slot; empties everything derived from it, in any
+//!   partition.
+//! - `Delete`: x1 slot; empties it (its children move up to its parent; a
+//!   root takes its descendants with it).
+//! - `Log`: x2 byte count (at most [`LOG_BYTES`]), x3..x7 the bytes,
+//!   little-endian; becomes [`Effect::Log`].
+//! - `Fault`: x2 reason; the partition's fault policy applies.
+
+use hv_abi::hypercall::{ABI_VERSION, Badge, Hypercall, Rights, Status};
+
+use super::{Effect, KernelState, LOG_BYTES, Outcome};
+use crate::cap::{CapSpace, PartitionId};
+use crate::sched::VcpuId;
+
+impl KernelState {
+    /// The running vCPU on `core` made a hypercall; `regs` are its x0..x7
+    /// (x0 the SMCCC function ID). On return `regs` hold the x0..x7 of the
+    /// vCPU that runs next on this core, as [`Outcome::next`] says.
+    ///
+    /// If the core runs nothing (the vCPU was stopped from another core
+    /// while it trapped), the call is dropped and the core reschedules.
+    pub fn hypercall(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        let Some(cur) = self.current(core) else {
+            return self.reschedule(core, regs);
+        };
+        let call = match Hypercall::try_from(regs[0]) {
+            Ok(call) => call,
+            Err(status) => {
+                regs[0] = status.to_register();
+                return Outcome::CONTINUE;
+            }
+        };
+        let result = match call {
+            Hypercall::Version => {
+                regs[0] = Status::Success.to_register();
+                regs[1] = u64::from(ABI_VERSION);
+                return Outcome::CONTINUE;
+            }
+            Hypercall::Call => self.send(core, cur, regs, true),
+            Hypercall::ReplyRecv => self.reply_recv(core, cur, regs),
+            Hypercall::Send => self.send(core, cur, regs, false),
+            Hypercall::Recv => self.recv(core, cur, regs),
+            Hypercall::Reply => self.reply(core, cur, regs),
+            Hypercall::Signal => self.signal(core, cur, regs),
+            Hypercall::Wait => self.wait(core, cur, regs, true),
+            Hypercall::Poll => self.wait(core, cur, regs, false),
+            Hypercall::Yield => {
+                regs[0] = Status::Success.to_register();
+                Ok(self.yield_vcpu(core, regs))
+            }
+            Hypercall::IrqAck => self.irq_ack(cur, regs),
+            Hypercall::Fault => self
+                .partition_of(cur)
+                .map(|p| self.fault_partition(core, p, regs[2], regs)),
+            Hypercall::Derive => self.cap_call(cur, regs, |caps, p, r| {
+                // Truncation is the layout: rights in the low half, badge in
+                // the high half.
+                let rights = Rights(r[2] as u32);
+                caps.derive(p, r[1], r[3], rights, Badge(r[2] >> 32))
+            }),
+            Hypercall::Revoke => self.cap_call(cur, regs, |caps, p, r| caps.revoke(p, r[1])),
+            Hypercall::Delete => self.cap_call(cur, regs, |caps, p, r| caps.delete(p, r[1])),
+            Hypercall::Log => self.log(cur, regs),
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(status) => {
+                regs[0] = status.to_register();
+                Outcome::CONTINUE
+            }
+        }
+    }
+
+    /// A capability call: `op` on the caller's partition's table.
+    fn cap_call(
+        &mut self,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+        op: impl FnOnce(&mut CapSpace, PartitionId, &[u64; 8]) -> Result<(), Status>,
+    ) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        op(&mut self.caps, partition, regs)?;
+        regs[0] = Status::Success.to_register();
+        Ok(Outcome::CONTINUE)
+    }
+
+    /// `Log`.
+    fn log(&mut self, cur: VcpuId, regs: &mut [u64; 8]) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let len = u8::try_from(regs[2])
+            .ok()
+            .filter(|&n| usize::from(n) <= LOG_BYTES)
+            .ok_or(Status::InvalidArgument)?;
+        let mut bytes = [0u8; LOG_BYTES];
+        let words = regs.iter().skip(3).flat_map(|w| w.to_le_bytes());
+        for (i, (dst, src)) in bytes.iter_mut().zip(words).enumerate() {
+            if i < usize::from(len) {
+                *dst = src;
+            }
+        }
+        regs[0] = Status::Success.to_register();
+        Ok(Outcome {
+            effect: Some(Effect::Log {
+                partition,
+                bytes,
+                len,
+            }),
+            ..Outcome::CONTINUE
+        })
+    }
+}

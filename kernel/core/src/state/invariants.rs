@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! What must hold between any two steps, as code.
+//!
+//! [`KernelState::check_invariants`] is for tests, fuzzing and the bounded
+//! checkers in `proofs/`; the kernel never calls it. It walks everything,
+//! so it is slow by design. It checks:
+//! - the capability tables ([`crate::cap::CapSpace::check`]): every derived
+//!   capability names its parent's object with a subset of its rights, no
+//!   parent is dangling, roots are what the seed put there, links agree;
+//! - every vCPU that waits (ready, sending, receiving, waiting on a
+//!   notification) is in exactly one queue, the one its state names, and
+//!   every other vCPU is in none; queue links agree both ways;
+//! - each core's current vCPU is pinned to it and running, and every running
+//!   vCPU is its core's current one; ready queues hold only ready vCPUs
+//!   pinned there, at their own priority; the map of non-empty priorities
+//!   agrees with the queues;
+//! - an endpoint's queue is empty exactly when it holds nothing, and holds
+//!   only senders or only receivers of that endpoint;
+//! - a notification with waiters has no bits set;
+//! - a vCPU awaiting a reply is owed it by exactly the server it names, and
+//!   every owed reply is to a vCPU awaiting it from that server;
+//! - a stopped or restarting partition's vCPUs are stopped (in no queue,
+//!   owing nothing), and only theirs are.
+
+use super::ipc::Holds;
+use super::{KernelState, PartitionState, VcpuState};
+use crate::MAX_CPUS;
+use crate::sched::{MAX_VCPUS, Queue, VcpuId};
+
+type Check = Result<(), &'static str>;
+
+fn ensure(condition: bool, broken: &'static str) -> Check {
+    if condition { Ok(()) } else { Err(broken) }
+}
+
+impl KernelState {
+    /// Checks every invariant in the module documentation; names the first
+    /// one broken.
+    pub fn check_invariants(&self) -> Check {
+        ensure(self.core_count <= MAX_CPUS, "core count out of range")?;
+        ensure(self.vcpu_count <= MAX_VCPUS, "vCPU count out of range")?;
+        ensure(
+            self.partition_count <= self.partitions.len()
+                && self.endpoint_count <= self.endpoints.len()
+                && self.notification_count <= self.notifications.len()
+                && self.irq_count <= self.irqs.len(),
+            "object count out of range",
+        )?;
+        self.caps.check()?;
+        let mut membership = [0u8; MAX_VCPUS];
+        self.check_queues(&mut membership)?;
+        self.check_vcpus(&membership)?;
+        self.check_cores()
+    }
+
+    /// Walks `queue`, checking its links and that `fits` accepts each
+    /// member; counts memberships.
+    fn walk(
+        &self,
+        queue: &Queue,
+        membership: &mut [u8; MAX_VCPUS],
+        fits: impl Fn(VcpuId, VcpuState) -> bool,
+    ) -> Check {
+        let mut before = None;
+        let mut count = 0;
+        for v in queue.iter(&self.links) {
+            count += 1;
+            ensure(count <= MAX_VCPUS, "a queue loops")?;
+            ensure(v.index() < self.vcpu_count, "a queue holds an unknown vCPU")?;
+            ensure(self.links.prev(v) == before, "queue links disagree")?;
+            let state = self.vcpu_state(v).ok_or("a queue holds an unknown vCPU")?;
+            ensure(fits(v, state), "a queued vCPU's state names another queue")?;
+            let seen = membership
+                .get_mut(v.index())
+                .ok_or("a queue holds an unknown vCPU")?;
+            *seen = seen.saturating_add(1);
+            before = Some(v);
+        }
+        ensure(
+            queue.tail() == before,
+            "a queue's tail is not its last vCPU",
+        )
+    }
+
+    fn check_queues(&self, membership: &mut [u8; MAX_VCPUS]) -> Check {
+        for (c, core) in self.cores.iter().enumerate() {
+            ensure(
+                core.ready.levels_agree(),
+                "a ready map disagrees with its queues",
+            )?;
+            for priority in 0..=u8::MAX {
+                self.walk(core.ready.queue(priority), membership, |v, state| {
+                    state == VcpuState::Ready
+                        && self.vcpu_core(v) == Some(c)
+                        && self.vcpu(v).is_some_and(|x| x.priority == priority)
+                })?;
+            }
+        }
+        for (e, endpoint) in self.endpoints.iter().enumerate() {
+            ensure(
+                endpoint.queue.is_empty() == (endpoint.holds == Holds::Nothing),
+                "an endpoint's queue and what it holds disagree",
+            )?;
+            ensure(
+                e < self.endpoint_count || endpoint.queue.is_empty(),
+                "an unused endpoint has a queue",
+            )?;
+            self.walk(&endpoint.queue, membership, |_, state| {
+                match (endpoint.holds, state) {
+                    (Holds::Senders, VcpuState::Sending { endpoint: on, .. })
+                    | (Holds::Receivers, VcpuState::Receiving { endpoint: on }) => on.index() == e,
+                    _ => false,
+                }
+            })?;
+        }
+        for (n, notification) in self.notifications.iter().enumerate() {
+            ensure(
+                notification.waiters.is_empty() || notification.word == 0,
+                "a notification has both bits and waiters",
+            )?;
+            ensure(
+                n < self.notification_count || notification.waiters.is_empty(),
+                "an unused notification has waiters",
+            )?;
+            self.walk(&notification.waiters, membership, |_, state| {
+                matches!(state, VcpuState::Waiting { notification: on } if on.index() == n)
+            })?;
+        }
+        for binding in self.irqs.iter().take(self.irq_count) {
+            ensure(
+                binding.notification.index() < self.notification_count,
+                "an interrupt is bound to an unknown notification",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn check_vcpus(&self, membership: &[u8; MAX_VCPUS]) -> Check {
+        for (i, vcpu) in self.vcpus.iter().enumerate() {
+            let v = VcpuId(i as u8);
+            let queued = membership.get(i).copied().unwrap_or(0);
+            if i >= self.vcpu_count {
+                ensure(queued == 0, "an unused vCPU is queued")?;
+                continue;
+            }
+            let partition = self
+                .partition(vcpu.partition)
+                .ok_or("a vCPU belongs to no partition")?;
+            ensure(
+                partition.vcpus().any(|x| x == v),
+                "a vCPU is outside its partition's range",
+            )?;
+            ensure(
+                usize::from(vcpu.core) < self.core_count,
+                "a vCPU is pinned to no core",
+            )?;
+            ensure(
+                vcpu.priority == partition.priority,
+                "a vCPU's priority is not its partition's",
+            )?;
+            let waits = matches!(
+                vcpu.state,
+                VcpuState::Ready
+                    | VcpuState::Sending { .. }
+                    | VcpuState::Receiving { .. }
+                    | VcpuState::Waiting { .. }
+            );
+            ensure(
+                queued == u8::from(waits),
+                "a vCPU is in the wrong number of queues",
+            )?;
+            if !waits {
+                ensure(
+                    self.links.next(v).is_none() && self.links.prev(v).is_none(),
+                    "a vCPU in no queue has queue links",
+                )?;
+            }
+            let active = partition.state == PartitionState::Active;
+            ensure(
+                active == (vcpu.state != VcpuState::Stopped),
+                "a vCPU's state disagrees with its partition's",
+            )?;
+            match vcpu.state {
+                VcpuState::Running => ensure(
+                    self.current(usize::from(vcpu.core)) == Some(v),
+                    "a running vCPU is not its core's current one",
+                )?,
+                VcpuState::AwaitingReply { server } => ensure(
+                    self.caller_of(server) == Some(v),
+                    "a vCPU awaits a reply its server does not owe",
+                )?,
+                _ => {}
+            }
+            if let Some(caller) = vcpu.reply_to {
+                ensure(
+                    self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: v }),
+                    "a reply is owed to a vCPU not awaiting it",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_cores(&self) -> Check {
+        for (c, core) in self.cores.iter().enumerate() {
+            let Some(v) = core.current else { continue };
+            ensure(c < self.core_count, "an unused core runs a vCPU")?;
+            ensure(
+                self.vcpu_core(v) == Some(c),
+                "a core runs a vCPU pinned elsewhere",
+            )?;
+            ensure(
+                self.vcpu_state(v) == Some(VcpuState::Running),
+                "a core's current vCPU is not running",
+            )?;
+        }
+        Ok(())
+    }
+}

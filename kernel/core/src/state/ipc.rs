@@ -1,0 +1,667 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! IPC: synchronous endpoints, notifications, and interrupts bound to them.
+//!
+//! # Endpoints
+//!
+//! seL4's rendezvous, on one queue per endpoint that holds either waiting
+//! senders or waiting receivers (never both), FIFO:
+//! - `send` (WRITE) hands the message to the first waiting receiver, or
+//!   waits until one takes it; `call` does the same and then waits for the
+//!   reply. The receiver gets x0 = `Success`, x1 = the badge of the
+//!   sender's capability, x2 = the [`MessageInfo`] (length, and the slot a
+//!   transferred capability arrived in), x3..x7 = the words; words past the
+//!   length arrive as zeros, so nothing the sender did not mean to send
+//!   leaks.
+//! - `recv` (READ) takes the first waiting sender's message or waits. A
+//!   received `call` leaves the receiver owing that caller a reply (seL4's
+//!   implicit reply capability). `recv` while a reply is owed is refused
+//!   (`InvalidArgument`), so a caller cannot be forgotten.
+//! - `reply` answers the owed caller (x1 = 0, no badge) and carries on;
+//!   `reply_recv` replies if a reply is owed (a server loop may start with
+//!   it) and then receives.
+//! - A `call` that finds its receiver waiting on the same core, with no
+//!   higher priority ready there, switches straight to it without touching a
+//!   ready queue; `reply_recv` does the same back to its caller. This is the
+//!   fast path: no scan of anything, every queue operation O(1).
+//!
+//! **Capability transfer.** Bit 3 of the message info names a slot of the
+//! sender's table. It moves only if the sender's endpoint capability has
+//! GRANT (the manifest marks the channel as carrying capabilities) and the
+//! capability has DERIVE (a transfer makes a copy); otherwise
+//! `NotGrantable`. The receiver gets a child of the sender's slot, with the
+//! same rights and badge, in its first free slot, so the sender can revoke
+//! it. If the receiver is already waiting and its table is full, the send
+//! fails with `OutOfResources` having changed nothing. If the sender had to
+//! wait, the transfer is tried when the message is taken; should it fail
+//! then (the capability was deleted meanwhile, or the receiver's table
+//! filled up), the message arrives without it (bit 3 clear). Replies carry
+//! no capabilities.
+//!
+//! **Partners that stop.** A caller waiting for a reply from a vCPU whose
+//! partition stops or restarts, and a sender queued on an endpoint whose
+//! declared server does, are woken with `PeerGone` and x1..x7 zero; while
+//! the server is down, a send or call that would wait fails with `PeerGone`.
+//!
+//! # Notifications
+//!
+//! A word of bits. `signal` (WRITE) ORs the capability's badge into it and,
+//! if that leaves bits set and a vCPU waits, hands the word to the first
+//! waiter (x1) and clears it. `wait` (READ) returns and clears the word, or
+//! waits while it is zero. `poll` (READ) returns and clears it and never
+//! waits: no bits is `Success` with x1 = 0, not `WouldBlock`, so a poller
+//! needs no error path for the common case.
+//!
+//! # Interrupts
+//!
+//! A bound interrupt signals its notification with its badge. The glue masks
+//! the interrupt before calling [`KernelState::interrupt`]; the owner's
+//! `IrqAck` (WRITE on an `Irq`, or on the `Device` it belongs to, x2 picking
+//! the device's n-th interrupt) returns [`Effect::UnmaskIrq`], once per
+//! delivery: acknowledging an interrupt that is not masked succeeds and asks
+//! nothing of the glue.
+
+use hv_abi::hypercall::{Badge, MessageInfo, Rights, Status};
+
+use super::{Effect, KernelState, Next, Outcome, PartitionState, VcpuState};
+use crate::cap::{Capability, EndpointId, NotificationId, Object, PartitionId, SlotRef};
+use crate::sched::{Queue, VcpuId};
+
+/// What an endpoint's queue holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Holds {
+    Nothing,
+    Senders,
+    Receivers,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Endpoint {
+    pub(super) queue: Queue,
+    pub(super) holds: Holds,
+    pub(super) server: Option<PartitionId>,
+}
+
+impl Endpoint {
+    pub(super) const EMPTY: Self = Self {
+        queue: Queue::EMPTY,
+        holds: Holds::Nothing,
+        server: None,
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Notification {
+    pub(super) word: u64,
+    pub(super) waiters: Queue,
+}
+
+impl Notification {
+    pub(super) const EMPTY: Self = Self {
+        word: 0,
+        waiters: Queue::EMPTY,
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct IrqBinding {
+    pub(super) intid: u32,
+    pub(super) notification: NotificationId,
+    pub(super) badge: Badge,
+    pub(super) device: Option<u16>,
+    /// Delivered and not yet acknowledged.
+    pub(super) masked: bool,
+}
+
+impl IrqBinding {
+    pub(super) const EMPTY: Self = Self {
+        intid: 0,
+        notification: NotificationId(0),
+        badge: Badge(0),
+        device: None,
+        masked: false,
+    };
+}
+
+/// x0..x7 of a delivered message: words past `length` are zero.
+fn message(status: Status, badge: u64, info: u64, src: &[u64; 8], length: usize) -> [u64; 8] {
+    let [_, _, _, w0, w1, w2, w3, w4] = *src;
+    let keep = |i: usize, w: u64| if i < length { w } else { 0 };
+    [
+        status.to_register(),
+        badge,
+        info,
+        keep(0, w0),
+        keep(1, w1),
+        keep(2, w2),
+        keep(3, w3),
+        keep(4, w4),
+    ]
+}
+
+/// What a woken partner of a stopped partition finds.
+const PEER_GONE: [u64; 8] = [Status::PeerGone.to_register(), 0, 0, 0, 0, 0, 0, 0];
+
+/// The message info a receiver gets: the length, and where a transferred
+/// capability landed.
+fn delivered_info(length: usize, moved: Option<hv_abi::hypercall::CapSlot>) -> u64 {
+    let info = MessageInfo::words(length);
+    moved.map_or(info, |slot| info.with_capability(slot)).0
+}
+
+/// The length of a well-formed message info, else `InvalidArgument`.
+fn length_of(info: u64) -> Result<usize, Status> {
+    let info = MessageInfo(info);
+    if !info.is_well_formed() {
+        return Err(Status::InvalidArgument);
+    }
+    info.length().ok_or(Status::InvalidArgument)
+}
+
+/// The length of a reply's message info: well-formed and transferring
+/// nothing.
+fn reply_length(info: u64) -> Result<usize, Status> {
+    if MessageInfo(info).capability().is_some() {
+        return Err(Status::InvalidArgument);
+    }
+    length_of(info)
+}
+
+impl KernelState {
+    /// The capability in `slot` of `partition`, which must name an object
+    /// `pick` accepts (else `WrongType`) and hold `right` (else `NoRights`).
+    fn object_cap<T>(
+        &self,
+        partition: PartitionId,
+        slot: u64,
+        right: Rights,
+        pick: impl FnOnce(Object) -> Option<T>,
+    ) -> Result<(T, Capability), Status> {
+        let (_, cap) = self.caps.lookup(partition, slot)?;
+        let object = pick(cap.object).ok_or(Status::WrongType)?;
+        if !cap.rights.contains(right) {
+            return Err(Status::NoRights);
+        }
+        Ok((object, cap))
+    }
+
+    fn endpoint_cap(
+        &self,
+        partition: PartitionId,
+        slot: u64,
+        right: Rights,
+    ) -> Result<(EndpointId, Capability), Status> {
+        let (e, cap) = self.object_cap(partition, slot, right, |o| match o {
+            Object::Endpoint(e) => Some(e),
+            _ => None,
+        })?;
+        if e.index() >= self.endpoint_count {
+            return Err(Status::InvalidCapability);
+        }
+        Ok((e, cap))
+    }
+
+    fn notification_cap(
+        &self,
+        partition: PartitionId,
+        slot: u64,
+        right: Rights,
+    ) -> Result<(NotificationId, Capability), Status> {
+        let (n, cap) = self.object_cap(partition, slot, right, |o| match o {
+            Object::Notification(n) => Some(n),
+            _ => None,
+        })?;
+        if n.index() >= self.notification_count {
+            return Err(Status::InvalidCapability);
+        }
+        Ok((n, cap))
+    }
+
+    /// Takes `v` out of endpoint `e`'s queue.
+    pub(super) fn dequeue_endpoint(&mut self, e: EndpointId, v: VcpuId) {
+        if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
+            endpoint.queue.remove(&mut self.links, v);
+            if endpoint.queue.is_empty() {
+                endpoint.holds = Holds::Nothing;
+            }
+        }
+    }
+
+    fn enqueue_endpoint(&mut self, e: EndpointId, v: VcpuId, holds: Holds) {
+        if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
+            endpoint.queue.push_back(&mut self.links, v);
+            endpoint.holds = holds;
+        }
+    }
+
+    /// The first vCPU queued on `e`, if the queue holds `holds`.
+    fn first_waiting(&self, e: EndpointId, holds: Holds) -> Option<VcpuId> {
+        let endpoint = self.endpoints.get(e.index())?;
+        if endpoint.holds == holds {
+            endpoint.queue.head()
+        } else {
+            None
+        }
+    }
+
+    fn set_state(&mut self, v: VcpuId, state: VcpuState) {
+        if let Some(vcpu) = self.vcpu_mut(v) {
+            vcpu.state = state;
+        }
+    }
+
+    fn set_regs(&mut self, v: VcpuId, regs: [u64; 8]) {
+        if let Some(vcpu) = self.vcpu_mut(v) {
+            vcpu.regs = regs;
+        }
+    }
+
+    fn set_reply_to(&mut self, v: VcpuId, caller: Option<VcpuId>) {
+        if let Some(vcpu) = self.vcpu_mut(v) {
+            vcpu.reply_to = caller;
+        }
+    }
+
+    /// Wakes `v` with x0..x7 = `regs`; the kick it needs.
+    pub(super) fn wake(&mut self, v: VcpuId, regs: [u64; 8], here: usize) -> u8 {
+        self.set_regs(v, regs);
+        self.make_ready(v, here)
+    }
+
+    /// `PeerGone` for `v`, woken from waiting on a partner that stopped.
+    pub(super) fn wake_peer_gone(&mut self, v: VcpuId, here: usize) -> u8 {
+        self.wake(v, PEER_GONE, here)
+    }
+
+    /// `Send` (`call` false) and `Call` (`call` true).
+    pub(super) fn send(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+        call: bool,
+    ) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let (e, cap) = self.endpoint_cap(partition, regs[1], Rights::WRITE)?;
+        let length = length_of(regs[2])?;
+        let transfer = match MessageInfo(regs[2]).capability() {
+            None => None,
+            Some(slot) => {
+                if !cap.rights.contains(Rights::GRANT) {
+                    return Err(Status::NotGrantable);
+                }
+                let (from, moved) = self.caps.lookup(partition, u64::from(slot.0))?;
+                if !moved.rights.contains(Rights::DERIVE) {
+                    return Err(Status::NotGrantable);
+                }
+                Some(from)
+            }
+        };
+        let Some(receiver) = self.first_waiting(e, Holds::Receivers) else {
+            // Nobody to take it: wait, unless the server is down.
+            let server_down = self
+                .endpoints
+                .get(e.index())
+                .and_then(|ep| ep.server)
+                .and_then(|p| self.partition(p))
+                .is_some_and(|p| p.state != PartitionState::Active);
+            if server_down {
+                return Err(Status::PeerGone);
+            }
+            self.set_regs(cur, *regs);
+            self.set_state(
+                cur,
+                VcpuState::Sending {
+                    endpoint: e,
+                    badge: cap.badge,
+                    call,
+                },
+            );
+            self.enqueue_endpoint(e, cur, Holds::Senders);
+            let next = self.switch_away(core, Some(cur), regs);
+            return Ok(Outcome {
+                next,
+                kick: 0,
+                effect: None,
+            });
+        };
+        let to = self.partition_of(receiver)?;
+        if let Some(from) = transfer {
+            self.caps.check_transfer(from, to)?;
+        }
+        // Checked: from here on nothing fails.
+        self.dequeue_endpoint(e, receiver);
+        let moved = transfer.and_then(|from| self.caps.transfer(from, to).ok());
+        let msg = message(
+            Status::Success,
+            cap.badge.0,
+            delivered_info(length, moved),
+            regs,
+            length,
+        );
+        if !call {
+            let kick = self.wake(receiver, msg, core);
+            regs[0] = Status::Success.to_register();
+            return Ok(self.settle(core, regs, kick, None));
+        }
+        // The caller's x0..x7 need no saving: the reply (or PeerGone)
+        // overwrites all of them.
+        self.set_state(cur, VcpuState::AwaitingReply { server: receiver });
+        self.set_reply_to(receiver, Some(cur));
+        if let Some(outcome) = self.direct_switch(core, cur, receiver, regs, msg) {
+            return Ok(outcome);
+        }
+        let kick = self.wake(receiver, msg, core);
+        let next = self.switch_away(core, Some(cur), regs);
+        Ok(Outcome {
+            next,
+            kick,
+            effect: None,
+        })
+    }
+
+    /// `Recv`.
+    pub(super) fn recv(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+    ) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let (e, _) = self.endpoint_cap(partition, regs[1], Rights::READ)?;
+        if self.caller_of(cur).is_some() {
+            return Err(Status::InvalidArgument);
+        }
+        Ok(self.receive(core, cur, e, regs, None))
+    }
+
+    /// `Reply`.
+    pub(super) fn reply(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+    ) -> Result<Outcome, Status> {
+        let caller = self.owed_caller(cur).ok_or(Status::NoCaller)?;
+        let length = reply_length(regs[2])?;
+        let msg = message(
+            Status::Success,
+            0,
+            MessageInfo::words(length).0,
+            regs,
+            length,
+        );
+        self.set_reply_to(cur, None);
+        let kick = self.wake(caller, msg, core);
+        regs[0] = Status::Success.to_register();
+        Ok(self.settle(core, regs, kick, None))
+    }
+
+    /// `ReplyRecv`.
+    pub(super) fn reply_recv(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+    ) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let (e, _) = self.endpoint_cap(partition, regs[1], Rights::READ)?;
+        let length = reply_length(regs[2])?;
+        let reply = self.owed_caller(cur).map(|caller| {
+            let msg = message(
+                Status::Success,
+                0,
+                MessageInfo::words(length).0,
+                regs,
+                length,
+            );
+            (caller, msg)
+        });
+        self.set_reply_to(cur, None);
+        Ok(self.receive(core, cur, e, regs, reply))
+    }
+
+    /// The caller `cur` owes a reply to, if it is still waiting for it.
+    fn owed_caller(&self, cur: VcpuId) -> Option<VcpuId> {
+        let caller = self.caller_of(cur)?;
+        let waiting = self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: cur });
+        waiting.then_some(caller)
+    }
+
+    /// Receives on `e` for `cur`, having first sent `reply` (caller and its
+    /// x0..x7) if any.
+    fn receive(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        e: EndpointId,
+        regs: &mut [u64; 8],
+        reply: Option<(VcpuId, [u64; 8])>,
+    ) -> Outcome {
+        let mut kick = 0;
+        if let Some(sender) = self.first_waiting(e, Holds::Senders) {
+            self.take_message(core, cur, e, sender, regs, &mut kick);
+            if let Some((caller, msg)) = reply {
+                kick |= self.wake(caller, msg, core);
+            }
+            return self.settle(core, regs, kick, None);
+        }
+        // Wait. No need to save x0..x7: delivery overwrites all of them.
+        self.set_state(cur, VcpuState::Receiving { endpoint: e });
+        self.enqueue_endpoint(e, cur, Holds::Receivers);
+        if let Some((caller, msg)) = reply {
+            if let Some(outcome) = self.direct_switch(core, cur, caller, regs, msg) {
+                return outcome;
+            }
+            kick |= self.wake(caller, msg, core);
+        }
+        let next = self.switch_away(core, Some(cur), regs);
+        Outcome {
+            next,
+            kick,
+            effect: None,
+        }
+    }
+
+    /// Moves the message of `sender`, queued on `e`, into `regs` (the
+    /// running receiver `cur`'s), transferring its capability if it can.
+    fn take_message(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        e: EndpointId,
+        sender: VcpuId,
+        regs: &mut [u64; 8],
+        kick: &mut u8,
+    ) {
+        self.dequeue_endpoint(e, sender);
+        let Some(from) = self.vcpu(sender).copied() else {
+            return;
+        };
+        let (badge, call) = match from.state {
+            VcpuState::Sending { badge, call, .. } => (badge, call),
+            _ => (Badge(0), false),
+        };
+        let info = MessageInfo(from.regs[2]);
+        let length = info.length().unwrap_or(0);
+        let moved = match (info.capability(), self.vcpu_partition(cur)) {
+            (Some(slot), Some(to)) => SlotRef::new(from.partition, u64::from(slot.0))
+                .and_then(|at| self.caps.transfer(at, to).ok()),
+            _ => None,
+        };
+        *regs = message(
+            Status::Success,
+            badge.0,
+            delivered_info(length, moved),
+            &from.regs,
+            length,
+        );
+        if call {
+            self.set_state(sender, VcpuState::AwaitingReply { server: cur });
+            self.set_reply_to(cur, Some(sender));
+        } else {
+            let mut woken = from.regs;
+            woken[0] = Status::Success.to_register();
+            *kick |= self.wake(sender, woken, core);
+        }
+    }
+
+    /// The fast path: `from` (already blocked, its registers kept as
+    /// needed) hands the core straight to `to`, which gets `msg`, if `to`
+    /// is pinned here and nothing of higher priority is ready here.
+    fn direct_switch(
+        &mut self,
+        core: usize,
+        from: VcpuId,
+        to: VcpuId,
+        regs: &mut [u64; 8],
+        msg: [u64; 8],
+    ) -> Option<Outcome> {
+        let target = self.vcpus.get_mut(to.index())?;
+        let here = self.cores.get_mut(core)?;
+        if usize::from(target.core) != core
+            || here.ready.highest().is_some_and(|h| h > target.priority)
+        {
+            return None;
+        }
+        target.state = VcpuState::Running;
+        here.current = Some(to);
+        *regs = msg;
+        Some(Outcome {
+            next: Next::Switch {
+                from: Some(from),
+                to,
+            },
+            kick: 0,
+            effect: None,
+        })
+    }
+
+    /// ORs `badge` into notification `n` and wakes its first waiter if bits
+    /// are set; the kick that needs.
+    pub(super) fn signal_notification(
+        &mut self,
+        n: NotificationId,
+        badge: Badge,
+        here: usize,
+    ) -> u8 {
+        let Some(notification) = self.notifications.get_mut(n.index()) else {
+            return 0;
+        };
+        notification.word |= badge.0;
+        if notification.word == 0 {
+            return 0;
+        }
+        let Some(waiter) = notification.waiters.pop_front(&mut self.links) else {
+            return 0;
+        };
+        let word = core::mem::take(&mut notification.word);
+        let mut regs = self.saved_regs(waiter).unwrap_or_default();
+        regs[0] = Status::Success.to_register();
+        regs[1] = word;
+        self.wake(waiter, regs, here)
+    }
+
+    /// `Signal`.
+    pub(super) fn signal(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+    ) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let (n, cap) = self.notification_cap(partition, regs[1], Rights::WRITE)?;
+        let kick = self.signal_notification(n, cap.badge, core);
+        regs[0] = Status::Success.to_register();
+        Ok(self.settle(core, regs, kick, None))
+    }
+
+    /// `Wait` (`block` true) and `Poll` (`block` false).
+    pub(super) fn wait(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+        block: bool,
+    ) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let (n, _) = self.notification_cap(partition, regs[1], Rights::READ)?;
+        let notification = self
+            .notifications
+            .get_mut(n.index())
+            .ok_or(Status::InvalidCapability)?;
+        if notification.word != 0 || !block {
+            regs[0] = Status::Success.to_register();
+            regs[1] = core::mem::take(&mut notification.word);
+            return Ok(Outcome::CONTINUE);
+        }
+        notification.waiters.push_back(&mut self.links, cur);
+        self.set_regs(cur, *regs);
+        self.set_state(cur, VcpuState::Waiting { notification: n });
+        let next = self.switch_away(core, Some(cur), regs);
+        Ok(Outcome {
+            next,
+            kick: 0,
+            effect: None,
+        })
+    }
+
+    /// `IrqAck`.
+    pub(super) fn irq_ack(&mut self, cur: VcpuId, regs: &mut [u64; 8]) -> Result<Outcome, Status> {
+        let partition = self.partition_of(cur)?;
+        let (which, _) = self.object_cap(partition, regs[1], Rights::WRITE, |o| match o {
+            Object::Irq(irq) => Some((Some(irq.index()), None)),
+            Object::Device(device) => Some((None, Some(device))),
+            _ => None,
+        })?;
+        let bound = self.irqs.get(..self.irq_count).unwrap_or_default();
+        let index = match which {
+            (Some(index), _) => Some(index).filter(|&i| i < bound.len()),
+            (None, device) => {
+                let nth = usize::try_from(regs[2]).unwrap_or(usize::MAX);
+                bound
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.device == device)
+                    .nth(nth)
+                    .map(|(i, _)| i)
+            }
+        };
+        let binding = index
+            .and_then(|i| self.irqs.get_mut(i))
+            .ok_or(Status::InvalidArgument)?;
+        regs[0] = Status::Success.to_register();
+        let effect =
+            core::mem::take(&mut binding.masked).then_some(Effect::UnmaskIrq(binding.intid));
+        Ok(Outcome {
+            effect,
+            ..Outcome::CONTINUE
+        })
+    }
+
+    /// An interrupt arrived on `core` (the glue has masked it): signal the
+    /// notification it is bound to. An interrupt bound to nothing is
+    /// ignored. `regs` are the running vCPU's x0..x7 (ignored if the core
+    /// was idle); a vCPU woken here may preempt it.
+    pub fn interrupt(&mut self, core: usize, intid: u32, regs: &mut [u64; 8]) -> Outcome {
+        if core >= self.core_count {
+            return Outcome {
+                next: Next::Idle { from: None },
+                ..Outcome::CONTINUE
+            };
+        }
+        let bound = self
+            .irqs
+            .iter_mut()
+            .take(self.irq_count)
+            .find(|b| b.intid == intid);
+        let kick = match bound {
+            Some(binding) => {
+                binding.masked = true;
+                let (n, badge) = (binding.notification, binding.badge);
+                self.signal_notification(n, badge, core)
+            }
+            None => 0,
+        };
+        self.settle(core, regs, kick, None)
+    }
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Scheduling: which vCPU each core runs, and when another core is kicked.
+//!
+//! Every vCPU is pinned at boot to one core. Each core runs the first vCPU
+//! of its highest non-empty priority ([`crate::sched::RunQueue`]):
+//! - a vCPU that becomes ready goes to the back of its priority on its own
+//!   core. If that core is another one, and it idles or runs something of
+//!   lower priority, the step's [`Outcome::kick`] names it, and the glue
+//!   interrupts it so that it calls [`KernelState::reschedule`];
+//! - on the core that made it ready, a higher priority preempts the running
+//!   vCPU at once, which goes back to the *front* of its priority: it had
+//!   not finished its turn;
+//! - the timer tick and `Yield` (and trapped WFI/WFE) send the running vCPU
+//!   to the *back* of its priority if anything of its priority or higher is
+//!   ready, which is round-robin within a priority;
+//! - a vCPU that blocks hands the core to the next ready one; a core with
+//!   nothing ready idles.
+//!
+//! Priorities are strict: a vCPU that never blocks starves lower
+//! priorities on its core, but never equal or higher ones, nor other cores.
+
+use super::{Effect, KernelState, Next, Outcome, VcpuState};
+use crate::sched::VcpuId;
+
+impl KernelState {
+    /// The highest priority ready on `core`.
+    fn highest_ready(&self, core: usize) -> Option<u8> {
+        self.cores.get(core).and_then(|c| c.ready.highest())
+    }
+
+    fn priority(&self, v: VcpuId) -> u8 {
+        self.vcpu(v).map_or(0, |v| v.priority)
+    }
+
+    /// Puts `v` at the back of its core's ready queue. Returns the bit of
+    /// its core if that is not `here` and should look again (it idles or
+    /// runs a lower priority), else 0.
+    pub(super) fn make_ready(&mut self, v: VcpuId, here: usize) -> u8 {
+        let Some(vcpu) = self.vcpus.get_mut(v.index()) else {
+            return 0;
+        };
+        vcpu.state = VcpuState::Ready;
+        let (core, priority) = (usize::from(vcpu.core), vcpu.priority);
+        let Some(target) = self.cores.get_mut(core) else {
+            return 0;
+        };
+        target.ready.push_back(&mut self.links, v, priority);
+        let running = target.current.map(|c| self.priority(c));
+        if core != here && running.is_none_or(|p| p < priority) {
+            1 << (core % 8)
+        } else {
+            0
+        }
+    }
+
+    /// Runs the highest ready vCPU on `core` in place of `from`, which no
+    /// longer runs (it blocked, or was put back in the ready queue, or its
+    /// partition stopped: then `from` is `None`), or idles.
+    pub(super) fn switch_away(
+        &mut self,
+        core: usize,
+        from: Option<VcpuId>,
+        regs: &mut [u64; 8],
+    ) -> Next {
+        let Some(here) = self.cores.get_mut(core) else {
+            return Next::Idle { from };
+        };
+        let next = here.ready.pop_highest(&mut self.links);
+        here.current = next;
+        let Some(to) = next else {
+            return Next::Idle { from };
+        };
+        if let Some(vcpu) = self.vcpus.get_mut(to.index()) {
+            vcpu.state = VcpuState::Running;
+            *regs = vcpu.regs;
+        }
+        if from == Some(to) {
+            Next::Continue
+        } else {
+            Next::Switch { from, to }
+        }
+    }
+
+    /// Puts the running `cur` back in its ready queue (at the front if
+    /// `front`) and runs the highest ready vCPU.
+    fn put_back(&mut self, core: usize, cur: VcpuId, regs: &mut [u64; 8], front: bool) -> Next {
+        let Some(vcpu) = self.vcpus.get_mut(cur.index()) else {
+            return Next::Continue;
+        };
+        vcpu.regs = *regs;
+        vcpu.state = VcpuState::Ready;
+        let priority = vcpu.priority;
+        if let Some(here) = self.cores.get_mut(core) {
+            if front {
+                here.ready.push_front(&mut self.links, cur, priority);
+            } else {
+                here.ready.push_back(&mut self.links, cur, priority);
+            }
+        }
+        self.switch_away(core, Some(cur), regs)
+    }
+
+    /// The end of a step in which the running vCPU (if any) did not block:
+    /// it carries on unless something of higher priority is now ready here;
+    /// an idle core takes whatever is ready.
+    pub(super) fn settle(
+        &mut self,
+        core: usize,
+        regs: &mut [u64; 8],
+        kick: u8,
+        effect: Option<Effect>,
+    ) -> Outcome {
+        let next = match self.current(core) {
+            Some(cur)
+                if self
+                    .highest_ready(core)
+                    .is_some_and(|h| h > self.priority(cur)) =>
+            {
+                self.put_back(core, cur, regs, true)
+            }
+            Some(_) => Next::Continue,
+            None => self.switch_away(core, None, regs),
+        };
+        Outcome { next, kick, effect }
+    }
+
+    /// Round-robin: the running vCPU goes to the back of its priority if
+    /// anything of its priority or higher is ready.
+    fn rotate(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        match self.current(core) {
+            Some(cur)
+                if self
+                    .highest_ready(core)
+                    .is_some_and(|h| h >= self.priority(cur)) =>
+            {
+                Outcome {
+                    next: self.put_back(core, cur, regs, false),
+                    ..Outcome::CONTINUE
+                }
+            }
+            _ => self.settle(core, regs, 0, None),
+        }
+    }
+
+    /// The timer preempted `core`: round-robin within the running vCPU's
+    /// priority. `regs` are its x0..x7 (ignored if the core idled).
+    pub fn tick(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        self.rotate(core, regs)
+    }
+
+    /// The running vCPU gives up its turn without a hypercall (a trapped WFI
+    /// or WFE): as `Yield`, but x0 is left alone.
+    pub fn yield_vcpu(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        self.rotate(core, regs)
+    }
+
+    /// What `core` should run now: the highest-priority ready vCPU if it
+    /// outranks the running one (or the core idles), else carry on. Call it
+    /// when a kick arrives (`regs` being the running vCPU's x0..x7, or
+    /// anything if the core idled). Its running vCPU may also have been
+    /// stopped by another core meanwhile: then the result switches away
+    /// with `from: None`.
+    pub fn reschedule(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        self.settle(core, regs, 0, None)
+    }
+
+    /// What an idle `core` should run now (the first vCPU after boot, or
+    /// after an interrupt or kick woke it): [`KernelState::reschedule`] for a
+    /// core that runs nothing.
+    pub fn idle(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        self.reschedule(core, regs)
+    }
+}

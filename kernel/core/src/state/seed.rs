@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Boot: the [`Seed`] a system starts from, and checking it.
+//!
+//! A [`Seed`] is plain data, independent of any manifest format: the kernel
+//! glue converts the compiled manifest into one. [`KernelState::boot`]
+//! checks all of it before changing anything, so a bad seed leaves the state
+//! as it was, and reports the first problem as a [`SeedError`].
+//!
+//! Boot pins each vCPU to one of its partition's allowed cores: the allowed
+//! core with the fewest of this partition's vCPUs, then the fewest vCPUs of
+//! any partition, then the lowest number. So a partition's vCPUs spread over
+//! its cores, and single-vCPU partitions spread over the machine. Every vCPU
+//! starts ready, with x0 = its index in its partition.
+
+use core::fmt;
+
+use hv_abi::hypercall::Badge;
+
+use super::{Core, KernelState, Partition, PartitionState, Vcpu, VcpuState};
+use crate::MAX_CPUS;
+use crate::cap::{
+    Capability, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_SLOTS,
+    NotificationId, Object, PartitionId, SlotRef,
+};
+use crate::sched::{MAX_VCPUS, VcpuId};
+
+/// What happens to a partition that faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultPolicy {
+    /// It stops for good; its IPC partners get `PeerGone`.
+    Stop,
+    /// Its capability table returns to its seed, its IPC partners get
+    /// `PeerGone`, and the glue reloads its memory and starts it again.
+    Restart,
+}
+
+/// One partition of a [`Seed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionSeed<'a> {
+    /// How many vCPUs it has (at least one).
+    pub vcpus: usize,
+    /// The cores its vCPUs may run on: bit n for core n.
+    pub cores: u64,
+    /// The priority of all its vCPUs: 0 lowest, 255 highest.
+    pub priority: u8,
+    /// What happens when it faults.
+    pub fault_policy: FaultPolicy,
+    /// Its initial capabilities: entry n goes in slot n (at most
+    /// [`MAX_SLOTS`] entries).
+    pub capabilities: &'a [Option<Capability>],
+}
+
+/// One endpoint of a [`Seed`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointSeed {
+    /// The partition that serves it, if the manifest says: while that
+    /// partition is stopped or restarting, sending or calling on the endpoint
+    /// fails with `PeerGone` rather than waiting forever.
+    pub server: Option<PartitionId>,
+}
+
+/// One interrupt binding of a [`Seed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqSeed {
+    /// The interrupt's ID at the interrupt controller.
+    pub intid: u32,
+    /// The notification it signals.
+    pub notification: NotificationId,
+    /// The bits it sets there (not zero).
+    pub badge: Badge,
+    /// The device it belongs to, if any: a `Device` capability for it may
+    /// acknowledge it.
+    pub device: Option<u16>,
+}
+
+/// Everything the kernel needs to start a system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seed<'a> {
+    /// Cores to schedule on: 0 to `cores - 1` (1 to [`MAX_CPUS`]).
+    pub cores: usize,
+    /// The partitions; [`PartitionId`] n is entry n.
+    pub partitions: &'a [PartitionSeed<'a>],
+    /// The endpoints; [`crate::cap::EndpointId`] n is entry n.
+    pub endpoints: &'a [EndpointSeed],
+    /// How many notifications there are.
+    pub notifications: usize,
+    /// The interrupt bindings; [`crate::cap::IrqId`] n is entry n.
+    pub irqs: &'a [IrqSeed],
+}
+
+/// Why a seed was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedError {
+    /// The core count is 0 or above [`MAX_CPUS`].
+    Cores(usize),
+    /// More of something than the kernel's tables hold.
+    TooMany {
+        /// What.
+        what: &'static str,
+        /// How many the seed has.
+        count: usize,
+        /// How many fit.
+        max: usize,
+    },
+    /// A partition has no vCPU.
+    NoVcpus {
+        /// The partition's index.
+        partition: usize,
+    },
+    /// None of a partition's allowed cores is one the kernel runs on.
+    NoAllowedCore {
+        /// The partition's index.
+        partition: usize,
+    },
+    /// A capability has rights the ABI does not define.
+    InvalidRights {
+        /// The partition's index.
+        partition: usize,
+        /// The slot.
+        slot: usize,
+    },
+    /// A capability names an endpoint, notification, interrupt or partition
+    /// the seed does not have.
+    UnknownObject {
+        /// The partition's index.
+        partition: usize,
+        /// The slot.
+        slot: usize,
+    },
+    /// An endpoint's server is not a partition of the seed.
+    UnknownServer {
+        /// The endpoint's index.
+        endpoint: usize,
+    },
+    /// An interrupt is bound to a notification the seed does not have.
+    UnknownNotification {
+        /// The binding's index.
+        irq: usize,
+    },
+    /// An interrupt would set no bits.
+    ZeroBadge {
+        /// The binding's index.
+        irq: usize,
+    },
+    /// Two bindings name the same interrupt.
+    DuplicateInterrupt {
+        /// The index of the second binding.
+        irq: usize,
+    },
+}
+
+impl fmt::Display for SeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Cores(n) => write!(f, "{n} cores: the kernel runs on 1 to {MAX_CPUS}"),
+            Self::TooMany { what, count, max } => {
+                write!(f, "{count} {what}: at most {max} fit")
+            }
+            Self::NoVcpus { partition } => write!(f, "partition {partition} has no vCPU"),
+            Self::NoAllowedCore { partition } => {
+                write!(
+                    f,
+                    "partition {partition} may run on no core the kernel uses"
+                )
+            }
+            Self::InvalidRights { partition, slot } => write!(
+                f,
+                "partition {partition} slot {slot}: rights the ABI does not define"
+            ),
+            Self::UnknownObject { partition, slot } => write!(
+                f,
+                "partition {partition} slot {slot}: names an object the system does not have"
+            ),
+            Self::UnknownServer { endpoint } => {
+                write!(f, "endpoint {endpoint}: its server is not a partition")
+            }
+            Self::UnknownNotification { irq } => {
+                write!(f, "interrupt binding {irq}: no such notification")
+            }
+            Self::ZeroBadge { irq } => write!(f, "interrupt binding {irq}: sets no bits"),
+            Self::DuplicateInterrupt { irq } => {
+                write!(
+                    f,
+                    "interrupt binding {irq}: that interrupt is already bound"
+                )
+            }
+        }
+    }
+}
+
+fn at_most(what: &'static str, count: usize, max: usize) -> Result<(), SeedError> {
+    if count > max {
+        return Err(SeedError::TooMany { what, count, max });
+    }
+    Ok(())
+}
+
+/// Checks everything [`KernelState::boot`] relies on.
+fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
+    if seed.cores == 0 || seed.cores > MAX_CPUS {
+        return Err(SeedError::Cores(seed.cores));
+    }
+    let online = (1u64 << seed.cores) - 1;
+    at_most("partitions", seed.partitions.len(), MAX_PARTITIONS)?;
+    at_most("endpoints", seed.endpoints.len(), MAX_ENDPOINTS)?;
+    at_most("notifications", seed.notifications, MAX_NOTIFICATIONS)?;
+    at_most("interrupt bindings", seed.irqs.len(), MAX_IRQS)?;
+    let vcpus = seed
+        .partitions
+        .iter()
+        .try_fold(0usize, |sum, p| sum.checked_add(p.vcpus))
+        .unwrap_or(usize::MAX);
+    at_most("vCPUs", vcpus, MAX_VCPUS)?;
+    for (i, p) in seed.partitions.iter().enumerate() {
+        if p.vcpus == 0 {
+            return Err(SeedError::NoVcpus { partition: i });
+        }
+        if p.cores & online == 0 {
+            return Err(SeedError::NoAllowedCore { partition: i });
+        }
+        at_most("capability slots", p.capabilities.len(), MAX_SLOTS)?;
+        for (slot, cap) in p.capabilities.iter().enumerate() {
+            let Some(cap) = cap else { continue };
+            if !cap.rights.is_valid() {
+                return Err(SeedError::InvalidRights { partition: i, slot });
+            }
+            let known = match cap.object {
+                Object::Endpoint(e) => e.index() < seed.endpoints.len(),
+                Object::Notification(n) => n.index() < seed.notifications,
+                Object::Irq(q) => q.index() < seed.irqs.len(),
+                Object::Partition(q) => q.index() < seed.partitions.len(),
+                // Memory regions and devices are the glue's tables.
+                Object::Memory(_) | Object::Device(_) => true,
+            };
+            if !known {
+                return Err(SeedError::UnknownObject { partition: i, slot });
+            }
+        }
+    }
+    for (i, e) in seed.endpoints.iter().enumerate() {
+        if e.server.is_some_and(|p| p.index() >= seed.partitions.len()) {
+            return Err(SeedError::UnknownServer { endpoint: i });
+        }
+    }
+    for (i, irq) in seed.irqs.iter().enumerate() {
+        if irq.notification.index() >= seed.notifications {
+            return Err(SeedError::UnknownNotification { irq: i });
+        }
+        if irq.badge.0 == 0 {
+            return Err(SeedError::ZeroBadge { irq: i });
+        }
+        if seed.irqs.iter().take(i).any(|o| o.intid == irq.intid) {
+            return Err(SeedError::DuplicateInterrupt { irq: i });
+        }
+    }
+    Ok(())
+}
+
+/// The allowed core with the fewest of this partition's vCPUs, then the
+/// fewest vCPUs overall, then the lowest number.
+fn choose_core(allowed: u64, cores: usize, mine: &[u8; MAX_CPUS], all: &[u8; MAX_CPUS]) -> u8 {
+    (0..cores.min(MAX_CPUS))
+        .filter(|&c| allowed & (1 << c) != 0)
+        .min_by_key(|&c| (mine.get(c).copied(), all.get(c).copied(), c))
+        .map_or(0, |c| c as u8)
+}
+
+impl KernelState {
+    /// A state booted from `seed`.
+    ///
+    /// The state is large (see [`KernelState`]); the kernel itself should
+    /// use [`KernelState::boot`] on a `static` instead.
+    pub fn new(seed: &Seed<'_>) -> Result<Self, SeedError> {
+        let mut state = Self::empty();
+        state.boot(seed)?;
+        Ok(state)
+    }
+
+    /// Checks `seed` and, if it is sound, replaces this state with the
+    /// system it describes; otherwise changes nothing.
+    pub fn boot(&mut self, seed: &Seed<'_>) -> Result<(), SeedError> {
+        validate(seed)?;
+        self.clear();
+        self.core_count = seed.cores;
+        self.endpoint_count = seed.endpoints.len();
+        self.notification_count = seed.notifications;
+        self.irq_count = seed.irqs.len();
+        for (endpoint, s) in self.endpoints.iter_mut().zip(seed.endpoints) {
+            endpoint.server = s.server;
+        }
+        for (binding, s) in self.irqs.iter_mut().zip(seed.irqs) {
+            binding.intid = s.intid;
+            binding.notification = s.notification;
+            binding.badge = s.badge;
+            binding.device = s.device;
+        }
+        let mut all = [0u8; MAX_CPUS];
+        let mut first = 0u8;
+        for (i, p) in seed.partitions.iter().enumerate() {
+            // All counts were checked against the u8-sized tables above.
+            let id = PartitionId(i as u8);
+            let count = p.vcpus as u8;
+            if let Some(slot) = self.partitions.get_mut(i) {
+                *slot = Partition {
+                    state: PartitionState::Active,
+                    policy: p.fault_policy,
+                    first_vcpu: first,
+                    vcpu_count: count,
+                    priority: p.priority,
+                };
+            }
+            let mut mine = [0u8; MAX_CPUS];
+            for index in 0..count {
+                let core = choose_core(p.cores, seed.cores, &mine, &all);
+                for counts in [&mut mine, &mut all] {
+                    if let Some(n) = counts.get_mut(usize::from(core)) {
+                        *n = n.saturating_add(1);
+                    }
+                }
+                let v = VcpuId(first.saturating_add(index));
+                if let Some(slot) = self.vcpus.get_mut(v.index()) {
+                    *slot = Vcpu {
+                        partition: id,
+                        core,
+                        priority: p.priority,
+                        index,
+                        state: VcpuState::Ready,
+                        regs: Vcpu::initial_regs(index),
+                        reply_to: None,
+                    };
+                }
+                if let Some(c) = self.cores.get_mut(usize::from(core)) {
+                    c.ready.push_back(&mut self.links, v, p.priority);
+                }
+            }
+            first = first.saturating_add(count);
+            for (slot, cap) in p.capabilities.iter().enumerate() {
+                if let (Some(cap), Some(at)) = (cap, SlotRef::new(id, slot as u64)) {
+                    // Every slot is empty after `clear`, so this cannot fail.
+                    let _ = self.caps.seed(at, *cap);
+                }
+            }
+        }
+        self.partition_count = seed.partitions.len();
+        self.vcpu_count = usize::from(first);
+        Ok(())
+    }
+
+    /// Back to [`KernelState::empty`], in place (the state is too large to
+    /// build a fresh one on a small stack).
+    fn clear(&mut self) {
+        self.partitions.fill(Partition::EMPTY);
+        self.partition_count = 0;
+        self.vcpus.fill(Vcpu::EMPTY);
+        self.vcpu_count = 0;
+        self.links = crate::sched::Links::new();
+        self.cores.fill(Core::EMPTY);
+        self.core_count = 0;
+        self.caps.clear();
+        self.endpoints.fill(super::Endpoint::EMPTY);
+        self.endpoint_count = 0;
+        self.notifications.fill(super::Notification::EMPTY);
+        self.notification_count = 0;
+        self.irqs.fill(super::IrqBinding::EMPTY);
+        self.irq_count = 0;
+    }
+}

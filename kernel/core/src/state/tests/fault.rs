@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Fault policies: stop and restart, and what IPC partners see.
+
+use hv_abi::hypercall::{Hypercall, MessageInfo, Status};
+
+use super::ipc::client_server;
+use super::support::{D, Machine, Part, R, W, endpoint, object, p, st, v};
+use crate::cap::Object;
+use crate::state::{Effect, EndpointSeed, Next, PartitionState, VcpuState};
+
+const PEER_GONE: [u64; 8] = [Status::PeerGone.to_register(), 0, 0, 0, 0, 0, 0, 0];
+
+#[test]
+fn a_stopped_server_wakes_its_caller_with_peer_gone() {
+    let mut m = Machine::new(&client_server());
+    m.hvc(0, Hypercall::Yield, &[]);
+    m.hvc(0, Hypercall::Recv, &[0]);
+    m.hvc(0, Hypercall::Call, &[0, 2, 1, 2]);
+    assert_eq!(m.on(0), Some(v(1)));
+    let out = m.step(0, |s, r| s.fault(0, 0xbad, r));
+    assert_eq!(
+        out.effect,
+        Some(Effect::Fault {
+            partition: p(1),
+            reason: 0xbad
+        })
+    );
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: None,
+            to: v(0)
+        }
+    );
+    assert_eq!(m.regs[0], PEER_GONE);
+    assert_eq!(m.state.partition_state(p(1)), Some(PartitionState::Stopped));
+    assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Stopped));
+    // Its capabilities stay; it never runs again.
+    assert!(m.state.capability(p(1), 0).is_some());
+    for _ in 0..3 {
+        m.tick(0);
+        assert_eq!(m.on(0), Some(v(0)));
+    }
+}
+
+#[test]
+fn senders_to_a_stopped_servers_endpoint_get_peer_gone_and_later_ones_fail_at_once() {
+    let mut system = client_server();
+    system.endpoints[0] = EndpointSeed { server: Some(p(1)) };
+    let mut m = Machine::new(&system);
+    m.hvc(0, Hypercall::Send, &[0, 0]);
+    assert_eq!(m.on(0), Some(v(1)));
+    m.hvc(1, Hypercall::Call, &[0, 0]);
+    assert_eq!(m.on(1), None);
+    let out = m.hvc(0, Hypercall::Fault, &[0, 7]);
+    assert_eq!(
+        out.effect,
+        Some(Effect::Fault {
+            partition: p(1),
+            reason: 7
+        })
+    );
+    assert_eq!(out.kick, 0b10);
+    assert_eq!(m.regs[0], PEER_GONE);
+    m.reschedule(1);
+    assert_eq!(m.regs[1], PEER_GONE);
+    // Nobody will ever receive: a send that would wait fails instead.
+    let before = m.state.clone();
+    m.hvc(0, Hypercall::Call, &[0, 0]);
+    assert_eq!(m.status(0), Some(Status::PeerGone));
+    assert!(m.state == before);
+}
+
+#[test]
+fn a_stopped_caller_is_forgotten_by_its_server() {
+    let mut system = client_server();
+    system.parts[0] = system.parts[0].clone().vcpus(2);
+    system.parts[0].cores = 0b11;
+    let mut m = Machine::new(&system);
+    // vCPU 0 (core 0) calls the server (vCPU 2); vCPU 1 runs on core 1.
+    m.hvc(0, Hypercall::Call, &[0, 0]);
+    assert_eq!(m.on(0), Some(v(2)));
+    m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(m.state.caller_of(v(2)), Some(v(0)));
+    assert_eq!(m.on(1), Some(v(1)));
+    let out = m.step(1, |s, r| s.fault(1, 1, r));
+    assert_eq!(
+        out.effect,
+        Some(Effect::Fault {
+            partition: p(0),
+            reason: 1
+        })
+    );
+    assert_eq!(m.state.caller_of(v(2)), None);
+    m.hvc(0, Hypercall::Reply, &[0, 0]);
+    assert_eq!(m.status(0), Some(Status::NoCaller));
+}
+
+#[test]
+fn stopping_a_partition_running_on_another_core_kicks_it_out() {
+    let mut system = client_server();
+    system.parts[0] = system.parts[0].clone().vcpus(2);
+    system.parts[0].cores = 0b11;
+    let mut m = Machine::new(&system);
+    assert_eq!((m.on(0), m.on(1)), (Some(v(0)), Some(v(1))));
+    let out = m.hvc(0, Hypercall::Fault, &[0, 3]);
+    assert_eq!(out.kick, 0b10);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: None,
+            to: v(2)
+        }
+    );
+    assert_eq!(m.on(1), None);
+    // Core 1 was still in the stopped vCPU: its next trap goes nowhere.
+    let out = m.hvc(1, Hypercall::Yield, &[]);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: None,
+            to: v(3)
+        }
+    );
+}
+
+#[test]
+fn restart_resets_the_table_and_waits_for_the_glue() {
+    let mut system = client_server();
+    system.parts[1] = Part::new(
+        0b01,
+        10,
+        &[endpoint(0, &[R], 0), object(Object::Memory(9), &[R, W, D])],
+    )
+    .restart();
+    system.endpoints[0] = EndpointSeed { server: Some(p(1)) };
+    let mut m = Machine::new(&system);
+    m.hvc(0, Hypercall::Yield, &[]);
+    assert_eq!(m.on(0), Some(v(1)));
+    // The server changes its table: derives, deletes a seed.
+    m.hvc(0, Hypercall::Derive, &[1, u64::from(R.0 | D.0), 5]);
+    assert_eq!(m.status(0), Some(Status::Success));
+    m.hvc(0, Hypercall::Delete, &[0]);
+    let out = m.hvc(0, Hypercall::Fault, &[0, 9]);
+    assert_eq!(
+        out.effect,
+        Some(Effect::Restart {
+            partition: p(1),
+            reason: 9
+        })
+    );
+    assert_eq!(
+        m.state.partition_state(p(1)),
+        Some(PartitionState::Restarting)
+    );
+    assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Stopped));
+    assert_eq!(m.state.capability(p(1), 5), None);
+    assert!(m.state.capability(p(1), 0).is_some());
+    assert!(
+        m.state
+            .caps()
+            .is_root(crate::cap::SlotRef::new(p(1), 0).unwrap())
+    );
+    // While it restarts, calling it fails rather than waits.
+    m.hvc(0, Hypercall::Call, &[0, MessageInfo::words(0).0]);
+    assert_eq!(m.status(0), Some(Status::PeerGone));
+    // Once its memory is back, it runs again from its initial registers.
+    assert_eq!(m.state.restart_done(p(1)), 0);
+    m.state.check_invariants().unwrap();
+    assert_eq!(m.state.partition_state(p(1)), Some(PartitionState::Active));
+    assert_eq!(m.state.restart_done(p(1)), 0);
+    m.tick(0);
+    assert_eq!(m.on(0), Some(v(1)));
+    assert_eq!(m.regs[0], [0; 8]);
+}
+
+#[test]
+fn restart_done_kicks_the_cores_that_should_look_again() {
+    let mut system = client_server();
+    system.parts[2] = system.parts[2].clone().restart();
+    let mut m = Machine::new(&system);
+    m.hvc(1, Hypercall::Fault, &[0, 0]);
+    assert_eq!(m.on(1), None);
+    // Core 1 idles: it is named.
+    assert_eq!(m.state.restart_done(p(2)), 0b10);
+    let out = m.reschedule(1);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: None,
+            to: v(2)
+        }
+    );
+    assert_eq!(m.regs[1][0], st(Status::Success));
+}

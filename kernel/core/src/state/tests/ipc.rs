@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Endpoints: call/reply, send/recv, capability transfer, and every error.
+
+use hv_abi::hypercall::{
+    ABI_VERSION, Badge, CapSlot, FUNCTION_BASE, Hypercall, MessageInfo, Rights, Status,
+};
+
+use super::support::{
+    D, G, Machine, Part, R, System, W, endpoint, fid, notification, object, p, st, v,
+};
+use crate::cap::{Capability, NotificationId, Object, SlotRef};
+use crate::state::{IrqSeed, Next, VcpuState};
+
+/// Core 0: the client (vCPU 0) and the server (vCPU 1), both priority 10;
+/// core 1: the remote client (vCPU 2). Endpoint 0 carries capabilities,
+/// endpoint 1 does not, endpoint 2 is the remote's.
+pub(super) fn client_server() -> System {
+    let client = Part::new(
+        0b01,
+        10,
+        &[
+            endpoint(0, &[W, G], 0x11),
+            object(Object::Memory(3), &[R, W, D]),
+            endpoint(1, &[W], 0x12),
+            notification(0, &[W], 0b100),
+            object(Object::Memory(4), &[R, W]),
+            endpoint(2, &[W], 0x15),
+        ],
+    );
+    let server = Part::new(0b01, 10, &[endpoint(0, &[R], 0), endpoint(1, &[R], 0)]);
+    let remote = Part::new(0b10, 10, &[endpoint(0, &[W], 0x22), endpoint(2, &[R], 0)]);
+    System::new(2, vec![client, server, remote], 3, 1)
+}
+
+fn words(n: usize) -> u64 {
+    MessageInfo::words(n).0
+}
+
+/// The client yields so that the server runs and waits on endpoint 0.
+fn server_waiting(m: &mut Machine) {
+    assert_eq!(m.on(0), Some(v(0)));
+    m.hvc(0, Hypercall::Yield, &[]);
+    assert_eq!(m.on(0), Some(v(1)));
+    let out = m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: Some(v(1)),
+            to: v(0)
+        }
+    );
+    assert_eq!(
+        m.state.vcpu_state(v(1)),
+        Some(VcpuState::Receiving {
+            endpoint: crate::cap::EndpointId(0)
+        })
+    );
+}
+
+#[test]
+fn version_is_the_null_hypercall() {
+    let mut m = Machine::new(&client_server());
+    let before = m.state.clone();
+    let out = m.raw(0, [fid(Hypercall::Version), 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(out, crate::state::Outcome::CONTINUE);
+    assert_eq!(m.regs[0], [0, u64::from(ABI_VERSION), 6, 7, 8, 9, 10, 11]);
+    assert!(m.state == before);
+}
+
+#[test]
+fn call_and_reply_recv_round_trip_on_the_fast_path() {
+    let mut m = Machine::new(&client_server());
+    server_waiting(&mut m);
+    let out = m.raw(
+        0,
+        [fid(Hypercall::Call), 0, words(3), 7, 8, 9, 0xdead, 0xbeef],
+    );
+    // Straight to the server, which gets the badge and only three words.
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: Some(v(0)),
+            to: v(1)
+        }
+    );
+    assert_eq!(out.kick, 0);
+    assert_eq!(m.regs[0], [0, 0x11, words(3), 7, 8, 9, 0, 0]);
+    assert_eq!(
+        m.state.vcpu_state(v(0)),
+        Some(VcpuState::AwaitingReply { server: v(1) })
+    );
+    assert_eq!(m.state.caller_of(v(1)), Some(v(0)));
+    // The reply goes straight back; the server waits again.
+    let out = m.raw(
+        0,
+        [fid(Hypercall::ReplyRecv), 0, words(2), 42, 43, 44, 45, 46],
+    );
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: Some(v(1)),
+            to: v(0)
+        }
+    );
+    assert_eq!(m.regs[0], [0, 0, words(2), 42, 43, 0, 0, 0]);
+    assert_eq!(m.state.caller_of(v(1)), None);
+    assert!(matches!(
+        m.state.vcpu_state(v(1)),
+        Some(VcpuState::Receiving { .. })
+    ));
+}
+
+#[test]
+fn reply_wakes_the_caller_and_the_server_carries_on() {
+    let mut m = Machine::new(&client_server());
+    server_waiting(&mut m);
+    m.hvc(0, Hypercall::Call, &[0, words(0)]);
+    let out = m.hvc(0, Hypercall::Reply, &[0, words(1), 99]);
+    assert_eq!(out.next, Next::Continue);
+    assert_eq!(m.status(0), Some(Status::Success));
+    assert_eq!(m.state.vcpu_state(v(0)), Some(VcpuState::Ready));
+    assert_eq!(
+        m.state.saved_regs(v(0)),
+        Some([0, 0, words(1), 99, 0, 0, 0, 0])
+    );
+    // A second reply has nobody to go to.
+    m.hvc(0, Hypercall::Reply, &[0, words(0)]);
+    assert_eq!(m.status(0), Some(Status::NoCaller));
+}
+
+#[test]
+fn senders_queue_in_order_and_are_released_as_they_are_taken() {
+    let mut m = Machine::new(&client_server());
+    // The client sends first and waits (nobody receives): the server runs.
+    let out = m.hvc(0, Hypercall::Send, &[0, words(1), 1]);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: Some(v(0)),
+            to: v(1)
+        }
+    );
+    // The remote sends second, on core 1, which then idles.
+    let out = m.hvc(1, Hypercall::Send, &[0, words(1), 2]);
+    assert_eq!(out.next, Next::Idle { from: Some(v(2)) });
+    m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(m.regs[0], [0, 0x11, words(1), 1, 0, 0, 0, 0]);
+    assert_eq!(m.state.vcpu_state(v(0)), Some(VcpuState::Ready));
+    let out = m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(m.regs[0], [0, 0x22, words(1), 2, 0, 0, 0, 0]);
+    // The remote's core idles, so it is kicked.
+    assert_eq!(out.kick, 0b10);
+    let out = m.reschedule(1);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: None,
+            to: v(2)
+        }
+    );
+    assert_eq!(m.regs[1], [0, 0, words(1), 2, 0, 0, 0, 0]);
+    // Nobody left: the server waits and the client runs, its send done.
+    let out = m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: Some(v(1)),
+            to: v(0)
+        }
+    );
+    assert_eq!(m.status(0), Some(Status::Success));
+}
+
+#[test]
+fn waking_a_receiver_on_another_core_kicks_it() {
+    let mut m = Machine::new(&client_server());
+    let out = m.hvc(1, Hypercall::Recv, &[1]);
+    assert_eq!(out.next, Next::Idle { from: Some(v(2)) });
+    let out = m.hvc(0, Hypercall::Send, &[5, words(2), 3, 4]);
+    assert_eq!(out.next, Next::Continue);
+    assert_eq!(out.kick, 0b10);
+    assert_eq!(m.status(0), Some(Status::Success));
+    let out = m.reschedule(1);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: None,
+            to: v(2)
+        }
+    );
+    assert_eq!(m.regs[1], [0, 0x15, words(2), 3, 4, 0, 0, 0]);
+}
+
+#[test]
+fn bad_arguments_change_nothing_but_x0() {
+    let mut m = Machine::new(&client_server());
+    let info = |n: usize, slot: u32| MessageInfo::words(n).with_capability(CapSlot(slot)).0;
+    let cases: &[(u64, u64, u64, Status)] = &[
+        (u64::from(FUNCTION_BASE) + 16, 0, 0, Status::NotSupported),
+        (u64::MAX, 0, 0, Status::NotSupported),
+        (0, 0, 0, Status::NotSupported),
+        (fid(Hypercall::Call) | 1 << 32, 0, 0, Status::NotSupported),
+        (fid(Hypercall::Call), 64, 0, Status::InvalidCapability),
+        (fid(Hypercall::Call), u64::MAX, 0, Status::InvalidCapability),
+        (fid(Hypercall::Call), 1 << 32, 0, Status::InvalidCapability),
+        (fid(Hypercall::Call), 9, 0, Status::InvalidCapability),
+        (fid(Hypercall::Call), 3, 0, Status::WrongType),
+        (fid(Hypercall::Call), 1, 0, Status::WrongType),
+        (fid(Hypercall::Recv), 0, 0, Status::NoRights),
+        (fid(Hypercall::ReplyRecv), 0, 0, Status::NoRights),
+        (fid(Hypercall::Call), 0, 6, Status::InvalidArgument),
+        (fid(Hypercall::Send), 0, 7, Status::InvalidArgument),
+        (fid(Hypercall::Call), 0, 1 << 4, Status::InvalidArgument),
+        (fid(Hypercall::Call), 0, 1 << 31, Status::InvalidArgument),
+        (fid(Hypercall::Call), 2, info(1, 1), Status::NotGrantable),
+        (fid(Hypercall::Call), 0, info(1, 4), Status::NotGrantable),
+        (
+            fid(Hypercall::Call),
+            0,
+            info(1, 9),
+            Status::InvalidCapability,
+        ),
+        (
+            fid(Hypercall::Call),
+            0,
+            info(1, u32::MAX),
+            Status::InvalidCapability,
+        ),
+        (fid(Hypercall::Reply), 0, 0, Status::NoCaller),
+        (fid(Hypercall::Signal), 0, 0, Status::WrongType),
+        (fid(Hypercall::Wait), 3, 0, Status::NoRights),
+        (fid(Hypercall::Poll), 3, 0, Status::NoRights),
+        (fid(Hypercall::IrqAck), 0, 0, Status::WrongType),
+        (fid(Hypercall::Log), 0, 41, Status::InvalidArgument),
+        (fid(Hypercall::Log), 0, u64::MAX, Status::InvalidArgument),
+    ];
+    for &(x0, x1, x2, want) in cases {
+        let before = m.state.clone();
+        let regs = [x0, x1, x2, 3, 4, 5, 6, 7];
+        let out = m.raw(0, regs);
+        assert_eq!(
+            out,
+            crate::state::Outcome::CONTINUE,
+            "{x0:#x} {x1:#x} {x2:#x}"
+        );
+        assert_eq!(m.regs[0][0], st(want), "{x0:#x} {x1:#x} {x2:#x}");
+        assert_eq!(m.regs[0][1..], regs[1..], "{x0:#x} {x1:#x} {x2:#x}");
+        assert!(
+            m.state == before,
+            "{x0:#x} {x1:#x} {x2:#x} changed the state"
+        );
+    }
+}
+
+#[test]
+fn server_side_protocol_errors() {
+    let mut m = Machine::new(&client_server());
+    server_waiting(&mut m);
+    m.hvc(0, Hypercall::Call, &[0, words(0)]);
+    assert_eq!(m.on(0), Some(v(1)));
+    for (regs, want) in [
+        // Receiving again while a reply is owed would forget the caller.
+        (
+            [fid(Hypercall::Recv), 0, 0, 0, 0, 0, 0, 0],
+            Status::InvalidArgument,
+        ),
+        // Replies carry no capabilities.
+        (
+            [
+                fid(Hypercall::Reply),
+                0,
+                MessageInfo::words(0).with_capability(CapSlot(0)).0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+            Status::InvalidArgument,
+        ),
+        (
+            [fid(Hypercall::ReplyRecv), 0, 8, 0, 0, 0, 0, 0],
+            Status::InvalidArgument,
+        ),
+        (
+            [fid(Hypercall::ReplyRecv), 0, 6, 0, 0, 0, 0, 0],
+            Status::InvalidArgument,
+        ),
+        (
+            [fid(Hypercall::ReplyRecv), 2, 0, 0, 0, 0, 0, 0],
+            Status::InvalidCapability,
+        ),
+    ] {
+        let before = m.state.clone();
+        m.raw(0, regs);
+        assert_eq!(m.status(0), Some(want), "{regs:?}");
+        assert!(m.state == before);
+    }
+}
+
+#[test]
+fn a_capability_moves_only_over_a_grant_endpoint_and_stays_revocable() {
+    let mut m = Machine::new(&client_server());
+    server_waiting(&mut m);
+    let send = MessageInfo::words(1).with_capability(CapSlot(1)).0;
+    m.raw(0, [fid(Hypercall::Call), 0, send, 77, 0, 0, 0, 0]);
+    // The server's first free slot is 2.
+    let arrived = MessageInfo::words(1).with_capability(CapSlot(2)).0;
+    assert_eq!(m.regs[0], [0, 0x11, arrived, 77, 0, 0, 0, 0]);
+    let moved = SlotRef::new(p(1), 2).unwrap();
+    assert_eq!(
+        m.state.capability(p(1), 2),
+        Some(Capability::new(Object::Memory(3), Rights(0b1_0011)))
+    );
+    assert_eq!(m.state.caps().parent(moved), SlotRef::new(p(0), 1));
+    m.hvc(0, Hypercall::ReplyRecv, &[0, words(0)]);
+    // The client takes it back.
+    m.hvc(0, Hypercall::Revoke, &[1]);
+    assert_eq!(m.status(0), Some(Status::Success));
+    assert_eq!(m.state.capability(p(1), 2), None);
+}
+
+#[test]
+fn a_transfer_into_a_full_table_fails_and_changes_nothing() {
+    let mut system = client_server();
+    system.parts[1].caps.resize(64, endpoint(1, &[R], 0));
+    let mut m = Machine::new(&system);
+    server_waiting(&mut m);
+    let before = m.state.clone();
+    let send = MessageInfo::words(0).with_capability(CapSlot(1)).0;
+    let out = m.raw(0, [fid(Hypercall::Call), 0, send, 0, 0, 0, 0, 0]);
+    assert_eq!(out.next, Next::Continue);
+    assert_eq!(m.status(0), Some(Status::OutOfResources));
+    assert!(m.state == before);
+}
+
+#[test]
+fn a_transfer_whose_capability_went_while_waiting_arrives_without_it() {
+    let mut system = client_server();
+    system.parts[0] = system.parts[0].clone().vcpus(2);
+    system.parts[0].cores = 0b11;
+    let mut m = Machine::new(&system);
+    // vCPU 0 on core 0 and vCPU 1 (the client's second) on core 1.
+    assert_eq!(m.state.vcpu_core(v(1)), Some(1));
+    let send = MessageInfo::words(1).with_capability(CapSlot(1)).0;
+    m.raw(0, [fid(Hypercall::Send), 0, send, 5, 0, 0, 0, 0]);
+    assert_eq!(m.on(0), Some(v(2)), "the server runs");
+    m.hvc(1, Hypercall::Delete, &[1]);
+    assert_eq!(m.status(1), Some(Status::Success));
+    m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(m.regs[0], [0, 0x11, words(1), 5, 0, 0, 0, 0]);
+    assert_eq!(m.state.caps().slots(p(1)).count(), 2);
+}
+
+#[test]
+fn a_call_to_a_lower_priority_receiver_queues_it_behind_higher_ones() {
+    let a = Part::new(0b1, 10, &[endpoint(0, &[W], 0xa), notification(0, &[R], 0)]);
+    let server = Part::new(0b1, 5, &[endpoint(0, &[R], 0)]);
+    let b = Part::new(0b1, 10, &[notification(0, &[R], 0)]);
+    let mut system = System::new(1, vec![a, server, b], 1, 1);
+    system.irqs.push(IrqSeed {
+        intid: 40,
+        notification: NotificationId(0),
+        badge: Badge(1),
+        device: None,
+    });
+    let mut m = Machine::new(&system);
+    assert_eq!(m.on(0), Some(v(0)));
+    m.hvc(0, Hypercall::Wait, &[1]);
+    assert_eq!(m.on(0), Some(v(2)));
+    m.hvc(0, Hypercall::Wait, &[0]);
+    assert_eq!(m.on(0), Some(v(1)));
+    let out = m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(out.next, Next::Idle { from: Some(v(1)) });
+    // Two interrupts wake the two waiters in turn; equal priority does not
+    // preempt.
+    m.step(0, |s, r| s.interrupt(0, 40, r));
+    assert_eq!(m.on(0), Some(v(0)));
+    assert_eq!(m.regs[0][..2], [0, 1]);
+    m.step(0, |s, r| s.interrupt(0, 40, r));
+    assert_eq!(m.on(0), Some(v(0)));
+    // The server is below vCPU 2, so the call does not switch to it.
+    let out = m.hvc(0, Hypercall::Call, &[0, words(1), 9]);
+    assert_eq!(
+        out.next,
+        Next::Switch {
+            from: Some(v(0)),
+            to: v(2)
+        }
+    );
+    assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Ready));
+    assert_eq!(
+        m.state.saved_regs(v(1)),
+        Some([0, 0xa, words(1), 9, 0, 0, 0, 0])
+    );
+    assert_eq!(m.state.caller_of(v(1)), Some(v(0)));
+}

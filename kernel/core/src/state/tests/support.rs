@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Test support: seeds built from owned parts, and a simulated kernel glue.
+
+use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
+
+use crate::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId};
+use crate::sched::VcpuId;
+use crate::state::{
+    EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, Seed,
+};
+
+pub(super) const R: Rights = Rights::READ;
+pub(super) const W: Rights = Rights::WRITE;
+pub(super) const G: Rights = Rights::GRANT;
+pub(super) const D: Rights = Rights::DERIVE;
+
+/// The union of `rights`.
+pub(super) fn rights(rights: &[Rights]) -> Rights {
+    rights.iter().fold(Rights::NONE, |a, r| a.union(*r))
+}
+
+pub(super) fn fid(call: Hypercall) -> u64 {
+    u64::from(call.function_id())
+}
+
+pub(super) fn endpoint(i: u8, r: &[Rights], badge: u64) -> Option<Capability> {
+    Some(Capability::new(Object::Endpoint(EndpointId(i)), rights(r)).with_badge(Badge(badge)))
+}
+
+pub(super) fn notification(i: u8, r: &[Rights], badge: u64) -> Option<Capability> {
+    Some(
+        Capability::new(Object::Notification(NotificationId(i)), rights(r))
+            .with_badge(Badge(badge)),
+    )
+}
+
+pub(super) fn object(object: Object, r: &[Rights]) -> Option<Capability> {
+    Some(Capability::new(object, rights(r)))
+}
+
+pub(super) fn irq(i: u8) -> Object {
+    Object::Irq(IrqId(i))
+}
+
+/// A partition of a test system, owning its capabilities.
+#[derive(Clone, Debug)]
+pub(super) struct Part {
+    pub(super) vcpus: usize,
+    pub(super) cores: u64,
+    pub(super) priority: u8,
+    pub(super) policy: FaultPolicy,
+    pub(super) caps: Vec<Option<Capability>>,
+}
+
+impl Part {
+    /// One vCPU on `cores` at `priority`, stopped on a fault, with `caps`.
+    pub(super) fn new(cores: u64, priority: u8, caps: &[Option<Capability>]) -> Self {
+        Self {
+            vcpus: 1,
+            cores,
+            priority,
+            policy: FaultPolicy::Stop,
+            caps: caps.to_vec(),
+        }
+    }
+
+    pub(super) fn vcpus(self, vcpus: usize) -> Self {
+        Self { vcpus, ..self }
+    }
+
+    pub(super) fn restart(self) -> Self {
+        Self {
+            policy: FaultPolicy::Restart,
+            ..self
+        }
+    }
+}
+
+/// A test system.
+#[derive(Clone, Debug, Default)]
+pub(super) struct System {
+    pub(super) cores: usize,
+    pub(super) parts: Vec<Part>,
+    pub(super) endpoints: Vec<EndpointSeed>,
+    pub(super) notifications: usize,
+    pub(super) irqs: Vec<IrqSeed>,
+}
+
+impl System {
+    /// `cores` cores, the partitions, `endpoints` endpoints with no declared
+    /// server, `notifications` notifications, no interrupts.
+    pub(super) fn new(
+        cores: usize,
+        parts: Vec<Part>,
+        endpoints: usize,
+        notifications: usize,
+    ) -> Self {
+        Self {
+            cores,
+            parts,
+            endpoints: vec![EndpointSeed::default(); endpoints],
+            notifications,
+            irqs: Vec::new(),
+        }
+    }
+
+    /// Runs `f` on the [`Seed`] this system describes.
+    pub(super) fn with_seed<T>(&self, f: impl FnOnce(&Seed<'_>) -> T) -> T {
+        let parts: Vec<PartitionSeed<'_>> = self
+            .parts
+            .iter()
+            .map(|p| PartitionSeed {
+                vcpus: p.vcpus,
+                cores: p.cores,
+                priority: p.priority,
+                fault_policy: p.policy,
+                capabilities: &p.caps,
+            })
+            .collect();
+        f(&Seed {
+            cores: self.cores,
+            partitions: &parts,
+            endpoints: &self.endpoints,
+            notifications: self.notifications,
+            irqs: &self.irqs,
+        })
+    }
+
+    pub(super) fn boot(&self) -> Box<KernelState> {
+        let mut state = Box::new(KernelState::empty());
+        self.with_seed(|seed| state.boot(seed)).unwrap();
+        state.check_invariants().unwrap();
+        state
+    }
+}
+
+/// The kernel glue, simulated: each core's live x0..x7, what every step
+/// asked for, and an invariant check after every step.
+pub(super) struct Machine {
+    pub(super) state: Box<KernelState>,
+    pub(super) regs: Vec<[u64; 8]>,
+    pub(super) last: Outcome,
+}
+
+impl Machine {
+    /// Boots `system` and lets every core pick its first vCPU.
+    pub(super) fn new(system: &System) -> Self {
+        let state = system.boot();
+        let mut m = Self {
+            state,
+            regs: vec![[0; 8]; system.cores],
+            last: Outcome::CONTINUE,
+        };
+        for core in 0..system.cores {
+            m.step(core, |s, r| s.idle(core, r));
+        }
+        m
+    }
+
+    /// Runs one step on `core` with its live registers.
+    pub(super) fn step(
+        &mut self,
+        core: usize,
+        f: impl FnOnce(&mut KernelState, &mut [u64; 8]) -> Outcome,
+    ) -> Outcome {
+        let outcome = f(&mut self.state, &mut self.regs[core]);
+        if let Err(broken) = self.state.check_invariants() {
+            panic!(
+                "invariant broken: {broken}\nafter {outcome:?}\n{:#?}",
+                self.state
+            );
+        }
+        // What the glue would see agrees with the state.
+        let running = self.state.current(core);
+        match outcome.next {
+            Next::Continue => {}
+            Next::Switch { to, .. } => assert_eq!(running, Some(to)),
+            Next::Idle { .. } => assert_eq!(running, None),
+        }
+        self.last = outcome;
+        outcome
+    }
+
+    /// The vCPU on `core` makes hypercall `call` with x1.. = `args` (the rest
+    /// zero).
+    pub(super) fn hvc(&mut self, core: usize, call: Hypercall, args: &[u64]) -> Outcome {
+        let mut regs = [0; 8];
+        regs[0] = fid(call);
+        for (r, a) in regs.iter_mut().skip(1).zip(args) {
+            *r = *a;
+        }
+        self.raw(core, regs)
+    }
+
+    /// The vCPU on `core` makes a hypercall with exactly `regs`.
+    pub(super) fn raw(&mut self, core: usize, regs: [u64; 8]) -> Outcome {
+        self.regs[core] = regs;
+        self.step(core, |s, r| s.hypercall(core, r))
+    }
+
+    pub(super) fn tick(&mut self, core: usize) -> Outcome {
+        self.step(core, |s, r| s.tick(core, r))
+    }
+
+    pub(super) fn reschedule(&mut self, core: usize) -> Outcome {
+        self.step(core, |s, r| s.reschedule(core, r))
+    }
+
+    /// Status in x0 of what now runs on `core`.
+    pub(super) fn status(&self, core: usize) -> Option<Status> {
+        Status::from_register(self.regs[core][0])
+    }
+
+    pub(super) fn on(&self, core: usize) -> Option<VcpuId> {
+        self.state.current(core)
+    }
+}
+
+/// The status word for `s`.
+pub(super) fn st(s: Status) -> u64 {
+    s.to_register()
+}
+
+/// Partition `i`.
+pub(super) fn p(i: u8) -> PartitionId {
+    PartitionId(i)
+}
+
+/// vCPU `i`.
+pub(super) fn v(i: u8) -> VcpuId {
+    VcpuId(i)
+}

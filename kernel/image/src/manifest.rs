@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The compiled manifest: what the kernel builds the system from.
+//!
+//! A [`BootManifest`] is plain data with fixed capacities. Objects are
+//! numbered: endpoints `0..endpoint_count`, notifications
+//! `0..notification_count`, and shared regions, devices and interrupts by their
+//! index in their tables. Capabilities and mappings name objects by those
+//! numbers, and a capability's slot is its index in its partition's table.
+//! Which numbers are consistent is [`BootManifest::validate`]'s business
+//! (`validate.rs`); how the blob travels is `package.rs`'s.
+
+use heapless::Vec;
+use hv_abi::hypercall::{Badge, Rights};
+use serde::{Deserialize, Serialize};
+
+/// The longest name, in bytes.
+pub const NAME_LENGTH: usize = 24;
+/// A name: a system, platform, partition, shared region or device. Lowercase
+/// letters, digits and `-`, starting with a letter ([`crate::is_valid_name`]).
+pub type Name = heapless::String<NAME_LENGTH>;
+
+/// Partitions in a system.
+pub const MAX_PARTITIONS: usize = 16;
+/// Capabilities in one partition's table (slots `0..MAX_CAPS`).
+pub const MAX_CAPS: usize = 64;
+/// Stage-2 mappings of one partition besides its RAM.
+pub const MAX_MAPPINGS: usize = 16;
+/// Endpoints in a system.
+pub const MAX_ENDPOINTS: usize = 64;
+/// Notifications in a system.
+pub const MAX_NOTIFICATIONS: usize = 64;
+/// Programs in a boot package.
+pub const MAX_PROGRAMS: usize = 16;
+/// Interrupts bound to notifications in a system.
+pub const MAX_IRQS: usize = 32;
+/// Shared memory regions in a system.
+pub const MAX_SHARED_REGIONS: usize = 32;
+/// Devices owned by partitions in a system.
+pub const MAX_DEVICES: usize = 32;
+/// vCPUs of one partition.
+pub const MAX_VCPUS: u8 = 8;
+
+/// The translation granule: every size and address in a manifest is a
+/// multiple of it.
+pub const PAGE_SIZE: u64 = 4096;
+/// Bits of a partition's intermediate physical address space. 40 bits (1 TiB)
+/// is what every Armv8-A core supports for stage 2 with a 4 KiB granule
+/// starting at level 1.
+pub const IPA_BITS: u32 = 40;
+/// The first IPA past a partition's address space.
+pub const IPA_LIMIT: u64 = 1 << IPA_BITS;
+/// Where the manifest compiler puts every partition's RAM in its address
+/// space. The kernel takes `ram_ipa` from the manifest; services link for this
+/// address.
+pub const RAM_IPA: u64 = 0x4000_0000;
+
+/// The compiled manifest of a whole system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootManifest {
+    /// The system's name.
+    pub system: Name,
+    /// The platform it was compiled for (`platforms/<name>`).
+    pub platform: Name,
+    /// Every partition; a partition's number is its index.
+    pub partitions: Vec<PartitionSpec, MAX_PARTITIONS>,
+    /// Endpoints to create, numbered `0..endpoint_count`.
+    pub endpoint_count: u16,
+    /// Notifications to create, numbered `0..notification_count`.
+    pub notification_count: u16,
+    /// Memory shared between partitions; the kernel allocates each at boot.
+    pub shared_regions: Vec<SharedRegion, MAX_SHARED_REGIONS>,
+    /// Devices given to partitions (the platform's others stay unmapped).
+    pub devices: Vec<DeviceSpec, MAX_DEVICES>,
+    /// Interrupts delivered to partitions as notification bits.
+    pub irqs: Vec<IrqSpec, MAX_IRQS>,
+}
+
+impl BootManifest {
+    /// A system with no partitions: the kernel alone.
+    #[must_use]
+    pub fn empty(system: Name, platform: Name) -> Self {
+        Self {
+            system,
+            platform,
+            partitions: Vec::new(),
+            endpoint_count: 0,
+            notification_count: 0,
+            shared_regions: Vec::new(),
+            devices: Vec::new(),
+            irqs: Vec::new(),
+        }
+    }
+}
+
+/// One partition: an EL1 context with its own stage-2 address space and
+/// capability table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionSpec {
+    /// Its name, unique in the system.
+    pub name: Name,
+    /// Its program: an index into the boot package's program table.
+    pub program: u8,
+    /// Bytes of RAM, a non-zero multiple of [`PAGE_SIZE`].
+    pub memory_size: u64,
+    /// Where that RAM is in physical memory, if the manifest fixes it;
+    /// otherwise the kernel allocates it from free memory at boot.
+    pub memory_base: Option<u64>,
+    /// Where that RAM appears in the partition's address space
+    /// ([`RAM_IPA`] for everything the compiler writes).
+    pub ram_ipa: u64,
+    /// vCPUs, `1..=MAX_VCPUS`.
+    pub vcpus: u8,
+    /// The cores its vCPUs may run on: bit n is core n. Never zero.
+    pub cores: u8,
+    /// Scheduling priority: higher runs first; equal priorities share in turn.
+    pub priority: u8,
+    /// What the kernel does when the partition faults.
+    pub fault: FaultPolicy,
+    /// Stage-2 mappings besides RAM: devices and shared memory.
+    pub mappings: Vec<Mapping, MAX_MAPPINGS>,
+    /// The capability table: slot n is `caps[n]`.
+    pub caps: Vec<CapSpec, MAX_CAPS>,
+}
+
+/// What happens to a partition that faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FaultPolicy {
+    /// It stops for good; the others carry on.
+    Stop,
+    /// It starts again from its program's entry with fresh RAM.
+    Restart,
+}
+
+/// One stage-2 mapping besides a partition's RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Mapping {
+    /// What is mapped.
+    pub kind: MappingKind,
+    /// Where it appears in the partition's address space; page-aligned.
+    pub ipa: u64,
+    /// Bytes mapped, a non-zero multiple of [`PAGE_SIZE`].
+    pub size: u64,
+    /// Access allowed: a non-empty subset of read, write and (shared memory
+    /// only) execute.
+    #[serde(with = "rights_serde")]
+    pub rights: Rights,
+}
+
+/// The physical memory behind a [`Mapping`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MappingKind {
+    /// The whole register block of `devices[device]`, which the partition must
+    /// own; mapped as device memory.
+    Device {
+        /// Index into [`BootManifest::devices`].
+        device: u16,
+    },
+    /// The whole of `shared_regions[region]`; the partition must hold a
+    /// memory capability for it with at least the mapping's rights.
+    Shared {
+        /// Index into [`BootManifest::shared_regions`].
+        region: u16,
+    },
+}
+
+/// One capability in a partition's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CapSpec {
+    /// What it names.
+    pub object: Object,
+    /// What it allows; only rights meaningful for the object.
+    #[serde(with = "rights_serde")]
+    pub rights: Rights,
+    /// The badge delivered with what is sent through it (for a notification,
+    /// the bits `signal` sets).
+    #[serde(with = "badge_serde")]
+    pub badge: Badge,
+}
+
+/// The object a capability names, by number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Object {
+    /// Endpoint `n` of `0..endpoint_count`.
+    Endpoint(u16),
+    /// Notification `n` of `0..notification_count`.
+    Notification(u16),
+    /// Shared region `n`.
+    Memory(u16),
+    /// Device `n` (its registers and the acknowledgement of its interrupts).
+    Device(u16),
+    /// Interrupt `n` of [`BootManifest::irqs`].
+    Irq(u16),
+    /// Partition `n`.
+    Partition(u16),
+}
+
+/// Memory shared between partitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedRegion {
+    /// The channel's name.
+    pub name: Name,
+    /// Bytes, a non-zero multiple of [`PAGE_SIZE`]; the kernel allocates it.
+    pub size: u64,
+}
+
+/// A device given to one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSpec {
+    /// Its name in the platform description.
+    pub name: Name,
+    /// Its register block's physical address, page-aligned.
+    pub pa: u64,
+    /// Its register block's size, a non-zero multiple of [`PAGE_SIZE`].
+    pub size: u64,
+    /// The partition that owns it.
+    pub owner: u16,
+}
+
+/// An interrupt delivered to a partition: when it fires, the kernel masks it
+/// and sets `badge` on the notification; the owner acknowledges it with
+/// `irq_ack` on its device capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IrqSpec {
+    /// The GIC interrupt ID: a shared peripheral interrupt, `32..=1019`.
+    pub intid: u32,
+    /// The device it belongs to; that device's owner receives it.
+    pub device: u16,
+    /// The notification it sets bits on.
+    pub notification: u16,
+    /// The bits it sets: non-zero, and disjoint from those of every other
+    /// interrupt on the same notification.
+    #[serde(with = "badge_serde")]
+    pub badge: Badge,
+}
+
+/// `Rights` is defined in hv-abi, which has no dependencies; it travels as
+/// its `u32`.
+mod rights_serde {
+    use hv_abi::hypercall::Rights;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(rights: &Rights, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(rights.0)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Rights, D::Error> {
+        u32::deserialize(d).map(Rights)
+    }
+}
+
+/// `Badge` is defined in hv-abi; it travels as its `u64`.
+mod badge_serde {
+    use hv_abi::hypercall::Badge;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(badge: &Badge, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(badge.0)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Badge, D::Error> {
+        u64::deserialize(d).map(Badge)
+    }
+}

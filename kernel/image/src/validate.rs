@@ -1,0 +1,667 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Decoding a [`BootManifest`] and every consistency rule the kernel
+//! re-checks at boot.
+//!
+//! The compiler checks far more (names that resolve, memory that fits the
+//! platform, channels with both ends); what is here is what the kernel needs
+//! to be true before it builds anything from the tables: every number in
+//! range, every size page-aligned and free of overflow, each partition's
+//! address space free of overlaps, each device and interrupt owned once, and
+//! capabilities carrying only rights their object gives meaning to.
+//! [`ManifestError`] says what is wrong and where, by index, since the kernel
+//! has no file to point into.
+
+use core::fmt;
+
+use hv_abi::hypercall::Rights;
+
+use crate::manifest::{
+    BootManifest, IPA_LIMIT, MAX_ENDPOINTS, MAX_NOTIFICATIONS, MAX_PROGRAMS, MAX_VCPUS,
+    MappingKind, Name, Object, PAGE_SIZE, PartitionSpec,
+};
+
+/// The first shared peripheral interrupt (GIC INTID); lower ones are per core.
+const SPI_FIRST: u32 = 32;
+/// The last shared peripheral interrupt; 1020..1023 are special INTIDs.
+const SPI_LAST: u32 = 1019;
+
+/// Something that has a name in a manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Item {
+    /// The system.
+    System,
+    /// The platform.
+    Platform,
+    /// Partition `n`.
+    Partition(u16),
+    /// Shared region `n`.
+    SharedRegion(u16),
+    /// Device `n`.
+    Device(u16),
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::System => f.write_str("system"),
+            Self::Platform => f.write_str("platform"),
+            Self::Partition(n) => write!(f, "partition {n}"),
+            Self::SharedRegion(n) => write!(f, "shared region {n}"),
+            Self::Device(n) => write!(f, "device {n}"),
+        }
+    }
+}
+
+/// Why a compiled manifest was refused: what is wrong, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ManifestError {
+    /// The blob is not a postcard encoding of a manifest within the limits.
+    Malformed,
+    /// Bytes follow the encoded manifest.
+    TrailingBytes,
+    /// A name is empty or has a character other than `a-z`, `0-9`, `-`, or
+    /// does not start with a letter.
+    BadName(Item),
+    /// Two items of the same kind have the same name.
+    DuplicateName {
+        /// The later one.
+        item: Item,
+        /// The index of the earlier one.
+        first: u16,
+    },
+    /// `endpoint_count` exceeds [`MAX_ENDPOINTS`].
+    TooManyEndpoints,
+    /// `notification_count` exceeds [`MAX_NOTIFICATIONS`].
+    TooManyNotifications,
+    /// A partition's program is not in the package's program table.
+    MissingProgram {
+        /// The partition.
+        partition: u16,
+    },
+    /// A partition's memory size is zero or not a multiple of [`PAGE_SIZE`].
+    BadMemorySize {
+        /// The partition.
+        partition: u16,
+    },
+    /// A partition's fixed memory base is not page-aligned, or base + size
+    /// overflows.
+    BadMemoryBase {
+        /// The partition.
+        partition: u16,
+    },
+    /// Two partitions' fixed physical memory overlaps.
+    MemoryOverlap {
+        /// The later partition.
+        partition: u16,
+        /// The earlier one.
+        other: u16,
+    },
+    /// A partition's RAM IPA is not page-aligned or its RAM leaves the IPA
+    /// space.
+    BadRamIpa {
+        /// The partition.
+        partition: u16,
+    },
+    /// A partition's vCPU count is not `1..=MAX_VCPUS`.
+    BadVcpus {
+        /// The partition.
+        partition: u16,
+    },
+    /// A partition may run on no core.
+    NoCores {
+        /// The partition.
+        partition: u16,
+    },
+    /// A stage-2 mapping is wrong.
+    Mapping {
+        /// The partition.
+        partition: u16,
+        /// The mapping's index.
+        mapping: u16,
+        /// What is wrong with it.
+        problem: MappingProblem,
+    },
+    /// A capability names an object that does not exist.
+    UnknownObject {
+        /// The partition.
+        partition: u16,
+        /// The slot.
+        slot: u16,
+    },
+    /// A capability's rights are empty, undefined, or not meaningful for its
+    /// object.
+    BadRights {
+        /// The partition.
+        partition: u16,
+        /// The slot.
+        slot: u16,
+    },
+    /// A device or interrupt capability is held by a partition that does not
+    /// own the device.
+    NotOwner {
+        /// The partition.
+        partition: u16,
+        /// The slot.
+        slot: u16,
+    },
+    /// A shared region's size is zero or not a multiple of [`PAGE_SIZE`].
+    BadRegionSize {
+        /// The region.
+        region: u16,
+    },
+    /// A device's range is empty, not page-aligned, or overflows.
+    BadDevice {
+        /// The device.
+        device: u16,
+    },
+    /// A device's owner is not a partition.
+    BadDeviceOwner {
+        /// The device.
+        device: u16,
+    },
+    /// Two devices' ranges overlap.
+    DeviceOverlap {
+        /// The later device.
+        device: u16,
+        /// The earlier one.
+        other: u16,
+    },
+    /// An interrupt is not a shared peripheral interrupt (32 to 1019).
+    BadIntid {
+        /// The interrupt's index.
+        irq: u16,
+    },
+    /// An interrupt ID is bound twice.
+    DuplicateIntid {
+        /// The later binding.
+        irq: u16,
+        /// The earlier one.
+        first: u16,
+    },
+    /// An interrupt names a device or notification that does not exist.
+    UnknownIrqObject {
+        /// The interrupt's index.
+        irq: u16,
+    },
+    /// An interrupt's badge is zero or shares bits with another interrupt's on
+    /// the same notification (`other`).
+    BadIrqBadge {
+        /// The interrupt's index.
+        irq: u16,
+        /// The earlier interrupt it clashes with, if that is the problem.
+        other: Option<u16>,
+    },
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Malformed => {
+                f.write_str("not a compiled manifest of this format (or over the kernel's limits)")
+            }
+            Self::TrailingBytes => f.write_str("bytes follow the compiled manifest"),
+            Self::BadName(item) => write!(
+                f,
+                "{item}: the name must be a lowercase letter followed by letters, digits or `-`"
+            ),
+            Self::DuplicateName { item, first } => {
+                write!(f, "{item}: has the same name as number {first}")
+            }
+            Self::TooManyEndpoints => write!(f, "more than {MAX_ENDPOINTS} endpoints"),
+            Self::TooManyNotifications => {
+                write!(f, "more than {MAX_NOTIFICATIONS} notifications")
+            }
+            Self::MissingProgram { partition } => write!(
+                f,
+                "partition {partition}: its program is not in the package"
+            ),
+            Self::BadMemorySize { partition } => write!(
+                f,
+                "partition {partition}: memory size is zero or not a multiple of 4 KiB"
+            ),
+            Self::BadMemoryBase { partition } => write!(
+                f,
+                "partition {partition}: fixed memory base is not 4 KiB-aligned or base + size overflows"
+            ),
+            Self::MemoryOverlap { partition, other } => write!(
+                f,
+                "partition {partition}: fixed memory overlaps partition {other}'s"
+            ),
+            Self::BadRamIpa { partition } => write!(
+                f,
+                "partition {partition}: RAM is not 4 KiB-aligned in, or does not fit, the 40-bit IPA space"
+            ),
+            Self::BadVcpus { partition } => write!(
+                f,
+                "partition {partition}: vCPU count is not 1 to {MAX_VCPUS}"
+            ),
+            Self::NoCores { partition } => {
+                write!(f, "partition {partition}: may run on no core")
+            }
+            Self::Mapping {
+                partition,
+                mapping,
+                problem,
+            } => write!(f, "partition {partition} mapping {mapping}: {problem}"),
+            Self::UnknownObject { partition, slot } => write!(
+                f,
+                "partition {partition} slot {slot}: the capability names an object that does not exist"
+            ),
+            Self::BadRights { partition, slot } => write!(
+                f,
+                "partition {partition} slot {slot}: rights are empty or not meaningful for the object"
+            ),
+            Self::NotOwner { partition, slot } => write!(
+                f,
+                "partition {partition} slot {slot}: the device belongs to another partition"
+            ),
+            Self::BadRegionSize { region } => write!(
+                f,
+                "shared region {region}: size is zero or not a multiple of 4 KiB"
+            ),
+            Self::BadDevice { device } => write!(
+                f,
+                "device {device}: range is empty, not 4 KiB-aligned, or overflows"
+            ),
+            Self::BadDeviceOwner { device } => {
+                write!(f, "device {device}: the owner is not a partition")
+            }
+            Self::DeviceOverlap { device, other } => {
+                write!(f, "device {device}: overlaps device {other}")
+            }
+            Self::BadIntid { irq } => write!(
+                f,
+                "interrupt {irq}: not a shared peripheral interrupt ({SPI_FIRST} to {SPI_LAST})"
+            ),
+            Self::DuplicateIntid { irq, first } => {
+                write!(f, "interrupt {irq}: the same INTID as interrupt {first}")
+            }
+            Self::UnknownIrqObject { irq } => write!(
+                f,
+                "interrupt {irq}: names a device or notification that does not exist"
+            ),
+            Self::BadIrqBadge { irq, other: None } => {
+                write!(f, "interrupt {irq}: the badge is zero")
+            }
+            Self::BadIrqBadge {
+                irq,
+                other: Some(other),
+            } => write!(
+                f,
+                "interrupt {irq}: badge shares bits with interrupt {other} on the same notification"
+            ),
+        }
+    }
+}
+
+/// What is wrong with a stage-2 mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MappingProblem {
+    /// Empty, not page-aligned, or outside the IPA space.
+    Range,
+    /// Overlaps the partition's RAM (`None`) or an earlier mapping.
+    Overlap(Option<u16>),
+    /// Names a device or shared region that does not exist.
+    Unknown,
+    /// Maps a device another partition owns.
+    NotOwned,
+    /// Its size differs from the device's or region's.
+    Size,
+    /// Its rights are empty or not meaningful (devices: read and write;
+    /// shared memory: read, write and execute).
+    Rights,
+    /// Maps a shared region without a memory capability for it that carries
+    /// at least the mapping's rights.
+    NoCapability,
+}
+
+impl MappingProblem {
+    /// This problem, located.
+    pub(crate) const fn at(self, partition: u16, mapping: u16) -> ManifestError {
+        ManifestError::Mapping {
+            partition,
+            mapping,
+            problem: self,
+        }
+    }
+}
+
+impl fmt::Display for MappingProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Range => f.write_str("empty, not 4 KiB-aligned, or outside the 40-bit IPA space"),
+            Self::Overlap(None) => f.write_str("overlaps the partition's RAM"),
+            Self::Overlap(Some(other)) => write!(f, "overlaps mapping {other}"),
+            Self::Unknown => f.write_str("no such device or shared region"),
+            Self::NotOwned => f.write_str("the device belongs to another partition"),
+            Self::Size => f.write_str("its size differs from the device's or region's"),
+            Self::Rights => f.write_str(
+                "rights are empty or not meaningful (devices: read, write; memory: read, write, execute)",
+            ),
+            Self::NoCapability => {
+                f.write_str("no memory capability for the region carries the mapping's rights")
+            }
+        }
+    }
+}
+
+/// Whether `name` is a valid name: a lowercase ASCII letter, then lowercase
+/// letters, digits and `-`. (Length is bounded by [`Name`]'s capacity.)
+#[must_use]
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The rights that mean something for an object.
+const fn meaningful_rights(object: Object) -> Rights {
+    let bits = match object {
+        Object::Endpoint(_) => {
+            Rights::READ.0 | Rights::WRITE.0 | Rights::GRANT.0 | Rights::DERIVE.0
+        }
+        Object::Notification(_) => Rights::READ.0 | Rights::WRITE.0 | Rights::DERIVE.0,
+        Object::Memory(_) => {
+            Rights::READ.0 | Rights::WRITE.0 | Rights::EXECUTE.0 | Rights::DERIVE.0
+        }
+        Object::Device(_) => Rights::READ.0 | Rights::WRITE.0 | Rights::DERIVE.0,
+        Object::Irq(_) => Rights::WRITE.0 | Rights::DERIVE.0,
+        Object::Partition(_) => Rights::READ.0 | Rights::CONTROL.0 | Rights::DERIVE.0,
+    };
+    Rights(bits)
+}
+
+/// Whether `rights` is non-empty and within `allowed`.
+const fn rights_within(rights: Rights, allowed: Rights) -> bool {
+    rights.0 != 0 && allowed.contains(rights)
+}
+
+/// Whether `[base, base + size)` is non-empty, page-aligned and ends at or
+/// before `limit`. Never overflows.
+fn is_page_range(base: u64, size: u64, limit: u64) -> bool {
+    size != 0
+        && base.is_multiple_of(PAGE_SIZE)
+        && size.is_multiple_of(PAGE_SIZE)
+        && base.checked_add(size).is_some_and(|end| end <= limit)
+}
+
+/// Whether two ranges already known not to overflow overlap.
+const fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.0 + b.1 && b.0 < a.0 + a.1
+}
+
+/// Converts a table index to the `u16` errors carry. Tables hold at most a
+/// few dozen entries, so this never saturates in practice.
+fn index(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+/// Checks that `names` are valid and unique, naming items with `item`.
+fn check_names<'a>(
+    names: impl Iterator<Item = &'a Name> + Clone,
+    item: fn(u16) -> Item,
+) -> Result<(), ManifestError> {
+    for (i, name) in names.clone().enumerate() {
+        if !is_valid_name(name) {
+            return Err(ManifestError::BadName(item(index(i))));
+        }
+        if let Some(first) = names.clone().take(i).position(|other| other == name) {
+            return Err(ManifestError::DuplicateName {
+                item: item(index(i)),
+                first: index(first),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl BootManifest {
+    /// Decodes a postcard blob and validates it: the only way the kernel
+    /// should obtain a manifest.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::Malformed`] or [`ManifestError::TrailingBytes`] if the
+    /// blob is not exactly one encoded manifest within the limits, or the
+    /// first rule of [`Self::validate`] it breaks.
+    pub fn decode(blob: &[u8]) -> Result<Self, ManifestError> {
+        let (manifest, rest): (Self, _) =
+            postcard::take_from_bytes(blob).map_err(|_| ManifestError::Malformed)?;
+        if !rest.is_empty() {
+            return Err(ManifestError::TrailingBytes);
+        }
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Checks every rule the kernel relies on (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken, with where.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if !is_valid_name(&self.system) {
+            return Err(ManifestError::BadName(Item::System));
+        }
+        if !is_valid_name(&self.platform) {
+            return Err(ManifestError::BadName(Item::Platform));
+        }
+        check_names(self.partitions.iter().map(|p| &p.name), Item::Partition)?;
+        check_names(
+            self.shared_regions.iter().map(|r| &r.name),
+            Item::SharedRegion,
+        )?;
+        check_names(self.devices.iter().map(|d| &d.name), Item::Device)?;
+        if usize::from(self.endpoint_count) > MAX_ENDPOINTS {
+            return Err(ManifestError::TooManyEndpoints);
+        }
+        if usize::from(self.notification_count) > MAX_NOTIFICATIONS {
+            return Err(ManifestError::TooManyNotifications);
+        }
+        self.validate_regions_and_devices()?;
+        for (i, partition) in self.partitions.iter().enumerate() {
+            self.validate_partition(index(i), partition)?;
+        }
+        self.validate_irqs()
+    }
+
+    /// Shared regions' sizes; devices' ranges and owners.
+    fn validate_regions_and_devices(&self) -> Result<(), ManifestError> {
+        for (i, region) in self.shared_regions.iter().enumerate() {
+            if region.size == 0 || !region.size.is_multiple_of(PAGE_SIZE) {
+                return Err(ManifestError::BadRegionSize { region: index(i) });
+            }
+        }
+        for (i, device) in self.devices.iter().enumerate() {
+            let device_index = index(i);
+            if !is_page_range(device.pa, device.size, u64::MAX) {
+                return Err(ManifestError::BadDevice {
+                    device: device_index,
+                });
+            }
+            if usize::from(device.owner) >= self.partitions.len() {
+                return Err(ManifestError::BadDeviceOwner {
+                    device: device_index,
+                });
+            }
+            let mut earlier = self.devices.iter().take(i);
+            if let Some(other) =
+                earlier.position(|o| overlaps((o.pa, o.size), (device.pa, device.size)))
+            {
+                return Err(ManifestError::DeviceOverlap {
+                    device: device_index,
+                    other: index(other),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One partition: its scalars, its address space, its capabilities.
+    fn validate_partition(&self, p: u16, partition: &PartitionSpec) -> Result<(), ManifestError> {
+        if usize::from(partition.program) >= MAX_PROGRAMS {
+            return Err(ManifestError::MissingProgram { partition: p });
+        }
+        if partition.memory_size == 0 || !partition.memory_size.is_multiple_of(PAGE_SIZE) {
+            return Err(ManifestError::BadMemorySize { partition: p });
+        }
+        if let Some(base) = partition.memory_base {
+            if !is_page_range(base, partition.memory_size, u64::MAX) {
+                return Err(ManifestError::BadMemoryBase { partition: p });
+            }
+            let mut earlier = self.partitions.iter().take(usize::from(p));
+            if let Some(other) = earlier.position(|o| {
+                o.memory_base.is_some_and(|other_base| {
+                    overlaps((other_base, o.memory_size), (base, partition.memory_size))
+                })
+            }) {
+                return Err(ManifestError::MemoryOverlap {
+                    partition: p,
+                    other: index(other),
+                });
+            }
+        }
+        if !is_page_range(partition.ram_ipa, partition.memory_size, IPA_LIMIT) {
+            return Err(ManifestError::BadRamIpa { partition: p });
+        }
+        if !(1..=MAX_VCPUS).contains(&partition.vcpus) {
+            return Err(ManifestError::BadVcpus { partition: p });
+        }
+        if partition.cores == 0 {
+            return Err(ManifestError::NoCores { partition: p });
+        }
+        self.validate_mappings(p, partition)?;
+        self.validate_caps(p, partition)
+    }
+
+    /// A partition's mappings: in range, disjoint, backed by what it owns.
+    fn validate_mappings(&self, p: u16, partition: &PartitionSpec) -> Result<(), ManifestError> {
+        let ram = (partition.ram_ipa, partition.memory_size);
+        for (m, mapping) in partition.mappings.iter().enumerate() {
+            let (partition_index, mapping_index) = (p, index(m));
+            let error = |problem: MappingProblem| problem.at(partition_index, mapping_index);
+            if !is_page_range(mapping.ipa, mapping.size, IPA_LIMIT) {
+                return Err(error(MappingProblem::Range));
+            }
+            let range = (mapping.ipa, mapping.size);
+            if overlaps(ram, range) {
+                return Err(error(MappingProblem::Overlap(None)));
+            }
+            let mut earlier = partition.mappings.iter().take(m);
+            if let Some(other) = earlier.position(|o| overlaps((o.ipa, o.size), range)) {
+                return Err(error(MappingProblem::Overlap(Some(index(other)))));
+            }
+            let (size, allowed) = match mapping.kind {
+                MappingKind::Device { device } => {
+                    let spec = self
+                        .devices
+                        .get(usize::from(device))
+                        .ok_or(error(MappingProblem::Unknown))?;
+                    if spec.owner != p {
+                        return Err(error(MappingProblem::NotOwned));
+                    }
+                    (spec.size, Rights::READ.union(Rights::WRITE))
+                }
+                MappingKind::Shared { region } => {
+                    let spec = self
+                        .shared_regions
+                        .get(usize::from(region))
+                        .ok_or(error(MappingProblem::Unknown))?;
+                    let memory = Rights::READ.union(Rights::WRITE).union(Rights::EXECUTE);
+                    (spec.size, memory)
+                }
+            };
+            if size != mapping.size {
+                return Err(error(MappingProblem::Size));
+            }
+            if !rights_within(mapping.rights, allowed) {
+                return Err(error(MappingProblem::Rights));
+            }
+            if let MappingKind::Shared { region } = mapping.kind {
+                let covered = partition.caps.iter().any(|cap| {
+                    cap.object == Object::Memory(region) && cap.rights.contains(mapping.rights)
+                });
+                if !covered {
+                    return Err(error(MappingProblem::NoCapability));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A partition's capabilities: objects exist, rights mean something,
+    /// devices and interrupts belong to it.
+    fn validate_caps(&self, p: u16, partition: &PartitionSpec) -> Result<(), ManifestError> {
+        for (s, cap) in partition.caps.iter().enumerate() {
+            let slot = index(s);
+            let in_range = |n: u16, count: usize| usize::from(n) < count;
+            let (exists, owner) = match cap.object {
+                Object::Endpoint(n) => (in_range(n, usize::from(self.endpoint_count)), None),
+                Object::Notification(n) => {
+                    (in_range(n, usize::from(self.notification_count)), None)
+                }
+                Object::Memory(n) => (in_range(n, self.shared_regions.len()), None),
+                Object::Partition(n) => (in_range(n, self.partitions.len()), None),
+                Object::Device(n) => {
+                    let device = self.devices.get(usize::from(n));
+                    (device.is_some(), device.map(|d| d.owner))
+                }
+                Object::Irq(n) => {
+                    let device = self
+                        .irqs
+                        .get(usize::from(n))
+                        .and_then(|irq| self.devices.get(usize::from(irq.device)));
+                    (device.is_some(), device.map(|d| d.owner))
+                }
+            };
+            if !exists {
+                return Err(ManifestError::UnknownObject { partition: p, slot });
+            }
+            if !cap.rights.is_valid() || !rights_within(cap.rights, meaningful_rights(cap.object)) {
+                return Err(ManifestError::BadRights { partition: p, slot });
+            }
+            if owner.is_some_and(|owner| owner != p) {
+                return Err(ManifestError::NotOwner { partition: p, slot });
+            }
+        }
+        Ok(())
+    }
+
+    /// Interrupts: real SPIs, bound once, to existing objects, with badges
+    /// that tell them apart.
+    fn validate_irqs(&self) -> Result<(), ManifestError> {
+        for (i, irq) in self.irqs.iter().enumerate() {
+            let here = index(i);
+            if !(SPI_FIRST..=SPI_LAST).contains(&irq.intid) {
+                return Err(ManifestError::BadIntid { irq: here });
+            }
+            let mut earlier = self.irqs.iter().take(i);
+            if let Some(first) = earlier.clone().position(|o| o.intid == irq.intid) {
+                return Err(ManifestError::DuplicateIntid {
+                    irq: here,
+                    first: index(first),
+                });
+            }
+            if usize::from(irq.device) >= self.devices.len()
+                || irq.notification >= self.notification_count
+            {
+                return Err(ManifestError::UnknownIrqObject { irq: here });
+            }
+            if irq.badge.0 == 0 {
+                return Err(ManifestError::BadIrqBadge {
+                    irq: here,
+                    other: None,
+                });
+            }
+            if let Some(other) = earlier
+                .position(|o| o.notification == irq.notification && o.badge.0 & irq.badge.0 != 0)
+            {
+                return Err(ManifestError::BadIrqBadge {
+                    irq: here,
+                    other: Some(index(other)),
+                });
+            }
+        }
+        Ok(())
+    }
+}

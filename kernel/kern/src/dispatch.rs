@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Running partitions: every exit from a partition and every interrupt goes
+//! through here to `hv-core`'s step functions, and their outcome is carried
+//! out.
+//!
+//! # Locks
+//! One lock, [`STATE`], guards the whole capability, IPC and scheduling
+//! state; it is held only for one step function, never while printing or
+//! touching the GIC. The log's line buffers have their own lock, taken after
+//! `STATE` is released; the console lock is taken inside it. Order: `STATE`,
+//! then `LINES`, then the console.
+
+use hv_abi::console::EXCEPTION;
+use hv_arch_aarch64 as arch;
+use hv_arch_aarch64::gic;
+use hv_arch_aarch64::vcpu::{Exit, Next as ArchNext};
+use hv_core::MAX_CPUS;
+use hv_core::cap::{MAX_PARTITIONS, PartitionId};
+use hv_core::esr::Syndrome;
+use hv_core::sched::VcpuId;
+use hv_core::state::{Effect, KernelState, LOG_BYTES, Next, Outcome};
+use spin::{Mutex, Once};
+
+use crate::irq;
+use crate::system::Loaded;
+use crate::{println, system};
+
+/// The kernel's state: capabilities, IPC, scheduling.
+static STATE: Mutex<KernelState> = Mutex::new(KernelState::empty());
+
+/// What was loaded, and which core owns each partition interrupt.
+struct System {
+    loaded: Loaded,
+    /// MPIDR affinity of each core, for kicks and interrupt routing.
+    cores: [u64; MAX_CPUS],
+    /// (INTID, core) for every interrupt bound to a partition.
+    irq_cores: alloc::vec::Vec<(u32, usize)>,
+}
+
+static SYSTEM: Once<System> = Once::new();
+
+/// Partial log lines, one buffer per partition.
+struct Line {
+    bytes: [u8; 160],
+    len: usize,
+}
+
+static LINES: Mutex<[Line; MAX_PARTITIONS]> = Mutex::new(
+    [const {
+        Line {
+            bytes: [0; 160],
+            len: 0,
+        }
+    }; MAX_PARTITIONS],
+);
+
+/// Fault reasons the kernel itself gives (the `Fault` hypercall's reasons are
+/// the partition's own).
+const REASON_EXCEPTION: u64 = 0x100;
+
+/// Boots the capability system from `seed` and starts dispatching.
+pub(crate) fn install(
+    loaded: Loaded,
+    manifest: &hv_image::BootManifest,
+    cores: [u64; MAX_CPUS],
+    online: usize,
+) -> Result<(), system::LoadError> {
+    system::with_seed(manifest, online, |seed| STATE.lock().boot(seed))?
+        .map_err(system::LoadError::Seed)?;
+    let state = STATE.lock();
+    let mut irq_cores = alloc::vec::Vec::new();
+    for irq in &manifest.irqs {
+        let owner = manifest
+            .devices
+            .get(usize::from(irq.device))
+            .map(|d| d.owner);
+        let core = owner
+            .and_then(|p| loaded.partitions.get(usize::from(p)))
+            .and_then(|p| state.vcpu_core(VcpuId(p.first_vcpu as u8)))
+            .unwrap_or(0);
+        irq_cores.push((irq.intid, core));
+    }
+    drop(state);
+    for &(intid, core) in &irq_cores {
+        let _ = gic::enable(intid, cores[core]);
+    }
+    SYSTEM.call_once(|| System {
+        loaded,
+        cores,
+        irq_cores,
+    });
+    arch::vcpu::set_handler(on_exit, irq::idle);
+    Ok(())
+}
+
+/// Starts this core's share of the system: runs its first ready vCPU, or
+/// idles. Never returns.
+pub(crate) fn start_core(core: usize) -> ! {
+    let mut regs = [0u64; 8];
+    let outcome = STATE.lock().idle(core, &mut regs);
+    follow(core, outcome, &mut regs)
+}
+
+/// Carries out an outcome from outside any vCPU (an idle core): runs the vCPU
+/// it names, or returns to idle.
+fn follow(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ! {
+    match apply(core, outcome) {
+        ArchNext::Switch(to) => {
+            let _ = arch::vcpu::run(to, regs);
+            irq::idle()
+        }
+        ArchNext::Resume | ArchNext::Idle => irq::idle(),
+    }
+}
+
+/// Every exit from a partition.
+fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
+    let outcome = match exit {
+        Exit::Synchronous { esr, far, ipa } => match Syndrome::decode(esr) {
+            Syndrome::Svc { .. } | Syndrome::Hvc { .. } => STATE.lock().hypercall(core, regs),
+            Syndrome::WfiWfe => {
+                arch::vcpu::skip_instruction();
+                STATE.lock().yield_vcpu(core, regs)
+            }
+            syndrome => {
+                report_exception(vcpu, syndrome, esr, far, ipa);
+                STATE.lock().fault(core, REASON_EXCEPTION, regs)
+            }
+        },
+        Exit::Irq => interrupt(core, regs),
+        Exit::Fiq | Exit::SError => {
+            report_exception(vcpu, Syndrome::SError, 0, 0, 0);
+            STATE.lock().fault(core, REASON_EXCEPTION, regs)
+        }
+    };
+    apply(core, outcome)
+}
+
+/// Takes one interrupt on this core and steps the state for it.
+fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
+    let Some(intid) = gic::acknowledge() else {
+        return Outcome::CONTINUE;
+    };
+    let outcome = if intid == irq::timer_intid() {
+        irq::tick();
+        STATE.lock().tick(core, regs)
+    } else if intid == gic::SGI_KICK {
+        STATE.lock().reschedule(core, regs)
+    } else {
+        // Masked until its owner acknowledges it (Effect::UnmaskIrq).
+        let _ = gic::disable(intid);
+        STATE.lock().interrupt(core, intid, regs)
+    };
+    gic::end(intid);
+    outcome
+}
+
+/// An interrupt that arrived while this core was idle.
+pub(crate) fn interrupt_while_idle(core: usize) {
+    let mut regs = [0u64; 8];
+    let outcome = interrupt(core, &mut regs);
+    if matches!(outcome.next, Next::Switch { .. }) || outcome.effect.is_some() || outcome.kick != 0
+    {
+        follow(core, outcome, &mut regs);
+    }
+}
+
+/// Does what an outcome asks beyond choosing the next vCPU, and says which.
+fn apply(core: usize, outcome: Outcome) -> ArchNext {
+    if let Some(system) = SYSTEM.get() {
+        for (other, mpidr) in system.cores.iter().enumerate() {
+            if other != core && outcome.kick & (1 << other) != 0 {
+                let _ = gic::kick(*mpidr);
+            }
+        }
+    }
+    if let Some(effect) = outcome.effect {
+        carry_out(effect);
+    }
+    match outcome.next {
+        Next::Continue => ArchNext::Resume,
+        Next::Switch { to, .. } => ArchNext::Switch(usize::from(to.0)),
+        Next::Idle { .. } => ArchNext::Idle,
+    }
+}
+
+fn name(partition: PartitionId) -> &'static str {
+    SYSTEM
+        .get()
+        .and_then(|s| s.loaded.partitions.get(usize::from(partition.0)))
+        .map_or("?", |p| p.name.as_str())
+}
+
+fn carry_out(effect: Effect) {
+    match effect {
+        Effect::Log {
+            partition,
+            bytes,
+            len,
+        } => log(partition, &bytes[..usize::from(len).min(LOG_BYTES)]),
+        Effect::UnmaskIrq(intid) => {
+            let system = SYSTEM.get();
+            let core = system
+                .and_then(|s| s.irq_cores.iter().find(|(i, _)| *i == intid))
+                .map_or(0, |(_, c)| *c);
+            let mpidr = system.map_or(0, |s| s.cores[core]);
+            let _ = gic::enable(intid, mpidr);
+        }
+        Effect::Fault { partition, reason } => {
+            println!(
+                "bulkhead: partition `{}` faulted (reason {reason:#x}) and is stopped",
+                name(partition)
+            );
+        }
+        Effect::Restart { partition, reason } => {
+            println!(
+                "bulkhead: partition `{}` faulted (reason {reason:#x}); restarting it",
+                name(partition)
+            );
+            let index = usize::from(partition.0);
+            let reloaded = SYSTEM
+                .get()
+                .and_then(|s| s.loaded.partitions.get(index))
+                .map(|p| system::reload(index, p));
+            match reloaded {
+                Some(Ok(())) => {
+                    let kick = STATE.lock().restart_done(partition);
+                    apply(
+                        arch::cpu::index(),
+                        Outcome {
+                            next: Next::Continue,
+                            kick,
+                            effect: None,
+                        },
+                    );
+                }
+                Some(Err(e)) => println!(
+                    "bulkhead: partition `{}` cannot restart: {e}",
+                    name(partition)
+                ),
+                None => {}
+            }
+        }
+    }
+}
+
+/// Appends a partition's bytes to its log line; prints whole lines as
+/// `[name] text`.
+fn log(partition: PartitionId, bytes: &[u8]) {
+    let mut lines = LINES.lock();
+    let Some(line) = lines.get_mut(usize::from(partition.0)) else {
+        return;
+    };
+    for &byte in bytes {
+        if byte != b'\n' {
+            if let Some(slot) = line.bytes.get_mut(line.len) {
+                *slot = byte;
+                line.len += 1;
+                continue;
+            }
+        }
+        let text = core::str::from_utf8(&line.bytes[..line.len]).unwrap_or("(not UTF-8)");
+        println!("[{}] {text}", name(partition));
+        line.len = 0;
+        if byte != b'\n' {
+            line.bytes[0] = byte;
+            line.len = 1;
+        }
+    }
+}
+
+fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
+    let partition = STATE.lock().vcpu_partition(VcpuId(vcpu as u8));
+    let who = partition.map_or("?", name);
+    println!("{EXCEPTION}partition `{who}` vCPU {vcpu}: {syndrome} (ESR {esr:#x})");
+    if syndrome.far_valid() {
+        println!("{EXCEPTION}partition `{who}`: address {far:#x}, IPA {ipa:#x}");
+    }
+}

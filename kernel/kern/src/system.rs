@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Loading the system the boot package describes: partitions, their memory,
+//! their stage-2 tables, their programs and their capabilities.
+//!
+//! The kernel trusts only the compiled manifest, and re-validates it here:
+//! [`Package::parse`] checks the package's magic, version and CRC, and
+//! `BootManifest::decode` every rule the manifest compiler applied. A package
+//! that fails either is refused with a clear message before anything is
+//! loaded. Then, for each partition: its RAM is carved from free memory (or
+//! claimed where the manifest fixed it), zeroed, its program's segments
+//! copied in, its stage-2 tables built (RAM, then each device and shared
+//! region it is given), its vCPUs prepared, and its capabilities seeded into
+//! `hv-core`'s [`KernelState`].
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use hv_abi::hypercall::Rights;
+use hv_arch_aarch64 as arch;
+use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId};
+use hv_core::elf::{Elf, ElfError};
+use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
+use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
+use hv_core::range::{PhysRange, Size};
+use hv_core::state::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
+use hv_image::ManifestError;
+use hv_image::{BootManifest, MappingKind, PartitionSpec};
+use hv_image::{Package, PackageError};
+
+use crate::boot::report;
+
+/// Translation tables per partition: enough for RAM in blocks and a few
+/// devices and shared regions in pages.
+const STAGE2_TABLES: usize = 16;
+
+/// Each vCPU's stack, carved from the top of its partition's RAM.
+const VCPU_STACK: u64 = 16 << 10;
+
+/// Why the system could not be loaded.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// The package is corrupt or from another format version.
+    Package(PackageError),
+    /// The compiled manifest breaks a rule.
+    Manifest(ManifestError),
+    /// Built for another platform.
+    Platform,
+    /// Out of memory, or a fixed region is not free.
+    Memory(&'static str, MemoryError),
+    /// A program is not a loadable AArch64 ELF file.
+    Program(usize, ElfError),
+    /// A program does not fit its partition's RAM with the vCPU stacks.
+    ProgramTooLarge(usize),
+    /// Stage-2 tables could not be built.
+    Stage2(usize, pagetable::MapError),
+    /// Writing into a partition's RAM was refused.
+    Ram(arch::ram::RamError),
+    /// A vCPU could not be prepared.
+    Vcpu(arch::vcpu::VcpuError),
+    /// The capability system refused the seed.
+    Seed(SeedError),
+    /// An index does not fit the kernel's tables.
+    TooLarge(&'static str),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Package(e) => write!(f, "the boot package is unusable: {e}"),
+            Self::Manifest(e) => write!(f, "the compiled manifest is invalid: {e}"),
+            Self::Platform => f.write_str("the system was built for another platform"),
+            Self::Memory(what, e) => write!(f, "no memory for {what}: {e}"),
+            Self::Program(p, e) => write!(f, "partition {p}'s program: {e}"),
+            Self::ProgramTooLarge(p) => write!(f, "partition {p}'s program does not fit its RAM"),
+            Self::Stage2(p, e) => write!(f, "partition {p}'s stage-2 tables: {e:?}"),
+            Self::Ram(e) => write!(f, "loading partition RAM: {e:?}"),
+            Self::Vcpu(e) => write!(f, "preparing a vCPU: {e:?}"),
+            Self::Seed(e) => write!(f, "the capability system refused the system: {e:?}"),
+            Self::TooLarge(what) => write!(f, "too many {what} for the kernel's tables"),
+        }
+    }
+}
+
+/// What the kernel keeps about a loaded partition, for reports and restarts.
+pub(crate) struct Loaded {
+    /// The manifest's partitions, in order.
+    pub(crate) partitions: Vec<LoadedPartition>,
+}
+
+/// One loaded partition.
+pub(crate) struct LoadedPartition {
+    /// Its name.
+    pub(crate) name: hv_image::Name,
+    /// Its RAM in physical memory.
+    pub(crate) ram: PhysRange,
+    /// Its VTTBR_EL2 value.
+    pub(crate) vttbr: u64,
+    /// Its first vCPU (they are numbered consecutively).
+    pub(crate) first_vcpu: usize,
+    /// Its vCPU count.
+    pub(crate) vcpus: usize,
+    /// Its program's entry point (an IPA).
+    pub(crate) entry: u64,
+    /// Its program, for restarts.
+    program: &'static [u8],
+    /// Where its RAM appears (an IPA).
+    ram_ipa: u64,
+}
+
+/// Reads the package, re-validates the manifest and loads every partition.
+/// Returns what was loaded and the seed the capability system starts from.
+pub(crate) fn load(
+    package: &'static [u8],
+    platform: &str,
+    memory: &mut MemoryMap,
+) -> Result<(Loaded, BootManifest), LoadError> {
+    let package = Package::parse(package).map_err(LoadError::Package)?;
+    let manifest = package.manifest().map_err(LoadError::Manifest)?;
+    if manifest.platform.as_str() != platform {
+        return Err(LoadError::Platform);
+    }
+    report!(
+        "system `{}`: {} partitions, {} endpoints, {} notifications, {} shared regions",
+        manifest.system,
+        manifest.partitions.len(),
+        manifest.endpoint_count,
+        manifest.notification_count,
+        manifest.shared_regions.len()
+    );
+    let mut shared = Vec::new();
+    for region in &manifest.shared_regions {
+        let range = memory
+            .allocate(region.size, 4096, Use::Shared)
+            .map_err(|e| LoadError::Memory("shared memory", e))?;
+        arch::ram::zero(range).map_err(LoadError::Ram)?;
+        shared.push(range);
+    }
+    let mut partitions = Vec::new();
+    let mut next_vcpu = 0;
+    for (index, spec) in manifest.partitions.iter().enumerate() {
+        let program = package
+            .program(usize::from(spec.program))
+            .ok_or(LoadError::TooLarge("programs"))?;
+        let loaded = load_partition(index, spec, program, &manifest, &shared, memory, next_vcpu)?;
+        report!(
+            "partition {index} `{}`: {} RAM at {} (IPA {:#x}), {} vCPU(s), priority {}, {} capabilities",
+            spec.name,
+            Size(loaded.ram.size()),
+            loaded.ram,
+            spec.ram_ipa,
+            spec.vcpus,
+            spec.priority,
+            spec.caps.len()
+        );
+        next_vcpu += loaded.vcpus;
+        partitions.push(loaded);
+    }
+    Ok((Loaded { partitions }, manifest))
+}
+
+fn load_partition(
+    index: usize,
+    spec: &PartitionSpec,
+    program: &'static [u8],
+    manifest: &BootManifest,
+    shared: &[PhysRange],
+    memory: &mut MemoryMap,
+    first_vcpu: usize,
+) -> Result<LoadedPartition, LoadError> {
+    let ram = match spec.memory_base {
+        Some(base) => {
+            let range =
+                PhysRange::new(base, spec.memory_size).ok_or(LoadError::TooLarge("memory"))?;
+            memory.claim(range, Use::Partition)
+        }
+        // 2 MiB alignment lets stage 2 map the RAM with blocks.
+        None => memory.allocate(spec.memory_size, 2 << 20, Use::Partition),
+    }
+    .map_err(|e| LoadError::Memory("partition RAM", e))?;
+
+    // Stage-2 tables on the kernel heap (they live as long as the system).
+    let tables: &'static mut [Table] =
+        Box::leak(vec![Table::EMPTY; STAGE2_TABLES].into_boxed_slice());
+    let root = tables.as_ptr() as u64;
+    let mut builder =
+        Builder::new(tables, root, Regime::Stage2).map_err(|e| LoadError::Stage2(index, e))?;
+    let ram_view = PhysRange::new(spec.ram_ipa, ram.size()).ok_or(LoadError::TooLarge("memory"))?;
+    builder
+        .map_to(ram_view, ram.start(), Attributes::ReadWriteExecute)
+        .map_err(|e| LoadError::Stage2(index, e))?;
+    for mapping in &spec.mappings {
+        let view =
+            PhysRange::new(mapping.ipa, mapping.size).ok_or(LoadError::TooLarge("mappings"))?;
+        let (output, attributes) = match mapping.kind {
+            MappingKind::Device { device } => {
+                let device = manifest
+                    .devices
+                    .get(usize::from(device))
+                    .ok_or(LoadError::TooLarge("devices"))?;
+                (device.pa, Attributes::Device)
+            }
+            MappingKind::Shared { region } => {
+                let range = shared
+                    .get(usize::from(region))
+                    .ok_or(LoadError::TooLarge("shared regions"))?;
+                let attributes = match (
+                    mapping.rights.contains(Rights::WRITE),
+                    mapping.rights.contains(Rights::EXECUTE),
+                ) {
+                    (true, true) => Attributes::ReadWriteExecute,
+                    (true, false) => Attributes::ReadWrite,
+                    (false, true) => Attributes::Code,
+                    (false, false) => Attributes::ReadOnly,
+                };
+                (range.start(), attributes)
+            }
+        };
+        builder
+            .map_to(view, output, attributes)
+            .map_err(|e| LoadError::Stage2(index, e))?;
+    }
+    let vmid = u8::try_from(index + 1).map_err(|_| LoadError::TooLarge("partitions"))?;
+    let vttbr = arch::vcpu::vttbr(vmid, builder.root_address());
+
+    let entry = load_program(index, program, ram, spec.ram_ipa, usize::from(spec.vcpus))?;
+    let loaded = LoadedPartition {
+        name: spec.name.clone(),
+        ram,
+        vttbr,
+        first_vcpu,
+        vcpus: usize::from(spec.vcpus),
+        entry,
+        program,
+        ram_ipa: spec.ram_ipa,
+    };
+    prepare_vcpus(index, &loaded)?;
+    Ok(loaded)
+}
+
+/// Zeroes `ram` and copies the program's segments in; returns the entry IPA.
+fn load_program(
+    index: usize,
+    program: &[u8],
+    ram: PhysRange,
+    ram_ipa: u64,
+    vcpus: usize,
+) -> Result<u64, LoadError> {
+    let elf = Elf::parse(program).map_err(|e| LoadError::Program(index, e))?;
+    let (_, end) = elf
+        .memory_span()
+        .ok_or(LoadError::Program(index, ElfError::BadSegment))?;
+    let stacks = VCPU_STACK * vcpus as u64;
+    if end
+        .checked_add(stacks)
+        .is_none_or(|needed| needed > ram.size())
+    {
+        return Err(LoadError::ProgramTooLarge(index));
+    }
+    arch::ram::zero(ram).map_err(LoadError::Ram)?;
+    for segment in elf.segments() {
+        arch::ram::write(ram, segment.address, segment.data).map_err(LoadError::Ram)?;
+    }
+    Ok(ram_ipa + elf.entry())
+}
+
+/// Sets every vCPU of a loaded partition to start at its entry, each with its
+/// own stack below the top of RAM.
+fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
+    let top = partition.ram_ipa + partition.ram.size();
+    for v in 0..partition.vcpus {
+        let start = arch::vcpu::Start {
+            entry: partition.entry,
+            stack: top - VCPU_STACK * v as u64,
+            args: [index as u64, partition.ram_ipa, partition.ram.size()],
+            vttbr: partition.vttbr,
+        };
+        arch::vcpu::prepare(partition.first_vcpu + v, start).map_err(LoadError::Vcpu)?;
+    }
+    Ok(())
+}
+
+/// Reloads a restarting partition: fresh RAM contents, vCPUs at the entry.
+pub(crate) fn reload(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
+    load_program(
+        index,
+        partition.program,
+        partition.ram,
+        partition.ram_ipa,
+        partition.vcpus,
+    )?;
+    prepare_vcpus(index, partition)
+}
+
+/// The capability system's seed for `manifest`: calls `f` with it (the seed
+/// borrows tables built here).
+pub(crate) fn with_seed<R>(
+    manifest: &BootManifest,
+    cores: usize,
+    f: impl FnOnce(&Seed<'_>) -> R,
+) -> Result<R, LoadError> {
+    let mut caps: Vec<Vec<Option<Capability>>> = Vec::new();
+    for spec in &manifest.partitions {
+        let mut table = Vec::new();
+        for cap in &spec.caps {
+            table.push(Some(
+                Capability::new(object(cap.object)?, cap.rights).with_badge(cap.badge),
+            ));
+        }
+        caps.push(table);
+    }
+    let partitions: Vec<PartitionSeed<'_>> = manifest
+        .partitions
+        .iter()
+        .zip(&caps)
+        .map(|(spec, table)| PartitionSeed {
+            vcpus: usize::from(spec.vcpus),
+            cores: u64::from(spec.cores),
+            priority: spec.priority,
+            fault_policy: match spec.fault {
+                hv_image::FaultPolicy::Stop => FaultPolicy::Stop,
+                hv_image::FaultPolicy::Restart => FaultPolicy::Restart,
+            },
+            capabilities: table,
+        })
+        .collect();
+    // An endpoint's server is the partition that may receive on it.
+    let mut endpoints = vec![EndpointSeed::default(); usize::from(manifest.endpoint_count)];
+    for (p, spec) in manifest.partitions.iter().enumerate() {
+        for cap in &spec.caps {
+            if let hv_image::Object::Endpoint(e) = cap.object {
+                if cap.rights.contains(Rights::READ) {
+                    if let Some(seed) = endpoints.get_mut(usize::from(e)) {
+                        seed.server = Some(PartitionId(
+                            u8::try_from(p).map_err(|_| LoadError::TooLarge("partitions"))?,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let irqs: Vec<IrqSeed> = manifest
+        .irqs
+        .iter()
+        .map(|irq| {
+            Ok(IrqSeed {
+                intid: irq.intid,
+                notification: NotificationId(
+                    u8::try_from(irq.notification)
+                        .map_err(|_| LoadError::TooLarge("notifications"))?,
+                ),
+                badge: irq.badge,
+                device: Some(irq.device),
+            })
+        })
+        .collect::<Result<_, LoadError>>()?;
+    let seed = Seed {
+        cores,
+        partitions: &partitions,
+        endpoints: &endpoints,
+        notifications: usize::from(manifest.notification_count),
+        irqs: &irqs,
+    };
+    Ok(f(&seed))
+}
+
+fn object(object: hv_image::Object) -> Result<Object, LoadError> {
+    use hv_image::Object as Spec;
+    let id = |n: u16, what| u8::try_from(n).map_err(|_| LoadError::TooLarge(what));
+    Ok(match object {
+        Spec::Endpoint(n) => Object::Endpoint(EndpointId(id(n, "endpoints")?)),
+        Spec::Notification(n) => Object::Notification(NotificationId(id(n, "notifications")?)),
+        Spec::Memory(n) => Object::Memory(n),
+        Spec::Device(n) => Object::Device(n),
+        Spec::Irq(n) => Object::Irq(IrqId(id(n, "interrupts")?)),
+        Spec::Partition(n) => Object::Partition(PartitionId(id(n, "partitions")?)),
+    })
+}
