@@ -32,7 +32,7 @@
 //! what must hold between any two steps.
 //!
 //! Submodules: `seed` (boot), `dispatch` (decoding hypercalls; capability and
-//! log calls), `ipc` (endpoints, notifications, interrupts), `schedule`
+//! log calls), `ipc` (endpoints), `notify` (notifications, interrupts), `schedule`
 //! (ready queues, preemption, kicks), `fault` (stop and restart) and
 //! `invariants`.
 
@@ -49,10 +49,12 @@ mod dispatch;
 mod fault;
 mod invariants;
 mod ipc;
+mod notify;
 mod schedule;
 mod seed;
 
-use ipc::{Endpoint, IrqBinding, Notification};
+use ipc::Endpoint;
+use notify::{IrqBinding, Notification};
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
 
 /// Bytes one `Log` hypercall carries (x3..x7).

@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod crc;
+mod error;
 mod manifest;
 pub mod package;
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod tests;
 mod validate;
 
 pub use crc::crc32;
+pub use error::{Item, ManifestError, MappingProblem};
 /// The fixed-capacity collections the manifest is made of, for users that
 /// build one.
 pub use heapless;
@@ -40,4 +42,4 @@ pub use manifest::{
     PAGE_SIZE, PartitionSpec, RAM_IPA, SharedRegion,
 };
 pub use package::{FORMAT_VERSION, Package, PackageError};
-pub use validate::{Item, ManifestError, MappingProblem, is_valid_name};
+pub use validate::is_valid_name;

@@ -26,8 +26,8 @@
 use core::fmt;
 
 use crate::crc;
+use crate::error::ManifestError;
 use crate::manifest::{BootManifest, MAX_PROGRAMS};
-use crate::validate::ManifestError;
 
 /// The first eight bytes of every package.
 pub const MAGIC: [u8; 8] = *b"BULKHEAD";
@@ -327,8 +327,8 @@ mod build {
     use core::fmt;
 
     use super::{ALIGN, CRC_OFFSET, FORMAT_VERSION, HEADER_SIZE, MAGIC, TABLE_ENTRY_SIZE};
+    use crate::error::ManifestError;
     use crate::manifest::{BootManifest, MAX_PROGRAMS};
-    use crate::validate::ManifestError;
 
     /// Why a package could not be built.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -6,12 +6,12 @@
 use hv_abi::hypercall::{Badge, Rights};
 use proptest::prelude::{Strategy, any, prop, prop_assert, prop_assert_eq, proptest};
 
+use crate::error::{Item, ManifestError, MappingProblem};
 use crate::manifest::{
     BootManifest, CapSpec, DeviceSpec, FaultPolicy, IrqSpec, Mapping, MappingKind, Name, Object,
     PartitionSpec, RAM_IPA, SharedRegion,
 };
 use crate::package::{self, FORMAT_VERSION, Package, PackageError};
-use crate::validate::{Item, ManifestError, MappingProblem};
 
 fn name(text: &str) -> Name {
     Name::try_from(text).expect("test names fit")

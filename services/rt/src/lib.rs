@@ -19,6 +19,7 @@ pub use hv_abi::*;
 
 pub mod call;
 mod panic;
+pub mod print;
 
 /// The reason code a service's fault carries when it panicked.
 pub const FAULT_PANIC: u64 = 1;
@@ -34,6 +35,44 @@ core::arch::global_asm!(
     bad_relocation = const FAULT_BAD_RELOCATION,
     main_returned = const FAULT_MAIN_RETURNED,
 );
+
+/// The slot of the capability named `NAME` in this partition, from the
+/// manifest: `svc_rt::cap!(LOG)` is the slot of the channel (or device)
+/// called `log` in the system's manifest (upper case, `-` as `_`).
+/// `cargo xtask` passes the slots to the build as `BULKHEAD_CAP_<NAME>`; a
+/// program that names a capability its partition lacks does not build.
+#[macro_export]
+macro_rules! cap {
+    ($name:ident) => {
+        $crate::hypercall::CapSlot($crate::parse_slot(env!(
+            concat!("BULKHEAD_CAP_", stringify!($name)),
+            concat!(
+                "this program uses the capability `",
+                stringify!($name),
+                "`, but its partition has no channel or device of that name in the manifest"
+            )
+        )))
+    };
+}
+
+/// Parses a slot number at compile time (see [`cap!`]).
+///
+/// # Panics
+/// At compile time, if `text` is not a decimal `u32`.
+#[must_use]
+pub const fn parse_slot(text: &str) -> u32 {
+    let bytes = text.as_bytes();
+    assert!(!bytes.is_empty(), "empty capability slot");
+    let mut value: u32 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let digit = bytes[i];
+        assert!(digit.is_ascii_digit(), "capability slot is not a number");
+        value = value * 10 + (digit - b'0') as u32;
+        i += 1;
+    }
+    value
+}
 
 /// What a service learns at start.
 #[derive(Clone, Copy, Debug)]

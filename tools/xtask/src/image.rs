@@ -15,7 +15,7 @@ use std::process::Command;
 use hv_core::elf::Elf;
 
 use crate::setup::{TARGET, Toolchain, Tools};
-use crate::system::{Platform, output_dir};
+use crate::system::{Platform, System, output_dir};
 use crate::{Result, error};
 
 /// Which kernel to build.
@@ -27,23 +27,18 @@ pub(crate) struct Variant {
     pub(crate) fault_injection: bool,
 }
 
-/// Builds the kernel for `platform` and returns the path of its image.
-pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Result<PathBuf> {
-    let profile = if variant.release { "release" } else { "debug" };
-    let mut flavour = String::from("kernel");
-    if variant.fault_injection {
-        flavour.push_str("-fault-injection");
-    }
-    let mut cargo = match &tools.toolchain {
+/// A `cargo` command for the bare-metal target with `toolchain`, building into
+/// `target/<folder>` (with `-debian` appended on the fallback toolchain).
+fn cargo(tools: &Tools, subcommand: &str, folder: &str) -> (Command, PathBuf) {
+    let (mut command, folder) = match &tools.toolchain {
         Toolchain::Rustup => {
             let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-            c.arg("build");
-            c
+            c.arg(subcommand);
+            (c, folder.to_string())
         }
         Toolchain::Debian { linker } => {
-            flavour.push_str("-debian");
             let mut c = Command::new("/usr/bin/cargo");
-            c.arg("build")
+            c.arg(subcommand)
                 .args([
                     "-Zbuild-std=core,alloc,compiler_builtins",
                     "-Zbuild-std-features=compiler-builtins-mem",
@@ -59,40 +54,86 @@ pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Res
                 )
                 .env_remove("RUSTUP_TOOLCHAIN")
                 .env_remove("RUSTC_WRAPPER");
-            c
+            (c, format!("{folder}-debian"))
         }
     };
-    let target_dir = crate::root().join("target").join(&flavour);
-    cargo
+    let target_dir = crate::root().join("target").join(folder);
+    command
         .current_dir(crate::root())
-        .args([
-            "--package",
-            &platform.package,
-            "--bin",
-            &platform.binary,
-            "--target",
-            TARGET,
-        ])
+        .args(["--target", TARGET])
         .arg("--target-dir")
         .arg(&target_dir);
+    (command, target_dir.join(TARGET))
+}
+
+fn run_cargo(mut command: Command, what: &str) -> Result<()> {
+    let status = command
+        .status()
+        .map_err(|e| error!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(error!("building {what} failed (see cargo's output above)"))
+    }
+}
+
+/// Builds the kernel for `platform` and returns its image, without a boot package.
+pub(crate) fn build_kernel(
+    tools: &Tools,
+    platform: &Platform,
+    variant: Variant,
+) -> Result<Vec<u8>> {
+    let folder = if variant.fault_injection {
+        "kernel-fault-injection"
+    } else {
+        "kernel"
+    };
+    let (mut cargo, out) = cargo(tools, "build", folder);
+    cargo.args(["--package", &platform.package, "--bin", &platform.binary]);
     if variant.release {
         cargo.arg("--release");
     }
     if variant.fault_injection {
         cargo.args(["--features", "fault-injection"]);
     }
-    let status = cargo
-        .status()
-        .map_err(|e| error!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(error!(
-            "building the kernel failed (see cargo's output above)"
-        ));
-    }
-    let elf_path = target_dir.join(TARGET).join(profile).join(&platform.binary);
+    run_cargo(cargo, "the kernel")?;
+    let elf_path = out.join(profile(variant)).join(&platform.binary);
     let elf =
         std::fs::read(&elf_path).map_err(|e| error!("cannot read {}: {e}", elf_path.display()))?;
-    let image = flatten(&elf).map_err(|e| error!("{}: {e}", elf_path.display()))?;
+    flatten(&elf).map_err(|e| error!("{}: {e}", elf_path.display()))
+}
+
+fn profile(variant: Variant) -> &'static str {
+    if variant.release { "release" } else { "debug" }
+}
+
+/// Builds the service program `name` (package `svc-<name>`, binary `<name>`,
+/// linked with `services/rt/link.x`) and returns its ELF file.
+pub(crate) fn build_program(
+    tools: &Tools,
+    name: &str,
+    variant: Variant,
+    environment: &[(String, String)],
+) -> Result<Vec<u8>> {
+    let (mut cargo, out) = cargo(tools, "rustc", "services");
+    cargo.envs(environment.iter().map(|(k, v)| (k, v)));
+    cargo.args(["--package", &format!("svc-{name}"), "--bin", name]);
+    if variant.release {
+        cargo.arg("--release");
+    }
+    cargo.arg("--").arg(format!(
+        "-Clink-arg=-T{}",
+        crate::root().join("services/rt/link.x").display()
+    ));
+    run_cargo(cargo, &format!("the program `{name}`"))?;
+    let path = out.join(profile(variant)).join(name);
+    std::fs::read(&path).map_err(|e| error!("cannot read {}: {e}", path.display()))
+}
+
+/// Builds the kernel for `platform` and writes its image (no boot package) to
+/// `target/bulkhead/`; returns the path.
+pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Result<PathBuf> {
+    let image = build_kernel(tools, platform, variant)?;
     let mut name = platform.binary.clone();
     if variant.fault_injection {
         name.push_str("-fault-injection");
@@ -103,6 +144,63 @@ pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Res
     let out = output_dir().join(format!("{name}.img"));
     write_atomically(&out, &image)?;
     Ok(out)
+}
+
+/// Builds a whole system: the kernel, every program its manifest names (each
+/// with its capability slots in its environment), the boot package, and the
+/// image with the package appended. Returns the image's path,
+/// `target/bulkhead/<system>.img`.
+pub(crate) fn build_system(tools: &Tools, system: &System, variant: Variant) -> Result<PathBuf> {
+    let kernel = build_kernel(tools, &system.platform, variant)?;
+    let mut programs = Vec::new();
+    for (index, name) in system.compiled.programs.iter().enumerate() {
+        let environment = system.program_environment(index)?;
+        programs.push(build_program(tools, name, variant, &environment)?);
+    }
+    let programs: Vec<&[u8]> = programs.iter().map(Vec::as_slice).collect();
+    let package = system
+        .compiled
+        .package(&programs)
+        .map_err(|e| error!("cannot pack system `{}`: {e}", system.name))?;
+    let image = append_package(&kernel, &package).map_err(|e| error!("{e}"))?;
+    let mut name = system.name.clone();
+    if variant.fault_injection {
+        name.push_str("-fault-injection");
+    }
+    if !variant.release {
+        name.push_str("-debug");
+    }
+    let out = output_dir().join(format!("{name}.img"));
+    write_atomically(&out, &image)?;
+    Ok(out)
+}
+
+/// Appends a boot package to a kernel image: the package starts where the
+/// kernel's .bss ends (the header's image_size), and the header's image_size
+/// grows to cover it, so loaders keep their hands off it and the kernel finds
+/// it at `__image_end`.
+pub(crate) fn append_package(
+    kernel: &[u8],
+    package: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    let kernel_size = kernel
+        .get(16..24)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or("no image header")?;
+    let kernel_size = usize::try_from(kernel_size).map_err(|e| e.to_string())?;
+    if kernel_size < kernel.len() || kernel_size % 4096 != 0 {
+        return Err(format!(
+            "the kernel's image_size {kernel_size:#x} is not a page multiple covering its file"
+        ));
+    }
+    let mut image = kernel.to_vec();
+    image.resize(kernel_size, 0);
+    image.extend_from_slice(package);
+    image.resize(image.len().next_multiple_of(4096), 0);
+    let total = image.len() as u64;
+    image[16..24].copy_from_slice(&total.to_le_bytes());
+    Ok(image)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a

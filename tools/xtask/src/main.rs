@@ -69,7 +69,12 @@ Commands:
         --memory SIZE    RAM, as QEMU's -m takes it (default 1G)
         --debug          build without optimisation
   build [SYSTEM.toml] [--debug]
-        Build the bootable image and print its path.
+        Build the bootable image (kernel, programs, compiled manifest) and
+        print its path.
+  check SYSTEM.toml
+        Check a system manifest: print every error (file, line, column, key,
+        and what would fix it) and exit 1, or print the report (memory map,
+        capabilities, channel graph).
   test [--no-lint] [FILTER]
         Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
         and the QEMU system tests (only those whose name contains FILTER, if
@@ -108,6 +113,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "run" => run(rest),
         "build" => build(rest),
         "test" => test::main(rest),
+        "check" => check(rest),
         "bench" => bench::main(rest),
         "setup" => {
             setup::ensure(setup::Needs { uboot: true })?;
@@ -204,9 +210,9 @@ fn build(args: &[String]) -> Result<ExitCode> {
     let options = parse_run_options(args)?;
     let tools = setup::ensure(setup::Needs { uboot: false })?;
     let system = system::System::load(&options.system)?;
-    let image = image::build(
+    let image = image::build_system(
         &tools,
-        &system.platform,
+        &system,
         image::Variant {
             release: options.release,
             fault_injection: false,
@@ -216,13 +222,36 @@ fn build(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn check(args: &[String]) -> Result<ExitCode> {
+    let [path] = args else {
+        return Err(error!(
+            "`cargo xtask check` takes one system manifest, e.g. systems/demo.toml"
+        ));
+    };
+    match hv_manifest::compile(std::path::Path::new(path), &root()) {
+        Ok(compiled) => {
+            print!("{}", compiled.report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            let count = diagnostics.errors.len();
+            eprint!("{diagnostics}");
+            eprintln!(
+                "{count} error{} in {path}",
+                if count == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn run(args: &[String]) -> Result<ExitCode> {
     let options = parse_run_options(args)?;
     let tools = setup::ensure(setup::Needs { uboot: false })?;
     let system = system::System::load(&options.system)?;
-    let image = image::build(
+    let image = image::build_system(
         &tools,
-        &system.platform,
+        &system,
         image::Variant {
             release: options.release,
             fault_injection: false,

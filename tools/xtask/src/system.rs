@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! System manifests (`systems/*.toml`) and platform descriptions
-//! (`platforms/<name>/platform.toml`), as far as building and running need them.
-//!
-//! Today a system names its platform; partitions, channels and the rest of the
-//! manifest arrive with the manifest compiler. Unknown keys are errors, so a
-//! manifest never silently means less than its author wrote.
+//! System manifests (`systems/*.toml`), compiled by `hv-manifest`, and
+//! platform descriptions (`platforms/<name>/platform.toml`), as far as
+//! building and running need them.
 
 use std::path::{Path, PathBuf};
 
@@ -12,44 +9,73 @@ use serde::Deserialize;
 
 use crate::{Result, error};
 
-/// A system manifest.
+/// A system manifest, compiled by `hv-manifest`.
 #[derive(Debug)]
 pub(crate) struct System {
     /// The system's name.
     pub(crate) name: String,
     /// The platform it runs on.
     pub(crate) platform: Platform,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SystemFile {
-    system: SystemTable,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SystemTable {
-    name: String,
-    platform: String,
-    #[serde(default)]
-    #[expect(dead_code, reason = "documentation for people; nothing reads it yet")]
-    description: Option<String>,
+    /// The compiled manifest, capability slots and report.
+    pub(crate) compiled: hv_manifest::Compiled,
 }
 
 impl System {
-    /// Reads and checks a system manifest.
+    /// Compiles and checks a system manifest. The error lists every problem,
+    /// each with file, line, column and key.
     pub(crate) fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| error!("cannot read {}: {e}", path.display()))?;
-        let file: SystemFile = toml::from_str(&text)
-            .map_err(|e| error!("{}: {}", path.display(), e.to_string().trim_end()))?;
-        let platform = Platform::load(&file.system.platform)
+        let compiled = hv_manifest::compile(path, &crate::root()).map_err(|d| {
+            let count = d.errors.len();
+            let plural = if count == 1 { "" } else { "s" };
+            error!(
+                "{d}{count} error{plural} in {}; no image was built",
+                path.display()
+            )
+        })?;
+        let platform = Platform::load(compiled.manifest.platform.as_str())
             .map_err(|e| error!("{}: [system] platform: {e}", path.display()))?;
         Ok(Self {
-            name: file.system.name,
+            name: compiled.manifest.system.to_string(),
             platform,
+            compiled,
         })
+    }
+
+    /// The environment a program's build gets: `BULKHEAD_CAP_<NAME>=<slot>`
+    /// for each capability its partition holds (names upper-cased, `-` as
+    /// `_`), which `svc_rt::cap!` reads. Every partition running the program
+    /// must hold the same names in the same slots.
+    pub(crate) fn program_environment(&self, program: usize) -> Result<Vec<(String, String)>> {
+        let manifest = &self.compiled.manifest;
+        let mut layout: Option<(&str, &Vec<(String, u32)>)> = None;
+        for (spec, (partition, slots)) in manifest.partitions.iter().zip(&self.compiled.slots) {
+            if usize::from(spec.program) != program {
+                continue;
+            }
+            match layout {
+                None => layout = Some((partition, slots)),
+                Some((first, first_slots)) if first_slots != slots => {
+                    return Err(error!(
+                        "partitions `{first}` and `{partition}` run the same program with different \
+                         capabilities; give one of them its own program"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(layout
+            .map(|(_, slots)| {
+                slots
+                    .iter()
+                    .map(|(name, slot)| {
+                        (
+                            format!("BULKHEAD_CAP_{}", name.to_uppercase().replace('-', "_")),
+                            slot.to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 
@@ -154,30 +180,22 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_file_line_and_key() {
+    fn errors_name_the_file_line_and_key_and_count() {
         let path = write(
             "unknown-key.toml",
             "[system]\nname = \"x\"\nplatform = \"qemu-virt\"\ncolour = 3\n",
         );
         let e = System::load(&path).unwrap_err().to_string();
         assert!(
-            e.contains("unknown-key.toml") && e.contains("line 4") && e.contains("colour"),
+            e.contains("unknown-key.toml:4:1") && e.contains("colour") && e.contains("1 error in"),
             "{e}"
         );
-
-        let path = write(
-            "bad-platform.toml",
-            "[system]\nname = \"x\"\nplatform = \"amiga\"\n",
-        );
-        let e = System::load(&path).unwrap_err().to_string();
-        assert!(
-            e.contains("[system] platform: unknown platform `amiga`") && e.contains("qemu-virt"),
-            "{e}"
-        );
-
         let e = System::load(std::path::Path::new("/nonexistent.toml"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("cannot read /nonexistent.toml"), "{e}");
+        assert!(
+            e.contains("/nonexistent.toml") && e.contains("cannot read"),
+            "{e}"
+        );
     }
 }

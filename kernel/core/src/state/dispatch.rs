@@ -30,14 +30,34 @@ use super::{Effect, KernelState, LOG_BYTES, Outcome};
 use crate::cap::{CapSpace, PartitionId};
 use crate::sched::VcpuId;
 
+/// x0 of the null hypercall.
+const VERSION: u64 = Hypercall::Version.function_id() as u64;
+/// x0 of a call that worked, computed once here rather than on every call.
+pub(super) const SUCCESS: u64 = Status::Success.to_register();
+
 impl KernelState {
     /// The running vCPU on `core` made a hypercall; `regs` are its x0..x7
     /// (x0 the SMCCC function ID). On return `regs` hold the x0..x7 of the
     /// vCPU that runs next on this core, as [`Outcome::next`] says.
     ///
     /// If the core runs nothing (the vCPU was stopped from another core
-    /// while it trapped), the call is dropped and the core reschedules.
+    /// while it trapped), the call is dropped and the core reschedules;
+    /// except `Version`, which reads no state and is answered first, before
+    /// anything else is looked at (a stopped vCPU that asks the version
+    /// learns nothing and is taken off the core by the kick already on its
+    /// way).
+    #[inline]
     pub fn hypercall(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        if regs[0] == VERSION {
+            regs[0] = SUCCESS;
+            regs[1] = u64::from(ABI_VERSION);
+            return Outcome::CONTINUE;
+        }
+        self.dispatch(core, regs)
+    }
+
+    /// Every hypercall but `Version`.
+    fn dispatch(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
         let Some(cur) = self.current(core) else {
             return self.reschedule(core, regs);
         };
@@ -50,7 +70,7 @@ impl KernelState {
         };
         let result = match call {
             Hypercall::Version => {
-                regs[0] = Status::Success.to_register();
+                regs[0] = SUCCESS;
                 regs[1] = u64::from(ABI_VERSION);
                 return Outcome::CONTINUE;
             }
@@ -63,7 +83,7 @@ impl KernelState {
             Hypercall::Wait => self.wait(core, cur, regs, true),
             Hypercall::Poll => self.wait(core, cur, regs, false),
             Hypercall::Yield => {
-                regs[0] = Status::Success.to_register();
+                regs[0] = SUCCESS;
                 Ok(self.yield_vcpu(core, regs))
             }
             Hypercall::IrqAck => self.irq_ack(cur, regs),
@@ -98,7 +118,7 @@ impl KernelState {
     ) -> Result<Outcome, Status> {
         let partition = self.partition_of(cur)?;
         op(&mut self.caps, partition, regs)?;
-        regs[0] = Status::Success.to_register();
+        regs[0] = SUCCESS;
         Ok(Outcome::CONTINUE)
     }
 
@@ -116,7 +136,7 @@ impl KernelState {
                 *dst = src;
             }
         }
-        regs[0] = Status::Success.to_register();
+        regs[0] = SUCCESS;
         Ok(Outcome {
             effect: Some(Effect::Log {
                 partition,

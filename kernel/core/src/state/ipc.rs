@@ -42,28 +42,13 @@
 //! declared server does, are woken with `PeerGone` and x1..x7 zero; while
 //! the server is down, a send or call that would wait fails with `PeerGone`.
 //!
-//! # Notifications
-//!
-//! A word of bits. `signal` (WRITE) ORs the capability's badge into it and,
-//! if that leaves bits set and a vCPU waits, hands the word to the first
-//! waiter (x1) and clears it. `wait` (READ) returns and clears the word, or
-//! waits while it is zero. `poll` (READ) returns and clears it and never
-//! waits: no bits is `Success` with x1 = 0, not `WouldBlock`, so a poller
-//! needs no error path for the common case.
-//!
-//! # Interrupts
-//!
-//! A bound interrupt signals its notification with its badge. The glue masks
-//! the interrupt before calling [`KernelState::interrupt`]; the owner's
-//! `IrqAck` (WRITE on an `Irq`, or on the `Device` it belongs to, x2 picking
-//! the device's n-th interrupt) returns [`Effect::UnmaskIrq`], once per
-//! delivery: acknowledging an interrupt that is not masked succeeds and asks
-//! nothing of the glue.
+//! Notifications and interrupts are in `notify.rs`.
 
 use hv_abi::hypercall::{Badge, MessageInfo, Rights, Status};
 
-use super::{Effect, KernelState, Next, Outcome, PartitionState, VcpuState};
-use crate::cap::{Capability, EndpointId, NotificationId, Object, PartitionId, SlotRef};
+use super::dispatch::SUCCESS;
+use super::{KernelState, Next, Outcome, PartitionState, VcpuState};
+use crate::cap::{Capability, EndpointId, Object, PartitionId, SlotRef};
 use crate::sched::{Queue, VcpuId};
 
 /// What an endpoint's queue holds.
@@ -89,45 +74,13 @@ impl Endpoint {
     };
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Notification {
-    pub(super) word: u64,
-    pub(super) waiters: Queue,
-}
-
-impl Notification {
-    pub(super) const EMPTY: Self = Self {
-        word: 0,
-        waiters: Queue::EMPTY,
-    };
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct IrqBinding {
-    pub(super) intid: u32,
-    pub(super) notification: NotificationId,
-    pub(super) badge: Badge,
-    pub(super) device: Option<u16>,
-    /// Delivered and not yet acknowledged.
-    pub(super) masked: bool,
-}
-
-impl IrqBinding {
-    pub(super) const EMPTY: Self = Self {
-        intid: 0,
-        notification: NotificationId(0),
-        badge: Badge(0),
-        device: None,
-        masked: false,
-    };
-}
-
-/// x0..x7 of a delivered message: words past `length` are zero.
-fn message(status: Status, badge: u64, info: u64, src: &[u64; 8], length: usize) -> [u64; 8] {
+/// x0..x7 of a delivered message (x0 = `Success`): words past `length` are
+/// zero.
+fn message(badge: u64, info: u64, src: &[u64; 8], length: usize) -> [u64; 8] {
     let [_, _, _, w0, w1, w2, w3, w4] = *src;
     let keep = |i: usize, w: u64| if i < length { w } else { 0 };
     [
-        status.to_register(),
+        SUCCESS,
         badge,
         info,
         keep(0, w0),
@@ -169,7 +122,7 @@ fn reply_length(info: u64) -> Result<usize, Status> {
 impl KernelState {
     /// The capability in `slot` of `partition`, which must name an object
     /// `pick` accepts (else `WrongType`) and hold `right` (else `NoRights`).
-    fn object_cap<T>(
+    pub(super) fn object_cap<T>(
         &self,
         partition: PartitionId,
         slot: u64,
@@ -200,22 +153,6 @@ impl KernelState {
         Ok((e, cap))
     }
 
-    fn notification_cap(
-        &self,
-        partition: PartitionId,
-        slot: u64,
-        right: Rights,
-    ) -> Result<(NotificationId, Capability), Status> {
-        let (n, cap) = self.object_cap(partition, slot, right, |o| match o {
-            Object::Notification(n) => Some(n),
-            _ => None,
-        })?;
-        if n.index() >= self.notification_count {
-            return Err(Status::InvalidCapability);
-        }
-        Ok((n, cap))
-    }
-
     /// Takes `v` out of endpoint `e`'s queue.
     pub(super) fn dequeue_endpoint(&mut self, e: EndpointId, v: VcpuId) {
         if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
@@ -243,13 +180,13 @@ impl KernelState {
         }
     }
 
-    fn set_state(&mut self, v: VcpuId, state: VcpuState) {
+    pub(super) fn set_state(&mut self, v: VcpuId, state: VcpuState) {
         if let Some(vcpu) = self.vcpu_mut(v) {
             vcpu.state = state;
         }
     }
 
-    fn set_regs(&mut self, v: VcpuId, regs: [u64; 8]) {
+    pub(super) fn set_regs(&mut self, v: VcpuId, regs: [u64; 8]) {
         if let Some(vcpu) = self.vcpu_mut(v) {
             vcpu.regs = regs;
         }
@@ -331,16 +268,10 @@ impl KernelState {
         // Checked: from here on nothing fails.
         self.dequeue_endpoint(e, receiver);
         let moved = transfer.and_then(|from| self.caps.transfer(from, to).ok());
-        let msg = message(
-            Status::Success,
-            cap.badge.0,
-            delivered_info(length, moved),
-            regs,
-            length,
-        );
+        let msg = message(cap.badge.0, delivered_info(length, moved), regs, length);
         if !call {
             let kick = self.wake(receiver, msg, core);
-            regs[0] = Status::Success.to_register();
+            regs[0] = SUCCESS;
             return Ok(self.settle(core, regs, kick, None));
         }
         // The caller's x0..x7 need no saving: the reply (or PeerGone)
@@ -383,16 +314,10 @@ impl KernelState {
     ) -> Result<Outcome, Status> {
         let caller = self.owed_caller(cur).ok_or(Status::NoCaller)?;
         let length = reply_length(regs[2])?;
-        let msg = message(
-            Status::Success,
-            0,
-            MessageInfo::words(length).0,
-            regs,
-            length,
-        );
+        let msg = message(0, MessageInfo::words(length).0, regs, length);
         self.set_reply_to(cur, None);
         let kick = self.wake(caller, msg, core);
-        regs[0] = Status::Success.to_register();
+        regs[0] = SUCCESS;
         Ok(self.settle(core, regs, kick, None))
     }
 
@@ -407,13 +332,7 @@ impl KernelState {
         let (e, _) = self.endpoint_cap(partition, regs[1], Rights::READ)?;
         let length = reply_length(regs[2])?;
         let reply = self.owed_caller(cur).map(|caller| {
-            let msg = message(
-                Status::Success,
-                0,
-                MessageInfo::words(length).0,
-                regs,
-                length,
-            );
+            let msg = message(0, MessageInfo::words(length).0, regs, length);
             (caller, msg)
         });
         self.set_reply_to(cur, None);
@@ -488,19 +407,13 @@ impl KernelState {
                 .and_then(|at| self.caps.transfer(at, to).ok()),
             _ => None,
         };
-        *regs = message(
-            Status::Success,
-            badge.0,
-            delivered_info(length, moved),
-            &from.regs,
-            length,
-        );
+        *regs = message(badge.0, delivered_info(length, moved), &from.regs, length);
         if call {
             self.set_state(sender, VcpuState::AwaitingReply { server: cur });
             self.set_reply_to(cur, Some(sender));
         } else {
             let mut woken = from.regs;
-            woken[0] = Status::Success.to_register();
+            woken[0] = SUCCESS;
             *kick |= self.wake(sender, woken, core);
         }
     }
@@ -534,134 +447,5 @@ impl KernelState {
             kick: 0,
             effect: None,
         })
-    }
-
-    /// ORs `badge` into notification `n` and wakes its first waiter if bits
-    /// are set; the kick that needs.
-    pub(super) fn signal_notification(
-        &mut self,
-        n: NotificationId,
-        badge: Badge,
-        here: usize,
-    ) -> u8 {
-        let Some(notification) = self.notifications.get_mut(n.index()) else {
-            return 0;
-        };
-        notification.word |= badge.0;
-        if notification.word == 0 {
-            return 0;
-        }
-        let Some(waiter) = notification.waiters.pop_front(&mut self.links) else {
-            return 0;
-        };
-        let word = core::mem::take(&mut notification.word);
-        let mut regs = self.saved_regs(waiter).unwrap_or_default();
-        regs[0] = Status::Success.to_register();
-        regs[1] = word;
-        self.wake(waiter, regs, here)
-    }
-
-    /// `Signal`.
-    pub(super) fn signal(
-        &mut self,
-        core: usize,
-        cur: VcpuId,
-        regs: &mut [u64; 8],
-    ) -> Result<Outcome, Status> {
-        let partition = self.partition_of(cur)?;
-        let (n, cap) = self.notification_cap(partition, regs[1], Rights::WRITE)?;
-        let kick = self.signal_notification(n, cap.badge, core);
-        regs[0] = Status::Success.to_register();
-        Ok(self.settle(core, regs, kick, None))
-    }
-
-    /// `Wait` (`block` true) and `Poll` (`block` false).
-    pub(super) fn wait(
-        &mut self,
-        core: usize,
-        cur: VcpuId,
-        regs: &mut [u64; 8],
-        block: bool,
-    ) -> Result<Outcome, Status> {
-        let partition = self.partition_of(cur)?;
-        let (n, _) = self.notification_cap(partition, regs[1], Rights::READ)?;
-        let notification = self
-            .notifications
-            .get_mut(n.index())
-            .ok_or(Status::InvalidCapability)?;
-        if notification.word != 0 || !block {
-            regs[0] = Status::Success.to_register();
-            regs[1] = core::mem::take(&mut notification.word);
-            return Ok(Outcome::CONTINUE);
-        }
-        notification.waiters.push_back(&mut self.links, cur);
-        self.set_regs(cur, *regs);
-        self.set_state(cur, VcpuState::Waiting { notification: n });
-        let next = self.switch_away(core, Some(cur), regs);
-        Ok(Outcome {
-            next,
-            kick: 0,
-            effect: None,
-        })
-    }
-
-    /// `IrqAck`.
-    pub(super) fn irq_ack(&mut self, cur: VcpuId, regs: &mut [u64; 8]) -> Result<Outcome, Status> {
-        let partition = self.partition_of(cur)?;
-        let (which, _) = self.object_cap(partition, regs[1], Rights::WRITE, |o| match o {
-            Object::Irq(irq) => Some((Some(irq.index()), None)),
-            Object::Device(device) => Some((None, Some(device))),
-            _ => None,
-        })?;
-        let bound = self.irqs.get(..self.irq_count).unwrap_or_default();
-        let index = match which {
-            (Some(index), _) => Some(index).filter(|&i| i < bound.len()),
-            (None, device) => {
-                let nth = usize::try_from(regs[2]).unwrap_or(usize::MAX);
-                bound
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| b.device == device)
-                    .nth(nth)
-                    .map(|(i, _)| i)
-            }
-        };
-        let binding = index
-            .and_then(|i| self.irqs.get_mut(i))
-            .ok_or(Status::InvalidArgument)?;
-        regs[0] = Status::Success.to_register();
-        let effect =
-            core::mem::take(&mut binding.masked).then_some(Effect::UnmaskIrq(binding.intid));
-        Ok(Outcome {
-            effect,
-            ..Outcome::CONTINUE
-        })
-    }
-
-    /// An interrupt arrived on `core` (the glue has masked it): signal the
-    /// notification it is bound to. An interrupt bound to nothing is
-    /// ignored. `regs` are the running vCPU's x0..x7 (ignored if the core
-    /// was idle); a vCPU woken here may preempt it.
-    pub fn interrupt(&mut self, core: usize, intid: u32, regs: &mut [u64; 8]) -> Outcome {
-        if core >= self.core_count {
-            return Outcome {
-                next: Next::Idle { from: None },
-                ..Outcome::CONTINUE
-            };
-        }
-        let bound = self
-            .irqs
-            .iter_mut()
-            .take(self.irq_count)
-            .find(|b| b.intid == intid);
-        let kick = match bound {
-            Some(binding) => {
-                binding.masked = true;
-                let (n, badge) = (binding.notification, binding.badge);
-                self.signal_notification(n, badge, core)
-            }
-            None => 0,
-        };
-        self.settle(core, regs, kick, None)
     }
 }

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The checked system: every name resolved to an index, every badge and bit
+//! chosen, every shared region placed. Built by `check.rs` only when the
+//! manifest has no errors; lowered by `lower.rs`, described by `report.rs`.
+
+use hv_abi::hypercall::Rights;
+use hv_image::FaultPolicy;
+
+use crate::platform::Platform;
+
+/// Where shared regions start in every partition's address space: above the
+/// 3 GiB RAM window that starts at [`hv_image::RAM_IPA`].
+pub(crate) const SHARED_IPA: u64 = 0x1_0000_0000;
+/// Each shared region starts on a 2 MiB boundary, so the kernel may map it
+/// with block descriptors.
+pub(crate) const SHARED_ALIGN: u64 = 2 << 20;
+
+/// A checked system.
+#[derive(Debug)]
+pub(crate) struct System {
+    /// Its name.
+    pub(crate) name: String,
+    /// Its description, if any.
+    pub(crate) description: Option<String>,
+    /// The platform.
+    pub(crate) platform: Platform,
+    /// Program names by index (distinct, in order of first use).
+    pub(crate) programs: Vec<String>,
+    /// Partitions, in file order.
+    pub(crate) partitions: Vec<Partition>,
+    /// Channels, in file order.
+    pub(crate) channels: Vec<Channel>,
+    /// Interrupts bound to notifications, in partition order.
+    pub(crate) irqs: Vec<BoundIrq>,
+}
+
+/// A checked partition.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    /// Its name.
+    pub(crate) name: String,
+    /// Its program's index in [`System::programs`].
+    pub(crate) program: usize,
+    /// Bytes of RAM.
+    pub(crate) memory: u64,
+    /// Its fixed physical base, if any.
+    pub(crate) base: Option<u64>,
+    /// vCPUs.
+    pub(crate) vcpus: u8,
+    /// Core mask.
+    pub(crate) cores: u8,
+    /// Priority.
+    pub(crate) priority: u8,
+    /// Fault policy.
+    pub(crate) fault: FaultPolicy,
+    /// Platform device indices it owns, in its `devices` order.
+    pub(crate) devices: Vec<usize>,
+}
+
+/// A checked channel.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    /// Its name.
+    pub(crate) name: String,
+    /// What it is, with its ends resolved.
+    pub(crate) kind: ChannelKind,
+}
+
+/// A channel's kind and resolved ends (partition indices).
+#[derive(Debug)]
+pub(crate) enum ChannelKind {
+    /// Synchronous IPC.
+    Endpoint {
+        /// The receiving partition.
+        server: usize,
+        /// Calling partitions with their badges.
+        clients: Vec<(usize, u64)>,
+        /// Whether clients may pass capabilities.
+        grant: bool,
+    },
+    /// Asynchronous bits.
+    Notification {
+        /// The waiting partition.
+        waiter: usize,
+        /// Signalling partitions with their bits.
+        signallers: Vec<(usize, u8)>,
+    },
+    /// Memory shared between partitions.
+    SharedMemory {
+        /// Bytes.
+        size: u64,
+        /// Where it appears in every sharer's address space.
+        ipa: u64,
+        /// Sharing partitions with their rights.
+        ends: Vec<(usize, Rights)>,
+    },
+}
+
+/// An interrupt delivered on a notification.
+#[derive(Debug)]
+pub(crate) struct BoundIrq {
+    /// The GIC INTID.
+    pub(crate) intid: u32,
+    /// The platform device it belongs to.
+    pub(crate) device: usize,
+    /// The notification channel's index in [`System::channels`].
+    pub(crate) channel: usize,
+    /// The bit it sets.
+    pub(crate) bit: u8,
+}

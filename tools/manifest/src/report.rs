@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The report for review: the memory map, every partition's address space and
+//! capabilities by slot, and the channel graph, as plain text.
+//!
+//! Written from the checked system and the manifest lowered from it, so what
+//! it shows is exactly what the kernel will be told. Addresses are printed
+//! with 10 hex digits, enough for the 40-bit IPA space.
+
+use std::fmt::Write;
+
+use hv_abi::hypercall::Rights;
+use hv_image::{BootManifest, FaultPolicy, MappingKind, Object, RAM_IPA};
+
+use crate::lower::Slots;
+use crate::model::{ChannelKind, System};
+use crate::size::human;
+
+/// "1 channel", "2 channels".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// An address as the report prints it.
+fn address(value: u64) -> String {
+    format!("{value:#012x}")
+}
+
+/// A range as the report prints it.
+fn range(base: u64, size: u64) -> String {
+    format!("{}..{}", address(base), address(base.saturating_add(size)))
+}
+
+/// Rights as words: `read, write, grant`.
+fn rights_words(rights: Rights) -> String {
+    let words: Vec<&str> = [
+        (Rights::READ, "read"),
+        (Rights::WRITE, "write"),
+        (Rights::EXECUTE, "execute"),
+        (Rights::GRANT, "grant"),
+        (Rights::DERIVE, "derive"),
+        (Rights::CONTROL, "control"),
+    ]
+    .iter()
+    .filter(|(right, _)| rights.contains(*right))
+    .map(|(_, word)| *word)
+    .collect();
+    words.join(",")
+}
+
+/// Memory rights as letters: `rw-`, `r--`, `rwx`.
+fn rights_letters(rights: Rights) -> String {
+    [
+        (Rights::READ, 'r'),
+        (Rights::WRITE, 'w'),
+        (Rights::EXECUTE, 'x'),
+    ]
+    .iter()
+    .map(|(right, letter)| {
+        if rights.contains(*right) {
+            *letter
+        } else {
+            '-'
+        }
+    })
+    .collect()
+}
+
+/// Lays out rows as columns separated by two spaces, each line indented.
+fn table(out: &mut String, indent: &str, rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = indent.to_owned();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let width = widths.get(c).copied().unwrap_or(0);
+                let _ = write!(line, "{cell:<width$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+/// The report.
+pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) -> String {
+    let mut out = String::new();
+    let platform = &system.platform;
+    let _ = writeln!(
+        out,
+        "system {} on {}: {}, {}, {}",
+        system.name,
+        platform.name,
+        count(system.partitions.len(), "partition"),
+        count(system.channels.len(), "channel"),
+        count(system.programs.len(), "program"),
+    );
+    if let Some(description) = &system.description {
+        let _ = writeln!(out, "  {description}");
+    }
+
+    let _ = writeln!(out, "\nmemory");
+    let mut rows = Vec::new();
+    for bank in &platform.memory {
+        rows.push(vec![
+            "RAM".to_owned(),
+            range(bank.base, bank.size),
+            human(bank.size),
+            String::new(),
+        ]);
+    }
+    for reserved in &platform.reserved {
+        rows.push(vec![
+            "reserved".to_owned(),
+            range(reserved.span.base, reserved.span.size),
+            human(reserved.span.size),
+            reserved.what.clone(),
+        ]);
+    }
+    for partition in &system.partitions {
+        let placement = match partition.base {
+            Some(base) => range(base, partition.memory),
+            None => "allocated at boot".to_owned(),
+        };
+        rows.push(vec![
+            format!("partition {}", partition.name),
+            placement,
+            human(partition.memory),
+            String::new(),
+        ]);
+    }
+    for region in &manifest.shared_regions {
+        rows.push(vec![
+            format!("shared {}", region.name),
+            "allocated at boot".to_owned(),
+            human(region.size),
+            String::new(),
+        ]);
+    }
+    table(&mut out, "  ", &rows);
+    let free: u64 = platform.free_memory().iter().map(|span| span.size).sum();
+    let used: u64 = system
+        .partitions
+        .iter()
+        .map(|p| p.memory)
+        .chain(manifest.shared_regions.iter().map(|r| r.size))
+        .sum();
+    let _ = writeln!(
+        out,
+        "  partitions and shared memory use {} of the {} free",
+        human(used),
+        human(free)
+    );
+
+    let _ = writeln!(out, "\ndevices ({})", platform.file);
+    let mut rows = Vec::new();
+    for device in &platform.devices {
+        let owner = manifest
+            .devices
+            .iter()
+            .find(|d| d.name.as_str() == device.name)
+            .and_then(|d| system.partitions.get(usize::from(d.owner)))
+            .map_or_else(
+                || "not given to any partition".to_owned(),
+                |p| format!("owned by {}", p.name),
+            );
+        let irqs: Vec<String> = device.irqs.iter().map(u32::to_string).collect();
+        rows.push(vec![
+            device.name.clone(),
+            device.compatible.clone(),
+            range(device.span.base, device.span.size),
+            format!(
+                "INTID {}",
+                if irqs.is_empty() {
+                    "none".to_owned()
+                } else {
+                    irqs.join(",")
+                }
+            ),
+            owner,
+        ]);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    table(&mut out, "  ", &rows);
+
+    let _ = writeln!(out, "\nprograms");
+    if system.programs.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for (index, program) in system.programs.iter().enumerate() {
+        let users: Vec<&str> = system
+            .partitions
+            .iter()
+            .filter(|p| p.program == index)
+            .map(|p| p.name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {index}  {program} (services/{program}): {}",
+            users.join(", ")
+        );
+    }
+
+    partitions(&mut out, system, manifest, slots);
+    channels(&mut out, system);
+    out
+}
+
+/// Each partition: scheduling, address space, capabilities.
+fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots: &Slots) {
+    for ((partition, spec), (_, names)) in system
+        .partitions
+        .iter()
+        .zip(&manifest.partitions)
+        .zip(slots)
+    {
+        let cores: Vec<String> = (0..8)
+            .filter(|core| partition.cores & 1 << core != 0)
+            .map(|core: u8| core.to_string())
+            .collect();
+        let fault = match partition.fault {
+            FaultPolicy::Stop => "stop",
+            FaultPolicy::Restart => "restart",
+        };
+        let _ = writeln!(
+            out,
+            "\npartition {}: program {}, {} on {} {}, priority {}, on fault {fault}",
+            partition.name,
+            system
+                .programs
+                .get(partition.program)
+                .map_or("?", String::as_str),
+            count(usize::from(partition.vcpus), "vCPU"),
+            if cores.len() == 1 { "core" } else { "cores" },
+            cores.join(","),
+            partition.priority,
+        );
+        let _ = writeln!(out, "  address space");
+        let mut regions: Vec<(u64, Vec<String>)> = vec![(
+            RAM_IPA,
+            vec![
+                range(RAM_IPA, spec.memory_size),
+                human(spec.memory_size),
+                "RAM".to_owned(),
+                "rwx".to_owned(),
+            ],
+        )];
+        for mapping in &spec.mappings {
+            let what = match mapping.kind {
+                MappingKind::Device { device } => manifest
+                    .devices
+                    .get(usize::from(device))
+                    .map_or_else(String::new, |d| format!("device {}", d.name)),
+                MappingKind::Shared { region } => manifest
+                    .shared_regions
+                    .get(usize::from(region))
+                    .map_or_else(String::new, |r| format!("shared {}", r.name)),
+            };
+            regions.push((
+                mapping.ipa,
+                vec![
+                    range(mapping.ipa, mapping.size),
+                    human(mapping.size),
+                    what,
+                    rights_letters(mapping.rights),
+                ],
+            ));
+        }
+        regions.sort_by_key(|(ipa, _)| *ipa);
+        let rows: Vec<Vec<String>> = regions.into_iter().map(|(_, row)| row).collect();
+        table(out, "    ", &rows);
+        if spec.caps.is_empty() {
+            let _ = writeln!(out, "  capabilities: none");
+            continue;
+        }
+        let _ = writeln!(out, "  capabilities");
+        let mut rows = vec![vec![
+            "slot".to_owned(),
+            "name".to_owned(),
+            "object".to_owned(),
+            "rights".to_owned(),
+            "badge".to_owned(),
+        ]];
+        for ((name, slot), cap) in names.iter().zip(&spec.caps) {
+            let object = match cap.object {
+                Object::Endpoint(n) => format!("endpoint {n}"),
+                Object::Notification(n) => format!("notification {n}"),
+                Object::Memory(n) => format!("memory {n}"),
+                Object::Device(n) => format!("device {n}"),
+                Object::Irq(n) => format!("interrupt {n}"),
+                Object::Partition(n) => format!("partition {n}"),
+            };
+            rows.push(vec![
+                slot.to_string(),
+                name.clone(),
+                object,
+                rights_words(cap.rights),
+                format!("{:#x}", cap.badge.0),
+            ]);
+        }
+        table(out, "    ", &rows);
+    }
+}
+
+/// The channel graph.
+fn channels(out: &mut String, system: &System) {
+    let _ = writeln!(out, "\nchannels");
+    if system.channels.is_empty() {
+        let _ = writeln!(out, "  none");
+        return;
+    }
+    let name = |p: usize| system.partitions.get(p).map_or("?", |p| p.name.as_str());
+    let (mut endpoint, mut notification) = (0, 0);
+    for (index, channel) in system.channels.iter().enumerate() {
+        match &channel.kind {
+            ChannelKind::Endpoint {
+                server,
+                clients,
+                grant,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  {}: endpoint {endpoint}, served by {}{}",
+                    channel.name,
+                    name(*server),
+                    if *grant {
+                        ", clients may pass capabilities"
+                    } else {
+                        ""
+                    }
+                );
+                endpoint += 1;
+                for (client, badge) in clients {
+                    let _ = writeln!(
+                        out,
+                        "    {} calls {} with badge {badge:#x}",
+                        name(*client),
+                        name(*server)
+                    );
+                }
+            }
+            ChannelKind::Notification { waiter, signallers } => {
+                let _ = writeln!(
+                    out,
+                    "  {}: notification {notification}, waited on by {}",
+                    channel.name,
+                    name(*waiter)
+                );
+                notification += 1;
+                for (signaller, bit) in signallers {
+                    let _ = writeln!(
+                        out,
+                        "    {} signals {} with bit {bit}",
+                        name(*signaller),
+                        name(*waiter)
+                    );
+                }
+                for irq in system.irqs.iter().filter(|irq| irq.channel == index) {
+                    let device = system
+                        .platform
+                        .devices
+                        .get(irq.device)
+                        .map_or("?", |d| d.name.as_str());
+                    let _ = writeln!(
+                        out,
+                        "    interrupt {} of {device} signals {} with bit {}",
+                        irq.intid,
+                        name(*waiter),
+                        irq.bit
+                    );
+                }
+            }
+            ChannelKind::SharedMemory { size, ipa, ends } => {
+                let _ = writeln!(
+                    out,
+                    "  {}: shared memory, {} at IPA {}",
+                    channel.name,
+                    human(*size),
+                    range(*ipa, *size)
+                );
+                for (end, rights) in ends {
+                    let _ = writeln!(out, "    {} {}", name(*end), rights_letters(*rights));
+                }
+            }
+        }
+    }
+}
