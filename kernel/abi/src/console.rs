@@ -24,6 +24,11 @@ pub const PANIC: &str = "!!! BULKHEAD PANIC: ";
 /// printed just before it panics.
 pub const EXCEPTION: &str = "!!! exception: ";
 
+/// Starts the lines that report a partition's fault: which partition, what
+/// it did, and what the kernel did about it (its fault policy). A partition's
+/// fault is not a failure of the system: the others carry on.
+pub const PARTITION_FAULT: &str = "bulkhead: fault: ";
+
 /// Starts the line printed when the kernel refuses to run (for example, it was
 /// not entered at EL2). The machine is then powered off.
 pub const FATAL: &str = "!!! BULKHEAD CANNOT BOOT: ";

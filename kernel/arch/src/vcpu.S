@@ -11,13 +11,35 @@
 //
 // Operands (from vcpu.rs): current, stack_top (PerCpu offsets), sp_el0,
 // spsr (Context offsets; elr follows sp_el0 and tpidr_el0 follows spsr),
-// lower_entry.
+// lower_entry, and the null hypercall's function ID (version_low,
+// version_high) and answer (abi_version), from hv-abi.
 
 .section .text, "ax"
 .global hv_lower_common
 .balign 4
 hv_lower_common:
-    mrs     x1, tpidr_el2
+    // Fast path: the null hypercall (Version) from a partition reads no
+    // kernel state, so it is answered here, before any register is saved:
+    // x0 = Success, x1 = the ABI version, everything else untouched.
+    cmp     x0, #8                      // a synchronous exception...
+    b.ne    1f
+    mrs     x1, esr_el2
+    lsr     x1, x1, #26
+    cmp     x1, #0x15                   // ...that is an SVC (EL0)
+    ccmp    x1, #0x16, #4, ne           // or an HVC (EL1)
+    b.ne    1f
+    ldr     x1, [sp]                    // the caller's x0
+    mov     x0, #{version_low}
+    movk    x0, #{version_high}, lsl #16
+    cmp     x1, x0
+    mov     x0, #8
+    b.ne    1f
+    add     sp, sp, #16
+    mov     x0, xzr
+    mov     x1, #{abi_version}
+    eret
+
+1:  mrs     x1, tpidr_el2
     ldr     x1, [x1, #{current}]
     stp     x2, x3, [x1, #16]
     stp     x4, x5, [x1, #32]

@@ -119,6 +119,7 @@ impl Queue {
     }
 
     /// Appends `v`, which must be in no queue.
+    #[inline]
     pub fn push_back(&mut self, links: &mut Links, v: VcpuId) {
         links.set_prev(v, self.tail);
         links.set_next(v, None);
@@ -141,9 +142,16 @@ impl Queue {
     }
 
     /// Takes the vCPU at the front.
+    #[inline(always)]
     pub fn pop_front(&mut self, links: &mut Links) -> Option<VcpuId> {
         let v = self.head?;
-        self.remove(links, v);
+        let next = links.next(v);
+        self.head = next;
+        match next {
+            Some(n) => links.set_prev(n, None),
+            None => self.tail = None,
+        }
+        links.set_next(v, None);
         Some(v)
     }
 
@@ -182,7 +190,12 @@ impl Queue {
 
 /// A core's ready vCPUs: a FIFO per priority and a map of the non-empty ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct RunQueue {
+    /// Bit `w`: word `w` of `levels` is not zero. The IPC fast path asks
+    /// "is anything ready above this?", and the usual answer, nothing ready
+    /// at all, is this one byte.
+    summary: u8,
     /// Bit `p % 64` of word `p / 64`: queue `p` is not empty.
     levels: [u64; PRIORITIES / 64],
     queues: [Queue; PRIORITIES],
@@ -199,22 +212,34 @@ impl RunQueue {
     #[must_use]
     pub const fn new() -> Self {
         Self {
+            summary: 0,
             levels: [0; PRIORITIES / 64],
             queues: [Queue::EMPTY; PRIORITIES],
         }
     }
 
-    /// The highest priority with a ready vCPU.
+    /// The highest priority with a ready vCPU. Unrolled: this runs on
+    /// every IPC fast path, where the usual answer is "none".
     #[must_use]
+    #[inline(always)]
     pub fn highest(&self) -> Option<u8> {
-        let (word, bits) = self
-            .levels
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, bits)| **bits != 0)?;
-        // `word` < 4 and the bit < 64, so this is below 256.
-        Some((word * 64 + 63 - bits.leading_zeros() as usize) as u8)
+        if self.summary == 0 {
+            return None;
+        }
+        let [w0, w1, w2, w3] = self.levels;
+        let (base, bits) = if w3 != 0 {
+            (192, w3)
+        } else if w2 != 0 {
+            (128, w2)
+        } else if w1 != 0 {
+            (64, w1)
+        } else if w0 != 0 {
+            (0, w0)
+        } else {
+            return None;
+        };
+        // `bits` is not zero, so its top set bit is 0..=63: below 256 in all.
+        Some((base + 63 - bits.leading_zeros()) as u8)
     }
 
     /// The queue of priority `priority`.
@@ -262,7 +287,13 @@ impl RunQueue {
     /// Whether the map of non-empty priorities agrees with the queues.
     #[must_use]
     pub fn levels_agree(&self) -> bool {
-        (0..=u8::MAX).all(|p| self.is_marked(p) != self.queue(p).is_empty())
+        let summary = self
+            .levels
+            .iter()
+            .enumerate()
+            .fold(0u8, |s, (w, bits)| if *bits != 0 { s | 1 << w } else { s });
+        summary == self.summary
+            && (0..=u8::MAX).all(|p| self.is_marked(p) != self.queue(p).is_empty())
     }
 
     fn is_marked(&self, priority: u8) -> bool {
@@ -279,6 +310,12 @@ impl RunQueue {
                 *bits |= 1 << (p % 64);
             } else {
                 *bits &= !(1 << (p % 64));
+            }
+            let word = 1 << (p / 64);
+            if *bits != 0 {
+                self.summary |= word;
+            } else {
+                self.summary &= !word;
             }
         }
     }

@@ -31,10 +31,11 @@
 //! changed nothing else. [`KernelState::check_invariants`] states, as code,
 //! what must hold between any two steps.
 //!
-//! Submodules: `seed` (boot), `dispatch` (decoding hypercalls; capability and
-//! log calls), `ipc` (endpoints), `notify` (notifications, interrupts), `schedule`
-//! (ready queues, preemption, kicks), `fault` (stop and restart) and
-//! `invariants`.
+//! Submodules: `seed` (boot), `dispatch` (decoding hypercalls; capability
+//! and log calls), `fastpath` (`Call` and `ReplyRecv` between two vCPUs of
+//! one core), `ipc` (endpoints), `notify` (notifications, interrupts),
+//! `schedule` (ready queues, preemption, kicks), `fault` (stop and restart)
+//! and `invariants`.
 
 use hv_abi::hypercall::{Badge, Status};
 
@@ -46,6 +47,7 @@ use crate::cap::{
 use crate::sched::{Links, MAX_VCPUS, RunQueue, VcpuId};
 
 mod dispatch;
+mod fastpath;
 mod fault;
 mod invariants;
 mod ipc;
@@ -83,13 +85,12 @@ pub enum VcpuState {
     Running,
     /// It is in its core's ready queue.
     Ready,
-    /// It is queued on `endpoint` to send (`call`: and then wait for a reply).
+    /// It is queued on `endpoint` to send (`call`: and then wait for a
+    /// reply). The badge of the capability it sent through is captured when
+    /// it sent, as seL4 does, and kept beside its registers.
     Sending {
         /// The endpoint.
         endpoint: EndpointId,
-        /// The badge of the capability it sends through, captured when it
-        /// sent, as seL4 does.
-        badge: Badge,
         /// It called, so it waits for a reply once its message is taken.
         call: bool,
     },
@@ -191,6 +192,38 @@ impl Outcome {
     };
 }
 
+/// What a step decided for its core, before any effect. The IPC paths pass
+/// this rather than an [`Outcome`]: it fits in two registers, while an
+/// `Outcome` (~56 bytes, for [`Effect::Log`]) is copied through memory at
+/// every return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    next: Next,
+    kick: u8,
+}
+
+impl Step {
+    const CONTINUE: Self = Self {
+        next: Next::Continue,
+        kick: 0,
+    };
+
+    /// The outcome of this step with `effect`.
+    const fn with(self, effect: Option<Effect>) -> Outcome {
+        Outcome {
+            next: self.next,
+            kick: self.kick,
+            effect,
+        }
+    }
+}
+
+impl From<Step> for Outcome {
+    fn from(step: Step) -> Self {
+        step.with(None)
+    }
+}
+
 /// A partition's scheduling facts and life state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Partition {
@@ -216,42 +249,42 @@ impl Partition {
     }
 }
 
-/// A vCPU: where it runs, what it does, and its x0..x7 while not running.
+/// A vCPU: where it runs and what it does. Eight bytes, so that the IPC
+/// paths index the table with a shift; its saved registers live apart, in
+/// [`KernelState`]'s `regs`, because the fast path never touches them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(8))]
 struct Vcpu {
     partition: PartitionId,
     /// The core it is pinned to.
     core: u8,
     priority: u8,
-    /// Its number within its partition (its x0 when it first starts).
-    index: u8,
     state: VcpuState,
-    /// x0..x7, valid whenever the vCPU is not running.
-    regs: [u64; 8],
     /// The caller it owes a reply to (seL4's implicit reply capability).
     reply_to: Option<VcpuId>,
 }
+
+const _: () = assert!(size_of::<Vcpu>() == 8);
 
 impl Vcpu {
     const EMPTY: Self = Self {
         partition: PartitionId(0),
         core: 0,
         priority: 0,
-        index: 0,
         state: VcpuState::Stopped,
-        regs: [0; 8],
         reply_to: None,
     };
+}
 
-    /// x0..x7 a vCPU starts with: its index in its partition in x0, so that
-    /// the vCPUs of one program can tell themselves apart.
-    fn initial_regs(index: u8) -> [u64; 8] {
-        [u64::from(index), 0, 0, 0, 0, 0, 0, 0]
-    }
+/// x0..x7 a vCPU starts with: its index in its partition in x0, so that the
+/// vCPUs of one program can tell themselves apart.
+fn initial_regs(index: u8) -> [u64; 8] {
+    [u64::from(index), 0, 0, 0, 0, 0, 0, 0]
 }
 
 /// A core: what it runs and what is ready to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 struct Core {
     current: Option<VcpuId>,
     ready: RunQueue,
@@ -269,23 +302,32 @@ impl Core {
 /// About 60 KiB: the kernel glue should keep it in a `static` (it can start
 /// as [`KernelState::empty`] and be filled in place by
 /// [`KernelState::boot`]) rather than build it on a boot stack.
+///
+/// `repr(C)` only to fix the order: what the IPC fast path reads comes first,
+/// at offsets small enough for AArch64 loads to encode, and the large
+/// capability tables last.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct KernelState {
-    partitions: [Partition; MAX_PARTITIONS],
-    partition_count: usize,
     vcpus: [Vcpu; MAX_VCPUS],
-    vcpu_count: usize,
     /// Each vCPU's place in the one queue it is in.
     links: Links,
-    cores: [Core; MAX_CPUS],
-    core_count: usize,
-    caps: CapSpace,
     endpoints: [Endpoint; MAX_ENDPOINTS],
     endpoint_count: usize,
-    notifications: [Notification; MAX_NOTIFICATIONS],
+    vcpu_count: usize,
+    core_count: usize,
+    partition_count: usize,
     notification_count: usize,
-    irqs: [IrqBinding; MAX_IRQS],
     irq_count: usize,
+    cores: [Core; MAX_CPUS],
+    /// Each vCPU's x0..x7, valid whenever it is not running.
+    regs: [[u64; 8]; MAX_VCPUS],
+    /// The badge each sending vCPU sent with (see [`VcpuState::Sending`]).
+    badges: [Badge; MAX_VCPUS],
+    partitions: [Partition; MAX_PARTITIONS],
+    notifications: [Notification; MAX_NOTIFICATIONS],
+    irqs: [IrqBinding; MAX_IRQS],
+    caps: CapSpace,
 }
 
 impl KernelState {
@@ -294,20 +336,22 @@ impl KernelState {
     #[must_use]
     pub const fn empty() -> Self {
         Self {
-            partitions: [Partition::EMPTY; MAX_PARTITIONS],
-            partition_count: 0,
             vcpus: [Vcpu::EMPTY; MAX_VCPUS],
-            vcpu_count: 0,
             links: Links::new(),
-            cores: [Core::EMPTY; MAX_CPUS],
-            core_count: 0,
-            caps: CapSpace::new(),
             endpoints: [Endpoint::EMPTY; MAX_ENDPOINTS],
             endpoint_count: 0,
-            notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
+            vcpu_count: 0,
+            core_count: 0,
+            partition_count: 0,
             notification_count: 0,
-            irqs: [IrqBinding::EMPTY; MAX_IRQS],
             irq_count: 0,
+            cores: [Core::EMPTY; MAX_CPUS],
+            regs: [[0; 8]; MAX_VCPUS],
+            badges: [Badge(0); MAX_VCPUS],
+            partitions: [Partition::EMPTY; MAX_PARTITIONS],
+            notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
+            irqs: [IrqBinding::EMPTY; MAX_IRQS],
+            caps: CapSpace::new(),
         }
     }
 
@@ -356,7 +400,7 @@ impl KernelState {
     /// The x0..x7 the state holds for `vcpu` (stale while it runs).
     #[must_use]
     pub fn saved_regs(&self, vcpu: VcpuId) -> Option<[u64; 8]> {
-        self.vcpu(vcpu).map(|v| v.regs)
+        self.regs.get(vcpu.index()).copied()
     }
 
     /// The caller `vcpu` owes a reply to.
@@ -398,6 +442,15 @@ impl KernelState {
             return None;
         }
         self.notifications.get(notification.index()).map(|n| n.word)
+    }
+
+    /// The x0..x7 `vcpu` starts (or restarts) with.
+    fn initial_regs_of(&self, vcpu: VcpuId) -> [u64; 8] {
+        let first = self
+            .vcpu(vcpu)
+            .and_then(|v| self.partition(v.partition))
+            .map_or(0, |p| p.first_vcpu);
+        initial_regs(vcpu.0.saturating_sub(first))
     }
 
     fn vcpu(&self, vcpu: VcpuId) -> Option<&Vcpu> {

@@ -43,10 +43,11 @@ pub const MAX_VCPUS: u8 = 8;
 /// The translation granule: every size and address in a manifest is a
 /// multiple of it.
 pub const PAGE_SIZE: u64 = 4096;
-/// Bits of a partition's intermediate physical address space. 40 bits (1 TiB)
-/// is what every Armv8-A core supports for stage 2 with a 4 KiB granule
-/// starting at level 1.
-pub const IPA_BITS: u32 = 40;
+/// Bits of a partition's intermediate physical address space: 39 (512 GiB),
+/// one level-1 stage-2 table with a 4 KiB granule, which every Armv8-A core
+/// supports. The kernel checks at compile time that its stage-2 tables
+/// (`hv_core::pagetable::IPA_BITS`) agree.
+pub const IPA_BITS: u32 = 39;
 /// The first IPA past a partition's address space.
 pub const IPA_LIMIT: u64 = 1 << IPA_BITS;
 /// Where the manifest compiler puts every partition's RAM in its address

@@ -10,7 +10,7 @@
 //! `STATE` is released; the console lock is taken inside it. Order: `STATE`,
 //! then `LINES`, then the console.
 
-use hv_abi::console::EXCEPTION;
+use hv_abi::console::PARTITION_FAULT;
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
 use hv_arch_aarch64::vcpu::{Exit, Next as ArchNext};
@@ -116,13 +116,18 @@ fn follow(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ! {
 /// Every exit from a partition.
 fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
     let outcome = match exit {
-        Exit::Synchronous { esr, far, ipa } => match Syndrome::decode(esr) {
+        // The hot path: a hypercall (SVC from EL0, HVC from EL1).
+        Exit::Synchronous { esr, .. } if matches!(esr >> 26, 0x15 | 0x16) => {
+            STATE.lock().hypercall(core, regs)
+        }
+        Exit::Synchronous { esr } => match Syndrome::decode(esr) {
             Syndrome::Svc { .. } | Syndrome::Hvc { .. } => STATE.lock().hypercall(core, regs),
             Syndrome::WfiWfe => {
                 arch::vcpu::skip_instruction();
                 STATE.lock().yield_vcpu(core, regs)
             }
             syndrome => {
+                let (far, ipa) = arch::vcpu::fault_address();
                 report_exception(vcpu, syndrome, esr, far, ipa);
                 STATE.lock().fault(core, REASON_EXCEPTION, regs)
             }
@@ -167,6 +172,13 @@ pub(crate) fn interrupt_while_idle(core: usize) {
 
 /// Does what an outcome asks beyond choosing the next vCPU, and says which.
 fn apply(core: usize, outcome: Outcome) -> ArchNext {
+    if outcome.kick == 0 && outcome.effect.is_none() {
+        return match outcome.next {
+            Next::Continue => ArchNext::Resume,
+            Next::Switch { to, .. } => ArchNext::Switch(usize::from(to.0)),
+            Next::Idle { .. } => ArchNext::Idle,
+        };
+    }
     if let Some(system) = SYSTEM.get() {
         for (other, mpidr) in system.cores.iter().enumerate() {
             if other != core && outcome.kick & (1 << other) != 0 {
@@ -272,8 +284,11 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
     let partition = STATE.lock().vcpu_partition(VcpuId(vcpu as u8));
     let who = partition.map_or("?", name);
-    println!("{EXCEPTION}partition `{who}` vCPU {vcpu}: {syndrome} (ESR {esr:#x})");
     if syndrome.far_valid() {
-        println!("{EXCEPTION}partition `{who}`: address {far:#x}, IPA {ipa:#x}");
+        println!(
+            "{PARTITION_FAULT}partition `{who}` vCPU {vcpu}: {syndrome} at address {far:#x} (IPA {ipa:#x}, ESR {esr:#x})"
+        );
+    } else {
+        println!("{PARTITION_FAULT}partition `{who}` vCPU {vcpu}: {syndrome} (ESR {esr:#x})");
     }
 }

@@ -31,6 +31,9 @@ use hv_image::{Package, PackageError};
 
 use crate::boot::report;
 
+// The manifest's address spaces must fit the kernel's stage-2 tables.
+const _: () = assert!(hv_image::IPA_BITS == hv_core::pagetable::IPA_BITS);
+
 /// Translation tables per partition: enough for RAM in blocks and a few
 /// devices and shared regions in pages.
 const STAGE2_TABLES: usize = 16;

@@ -100,6 +100,17 @@ fn received(regs: &[u64; 8]) -> Received {
     }
 }
 
+/// Reads CNTVCT_EL0, the virtual counter.
+pub(crate) fn counter() -> u64 {
+    let value: u64;
+    // SAFETY: reading the virtual counter has no side effect; the kernel lets
+    // EL0 read it (CNTKCTL_EL1.EL0VCTEN).
+    unsafe {
+        asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
 /// The kernel's ABI version: the null hypercall.
 pub fn version() -> u32 {
     raw([

@@ -18,6 +18,7 @@
 pub use hv_abi::*;
 
 pub mod call;
+pub mod mmio;
 mod panic;
 pub mod print;
 
@@ -72,6 +73,12 @@ pub const fn parse_slot(text: &str) -> u32 {
         i += 1;
     }
     value
+}
+
+/// The virtual counter (CNTVCT_EL0), which partitions may read: it ticks at
+/// the generic timer's frequency.
+pub fn counter() -> u64 {
+    call::counter()
 }
 
 /// What a service learns at start.

@@ -18,12 +18,17 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 5] = [
+const BARE_METAL: [&str; 10] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
     "svc-rt",
+    "svc-bench",
     "svc-hello",
+    "svc-intruder",
+    "svc-ping",
+    "svc-pong",
+    "svc-spin",
 ];
 
 /// The workspace folders whose crates are bare-metal.

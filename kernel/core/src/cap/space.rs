@@ -49,6 +49,7 @@ impl SlotRef {
     /// Slot `slot` of `partition`'s table, or `None` if either is out of
     /// range. `slot` is a raw register value, so anything is accepted.
     #[must_use]
+    #[inline]
     pub const fn new(partition: PartitionId, slot: u64) -> Option<Self> {
         if partition.index() >= MAX_PARTITIONS || slot >= MAX_SLOTS as u64 {
             return None;
@@ -138,6 +139,7 @@ impl CapSpace {
 
     /// The capability in `slot`, if any.
     #[must_use]
+    #[inline]
     pub fn get(&self, slot: SlotRef) -> Option<Capability> {
         self.node(slot).and_then(|n| n.cap)
     }

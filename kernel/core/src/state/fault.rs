@@ -22,7 +22,7 @@
 //! The two phases exist because on a multi-core machine another core may
 //! still be executing the partition's old code until it takes its kick.
 
-use super::{Effect, FaultPolicy, KernelState, Outcome, PartitionState, Vcpu, VcpuState};
+use super::{Effect, FaultPolicy, KernelState, Outcome, PartitionState, VcpuState};
 use crate::cap::PartitionId;
 use crate::state::ipc::Holds;
 
@@ -56,9 +56,7 @@ impl KernelState {
             FaultPolicy::Restart => {
                 self.caps.reset_partition(partition);
                 for v in self.partition_vcpus(partition) {
-                    if let Some(vcpu) = self.vcpu_mut(v) {
-                        vcpu.regs = Vcpu::initial_regs(vcpu.index);
-                    }
+                    self.set_regs(v, self.initial_regs_of(v));
                 }
                 (
                     PartitionState::Restarting,
@@ -69,7 +67,7 @@ impl KernelState {
         if let Some(p) = self.partitions.get_mut(partition.index()) {
             p.state = state;
         }
-        self.settle(core, regs, kick, Some(effect))
+        self.settle(core, regs, kick).with(Some(effect))
     }
 
     /// The glue has reloaded a restarting partition's memory and reset its
@@ -89,9 +87,7 @@ impl KernelState {
         }
         let mut kick = 0;
         for v in self.partition_vcpus(partition) {
-            if let Some(vcpu) = self.vcpu_mut(v) {
-                vcpu.regs = Vcpu::initial_regs(vcpu.index);
-            }
+            self.set_regs(v, self.initial_regs_of(v));
             // No core is "here": every core that should look again is named.
             kick |= self.make_ready(v, usize::MAX);
         }

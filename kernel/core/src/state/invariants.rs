@@ -36,7 +36,7 @@ fn ensure(condition: bool, broken: &'static str) -> Check {
 impl KernelState {
     /// Checks every invariant in the module documentation; names the first
     /// one broken.
-    pub fn check_invariants(&self) -> Check {
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
         ensure(self.core_count <= MAX_CPUS, "core count out of range")?;
         ensure(self.vcpu_count <= MAX_VCPUS, "vCPU count out of range")?;
         ensure(

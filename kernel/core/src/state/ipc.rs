@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! IPC: synchronous endpoints, notifications, and interrupts bound to them.
+//! IPC: synchronous endpoints (the general path).
 //!
 //! # Endpoints
 //!
@@ -21,8 +21,10 @@
 //!   it) and then receives.
 //! - A `call` that finds its receiver waiting on the same core, with no
 //!   higher priority ready there, switches straight to it without touching a
-//!   ready queue; `reply_recv` does the same back to its caller. This is the
-//!   fast path: no scan of anything, every queue operation O(1).
+//!   ready queue; `reply_recv` does the same back to its caller. No path
+//!   scans anything; every queue operation is O(1). The commonest case of
+//!   these (a plain message, no capability) is also done by the shorter
+//!   code in `fastpath.rs`, which must agree with this module exactly.
 //!
 //! **Capability transfer.** Bit 3 of the message info names a slot of the
 //! sender's table. It moves only if the sender's endpoint capability has
@@ -44,10 +46,10 @@
 //!
 //! Notifications and interrupts are in `notify.rs`.
 
-use hv_abi::hypercall::{Badge, MessageInfo, Rights, Status};
+use hv_abi::hypercall::{MessageInfo, Rights, Status};
 
 use super::dispatch::SUCCESS;
-use super::{KernelState, Next, Outcome, PartitionState, VcpuState};
+use super::{KernelState, Next, PartitionState, Step, VcpuState};
 use crate::cap::{Capability, EndpointId, Object, PartitionId, SlotRef};
 use crate::sched::{Queue, VcpuId};
 
@@ -59,6 +61,7 @@ pub(super) enum Holds {
     Receivers,
 }
 
+/// A synchronous endpoint: its queue and its declared server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Endpoint {
     pub(super) queue: Queue,
@@ -76,7 +79,8 @@ impl Endpoint {
 
 /// x0..x7 of a delivered message (x0 = `Success`): words past `length` are
 /// zero.
-fn message(badge: u64, info: u64, src: &[u64; 8], length: usize) -> [u64; 8] {
+#[inline(always)]
+pub(super) fn message(badge: u64, info: u64, src: &[u64; 8], length: usize) -> [u64; 8] {
     let [_, _, _, w0, w1, w2, w3, w4] = *src;
     let keep = |i: usize, w: u64| if i < length { w } else { 0 };
     [
@@ -137,6 +141,8 @@ impl KernelState {
         Ok((object, cap))
     }
 
+    /// The endpoint in `slot` of `partition`, if the capability there names
+    /// one and holds `right`; its badge is what a receiver gets in x1.
     fn endpoint_cap(
         &self,
         partition: PartitionId,
@@ -187,8 +193,8 @@ impl KernelState {
     }
 
     pub(super) fn set_regs(&mut self, v: VcpuId, regs: [u64; 8]) {
-        if let Some(vcpu) = self.vcpu_mut(v) {
-            vcpu.regs = regs;
+        if let Some(saved) = self.regs.get_mut(v.index()) {
+            *saved = regs;
         }
     }
 
@@ -216,7 +222,7 @@ impl KernelState {
         cur: VcpuId,
         regs: &mut [u64; 8],
         call: bool,
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Step, Status> {
         let partition = self.partition_of(cur)?;
         let (e, cap) = self.endpoint_cap(partition, regs[1], Rights::WRITE)?;
         let length = length_of(regs[2])?;
@@ -245,21 +251,13 @@ impl KernelState {
                 return Err(Status::PeerGone);
             }
             self.set_regs(cur, *regs);
-            self.set_state(
-                cur,
-                VcpuState::Sending {
-                    endpoint: e,
-                    badge: cap.badge,
-                    call,
-                },
-            );
+            if let Some(badge) = self.badges.get_mut(cur.index()) {
+                *badge = cap.badge;
+            }
+            self.set_state(cur, VcpuState::Sending { endpoint: e, call });
             self.enqueue_endpoint(e, cur, Holds::Senders);
             let next = self.switch_away(core, Some(cur), regs);
-            return Ok(Outcome {
-                next,
-                kick: 0,
-                effect: None,
-            });
+            return Ok(Step { next, kick: 0 });
         };
         let to = self.partition_of(receiver)?;
         if let Some(from) = transfer {
@@ -272,22 +270,18 @@ impl KernelState {
         if !call {
             let kick = self.wake(receiver, msg, core);
             regs[0] = SUCCESS;
-            return Ok(self.settle(core, regs, kick, None));
+            return Ok(self.settle(core, regs, kick));
         }
         // The caller's x0..x7 need no saving: the reply (or PeerGone)
         // overwrites all of them.
         self.set_state(cur, VcpuState::AwaitingReply { server: receiver });
         self.set_reply_to(receiver, Some(cur));
-        if let Some(outcome) = self.direct_switch(core, cur, receiver, regs, msg) {
-            return Ok(outcome);
+        if let Some(step) = self.direct_switch(core, cur, receiver, regs, msg) {
+            return Ok(step);
         }
         let kick = self.wake(receiver, msg, core);
         let next = self.switch_away(core, Some(cur), regs);
-        Ok(Outcome {
-            next,
-            kick,
-            effect: None,
-        })
+        Ok(Step { next, kick })
     }
 
     /// `Recv`.
@@ -296,7 +290,7 @@ impl KernelState {
         core: usize,
         cur: VcpuId,
         regs: &mut [u64; 8],
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Step, Status> {
         let partition = self.partition_of(cur)?;
         let (e, _) = self.endpoint_cap(partition, regs[1], Rights::READ)?;
         if self.caller_of(cur).is_some() {
@@ -311,14 +305,14 @@ impl KernelState {
         core: usize,
         cur: VcpuId,
         regs: &mut [u64; 8],
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Step, Status> {
         let caller = self.owed_caller(cur).ok_or(Status::NoCaller)?;
         let length = reply_length(regs[2])?;
         let msg = message(0, MessageInfo::words(length).0, regs, length);
         self.set_reply_to(cur, None);
         let kick = self.wake(caller, msg, core);
         regs[0] = SUCCESS;
-        Ok(self.settle(core, regs, kick, None))
+        Ok(self.settle(core, regs, kick))
     }
 
     /// `ReplyRecv`.
@@ -327,7 +321,7 @@ impl KernelState {
         core: usize,
         cur: VcpuId,
         regs: &mut [u64; 8],
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Step, Status> {
         let partition = self.partition_of(cur)?;
         let (e, _) = self.endpoint_cap(partition, regs[1], Rights::READ)?;
         let length = reply_length(regs[2])?;
@@ -355,30 +349,26 @@ impl KernelState {
         e: EndpointId,
         regs: &mut [u64; 8],
         reply: Option<(VcpuId, [u64; 8])>,
-    ) -> Outcome {
+    ) -> Step {
         let mut kick = 0;
         if let Some(sender) = self.first_waiting(e, Holds::Senders) {
             self.take_message(core, cur, e, sender, regs, &mut kick);
             if let Some((caller, msg)) = reply {
                 kick |= self.wake(caller, msg, core);
             }
-            return self.settle(core, regs, kick, None);
+            return self.settle(core, regs, kick);
         }
         // Wait. No need to save x0..x7: delivery overwrites all of them.
         self.set_state(cur, VcpuState::Receiving { endpoint: e });
         self.enqueue_endpoint(e, cur, Holds::Receivers);
         if let Some((caller, msg)) = reply {
-            if let Some(outcome) = self.direct_switch(core, cur, caller, regs, msg) {
-                return outcome;
+            if let Some(step) = self.direct_switch(core, cur, caller, regs, msg) {
+                return step;
             }
             kick |= self.wake(caller, msg, core);
         }
         let next = self.switch_away(core, Some(cur), regs);
-        Outcome {
-            next,
-            kick,
-            effect: None,
-        }
+        Step { next, kick }
     }
 
     /// Moves the message of `sender`, queued on `e`, into `regs` (the
@@ -393,34 +383,35 @@ impl KernelState {
         kick: &mut u8,
     ) {
         self.dequeue_endpoint(e, sender);
-        let Some(from) = self.vcpu(sender).copied() else {
+        let (Some(from), Some(src), Some(badge)) = (
+            self.vcpu(sender).copied(),
+            self.saved_regs(sender),
+            self.badges.get(sender.index()).copied(),
+        ) else {
             return;
         };
-        let (badge, call) = match from.state {
-            VcpuState::Sending { badge, call, .. } => (badge, call),
-            _ => (Badge(0), false),
-        };
-        let info = MessageInfo(from.regs[2]);
+        let call = matches!(from.state, VcpuState::Sending { call: true, .. });
+        let info = MessageInfo(src[2]);
         let length = info.length().unwrap_or(0);
         let moved = match (info.capability(), self.vcpu_partition(cur)) {
             (Some(slot), Some(to)) => SlotRef::new(from.partition, u64::from(slot.0))
                 .and_then(|at| self.caps.transfer(at, to).ok()),
             _ => None,
         };
-        *regs = message(badge.0, delivered_info(length, moved), &from.regs, length);
+        *regs = message(badge.0, delivered_info(length, moved), &src, length);
         if call {
             self.set_state(sender, VcpuState::AwaitingReply { server: cur });
             self.set_reply_to(cur, Some(sender));
         } else {
-            let mut woken = from.regs;
+            let mut woken = src;
             woken[0] = SUCCESS;
             *kick |= self.wake(sender, woken, core);
         }
     }
 
-    /// The fast path: `from` (already blocked, its registers kept as
-    /// needed) hands the core straight to `to`, which gets `msg`, if `to`
-    /// is pinned here and nothing of higher priority is ready here.
+    /// `from` (already blocked, its registers kept as needed) hands the core
+    /// straight to `to`, which gets `msg`, if `to` is pinned here and nothing
+    /// of higher priority is ready here: no ready queue is touched.
     fn direct_switch(
         &mut self,
         core: usize,
@@ -428,7 +419,7 @@ impl KernelState {
         to: VcpuId,
         regs: &mut [u64; 8],
         msg: [u64; 8],
-    ) -> Option<Outcome> {
+    ) -> Option<Step> {
         let target = self.vcpus.get_mut(to.index())?;
         let here = self.cores.get_mut(core)?;
         if usize::from(target.core) != core
@@ -439,13 +430,12 @@ impl KernelState {
         target.state = VcpuState::Running;
         here.current = Some(to);
         *regs = msg;
-        Some(Outcome {
+        Some(Step {
             next: Next::Switch {
                 from: Some(from),
                 to,
             },
             kick: 0,
-            effect: None,
         })
     }
 }

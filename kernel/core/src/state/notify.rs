@@ -20,7 +20,7 @@
 use hv_abi::hypercall::{Badge, Rights, Status};
 
 use super::dispatch::SUCCESS;
-use super::{Effect, KernelState, Next, Outcome, VcpuState};
+use super::{Effect, KernelState, Next, Outcome, Step, VcpuState};
 use crate::cap::{Capability, NotificationId, Object, PartitionId};
 use crate::sched::{Queue, VcpuId};
 
@@ -60,6 +60,8 @@ impl IrqBinding {
 }
 
 impl KernelState {
+    /// The notification in `slot` of `partition`, if the capability there
+    /// names one and holds `right`; its badge is what `signal` sets.
     fn notification_cap(
         &self,
         partition: PartitionId,
@@ -107,12 +109,12 @@ impl KernelState {
         core: usize,
         cur: VcpuId,
         regs: &mut [u64; 8],
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Step, Status> {
         let partition = self.partition_of(cur)?;
         let (n, cap) = self.notification_cap(partition, regs[1], Rights::WRITE)?;
         let kick = self.signal_notification(n, cap.badge, core);
         regs[0] = SUCCESS;
-        Ok(self.settle(core, regs, kick, None))
+        Ok(self.settle(core, regs, kick))
     }
 
     /// `Wait` (`block` true) and `Poll` (`block` false).
@@ -122,7 +124,7 @@ impl KernelState {
         cur: VcpuId,
         regs: &mut [u64; 8],
         block: bool,
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Step, Status> {
         let partition = self.partition_of(cur)?;
         let (n, _) = self.notification_cap(partition, regs[1], Rights::READ)?;
         let notification = self
@@ -132,17 +134,13 @@ impl KernelState {
         if notification.word != 0 || !block {
             regs[0] = SUCCESS;
             regs[1] = core::mem::take(&mut notification.word);
-            return Ok(Outcome::CONTINUE);
+            return Ok(Step::CONTINUE);
         }
         notification.waiters.push_back(&mut self.links, cur);
         self.set_regs(cur, *regs);
         self.set_state(cur, VcpuState::Waiting { notification: n });
         let next = self.switch_away(core, Some(cur), regs);
-        Ok(Outcome {
-            next,
-            kick: 0,
-            effect: None,
-        })
+        Ok(Step { next, kick: 0 })
     }
 
     /// `IrqAck`.
@@ -202,6 +200,6 @@ impl KernelState {
             }
             None => 0,
         };
-        self.settle(core, regs, kick, None)
+        self.settle(core, regs, kick).into()
     }
 }

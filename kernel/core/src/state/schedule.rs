@@ -19,7 +19,7 @@
 //! Priorities are strict: a vCPU that never blocks starves lower
 //! priorities on its core, but never equal or higher ones, nor other cores.
 
-use super::{Effect, KernelState, Next, Outcome, VcpuState};
+use super::{KernelState, Next, Outcome, Step, VcpuState};
 use crate::sched::VcpuId;
 
 impl KernelState {
@@ -72,7 +72,9 @@ impl KernelState {
         };
         if let Some(vcpu) = self.vcpus.get_mut(to.index()) {
             vcpu.state = VcpuState::Running;
-            *regs = vcpu.regs;
+        }
+        if let Some(saved) = self.regs.get(to.index()) {
+            *regs = *saved;
         }
         if from == Some(to) {
             Next::Continue
@@ -87,9 +89,11 @@ impl KernelState {
         let Some(vcpu) = self.vcpus.get_mut(cur.index()) else {
             return Next::Continue;
         };
-        vcpu.regs = *regs;
         vcpu.state = VcpuState::Ready;
         let priority = vcpu.priority;
+        if let Some(saved) = self.regs.get_mut(cur.index()) {
+            *saved = *regs;
+        }
         if let Some(here) = self.cores.get_mut(core) {
             if front {
                 here.ready.push_front(&mut self.links, cur, priority);
@@ -103,13 +107,7 @@ impl KernelState {
     /// The end of a step in which the running vCPU (if any) did not block:
     /// it carries on unless something of higher priority is now ready here;
     /// an idle core takes whatever is ready.
-    pub(super) fn settle(
-        &mut self,
-        core: usize,
-        regs: &mut [u64; 8],
-        kick: u8,
-        effect: Option<Effect>,
-    ) -> Outcome {
+    pub(super) fn settle(&mut self, core: usize, regs: &mut [u64; 8], kick: u8) -> Step {
         let next = match self.current(core) {
             Some(cur)
                 if self
@@ -121,37 +119,37 @@ impl KernelState {
             Some(_) => Next::Continue,
             None => self.switch_away(core, None, regs),
         };
-        Outcome { next, kick, effect }
+        Step { next, kick }
     }
 
     /// Round-robin: the running vCPU goes to the back of its priority if
     /// anything of its priority or higher is ready.
-    fn rotate(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+    pub(super) fn rotate(&mut self, core: usize, regs: &mut [u64; 8]) -> Step {
         match self.current(core) {
             Some(cur)
                 if self
                     .highest_ready(core)
                     .is_some_and(|h| h >= self.priority(cur)) =>
             {
-                Outcome {
+                Step {
                     next: self.put_back(core, cur, regs, false),
-                    ..Outcome::CONTINUE
+                    kick: 0,
                 }
             }
-            _ => self.settle(core, regs, 0, None),
+            _ => self.settle(core, regs, 0),
         }
     }
 
     /// The timer preempted `core`: round-robin within the running vCPU's
     /// priority. `regs` are its x0..x7 (ignored if the core idled).
     pub fn tick(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
-        self.rotate(core, regs)
+        self.rotate(core, regs).into()
     }
 
     /// The running vCPU gives up its turn without a hypercall (a trapped WFI
     /// or WFE): as `Yield`, but x0 is left alone.
     pub fn yield_vcpu(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
-        self.rotate(core, regs)
+        self.rotate(core, regs).into()
     }
 
     /// What `core` should run now: the highest-priority ready vCPU if it
@@ -161,7 +159,7 @@ impl KernelState {
     /// stopped by another core meanwhile: then the result switches away
     /// with `from: None`.
     pub fn reschedule(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
-        self.settle(core, regs, 0, None)
+        self.settle(core, regs, 0).into()
     }
 
     /// What an idle `core` should run now (the first vCPU after boot, or

@@ -323,11 +323,12 @@ impl KernelState {
                         partition: id,
                         core,
                         priority: p.priority,
-                        index,
                         state: VcpuState::Ready,
-                        regs: Vcpu::initial_regs(index),
                         reply_to: None,
                     };
+                }
+                if let Some(saved) = self.regs.get_mut(v.index()) {
+                    *saved = super::initial_regs(index);
                 }
                 if let Some(c) = self.cores.get_mut(usize::from(core)) {
                     c.ready.push_back(&mut self.links, v, p.priority);
@@ -352,6 +353,8 @@ impl KernelState {
         self.partitions.fill(Partition::EMPTY);
         self.partition_count = 0;
         self.vcpus.fill(Vcpu::EMPTY);
+        self.regs.fill([0; 8]);
+        self.badges.fill(Badge(0));
         self.vcpu_count = 0;
         self.links = crate::sched::Links::new();
         self.cores.fill(Core::EMPTY);

@@ -395,3 +395,46 @@ fn a_call_to_a_lower_priority_receiver_queues_it_behind_higher_ones() {
     );
     assert_eq!(m.state.caller_of(v(1)), Some(v(0)));
 }
+
+#[test]
+fn the_common_call_and_reply_recv_take_the_fast_path() {
+    let mut m = Machine::new(&client_server());
+    server_waiting(&mut m);
+    let call = [fid(Hypercall::Call), 0, words(2), 1, 2, 0, 0, 0];
+    let mut regs = call;
+    assert!(m.state.clone().fast_path(0, &mut regs).is_some());
+    // Not with a capability, a malformed info, or a bad slot.
+    for x in [
+        [
+            fid(Hypercall::Call),
+            0,
+            MessageInfo::words(0).with_capability(CapSlot(1)).0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ],
+        [fid(Hypercall::Call), 0, 6, 0, 0, 0, 0, 0],
+        [fid(Hypercall::Call), 3, 0, 0, 0, 0, 0, 0],
+        [fid(Hypercall::Send), 0, 0, 0, 0, 0, 0, 0],
+    ] {
+        let mut regs = x;
+        assert!(m.state.clone().fast_path(0, &mut regs).is_none(), "{x:x?}");
+    }
+    m.raw(0, call);
+    let reply = [fid(Hypercall::ReplyRecv), 0, words(1), 9, 0, 0, 0, 0];
+    let mut regs = reply;
+    assert!(m.state.clone().fast_path(0, &mut regs).is_some());
+    m.raw(0, reply);
+    assert_eq!(m.on(0), Some(v(0)));
+    // The client now sends without waiting for a reply: the server takes it
+    // and owes nobody, so its next ReplyRecv has no one to answer and the
+    // general path just receives.
+    m.hvc(0, Hypercall::Send, &[0, words(0)]);
+    m.hvc(0, Hypercall::Yield, &[]);
+    assert_eq!(m.on(0), Some(v(1)));
+    assert_eq!(m.state.caller_of(v(1)), None);
+    let mut regs = reply;
+    assert!(m.state.clone().fast_path(0, &mut regs).is_none());
+}

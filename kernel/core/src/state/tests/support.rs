@@ -192,10 +192,34 @@ impl Machine {
         self.raw(core, regs)
     }
 
-    /// The vCPU on `core` makes a hypercall with exactly `regs`.
+    /// The vCPU on `core` makes a hypercall with exactly `regs`. The general
+    /// path runs first on a copy: the real step (which may take the fast
+    /// path) must do exactly the same.
     pub(super) fn raw(&mut self, core: usize, regs: [u64; 8]) -> Outcome {
         self.regs[core] = regs;
-        self.step(core, |s, r| s.hypercall(core, r))
+        let mut general = self.state.clone();
+        let mut general_regs = regs;
+        let expected = if regs[0] == fid(Hypercall::Version) {
+            None
+        } else {
+            Some(general.dispatch(core, &mut general_regs))
+        };
+        let outcome = self.step(core, |s, r| s.hypercall(core, r));
+        if let Some(expected) = expected {
+            assert_eq!(
+                outcome, expected,
+                "fast and general paths disagree on {regs:x?}"
+            );
+            assert_eq!(
+                self.regs[core], general_regs,
+                "fast and general paths disagree on {regs:x?}"
+            );
+            assert!(
+                *self.state == *general,
+                "fast and general paths disagree on {regs:x?}"
+            );
+        }
+        outcome
     }
 
     pub(super) fn tick(&mut self, core: usize) -> Outcome {

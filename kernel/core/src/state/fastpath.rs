@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The IPC fast path: `Call` and `ReplyRecv` between two vCPUs on one core.
+//!
+//! seL4's idea: the common case of a client calling a server that waits,
+//! and the server answering and waiting again, gets its own short code that
+//! checks its preconditions directly and does only what that case needs. On
+//! any doubt it returns `None` and the general path ([`KernelState::hypercall`]
+//! through `dispatch`) handles the call, so the fast path never decides
+//! anything the general path would decide differently; the test harness
+//! runs both on every hypercall of every test and requires identical
+//! states, registers and outcomes.
+//!
+//! `Call` is fast when: x2 is a plain message info (no capability, no
+//! reserved bits: x2 <= 5); x1 names an endpoint the caller may WRITE; a
+//! receiver waits on it, pinned to this core, with no higher priority ready
+//! here. `ReplyRecv` is fast when: x2 as above; a caller waits for this
+//! vCPU's reply, pinned to this core, with no higher priority ready here;
+//! x1 names an endpoint the vCPU may READ, on which no sender waits.
+//!
+//! Both then switch straight to the partner: no ready queue is touched.
+
+use hv_abi::hypercall::{Hypercall, MESSAGE_WORDS, Rights};
+
+use super::ipc::{Holds, message};
+use super::{KernelState, Next, Step, VcpuState};
+use crate::cap::{EndpointId, Object, SlotRef};
+use crate::sched::VcpuId;
+
+/// x0 of `Call`.
+const CALL: u64 = Hypercall::Call.function_id() as u64;
+/// x0 of `ReplyRecv`.
+const REPLY_RECV: u64 = Hypercall::ReplyRecv.function_id() as u64;
+
+impl KernelState {
+    /// The fast path for `regs` on `core`, if it applies.
+    ///
+    /// Its helpers are `inline(always)`: the kernel is built for size, at
+    /// which the compiler would otherwise keep them as calls, each with its
+    /// own prologue, on the one path where every instruction counts.
+    #[inline(always)]
+    pub(super) fn fast_path(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
+        // A plain message info is its own length.
+        if regs[2] > MESSAGE_WORDS as u64 {
+            return None;
+        }
+        match regs[0] {
+            CALL => self.fast_call(core, regs),
+            REPLY_RECV => self.fast_reply_recv(core, regs),
+            _ => None,
+        }
+    }
+
+    /// The endpoint in slot `slot` of the partition of `vcpu`, if it holds
+    /// `right`, and the capability's badge.
+    #[inline(always)]
+    fn fast_endpoint(&self, vcpu: VcpuId, slot: u64, right: Rights) -> Option<(EndpointId, u64)> {
+        let partition = self.vcpus.get(vcpu.index())?.partition;
+        let cap = self.caps.get(SlotRef::new(partition, slot)?)?;
+        match cap.object {
+            Object::Endpoint(e)
+                if cap.rights.contains(right) && e.index() < self.endpoint_count =>
+            {
+                Some((e, cap.badge.0))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `to` may take the core straight from the running vCPU: it is
+    /// pinned here and nothing of higher priority is ready here.
+    #[inline(always)]
+    fn may_switch_to(&self, core: usize, to: VcpuId) -> bool {
+        let (Some(target), Some(here)) = (self.vcpus.get(to.index()), self.cores.get(core)) else {
+            return false;
+        };
+        usize::from(target.core) == core
+            && here.ready.highest().is_none_or(|h| h <= target.priority)
+    }
+
+    /// Makes `to` the running vCPU of `core` with x0..x7 = `msg`.
+    #[inline(always)]
+    fn switch_straight(
+        &mut self,
+        core: usize,
+        from: VcpuId,
+        to: VcpuId,
+        regs: &mut [u64; 8],
+        msg: [u64; 8],
+    ) -> Step {
+        if let Some(target) = self.vcpus.get_mut(to.index()) {
+            target.state = VcpuState::Running;
+        }
+        if let Some(here) = self.cores.get_mut(core) {
+            here.current = Some(to);
+        }
+        *regs = msg;
+        Step {
+            next: Next::Switch {
+                from: Some(from),
+                to,
+            },
+            kick: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn fast_call(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
+        let cur = self.cores.get(core)?.current?;
+        let (e, badge) = self.fast_endpoint(cur, regs[1], Rights::WRITE)?;
+        let endpoint = self.endpoints.get(e.index())?;
+        if endpoint.holds != Holds::Receivers {
+            return None;
+        }
+        let server = endpoint.queue.head()?;
+        if !self.may_switch_to(core, server) {
+            return None;
+        }
+        // Committed: nothing below can fail.
+        if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
+            endpoint.queue.pop_front(&mut self.links);
+            if endpoint.queue.is_empty() {
+                endpoint.holds = Holds::Nothing;
+            }
+        }
+        if let Some(caller) = self.vcpus.get_mut(cur.index()) {
+            caller.state = VcpuState::AwaitingReply { server };
+        }
+        if let Some(target) = self.vcpus.get_mut(server.index()) {
+            target.reply_to = Some(cur);
+        }
+        let length = regs[2] as usize;
+        let msg = message(badge, regs[2], regs, length);
+        Some(self.switch_straight(core, cur, server, regs, msg))
+    }
+
+    #[inline(always)]
+    fn fast_reply_recv(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
+        let cur = self.cores.get(core)?.current?;
+        let caller = self.vcpus.get(cur.index())?.reply_to?;
+        // `matches!`, not `!=`: the derived comparison is an out-of-line call.
+        let waiting = self.vcpus.get(caller.index())?.state;
+        if !matches!(waiting, VcpuState::AwaitingReply { server } if server == cur) {
+            return None;
+        }
+        let (e, _) = self.fast_endpoint(cur, regs[1], Rights::READ)?;
+        if self.endpoints.get(e.index())?.holds == Holds::Senders
+            || !self.may_switch_to(core, caller)
+        {
+            return None;
+        }
+        // Committed: nothing below can fail.
+        if let Some(server) = self.vcpus.get_mut(cur.index()) {
+            server.reply_to = None;
+            server.state = VcpuState::Receiving { endpoint: e };
+        }
+        if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
+            endpoint.queue.push_back(&mut self.links, cur);
+            endpoint.holds = Holds::Receivers;
+        }
+        let length = regs[2] as usize;
+        let msg = message(0, regs[2], regs, length);
+        Some(self.switch_straight(core, cur, caller, regs, msg))
+    }
+}
