@@ -264,12 +264,12 @@ fn log(partition: PartitionId, bytes: &[u8]) {
         return;
     };
     for &byte in bytes {
-        if byte != b'\n' {
-            if let Some(slot) = line.bytes.get_mut(line.len) {
-                *slot = byte;
-                line.len += 1;
-                continue;
-            }
+        if byte != b'\n'
+            && let Some(slot) = line.bytes.get_mut(line.len)
+        {
+            *slot = byte;
+            line.len += 1;
+            continue;
         }
         let text = core::str::from_utf8(&line.bytes[..line.len]).unwrap_or("(not UTF-8)");
         println!("[{}] {text}", name(partition));

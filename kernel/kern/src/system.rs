@@ -332,14 +332,13 @@ pub(crate) fn with_seed<R>(
     let mut endpoints = vec![EndpointSeed::default(); usize::from(manifest.endpoint_count)];
     for (p, spec) in manifest.partitions.iter().enumerate() {
         for cap in &spec.caps {
-            if let hv_image::Object::Endpoint(e) = cap.object {
-                if cap.rights.contains(Rights::READ) {
-                    if let Some(seed) = endpoints.get_mut(usize::from(e)) {
-                        seed.server = Some(PartitionId(
-                            u8::try_from(p).map_err(|_| LoadError::TooLarge("partitions"))?,
-                        ));
-                    }
-                }
+            if let hv_image::Object::Endpoint(e) = cap.object
+                && cap.rights.contains(Rights::READ)
+                && let Some(seed) = endpoints.get_mut(usize::from(e))
+            {
+                seed.server = Some(PartitionId(
+                    u8::try_from(p).map_err(|_| LoadError::TooLarge("partitions"))?,
+                ));
             }
         }
     }

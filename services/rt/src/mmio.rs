@@ -37,7 +37,8 @@ impl Device {
     }
 
     fn address(&self, offset: usize) -> Option<usize> {
-        (offset.checked_add(4)? <= self.size && offset % 4 == 0).then(|| self.base + offset)
+        (offset.checked_add(4)? <= self.size && offset.is_multiple_of(4))
+            .then(|| self.base + offset)
     }
 
     /// Reads the 32-bit register at `offset`; `None` if it is outside the block.
