@@ -220,13 +220,13 @@ fn carry_out(effect: Effect) {
         }
         Effect::Fault { partition, reason } => {
             println!(
-                "bulkhead: partition `{}` faulted (reason {reason:#x}) and is stopped",
+                "{PARTITION_FAULT}partition `{}` stopped (reason {reason:#x}); the others carry on",
                 name(partition)
             );
         }
         Effect::Restart { partition, reason } => {
             println!(
-                "bulkhead: partition `{}` faulted (reason {reason:#x}); restarting it",
+                "{PARTITION_FAULT}partition `{}` restarting (reason {reason:#x})",
                 name(partition)
             );
             let index = usize::from(partition.0);

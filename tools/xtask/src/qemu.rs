@@ -141,6 +141,8 @@ pub(crate) struct RunSpec {
     pub(crate) stop_when_ready: bool,
     /// Pairs of (text to wait for, text to type then), in order.
     pub(crate) script: Vec<(String, String)>,
+    /// Stop it as soon as the console shows this text.
+    pub(crate) until: Option<String>,
 }
 
 /// What happened.
@@ -154,7 +156,7 @@ pub(crate) struct Outcome {
     pub(crate) exit: Option<ExitStatus>,
     /// The timeout stopped it.
     pub(crate) timed_out: bool,
-    /// It was stopped because the system was ready.
+    /// It was stopped because the system was ready, or showed `until`.
     pub(crate) stopped_when_ready: bool,
     /// How long it ran.
     pub(crate) elapsed: Duration,
@@ -274,6 +276,15 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             step = script.next();
         }
         if spec.stop_when_ready && text.lines().any(|l| l.trim_end() == READY) {
+            stopped_when_ready = true;
+            stop(&mut child);
+            break;
+        }
+        if spec
+            .until
+            .as_ref()
+            .is_some_and(|u| text.contains(u.as_str()))
+        {
             stopped_when_ready = true;
             stop(&mut child);
             break;
