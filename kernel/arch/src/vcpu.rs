@@ -208,8 +208,8 @@ pub struct Start {
     pub entry: u64,
     /// The initial EL0 stack pointer (an IPA).
     pub stack: u64,
-    /// x0 to x2 at entry.
-    pub args: [u64; 3],
+    /// x0 to x3 at entry.
+    pub args: [u64; 4],
     /// Its stage-2 tables and VMID: see [`vttbr`].
     pub vttbr: u64,
 }
@@ -252,7 +252,7 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
         fresh: true,
         ..Context::default()
     };
-    context.x[..3].copy_from_slice(&start.args);
+    context.x[..4].copy_from_slice(&start.args);
     Ok(())
 }
 

@@ -276,7 +276,12 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
         let start = arch::vcpu::Start {
             entry: partition.entry,
             stack: top - VCPU_STACK * v as u64,
-            args: [index as u64, partition.ram_ipa, partition.ram.size()],
+            args: [
+                index as u64,
+                partition.ram_ipa,
+                partition.ram.size(),
+                v as u64,
+            ],
             vttbr: partition.vttbr,
         };
         arch::vcpu::prepare(partition.first_vcpu + v, start).map_err(LoadError::Vcpu)?;

@@ -90,6 +90,9 @@ pub struct Start {
     pub ram_base: u64,
     /// The RAM's size in bytes.
     pub ram_size: u64,
+    /// Which of the partition's vCPUs this is (0 for the first). Every vCPU
+    /// starts in the same `main`, each on its own stack.
+    pub vcpu: u64,
 }
 
 /// Names the service's main, a `fn(svc_rt::Start) -> !`. Use it once, at the
@@ -104,9 +107,9 @@ pub struct Start {
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
-        extern "C" fn __bulkhead_service_main(partition: u64, ram_base: u64, ram_size: u64) -> ! {
+        extern "C" fn __bulkhead_service_main(partition: u64, ram_base: u64, ram_size: u64, vcpu: u64) -> ! {
             let main: fn($crate::Start) -> ! = $main;
-            main($crate::Start { partition, ram_base, ram_size })
+            main($crate::Start { partition, ram_base, ram_size, vcpu })
         }
         #[expect(unsafe_code, reason = "the one assembly trampoline to the service's main")]
         mod __bulkhead_service_main_trampoline {
