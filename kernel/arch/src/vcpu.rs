@@ -14,8 +14,8 @@
 //! runs through the handler it sets with [`set_handler`].
 //!
 //! # Invariants
-//! - A vCPU's context is touched only by the core it is pinned to (the first
-//!   core that [`run`]s it), or by [`prepare`] before that.
+//! - A vCPU's context is touched only by the core running it (its `RUNNING`
+//!   entry names that core), or, while no core runs it, by [`prepare`].
 //! - `PerCpu` of core N is touched only by core N.
 
 use core::cell::UnsafeCell;
@@ -94,7 +94,7 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
 struct ContextCell(UnsafeCell<Context>);
 
 // SAFETY: a context is touched only by the core its vCPU is pinned to, or by
-// `prepare` before any core runs it (module invariants, enforced by `OWNER`).
+// `prepare` while no core runs it (module invariants, enforced by `RUNNING`).
 unsafe impl Sync for ContextCell {}
 
 static CONTEXTS: [ContextCell; MAX_VCPUS] = [const {
@@ -109,9 +109,25 @@ static CONTEXTS: [ContextCell; MAX_VCPUS] = [const {
     }))
 }; MAX_VCPUS];
 
-const UNOWNED: usize = usize::MAX;
-/// The core each vCPU is pinned to, once it has run.
-static OWNER: [AtomicUsize; MAX_VCPUS] = [const { AtomicUsize::new(UNOWNED) }; MAX_VCPUS];
+/// A start waiting for its vCPU to be let go of: `prepare` on the core that
+/// is running the vCPU (a partition restarting after a fault on this core)
+/// must not rewrite the context while the exit that faulted still uses its
+/// registers, so the start is applied when the core switches away.
+struct PendingCell(UnsafeCell<Option<Start>>);
+
+// SAFETY: a vCPU's pending start is touched only by the core running it
+// (module invariants), like its context.
+unsafe impl Sync for PendingCell {}
+
+static PENDING: [PendingCell; MAX_VCPUS] =
+    [const { PendingCell(UnsafeCell::new(None)) }; MAX_VCPUS];
+
+const NOWHERE: usize = usize::MAX;
+/// The core each vCPU is running on (its context is in use there), or
+/// `NOWHERE`. Claimed with acquire when a core makes it current, released
+/// when the core switches away, so its saved registers are visible to the
+/// next core (or `prepare`) that takes it.
+static RUNNING: [AtomicUsize; MAX_VCPUS] = [const { AtomicUsize::new(NOWHERE) }; MAX_VCPUS];
 
 core::arch::global_asm!(
     include_str!("vcpu.S"),
@@ -227,23 +243,33 @@ pub enum VcpuError {
 /// taken at EL2 regardless).
 const SPSR_EL0T: u64 = 0;
 
-/// Sets up `vcpu` to start as `start` says. Only before it first runs, or
-/// from the core it is pinned to.
+/// Sets up `vcpu` to start as `start` says. Only while no core runs it.
 pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
     let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    let owner = OWNER
-        .get(vcpu)
-        .ok_or(VcpuError::BadVcpu(vcpu))?
-        .load(Ordering::Acquire);
-    if owner != UNOWNED && owner != cpu_index() {
-        return Err(VcpuError::Running(owner));
+    let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    // Claim it for the duration, so no core starts running it meanwhile. If
+    // this core runs it, the start waits until the core lets go of it.
+    let here = cpu_index();
+    match running.compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            // SAFETY: this core claimed the vCPU above, so no other core
+            // touches its context until the release below.
+            let context = unsafe { &mut *cell.0.get() };
+            reset(context, &start);
+            running.store(NOWHERE, Ordering::Release);
+            Ok(())
+        }
+        Err(core) if core == here => {
+            // SAFETY: the pending start is touched only by the core running
+            // the vCPU, which is this one.
+            unsafe { *PENDING[vcpu].0.get() = Some(start) };
+            Ok(())
+        }
+        Err(core) => Err(VcpuError::Running(core)),
     }
-    if owner != UNOWNED && this_cpu().is_some_and(|cpu| cpu.vcpu == vcpu) {
-        return Err(VcpuError::Running(owner));
-    }
-    // SAFETY: no core runs this vCPU now (checked above), and only its owner
-    // core or the boot core before any run reaches here.
-    let context = unsafe { &mut *cell.0.get() };
+}
+
+fn reset(context: &mut Context, start: &Start) {
     *context = Context {
         elr: start.entry,
         sp_el0: start.stack,
@@ -253,7 +279,6 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
         ..Context::default()
     };
     context.x[..4].copy_from_slice(&start.args);
-    Ok(())
 }
 
 /// The VTTBR_EL2 value for stage-2 tables rooted at `root` with `vmid`.
@@ -265,14 +290,17 @@ pub fn vttbr(vmid: u8, root: u64) -> u64 {
 /// Makes `vcpu` this core's current vCPU and loads its stage-2 tables.
 fn make_current(cpu: &mut PerCpu, vcpu: usize) -> Result<&'static mut Context, VcpuError> {
     let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    let owner = &OWNER[vcpu];
-    match owner.compare_exchange(UNOWNED, cpu.index, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {}
-        Err(core) if core == cpu.index => {}
-        Err(core) => return Err(VcpuError::Running(core)),
+    let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    if cpu.vcpu != vcpu {
+        if let Err(core) =
+            running.compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
+        {
+            return Err(VcpuError::Running(core));
+        }
+        release_current(cpu);
     }
-    // SAFETY: the vCPU is pinned to this core (checked above), so no other
-    // core touches its context.
+    // SAFETY: this core runs the vCPU (claimed above, or already), so no
+    // other core touches its context.
     let context = unsafe { &mut *cell.0.get() };
     if cpu.loaded_vttbr != context.vttbr {
         VTTBR_EL2.set(context.vttbr);
@@ -341,11 +369,16 @@ extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
     match handler(cpu.index, cpu.vcpu, exit, regs) {
         Next::Resume => {}
         // `regs` is the outgoing context's own x0..x7, now holding the
-        // incoming vCPU's: a different context, so the copy cannot overlap.
-        Next::Switch(next) => match make_current(cpu, next) {
-            Ok(context) => load_regs(context, regs),
-            Err(_) => go_idle(cpu),
-        },
+        // incoming vCPU's. Copy the incoming registers out of the outgoing context first:
+        // switching away may reset that context (a restart).
+        Next::Switch(next) => {
+            let mut incoming = [0u64; 8];
+            copy_registers(&mut incoming, regs);
+            match make_current(cpu, next) {
+                Ok(context) => load_regs(context, &incoming),
+                Err(_) => go_idle(cpu),
+            }
+        }
         Next::Idle => go_idle(cpu),
     }
     // Return to vcpu.S, which enters `cpu.current`.
@@ -378,9 +411,28 @@ pub fn fault_address() -> (u64, u64) {
     (FAR_EL2.get(), ipa | (FAR_EL2.get() & 0xfff))
 }
 
-fn go_idle(cpu: &mut PerCpu) -> ! {
+/// Lets go of the vCPU this core was running: its context, saved on exit, is
+/// now anyone's to take.
+fn release_current(cpu: &mut PerCpu) {
+    // SAFETY: this core runs `cpu.vcpu`, so its pending start is this core's
+    // alone (module invariants).
+    let pending = PENDING
+        .get(cpu.vcpu)
+        .and_then(|p| unsafe { (*p.0.get()).take() });
+    // SAFETY: `current` is the context of `cpu.vcpu`, which this core runs.
+    let context = unsafe { cpu.current.as_mut() };
+    if let (Some(start), Some(context)) = (pending, context) {
+        reset(context, &start);
+    }
+    if let Some(running) = RUNNING.get(cpu.vcpu) {
+        running.store(NOWHERE, Ordering::Release);
+    }
     cpu.current = core::ptr::null_mut();
     cpu.vcpu = usize::MAX;
+}
+
+fn go_idle(cpu: &mut PerCpu) -> ! {
+    release_current(cpu);
     match IDLE.get() {
         Some(idle) => idle(),
         None => crate::cpu::park(),

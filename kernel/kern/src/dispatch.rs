@@ -10,6 +10,7 @@
 //! `STATE` is released; the console lock is taken inside it. Order: `STATE`,
 //! then `LINES`, then the console.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
@@ -19,6 +20,7 @@ use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{Effect, KernelState, LOG_BYTES, Next, Outcome};
+
 use spin::{Mutex, Once};
 
 use crate::irq;
@@ -38,6 +40,11 @@ struct System {
 }
 
 static SYSTEM: Once<System> = Once::new();
+
+/// Kicks each core has taken: a core that reloads a restarting partition
+/// waits until every core that may still run the partition's old code has
+/// taken the kick it was sent.
+static KICKS_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Partial log lines, one buffer per partition.
 struct Line {
@@ -150,6 +157,9 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         irq::tick();
         STATE.lock().tick(core, regs)
     } else if intid == gic::SGI_KICK {
+        if let Some(taken) = KICKS_TAKEN.get(core) {
+            taken.fetch_add(1, Ordering::AcqRel);
+        }
         STATE.lock().reschedule(core, regs)
     } else {
         // Masked until its owner acknowledges it (Effect::UnmaskIrq).
@@ -179,15 +189,18 @@ fn apply(core: usize, outcome: Outcome) -> ArchNext {
             Next::Idle { .. } => ArchNext::Idle,
         };
     }
+    let mut before = [0u64; MAX_CPUS];
     if let Some(system) = SYSTEM.get() {
         for (other, mpidr) in system.cores.iter().enumerate() {
             if other != core && outcome.kick & (1 << other) != 0 {
+                before[other] = KICKS_TAKEN[other].load(Ordering::Acquire);
                 let _ = gic::kick(*mpidr);
             }
         }
     }
     if let Some(effect) = outcome.effect {
-        carry_out(effect);
+        let kicked = outcome.kick & !(1 << core);
+        carry_out(effect, kicked, &before);
     }
     match outcome.next {
         Next::Continue => ArchNext::Resume,
@@ -203,7 +216,25 @@ fn name(partition: PartitionId) -> &'static str {
         .map_or("?", |p| p.name.as_str())
 }
 
-fn carry_out(effect: Effect) {
+/// Waits (up to one second) until every core in `kicked` has taken a kick
+/// since `before` was read; says whether they all did.
+fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
+    let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();
+    let all = || {
+        (0..MAX_CPUS)
+            .filter(|c| kicked & (1 << c) != 0)
+            .all(|c| KICKS_TAKEN[c].load(Ordering::Acquire) > before[c])
+    };
+    while !all() {
+        if arch::cpu::counter() > deadline {
+            return false;
+        }
+        arch::cpu::relax();
+    }
+    true
+}
+
+fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
     match effect {
         Effect::Log {
             partition,
@@ -230,6 +261,15 @@ fn carry_out(effect: Effect) {
                 name(partition)
             );
             let index = usize::from(partition.0);
+            // Other cores may still be inside the partition's old vCPUs
+            // until they take their kick: only then is its memory ours.
+            if !kicks_taken(kicked, before) {
+                println!(
+                    "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
+                    name(partition)
+                );
+                return;
+            }
             let reloaded = SYSTEM
                 .get()
                 .and_then(|s| s.loaded.partitions.get(index))

@@ -18,12 +18,13 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 10] = [
+const BARE_METAL: [&str; 11] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
     "svc-rt",
     "svc-bench",
+    "svc-crasher",
     "svc-hello",
     "svc-intruder",
     "svc-ping",
@@ -136,9 +137,17 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             },
         )
     };
-    let images = normal.and_then(|n| Ok((n, faulty?, system("pingpong")?, system("isolation")?)));
+    let images = normal.and_then(|n| {
+        Ok((
+            n,
+            faulty?,
+            system("pingpong")?,
+            system("isolation")?,
+            system("restart")?,
+        ))
+    });
     match images {
-        Ok((normal, faulty, pingpong, isolation)) => {
+        Ok((normal, faulty, pingpong, isolation, restart)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
@@ -147,6 +156,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
                 faulty,
                 pingpong,
                 isolation,
+                restart,
             };
             for test in system_tests() {
                 if filter
@@ -413,6 +423,8 @@ struct Context<'a> {
     pingpong: PathBuf,
     /// `tests/qemu/isolation.toml`: a spinner and an intruder beside ping/pong.
     isolation: PathBuf,
+    /// `tests/qemu/restart.toml`: a partition that crashes and is restarted.
+    restart: PathBuf,
 }
 
 struct SystemTest {
@@ -477,6 +489,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "corrupt-package-is-refused",
             run: corrupt_package,
+        },
+        SystemTest {
+            name: "restart-policy",
+            run: restart,
         },
     ]
 }
@@ -812,6 +828,56 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
         ],
     )?;
     Ok(String::new())
+}
+
+/// crasher panics each time it starts; its policy is `restart`, so the kernel
+/// reloads it (fresh memory: it always says start 1) again and again, while
+/// ping/pong on the same cores finish their 3000 calls.
+fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.restart.clone()),
+        ..machine(c, Gic::V3, 2, "1G")
+    };
+    let spec = RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        until: Some("[ping] ping: done".into()),
+        ..RunSpec::default()
+    };
+    let outcome = start(c, &machine, spec)?;
+    if let Some(line) = outcome.failure() {
+        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
+    }
+    let starts = outcome
+        .console
+        .matches("[crasher] crasher starting (start 1 since load)")
+        .count();
+    let restarts = outcome
+        .console
+        .matches("bulkhead: fault: partition `crasher` restarting (reason 0x1)")
+        .count();
+    if starts < 3
+        || restarts < 2
+        || outcome.console.contains("since load)") && outcome.console.contains("(start 2")
+    {
+        return Err(format!(
+            "{starts} starts, {restarts} restarts\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    if outcome.console.contains("[ping] panicked") || outcome.console.contains("cannot restart") {
+        return Err(format!(
+            "a restart disturbed the others\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    expect_lines(
+        &outcome,
+        &[
+            "[crasher] panicked at services/crasher/src/main.rs".into(),
+            "[ping] ping: done".into(),
+        ],
+    )?;
+    Ok(format!("{starts} starts"))
 }
 
 /// Fails unless each needle appears after the one before it.
