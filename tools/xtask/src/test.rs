@@ -714,11 +714,16 @@ fn uboot_booti(c: &Context<'_>) -> std::result::Result<String, String> {
     Ok(version.to_string())
 }
 
-/// ping makes 3000 calls to pong, each answer checked, while hello greets:
-/// every partition's output arrives, whole lines, in order.
-fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
+/// Boots a system image until ping reports it is done; fails on a kernel
+/// panic or refusal.
+fn run_until_ping_done(
+    c: &Context<'_>,
+    image: &Path,
+    gic: Gic,
+    smp: u32,
+) -> std::result::Result<Outcome, String> {
     let machine = Machine {
-        kernel: Some(c.pingpong.clone()),
+        kernel: Some(image.to_path_buf()),
         ..machine(c, gic, smp, "1G")
     };
     let spec = RunSpec {
@@ -727,9 +732,16 @@ fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, Strin
         ..RunSpec::default()
     };
     let outcome = start(c, &machine, spec)?;
-    if let Some(line) = outcome.failure() {
-        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
+    match outcome.failure() {
+        Some(line) => Err(format!("{line}\n--- console ---\n{}", outcome.console)),
+        None => Ok(outcome),
     }
+}
+
+/// ping makes 3000 calls to pong, each answer checked, while hello greets:
+/// every partition's output arrives, whole lines, in order.
+fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
+    let outcome = run_until_ping_done(c, &c.pingpong, gic, smp)?;
     expect_lines(
         &outcome,
         &[
@@ -757,19 +769,7 @@ fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, Strin
 /// given: intruder's fault is reported and it stops, and ping/pong still
 /// finish, so the timer preempts spin.
 fn isolation(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
-    let machine = Machine {
-        kernel: Some(c.isolation.clone()),
-        ..machine(c, gic, smp, "1G")
-    };
-    let spec = RunSpec {
-        timeout: Some(BOOT_TIMEOUT),
-        until: Some("[ping] ping: done".into()),
-        ..RunSpec::default()
-    };
-    let outcome = start(c, &machine, spec)?;
-    if let Some(line) = outcome.failure() {
-        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
-    }
+    let outcome = run_until_ping_done(c, &c.isolation, gic, smp)?;
     if outcome.console.contains("isolation is broken") {
         return Err(format!(
             "the intruder's write went through\n--- console ---\n{}",
@@ -834,19 +834,7 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
 /// reloads it (fresh memory: it always says start 1) again and again, while
 /// ping/pong on the same cores finish their 3000 calls.
 fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
-    let machine = Machine {
-        kernel: Some(c.restart.clone()),
-        ..machine(c, Gic::V3, 2, "1G")
-    };
-    let spec = RunSpec {
-        timeout: Some(BOOT_TIMEOUT),
-        until: Some("[ping] ping: done".into()),
-        ..RunSpec::default()
-    };
-    let outcome = start(c, &machine, spec)?;
-    if let Some(line) = outcome.failure() {
-        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
-    }
+    let outcome = run_until_ping_done(c, &c.restart, Gic::V3, 2)?;
     let starts = outcome
         .console
         .matches("[crasher] crasher starting (start 1 since load)")
