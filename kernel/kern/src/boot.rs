@@ -95,7 +95,8 @@ pub fn start<P: Platform>() -> ! {
     heap_self_test();
 
     let system = params.package.map(|package| {
-        system::load(package, P::NAME, &mut memory)
+        let device_tree = params.device_tree.unwrap_or(&[]);
+        system::load(package, P::NAME, (&info, device_tree), &mut memory)
             .unwrap_or_else(|e| fatal(format_args!("cannot load the system: {e}")))
     });
     report_memory(params, &info, &memory);

@@ -23,6 +23,7 @@ use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, Partit
 use hv_core::elf::{Elf, ElfError};
 use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
 use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
+use hv_core::platform::PlatformInfo;
 use hv_core::range::{PhysRange, Size};
 use hv_core::state::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
 use hv_image::ManifestError;
@@ -50,6 +51,8 @@ pub(crate) enum LoadError {
     Manifest(ManifestError),
     /// Built for another platform.
     Platform,
+    /// The manifest gives a partition a device the device tree does not have.
+    DeviceMissing(hv_image::Name, u64),
     /// Out of memory, or a fixed region is not free.
     Memory(&'static str, MemoryError),
     /// A program is not a loadable AArch64 ELF file.
@@ -74,6 +77,10 @@ impl fmt::Display for LoadError {
             Self::Package(e) => write!(f, "the boot package is unusable: {e}"),
             Self::Manifest(e) => write!(f, "the compiled manifest is invalid: {e}"),
             Self::Platform => f.write_str("the system was built for another platform"),
+            Self::DeviceMissing(name, pa) => write!(
+                f,
+                "the manifest gives a partition device `{name}` at {pa:#x}, but the device tree has no device there"
+            ),
             Self::Memory(what, e) => write!(f, "no memory for {what}: {e}"),
             Self::Program(p, e) => write!(f, "partition {p}'s program: {e}"),
             Self::ProgramTooLarge(p) => write!(f, "partition {p}'s program does not fit its RAM"),
@@ -117,12 +124,23 @@ pub(crate) struct LoadedPartition {
 pub(crate) fn load(
     package: &'static [u8],
     platform: &str,
+    machine: (&PlatformInfo<'_>, &[u8]),
     memory: &mut MemoryMap,
 ) -> Result<(Loaded, BootManifest), LoadError> {
     let package = Package::parse(package).map_err(LoadError::Package)?;
     let manifest = package.manifest().map_err(LoadError::Manifest)?;
     if manifest.platform.as_str() != platform {
         return Err(LoadError::Platform);
+    }
+    // The platform description the manifest was compiled against must match
+    // the machine: every device handed to a partition is really there.
+    let (info, device_tree) = machine;
+    if let Some(d) = manifest
+        .devices
+        .iter()
+        .find(|d| !info.has_device(device_tree, d.pa, d.size))
+    {
+        return Err(LoadError::DeviceMissing(d.name.clone(), d.pa));
     }
     report!(
         "system `{}`: {} partitions, {} endpoints, {} notifications, {} shared regions",
