@@ -70,11 +70,15 @@ pub enum Hypercall {
     /// Appends bytes to the kernel's log: x2 the count (at most 40), x3..x7 the
     /// bytes, little-endian. Only for partitions without a console channel.
     Log = 15,
+    /// Takes up to 40 bytes from the kernel's log through the kernel-log
+    /// capability in x1: x2 the count, x3..x7 the bytes, x1 the bytes the
+    /// log had to drop since the last read (then zero). Never waits.
+    LogRead = 16,
 }
 
 impl Hypercall {
     /// Every hypercall, in number order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Version,
         Self::Yield,
         Self::Call,
@@ -91,6 +95,7 @@ impl Hypercall {
         Self::Revoke,
         Self::Delete,
         Self::Log,
+        Self::LogRead,
     ];
 
     /// The SMCCC function ID that names this hypercall in x0.
@@ -127,6 +132,7 @@ impl TryFrom<u64> for Hypercall {
             13 => Ok(Self::Revoke),
             14 => Ok(Self::Delete),
             15 => Ok(Self::Log),
+            16 => Ok(Self::LogRead),
             _ => Err(Status::NotSupported),
         }
     }
@@ -332,7 +338,7 @@ mod tests {
             0,
             1,
             u64::from(FUNCTION_BASE) - 1,
-            u64::from(FUNCTION_BASE) + 16,
+            u64::from(FUNCTION_BASE) + 17,
             u64::MAX,
             1 << 40,
         ] {

@@ -97,6 +97,8 @@ pub enum Object {
     Irq(IrqId),
     /// A partition; CONTROL will let the holder stop or restart it.
     Partition(PartitionId),
+    /// The kernel's log: READ lets the holder take its messages (`LogRead`).
+    KernelLog,
 }
 
 /// A capability: an object, the rights held over it and a badge.

@@ -51,11 +51,13 @@ mod fastpath;
 mod fault;
 mod invariants;
 mod ipc;
+mod klog;
 mod notify;
 mod schedule;
 mod seed;
 
 use ipc::Endpoint;
+pub use klog::KERNEL_LOG_BYTES;
 use notify::{IrqBinding, Notification};
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
 
@@ -327,6 +329,8 @@ pub struct KernelState {
     partitions: [Partition; MAX_PARTITIONS],
     notifications: [Notification; MAX_NOTIFICATIONS],
     irqs: [IrqBinding; MAX_IRQS],
+    /// The kernel's log, for its reader partition.
+    klog: klog::KernelLog,
     caps: CapSpace,
 }
 
@@ -351,6 +355,7 @@ impl KernelState {
             partitions: [Partition::EMPTY; MAX_PARTITIONS],
             notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
             irqs: [IrqBinding::EMPTY; MAX_IRQS],
+            klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),
         }
     }

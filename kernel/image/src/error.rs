@@ -60,6 +60,9 @@ pub enum ManifestError {
     TooManyEndpoints,
     /// `notification_count` exceeds [`MAX_NOTIFICATIONS`].
     TooManyNotifications,
+    /// The kernel log names a partition or notification that does not exist,
+    /// or no bits.
+    BadKernelLog,
     /// A partition's program is not in the package's program table.
     MissingProgram {
         /// The partition.
@@ -198,6 +201,9 @@ impl fmt::Display for ManifestError {
             Self::TooManyNotifications => {
                 write!(f, "more than {MAX_NOTIFICATIONS} notifications")
             }
+            Self::BadKernelLog => f.write_str(
+                "the kernel log's reader or notification does not exist, or it sets no bits",
+            ),
             Self::MissingProgram { partition } => write!(
                 f,
                 "partition {partition}: its program is not in the package"

@@ -74,6 +74,22 @@ pub struct BootManifest {
     pub devices: Vec<DeviceSpec, MAX_DEVICES>,
     /// Interrupts delivered to partitions as notification bits.
     pub irqs: Vec<IrqSpec, MAX_IRQS>,
+    /// The partition that reads the kernel's log, if any: the kernel then
+    /// writes its messages there instead of to the UART once the system
+    /// runs, and sets `badge` on `notification` when it does.
+    pub kernel_log: Option<KernelLogSpec>,
+}
+
+/// Who reads the kernel's log, and how the kernel tells it there is more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KernelLogSpec {
+    /// The reading partition; it holds an [`Object::KernelLog`] capability.
+    pub partition: u16,
+    /// The notification the kernel signals; the partition waits on it.
+    pub notification: u16,
+    /// The bits the kernel sets there: non-zero.
+    #[serde(with = "badge_serde")]
+    pub badge: Badge,
 }
 
 impl BootManifest {
@@ -89,6 +105,7 @@ impl BootManifest {
             shared_regions: Vec::new(),
             devices: Vec::new(),
             irqs: Vec::new(),
+            kernel_log: None,
         }
     }
 }
@@ -193,6 +210,8 @@ pub enum Object {
     Irq(u16),
     /// Partition `n`.
     Partition(u16),
+    /// The kernel's log (held by [`BootManifest::kernel_log`]'s partition).
+    KernelLog,
 }
 
 /// Memory shared between partitions.

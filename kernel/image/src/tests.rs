@@ -290,12 +290,12 @@ fn a_version_mismatch_names_both_versions() {
         error,
         PackageError::Version {
             found: 7,
-            expected: 1
+            expected: FORMAT_VERSION
         }
     );
     assert_eq!(
         error.to_string(),
-        "boot package format version 7, but this kernel reads version 1: rebuild the image with this kernel's tools"
+        "boot package format version 7, but this kernel reads version 2: rebuild the image with this kernel's tools"
     );
 }
 

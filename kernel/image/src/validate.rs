@@ -40,6 +40,7 @@ const fn meaningful_rights(object: Object) -> Rights {
         Object::Device(_) => Rights::READ.0 | Rights::WRITE.0 | Rights::DERIVE.0,
         Object::Irq(_) => Rights::WRITE.0 | Rights::DERIVE.0,
         Object::Partition(_) => Rights::READ.0 | Rights::CONTROL.0 | Rights::DERIVE.0,
+        Object::KernelLog => Rights::READ.0,
     };
     Rights(bits)
 }
@@ -135,7 +136,24 @@ impl BootManifest {
         for (i, partition) in self.partitions.iter().enumerate() {
             self.validate_partition(index(i), partition)?;
         }
-        self.validate_irqs()
+        self.validate_irqs()?;
+        self.validate_kernel_log()
+    }
+
+    /// The kernel log's reader exists, its notification exists, and its bits
+    /// are not zero.
+    fn validate_kernel_log(&self) -> Result<(), ManifestError> {
+        let Some(log) = self.kernel_log else {
+            return Ok(());
+        };
+        let sound = usize::from(log.partition) < self.partitions.len()
+            && log.notification < self.notification_count
+            && log.badge.0 != 0;
+        if sound {
+            Ok(())
+        } else {
+            Err(ManifestError::BadKernelLog)
+        }
     }
 
     /// Shared regions' sizes; devices' ranges and owners.
@@ -275,6 +293,10 @@ impl BootManifest {
                 }
                 Object::Memory(n) => (in_range(n, self.shared_regions.len()), None),
                 Object::Partition(n) => (in_range(n, self.partitions.len()), None),
+                Object::KernelLog => (
+                    self.kernel_log.is_some(),
+                    self.kernel_log.map(|k| k.partition),
+                ),
                 Object::Device(n) => {
                     let device = self.devices.get(usize::from(n));
                     (device.is_some(), device.map(|d| d.owner))

@@ -145,7 +145,11 @@ pub fn start<P: Platform>() -> ! {
     let cores = smp::core_affinities(&info);
     dispatch::install(loaded, &manifest, cores, online)
         .unwrap_or_else(|e| fatal(format_args!("cannot start the system: {e}")));
+    if manifest.kernel_log.is_some() {
+        report!("kernel messages go to the kernel log's reader from now on");
+    }
     println!("{READY}");
+    dispatch::hand_over_log();
     for mpidr in cores.iter().take(online).skip(1) {
         let _ = arch::gic::kick(*mpidr);
     }

@@ -10,7 +10,7 @@
 //! `STATE` is released; the console lock is taken inside it. Order: `STATE`,
 //! then `LINES`, then the console.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
@@ -24,8 +24,8 @@ use hv_core::state::{Effect, KernelState, LOG_BYTES, Next, Outcome};
 use spin::{Mutex, Once};
 
 use crate::irq;
+use crate::system;
 use crate::system::Loaded;
-use crate::{println, system};
 
 /// The kernel's state: capabilities, IPC, scheduling.
 static STATE: Mutex<KernelState> = Mutex::new(KernelState::empty());
@@ -60,6 +60,70 @@ static LINES: Mutex<[Line; MAX_PARTITIONS]> = Mutex::new(
         }
     }; MAX_PARTITIONS],
 );
+
+/// Once the system runs, whether the kernel's messages go to the partition
+/// that reads the kernel log instead of the UART.
+static TO_READER: AtomicBool = AtomicBool::new(false);
+
+/// Prints one line of the kernel's own: to the UART until the system runs,
+/// then to the kernel-log reader if the manifest names one (the kernel's
+/// panics alone still go to the UART).
+macro_rules! kernel_print {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+/// A line formatted into a fixed buffer; what does not fit is cut.
+struct LineBuffer {
+    bytes: [u8; 200],
+    len: usize,
+}
+
+impl core::fmt::Write for LineBuffer {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if let Some(slot) = self.bytes.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn print_line(args: core::fmt::Arguments<'_>) {
+    if !TO_READER.load(Ordering::Acquire) {
+        crate::console::print_line(args);
+        return;
+    }
+    let mut line = LineBuffer {
+        bytes: [0; 200],
+        len: 0,
+    };
+    let _ = core::fmt::Write::write_fmt(&mut line, format_args!("{args}\n"));
+    let kick = STATE.lock().append_kernel_log(&line.bytes[..line.len]);
+    kick_cores(kick, arch::cpu::index());
+}
+
+/// Sends the kick SGI to every core in `kick` but `here`.
+fn kick_cores(kick: u8, here: usize) {
+    if let Some(system) = SYSTEM.get() {
+        for (core, mpidr) in system.cores.iter().enumerate() {
+            if core != here && kick & (1 << core) != 0 {
+                let _ = gic::kick(*mpidr);
+            }
+        }
+    }
+}
+
+/// From now on, if a partition reads the kernel log, the kernel's messages
+/// go there and never to the UART. Called once the boot report is done.
+pub(crate) fn hand_over_log() {
+    if STATE.lock().has_kernel_log_reader() {
+        TO_READER.store(true, Ordering::Release);
+    }
+}
 
 /// Fault reasons the kernel itself gives (the `Fault` hypercall's reasons are
 /// the partition's own).
@@ -250,13 +314,13 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
             let _ = gic::enable(intid, mpidr);
         }
         Effect::Fault { partition, reason } => {
-            println!(
+            kernel_print!(
                 "{PARTITION_FAULT}partition `{}` stopped (reason {reason:#x}); the others carry on",
                 name(partition)
             );
         }
         Effect::Restart { partition, reason } => {
-            println!(
+            kernel_print!(
                 "{PARTITION_FAULT}partition `{}` restarting (reason {reason:#x})",
                 name(partition)
             );
@@ -264,7 +328,7 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
             // Other cores may still be inside the partition's old vCPUs
             // until they take their kick: only then is its memory ours.
             if !kicks_taken(kicked, before) {
-                println!(
+                kernel_print!(
                     "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
                     name(partition)
                 );
@@ -286,7 +350,7 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
                         },
                     );
                 }
-                Some(Err(e)) => println!(
+                Some(Err(e)) => kernel_print!(
                     "bulkhead: partition `{}` cannot restart: {e}",
                     name(partition)
                 ),
@@ -312,7 +376,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
             continue;
         }
         let text = core::str::from_utf8(&line.bytes[..line.len]).unwrap_or("(not UTF-8)");
-        println!("[{}] {text}", name(partition));
+        kernel_print!("[{}] {text}", name(partition));
         line.len = 0;
         if byte != b'\n' {
             line.bytes[0] = byte;
@@ -325,10 +389,10 @@ fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u6
     let partition = STATE.lock().vcpu_partition(VcpuId(vcpu as u8));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
-        println!(
+        kernel_print!(
             "{PARTITION_FAULT}partition `{who}` vCPU {vcpu}: {syndrome} at address {far:#x} (IPA {ipa:#x}, ESR {esr:#x})"
         );
     } else {
-        println!("{PARTITION_FAULT}partition `{who}` vCPU {vcpu}: {syndrome} (ESR {esr:#x})");
+        kernel_print!("{PARTITION_FAULT}partition `{who}` vCPU {vcpu}: {syndrome} (ESR {esr:#x})");
     }
 }

@@ -386,6 +386,16 @@ pub(crate) fn with_seed<R>(
         endpoints: &endpoints,
         notifications: usize::from(manifest.notification_count),
         irqs: &irqs,
+        kernel_log: match manifest.kernel_log {
+            Some(log) => Some((
+                NotificationId(
+                    u8::try_from(log.notification)
+                        .map_err(|_| LoadError::TooLarge("notifications"))?,
+                ),
+                log.badge,
+            )),
+            None => None,
+        },
     };
     Ok(f(&seed))
 }
@@ -400,5 +410,6 @@ fn object(object: hv_image::Object) -> Result<Object, LoadError> {
         Spec::Device(n) => Object::Device(n),
         Spec::Irq(n) => Object::Irq(IrqId(id(n, "interrupts")?)),
         Spec::Partition(n) => Object::Partition(PartitionId(id(n, "partitions")?)),
+        Spec::KernelLog => Object::KernelLog,
     })
 }

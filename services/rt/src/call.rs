@@ -219,6 +219,34 @@ pub fn log(bytes: &[u8]) {
     }
 }
 
+/// Bytes taken from the kernel's log by [`log_read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelLogBytes {
+    /// The bytes: only the first `len` count.
+    pub bytes: [u8; LOG_CHUNK],
+    /// How many bytes were taken.
+    pub len: usize,
+    /// Bytes the kernel's log had to drop since the last read.
+    pub dropped: u64,
+}
+
+/// Takes up to [`LOG_CHUNK`] bytes of the kernel's log through the
+/// kernel-log capability in `log` (the manifest's `[system] kernel-log`
+/// gives it to one partition). Never waits: an empty log gives `len` 0.
+pub fn log_read(log: CapSlot) -> Result<KernelLogBytes, Status> {
+    let regs = invoke(Hypercall::LogRead, u64::from(log.0), &Message::default());
+    status(&regs)?;
+    let mut out = KernelLogBytes {
+        bytes: [0; LOG_CHUNK],
+        len: (regs[2] as usize).min(LOG_CHUNK),
+        dropped: regs[1],
+    };
+    for (chunk, word) in out.bytes.chunks_mut(8).zip(&regs[3..]) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    Ok(out)
+}
+
 /// Reports that this partition failed, with `reason` and up to five words of
 /// detail. The kernel applies the partition's fault policy; this never returns.
 pub fn fault(reason: u64, detail: &[u64]) -> ! {

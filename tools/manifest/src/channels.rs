@@ -127,16 +127,32 @@ pub(crate) fn check(
                         .iter()
                         .any(|p| p.irqs.iter().any(|irq| irq.channel.value == name.value))
                 });
-                choose_bits(
-                    channel,
-                    index,
-                    waiter,
-                    &signallers,
-                    names,
-                    named_by_irqs,
-                    &mut irqs,
-                    sink,
-                )
+                // The kernel's log may be all that signals it.
+                let named_by_kernel_log = channel.name.as_ref().is_some_and(|name| {
+                    decl.kernel_log
+                        .as_ref()
+                        .is_some_and(|log| log.notification.value == name.value)
+                });
+                let bound_irqs = irqs
+                    .iter()
+                    .any(|(irq, _)| irq.as_ref().is_some_and(|irq| irq.channel == index));
+                if signallers.is_empty() && named_by_kernel_log && !bound_irqs {
+                    Some(ChannelKind::Notification {
+                        waiter,
+                        signallers: Vec::new(),
+                    })
+                } else {
+                    choose_bits(
+                        channel,
+                        index,
+                        waiter,
+                        &signallers,
+                        names,
+                        named_by_irqs,
+                        &mut irqs,
+                        sink,
+                    )
+                }
             }
             Partial::Failed => None,
         };

@@ -12,11 +12,11 @@ use hv_image::{MAX_CAPS, MAX_DEVICES, MAX_MAPPINGS, MAX_PARTITIONS, MAX_PROGRAMS
 
 use crate::channels;
 use crate::diag::{At, Sink};
-use crate::model::{ChannelKind, Partition, SHARED_IPA, System};
+use crate::model::{ChannelKind, KernelLog, Partition, SHARED_IPA, System};
 use crate::platform::{Platform, Span};
 use crate::read::{closest, list};
 use crate::size::{human, short};
-use crate::system::SystemDecl;
+use crate::system::{KernelLogDecl, SystemDecl};
 
 /// Checks a read manifest against the platform and the known programs.
 /// Returns the checked system only if nothing at all is wrong (and the
@@ -77,6 +77,10 @@ pub(crate) fn check(
     if let Some(checked) = &checked {
         check_capability_counts(decl, &checked.channels, sink);
     }
+    let kernel_log = match (&decl.kernel_log, &checked) {
+        (Some(log), Some(checked)) => check_kernel_log(log, &names, checked, sink),
+        _ => None,
+    };
     let (platform, checked) = (platform?, checked?);
     if sink.has_errors() || partitions.len() != decl.partitions.len() {
         return None;
@@ -89,6 +93,76 @@ pub(crate) fn check(
         partitions,
         channels: checked.channels,
         irqs: checked.irqs,
+        kernel_log,
+    })
+}
+
+/// Resolves `[system] kernel-log`: the partition must exist and wait on the
+/// notification channel; the kernel gets the lowest bit nobody else sets
+/// there.
+fn check_kernel_log(
+    log: &KernelLogDecl,
+    names: &[&str],
+    checked: &channels::Checked,
+    sink: &mut Sink<'_>,
+) -> Option<KernelLog> {
+    let Some(partition) = names.iter().position(|n| *n == log.partition.value) else {
+        sink.error(
+            &log.partition.place,
+            format!("no partition is called `{}`", log.partition.value),
+            format!("name one of the partitions: {}", names.join(", ")),
+        );
+        return None;
+    };
+    let found = checked
+        .channels
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.name == log.notification.value);
+    let Some((channel, ChannelKind::Notification { waiter, signallers })) =
+        found.map(|(i, c)| (i, &c.kind))
+    else {
+        sink.error(
+            &log.notification.place,
+            format!("no notification channel is called `{}`", log.notification.value),
+            format!(
+                "declare a `kind = \"notification\"` channel with `waiter = \"{}\"` and name it here",
+                log.partition.value
+            ),
+        );
+        return None;
+    };
+    if *waiter != partition {
+        sink.error(
+            &log.notification.place,
+            format!(
+                "`{}` waits on `{}`, not `{}`",
+                names.get(*waiter).copied().unwrap_or("?"),
+                log.notification.value,
+                log.partition.value
+            ),
+            "the kernel log's reader must be the notification's waiter".to_owned(),
+        );
+        return None;
+    }
+    let mut used: u64 = signallers.iter().fold(0, |bits, (_, bit)| bits | 1 << bit);
+    used |= checked
+        .irqs
+        .iter()
+        .filter(|irq| irq.channel == channel)
+        .fold(0, |bits, irq| bits | 1 << irq.bit);
+    let Some(bit) = (0..64u8).find(|bit| used & (1 << bit) == 0) else {
+        sink.error(
+            &log.notification.place,
+            format!("every bit of `{}` is taken", log.notification.value),
+            "give the kernel log a notification with a free bit".to_owned(),
+        );
+        return None;
+    };
+    Some(KernelLog {
+        partition,
+        channel,
+        bit,
     })
 }
 

@@ -119,6 +119,17 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
         )?;
     }
 
+    if let Some(log) = &system.kernel_log {
+        let Some(Object::Notification(notification)) = objects.get(log.channel).copied() else {
+            return Err("the kernel log's channel is not a notification".to_owned());
+        };
+        manifest.kernel_log = Some(hv_image::KernelLogSpec {
+            partition: number(log.partition)?,
+            notification,
+            badge: Badge(1 << log.bit),
+        });
+    }
+
     let mut slots = Vec::new();
     for (index, partition) in system.partitions.iter().enumerate() {
         let mut spec = PartitionSpec {
@@ -199,6 +210,22 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
         }
         for mapping in shared {
             push(&mut spec.mappings, mapping, "mappings")?;
+        }
+        if system
+            .kernel_log
+            .as_ref()
+            .is_some_and(|log| log.partition == index)
+        {
+            names.push(("kernel-log".to_owned(), number(spec.caps.len())?));
+            push(
+                &mut spec.caps,
+                CapSpec {
+                    object: Object::KernelLog,
+                    rights: Rights::READ,
+                    badge: Badge(0),
+                },
+                "capabilities",
+            )?;
         }
         slots.push((
             partition.name.clone(),

@@ -32,6 +32,19 @@ pub(crate) struct System {
     pub(crate) channels: Vec<Channel>,
     /// Interrupts bound to notifications, in partition order.
     pub(crate) irqs: Vec<BoundIrq>,
+    /// Who reads the kernel's log, if anyone.
+    pub(crate) kernel_log: Option<KernelLog>,
+}
+
+/// The kernel log's reader.
+#[derive(Debug)]
+pub(crate) struct KernelLog {
+    /// The reading partition.
+    pub(crate) partition: usize,
+    /// The notification channel's index in [`System::channels`].
+    pub(crate) channel: usize,
+    /// The bit the kernel sets there.
+    pub(crate) bit: u8,
 }
 
 /// A checked partition.

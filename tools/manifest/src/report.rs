@@ -304,6 +304,7 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
                 Object::Device(n) => format!("device {n}"),
                 Object::Irq(n) => format!("interrupt {n}"),
                 Object::Partition(n) => format!("partition {n}"),
+                Object::KernelLog => "kernel log".to_owned(),
             };
             rows.push(vec![
                 slot.to_string(),

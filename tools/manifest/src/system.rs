@@ -33,6 +33,19 @@ pub(crate) struct SystemDecl {
     pub(crate) partitions: Vec<PartitionDecl>,
     /// `[[channels]]`, in file order.
     pub(crate) channels: Vec<ChannelDecl>,
+    /// `[system] kernel-log`.
+    pub(crate) kernel_log: Option<KernelLogDecl>,
+}
+
+/// `[system] kernel-log = { partition = "...", notification = "..." }`: the
+/// partition that reads the kernel's log, and the notification channel it
+/// waits on, where the kernel sets a bit when it logs.
+#[derive(Debug)]
+pub(crate) struct KernelLogDecl {
+    /// The reading partition.
+    pub(crate) partition: At<String>,
+    /// The notification channel.
+    pub(crate) notification: At<String>,
 }
 
 /// One `[partitions.<name>]` table.
@@ -161,7 +174,27 @@ pub(crate) fn read(document: &toml::de::DeTable<'_>, sink: &mut Sink<'_>) -> Sys
             .get("description")
             .and_then(|field| field.string(sink, "write the description in quotes"))
             .map(|description| description.value);
-        table.finish(sink, &["name", "platform", "description"]);
+        let log_help =
+            "write `kernel-log = { partition = \"<reader>\", notification = \"<channel>\" }`";
+        system.kernel_log = table
+            .get("kernel-log")
+            .and_then(|field| field.table(sink, "the kernel log's reader", log_help))
+            .and_then(|mut log| {
+                let partition = log
+                    .require(sink, "partition", log_help)
+                    .and_then(|field| field.string(sink, "write the partition's name in quotes"));
+                let notification = log
+                    .require(sink, "notification", log_help)
+                    .and_then(|field| {
+                        field.string(sink, "write the notification channel's name in quotes")
+                    });
+                log.finish(sink, &["partition", "notification"]);
+                Some(KernelLogDecl {
+                    partition: partition?,
+                    notification: notification?,
+                })
+            });
+        table.finish(sink, &["name", "platform", "description", "kernel-log"]);
     }
     let partitions_help = "declare each partition as a table: `[partitions.<name>]`";
     if let Some(mut table) = root

@@ -23,14 +23,11 @@ fn the_shipped_demo_compiles() {
     let compiled = compile(&root().join("systems/demo.toml"), &root()).unwrap();
     assert_eq!(compiled.manifest.system.as_str(), "demo");
     assert_eq!(compiled.manifest.platform.as_str(), "qemu-virt");
-    assert!(compiled.manifest.partitions.is_empty());
-    assert!(compiled.programs.is_empty() && compiled.slots.is_empty());
-    assert!(
-        compiled
-            .report
-            .starts_with("system demo on qemu-virt: 0 partitions")
-    );
-    let package = compiled.package(&[]).unwrap();
+    assert_eq!(compiled.slots.len(), compiled.manifest.partitions.len());
+    assert!(compiled.report.starts_with("system demo on qemu-virt: "));
+    // Programs' bytes do not matter to the package format: stand-ins do.
+    let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &b"program"[..]).collect();
+    let package = compiled.package(&programs).unwrap();
     assert_eq!(
         hv_image::Package::parse(&package).unwrap().manifest(),
         Ok(compiled.manifest)

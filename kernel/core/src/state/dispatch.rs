@@ -117,6 +117,11 @@ impl KernelState {
                     .log(cur, regs)
                     .unwrap_or_else(|status| refuse(regs, status));
             }
+            Hypercall::LogRead => {
+                return self
+                    .log_read(cur, regs)
+                    .unwrap_or_else(|status| refuse(regs, status));
+            }
             Hypercall::Fault => {
                 return match self.partition_of(cur) {
                     Ok(p) => self.fault_partition(core, p, regs[2], regs),

@@ -86,6 +86,10 @@ pub struct Seed<'a> {
     pub notifications: usize,
     /// The interrupt bindings; [`crate::cap::IrqId`] n is entry n.
     pub irqs: &'a [IrqSeed],
+    /// The notification (and bits) the kernel signals when it logs, if a
+    /// partition reads the kernel's log; that partition holds a
+    /// `KernelLog` capability.
+    pub kernel_log: Option<(NotificationId, Badge)>,
 }
 
 /// Why a seed was refused.
@@ -229,6 +233,7 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
                 Object::Notification(n) => n.index() < seed.notifications,
                 Object::Irq(q) => q.index() < seed.irqs.len(),
                 Object::Partition(q) => q.index() < seed.partitions.len(),
+                Object::KernelLog => seed.kernel_log.is_some(),
                 // Memory regions and devices are the glue's tables.
                 Object::Memory(_) | Object::Device(_) => true,
             };
@@ -285,6 +290,7 @@ impl KernelState {
         self.endpoint_count = seed.endpoints.len();
         self.notification_count = seed.notifications;
         self.irq_count = seed.irqs.len();
+        self.klog.set_reader(seed.kernel_log);
         for (endpoint, s) in self.endpoints.iter_mut().zip(seed.endpoints) {
             endpoint.server = s.server;
         }
@@ -366,5 +372,6 @@ impl KernelState {
         self.notification_count = 0;
         self.irqs.fill(super::IrqBinding::EMPTY);
         self.irq_count = 0;
+        self.klog.set_reader(None);
     }
 }

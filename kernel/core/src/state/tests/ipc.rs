@@ -196,7 +196,7 @@ fn bad_arguments_change_nothing_but_x0() {
     let mut m = Machine::new(&client_server());
     let info = |n: usize, slot: u32| MessageInfo::words(n).with_capability(CapSlot(slot)).0;
     let cases: &[(u64, u64, u64, Status)] = &[
-        (u64::from(FUNCTION_BASE) + 16, 0, 0, Status::NotSupported),
+        (u64::from(FUNCTION_BASE) + 17, 0, 0, Status::NotSupported),
         (u64::MAX, 0, 0, Status::NotSupported),
         (0, 0, 0, Status::NotSupported),
         (fid(Hypercall::Call) | 1 << 32, 0, 0, Status::NotSupported),
@@ -233,6 +233,8 @@ fn bad_arguments_change_nothing_but_x0() {
         (fid(Hypercall::IrqAck), 0, 0, Status::WrongType),
         (fid(Hypercall::Log), 0, 41, Status::InvalidArgument),
         (fid(Hypercall::Log), 0, u64::MAX, Status::InvalidArgument),
+        (fid(Hypercall::LogRead), 0, 0, Status::WrongType),
+        (fid(Hypercall::LogRead), 99, 0, Status::InvalidCapability),
     ];
     for &(x0, x1, x2, want) in cases {
         let before = m.state.clone();

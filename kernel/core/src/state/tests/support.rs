@@ -123,6 +123,7 @@ impl System {
             endpoints: &self.endpoints,
             notifications: self.notifications,
             irqs: &self.irqs,
+            kernel_log: None,
         })
     }
 
