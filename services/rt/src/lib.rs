@@ -10,17 +10,29 @@
 //! to the kernel as a fault; the kernel then applies the partition's fault
 //! policy.
 //!
-//! Design rules: `unsafe` only in [`call`]'s one `svc` primitive (and the
-//! `mmio` module, when drivers need one); services themselves say
-//! `#![forbid(unsafe_code)]` apart from the one trampoline [`entry!`] emits.
+//! Besides the hypercalls: [`mmio`] reaches a driver's device registers,
+//! [`shared`] and [`ring`] the memory that `shared-memory` channels map,
+//! [`console`] is the console service's client protocol (which [`println!`]
+//! speaks when the partition has a `log` capability), and [`clients`] tells
+//! an endpoint's server who its clients are. [`cap!`], [`optional_cap!`], [`shared!`],
+//! [`device!`] and [`clients!`] read what the manifest decided at compile time.
+//!
+//! Design rules: `unsafe` only in [`call`]'s one `svc` primitive and the two
+//! modules that turn addresses outside RAM into accesses ([`mmio`],
+//! [`shared`]); services themselves say `#![deny(unsafe_code)]` apart from the
+//! one trampoline [`entry!`] emits.
 #![no_std]
 
 pub use hv_abi::*;
 
 pub mod call;
+pub mod clients;
+pub mod console;
 pub mod mmio;
 mod panic;
 pub mod print;
+pub mod ring;
+pub mod shared;
 
 /// The reason code a service's fault carries when it panicked.
 pub const FAULT_PANIC: u64 = 1;
@@ -53,6 +65,78 @@ macro_rules! cap {
                 "`, but its partition has no channel or device of that name in the manifest"
             )
         )))
+    };
+}
+
+/// The slot of the capability named `NAME`, if this partition has one:
+/// `Option<CapSlot>`, for programs that work with or without it (as
+/// [`cap!`] otherwise).
+#[macro_export]
+macro_rules! optional_cap {
+    ($name:ident) => {
+        match option_env!(concat!("BULKHEAD_CAP_", stringify!($name))) {
+            Some(slot) => Some($crate::hypercall::CapSlot($crate::parse_slot(slot))),
+            None => None,
+        }
+    };
+}
+
+/// Where the manifest put the shared-memory channel `NAME` in this
+/// partition's address space, as a [`shared::Window`]: `svc_rt::shared!(RECORDS)`
+/// for the channel `records` (upper case, `-` as `_`). `cargo xtask` passes
+/// `BULKHEAD_SHARED_<NAME>=<ipa>:<size>` to the build; a program that names a
+/// region its partition does not map does not build.
+#[macro_export]
+macro_rules! shared {
+    ($name:ident) => {
+        const { $crate::shared::Window::parse(env!(
+            concat!("BULKHEAD_SHARED_", stringify!($name)),
+            concat!(
+                "this program uses the shared region `",
+                stringify!($name),
+                "`, but its partition maps no shared-memory channel of that name in the manifest"
+            )
+        )) }
+    };
+}
+
+/// Where the manifest mapped the device `NAME` that this partition owns, as
+/// a [`shared::Window`] (IPA and size of its register block; IPA = PA):
+/// `svc_rt::device!(UART0)` for the device `uart0`. `cargo xtask` passes
+/// `BULKHEAD_DEVICE_<NAME>=<ipa>:<size>` to the build; a program that names a
+/// device its partition does not own does not build.
+#[macro_export]
+macro_rules! device {
+    ($name:ident) => {
+        const {
+            $crate::shared::Window::parse(env!(
+                concat!("BULKHEAD_DEVICE_", stringify!($name)),
+                concat!(
+                    "this program uses the device `",
+                    stringify!($name),
+                    "`, but its partition owns no device of that name in the manifest"
+                )
+            ))
+        }
+    };
+}
+
+/// The clients of the endpoint channel `NAME` that this partition serves,
+/// as the text [`clients::parse`] reads: `svc_rt::clients!(LOG)`. `cargo
+/// xtask` passes `BULKHEAD_CLIENTS_<NAME>` to the build of the endpoint's
+/// server; a program that names an endpoint its partition does not serve does
+/// not build.
+#[macro_export]
+macro_rules! clients {
+    ($name:ident) => {
+        env!(
+            concat!("BULKHEAD_CLIENTS_", stringify!($name)),
+            concat!(
+                "this program serves the endpoint `",
+                stringify!($name),
+                "`, but its partition is not that channel's server in the manifest"
+            )
+        )
     };
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! A service's panic: logged, then reported to the kernel as a fault.
+//! A service's panic: printed (through the console if the partition has one),
+//! then reported to the kernel as a fault.
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
 
-use crate::print::LineBuffer;
+use crate::print::{self, LineBuffer};
 use crate::{FAULT_PANIC, call};
 
 #[panic_handler]
@@ -20,6 +21,6 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         ),
         None => writeln!(buffer, "panicked: {}", info.message()),
     };
-    call::log(buffer.as_bytes());
+    print::write_panicking(buffer.as_bytes());
     call::fault(FAULT_PANIC, &[])
 }

@@ -267,7 +267,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ..Machine::default_for(&system.platform)
     };
     eprintln!(
-        "xtask: booting system `{}` ({}) on {}; Ctrl-A X quits",
+        "xtask: booting system `{}` ({}) on {}; Ctrl-A X quits, Ctrl-A Ctrl-A N gives console client N the keyboard",
         system.name,
         options.system.display(),
         machine.describe()

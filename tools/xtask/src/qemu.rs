@@ -143,6 +143,8 @@ pub(crate) struct RunSpec {
     pub(crate) script: Vec<(String, String)>,
     /// Stop it as soon as the console shows this text.
     pub(crate) until: Option<String>,
+    /// Stop it as soon as the console shows every one of these texts.
+    pub(crate) until_all: Vec<String>,
 }
 
 /// What happened.
@@ -285,6 +287,11 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             .as_ref()
             .is_some_and(|u| text.contains(u.as_str()))
         {
+            stopped_when_ready = true;
+            stop(&mut child);
+            break;
+        }
+        if !spec.until_all.is_empty() && spec.until_all.iter().all(|u| text.contains(u.as_str())) {
             stopped_when_ready = true;
             stop(&mut child);
             break;

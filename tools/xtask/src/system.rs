@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use hv_abi::hypercall::Rights;
+use hv_image::{MappingKind, Object};
 use serde::Deserialize;
 
 use crate::{Result, error};
@@ -41,41 +43,136 @@ impl System {
         })
     }
 
-    /// The environment a program's build gets: `BULKHEAD_CAP_<NAME>=<slot>`
-    /// for each capability its partition holds (names upper-cased, `-` as
-    /// `_`), which `svc_rt::cap!` reads. Every partition running the program
-    /// must hold the same names in the same slots.
+    /// The environment a program's build gets, from the partitions that run
+    /// it (which must all get the same; see [`Self::partition_environment`]).
     pub(crate) fn program_environment(&self, program: usize) -> Result<Vec<(String, String)>> {
         let manifest = &self.compiled.manifest;
-        let mut layout: Option<(&str, &Vec<(String, u32)>)> = None;
-        for (spec, (partition, slots)) in manifest.partitions.iter().zip(&self.compiled.slots) {
+        let mut layout: Option<(&str, Vec<(String, String)>)> = None;
+        for (index, spec) in manifest.partitions.iter().enumerate() {
             if usize::from(spec.program) != program {
                 continue;
             }
-            match layout {
-                None => layout = Some((partition, slots)),
-                Some((first, first_slots)) if first_slots != slots => {
+            let environment = self.partition_environment(index);
+            match &layout {
+                None => layout = Some((spec.name.as_str(), environment)),
+                Some((first, first_environment)) if *first_environment != environment => {
                     return Err(error!(
-                        "partitions `{first}` and `{partition}` run the same program with different \
-                         capabilities; give one of them its own program"
+                        "partitions `{first}` and `{}` run the same program with different \
+                         capabilities, shared regions or clients; give one of them its own program",
+                        spec.name
                     ));
                 }
                 Some(_) => {}
             }
         }
         Ok(layout
-            .map(|(_, slots)| {
-                slots
-                    .iter()
-                    .map(|(name, slot)| {
-                        (
-                            format!("BULKHEAD_CAP_{}", name.to_uppercase().replace('-', "_")),
-                            slot.to_string(),
-                        )
-                    })
-                    .collect()
-            })
+            .map(|(_, environment)| environment)
             .unwrap_or_default())
+    }
+
+    /// What partition `index`'s program is built with (names upper-cased,
+    /// `-` as `_`):
+    /// - `BULKHEAD_CAP_<NAME>=<slot>` for each capability it holds, which
+    ///   `svc_rt::cap!` reads;
+    /// - `BULKHEAD_SHARED_<NAME>=<ipa>:<size>` (decimal) for each shared
+    ///   region it maps, which `svc_rt::shared!` reads, and
+    ///   `BULKHEAD_DEVICE_<NAME>=<ipa>:<size>` for each device it owns
+    ///   (`svc_rt::device!`);
+    /// - `BULKHEAD_CLIENTS_<NAME>=<badge>=<partition>[:<slot>],...` for each
+    ///   endpoint it serves, which `svc_rt::clients!` reads: every partition
+    ///   holding a write capability to the endpoint, in badge order, with the
+    ///   slot of the first notification this partition may signal that the
+    ///   client waits on (how the server wakes it), if there is one.
+    pub(crate) fn partition_environment(&self, index: usize) -> Vec<(String, String)> {
+        let manifest = &self.compiled.manifest;
+        let variable = |prefix: &str, name: &str| {
+            format!(
+                "BULKHEAD_{prefix}_{}",
+                name.to_uppercase().replace('-', "_")
+            )
+        };
+        let (Some(spec), Some((_, slots))) = (
+            manifest.partitions.get(index),
+            self.compiled.slots.get(index),
+        ) else {
+            return Vec::new();
+        };
+        let mut environment: Vec<(String, String)> = slots
+            .iter()
+            .map(|(name, slot)| (variable("CAP", name), slot.to_string()))
+            .collect();
+        for mapping in &spec.mappings {
+            let (prefix, name) = match mapping.kind {
+                MappingKind::Shared { region } => (
+                    "SHARED",
+                    manifest
+                        .shared_regions
+                        .get(usize::from(region))
+                        .map(|r| r.name.as_str()),
+                ),
+                MappingKind::Device { device } => (
+                    "DEVICE",
+                    manifest
+                        .devices
+                        .get(usize::from(device))
+                        .map(|d| d.name.as_str()),
+                ),
+            };
+            if let Some(name) = name {
+                environment.push((
+                    variable(prefix, name),
+                    format!("{}:{}", mapping.ipa, mapping.size),
+                ));
+            }
+        }
+        for (slot, cap) in spec.caps.iter().enumerate() {
+            let Object::Endpoint(endpoint) = cap.object else {
+                continue;
+            };
+            if !cap.rights.contains(Rights::READ) {
+                continue;
+            }
+            let Some((name, _)) = slots.iter().find(|(_, s)| *s as usize == slot) else {
+                continue;
+            };
+            let mut clients: Vec<(u64, String)> = Vec::new();
+            for (other_index, other) in manifest.partitions.iter().enumerate() {
+                for client_cap in &other.caps {
+                    if client_cap.object != Object::Endpoint(endpoint)
+                        || !client_cap.rights.contains(Rights::WRITE)
+                    {
+                        continue;
+                    }
+                    let wake = self.wake_slot(index, other_index);
+                    let entry = match wake {
+                        Some(wake) => format!("{}:{wake}", other.name),
+                        None => other.name.to_string(),
+                    };
+                    clients.push((client_cap.badge.0, entry));
+                }
+            }
+            clients.sort();
+            let list: Vec<String> = clients
+                .iter()
+                .map(|(badge, entry)| format!("{badge}={entry}"))
+                .collect();
+            environment.push((variable("CLIENTS", name), list.join(",")));
+        }
+        environment
+    }
+
+    /// The first slot of `server` holding a notification it may signal and
+    /// that `client` waits on.
+    fn wake_slot(&self, server: usize, client: usize) -> Option<usize> {
+        let partitions = &self.compiled.manifest.partitions;
+        let waited = &partitions.get(client)?.caps;
+        partitions.get(server)?.caps.iter().position(|cap| {
+            matches!(cap.object, Object::Notification(_))
+                && cap.rights.contains(Rights::WRITE)
+                && waited
+                    .iter()
+                    .any(|w| w.object == cap.object && w.rights.contains(Rights::READ))
+        })
     }
 }
 
@@ -177,6 +274,49 @@ mod tests {
         assert_eq!(system.platform.name, "qemu-virt");
         assert_eq!(system.platform.binary, "bulkhead-qemu-virt");
         assert_eq!(system.name, "demo");
+    }
+
+    #[test]
+    fn programs_get_their_slots_regions_devices_and_clients() {
+        let system = System::load(&crate::root().join("systems/demo.toml")).unwrap();
+        let environment = |name: &str| {
+            let index = system
+                .compiled
+                .manifest
+                .partitions
+                .iter()
+                .position(|p| p.name.as_str() == name)
+                .unwrap();
+            system.partition_environment(index)
+        };
+        let has = |environment: &[(String, String)], key: &str, value: &str| {
+            assert!(
+                environment.iter().any(|(k, v)| k == key && v == value),
+                "no {key}={value} in {environment:?}"
+            );
+        };
+        let uart = environment("uart");
+        has(&uart, "BULKHEAD_CAP_UART0", "4");
+        has(&uart, "BULKHEAD_DEVICE_UART0", "150994944:4096");
+        has(&uart, "BULKHEAD_SHARED_UART_BUFFERS", "4294967296:8192");
+        // The console serves `log`; it can wake echo through `echo-input`
+        // (its slot 5), and nobody else.
+        let console = environment("console");
+        has(
+            &console,
+            "BULKHEAD_CLIENTS_LOG",
+            "1=ping,2=pong,3=producer,4=consumer,5=echo:5",
+        );
+        has(&console, "BULKHEAD_CAP_ECHO_INPUT", "5");
+        // Clients get no client list; ping serves nothing.
+        assert!(
+            !environment("ping")
+                .iter()
+                .any(|(k, _)| k.starts_with("BULKHEAD_CLIENTS_"))
+        );
+        has(&environment("pong"), "BULKHEAD_CLIENTS_PING", "1=ping");
+        let program = usize::from(system.compiled.manifest.partitions[1].program);
+        assert_eq!(system.program_environment(program).unwrap(), console);
     }
 
     #[test]

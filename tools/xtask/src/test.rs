@@ -6,6 +6,8 @@
 //! bare-metal crates, rustfmt, the unsafe audit, then the QEMU system tests,
 //! each of which boots a real image and reads its console.
 
+mod demo;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -18,18 +20,23 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 11] = [
+const BARE_METAL: [&str; 16] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
     "svc-rt",
     "svc-bench",
+    "svc-console",
+    "svc-consumer",
     "svc-crasher",
+    "svc-echo",
     "svc-hello",
     "svc-intruder",
     "svc-ping",
     "svc-pong",
+    "svc-producer",
     "svc-spin",
+    "svc-uart-pl011",
 ];
 
 /// The workspace folders whose crates are bare-metal.
@@ -123,11 +130,14 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         },
     );
     let system = |name: &str| -> Result<PathBuf> {
-        let system = System::load(
-            &crate::root()
+        let path = if name == "demo" {
+            crate::root().join("systems/demo.toml")
+        } else {
+            crate::root()
                 .join("tests/qemu")
-                .join(format!("{name}.toml")),
-        )?;
+                .join(format!("{name}.toml"))
+        };
+        let system = System::load(&path)?;
         image::build_system(
             &tools,
             &system,
@@ -144,10 +154,11 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             system("pingpong")?,
             system("isolation")?,
             system("restart")?,
+            system("demo")?,
         ))
     });
     match images {
-        Ok((normal, faulty, pingpong, isolation, restart)) => {
+        Ok((normal, faulty, pingpong, isolation, restart, demo)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
@@ -157,6 +168,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
                 pingpong,
                 isolation,
                 restart,
+                demo,
             };
             for test in system_tests() {
                 if filter
@@ -288,10 +300,12 @@ fn lints(tools: &Tools, tally: &mut Tally) {
             for package in BARE_METAL {
                 bare.args(["--package", package]);
             }
-            // Services name their capabilities with `svc_rt::cap!(NAME)`, which
-            // reads BULKHEAD_CAP_NAME at compile time; any slot will do for lints.
-            for name in capability_names() {
-                bare.env(format!("BULKHEAD_CAP_{name}"), "0");
+            // Services name what the manifest gave them with svc_rt's
+            // `cap!(NAME)`, `shared!(NAME)`, `device!(NAME)` and
+            // `clients!(NAME)`, which read BULKHEAD_<KIND>_NAME at compile
+            // time; any well-formed value will do for lints.
+            for (variable, value) in placeholder_environment() {
+                bare.env(variable, value);
             }
             bare.args(["--", "-D", "warnings"]);
             tally.record(
@@ -320,17 +334,37 @@ fn lints(tools: &Tools, tally: &mut Tally) {
     tally.record("lint::unsafe-audit", unsafe_audit(), started.elapsed());
 }
 
-/// Every `NAME` in a `cap!(NAME)` in the services' sources.
-fn capability_names() -> Vec<String> {
+/// A placeholder for every variable svc_rt's manifest macros read in the
+/// services' sources: `BULKHEAD_CAP_<NAME>` for each `cap!(NAME)`, and so on.
+fn placeholder_environment() -> Vec<(String, &'static str)> {
     let mut files = Vec::new();
     collect_rust_files(&crate::root().join("services"), &mut files);
-    let mut names: Vec<String> = files
+    let texts: Vec<String> = files
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    let mut environment = Vec::new();
+    for (macro_name, prefix, value) in [
+        ("cap!(", "CAP", "0"),
+        ("shared!(", "SHARED", "4294967296:4096"),
+        ("device!(", "DEVICE", "150994944:4096"),
+        ("clients!(", "CLIENTS", "1=client"),
+    ] {
+        for name in macro_arguments(&texts, macro_name) {
+            environment.push((format!("BULKHEAD_{prefix}_{name}"), value));
+        }
+    }
+    environment
+}
+
+/// Every `NAME` in a `<macro_name>NAME)` in `texts`, sorted, once each.
+fn macro_arguments(texts: &[String], macro_name: &str) -> Vec<String> {
+    let mut names: Vec<String> = texts
+        .iter()
         .flat_map(|text| {
-            text.match_indices("cap!(")
+            text.match_indices(macro_name)
                 .filter_map(|(i, _)| {
-                    let rest = &text[i + 5..];
+                    let rest = &text[i + macro_name.len()..];
                     let name: String = rest
                         .chars()
                         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -425,6 +459,8 @@ struct Context<'a> {
     isolation: PathBuf,
     /// `tests/qemu/restart.toml`: a partition that crashes and is restarted.
     restart: PathBuf,
+    /// `systems/demo.toml`: the UART driver, the console and the demo services.
+    demo: PathBuf,
 }
 
 struct SystemTest {
@@ -493,6 +529,22 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "restart-policy",
             run: restart,
+        },
+        SystemTest {
+            name: "demo-output-gicv3-4-cores",
+            run: |c| demo::output(c, Gic::V3, 4),
+        },
+        SystemTest {
+            name: "demo-output-gicv2-1-core",
+            run: |c| demo::output(c, Gic::V2, 1),
+        },
+        SystemTest {
+            name: "demo-input-gicv3-4-cores",
+            run: |c| demo::input(c, Gic::V3, 4),
+        },
+        SystemTest {
+            name: "demo-input-gicv2-1-core",
+            run: |c| demo::input(c, Gic::V2, 1),
         },
     ]
 }
