@@ -136,9 +136,12 @@ pub(crate) fn install(
     cores: [u64; MAX_CPUS],
     online: usize,
 ) -> Result<(), system::LoadError> {
-    system::with_seed(manifest, online, |seed| STATE.lock().boot(seed))?
+    // Hold the state lock until everything a running partition needs is in
+    // place: idle cores take timer ticks meanwhile, and one that found a
+    // partition ready before the exit handler was set would be lost.
+    let mut state = STATE.lock();
+    system::with_seed(manifest, online, |seed| state.boot(seed))?
         .map_err(system::LoadError::Seed)?;
-    let state = STATE.lock();
     let mut irq_cores = alloc::vec::Vec::new();
     for irq in &manifest.irqs {
         let owner = manifest
@@ -151,16 +154,17 @@ pub(crate) fn install(
             .unwrap_or(0);
         irq_cores.push((irq.intid, core));
     }
-    drop(state);
-    for &(intid, core) in &irq_cores {
-        let _ = gic::enable(intid, cores[core]);
-    }
+    let routes = irq_cores.clone();
     SYSTEM.call_once(|| System {
         loaded,
         cores,
         irq_cores,
     });
     arch::vcpu::set_handler(on_exit, irq::idle);
+    drop(state);
+    for &(intid, core) in &routes {
+        let _ = gic::enable(intid, cores[core]);
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! ping: calls `pong` over the `ping` endpoint, checks each reply (the number
-//! sent plus one), and logs a line every so often.
+//! sent plus one), and logs a line for each of the first three thousand-call
+//! batches, then `ping: done`; it keeps calling, quietly, after that.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -27,7 +28,11 @@ fn main(_start: svc_rt::Start) -> ! {
             }
         }
         batch += 1;
-        svc_rt::println!("{} calls answered correctly (batch {batch})", n);
+        // Three batches prove the point; after that ping keeps calling (the
+        // load stays) but stops talking, so the console stays readable.
+        if batch <= 3 {
+            svc_rt::println!("{} calls answered correctly (batch {batch})", n);
+        }
         if batch == 3 {
             svc_rt::println!("ping: done");
         }
