@@ -287,29 +287,35 @@ pub fn vttbr(vmid: u8, root: u64) -> u64 {
     (u64::from(vmid) << 48) | (root & 0x0000_ffff_ffff_fffe)
 }
 
-/// Makes `vcpu` this core's current vCPU and loads its stage-2 tables.
-fn make_current(cpu: &mut PerCpu, vcpu: usize) -> Result<&'static mut Context, VcpuError> {
+/// Makes `vcpu` this core's current vCPU with `regs` as its x0..x7, loads its
+/// stage-2 tables, and only then lets go of the vCPU that ran before (whose
+/// context `regs` may point into, and which a pending restart may reset).
+fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: &[u64; 8]) -> Result<(), VcpuError> {
     let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    if cpu.vcpu != vcpu {
+    let switching = cpu.vcpu != vcpu;
+    if switching {
         if let Err(core) =
             running.compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
         {
             return Err(VcpuError::Running(core));
         }
-        release_current(cpu);
     }
     // SAFETY: this core runs the vCPU (claimed above, or already), so no
     // other core touches its context.
     let context = unsafe { &mut *cell.0.get() };
+    load_regs(context, regs);
     if cpu.loaded_vttbr != context.vttbr {
         VTTBR_EL2.set(context.vttbr);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         cpu.loaded_vttbr = context.vttbr;
     }
+    if switching {
+        release_current(cpu);
+    }
     cpu.current = context;
     cpu.vcpu = vcpu;
-    Ok(context)
+    Ok(())
 }
 
 /// Gives a vCPU that is about to run its x0..x7 from the kernel's state,
@@ -328,8 +334,7 @@ pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, Vc
     let Some(cpu) = this_cpu() else {
         crate::cpu::park()
     };
-    let context = make_current(cpu, vcpu)?;
-    load_regs(context, regs);
+    make_current(cpu, vcpu, regs)?;
     // SAFETY: this core's PerCpu names a prepared context; `hv_enter_current`
     // resets the kernel stack (abandoning this frame, which nothing refers to
     // any more) and erets into it.
@@ -369,14 +374,11 @@ extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
     match handler(cpu.index, cpu.vcpu, exit, regs) {
         Next::Resume => {}
         // `regs` is the outgoing context's own x0..x7, now holding the
-        // incoming vCPU's. Copy the incoming registers out of the outgoing context first:
-        // switching away may reset that context (a restart).
+        // incoming vCPU's: `make_current` copies them before it lets go of
+        // (and perhaps resets) the outgoing context.
         Next::Switch(next) => {
-            let mut incoming = [0u64; 8];
-            copy_registers(&mut incoming, regs);
-            match make_current(cpu, next) {
-                Ok(context) => load_regs(context, &incoming),
-                Err(_) => go_idle(cpu),
+            if make_current(cpu, next, regs).is_err() {
+                go_idle(cpu);
             }
         }
         Next::Idle => go_idle(cpu),
@@ -415,14 +417,13 @@ pub fn fault_address() -> (u64, u64) {
 /// now anyone's to take.
 fn release_current(cpu: &mut PerCpu) {
     // SAFETY: this core runs `cpu.vcpu`, so its pending start is this core's
-    // alone (module invariants).
-    let pending = PENDING
-        .get(cpu.vcpu)
-        .and_then(|p| unsafe { (*p.0.get()).take() });
-    // SAFETY: `current` is the context of `cpu.vcpu`, which this core runs.
-    let context = unsafe { cpu.current.as_mut() };
-    if let (Some(start), Some(context)) = (pending, context) {
-        reset(context, &start);
+    // alone (module invariants). Only looked at, not moved, on the hot path.
+    let pending = PENDING.get(cpu.vcpu).map(|p| unsafe { &mut *p.0.get() });
+    if let Some(pending) = pending.filter(|p| p.is_some()) {
+        // SAFETY: `current` is the context of `cpu.vcpu`, which this core runs.
+        if let (Some(start), Some(context)) = (pending.take(), unsafe { cpu.current.as_mut() }) {
+            reset(context, &start);
+        }
     }
     if let Some(running) = RUNNING.get(cpu.vcpu) {
         running.store(NOWHERE, Ordering::Release);
