@@ -35,6 +35,7 @@ _start:
 .balign 4
 hv_boot_primary:
     msr     daifset, #0xf
+    msr     spsel, #1                   // the kernel runs on SP_ELx, whatever the loader chose
     mov     x19, x0                     // x19 = device tree address
     mrs     x20, CurrentEL
     ubfx    x20, x20, #2, #2            // x20 = exception level
@@ -104,6 +105,7 @@ hv_boot_primary:
 .balign 4
 bulkhead_secondary_entry:
     msr     daifset, #0xf
+    msr     spsel, #1
     mov     x19, x0                     // x19 = core index
     ldr     x9, ={sctlr}
     msr     sctlr_el2, x9

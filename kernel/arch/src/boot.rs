@@ -238,8 +238,10 @@ extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u6
 /// A secondary core's first Rust code, called by `boot.S` with its index.
 extern "C" fn secondary_rust_entry(index: usize) -> ! {
     install_vectors();
-    crate::vcpu::init_cpu(index, stack_top(index));
+    // The MMU and caches first: PerCpu lives in cacheable memory that core 0
+    // may hold in its cache.
     crate::mmu::enable_on_secondary();
+    crate::vcpu::init_cpu(index, stack_top(index));
     crate::smp::secondary_started(index)
 }
 

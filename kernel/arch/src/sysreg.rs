@@ -50,6 +50,21 @@ write_register!(
     /// CNTHP_TVAL_EL2: ticks until the EL2 physical timer fires.
     write_cnthp_tval_el2, "cnthp_tval_el2");
 
+write_register!(
+    /// PMUSERENR_EL0: what EL0 may do with the PMU.
+    write_pmuserenr_el0, "pmuserenr_el0");
+write_register!(
+    /// MDCR_EL2: debug and PMU traps from lower levels.
+    write_mdcr_el2, "mdcr_el2");
+
+/// MDCR_EL2: debug and PMU traps from lower levels.
+pub fn read_mdcr_el2() -> u64 {
+    let value: u64;
+    // SAFETY: reading MDCR_EL2 at EL2 has no side effect and touches no memory.
+    unsafe { asm!("mrs {}, mdcr_el2", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
 /// ICC_IAR1_EL1: acknowledge the highest-priority pending group 1 interrupt.
 pub fn read_icc_iar1_el1() -> u64 {
     let value: u64;

@@ -60,8 +60,9 @@ const _: () = assert!(offset_of!(Context, x) == 0);
 const _: () = assert!(offset_of!(Context, elr) == offset_of!(Context, sp_el0) + 8);
 const _: () = assert!(offset_of!(Context, tpidr_el0) == offset_of!(Context, spsr) + 8);
 
-/// What one core is doing, reached through TPIDR_EL2.
-#[repr(C)]
+/// What one core is doing, reached through TPIDR_EL2. One cache line each,
+/// so no two cores' entries share a line.
+#[repr(C, align(64))]
 pub(crate) struct PerCpu {
     /// The running vCPU's context (null while idle).
     current: *mut Context,
@@ -239,6 +240,11 @@ pub enum VcpuError {
     Running(usize),
 }
 
+/// MDCR_EL2.TPM: EL1/EL0 PMU accesses trap to EL2.
+const MDCR_EL2_TPM: u64 = 1 << 6;
+/// MDCR_EL2.TPMCR: EL1/EL0 PMCR_EL0 accesses trap to EL2.
+const MDCR_EL2_TPMCR: u64 = 1 << 5;
+
 /// SPSR for a service vCPU's first entry: EL0t, interrupts unmasked (they are
 /// taken at EL2 regardless).
 const SPSR_EL0T: u64 = 0;
@@ -248,9 +254,18 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
     let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     // Claim it for the duration, so no core starts running it meanwhile. If
-    // this core runs it, the start waits until the core lets go of it.
+    // this core runs it, the start waits until the core lets go of it. If
+    // another core still holds it (it took its kick but has not switched
+    // away yet), wait for it, up to a second.
     let here = cpu_index();
-    match running.compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire) {
+    let deadline = crate::cpu::counter() + crate::cpu::timer_frequency();
+    let claim = loop {
+        match running.compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire) {
+            Err(core) if core != here && crate::cpu::counter() < deadline => crate::cpu::relax(),
+            other => break other,
+        }
+    };
+    match claim {
         Ok(_) => {
             // SAFETY: this core claimed the vCPU above, so no other core
             // touches its context until the release below.
@@ -287,19 +302,18 @@ pub fn vttbr(vmid: u8, root: u64) -> u64 {
     (u64::from(vmid) << 48) | (root & 0x0000_ffff_ffff_fffe)
 }
 
-/// Makes `vcpu` this core's current vCPU with `regs` as its x0..x7, loads its
-/// stage-2 tables, and only then lets go of the vCPU that ran before (whose
-/// context `regs` may point into, and which a pending restart may reset).
+/// Makes `vcpu` this core's current vCPU with `regs` as its x0..x7 (which
+/// must not point into any context), loads its stage-2 tables, and lets go
+/// of the vCPU that ran before.
 fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: &[u64; 8]) -> Result<(), VcpuError> {
     let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     let switching = cpu.vcpu != vcpu;
-    if switching {
-        if let Err(core) =
+    if switching
+        && let Err(core) =
             running.compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
-        {
-            return Err(VcpuError::Running(core));
-        }
+    {
+        return Err(VcpuError::Running(core));
     }
     // SAFETY: this core runs the vCPU (claimed above, or already), so no
     // other core touches its context.
@@ -351,7 +365,7 @@ pub fn skip_instruction() {
 }
 
 /// Called by `vcpu.S` with this core's PerCpu and the vector index (8 to 11).
-extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
+extern "C" fn lower_entry(cpu: *mut PerCpu, index: u64) {
     let exit = match index {
         8 => Exit::Synchronous { esr: ESR_EL2.get() },
         9 => Exit::Irq,
@@ -361,8 +375,12 @@ extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
     let Some(handler) = HANDLER.get() else {
         crate::cpu::park()
     };
+    // SAFETY: `cpu` is this core's PerCpu (vcpu.S passes TPIDR_EL2). Its
+    // fields are read here without keeping a reference, so the handler may
+    // use `this_cpu()` freely.
+    let (core, vcpu, current) = unsafe { ((*cpu).index, (*cpu).vcpu, (*cpu).current) };
     // SAFETY: `current` is this core's running vCPU's context (module invariants).
-    let Some(context) = (unsafe { cpu.current.as_mut() }) else {
+    let Some(context) = (unsafe { current.as_mut() }) else {
         crate::cpu::park()
     };
     // The handler works on the context's own x0..x7: no copy on the way in,
@@ -371,13 +389,18 @@ extern "C" fn lower_entry(cpu: &mut PerCpu, index: u64) {
         .x
         .first_chunk_mut::<8>()
         .unwrap_or_else(|| crate::cpu::park());
-    match handler(cpu.index, cpu.vcpu, exit, regs) {
+    let next = handler(core, vcpu, exit, regs);
+    // SAFETY: as above; the handler's borrows of this core's PerCpu have ended.
+    let cpu = unsafe { &mut *cpu };
+    match next {
         Next::Resume => {}
         // `regs` is the outgoing context's own x0..x7, now holding the
-        // incoming vCPU's: `make_current` copies them before it lets go of
-        // (and perhaps resets) the outgoing context.
+        // incoming vCPU's: copy them out before the outgoing context is let
+        // go of (and perhaps reset by a restart).
         Next::Switch(next) => {
-            if make_current(cpu, next, regs).is_err() {
+            let mut incoming = [0u64; 8];
+            copy_registers(&mut incoming, regs);
+            if make_current(cpu, next, &incoming).is_err() {
                 go_idle(cpu);
             }
         }
@@ -467,6 +490,11 @@ pub fn configure_cpu() {
     SCTLR_EL1.set(0x30d0_0800 | (1 << 4) | (1 << 3));
     // EL0 may read the counters, not program the timers.
     CNTKCTL_EL1.write(CNTKCTL_EL1::EL0PCTEN::SET + CNTKCTL_EL1::EL0VCTEN::SET);
+    // No performance monitors below EL2: EL0 access off, and any access from
+    // EL1/EL0 traps (MDCR_EL2.TPM, TPMCR), whatever firmware left there. The
+    // PMU is the kernel's (its cycle counter measures boots).
+    crate::sysreg::write_pmuserenr_el0(0);
+    crate::sysreg::write_mdcr_el2(crate::sysreg::read_mdcr_el2() | MDCR_EL2_TPM | MDCR_EL2_TPMCR);
     HCR_EL2.write(
         HCR_EL2::VM::SET
             + HCR_EL2::FMO::SET

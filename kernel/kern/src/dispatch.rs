@@ -5,10 +5,12 @@
 //!
 //! # Locks
 //! One lock, [`STATE`], guards the whole capability, IPC and scheduling
-//! state; it is held only for one step function, never while printing or
-//! touching the GIC. The log's line buffers have their own lock, taken after
-//! `STATE` is released; the console lock is taken inside it. Order: `STATE`,
-//! then `LINES`, then the console.
+//! state; it is held only for one step function (or to append to the kernel
+//! log), never while printing or touching the GIC, and nothing else is taken
+//! while it is held. The log's line buffers (`LINES`) have their own lock,
+//! taken with `STATE` released; while it is held, a finished line goes to
+//! the kernel log (taking `STATE`) or the console (taking its lock). Order:
+//! `LINES`, then `STATE` or the console lock.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
@@ -46,7 +48,8 @@ static SYSTEM: Once<System> = Once::new();
 /// taken the kick it was sent.
 static KICKS_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
-/// Partial log lines, one buffer per partition.
+/// Partial log lines, one buffer per partition. Taken before `STATE` (to
+/// append to the kernel log) or the console lock, never after either.
 struct Line {
     bytes: [u8; 160],
     len: usize,
@@ -239,12 +242,16 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
 }
 
 /// An interrupt that arrived while this core was idle.
+/// It runs inside the exception handler: it must return (back to the idle
+/// loop, unwinding the exception) unless it switches to a vCPU, which resets
+/// the kernel stack; otherwise every such interrupt would leave a frame on
+/// the stack.
 pub(crate) fn interrupt_while_idle(core: usize) {
     let mut regs = [0u64; 8];
     let outcome = interrupt(core, &mut regs);
-    if matches!(outcome.next, Next::Switch { .. }) || outcome.effect.is_some() || outcome.kick != 0
-    {
-        follow(core, outcome, &mut regs);
+    if let ArchNext::Switch(to) = apply(core, outcome) {
+        // Only returns if `to` cannot run here; then the core stays idle.
+        let _ = arch::vcpu::run(to, &regs);
     }
 }
 

@@ -60,11 +60,11 @@ impl Gic {
         let d = self.distributor;
         d.ctlr.set(0);
         let lines = ((d.typer.get() & 0x1f) + 1) * 32;
-        for i in 1..(lines / 32) as usize {
-            d.icenabler[i].set(u32::MAX);
+        for enable in d.icenabler.iter().take((lines / 32) as usize).skip(1) {
+            enable.set(u32::MAX);
         }
-        for i in 8..(lines / 4) as usize {
-            d.ipriorityr[i].set(PRIORITY);
+        for priority in d.ipriorityr.iter().take((lines / 4) as usize).skip(8) {
+            priority.set(PRIORITY);
         }
         d.ctlr.set(1);
         lines

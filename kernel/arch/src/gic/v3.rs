@@ -83,12 +83,18 @@ impl Gic {
         d.ctlr.set(0);
         while d.ctlr.get() & CTLR_RWP != 0 {}
         let lines = ((d.typer.get() & 0x1f) + 1) * 32;
-        for i in 1..(lines / 32) as usize {
-            d.icenabler[i].set(u32::MAX);
-            d.igroupr[i].set(u32::MAX);
+        for (enable, group) in d
+            .icenabler
+            .iter()
+            .zip(&d.igroupr)
+            .take((lines / 32) as usize)
+            .skip(1)
+        {
+            enable.set(u32::MAX);
+            group.set(u32::MAX);
         }
-        for i in 8..(lines / 4) as usize {
-            d.ipriorityr[i].set(PRIORITY);
+        for priority in d.ipriorityr.iter().take((lines / 4) as usize).skip(8) {
+            priority.set(PRIORITY);
         }
         d.ctlr.set(CTLR_ARE_NS | CTLR_ENABLE_GRP1_NS);
         while d.ctlr.get() & CTLR_RWP != 0 {}
