@@ -531,6 +531,10 @@ fn system_tests() -> Vec<SystemTest> {
             run: restart,
         },
         SystemTest {
+            name: "console-isolation",
+            run: console_isolation,
+        },
+        SystemTest {
             name: "demo-output-gicv3-4-cores",
             run: |c| demo::output(c, Gic::V3, 4),
         },
@@ -918,6 +922,53 @@ fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
         ],
     )?;
     Ok(format!("{starts} starts"))
+}
+
+/// With the console in charge of the UART (the kernel hands its own messages
+/// to the console through the kernel log), intruder, which has no channel at
+/// all, writes to the UART: it faults, the fault report reaches the screen,
+/// and ping/pong finish.
+fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
+    let system = System::load(&crate::root().join("tests/qemu/console-isolation.toml"))
+        .map_err(|e| e.to_string())?;
+    let image = image::build_system(
+        c.tools,
+        &system,
+        Variant {
+            release: true,
+            fault_injection: false,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let outcome = run_until_ping_done(c, &image, Gic::V3, 4)?;
+    if outcome.console.contains("isolation is broken") {
+        return Err(format!(
+            "the intruder's write went through\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    expect_lines(
+        &outcome,
+        &[
+            "boot: kernel messages go to the kernel log's reader from now on".into(),
+            "[console] Ctrl-A then a number gives a partition the keyboard: 1 ping 2 pong".into(),
+            "[intruder] writing to the UART at 0x9000000 without a capability".into(),
+            "bulkhead: fault: partition `intruder` vCPU 5: data abort from a lower EL on a write: \
+             translation fault (not mapped), level 1 at address 0x9000000"
+                .into(),
+            "bulkhead: fault: partition `intruder` stopped (reason 0x100); the others carry on"
+                .into(),
+            "[ping] ping: done".into(),
+        ],
+    )?;
+    in_order(
+        &outcome,
+        &[
+            "bulkhead: system ready",
+            "bulkhead: fault: partition `intruder` stopped",
+        ],
+    )?;
+    Ok(String::new())
 }
 
 /// Fails unless each needle appears after the one before it.
