@@ -291,6 +291,31 @@ fn name(partition: PartitionId) -> &'static str {
         .map_or("?", |p| p.name.as_str())
 }
 
+/// Restarts a partition may go through within one second before the kernel
+/// gives up on it: a partition that faults as soon as it starts would
+/// otherwise keep its core busy reloading it, unaccounted.
+const MAX_RESTARTS: u32 = 20;
+
+/// Per partition: when its current one-second window began (counter ticks),
+/// and how many restarts it has had in it.
+static RESTARTS: Mutex<[(u64, u32); MAX_PARTITIONS]> = Mutex::new([(0, 0); MAX_PARTITIONS]);
+
+/// Counts a restart of partition `index`; says whether it has had too many.
+fn restarting_too_often(index: usize) -> bool {
+    let now = arch::cpu::counter();
+    let second = arch::cpu::timer_frequency();
+    let mut restarts = RESTARTS.lock();
+    let Some((since, count)) = restarts.get_mut(index) else {
+        return false;
+    };
+    if now.saturating_sub(*since) > second {
+        *since = now;
+        *count = 0;
+    }
+    *count += 1;
+    *count > MAX_RESTARTS
+}
+
 /// Waits (up to one second) until every core in `kicked` has taken a kick
 /// since `before` was read; says whether they all did.
 fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
@@ -336,6 +361,14 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
                 name(partition)
             );
             let index = usize::from(partition.0);
+            if restarting_too_often(index) {
+                kernel_print!(
+                    "{PARTITION_FAULT}partition `{}` restarted {MAX_RESTARTS} times within a second; \
+                     it stays stopped",
+                    name(partition)
+                );
+                return;
+            }
             // Other cores may still be inside the partition's old vCPUs
             // until they take their kick: only then is its memory ours.
             if !kicks_taken(kicked, before) {

@@ -887,8 +887,9 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
 }
 
 /// crasher panics each time it starts; its policy is `restart`, so the kernel
-/// reloads it (fresh memory: it always says start 1) again and again, while
-/// ping/pong on the same cores finish their 3000 calls.
+/// reloads it (fresh memory: it always says start 1), 20 times within a
+/// second and then no more, while ping/pong on the same cores finish their
+/// 3000 calls.
 fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
     let outcome = run_until_ping_done(c, &c.restart, Gic::V3, 2)?;
     let starts = outcome
@@ -905,6 +906,15 @@ fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
     {
         return Err(format!(
             "{starts} starts, {restarts} restarts\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    if !outcome
+        .console
+        .contains("restarted 20 times within a second; it stays stopped")
+    {
+        return Err(format!(
+            "the restart storm was not stopped\n--- console ---\n{}",
             outcome.console
         ));
     }
