@@ -29,6 +29,9 @@ pub const ABI_VERSION: u32 = 1 << 16;
 /// Message words carried in registers (x3 to x7).
 pub const MESSAGE_WORDS: usize = 5;
 
+/// Bytes one `Log` or `LogRead` hypercall carries: the message words' bytes.
+pub const LOG_BYTES: usize = MESSAGE_WORDS * 8;
+
 /// Every hypercall, by number. The function ID in x0 is
 /// [`FUNCTION_BASE`] + the number.
 #[repr(u32)]

@@ -32,7 +32,7 @@ use hv_core::pagetable::IPA_BITS;
 use spin::Once;
 
 /// The most vCPUs the kernel runs.
-pub const MAX_VCPUS: usize = 32;
+pub const MAX_VCPUS: usize = hv_core::sched::MAX_VCPUS;
 
 /// A vCPU's registers while it is not running (and, while it runs, the place
 /// its registers go when it traps).

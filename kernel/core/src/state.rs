@@ -62,7 +62,7 @@ use notify::{IrqBinding, Notification};
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
 
 /// Bytes one `Log` hypercall carries (x3..x7).
-pub const LOG_BYTES: usize = 40;
+pub const LOG_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
 
 // `Outcome::kick` is a `u8` bitmask of cores.
 const _: () = assert!(MAX_CPUS <= 8);

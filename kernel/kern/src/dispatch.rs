@@ -257,25 +257,15 @@ pub(crate) fn interrupt_while_idle(core: usize) {
 
 /// Does what an outcome asks beyond choosing the next vCPU, and says which.
 fn apply(core: usize, outcome: Outcome) -> ArchNext {
-    if outcome.kick == 0 && outcome.effect.is_none() {
-        return match outcome.next {
-            Next::Continue => ArchNext::Resume,
-            Next::Switch { to, .. } => ArchNext::Switch(usize::from(to.0)),
-            Next::Idle { .. } => ArchNext::Idle,
-        };
-    }
-    let mut before = [0u64; MAX_CPUS];
-    if let Some(system) = SYSTEM.get() {
-        for (other, mpidr) in system.cores.iter().enumerate() {
-            if other != core && outcome.kick & (1 << other) != 0 {
-                before[other] = KICKS_TAKEN[other].load(Ordering::Acquire);
-                let _ = gic::kick(*mpidr);
-            }
+    if outcome.kick != 0 || outcome.effect.is_some() {
+        // The kicks each core has taken so far, read before sending new
+        // ones, so that a restart can wait until they are taken.
+        let before: [u64; MAX_CPUS] =
+            core::array::from_fn(|c| KICKS_TAKEN[c].load(Ordering::Acquire));
+        kick_cores(outcome.kick, core);
+        if let Some(effect) = outcome.effect {
+            carry_out(effect, outcome.kick & !(1 << core), &before);
         }
-    }
-    if let Some(effect) = outcome.effect {
-        let kicked = outcome.kick & !(1 << core);
-        carry_out(effect, kicked, &before);
     }
     match outcome.next {
         Next::Continue => ArchNext::Resume,

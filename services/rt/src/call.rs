@@ -202,7 +202,7 @@ pub fn irq_ack(capability: CapSlot) -> Result<(), Status> {
 }
 
 /// The most bytes one `Log` hypercall carries.
-pub const LOG_CHUNK: usize = 40;
+pub const LOG_CHUNK: usize = hv_abi::hypercall::LOG_BYTES;
 
 /// Appends `bytes` to the kernel's log, in chunks of [`LOG_CHUNK`].
 pub fn log(bytes: &[u8]) {

@@ -713,17 +713,28 @@ fn refuses_el1(c: &Context<'_>) -> std::result::Result<String, String> {
         virtualization: false,
         ..machine(c, Gic::V3, 1, "256M")
     };
-    let outcome = start(c, &machine, healthy())?;
+    refused(
+        c,
+        &machine,
+        &["!!! BULKHEAD CANNOT BOOT: entered at EL1, but Bulkhead runs at EL2 (on QEMU: -M virt,virtualization=on)".into()],
+    )
+}
+
+/// Boots `machine` and fails unless the kernel refused to boot, powered the
+/// machine off (no timeout), and printed every needle.
+fn refused(
+    c: &Context<'_>,
+    machine: &Machine<'_>,
+    needles: &[String],
+) -> std::result::Result<String, String> {
+    let outcome = start(c, machine, healthy())?;
     if outcome.timed_out || outcome.ready() {
         return Err(format!(
             "the kernel did not refuse and power off\n--- console ---\n{}",
             outcome.console
         ));
     }
-    expect_lines(
-        &outcome,
-        &["!!! BULKHEAD CANNOT BOOT: entered at EL1, but Bulkhead runs at EL2 (on QEMU: -M virt,virtualization=on)".into()],
-    )?;
+    expect_lines(&outcome, needles)?;
     Ok(String::new())
 }
 
@@ -858,8 +869,9 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
         .and_then(|b| b.try_into().ok())
         .map(u64::from_le_bytes)
         .ok_or("no header")?;
-    // A byte of the compiled manifest, just past the package's 64-byte header.
-    let at = usize::try_from(kernel_size).map_err(|e| e.to_string())? + 64 + 7;
+    // A byte of the compiled manifest, just past the package's header.
+    let header = hv_image::package::HEADER_SIZE as usize;
+    let at = usize::try_from(kernel_size).map_err(|e| e.to_string())? + header + 7;
     let byte = image.get_mut(at).ok_or("the image has no package")?;
     *byte ^= 0x20;
     let path = crate::system::output_dir().join("pingpong-corrupt.img");
@@ -868,22 +880,15 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
         kernel: Some(path),
         ..machine(c, Gic::V3, 2, "1G")
     };
-    let outcome = start(c, &machine, healthy())?;
-    if outcome.timed_out || outcome.ready() {
-        return Err(format!(
-            "the corrupt package was not refused\n--- console ---\n{}",
-            outcome.console
-        ));
-    }
-    expect_lines(
-        &outcome,
+    refused(
+        c,
+        &machine,
         &[
             "!!! BULKHEAD CANNOT BOOT: cannot load the system: the boot package is unusable: "
                 .into(),
             "CRC".into(),
         ],
-    )?;
-    Ok(String::new())
+    )
 }
 
 /// crasher panics each time it starts; its policy is `restart`, so the kernel

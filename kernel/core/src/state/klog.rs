@@ -19,7 +19,7 @@ use crate::sched::VcpuId;
 pub const KERNEL_LOG_BYTES: usize = 4096;
 
 /// Bytes one `LogRead` returns at most (x3..x7).
-const READ_BYTES: usize = 40;
+const READ_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
 
 /// The ring and where to signal its reader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
