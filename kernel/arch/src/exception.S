@@ -26,6 +26,14 @@
     b       hv_lower_common
 .endm
 
+// A synchronous exception from a partition: most are hypercalls, which
+// hv_lower_sync tells apart before anything else is done.
+.macro HV_LOWER_SYNC_VECTOR
+.balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    b       hv_lower_sync
+.endm
+
 .section .text.vectors, "ax"
 .balign 0x800
 .global hv_exception_vectors
@@ -38,7 +46,7 @@ hv_exception_vectors:
     HV_VECTOR 5
     HV_VECTOR 6
     HV_VECTOR 7
-    HV_LOWER_VECTOR 8
+    HV_LOWER_SYNC_VECTOR
     HV_LOWER_VECTOR 9
     HV_LOWER_VECTOR 10
     HV_LOWER_VECTOR 11

@@ -5,41 +5,49 @@
 // the vCPU running on it. A vector entry for a lower exception level pushes
 // x0/x1 on the kernel stack, puts the vector index in x0 and comes to
 // hv_lower_common, which saves the partition's registers straight into that
-// Context and calls vcpu::lower_entry(&mut PerCpu, index). When that
-// returns, hv_enter_current resets the kernel stack and erets into whatever
+// Context and calls the kernel's vcpu::lower_entry(&mut PerCpu, index),
+// whose address is in `entry` (vcpu::ENTRY). That ends in
+// hv_enter_current, which resets the kernel stack and erets into whatever
 // Context is current now: the same vCPU, or another one the kernel switched to.
+//
+// The synchronous vector comes through hv_lower_sync first: it answers the
+// null hypercall without saving anything, and gives other hypercalls their
+// own index (`hypercall`), so the kernel need not decode ESR_EL2 for them.
 //
 // Operands (from vcpu.rs): current, stack_top (PerCpu offsets), sp_el0,
 // spsr (Context offsets; elr follows sp_el0 and tpidr_el0 follows spsr),
-// lower_entry, and the null hypercall's function ID (version_low,
-// version_high) and answer (abi_version), from hv-abi.
+// entry, hypercall (the index), and the null hypercall's function ID
+// (version_high: its low 16 bits are zero) and answer (abi_version), from
+// hv-abi.
 
 .section .text, "ax"
-.global hv_lower_common
+.global hv_lower_sync
 .balign 4
-hv_lower_common:
-    // Fast path: the null hypercall (Version) from a partition reads no
-    // kernel state, so it is answered here, before any register is saved:
-    // x0 = Success, x1 = the ABI version, everything else untouched.
-    cmp     x0, #8                      // a synchronous exception...
-    b.ne    1f
+hv_lower_sync:
+    // The caller's x0/x1 are on the stack and still in x0/x1. A hypercall
+    // is an SVC (from EL0) or an HVC (from EL1).
     mrs     x1, esr_el2
     lsr     x1, x1, #26
-    cmp     x1, #0x15                   // ...that is an SVC (EL0)
-    ccmp    x1, #0x16, #4, ne           // or an HVC (EL1)
-    b.ne    1f
-    ldr     x1, [sp]                    // the caller's x0
-    mov     x0, #{version_low}
-    movk    x0, #{version_high}, lsl #16
-    cmp     x1, x0
-    mov     x0, #8
-    b.ne    1f
+    cmp     x1, #0x15
+    ccmp    x1, #0x16, #4, ne
+    b.ne    2f
+    // The null hypercall (Version) reads no kernel state, so it is answered
+    // here, before any register is saved: x0 = Success, x1 = the ABI
+    // version, everything else untouched.
+    movz    x1, #{version_high}, lsl #16
+    cmp     x0, x1
+    b.ne    3f
     add     sp, sp, #16
     mov     x0, xzr
     mov     x1, #{abi_version}
     eret
+2:  mov     x0, #8
+    b       hv_lower_common
+3:  mov     x0, #{hypercall}
 
-1:  mrs     x1, tpidr_el2
+.global hv_lower_common
+hv_lower_common:
+    mrs     x1, tpidr_el2
     ldr     x1, [x1, #{current}]
     stp     x2, x3, [x1, #16]
     stp     x4, x5, [x1, #32]
@@ -66,7 +74,12 @@ hv_lower_common:
     stp     x2, x3, [x1, #{spsr}]
     mov     x1, x0
     mrs     x0, tpidr_el2
-    bl      {lower_entry}
+    adrp    x2, {entry}
+    ldr     x2, [x2, :lo12:{entry}]
+    cbz     x2, 4f
+    blr     x2                          // never returns
+4:  wfe                                 // no kernel to handle it yet
+    b       4b
 
 .global hv_enter_current
 hv_enter_current:

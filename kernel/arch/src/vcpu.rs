@@ -11,10 +11,10 @@
 //!
 //! Each core's [`PerCpu`] (pointed at by TPIDR_EL2) names the context running
 //! on it; `vcpu.S` saves into and restores from it. The kernel decides what
-//! runs through the handler it sets with [`set_handler`].
+//! runs through the [`Exits`] it installs with [`set_handler`].
 //!
 //! # Invariants
-//! - A vCPU's context is touched only by the core running it (its `RUNNING`
+//! - A vCPU's context is touched only by the core running it (its `running`
 //!   entry names that core), or, while no core runs it, by [`prepare`].
 //! - `PerCpu` of core N is touched only by core N.
 
@@ -29,7 +29,6 @@ use aarch64_cpu::registers::{
 use hv_abi::hypercall::{ABI_VERSION, Hypercall};
 use hv_core::MAX_CPUS;
 use hv_core::pagetable::IPA_BITS;
-use spin::Once;
 
 /// The most vCPUs the kernel runs.
 pub const MAX_VCPUS: usize = hv_core::sched::MAX_VCPUS;
@@ -92,43 +91,49 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
     }))
 }; MAX_CPUS];
 
-struct ContextCell(UnsafeCell<Context>);
-
-// SAFETY: a context is touched only by the core its vCPU is pinned to, or by
-// `prepare` while no core runs it (module invariants, enforced by `RUNNING`).
-unsafe impl Sync for ContextCell {}
-
-static CONTEXTS: [ContextCell; MAX_VCPUS] = [const {
-    ContextCell(UnsafeCell::new(Context {
-        x: [0; 31],
-        sp_el0: 0,
-        elr: 0,
-        spsr: 0,
-        tpidr_el0: 0,
-        vttbr: 0,
-        fresh: false,
-    }))
-}; MAX_VCPUS];
-
-/// A start waiting for its vCPU to be let go of: `prepare` on the core that
-/// is running the vCPU (a partition restarting after a fault on this core)
-/// must not rewrite the context while the exit that faulted still uses its
-/// registers, so the start is applied when the core switches away.
-struct PendingCell(UnsafeCell<Option<Start>>);
-
-// SAFETY: a vCPU's pending start is touched only by the core running it
-// (module invariants), like its context.
-unsafe impl Sync for PendingCell {}
-
-static PENDING: [PendingCell; MAX_VCPUS] =
-    [const { PendingCell(UnsafeCell::new(None)) }; MAX_VCPUS];
-
 const NOWHERE: usize = usize::MAX;
-/// The core each vCPU is running on (its context is in use there), or
-/// `NOWHERE`. Claimed with acquire when a core makes it current, released
-/// when the core switches away, so its saved registers are visible to the
-/// next core (or `prepare`) that takes it.
-static RUNNING: [AtomicUsize; MAX_VCPUS] = [const { AtomicUsize::new(NOWHERE) }; MAX_VCPUS];
+
+/// One vCPU as this module keeps it. `repr(C)` with the context first, so a
+/// PerCpu's `current` (what `vcpu.S` uses) is also a pointer to its cell.
+#[repr(C)]
+struct VcpuCell {
+    /// Its registers.
+    context: UnsafeCell<Context>,
+    /// The core it is running on (its context is in use there), or
+    /// `NOWHERE`. Claimed with acquire when a core makes it current,
+    /// released when the core switches away, so its saved registers are
+    /// visible to the next core (or `prepare`) that takes it.
+    running: AtomicUsize,
+    /// A start waiting for the vCPU to be let go of: `prepare` on the core
+    /// that is running the vCPU (a partition restarting after a fault on
+    /// this core) must not rewrite the context while the exit that faulted
+    /// still uses its registers, so the start is applied when the core
+    /// switches away.
+    pending: UnsafeCell<Option<Start>>,
+}
+
+const _: () = assert!(offset_of!(VcpuCell, context) == 0);
+
+// SAFETY: a context and its pending start are touched only by the core its
+// vCPU runs on, or by `prepare` while no core runs it (module invariants,
+// enforced by `running`).
+unsafe impl Sync for VcpuCell {}
+
+static VCPUS: [VcpuCell; MAX_VCPUS] = [const {
+    VcpuCell {
+        context: UnsafeCell::new(Context {
+            x: [0; 31],
+            sp_el0: 0,
+            elr: 0,
+            spsr: 0,
+            tpidr_el0: 0,
+            vttbr: 0,
+            fresh: false,
+        }),
+        running: AtomicUsize::new(NOWHERE),
+        pending: UnsafeCell::new(None),
+    }
+}; MAX_VCPUS];
 
 core::arch::global_asm!(
     include_str!("vcpu.S"),
@@ -136,14 +141,20 @@ core::arch::global_asm!(
     stack_top = const offset_of!(PerCpu, stack_top),
     sp_el0 = const offset_of!(Context, sp_el0),
     spsr = const offset_of!(Context, spsr),
-    lower_entry = sym lower_entry,
-    version_low = const Hypercall::Version.function_id() & 0xffff,
+    entry = sym ENTRY,
+    hypercall = const HYPERCALL,
     version_high = const Hypercall::Version.function_id() >> 16,
     abi_version = const ABI_VERSION,
 );
 
-// The fast path's `mov x1, #ABI_VERSION` needs a value MOVZ can encode.
+/// The index `vcpu.S` passes for a synchronous exception that is a
+/// hypercall (the vector indices proper are 8 to 11).
+const HYPERCALL: u64 = 12;
+
+// The fast path's `mov x1, #ABI_VERSION` and `mov x1, #version_high, lsl
+// #16` need values MOVZ can encode.
 const _: () = assert!(ABI_VERSION & 0xffff == 0 || ABI_VERSION >> 16 == 0);
+const _: () = assert!(Hypercall::Version.function_id() & 0xffff == 0);
 
 unsafe extern "C" {
     fn hv_enter_current() -> !;
@@ -180,7 +191,10 @@ pub(crate) fn cpu_index() -> usize {
 /// Why a vCPU came back to the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// A synchronous exception: `svc`, a fault, a trapped instruction.
+    /// A hypercall: `svc` from EL0 or `hvc` from EL1 (but `Version`, which
+    /// never reaches the kernel's handler).
+    Hypercall,
+    /// Any other synchronous exception: a fault, a trapped instruction.
     Synchronous {
         /// ESR_EL2. For the addresses of an abort, see [`fault_address`].
         esr: u64,
@@ -204,18 +218,27 @@ pub enum Next {
     Idle,
 }
 
-/// The kernel's handler for exits: (core, vCPU, why, its x0..x7) to what
-/// next. `regs` comes in as the exiting vCPU's x0..x7 and must go out as the
-/// next vCPU's.
-pub type Handler = fn(usize, usize, Exit, &mut [u64; 8]) -> Next;
+/// What the kernel does with partitions' exits.
+pub trait Exits {
+    /// Handles an exit: (core, vCPU, why, its x0..x7) to what next. `regs`
+    /// comes in as the exiting vCPU's x0..x7 and must go out as the next
+    /// vCPU's.
+    fn exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Next;
 
-static HANDLER: Once<Handler> = Once::new();
-static IDLE: Once<fn() -> !> = Once::new();
+    /// The idle loop, for a core with nothing to run.
+    fn idle() -> !;
+}
 
-/// Sets the exit handler and the idle loop. The first call wins.
-pub fn set_handler(handler: Handler, idle: fn() -> !) {
-    HANDLER.call_once(|| handler);
-    IDLE.call_once(|| idle);
+/// The address of `lower_entry::<K>` for the kernel's [`Exits`] `K`, which
+/// `vcpu.S` calls; zero until [`set_handler`].
+static ENTRY: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the kernel's handling of exits, `K`: from now on every exit from
+/// a partition goes to `K::exit`, with the whole path compiled as one
+/// function. Call before any partition runs.
+pub fn set_handler<K: Exits>() {
+    let entry: extern "C" fn(*mut PerCpu, u64) -> ! = lower_entry::<K>;
+    ENTRY.store(entry as usize, Ordering::Release);
 }
 
 /// How a vCPU starts.
@@ -251,8 +274,8 @@ const SPSR_EL0T: u64 = 0;
 
 /// Sets up `vcpu` to start as `start` says. Only while no core runs it.
 pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
-    let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    let running = &cell.running;
     // Claim it for the duration, so no core starts running it meanwhile. If
     // this core runs it, the start waits until the core lets go of it. If
     // another core still holds it (it took its kick but has not switched
@@ -269,7 +292,7 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
         Ok(_) => {
             // SAFETY: this core claimed the vCPU above, so no other core
             // touches its context until the release below.
-            let context = unsafe { &mut *cell.0.get() };
+            let context = unsafe { &mut *cell.context.get() };
             reset(context, &start);
             running.store(NOWHERE, Ordering::Release);
             Ok(())
@@ -277,7 +300,7 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
         Err(core) if core == here => {
             // SAFETY: the pending start is touched only by the core running
             // the vCPU, which is this one.
-            unsafe { *PENDING[vcpu].0.get() = Some(start) };
+            unsafe { *cell.pending.get() = Some(start) };
             Ok(())
         }
         Err(core) => Err(VcpuError::Running(core)),
@@ -303,11 +326,12 @@ pub fn vttbr(vmid: u8, root: u64) -> u64 {
 }
 
 /// Makes `vcpu` this core's current vCPU with `regs` as its x0..x7 (which
-/// must not point into any context), loads its stage-2 tables, and lets go
-/// of the vCPU that ran before.
-fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: &[u64; 8]) -> Result<(), VcpuError> {
-    let cell = CONTEXTS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    let running = RUNNING.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+/// must not be its own context's), loads its stage-2 tables, and lets go of
+/// the vCPU that ran before (after `regs` was read: it may be that vCPU's).
+#[inline(always)]
+fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: *const [u64; 8]) -> Result<(), VcpuError> {
+    let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    let running = &cell.running;
     let switching = cpu.vcpu != vcpu;
     if switching
         && let Err(core) =
@@ -317,8 +341,11 @@ fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: &[u64; 8]) -> Result<(), Vc
     }
     // SAFETY: this core runs the vCPU (claimed above, or already), so no
     // other core touches its context.
-    let context = unsafe { &mut *cell.0.get() };
-    load_regs(context, regs);
+    let context = unsafe { &mut *cell.context.get() };
+    // SAFETY: `regs` is valid for reads (the caller's contract) and is not
+    // this context's (the vCPU differs from the outgoing one, or `regs` is a
+    // copy), so it does not overlap `context`.
+    load_regs(context, unsafe { &*regs });
     if cpu.loaded_vttbr != context.vttbr {
         VTTBR_EL2.set(context.vttbr);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
@@ -348,6 +375,7 @@ pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, Vc
     let Some(cpu) = this_cpu() else {
         crate::cpu::park()
     };
+    // `regs` is the caller's, never a context's.
     make_current(cpu, vcpu, regs)?;
     // SAFETY: this core's PerCpu names a prepared context; `hv_enter_current`
     // resets the kernel stack (abandoning this frame, which nothing refers to
@@ -364,16 +392,15 @@ pub fn skip_instruction() {
     }
 }
 
-/// Called by `vcpu.S` with this core's PerCpu and the vector index (8 to 11).
-extern "C" fn lower_entry(cpu: *mut PerCpu, index: u64) {
-    let exit = match index {
-        8 => Exit::Synchronous { esr: ESR_EL2.get() },
-        9 => Exit::Irq,
-        10 => Exit::Fiq,
-        _ => Exit::SError,
-    };
-    let Some(handler) = HANDLER.get() else {
-        crate::cpu::park()
+/// Called by `vcpu.S` (through [`ENTRY`]) with this core's PerCpu and the
+/// vector index (8 to 11, or [`HYPERCALL`]). Never returns: it ends by
+/// entering whatever vCPU is current, so that the compiler need not keep any
+/// register of its caller.
+extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
+    let exit = if index == HYPERCALL {
+        Exit::Hypercall
+    } else {
+        other_exit(index)
     };
     // SAFETY: `cpu` is this core's PerCpu (vcpu.S passes TPIDR_EL2). Its
     // fields are read here without keeping a reference, so the handler may
@@ -389,24 +416,41 @@ extern "C" fn lower_entry(cpu: *mut PerCpu, index: u64) {
         .x
         .first_chunk_mut::<8>()
         .unwrap_or_else(|| crate::cpu::park());
-    let next = handler(core, vcpu, exit, regs);
+    let next = K::exit(core, vcpu, exit, regs);
+    let regs: *const [u64; 8] = regs;
     // SAFETY: as above; the handler's borrows of this core's PerCpu have ended.
     let cpu = unsafe { &mut *cpu };
     match next {
         Next::Resume => {}
         // `regs` is the outgoing context's own x0..x7, now holding the
-        // incoming vCPU's: copy them out before the outgoing context is let
-        // go of (and perhaps reset by a restart).
-        Next::Switch(next) => {
-            let mut incoming = [0u64; 8];
-            copy_registers(&mut incoming, regs);
-            if make_current(cpu, next, &incoming).is_err() {
-                go_idle(cpu);
+        // incoming vCPU's: `make_current` copies them over before it lets
+        // go of the outgoing context (which a restart may then reset).
+        Next::Switch(next) if next != vcpu => {
+            if make_current(cpu, next, regs).is_err() {
+                go_idle::<K>(cpu);
             }
         }
-        Next::Idle => go_idle(cpu),
+        // Switching to itself (a vCPU that yields with nothing else ready):
+        // its registers are already in place.
+        Next::Switch(_) => {}
+        Next::Idle => go_idle::<K>(cpu),
     }
-    // Return to vcpu.S, which enters `cpu.current`.
+    // SAFETY: this core's PerCpu names the context to run; the kernel stack
+    // is reset there, abandoning this frame, which nothing refers to.
+    unsafe { hv_enter_current() }
+}
+
+/// The exit for vector index `index` (8 to 11), kept out of line so that
+/// the hypercall is tested first.
+#[cold]
+#[inline(never)]
+fn other_exit(index: u64) -> Exit {
+    match index {
+        8 => Exit::Synchronous { esr: ESR_EL2.get() },
+        9 => Exit::Irq,
+        10 => Exit::Fiq,
+        _ => Exit::SError,
+    }
 }
 
 /// A copy of x0..x7 in four load-pair/store-pair moves (the compiler calls
@@ -438,29 +482,30 @@ pub fn fault_address() -> (u64, u64) {
 
 /// Lets go of the vCPU this core was running: its context, saved on exit, is
 /// now anyone's to take.
+#[inline(always)]
 fn release_current(cpu: &mut PerCpu) {
-    // SAFETY: this core runs `cpu.vcpu`, so its pending start is this core's
+    // SAFETY: `current` is null or the context of `cpu.vcpu`, which this
+    // core runs, and so (context first in a repr(C) VcpuCell) its cell.
+    let Some(cell) = (unsafe { cpu.current.cast::<VcpuCell>().as_ref() }) else {
+        return;
+    };
+    // SAFETY: this core runs the vCPU, so its pending start is this core's
     // alone (module invariants). Only looked at, not moved, on the hot path.
-    let pending = PENDING.get(cpu.vcpu).map(|p| unsafe { &mut *p.0.get() });
-    if let Some(pending) = pending.filter(|p| p.is_some()) {
-        // SAFETY: `current` is the context of `cpu.vcpu`, which this core runs.
-        if let (Some(start), Some(context)) = (pending.take(), unsafe { cpu.current.as_mut() }) {
-            reset(context, &start);
-        }
+    let pending = unsafe { &mut *cell.pending.get() };
+    if pending.is_some()
+        && let Some(start) = pending.take()
+    {
+        // SAFETY: as above, the context is this core's.
+        reset(unsafe { &mut *cell.context.get() }, &start);
     }
-    if let Some(running) = RUNNING.get(cpu.vcpu) {
-        running.store(NOWHERE, Ordering::Release);
-    }
+    cell.running.store(NOWHERE, Ordering::Release);
     cpu.current = core::ptr::null_mut();
     cpu.vcpu = usize::MAX;
 }
 
-fn go_idle(cpu: &mut PerCpu) -> ! {
+fn go_idle<K: Exits>(cpu: &mut PerCpu) -> ! {
     release_current(cpu);
-    match IDLE.get() {
-        Some(idle) => idle(),
-        None => crate::cpu::park(),
-    }
+    K::idle()
 }
 
 /// Configures this core for running service partitions: EL0 under TGE with

@@ -163,7 +163,7 @@ pub(crate) fn install(
         cores,
         irq_cores,
     });
-    arch::vcpu::set_handler(on_exit, irq::idle);
+    arch::vcpu::set_handler::<Exits>();
     drop(state);
     for &(intid, core) in &routes {
         let _ = gic::enable(intid, cores[core]);
@@ -191,13 +191,43 @@ fn follow(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ! {
     }
 }
 
-/// Every exit from a partition.
+/// The kernel's handling of partitions' exits, compiled into the arch
+/// crate's entry path.
+struct Exits;
+
+impl arch::vcpu::Exits for Exits {
+    #[inline(always)]
+    fn exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
+        on_exit(core, vcpu, exit, regs)
+    }
+
+    fn idle() -> ! {
+        irq::idle()
+    }
+}
+
+/// Every exit from a partition. The hot path, a hypercall, comes first:
+/// the IPC fast path and, if it declines, the general one.
+#[inline(always)]
 fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
+    if exit != Exit::Hypercall {
+        return other_exit(core, vcpu, exit, regs);
+    }
+    let mut state = STATE.lock();
+    if let Some(to) = state.hypercall_fast(core, regs) {
+        return ArchNext::Switch(usize::from(to.0));
+    }
+    let outcome = state.hypercall_general(core, regs);
+    drop(state);
+    apply(core, outcome)
+}
+
+/// Every exit but a hypercall.
+#[inline(never)]
+fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
     let outcome = match exit {
-        // The hot path: a hypercall (SVC from EL0, HVC from EL1).
-        Exit::Synchronous { esr, .. } if matches!(esr >> 26, 0x15 | 0x16) => {
-            STATE.lock().hypercall(core, regs)
-        }
+        // Answered by `on_exit`; here only for completeness.
+        Exit::Hypercall => STATE.lock().hypercall(core, regs),
         Exit::Synchronous { esr } => match Syndrome::decode(esr) {
             Syndrome::Svc { .. } | Syndrome::Hvc { .. } => STATE.lock().hypercall(core, regs),
             Syndrome::WfiWfe => {
@@ -256,21 +286,27 @@ pub(crate) fn interrupt_while_idle(core: usize) {
 }
 
 /// Does what an outcome asks beyond choosing the next vCPU, and says which.
+#[inline(always)]
 fn apply(core: usize, outcome: Outcome) -> ArchNext {
     if outcome.kick != 0 || outcome.effect.is_some() {
-        // The kicks each core has taken so far, read before sending new
-        // ones, so that a restart can wait until they are taken.
-        let before: [u64; MAX_CPUS] =
-            core::array::from_fn(|c| KICKS_TAKEN[c].load(Ordering::Acquire));
-        kick_cores(outcome.kick, core);
-        if let Some(effect) = outcome.effect {
-            carry_out(effect, outcome.kick & !(1 << core), &before);
-        }
+        kick_and_carry_out(core, &outcome);
     }
     match outcome.next {
         Next::Continue => ArchNext::Resume,
         Next::Switch { to, .. } => ArchNext::Switch(usize::from(to.0)),
         Next::Idle { .. } => ArchNext::Idle,
+    }
+}
+
+/// The kicks and the effect of an outcome.
+#[inline(never)]
+fn kick_and_carry_out(core: usize, outcome: &Outcome) {
+    // The kicks each core has taken so far, read before sending new ones, so
+    // that a restart can wait until they are taken.
+    let before: [u64; MAX_CPUS] = core::array::from_fn(|c| KICKS_TAKEN[c].load(Ordering::Acquire));
+    kick_cores(outcome.kick, core);
+    if let Some(effect) = outcome.effect {
+        carry_out(effect, outcome.kick & !(1 << core), &before);
     }
 }
 

@@ -28,7 +28,7 @@
 
 use hv_abi::hypercall::{ABI_VERSION, Badge, Hypercall, Rights, Status};
 
-use super::{Effect, KernelState, LOG_BYTES, Outcome, Step};
+use super::{Effect, KernelState, LOG_BYTES, Next, Outcome, Step};
 use crate::cap::{CapSpace, PartitionId};
 use crate::sched::VcpuId;
 
@@ -56,6 +56,32 @@ impl KernelState {
             return Outcome::CONTINUE;
         }
         self.call(core, regs)
+    }
+
+    /// The IPC fast path alone, for the glue's hot path: if it applies to
+    /// the hypercall in `regs` (see `fastpath.rs`), it is done, `regs` hold
+    /// the x0..x7 of the vCPU it returns, which now runs on `core`, and
+    /// nothing else needs doing (no kick, no effect). Otherwise nothing
+    /// changed and the glue calls [`KernelState::hypercall_general`].
+    #[inline(always)]
+    pub fn hypercall_fast(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<VcpuId> {
+        match self.fast_path(core, regs)?.next {
+            Next::Switch { to, .. } => Some(to),
+            // The fast path only ever switches.
+            Next::Continue | Next::Idle { .. } => None,
+        }
+    }
+
+    /// A hypercall the fast path declined: the same as
+    /// [`KernelState::hypercall`] without trying the fast path again.
+    #[inline(never)]
+    pub fn hypercall_general(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        if regs[0] == VERSION {
+            regs[0] = SUCCESS;
+            regs[1] = u64::from(ABI_VERSION);
+            return Outcome::CONTINUE;
+        }
+        self.dispatch(core, regs)
     }
 
     /// Every hypercall but `Version`: the fast path if it applies, else the

@@ -7,6 +7,7 @@
 //! - the capability tables ([`crate::cap::CapSpace::check`]): every derived
 //!   capability names its parent's object with a subset of its rights, no
 //!   parent is dangling, roots are what the seed put there, links agree;
+//!   every endpoint capability names an endpoint of the seed;
 //! - every vCPU that waits (ready, sending, receiving, waiting on a
 //!   notification) is in exactly one queue, the one its state names, and
 //!   every other vCPU is in none; queue links agree both ways;
@@ -25,6 +26,7 @@
 use super::ipc::Holds;
 use super::{KernelState, PartitionState, VcpuState};
 use crate::MAX_CPUS;
+use crate::cap::{MAX_PARTITIONS, Object, PartitionId};
 use crate::sched::{MAX_VCPUS, Queue, VcpuId};
 
 type Check = Result<(), &'static str>;
@@ -47,6 +49,19 @@ impl KernelState {
             "object count out of range",
         )?;
         self.caps.check()?;
+        // The IPC fast path relies on this instead of checking the count.
+        let named_endpoints_exist = (0..MAX_PARTITIONS).all(|p| {
+            self.caps
+                .slots(PartitionId(p as u8))
+                .all(|(_, cap)| match cap.object {
+                    Object::Endpoint(e) => e.index() < self.endpoint_count,
+                    _ => true,
+                })
+        });
+        ensure(
+            named_endpoints_exist,
+            "a capability names an unused endpoint",
+        )?;
         let mut membership = [0u8; MAX_VCPUS];
         self.check_queues(&mut membership)?;
         self.check_vcpus(&membership)?;

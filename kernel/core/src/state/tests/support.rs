@@ -205,7 +205,35 @@ impl Machine {
         } else {
             Some(general.dispatch(core, &mut general_regs))
         };
+        // The kernel glue's order: the fast path alone, then the general one.
+        let mut glue = self.state.clone();
+        let mut glue_regs = regs;
+        let fast = glue.hypercall_fast(core, &mut glue_regs);
+        let glue_outcome = match fast {
+            Some(_) => None,
+            None => Some(glue.hypercall_general(core, &mut glue_regs)),
+        };
         let outcome = self.step(core, |s, r| s.hypercall(core, r));
+        match (fast, glue_outcome) {
+            (Some(to), _) => assert!(
+                matches!(outcome.next, Next::Switch { to: t, .. } if t == to)
+                    && outcome.kick == 0
+                    && outcome.effect.is_none(),
+                "the glue's order differs on {regs:x?}"
+            ),
+            (None, Some(general)) => {
+                assert_eq!(general, outcome, "the glue's order differs on {regs:x?}");
+            }
+            (None, None) => unreachable!(),
+        }
+        assert_eq!(
+            glue_regs, self.regs[core],
+            "the glue's order differs on {regs:x?}"
+        );
+        assert!(
+            *glue == *self.state,
+            "the glue's order differs on {regs:x?}"
+        );
         if let Some(expected) = expected {
             assert_eq!(
                 outcome, expected,
