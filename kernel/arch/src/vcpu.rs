@@ -328,11 +328,17 @@ pub fn vttbr(vmid: u8, root: u64) -> u64 {
 /// Makes `vcpu` this core's current vCPU with `regs` as its x0..x7 (which
 /// must not be its own context's), loads its stage-2 tables, and lets go of
 /// the vCPU that ran before (after `regs` was read: it may be that vCPU's).
+/// `switching` must be whether `vcpu` differs from the core's current one
+/// (the exit path knows it already; other callers compute it).
 #[inline(always)]
-fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: *const [u64; 8]) -> Result<(), VcpuError> {
+fn make_current(
+    cpu: &mut PerCpu,
+    vcpu: usize,
+    regs: *const [u64; 8],
+    switching: bool,
+) -> Result<(), VcpuError> {
     let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     let running = &cell.running;
-    let switching = cpu.vcpu != vcpu;
     if switching
         && let Err(core) =
             running.compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
@@ -346,10 +352,11 @@ fn make_current(cpu: &mut PerCpu, vcpu: usize, regs: *const [u64; 8]) -> Result<
     // this context's (the vCPU differs from the outgoing one, or `regs` is a
     // copy), so it does not overlap `context`.
     load_regs(context, unsafe { &*regs });
-    if cpu.loaded_vttbr != context.vttbr {
-        VTTBR_EL2.set(context.vttbr);
+    let vttbr = context.vttbr;
+    if cpu.loaded_vttbr != vttbr {
+        VTTBR_EL2.set(vttbr);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-        cpu.loaded_vttbr = context.vttbr;
+        cpu.loaded_vttbr = vttbr;
     }
     if switching {
         release_current(cpu);
@@ -376,7 +383,8 @@ pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, Vc
         crate::cpu::park()
     };
     // `regs` is the caller's, never a context's.
-    make_current(cpu, vcpu, regs)?;
+    let switching = cpu.vcpu != vcpu;
+    make_current(cpu, vcpu, regs, switching)?;
     // SAFETY: this core's PerCpu names a prepared context; `hv_enter_current`
     // resets the kernel stack (abandoning this frame, which nothing refers to
     // any more) and erets into it.
@@ -426,7 +434,7 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
         // incoming vCPU's: `make_current` copies them over before it lets
         // go of the outgoing context (which a restart may then reset).
         Next::Switch(next) if next != vcpu => {
-            if make_current(cpu, next, regs).is_err() {
+            if make_current(cpu, next, regs, true).is_err() {
                 go_idle::<K>(cpu);
             }
         }

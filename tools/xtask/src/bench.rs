@@ -68,7 +68,7 @@ const BENCHES: [Bench; 4] = [
         cores: 1,
         prefix: "[bench] bench: call + reply round trip ",
         suffix: " instructions",
-        budget: 800,
+        budget: 560,
         goal: Some(300),
     },
 ];
