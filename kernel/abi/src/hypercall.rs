@@ -77,11 +77,22 @@ pub enum Hypercall {
     /// capability in x1: x2 the count, x3..x7 the bytes, x1 the bytes the
     /// log had to drop since the last read (then zero). Never waits.
     LogRead = 16,
+    /// Reports on the partition that the `Partition` capability in x1 names
+    /// (READ): x1 its [`RunState`], x2 how many times it has faulted, x3 the
+    /// reason of its last stop or restart, x4 how many times it has been
+    /// restarted.
+    PartitionStatus = 17,
+    /// Stops the partition that the `Partition` capability in x1 names
+    /// (CONTROL), as the `stop` fault policy would.
+    PartitionStop = 18,
+    /// Restarts the partition that the `Partition` capability in x1 names
+    /// (CONTROL), running or stopped, as the `restart` fault policy would.
+    PartitionRestart = 19,
 }
 
 impl Hypercall {
     /// Every hypercall, in number order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 20] = [
         Self::Version,
         Self::Yield,
         Self::Call,
@@ -99,6 +110,9 @@ impl Hypercall {
         Self::Delete,
         Self::Log,
         Self::LogRead,
+        Self::PartitionStatus,
+        Self::PartitionStop,
+        Self::PartitionRestart,
     ];
 
     /// The SMCCC function ID that names this hypercall in x0.
@@ -136,6 +150,9 @@ impl TryFrom<u64> for Hypercall {
             14 => Ok(Self::Delete),
             15 => Ok(Self::Log),
             16 => Ok(Self::LogRead),
+            17 => Ok(Self::PartitionStatus),
+            18 => Ok(Self::PartitionStop),
+            19 => Ok(Self::PartitionRestart),
             _ => Err(Status::NotSupported),
         }
     }
@@ -168,11 +185,14 @@ pub enum Status {
     NotGrantable = -9,
     /// A fixed-size kernel table is full.
     OutOfResources = -10,
+    /// The partition is restarting (the kernel is reloading its memory):
+    /// try again once it runs.
+    Busy = -11,
 }
 
 impl Status {
     /// Every status, in code order from 0 down.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Success,
         Self::NotSupported,
         Self::InvalidCapability,
@@ -184,6 +204,7 @@ impl Status {
         Self::PeerGone,
         Self::NotGrantable,
         Self::OutOfResources,
+        Self::Busy,
     ];
 
     /// The value in x0.
@@ -213,8 +234,69 @@ impl fmt::Display for Status {
             Self::PeerGone => "the peer partition has stopped",
             Self::NotGrantable => "the manifest does not allow moving this capability",
             Self::OutOfResources => "a kernel table is full",
+            Self::Busy => "the partition is restarting",
         };
         f.write_str(text)
+    }
+}
+
+/// Where a partition is in its life, as `PartitionStatus` returns it in x1.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// Its vCPUs run (or wait, or are ready to).
+    Running = 0,
+    /// It is stopped: by a fault under the `stop` policy, by a partition
+    /// that controls it, or for restarting too often. Only a `PartitionRestart`
+    /// brings it back.
+    Stopped = 1,
+    /// The kernel is reloading it; it runs again once that is done.
+    Restarting = 2,
+}
+
+impl RunState {
+    /// Every state, in code order.
+    pub const ALL: [Self; 3] = [Self::Running, Self::Stopped, Self::Restarting];
+
+    /// The value in x1.
+    #[must_use]
+    pub const fn to_register(self) -> u64 {
+        self as u64
+    }
+
+    /// Decodes x1; an unknown value is `None`.
+    #[must_use]
+    pub fn from_register(x1: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.to_register() == x1)
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Restarting => "restarting",
+        })
+    }
+}
+
+/// The reason the kernel gives for a stop or restart that a partition asked
+/// for through a `Partition` capability (`PartitionStop`,
+/// `PartitionRestart`): this plus the controller's partition index. It is
+/// what the kernel's report of the stop shows and what `PartitionStatus`
+/// returns as the last reason. (A partition's own `Fault` may pass any
+/// reason, this range included: the reason informs, it proves nothing.)
+pub const REASON_CONTROLLER: u64 = 0x200;
+
+/// The index of the controlling partition, if `reason` is
+/// [`REASON_CONTROLLER`] plus one.
+#[must_use]
+pub const fn controller_of(reason: u64) -> Option<u64> {
+    if reason & !0xff == REASON_CONTROLLER {
+        Some(reason & 0xff)
+    } else {
+        None
     }
 }
 
@@ -284,7 +366,8 @@ pub struct Rights(pub u32);
 impl Rights {
     /// No rights.
     pub const NONE: Self = Self(0);
-    /// Read memory; receive on an endpoint; wait on a notification.
+    /// Read memory; receive on an endpoint; wait on a notification; see a
+    /// partition's status.
     pub const READ: Self = Self(1 << 0);
     /// Write memory; send or call on an endpoint; signal a notification.
     pub const WRITE: Self = Self(1 << 1);
@@ -294,7 +377,7 @@ impl Rights {
     pub const GRANT: Self = Self(1 << 3);
     /// Derive copies of this capability.
     pub const DERIVE: Self = Self(1 << 4);
-    /// Start, stop or restart a partition.
+    /// Stop or restart a partition.
     pub const CONTROL: Self = Self(1 << 5);
     /// Every right defined.
     pub const ALL: Self = Self(0b11_1111);
@@ -326,7 +409,10 @@ impl Rights {
 
 #[cfg(test)]
 mod tests {
-    use super::{CapSlot, FUNCTION_BASE, Hypercall, MessageInfo, Rights, Status};
+    use super::{
+        CapSlot, FUNCTION_BASE, Hypercall, MessageInfo, REASON_CONTROLLER, Rights, RunState,
+        Status, controller_of,
+    };
 
     #[test]
     fn every_hypercall_round_trips_and_nothing_else_decodes() {
@@ -341,7 +427,7 @@ mod tests {
             0,
             1,
             u64::from(FUNCTION_BASE) - 1,
-            u64::from(FUNCTION_BASE) + 17,
+            u64::from(FUNCTION_BASE) + 20,
             u64::MAX,
             1 << 40,
         ] {
@@ -383,5 +469,25 @@ mod tests {
             Rights::WRITE
         );
         assert!(!Rights(1 << 9).is_valid());
+    }
+
+    #[test]
+    fn run_states_round_trip() {
+        for (i, state) in RunState::ALL.iter().enumerate() {
+            assert_eq!(state.to_register(), i as u64);
+            assert_eq!(RunState::from_register(state.to_register()), Some(*state));
+        }
+        assert_eq!(RunState::from_register(3), None);
+        assert_eq!(RunState::Restarting.to_string(), "restarting");
+    }
+
+    #[test]
+    fn controller_reasons_name_the_controller() {
+        assert_eq!(controller_of(REASON_CONTROLLER + 5), Some(5));
+        assert_eq!(controller_of(REASON_CONTROLLER + 0xff), Some(0xff));
+        assert_eq!(controller_of(0x100), None);
+        assert_eq!(controller_of(0x300), None);
+        assert_eq!(controller_of(1), None);
+        assert_eq!(controller_of(u64::MAX), None);
     }
 }

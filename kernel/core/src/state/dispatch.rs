@@ -25,6 +25,9 @@
 //! - `Log`: x2 byte count (at most [`LOG_BYTES`]), x3..x7 the bytes,
 //!   little-endian; becomes [`Effect::Log`].
 //! - `Fault`: x2 reason; the partition's fault policy applies.
+//!
+//! The partition-control calls (`PartitionStatus`, `PartitionStop`,
+//! `PartitionRestart`) are `fault/control.rs`'s.
 
 use hv_abi::hypercall::{ABI_VERSION, Badge, Hypercall, Rights, Status};
 
@@ -153,6 +156,17 @@ impl KernelState {
                     Ok(p) => self.fault_partition(core, p, regs[2], regs),
                     Err(status) => refuse(regs, status),
                 };
+            }
+            Hypercall::PartitionStatus => self.partition_status(cur, regs),
+            Hypercall::PartitionStop => {
+                return self
+                    .partition_control(core, cur, regs, super::FaultPolicy::Stop)
+                    .unwrap_or_else(|status| refuse(regs, status));
+            }
+            Hypercall::PartitionRestart => {
+                return self
+                    .partition_control(core, cur, regs, super::FaultPolicy::Restart)
+                    .unwrap_or_else(|status| refuse(regs, status));
             }
         };
         match step {

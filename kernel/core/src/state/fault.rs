@@ -20,11 +20,45 @@
 //! in [`PartitionState::Restarting`] while the glue reloads its memory
 //! ([`Effect::Restart`]); [`KernelState::restart_done`] makes it run again.
 //! The two phases exist because on a multi-core machine another core may
-//! still be executing the partition's old code until it takes its kick.
+//! still be executing the partition's old code until it takes its kick. If
+//! the glue gives up on a restart (it restarted too often, or its memory
+//! could not be reloaded), [`KernelState::restart_abandoned`] leaves it
+//! stopped instead.
+//!
+//! Every partition has a [`History`]: how many times it faulted, how many
+//! times it was restarted, and the reason of its last stop or restart.
+//! Submodule `control` does the same stops and restarts on request, for a
+//! partition holding a `Partition` capability (`PartitionStop`,
+//! `PartitionRestart`), and reports the history (`PartitionStatus`).
+
+mod control;
 
 use super::{Effect, FaultPolicy, KernelState, Outcome, PartitionState, VcpuState};
 use crate::cap::PartitionId;
 use crate::state::ipc::Holds;
+
+/// What has happened to one partition since boot, as `PartitionStatus`
+/// reports it. The counts saturate rather than wrap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct History {
+    /// Times it faulted: an exception, or its own `Fault` call.
+    pub(super) faults: u32,
+    /// Times it was restarted: by its fault policy or by a partition that
+    /// controls it.
+    pub(super) restarts: u32,
+    /// The reason of its last stop or restart (0 before any): its fault's,
+    /// or [`hv_abi::hypercall::REASON_CONTROLLER`] plus the index of the
+    /// partition that stopped or restarted it.
+    pub(super) last_reason: u64,
+}
+
+impl History {
+    pub(super) const EMPTY: Self = Self {
+        faults: 0,
+        restarts: 0,
+        last_reason: 0,
+    };
+}
 
 impl KernelState {
     /// The vCPU running on `core` faulted (`reason` is the glue's, for the
@@ -50,8 +84,26 @@ impl KernelState {
         let Some(policy) = self.partition(partition).map(|p| p.policy) else {
             return self.reschedule(core, regs);
         };
+        self.record(partition, |h| h.faults = h.faults.saturating_add(1));
+        self.stop_or_restart(core, partition, policy, reason, regs)
+    }
+
+    /// Tears `partition` down, then stops it (`how` is
+    /// [`FaultPolicy::Stop`]) or restarts it ([`FaultPolicy::Restart`]), as
+    /// the module documentation says, and records `reason` in its history.
+    /// The step runs on `core`, whose running vCPU's x0..x7 are `regs` (on
+    /// return, those of what runs next: `partition` itself may have been
+    /// running here).
+    fn stop_or_restart(
+        &mut self,
+        core: usize,
+        partition: PartitionId,
+        how: FaultPolicy,
+        reason: u64,
+        regs: &mut [u64; 8],
+    ) -> Outcome {
         let kick = self.tear_down(partition, core);
-        let (state, effect) = match policy {
+        let (state, effect) = match how {
             FaultPolicy::Stop => (PartitionState::Stopped, Effect::Fault { partition, reason }),
             FaultPolicy::Restart => {
                 self.caps.reset_partition(partition);
@@ -67,6 +119,12 @@ impl KernelState {
         if let Some(p) = self.partitions.get_mut(partition.index()) {
             p.state = state;
         }
+        self.record(partition, |h| {
+            h.last_reason = reason;
+            if how == FaultPolicy::Restart {
+                h.restarts = h.restarts.saturating_add(1);
+            }
+        });
         self.settle(core, regs, kick).with(Some(effect))
     }
 
@@ -92,6 +150,40 @@ impl KernelState {
             kick |= self.make_ready(v, usize::MAX);
         }
         kick
+    }
+
+    /// The glue could not restart `partition` (it restarted too often, or
+    /// its memory could not be reloaded): it stays stopped, as under
+    /// [`FaultPolicy::Stop`], until a partition that controls it restarts
+    /// it. Does nothing unless the partition is restarting. Its vCPUs are
+    /// already stopped, so nothing else changes and no core needs a kick.
+    pub fn restart_abandoned(&mut self, partition: PartitionId) {
+        let restarting = self
+            .partition(partition)
+            .is_some_and(|p| p.state == PartitionState::Restarting);
+        if !restarting {
+            return;
+        }
+        if let Some(p) = self.partitions.get_mut(partition.index()) {
+            p.state = PartitionState::Stopped;
+        }
+    }
+
+    /// What has happened to `partition` since boot; the empty history for a
+    /// partition the system does not have.
+    fn history(&self, partition: PartitionId) -> History {
+        self.klog
+            .history
+            .get(partition.index())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Updates `partition`'s history with `change`.
+    fn record(&mut self, partition: PartitionId, change: impl FnOnce(&mut History)) {
+        if let Some(history) = self.klog.history.get_mut(partition.index()) {
+            change(history);
+        }
     }
 
     /// Stops all activity of `partition` (see the module documentation);

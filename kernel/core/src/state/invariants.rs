@@ -21,7 +21,9 @@
 //! - a vCPU awaiting a reply is owed it by exactly the server it names, and
 //!   every owed reply is to a vCPU awaiting it from that server;
 //! - a stopped or restarting partition's vCPUs are stopped (in no queue,
-//!   owing nothing), and only theirs are.
+//!   owing nothing), and only theirs are;
+//! - a restarting partition has a restart in its history, and partitions
+//!   the system does not have have no history.
 
 use super::ipc::Holds;
 use super::{KernelState, PartitionState, VcpuState};
@@ -65,7 +67,26 @@ impl KernelState {
         let mut membership = [0u8; MAX_VCPUS];
         self.check_queues(&mut membership)?;
         self.check_vcpus(&membership)?;
-        self.check_cores()
+        self.check_cores()?;
+        self.check_histories()
+    }
+
+    fn check_histories(&self) -> Check {
+        for (p, history) in self.klog.history.iter().enumerate() {
+            let state = self.partition_state(crate::cap::PartitionId(p as u8));
+            if p >= self.partition_count {
+                ensure(
+                    *history == super::fault::History::EMPTY,
+                    "a partition the system lacks has a history",
+                )?;
+            } else if state == Some(PartitionState::Restarting) {
+                ensure(
+                    history.restarts > 0,
+                    "a restarting partition has no restart in its history",
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Walks `queue`, checking its links and that `fits` accepts each

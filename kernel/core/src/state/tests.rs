@@ -7,6 +7,7 @@
 //! each; `machine` is the proptest state machine over random steps.
 
 mod caps;
+mod control;
 mod fault;
 mod ipc;
 mod machine;

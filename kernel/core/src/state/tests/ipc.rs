@@ -196,7 +196,12 @@ fn bad_arguments_change_nothing_but_x0() {
     let mut m = Machine::new(&client_server());
     let info = |n: usize, slot: u32| MessageInfo::words(n).with_capability(CapSlot(slot)).0;
     let cases: &[(u64, u64, u64, Status)] = &[
-        (u64::from(FUNCTION_BASE) + 17, 0, 0, Status::NotSupported),
+        (
+            u64::from(FUNCTION_BASE) + Hypercall::ALL.len() as u64,
+            0,
+            0,
+            Status::NotSupported,
+        ),
         (u64::MAX, 0, 0, Status::NotSupported),
         (0, 0, 0, Status::NotSupported),
         (fid(Hypercall::Call) | 1 << 32, 0, 0, Status::NotSupported),
@@ -235,6 +240,14 @@ fn bad_arguments_change_nothing_but_x0() {
         (fid(Hypercall::Log), 0, u64::MAX, Status::InvalidArgument),
         (fid(Hypercall::LogRead), 0, 0, Status::WrongType),
         (fid(Hypercall::LogRead), 99, 0, Status::InvalidCapability),
+        (fid(Hypercall::PartitionStatus), 0, 0, Status::WrongType),
+        (
+            fid(Hypercall::PartitionStop),
+            99,
+            0,
+            Status::InvalidCapability,
+        ),
+        (fid(Hypercall::PartitionRestart), 1, 0, Status::WrongType),
     ];
     for &(x0, x1, x2, want) in cases {
         let before = m.state.clone();

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The state machine, driven at random: hundreds of steps of hypercalls with
 //! random (often invalid) registers from random cores, interrupts, ticks,
-//! kicks, faults and restarts, against a small seeded system. After every
+//! kicks, faults, restarts (finished or abandoned by the glue) and partition
+//! control (status, stop, restart, of others and of itself), against a
+//! small seeded system. After every
 //! step: no panic, every invariant, a refused call changed nothing, and no
 //! partition holds a capability it could not have come by legitimately.
 
@@ -14,12 +16,16 @@ use proptest::test_runner::{Config, TestRunner};
 use super::support::{
     D, G, Machine, Part, R, System, W, endpoint, fid, irq, notification, object, p, rights,
 };
+
+const C: Rights = Rights::CONTROL;
 use crate::cap::{NotificationId, Object};
 use crate::state::{Effect, EndpointSeed, IrqSeed, KernelState, Next, VcpuState};
 
 /// Four partitions on two cores, six vCPUs, four endpoints (two carrying
 /// capabilities), two notifications, two interrupts; the first two
-/// partitions restart on a fault, the last two stop.
+/// partitions restart on a fault, the last two stop. Partition capabilities:
+/// c controls a (slot 4); b controls itself (slot 6); d may look at and
+/// control c, and pass that on (slot 4).
 fn system() -> System {
     let a = Part::new(
         0b11,
@@ -45,6 +51,7 @@ fn system() -> System {
             endpoint(2, &[W, G, D], 3),
             object(irq(0), &[W]),
             object(Object::Device(5), &[W]),
+            object(Object::Partition(p(1)), &[R, C]),
         ],
     )
     .restart();
@@ -56,7 +63,7 @@ fn system() -> System {
             endpoint(2, &[R], 0),
             notification(1, &[W, D], 0),
             object(Object::Memory(1), &[R, W, D, G]),
-            object(Object::Partition(p(0)), &[Rights::CONTROL]),
+            object(Object::Partition(p(0)), &[R, C]),
         ],
     );
     let d = Part::new(
@@ -67,6 +74,7 @@ fn system() -> System {
             endpoint(3, &[R, W, G, D], 0),
             object(Object::Memory(2), &[R, W, D]),
             notification(0, &[R], 0),
+            object(Object::Partition(p(2)), &[R, C, D]),
         ],
     )
     .vcpus(2);
@@ -174,6 +182,7 @@ enum Action {
     Reschedule { core: usize },
     Fault { core: usize, reason: u64 },
     RestartDone { partition: u8 },
+    RestartAbandoned { partition: u8 },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -213,13 +222,31 @@ fn action() -> impl Strategy<Value = Action> {
             regs: [x0, x1, x2, x3, a, b, c, d],
         },
     );
+    // Partition control, aimed at the slots that hold partition capabilities
+    // (and their neighbours).
+    let control = [
+        Hypercall::PartitionStatus,
+        Hypercall::PartitionStop,
+        Hypercall::PartitionRestart,
+    ];
+    let control = (
+        0usize..2,
+        proptest::sample::select(control.to_vec()),
+        3u64..8,
+    )
+        .prop_map(|(core, call, slot)| Action::Hvc {
+            core,
+            regs: [fid(call), slot, 0, 0, 0, 0, 0, 0],
+        });
     prop_oneof![
         16 => hvc,
+        1 => control,
         2 => (0usize..2, 40u32..43).prop_map(|(core, intid)| Action::Interrupt { core, intid }),
         3 => (0usize..2).prop_map(|core| Action::Tick { core }),
         2 => (0usize..2).prop_map(|core| Action::Reschedule { core }),
         1 => (0usize..2, any::<u64>()).prop_map(|(core, reason)| Action::Fault { core, reason }),
         2 => (0u8..5).prop_map(|partition| Action::RestartDone { partition }),
+        1 => (0u8..5).prop_map(|partition| Action::RestartAbandoned { partition }),
     ]
 }
 
@@ -253,6 +280,10 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
         }
         Action::RestartDone { partition } => {
             m.state.restart_done(p(partition));
+            m.state.check_invariants().unwrap();
+        }
+        Action::RestartAbandoned { partition } => {
+            m.state.restart_abandoned(p(partition));
             m.state.check_invariants().unwrap();
         }
     }
@@ -312,7 +343,25 @@ fn random_steps_reach_the_interesting_states() {
             if out.kick != 0 {
                 see("kick");
             }
+            let called = |call: Hypercall| matches!(action, Action::Hvc { regs, .. } if regs[0] == fid(call));
+            let succeeded = |core: usize| m.regs[core][0] == Status::Success.to_register();
+            if let Action::Hvc { core, .. } = *action {
+                if called(Hypercall::PartitionStatus) && succeeded(core) {
+                    see("partition status");
+                }
+                if (called(Hypercall::PartitionStop) || called(Hypercall::PartitionRestart))
+                    && m.regs[core][0] == Status::Busy.to_register()
+                {
+                    see("busy");
+                }
+            }
             match out.effect {
+                Some(Effect::Restart { .. }) if called(Hypercall::PartitionRestart) => {
+                    see("controller restart");
+                }
+                Some(Effect::Fault { .. }) if called(Hypercall::PartitionStop) => {
+                    see("controller stop");
+                }
                 Some(Effect::Restart { .. }) => see("restart"),
                 Some(Effect::Fault { .. }) => see("stop"),
                 Some(Effect::UnmaskIrq(_)) => see("unmask"),
@@ -349,6 +398,10 @@ fn random_steps_reach_the_interesting_states() {
         "log",
         "peer gone",
         "transfer",
+        "partition status",
+        "controller stop",
+        "controller restart",
+        "busy",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,
