@@ -40,7 +40,11 @@ pub(crate) fn involves(kind: &ChannelKind, p: usize) -> bool {
 }
 
 /// Finds a partition by name, or reports it.
-fn resolve_partition(name: &At<String>, names: &[&str], sink: &mut Sink<'_>) -> Option<usize> {
+pub(crate) fn resolve_partition(
+    name: &At<String>,
+    names: &[&str],
+    sink: &mut Sink<'_>,
+) -> Option<usize> {
     if let Some(index) = names.iter().position(|n| *n == name.value) {
         return Some(index);
     }

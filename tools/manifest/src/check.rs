@@ -7,6 +7,10 @@
 //! needs were readable; checks that need the platform are skipped when the
 //! platform could not be read (its own errors are reported instead).
 //! Channels (ends, badges, bits, interrupts) are `channels.rs`'s part.
+//! A partition's `controls` must name other partitions, each once: a
+//! partition controlling itself would be pointless (once stopped, it could
+//! not restart itself) and is most likely a slip of the pen, so it is an
+//! error.
 
 use hv_image::{MAX_CAPS, MAX_DEVICES, MAX_MAPPINGS, MAX_PARTITIONS, MAX_PROGRAMS, RAM_IPA};
 
@@ -49,6 +53,7 @@ pub(crate) fn check(
         let devices = platform
             .map(|platform| check_devices(decl, i, platform, sink))
             .unwrap_or_default();
+        let controls = check_controls(declared, i, &names, sink);
         if let (Some(program), Some(memory), Some(cores)) = (
             program_table.get(i).copied().flatten(),
             &declared.memory,
@@ -64,6 +69,7 @@ pub(crate) fn check(
                 priority: declared.priority,
                 fault: declared.fault,
                 devices,
+                controls,
             });
         }
     }
@@ -164,6 +170,41 @@ fn check_kernel_log(
         channel,
         bit,
     })
+}
+
+/// Resolves partition `index`'s `controls`: each names another partition,
+/// once.
+fn check_controls(
+    partition: &crate::system::PartitionDecl,
+    index: usize,
+    names: &[&str],
+    sink: &mut Sink<'_>,
+) -> Vec<usize> {
+    let mut controlled = Vec::new();
+    for target in &partition.controls {
+        let Some(found) = channels::resolve_partition(target, names, sink) else {
+            continue;
+        };
+        if found == index {
+            sink.error(
+                &target.place,
+                format!("partition `{}` cannot control itself", target.value),
+                "leave it out of `controls`: once stopped, a partition cannot bring itself \
+                 back; its `fault` policy says what happens when it fails",
+            );
+            continue;
+        }
+        if controlled.contains(&found) {
+            sink.error(
+                &target.place,
+                format!("partition `{}` is listed twice in `controls`", target.value),
+                "list each partition once",
+            );
+            continue;
+        }
+        controlled.push(found);
+    }
+    controlled
 }
 
 /// Resolves every partition's program; returns each partition's index into
@@ -544,7 +585,8 @@ fn check_address_spaces(
 }
 
 /// Capabilities and mappings per partition within the kernel's tables; and
-/// a channel name never the same as a device the same partition owns.
+/// no two capabilities of one partition with the same name (a channel, a
+/// device it owns, the kernel log, a partition it controls).
 fn check_capability_counts(
     decl: &SystemDecl,
     channels: &[crate::model::Channel],
@@ -569,6 +611,38 @@ fn check_capability_counts(
                         "rename the channel: a service names its capabilities by channel and device names",
                     );
                 }
+            }
+        }
+        let reads_kernel_log = decl
+            .kernel_log
+            .as_ref()
+            .is_some_and(|log| log.partition.value == partition.name.value);
+        caps += usize::from(reads_kernel_log) + partition.controls.len();
+        for target in &partition.controls {
+            let channel = channels
+                .iter()
+                .find(|c| c.name == target.value && channels::involves(&c.kind, index));
+            let device = partition.devices.iter().find(|d| d.value == target.value);
+            let clash = if channel.is_some() {
+                Some(("channel", "rename the channel"))
+            } else if device.is_some() {
+                Some(("device", "rename the partition"))
+            } else if reads_kernel_log && target.value == "kernel-log" {
+                Some(("kernel log", "rename the partition"))
+            } else {
+                None
+            };
+            if let Some((what, fix)) = clash {
+                sink.error(
+                    &target.place,
+                    format!(
+                        "partition `{}` would hold two capabilities named `{}`: the {what} and the control of partition `{}`",
+                        partition.name.value, target.value, target.value
+                    ),
+                    format!(
+                        "{fix}: a service names its capabilities by channel, device and partition names"
+                    ),
+                );
             }
         }
         if caps > MAX_CAPS {

@@ -6,8 +6,11 @@
 //! order); endpoints, notifications and shared regions each in channel order;
 //! interrupts in partition order. A partition's capability table holds one
 //! capability per channel it is an end of (in channel order, named after the
-//! channel), then one per device it owns (named after the device). Its
-//! mappings are its devices (at IPA = PA), then its shared regions.
+//! channel), then one per device it owns (named after the device), then the
+//! kernel log's if it reads it (`kernel-log`), then one per partition it
+//! controls (in `controls` order, named after that partition, with READ and
+//! CONTROL). Its mappings are its devices (at IPA = PA), then its shared
+//! regions.
 
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
@@ -222,6 +225,22 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
                 CapSpec {
                     object: Object::KernelLog,
                     rights: Rights::READ,
+                    badge: Badge(0),
+                },
+                "capabilities",
+            )?;
+        }
+        for &target in &partition.controls {
+            let controlled = system
+                .partitions
+                .get(target)
+                .ok_or("control of an unknown partition")?;
+            names.push((controlled.name.clone(), number(spec.caps.len())?));
+            push(
+                &mut spec.caps,
+                CapSpec {
+                    object: Object::Partition(number(target)?),
+                    rights: Rights::READ.union(Rights::CONTROL),
                     badge: Badge(0),
                 },
                 "capabilities",

@@ -68,6 +68,8 @@ pub(crate) struct Partition {
     pub(crate) fault: FaultPolicy,
     /// Platform device indices it owns, in its `devices` order.
     pub(crate) devices: Vec<usize>,
+    /// The partitions it controls (indices), in its `controls` order.
+    pub(crate) controls: Vec<usize>,
 }
 
 /// A checked channel.

@@ -218,7 +218,29 @@ pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) ->
 
     partitions(&mut out, system, manifest, slots);
     channels(&mut out, system);
+    control(&mut out, system);
     out
+}
+
+/// Who controls whom, if anyone does.
+fn control(out: &mut String, system: &System) {
+    if system.partitions.iter().all(|p| p.controls.is_empty()) {
+        return;
+    }
+    let _ = writeln!(out, "\ncontrol");
+    for partition in &system.partitions {
+        for &target in &partition.controls {
+            let name = system
+                .partitions
+                .get(target)
+                .map_or("?", |p| p.name.as_str());
+            let _ = writeln!(
+                out,
+                "  {} controls {name}: it may see its status, stop it and restart it",
+                partition.name
+            );
+        }
+    }
 }
 
 /// Each partition: scheduling, address space, capabilities.

@@ -71,6 +71,8 @@ pub(crate) struct PartitionDecl {
     pub(crate) irqs: Vec<IrqDecl>,
     /// `fault`.
     pub(crate) fault: FaultPolicy,
+    /// `controls`: the partitions it may watch, stop and restart.
+    pub(crate) controls: Vec<At<String>>,
 }
 
 /// One entry of a partition's `irqs`: a device's interrupts delivered on a
@@ -227,7 +229,7 @@ pub(crate) fn read(document: &toml::de::DeTable<'_>, sink: &mut Sink<'_>) -> Sys
 }
 
 /// The keys a partition takes.
-const PARTITION_KEYS: [&str; 9] = [
+const PARTITION_KEYS: [&str; 10] = [
     "program",
     "memory",
     "vcpus",
@@ -236,6 +238,7 @@ const PARTITION_KEYS: [&str; 9] = [
     "devices",
     "irqs",
     "fault",
+    "controls",
     "description",
 ];
 
@@ -303,6 +306,15 @@ fn read_partition(
         .get("fault")
         .and_then(|field| read_fault(&field, sink))
         .unwrap_or(FaultPolicy::Stop);
+    let controls_help =
+        "list the partitions it watches and restarts by name, e.g. `controls = [\"crasher\"]`";
+    let controls = table
+        .get("controls")
+        .and_then(|field| field.array(sink, controls_help))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|item| item.string(sink, controls_help))
+        .collect();
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }
@@ -318,6 +330,7 @@ fn read_partition(
         devices,
         irqs,
         fault,
+        controls,
     }
 }
 

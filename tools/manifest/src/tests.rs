@@ -139,6 +139,53 @@ readers = ["driver"]
 }
 
 #[test]
+fn controlled_partitions_become_named_partition_capabilities_last() {
+    let source = r#"
+[system]
+name = "watched"
+platform = "qemu-virt"
+kernel-log = { partition = "monitor", notification = "events" }
+
+[partitions.worker]
+program = "hello"
+memory = "64K"
+
+[partitions.monitor]
+program = "console"
+memory = "64K"
+controls = ["worker"]
+
+[[channels]]
+name = "events"
+kind = "notification"
+waiter = "monitor"
+signallers = ["worker"]
+"#;
+    let compiled = compile_source("watched.toml", source, &environment()).unwrap();
+    let (name, slots) = &compiled.slots[1];
+    assert_eq!(name, "monitor");
+    assert_eq!(
+        slots,
+        &[
+            ("events".to_owned(), 0),
+            ("kernel-log".to_owned(), 1),
+            ("worker".to_owned(), 2)
+        ]
+    );
+    let cap = compiled.manifest.partitions[1].caps[2];
+    assert_eq!(cap.object, Object::Partition(0));
+    assert_eq!(cap.rights, Rights::READ.union(Rights::CONTROL));
+    assert_eq!(cap.badge.0, 0);
+    // The worker gets nothing over the monitor.
+    assert!(
+        compiled.manifest.partitions[0]
+            .caps
+            .iter()
+            .all(|c| !matches!(c.object, Object::Partition(_)))
+    );
+}
+
+#[test]
 fn diagnostics_render_as_blocks() {
     let source = "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n\n[partitions.console]\nprogram = \"console\"\nmemory = \"12K\"\n";
     let errors = compile_source("systems/bad.toml", source, &environment());
