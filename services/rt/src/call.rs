@@ -10,7 +10,7 @@
 use core::arch::asm;
 
 use hv_abi::hypercall::{
-    ABI_VERSION, Badge, CapSlot, Hypercall, MESSAGE_WORDS, MessageInfo, Status,
+    ABI_VERSION, Badge, CapSlot, Hypercall, MESSAGE_WORDS, MessageInfo, RunState, Status,
 };
 
 /// A message: its descriptor and up to five words.
@@ -286,6 +286,66 @@ pub fn delete(slot: CapSlot) -> Result<(), Status> {
     status(&invoke(
         Hypercall::Delete,
         u64::from(slot.0),
+        &Message::default(),
+    ))
+}
+
+/// What [`partition_status`] reports about a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionStatus {
+    /// Running, stopped or restarting.
+    pub state: RunState,
+    /// How many times it has faulted (an exception, or its own `Fault`).
+    pub faults: u64,
+    /// The reason of its last stop or restart, 0 before any: its fault's
+    /// (1 for a panic under this runtime), or
+    /// [`hv_abi::hypercall::REASON_CONTROLLER`] plus the index of the
+    /// partition that stopped or restarted it.
+    pub last_reason: u64,
+    /// How many times it has been restarted (by its fault policy or by a
+    /// partition that controls it).
+    pub restarts: u64,
+}
+
+/// The status of the partition that the capability in `partition` names
+/// (the manifest's `controls` gives one, named after that partition, with
+/// the read right this needs).
+pub fn partition_status(partition: CapSlot) -> Result<PartitionStatus, Status> {
+    let regs = invoke(
+        Hypercall::PartitionStatus,
+        u64::from(partition.0),
+        &Message::default(),
+    );
+    status(&regs)?;
+    Ok(PartitionStatus {
+        state: RunState::from_register(regs[1]).ok_or(Status::NotSupported)?,
+        faults: regs[2],
+        last_reason: regs[3],
+        restarts: regs[4],
+    })
+}
+
+/// Stops the partition that the capability in `partition` names, as the
+/// `stop` fault policy would (it needs the control right). Stopping a
+/// stopped partition does nothing; one that is restarting gives
+/// [`Status::Busy`]. Naming this partition itself, it does not return.
+pub fn partition_stop(partition: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::PartitionStop,
+        u64::from(partition.0),
+        &Message::default(),
+    ))
+}
+
+/// Restarts the partition that the capability in `partition` names, running
+/// or stopped, as the `restart` fault policy would: fresh capabilities, its
+/// memory reloaded, its vCPUs started at its entry (it needs the control
+/// right). One that is already restarting gives [`Status::Busy`]. Naming this
+/// partition itself, it does not return.
+pub fn partition_restart(partition: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::PartitionRestart,
+        u64::from(partition.0),
         &Message::default(),
     ))
 }

@@ -20,7 +20,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 16] = [
+const BARE_METAL: [&str; 18] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -32,6 +32,8 @@ const BARE_METAL: [&str; 16] = [
     "svc-echo",
     "svc-hello",
     "svc-intruder",
+    "svc-meddler",
+    "svc-monitor",
     "svc-ping",
     "svc-pong",
     "svc-producer",
@@ -154,11 +156,12 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             system("pingpong")?,
             system("isolation")?,
             system("restart")?,
+            system("control")?,
             system("demo")?,
         ))
     });
     match images {
-        Ok((normal, faulty, pingpong, isolation, restart, demo)) => {
+        Ok((normal, faulty, pingpong, isolation, restart, control, demo)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
@@ -168,6 +171,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
                 pingpong,
                 isolation,
                 restart,
+                control,
                 demo,
             };
             for test in system_tests() {
@@ -459,6 +463,9 @@ struct Context<'a> {
     isolation: PathBuf,
     /// `tests/qemu/restart.toml`: a partition that crashes and is restarted.
     restart: PathBuf,
+    /// `tests/qemu/control.toml`: a health monitor, the partitions it
+    /// controls, and one that tries to control without a capability.
+    control: PathBuf,
     /// `systems/demo.toml`: the UART driver, the console and the demo services.
     demo: PathBuf,
 }
@@ -533,6 +540,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "console-isolation",
             run: console_isolation,
+        },
+        SystemTest {
+            name: "partition-control-4-cores",
+            run: |c| partition_control(c, Gic::V3, 4),
+        },
+        SystemTest {
+            name: "partition-control-1-core-gicv2",
+            run: |c| partition_control(c, Gic::V2, 1),
         },
         SystemTest {
             name: "demo-output-gicv3-4-cores",
@@ -984,6 +999,112 @@ fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
         ],
     )?;
     Ok(String::new())
+}
+
+/// Partition control (`tests/qemu/control.toml`): monitor stops spin, then
+/// restarts crasher (fault policy `stop`) each of the three times it finds
+/// it stopped and leaves it stopped the fourth time; crasher runs again
+/// after each restart (from fresh memory: always start 1). meddler, which
+/// holds no capability over anyone, tries `PartitionStop`,
+/// `PartitionRestart` and `PartitionStatus` on every slot: every call is
+/// refused and nothing stops or restarts because of it. ping/pong finish.
+fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.control.clone()),
+        ..machine(c, gic, smp, "1G")
+    };
+    let spec = RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        until_all: vec![
+            "[ping] ping: done".into(),
+            "[monitor] monitor: done".into(),
+            "[meddler] meddler: done".into(),
+        ],
+        ..RunSpec::default()
+    };
+    let outcome = start(c, &machine, spec)?;
+    let console = &outcome.console;
+    let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
+    if let Some(line) = outcome.failure() {
+        return fail(line.to_owned());
+    }
+    // The monitor is partition 2.
+    let by_monitor = format!("(reason {:#x})", hv_abi::hypercall::REASON_CONTROLLER + 2);
+    let mut needles = vec![
+        "[monitor] stopping `spin`, which never yields".to_owned(),
+        format!("bulkhead: fault: partition `spin` stopped {by_monitor}; the others carry on"),
+        "[monitor] `spin` is stopped (reason 0x202: by this partition), after 0 faults".into(),
+        "[monitor] watching `crasher`: it may be restarted 3 times".into(),
+    ];
+    for n in 1..=3 {
+        needles.push(format!(
+            "[monitor] `crasher` stopped (fault {n}, reason 0x1); restarting it ({n} of 3)"
+        ));
+    }
+    needles.extend([
+        "[monitor] `crasher` stopped again (fault 4, reason 0x1); 3 restarts were enough: it \
+         stays stopped"
+            .to_owned(),
+        "[crasher] panicked at services/crasher/src/main.rs".into(),
+        "[meddler] PartitionStop on its `ping` endpoint: refused, the capability names the wrong \
+         kind of object"
+            .into(),
+        "[meddler] PartitionStop on an empty slot: refused, no capability in that slot".into(),
+        "[meddler] all 198 calls refused: 3 wrong kind of object, 195 no capability, 0 other"
+            .into(),
+        "[ping] ping: done".into(),
+    ]);
+    expect_lines(&outcome, &needles)?;
+    let count = |needle: &str| console.matches(needle).count();
+    let starts = count("[crasher] crasher starting (start 1 since load)");
+    let stops =
+        count("bulkhead: fault: partition `crasher` stopped (reason 0x1); the others carry on");
+    let restarts = count(&format!(
+        "bulkhead: fault: partition `crasher` restarting {by_monitor}"
+    ));
+    if starts != 4 || stops != 4 || restarts != 3 || console.contains("(start 2") {
+        return fail(format!(
+            "crasher: {starts} starts, {stops} stops, {restarts} restarts by the monitor; \
+             expected 4, 4 and 3, each from fresh memory"
+        ));
+    }
+    // Nothing but the monitor's doing and crasher's own faults stops or
+    // restarts anything: not meddler's calls.
+    let reports: Vec<&str> = console
+        .lines()
+        .filter(|l| l.starts_with("bulkhead: fault: partition `"))
+        .collect();
+    let expected_reports = 1 + stops + restarts;
+    if reports.len() != expected_reports
+        || count("partition `crasher` restarting") != restarts
+        || count("partition `spin` stopped") != 1
+        || console.contains("isolation is broken")
+    {
+        return fail(format!(
+            "{} fault reports, expected {expected_reports}: spin's stop and crasher's",
+            reports.len()
+        ));
+    }
+    in_order(
+        &outcome,
+        &[
+            "[crasher] crasher starting",
+            "[monitor] `crasher` stopped (fault 1,",
+            "partition `crasher` restarting (reason 0x202)",
+            "[crasher] crasher starting",
+            "[monitor] `crasher` stopped (fault 2,",
+            "partition `crasher` restarting (reason 0x202)",
+            "[crasher] crasher starting",
+            "[monitor] `crasher` stopped (fault 3,",
+            "partition `crasher` restarting (reason 0x202)",
+            "[crasher] crasher starting",
+            "[monitor] `crasher` stopped again (fault 4,",
+            "[monitor] monitor: done",
+        ],
+    )?;
+    Ok(format!(
+        "{starts} starts of crasher, {restarts} restarts by the monitor"
+    ))
 }
 
 /// Fails unless each needle appears after the one before it.
