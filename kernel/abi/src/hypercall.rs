@@ -88,11 +88,19 @@ pub enum Hypercall {
     /// Restarts the partition that the `Partition` capability in x1 names
     /// (CONTROL), running or stopped, as the `restart` fault policy would.
     PartitionRestart = 19,
+    /// Keeps the reply the caller owes in the empty reply object that the
+    /// capability in x1 names (WRITE), so it can receive again and answer
+    /// later with `ReplySaved`.
+    SaveReply = 20,
+    /// Answers the caller kept in the reply object that the capability in x1
+    /// names (WRITE) with the message in x2..x7, as `Reply` would; the object
+    /// is empty again.
+    ReplySaved = 21,
 }
 
 impl Hypercall {
     /// Every hypercall, in number order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Version,
         Self::Yield,
         Self::Call,
@@ -113,6 +121,8 @@ impl Hypercall {
         Self::PartitionStatus,
         Self::PartitionStop,
         Self::PartitionRestart,
+        Self::SaveReply,
+        Self::ReplySaved,
     ];
 
     /// The SMCCC function ID that names this hypercall in x0.
@@ -153,6 +163,8 @@ impl TryFrom<u64> for Hypercall {
             17 => Ok(Self::PartitionStatus),
             18 => Ok(Self::PartitionStop),
             19 => Ok(Self::PartitionRestart),
+            20 => Ok(Self::SaveReply),
+            21 => Ok(Self::ReplySaved),
             _ => Err(Status::NotSupported),
         }
     }
@@ -427,7 +439,7 @@ mod tests {
             0,
             1,
             u64::from(FUNCTION_BASE) - 1,
-            u64::from(FUNCTION_BASE) + 20,
+            u64::from(FUNCTION_BASE) + Hypercall::ALL.len() as u64,
             u64::MAX,
             1 << 40,
         ] {

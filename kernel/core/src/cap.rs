@@ -2,10 +2,11 @@
 //! Capabilities: the kernel objects a partition may name, and with what rights.
 //!
 //! A capability is an [`Object`] (an endpoint, a notification, a memory
-//! region, a device, an interrupt or a partition), the [`Rights`] held over it
-//! and a [`Badge`]. Each partition has a table of [`MAX_SLOTS`] slots; a
-//! hypercall names a capability by its slot number in the caller's table, so a
-//! partition can only ever use what is in its own table.
+//! region, a device, an interrupt, a reply object or a partition), the
+//! [`Rights`] held over it and a [`Badge`]. Each partition has a table of
+//! [`MAX_SLOTS`] slots; a hypercall names a capability by its slot number in
+//! the caller's table, so a partition can only ever use what is in its own
+//! table.
 //!
 //! This module holds the small, `Copy` vocabulary (object IDs, [`Object`],
 //! [`Capability`]) and the fixed capacities of the kernel's object tables;
@@ -38,11 +39,14 @@ pub const MAX_NOTIFICATIONS: usize = 64;
 /// The most interrupts that may be bound to notifications.
 pub const MAX_IRQS: usize = 32;
 
+/// The most reply objects a system may have.
+pub const MAX_REPLIES: usize = 64;
+
 // A slot's occupancy is one bit of a `u64` per partition (see `CapSpace`), and
 // every table index must fit the `u8` inside the ID newtypes.
 const _: () = assert!(MAX_SLOTS == 64);
 const _: () = assert!(MAX_PARTITIONS <= 256 && MAX_ENDPOINTS <= 256);
-const _: () = assert!(MAX_NOTIFICATIONS <= 256 && MAX_IRQS <= 256);
+const _: () = assert!(MAX_NOTIFICATIONS <= 256 && MAX_IRQS <= 256 && MAX_REPLIES <= 256);
 
 macro_rules! object_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -73,6 +77,11 @@ object_id!(
     NotificationId
 );
 object_id!(
+    /// A reply object (a place to keep one caller waiting for its reply), by
+    /// its index in the seed.
+    ReplyId
+);
+object_id!(
     /// An interrupt binding (an interrupt and the notification it signals), by
     /// its index in the seed.
     IrqId
@@ -95,6 +104,10 @@ pub enum Object {
     Device(u16),
     /// One interrupt binding; WRITE lets the holder acknowledge it.
     Irq(IrqId),
+    /// A reply object: WRITE lets the holder keep the caller it owes a
+    /// reply in it (`SaveReply`) and answer that caller later through it
+    /// (`ReplySaved`), so one server can have several calls in hand.
+    Reply(ReplyId),
     /// A partition; CONTROL will let the holder stop or restart it.
     Partition(PartitionId),
     /// The kernel's log: READ lets the holder take its messages (`LogRead`).

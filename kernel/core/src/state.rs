@@ -33,16 +33,16 @@
 //!
 //! Submodules: `seed` (boot), `dispatch` (decoding hypercalls; capability
 //! and log calls), `fastpath` (`Call` and `ReplyRecv` between two vCPUs of
-//! one core), `ipc` (endpoints), `notify` (notifications, interrupts),
-//! `schedule` (ready queues, preemption, kicks), `fault` (stop and restart)
-//! and `invariants`.
+//! one core), `ipc` (endpoints), `reply` (reply objects: replies kept for
+//! later), `notify` (notifications, interrupts), `schedule` (ready queues,
+//! preemption, kicks), `fault` (stop and restart) and `invariants`.
 
 use hv_abi::hypercall::{Badge, Status};
 
 use crate::MAX_CPUS;
 use crate::cap::{
     CapSpace, Capability, EndpointId, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
-    NotificationId, PartitionId, SlotRef,
+    MAX_REPLIES, NotificationId, PartitionId, SlotRef,
 };
 use crate::sched::{Links, MAX_VCPUS, RunQueue, VcpuId};
 
@@ -53,13 +53,15 @@ mod invariants;
 mod ipc;
 mod klog;
 mod notify;
+mod reply;
 mod schedule;
 mod seed;
 
 use ipc::Endpoint;
 pub use klog::KERNEL_LOG_BYTES;
 use notify::{IrqBinding, Notification};
-pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
+use reply::ReplyObject;
+pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
 
 /// Bytes one `Log` hypercall carries (x3..x7).
 pub const LOG_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
@@ -329,6 +331,8 @@ pub struct KernelState {
     partitions: [Partition; MAX_PARTITIONS],
     notifications: [Notification; MAX_NOTIFICATIONS],
     irqs: [IrqBinding; MAX_IRQS],
+    replies: [ReplyObject; MAX_REPLIES],
+    reply_count: usize,
     caps: CapSpace,
     /// The kernel's log, for its reader partition: last, so its 4 KiB do not
     /// push the hot fields' offsets out of reach of one load.
@@ -356,6 +360,8 @@ impl KernelState {
             partitions: [Partition::EMPTY; MAX_PARTITIONS],
             notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
             irqs: [IrqBinding::EMPTY; MAX_IRQS],
+            replies: [ReplyObject::EMPTY; MAX_REPLIES],
+            reply_count: 0,
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),
         }

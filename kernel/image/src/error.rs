@@ -63,6 +63,11 @@ pub enum ManifestError {
     /// The kernel log names a partition or notification that does not exist,
     /// or no bits.
     BadKernelLog,
+    /// A reply object's owner is not a partition.
+    BadReplyOwner {
+        /// The reply object.
+        reply: u16,
+    },
     /// A partition's program is not in the package's program table.
     MissingProgram {
         /// The partition.
@@ -204,6 +209,9 @@ impl fmt::Display for ManifestError {
             Self::BadKernelLog => f.write_str(
                 "the kernel log's reader or notification does not exist, or it sets no bits",
             ),
+            Self::BadReplyOwner { reply } => {
+                write!(f, "reply object {reply} belongs to no partition")
+            }
             Self::MissingProgram { partition } => write!(
                 f,
                 "partition {partition}: its program is not in the package"

@@ -3,8 +3,8 @@
 //!
 //! A [`BootManifest`] is plain data with fixed capacities. Objects are
 //! numbered: endpoints `0..endpoint_count`, notifications
-//! `0..notification_count`, and shared regions, devices and interrupts by their
-//! index in their tables. Capabilities and mappings name objects by those
+//! `0..notification_count`, and shared regions, devices, interrupts and reply
+//! objects by their index in their tables. Capabilities and mappings name objects by those
 //! numbers, and a capability's slot is its index in its partition's table.
 //! Which numbers are consistent is [`BootManifest::validate`]'s business
 //! (`validate.rs`); how the blob travels is `package.rs`'s.
@@ -39,6 +39,8 @@ pub const MAX_SHARED_REGIONS: usize = 32;
 pub const MAX_DEVICES: usize = 32;
 /// vCPUs of one partition.
 pub const MAX_VCPUS: u8 = 8;
+/// Reply objects in a system.
+pub const MAX_REPLIES: usize = 64;
 
 /// The translation granule: every size and address in a manifest is a
 /// multiple of it.
@@ -78,6 +80,9 @@ pub struct BootManifest {
     /// writes its messages there instead of to the UART once the system
     /// runs, and sets `badge` on `notification` when it does.
     pub kernel_log: Option<KernelLogSpec>,
+    /// Reply objects to create: entry `n` is reply object `n`, and says which
+    /// partition owns it (only that partition may hold capabilities to it).
+    pub replies: Vec<u16, MAX_REPLIES>,
 }
 
 /// Who reads the kernel's log, and how the kernel tells it there is more.
@@ -106,6 +111,7 @@ impl BootManifest {
             devices: Vec::new(),
             irqs: Vec::new(),
             kernel_log: None,
+            replies: Vec::new(),
         }
     }
 }
@@ -212,6 +218,8 @@ pub enum Object {
     Partition(u16),
     /// The kernel's log (held by [`BootManifest::kernel_log`]'s partition).
     KernelLog,
+    /// Reply object `n` of [`BootManifest::replies`] (held by its owner).
+    Reply(u16),
 }
 
 /// Memory shared between partitions.

@@ -106,6 +106,11 @@ fn sample() -> BootManifest {
         .caps
         .push(cap(Object::Partition(0), Rights::CONTROL, 0))
         .unwrap();
+    m.replies.push(1).unwrap();
+    console
+        .caps
+        .push(cap(Object::Reply(0), Rights::WRITE, 0))
+        .unwrap();
 
     let mut producer = partition("producer", 2);
     producer.fault = FaultPolicy::Restart;
@@ -295,7 +300,7 @@ fn a_version_mismatch_names_both_versions() {
     );
     assert_eq!(
         error.to_string(),
-        "boot package format version 7, but this kernel reads version 2: rebuild the image with this kernel's tools"
+        "boot package format version 7, but this kernel reads version 3: rebuild the image with this kernel's tools"
     );
 }
 
@@ -521,6 +526,31 @@ fn every_rule_is_checked() {
                 partition: 1,
                 slot: 0,
             },
+        ),
+        (
+            |m| m.partitions[3].caps[1] = cap(Object::Reply(0), Rights::WRITE, 0),
+            ManifestError::NotOwner {
+                partition: 3,
+                slot: 1,
+            },
+        ),
+        (
+            |m| m.partitions[1].caps[2].object = Object::Reply(1),
+            ManifestError::UnknownObject {
+                partition: 1,
+                slot: 2,
+            },
+        ),
+        (
+            |m| m.partitions[1].caps[2].rights = Rights::READ,
+            ManifestError::BadRights {
+                partition: 1,
+                slot: 2,
+            },
+        ),
+        (
+            |m| m.replies[0] = 4,
+            ManifestError::BadReplyOwner { reply: 0 },
         ),
         (
             |m| m.partitions[1].caps[0].object = Object::Device(0),

@@ -41,6 +41,7 @@ const fn meaningful_rights(object: Object) -> Rights {
         Object::Irq(_) => Rights::WRITE.0 | Rights::DERIVE.0,
         Object::Partition(_) => Rights::READ.0 | Rights::CONTROL.0 | Rights::DERIVE.0,
         Object::KernelLog => Rights::READ.0,
+        Object::Reply(_) => Rights::WRITE.0,
     };
     Rights(bits)
 }
@@ -133,11 +134,26 @@ impl BootManifest {
             return Err(ManifestError::TooManyNotifications);
         }
         self.validate_regions_and_devices()?;
+        self.validate_replies()?;
         for (i, partition) in self.partitions.iter().enumerate() {
             self.validate_partition(index(i), partition)?;
         }
         self.validate_irqs()?;
         self.validate_kernel_log()
+    }
+
+    /// Every reply object's owner exists.
+    fn validate_replies(&self) -> Result<(), ManifestError> {
+        match self
+            .replies
+            .iter()
+            .position(|&owner| usize::from(owner) >= self.partitions.len())
+        {
+            Some(reply) => Err(ManifestError::BadReplyOwner {
+                reply: index(reply),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The kernel log's reader exists, its notification exists, and its bits
@@ -307,6 +323,10 @@ impl BootManifest {
                         .get(usize::from(n))
                         .and_then(|irq| self.devices.get(usize::from(irq.device)));
                     (device.is_some(), device.map(|d| d.owner))
+                }
+                Object::Reply(n) => {
+                    let owner = self.replies.get(usize::from(n)).copied();
+                    (owner.is_some(), owner)
                 }
             };
             if !exists {

@@ -19,13 +19,15 @@ use core::fmt;
 
 use hv_abi::hypercall::Rights;
 use hv_arch_aarch64 as arch;
-use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId};
+use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
 use hv_core::elf::{Elf, ElfError};
 use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
 use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
 use hv_core::platform::PlatformInfo;
 use hv_core::range::{PhysRange, Size};
-use hv_core::state::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, Seed, SeedError};
+use hv_core::state::{
+    EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError,
+};
 use hv_image::ManifestError;
 use hv_image::{BootManifest, MappingKind, PartitionSpec};
 use hv_image::{Package, PackageError};
@@ -380,12 +382,24 @@ pub(crate) fn with_seed<R>(
             })
         })
         .collect::<Result<_, LoadError>>()?;
+    let replies: Vec<ReplySeed> = manifest
+        .replies
+        .iter()
+        .map(|&owner| {
+            Ok(ReplySeed {
+                owner: PartitionId(
+                    u8::try_from(owner).map_err(|_| LoadError::TooLarge("partitions"))?,
+                ),
+            })
+        })
+        .collect::<Result<_, LoadError>>()?;
     let seed = Seed {
         cores,
         partitions: &partitions,
         endpoints: &endpoints,
         notifications: usize::from(manifest.notification_count),
         irqs: &irqs,
+        replies: &replies,
         kernel_log: match manifest.kernel_log {
             Some(log) => Some((
                 NotificationId(
@@ -411,5 +425,6 @@ fn object(object: hv_image::Object) -> Result<Object, LoadError> {
         Spec::Irq(n) => Object::Irq(IrqId(id(n, "interrupts")?)),
         Spec::Partition(n) => Object::Partition(PartitionId(id(n, "partitions")?)),
         Spec::KernelLog => Object::KernelLog,
+        Spec::Reply(n) => Object::Reply(ReplyId(id(n, "reply objects")?)),
     })
 }

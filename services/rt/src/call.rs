@@ -163,6 +163,23 @@ pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, Stat
     status(&regs).map(|()| received(&regs))
 }
 
+/// Keeps the reply owed to the last caller in the empty reply object that
+/// `reply` names (a `reply-N` capability), so that this partition can take
+/// other calls and answer that caller later with [`reply_saved`].
+pub fn save_reply(reply: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::SaveReply,
+        u64::from(reply.0),
+        &Message::default(),
+    ))
+}
+
+/// Answers the caller kept in the reply object `reply` with `message`; the
+/// object is empty again.
+pub fn reply_saved(reply: CapSlot, message: &Message) -> Result<(), Status> {
+    status(&invoke(Hypercall::ReplySaved, u64::from(reply.0), message))
+}
+
 /// Sets the notification's bits (the capability's badge).
 pub fn signal(notification: CapSlot) -> Result<(), Status> {
     status(&invoke(

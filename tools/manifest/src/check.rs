@@ -12,7 +12,9 @@
 //! not restart itself) and is most likely a slip of the pen, so it is an
 //! error.
 
-use hv_image::{MAX_CAPS, MAX_DEVICES, MAX_MAPPINGS, MAX_PARTITIONS, MAX_PROGRAMS, RAM_IPA};
+use hv_image::{
+    MAX_CAPS, MAX_DEVICES, MAX_MAPPINGS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, RAM_IPA,
+};
 
 use crate::channels;
 use crate::diag::{At, Sink};
@@ -70,6 +72,7 @@ pub(crate) fn check(
                 fault: declared.fault,
                 devices,
                 controls,
+                replies: declared.replies.as_ref().map_or(0, |r| r.value),
             });
         }
     }
@@ -645,6 +648,36 @@ fn check_capability_counts(
                 );
             }
         }
+        if let Some(replies) = &partition.replies {
+            caps += usize::from(replies.value);
+            for k in 0..replies.value {
+                let reply = format!("reply-{k}");
+                let channel = channels
+                    .iter()
+                    .any(|c| c.name == reply && channels::involves(&c.kind, index));
+                let clash = if channel {
+                    Some("channel")
+                } else if partition.devices.iter().any(|d| d.value == reply) {
+                    Some("device")
+                } else if partition.controls.iter().any(|t| t.value == reply) {
+                    Some("partition")
+                } else {
+                    None
+                };
+                if let Some(what) = clash {
+                    sink.error(
+                        &replies.place,
+                        format!(
+                            "partition `{}` would hold two capabilities named `{reply}`: a reply object and the {what}",
+                            partition.name.value
+                        ),
+                        format!(
+                            "rename the {what}: a partition's reply objects are named reply-0, reply-1 and so on"
+                        ),
+                    );
+                }
+            }
+        }
         if caps > MAX_CAPS {
             sink.error(
                 &partition.name.place,
@@ -663,6 +696,21 @@ fn check_capability_counts(
                     partition.name.value
                 ),
                 "give it fewer devices or shared-memory channels",
+            );
+        }
+    }
+    let mut replies = 0usize;
+    for partition in &decl.partitions {
+        let Some(own) = &partition.replies else {
+            continue;
+        };
+        let before = replies;
+        replies += usize::from(own.value);
+        if before <= MAX_REPLIES && replies > MAX_REPLIES {
+            sink.error(
+                &own.place,
+                format!("the system would have {replies} reply objects, more than {MAX_REPLIES}"),
+                "give partitions fewer reply objects: each is one call kept in hand",
             );
         }
     }

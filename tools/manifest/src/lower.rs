@@ -9,8 +9,9 @@
 //! channel), then one per device it owns (named after the device), then the
 //! kernel log's if it reads it (`kernel-log`), then one per partition it
 //! controls (in `controls` order, named after that partition, with READ and
-//! CONTROL). Its mappings are its devices (at IPA = PA), then its shared
-//! regions.
+//! CONTROL), then one per reply object it owns (`reply-0`, `reply-1`, ...,
+//! with WRITE; reply objects are numbered in partition order). Its mappings
+//! are its devices (at IPA = PA), then its shared regions.
 
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
@@ -241,6 +242,20 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
                 CapSpec {
                     object: Object::Partition(number(target)?),
                     rights: Rights::READ.union(Rights::CONTROL),
+                    badge: Badge(0),
+                },
+                "capabilities",
+            )?;
+        }
+        for k in 0..partition.replies {
+            let reply = number(manifest.replies.len())?;
+            push(&mut manifest.replies, number(index)?, "reply objects")?;
+            names.push((format!("reply-{k}"), number(spec.caps.len())?));
+            push(
+                &mut spec.caps,
+                CapSpec {
+                    object: Object::Reply(reply),
+                    rights: Rights::WRITE,
                     badge: Badge(0),
                 },
                 "capabilities",

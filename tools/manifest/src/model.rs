@@ -70,6 +70,8 @@ pub(crate) struct Partition {
     pub(crate) devices: Vec<usize>,
     /// The partitions it controls (indices), in its `controls` order.
     pub(crate) controls: Vec<usize>,
+    /// How many reply objects it owns.
+    pub(crate) replies: u8,
 }
 
 /// A checked channel.

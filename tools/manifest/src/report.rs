@@ -327,6 +327,7 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
                 Object::Irq(n) => format!("interrupt {n}"),
                 Object::Partition(n) => format!("partition {n}"),
                 Object::KernelLog => "kernel log".to_owned(),
+                Object::Reply(n) => format!("reply object {n}"),
             };
             rows.push(vec![
                 slot.to_string(),

@@ -20,6 +20,9 @@ use crate::size::{self, Size};
 /// The default scheduling priority.
 const DEFAULT_PRIORITY: u8 = 100;
 
+/// The most reply objects one partition may own.
+pub(crate) const MAX_PARTITION_REPLIES: u8 = 16;
+
 /// The whole file.
 #[derive(Debug, Default)]
 pub(crate) struct SystemDecl {
@@ -73,6 +76,8 @@ pub(crate) struct PartitionDecl {
     pub(crate) fault: FaultPolicy,
     /// `controls`: the partitions it may watch, stop and restart.
     pub(crate) controls: Vec<At<String>>,
+    /// `replies`: how many reply objects it owns.
+    pub(crate) replies: Option<At<u8>>,
 }
 
 /// One entry of a partition's `irqs`: a device's interrupts delivered on a
@@ -229,7 +234,7 @@ pub(crate) fn read(document: &toml::de::DeTable<'_>, sink: &mut Sink<'_>) -> Sys
 }
 
 /// The keys a partition takes.
-const PARTITION_KEYS: [&str; 10] = [
+const PARTITION_KEYS: [&str; 11] = [
     "program",
     "memory",
     "vcpus",
@@ -239,6 +244,7 @@ const PARTITION_KEYS: [&str; 10] = [
     "irqs",
     "fault",
     "controls",
+    "replies",
     "description",
 ];
 
@@ -315,6 +321,17 @@ fn read_partition(
         .iter()
         .filter_map(|item| item.string(sink, controls_help))
         .collect();
+    let replies = table.get("replies").and_then(|field| {
+        field
+            .integer_in(
+                sink,
+                0..=i128::from(MAX_PARTITION_REPLIES),
+                "reply object count",
+                "a partition has 0 to 16 reply objects: one for each call it keeps in hand \
+                 while it takes others",
+            )
+            .and_then(|n| Some(At::new(u8::try_from(n.value).ok()?, n.place)))
+    });
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }
@@ -331,6 +348,7 @@ fn read_partition(
         irqs,
         fault,
         controls,
+        replies,
     }
 }
 

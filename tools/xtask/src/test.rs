@@ -20,11 +20,12 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 18] = [
+const BARE_METAL: [&str; 19] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
     "svc-rt",
+    "svc-batcher",
     "svc-bench",
     "svc-console",
     "svc-consumer",
@@ -157,11 +158,12 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             system("isolation")?,
             system("restart")?,
             system("control")?,
+            system("replies")?,
             system("demo")?,
         ))
     });
     match images {
-        Ok((normal, faulty, pingpong, isolation, restart, control, demo)) => {
+        Ok((normal, faulty, pingpong, isolation, restart, control, replies, demo)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
@@ -172,6 +174,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
                 isolation,
                 restart,
                 control,
+                replies,
                 demo,
             };
             for test in system_tests() {
@@ -466,6 +469,8 @@ struct Context<'a> {
     /// `tests/qemu/control.toml`: a health monitor, the partitions it
     /// controls, and one that tries to control without a capability.
     control: PathBuf,
+    /// `tests/qemu/replies.toml`: a server that keeps calls in reply objects.
+    replies: PathBuf,
     /// `systems/demo.toml`: the UART driver, the console and the demo services.
     demo: PathBuf,
 }
@@ -548,6 +553,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "partition-control-1-core-gicv2",
             run: |c| partition_control(c, Gic::V2, 1),
+        },
+        SystemTest {
+            name: "reply-objects-1-core",
+            run: |c| reply_objects(c, Gic::V3, 1),
+        },
+        SystemTest {
+            name: "reply-objects-4-cores-gicv2",
+            run: |c| reply_objects(c, Gic::V2, 4),
         },
         SystemTest {
             name: "demo-output-gicv3-4-cores",
@@ -904,6 +917,39 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
             "CRC".into(),
         ],
     )
+}
+
+/// batcher keeps each call in a reply object until a second call arrives,
+/// then answers both (the later first): two ping partitions, calling it at
+/// once, each get 3000 correct answers.
+fn reply_objects(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.replies.clone()),
+        ..machine(c, gic, smp, "1G")
+    };
+    let done = [
+        "[first] ping: done",
+        "[second] ping: done",
+        "[batcher] batcher: done",
+    ];
+    let spec = RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        until_all: done.iter().map(|s| (*s).to_owned()).collect(),
+        ..RunSpec::default()
+    };
+    let outcome = start(c, &machine, spec)?;
+    if let Some(line) = outcome.failure() {
+        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
+    }
+    let mut needles: Vec<String> = done.iter().map(|s| (*s).to_owned()).collect();
+    needles.extend([
+        "[batcher] serving in pairs".to_owned(),
+        "[batcher] 3000 pairs answered, the later call first".to_owned(),
+        "[first] 3000 calls answered correctly (batch 3)".to_owned(),
+        "[second] 3000 calls answered correctly (batch 3)".to_owned(),
+    ]);
+    expect_lines(&outcome, &needles)?;
+    Ok("3000 pairs".to_owned())
 }
 
 /// crasher panics each time it starts; its policy is `restart`, so the kernel

@@ -168,6 +168,8 @@ impl KernelState {
                     .partition_control(core, cur, regs, super::FaultPolicy::Restart)
                     .unwrap_or_else(|status| refuse(regs, status));
             }
+            Hypercall::SaveReply => self.save_reply(cur, regs),
+            Hypercall::ReplySaved => self.reply_saved(core, cur, regs),
         };
         match step {
             Ok(step) => step.into(),

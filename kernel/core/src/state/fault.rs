@@ -4,12 +4,14 @@
 //! When a partition faults (the glue reports an exception it cannot handle
 //! for it, or the partition itself calls `Fault`), its [`FaultPolicy`]
 //! applies. Both policies first *tear down* the partition's activity, in
-//! O(its vCPUs + endpoints):
+//! O(its vCPUs + endpoints + reply objects):
 //! - every vCPU of it leaves whatever queue it is in; one running on another
 //!   core stops being that core's current vCPU and the core is kicked;
 //! - whoever waits on it gets `PeerGone` (x1..x7 zero): callers it owed a
-//!   reply, and senders queued on endpoints it is declared to serve;
-//! - a server that owed one of its vCPUs a reply forgets it.
+//!   reply (directly or kept in its reply objects), and senders queued on
+//!   endpoints it is declared to serve;
+//! - a server that owed one of its vCPUs a reply forgets it (a reply object
+//!   keeping one empties).
 //!
 //! Then, under [`FaultPolicy::Stop`], it is [`PartitionState::Stopped`]: its
 //! vCPUs never run again, its capabilities stay (what others derived from
@@ -225,6 +227,7 @@ impl KernelState {
                     {
                         s.reply_to = None;
                     }
+                    self.forget_kept_caller(v);
                 }
                 VcpuState::Stopped => {}
             }
@@ -241,6 +244,7 @@ impl KernelState {
                 kick |= self.wake_peer_gone(caller, here);
             }
         }
+        kick |= self.release_kept_callers(partition, here);
         for e in 0..self.endpoint_count {
             let Some(endpoint) = self.endpoints.get_mut(e) else {
                 break;

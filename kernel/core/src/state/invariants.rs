@@ -18,8 +18,10 @@
 //! - an endpoint's queue is empty exactly when it holds nothing, and holds
 //!   only senders or only receivers of that endpoint;
 //! - a notification with waiters has no bits set;
-//! - a vCPU awaiting a reply is owed it by exactly the server it names, and
-//!   every owed reply is to a vCPU awaiting it from that server;
+//! - a vCPU awaiting a reply is owed it by exactly the server it names, or
+//!   is kept in exactly one reply object of that server's partition (not
+//!   both); every owed reply is to a vCPU awaiting it from that server, and
+//!   every kept caller awaits a reply from a vCPU of the object's owner;
 //! - a stopped or restarting partition's vCPUs are stopped (in no queue,
 //!   owing nothing), and only theirs are;
 //! - a restarting partition has a restart in its history, and partitions
@@ -67,6 +69,7 @@ impl KernelState {
         let mut membership = [0u8; MAX_VCPUS];
         self.check_queues(&mut membership)?;
         self.check_vcpus(&membership)?;
+        self.check_replies()?;
         self.check_cores()?;
         self.check_histories()
     }
@@ -221,10 +224,20 @@ impl KernelState {
                     self.current(usize::from(vcpu.core)) == Some(v),
                     "a running vCPU is not its core's current one",
                 )?,
-                VcpuState::AwaitingReply { server } => ensure(
-                    self.caller_of(server) == Some(v),
-                    "a vCPU awaits a reply its server does not owe",
-                )?,
+                // Owed by its server directly, or kept in exactly one reply
+                // object of the server's partition; not both.
+                VcpuState::AwaitingReply { server } => {
+                    let direct = self.caller_of(server) == Some(v);
+                    let kept = self.keepers_of(v);
+                    let keeper_is_servers = self
+                        .keeper_of(v)
+                        .and_then(|r| self.reply_owner(r))
+                        .is_some_and(|owner| Some(owner) == self.vcpu_partition(server));
+                    ensure(
+                        (direct && kept == 0) || (!direct && kept == 1 && keeper_is_servers),
+                        "a vCPU awaits a reply its server does not owe",
+                    )?;
+                }
                 _ => {}
             }
             if let Some(caller) = vcpu.reply_to {
@@ -232,6 +245,37 @@ impl KernelState {
                     self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: v }),
                     "a reply is owed to a vCPU not awaiting it",
                 )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_replies(&self) -> Check {
+        for (r, object) in self.replies.iter().enumerate() {
+            let Some(caller) = object.caller else {
+                continue;
+            };
+            ensure(
+                r < self.reply_count,
+                "an unused reply object keeps a caller",
+            )?;
+            let server = match self.vcpu_state(caller) {
+                Some(VcpuState::AwaitingReply { server }) => server,
+                _ => return Err("a reply object keeps a vCPU not awaiting a reply"),
+            };
+            ensure(
+                self.vcpu_partition(server) == Some(object.owner),
+                "a reply object keeps a caller of another partition's server",
+            )?;
+        }
+        for partition in 0..MAX_PARTITIONS {
+            for (_, cap) in self.caps.slots(PartitionId(partition as u8)) {
+                if let Object::Reply(r) = cap.object {
+                    ensure(
+                        r.index() < self.reply_count,
+                        "a capability names an unused reply object",
+                    )?;
+                }
             }
         }
         Ok(())

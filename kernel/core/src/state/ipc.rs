@@ -15,7 +15,8 @@
 //! - `recv` (READ) takes the first waiting sender's message or waits. A
 //!   received `call` leaves the receiver owing that caller a reply (seL4's
 //!   implicit reply capability). `recv` while a reply is owed is refused
-//!   (`InvalidArgument`), so a caller cannot be forgotten.
+//!   (`InvalidArgument`), so a caller cannot be forgotten; a server that
+//!   wants to answer later keeps the reply in a reply object (`reply.rs`).
 //! - `reply` answers the owed caller (x1 = 0, no badge) and carries on;
 //!   `reply_recv` replies if a reply is owed (a server loop may start with
 //!   it) and then receives.
@@ -116,7 +117,7 @@ fn length_of(info: u64) -> Result<usize, Status> {
 
 /// The length of a reply's message info: well-formed and transferring
 /// nothing.
-fn reply_length(info: u64) -> Result<usize, Status> {
+pub(super) fn reply_length(info: u64) -> Result<usize, Status> {
     if MessageInfo(info).capability().is_some() {
         return Err(Status::InvalidArgument);
     }
@@ -198,7 +199,7 @@ impl KernelState {
         }
     }
 
-    fn set_reply_to(&mut self, v: VcpuId, caller: Option<VcpuId>) {
+    pub(super) fn set_reply_to(&mut self, v: VcpuId, caller: Option<VcpuId>) {
         if let Some(vcpu) = self.vcpu_mut(v) {
             vcpu.reply_to = caller;
         }
@@ -334,7 +335,7 @@ impl KernelState {
     }
 
     /// The caller `cur` owes a reply to, if it is still waiting for it.
-    fn owed_caller(&self, cur: VcpuId) -> Option<VcpuId> {
+    pub(super) fn owed_caller(&self, cur: VcpuId) -> Option<VcpuId> {
         let caller = self.caller_of(cur)?;
         let waiting = self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: cur });
         waiting.then_some(caller)

@@ -162,6 +162,7 @@ mod tests {
             endpoints: &[],
             notifications: 1,
             irqs: &[],
+            replies: &[],
             kernel_log: with_reader.then_some((NotificationId(0), Badge(1 << 4))),
         };
         let mut state = Box::new(KernelState::empty());

@@ -19,7 +19,7 @@ use hv_abi::hypercall::Badge;
 use super::{Core, KernelState, Partition, PartitionState, Vcpu, VcpuState};
 use crate::MAX_CPUS;
 use crate::cap::{
-    Capability, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_SLOTS,
+    Capability, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES, MAX_SLOTS,
     NotificationId, Object, PartitionId, SlotRef,
 };
 use crate::sched::{MAX_VCPUS, VcpuId};
@@ -59,6 +59,14 @@ pub struct EndpointSeed {
     pub server: Option<PartitionId>,
 }
 
+/// One reply object of a [`Seed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplySeed {
+    /// The partition it belongs to: only its vCPUs may use it, and only it
+    /// may hold capabilities to it.
+    pub owner: PartitionId,
+}
+
 /// One interrupt binding of a [`Seed`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IrqSeed {
@@ -86,6 +94,8 @@ pub struct Seed<'a> {
     pub notifications: usize,
     /// The interrupt bindings; [`crate::cap::IrqId`] n is entry n.
     pub irqs: &'a [IrqSeed],
+    /// The reply objects; [`crate::cap::ReplyId`] n is entry n.
+    pub replies: &'a [ReplySeed],
     /// The notification (and bits) the kernel signals when it logs, if a
     /// partition reads the kernel's log; that partition holds a
     /// `KernelLog` capability.
@@ -131,6 +141,18 @@ pub enum SeedError {
         /// The slot.
         slot: usize,
     },
+    /// A partition holds a capability to a reply object it does not own.
+    ForeignReply {
+        /// The partition's index.
+        partition: usize,
+        /// The slot.
+        slot: usize,
+    },
+    /// A reply object's owner is not a partition of the seed.
+    UnknownOwner {
+        /// The reply object's index.
+        reply: usize,
+    },
     /// An endpoint's server is not a partition of the seed.
     UnknownServer {
         /// The endpoint's index.
@@ -175,6 +197,13 @@ impl fmt::Display for SeedError {
                 f,
                 "partition {partition} slot {slot}: names an object the system does not have"
             ),
+            Self::ForeignReply { partition, slot } => write!(
+                f,
+                "partition {partition} slot {slot}: names a reply object another partition owns"
+            ),
+            Self::UnknownOwner { reply } => {
+                write!(f, "reply object {reply}: its owner is not a partition")
+            }
             Self::UnknownServer { endpoint } => {
                 write!(f, "endpoint {endpoint}: its server is not a partition")
             }
@@ -209,6 +238,12 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
     at_most("endpoints", seed.endpoints.len(), MAX_ENDPOINTS)?;
     at_most("notifications", seed.notifications, MAX_NOTIFICATIONS)?;
     at_most("interrupt bindings", seed.irqs.len(), MAX_IRQS)?;
+    at_most("reply objects", seed.replies.len(), MAX_REPLIES)?;
+    for (i, r) in seed.replies.iter().enumerate() {
+        if r.owner.index() >= seed.partitions.len() {
+            return Err(SeedError::UnknownOwner { reply: i });
+        }
+    }
     let vcpus = seed
         .partitions
         .iter()
@@ -234,6 +269,12 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
                 Object::Irq(q) => q.index() < seed.irqs.len(),
                 Object::Partition(q) => q.index() < seed.partitions.len(),
                 Object::KernelLog => seed.kernel_log.is_some(),
+                Object::Reply(r) => match seed.replies.get(r.index()) {
+                    Some(reply) if reply.owner.index() != i => {
+                        return Err(SeedError::ForeignReply { partition: i, slot });
+                    }
+                    owned => owned.is_some(),
+                },
                 // Memory regions and devices are the glue's tables.
                 Object::Memory(_) | Object::Device(_) => true,
             };
@@ -293,6 +334,10 @@ impl KernelState {
         self.klog.set_reader(seed.kernel_log);
         for (endpoint, s) in self.endpoints.iter_mut().zip(seed.endpoints) {
             endpoint.server = s.server;
+        }
+        self.reply_count = seed.replies.len();
+        for (object, s) in self.replies.iter_mut().zip(seed.replies) {
+            object.owner = s.owner;
         }
         for (binding, s) in self.irqs.iter_mut().zip(seed.irqs) {
             binding.intid = s.intid;
@@ -372,6 +417,8 @@ impl KernelState {
         self.notification_count = 0;
         self.irqs.fill(super::IrqBinding::EMPTY);
         self.irq_count = 0;
+        self.replies.fill(super::ReplyObject::EMPTY);
+        self.reply_count = 0;
         self.klog.set_reader(None);
     }
 }

@@ -18,14 +18,15 @@ use super::support::{
 };
 
 const C: Rights = Rights::CONTROL;
-use crate::cap::{NotificationId, Object};
-use crate::state::{Effect, EndpointSeed, IrqSeed, KernelState, Next, VcpuState};
+use crate::cap::{NotificationId, Object, ReplyId};
+use crate::state::{Effect, EndpointSeed, IrqSeed, KernelState, Next, ReplySeed, VcpuState};
 
 /// Four partitions on two cores, six vCPUs, four endpoints (two carrying
 /// capabilities), two notifications, two interrupts; the first two
 /// partitions restart on a fault, the last two stop. Partition capabilities:
 /// c controls a (slot 4); b controls itself (slot 6); d may look at and
-/// control c, and pass that on (slot 4).
+/// control c, and pass that on (slot 4). Reply objects: b owns two (slots 7
+/// and 8), d one (slot 6).
 fn system() -> System {
     let a = Part::new(
         0b11,
@@ -52,6 +53,8 @@ fn system() -> System {
             object(irq(0), &[W]),
             object(Object::Device(5), &[W]),
             object(Object::Partition(p(1)), &[R, C]),
+            object(Object::Reply(ReplyId(0)), &[W]),
+            object(Object::Reply(ReplyId(1)), &[W, D]),
         ],
     )
     .restart();
@@ -75,6 +78,7 @@ fn system() -> System {
             object(Object::Memory(2), &[R, W, D]),
             notification(0, &[R], 0),
             object(Object::Partition(p(2)), &[R, C, D]),
+            object(Object::Reply(ReplyId(2)), &[W]),
         ],
     )
     .vcpus(2);
@@ -84,6 +88,11 @@ fn system() -> System {
         EndpointSeed { server: Some(p(1)) },
         EndpointSeed { server: None },
         EndpointSeed { server: Some(p(3)) },
+    ];
+    system.replies = vec![
+        ReplySeed { owner: p(1) },
+        ReplySeed { owner: p(1) },
+        ReplySeed { owner: p(3) },
     ];
     system.irqs = vec![
         IrqSeed {
@@ -199,6 +208,8 @@ fn action() -> impl Strategy<Value = Action> {
         Hypercall::Signal,
         Hypercall::Wait,
         Hypercall::IrqAck,
+        Hypercall::SaveReply,
+        Hypercall::ReplySaved,
     ];
     let x0 = prop_oneof![
         6 => proptest::sample::select(ipc.to_vec()).prop_map(fid),
@@ -349,6 +360,12 @@ fn random_steps_reach_the_interesting_states() {
                 if called(Hypercall::PartitionStatus) && succeeded(core) {
                     see("partition status");
                 }
+                if called(Hypercall::SaveReply) && succeeded(core) {
+                    see("saved reply");
+                }
+                if called(Hypercall::ReplySaved) && succeeded(core) {
+                    see("replied through a reply object");
+                }
                 if (called(Hypercall::PartitionStop) || called(Hypercall::PartitionRestart))
                     && m.regs[core][0] == Status::Busy.to_register()
                 {
@@ -402,6 +419,8 @@ fn random_steps_reach_the_interesting_states() {
         "controller stop",
         "controller restart",
         "busy",
+        "saved reply",
+        "replied through a reply object",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,

@@ -6,7 +6,7 @@ use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 use crate::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId};
 use crate::sched::VcpuId;
 use crate::state::{
-    EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, Seed,
+    EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReplySeed, Seed,
 };
 
 pub(super) const R: Rights = Rights::READ;
@@ -84,6 +84,7 @@ pub(super) struct System {
     pub(super) endpoints: Vec<EndpointSeed>,
     pub(super) notifications: usize,
     pub(super) irqs: Vec<IrqSeed>,
+    pub(super) replies: Vec<ReplySeed>,
 }
 
 impl System {
@@ -101,6 +102,7 @@ impl System {
             endpoints: vec![EndpointSeed::default(); endpoints],
             notifications,
             irqs: Vec::new(),
+            replies: Vec::new(),
         }
     }
 
@@ -123,6 +125,7 @@ impl System {
             endpoints: &self.endpoints,
             notifications: self.notifications,
             irqs: &self.irqs,
+            replies: &self.replies,
             kernel_log: None,
         })
     }
