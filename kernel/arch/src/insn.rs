@@ -15,6 +15,36 @@ pub fn tlbi_alle2() {
     unsafe { asm!("tlbi alle2", options(nostack, preserves_flags)) };
 }
 
+/// The smallest data cache line of this core, in bytes (CTR_EL0.DminLine):
+/// the step for cleaning a range line by line, so that no line is skipped
+/// on a core whose lines are shorter than 64 bytes.
+#[must_use]
+pub fn dcache_line() -> usize {
+    4 << ((crate::sysreg::read_ctr_el0() >> 16) & 0xf)
+}
+
+/// Cleans and invalidates every data cache line holding a byte of
+/// `[addr, addr + len)` to the point of coherency.
+pub fn dc_civac_range(addr: usize, len: usize) {
+    let step = dcache_line();
+    let mut line = addr & !(step - 1);
+    while line < addr.saturating_add(len) {
+        dc_civac(line);
+        line += step;
+    }
+}
+
+/// Cleans every data cache line holding a byte of `[addr, addr + len)` to
+/// the point of unification.
+pub fn dc_cvau_range(addr: usize, len: usize) {
+    let step = dcache_line();
+    let mut line = addr & !(step - 1);
+    while line < addr.saturating_add(len) {
+        dc_cvau(line);
+        line += step;
+    }
+}
+
 /// Cleans and invalidates the data cache line holding `addr` to the point of
 /// coherency, so that a core whose MMU and caches are still off reads what
 /// this core wrote.

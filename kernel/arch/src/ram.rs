@@ -74,11 +74,7 @@ pub fn write(range: PhysRange, offset: u64, bytes: &[u8]) -> Result<(), RamError
     // mapped read-write, and outside every object the kernel owns; `bytes`
     // is kernel memory (the boot package), so the two do not overlap.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), start as *mut u8, bytes.len()) };
-    let mut line = start & !63;
-    while line < end {
-        insn::dc_cvau(line as usize);
-        line += 64;
-    }
+    insn::dc_cvau_range(start as usize, bytes.len());
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
     insn::ic_ialluis();
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);

@@ -36,7 +36,10 @@ pub fn start_cpu(index: usize, mpidr: u64, entry: fn(usize) -> !) -> Result<(), 
     ENTRY.call_once(|| entry);
     // The new core starts with its caches off: push what it reads before its
     // MMU is on out to memory.
-    insn::dc_civac(core::ptr::from_ref(config) as usize);
+    insn::dc_civac_range(
+        core::ptr::from_ref(config) as usize,
+        core::mem::size_of_val(config),
+    );
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
     psci::call(
         PsciFunction::CpuOn,

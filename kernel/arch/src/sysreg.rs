@@ -18,6 +18,15 @@ pub fn cycle_counter() -> u64 {
     value
 }
 
+/// CTR_EL0: the cache type. Bits 19:16 (DminLine) are log2 of the words in
+/// the smallest data cache line of any cache the core has.
+pub fn read_ctr_el0() -> u64 {
+    let value: u64;
+    // SAFETY: reading CTR_EL0 has no side effect and touches no memory.
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
 /// Defines a function writing one system register by name.
 macro_rules! write_register {
     ($(#[$doc:meta])* $name:ident, $register:literal) => {

@@ -57,6 +57,13 @@ const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
 const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
 /// GICR_TYPER.Last: this is the last redistributor in the region.
 const TYPER_LAST: u64 = 1 << 4;
+/// GICR_TYPER.VLPIS: the redistributor has the two extra GICv4 frames
+/// (virtual LPIs), so it spans four 64 KiB frames rather than two.
+const TYPER_VLPIS: u64 = 1 << 1;
+/// One redistributor's size: RD_base and SGI_base frames (GICv3)...
+const FRAMES_V3: u64 = 0x2_0000;
+/// ...plus VLPI_base and a reserved frame (GICv4).
+const FRAMES_V4: u64 = 0x4_0000;
 /// Every interrupt gets this priority (lower is more urgent; 0xa0 leaves room above).
 const PRIORITY: u32 = 0xa0a0_a0a0;
 
@@ -105,9 +112,10 @@ impl Gic {
     fn redistributor(&self) -> Result<&'static Redistributor, GicError> {
         let mine = affinity_key(crate::cpu::mpidr_affinity());
         let mut frame = self.redistributors;
-        while frame + 0x20000 <= self.redistributors_end {
+        while frame.saturating_add(FRAMES_V3) <= self.redistributors_end {
             // SAFETY: `frame` steps through the device tree's GICR region
-            // (mapped as device memory) in whole redistributor frames.
+            // (mapped as device memory) in whole redistributors, and the
+            // two frames read here lie inside it (checked above).
             let r = unsafe { &*(frame as *const Redistributor) };
             let typer = r.typer.get();
             if typer >> 32 == mine {
@@ -116,7 +124,11 @@ impl Gic {
             if typer & TYPER_LAST != 0 {
                 break;
             }
-            frame += 0x20000;
+            frame += if typer & TYPER_VLPIS != 0 {
+                FRAMES_V4
+            } else {
+                FRAMES_V3
+            };
         }
         Err(GicError::NoRedistributor(crate::cpu::mpidr_affinity()))
     }
@@ -190,15 +202,22 @@ pub(super) fn end(intid: u32) {
     sysreg::write_icc_eoir1_el1(u64::from(intid));
 }
 
-/// ICC_SGI1R_EL1: Aff3 \[55:48\], Aff2 \[39:32\], Aff1 \[23:16\], INTID
-/// \[27:24\], target list \[15:0\] (one bit per Aff0 value).
+/// ICC_SGI1R_EL1: Aff3 \[55:48\], RS \[47:44\], Aff2 \[39:32\], INTID
+/// \[27:24\], Aff1 \[23:16\], target list \[15:0\]: one bit per Aff0
+/// value in the range of 16 that RS selects (Aff0 / 16). A range other than
+/// 0 works only where ICC_CTLR_EL1.RSS says the CPU interface supports it,
+/// which any system with an Aff0 above 15 needs.
 pub(super) fn send_sgi(intid: u32, target: u64) {
-    let aff0 = target & 0xf;
+    let aff0 = target & 0xff;
     let aff1 = (target >> 8) & 0xff;
     let aff2 = (target >> 16) & 0xff;
     let aff3 = (target >> 32) & 0xff;
-    let value =
-        (aff3 << 48) | (aff2 << 32) | (u64::from(intid & 0xf) << 24) | (aff1 << 16) | (1 << aff0);
+    let value = (aff3 << 48)
+        | ((aff0 / 16) << 44)
+        | (aff2 << 32)
+        | (u64::from(intid & 0xf) << 24)
+        | (aff1 << 16)
+        | (1 << (aff0 % 16));
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISHST);
     sysreg::write_icc_sgi1r_el1(value);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
