@@ -8,10 +8,12 @@
 //! Registers a call does not use are ignored; reserved bits inside a
 //! register it does use (the message info's, the rights') must be zero.
 //!
-//! `Version` is the null hypercall and the cheapest path: one compare, two
-//! register writes. `Call` and `ReplyRecv` try the fast path (`fastpath.rs`)
-//! next; everything else, and every case the fast path declines, goes
-//! through `dispatch`.
+//! `Version` is the null hypercall: the kernel's entry code answers it
+//! before anything else (`vcpu.S`), and here it reads no state. `Call` and
+//! `ReplyRecv` try the fast path (`fastpath.rs`) first; the glue calls
+//! [`KernelState::hypercall_fast`] and then, if it declined,
+//! [`KernelState::hypercall_general`]; everything else, and every case the
+//! fast path declines, goes through `dispatch`.
 //!
 //! Capability calls (slots are raw x registers; anything out of range is
 //! `InvalidCapability`):
@@ -51,14 +53,13 @@ impl KernelState {
     /// anything else is looked at (a stopped vCPU that asks the version
     /// learns nothing and is taken off the core by the kick already on its
     /// way).
-    #[inline]
     pub fn hypercall(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
-        if regs[0] == VERSION {
-            regs[0] = SUCCESS;
-            regs[1] = u64::from(ABI_VERSION);
-            return Outcome::CONTINUE;
+        if regs[0] != VERSION
+            && let Some(step) = self.fast_path(core, regs)
+        {
+            return step.into();
         }
-        self.call(core, regs)
+        self.hypercall_general(core, regs)
     }
 
     /// The IPC fast path alone, for the glue's hot path: if it applies to
@@ -75,25 +76,15 @@ impl KernelState {
         }
     }
 
-    /// A hypercall the fast path declined: the same as
-    /// [`KernelState::hypercall`] without trying the fast path again.
+    /// A hypercall the fast path declined (or was not tried on): `Version`
+    /// is answered first, reading no state; everything else goes through
+    /// `dispatch`.
     #[inline(never)]
     pub fn hypercall_general(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
         if regs[0] == VERSION {
             regs[0] = SUCCESS;
             regs[1] = u64::from(ABI_VERSION);
             return Outcome::CONTINUE;
-        }
-        self.dispatch(core, regs)
-    }
-
-    /// Every hypercall but `Version`: the fast path if it applies, else the
-    /// general one. Kept out of line so that `Version` stays a compare and
-    /// two stores.
-    #[inline(never)]
-    fn call(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
-        if let Some(step) = self.fast_path(core, regs) {
-            return step.into();
         }
         self.dispatch(core, regs)
     }
