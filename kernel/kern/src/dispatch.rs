@@ -393,6 +393,7 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
                      it stays stopped",
                     name(partition)
                 );
+                STATE.lock().restart_abandoned(partition);
                 return;
             }
             // Other cores may still be inside the partition's old vCPUs
@@ -402,6 +403,7 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
                     "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
                     name(partition)
                 );
+                STATE.lock().restart_abandoned(partition);
                 return;
             }
             let reloaded = SYSTEM
@@ -420,11 +422,14 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
                         },
                     );
                 }
-                Some(Err(e)) => kernel_print!(
-                    "bulkhead: partition `{}` cannot restart: {e}",
-                    name(partition)
-                ),
-                None => {}
+                Some(Err(e)) => {
+                    kernel_print!(
+                        "bulkhead: partition `{}` cannot restart: {e}",
+                        name(partition)
+                    );
+                    STATE.lock().restart_abandoned(partition);
+                }
+                None => STATE.lock().restart_abandoned(partition),
             }
         }
     }
