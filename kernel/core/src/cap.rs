@@ -108,7 +108,9 @@ pub enum Object {
     /// reply in it (`SaveReply`) and answer that caller later through it
     /// (`ReplySaved`), so one server can have several calls in hand.
     Reply(ReplyId),
-    /// A partition; CONTROL will let the holder stop or restart it.
+    /// A partition: READ lets the holder see its status
+    /// (`PartitionStatus`), CONTROL stop or restart it (`PartitionStop`,
+    /// `PartitionRestart`).
     Partition(PartitionId),
     /// The kernel's log: READ lets the holder take its messages (`LogRead`).
     KernelLog,
