@@ -293,6 +293,11 @@ impl fmt::Display for RunState {
     }
 }
 
+/// The reason the kernel gives when it stops or restarts a partition for an
+/// exception it caught (a stage-2 abort, an undefined instruction, an
+/// SError).
+pub const REASON_EXCEPTION: u64 = 0x100;
+
 /// The reason the kernel gives for a stop or restart that a partition asked
 /// for through a `Partition` capability (`PartitionStop`,
 /// `PartitionRestart`): this plus the controller's partition index. It is
@@ -419,6 +424,22 @@ impl Rights {
     }
 }
 
+/// `Derive`'s x2: the rights in bits 31:0 and the badge in bits 63:32 (0
+/// keeps the source's badge). `None` if the badge does not fit in 32 bits.
+#[must_use]
+pub fn derive_arguments(rights: Rights, badge: Badge) -> Option<u64> {
+    let badge = u32::try_from(badge.0).ok()?;
+    Some(u64::from(rights.0) | (u64::from(badge) << 32))
+}
+
+/// The rights and badge in `Derive`'s x2 (the inverse of
+/// [`derive_arguments`]).
+#[must_use]
+pub const fn derive_fields(x2: u64) -> (Rights, Badge) {
+    // Truncation is the layout: rights in the low half, badge in the high.
+    (Rights(x2 as u32), Badge(x2 >> 32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{
@@ -501,5 +522,15 @@ mod tests {
         assert_eq!(controller_of(0x300), None);
         assert_eq!(controller_of(1), None);
         assert_eq!(controller_of(u64::MAX), None);
+    }
+
+    #[test]
+    fn derive_arguments_round_trip_and_refuse_wide_badges() {
+        use super::{Badge, derive_arguments, derive_fields};
+        for (rights, badge) in [(0b11, 0), (0b1_0010, 0x77), (0x3f, u64::from(u32::MAX))] {
+            let x2 = derive_arguments(Rights(rights), Badge(badge)).unwrap();
+            assert_eq!(derive_fields(x2), (Rights(rights), Badge(badge)));
+        }
+        assert_eq!(derive_arguments(Rights::READ, Badge(1 << 32)), None);
     }
 }

@@ -14,6 +14,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
+use hv_abi::hypercall::{REASON_EXCEPTION, controller_of};
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
 use hv_arch_aarch64::vcpu::{Exit, Next as ArchNext};
@@ -128,9 +129,19 @@ pub(crate) fn hand_over_log() {
     }
 }
 
-/// Fault reasons the kernel itself gives (the `Fault` hypercall's reasons are
-/// the partition's own).
-const REASON_EXCEPTION: u64 = 0x100;
+/// A stop's or restart's reason as the kernel reports it: the number, and
+/// the controller's name when a controlling partition asked for it.
+struct Why(u64);
+
+impl core::fmt::Display for Why {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "reason {:#x}", self.0)?;
+        match controller_of(self.0).and_then(|c| u8::try_from(c).ok()) {
+            Some(c) => write!(f, ", at the request of `{}`", name(PartitionId(c))),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Boots the capability system from `seed` and starts dispatching.
 pub(crate) fn install(
@@ -377,14 +388,16 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
         }
         Effect::Fault { partition, reason } => {
             kernel_print!(
-                "{PARTITION_FAULT}partition `{}` stopped (reason {reason:#x}); the others carry on",
-                name(partition)
+                "{PARTITION_FAULT}partition `{}` stopped ({}); the others carry on",
+                name(partition),
+                Why(reason)
             );
         }
         Effect::Restart { partition, reason } => {
             kernel_print!(
-                "{PARTITION_FAULT}partition `{}` restarting (reason {reason:#x})",
-                name(partition)
+                "{PARTITION_FAULT}partition `{}` restarting ({})",
+                name(partition),
+                Why(reason)
             );
             let index = usize::from(partition.0);
             if restarting_too_often(index) {
@@ -399,11 +412,12 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
             // Other cores may still be inside the partition's old vCPUs
             // until they take their kick: only then is its memory ours.
             if !kicks_taken(kicked, before) {
+                // It stays restarting (controllers get `Busy`): its memory
+                // may still be in use on that core, so it is never reloaded.
                 kernel_print!(
                     "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
                     name(partition)
                 );
-                STATE.lock().restart_abandoned(partition);
                 return;
             }
             let reloaded = SYSTEM

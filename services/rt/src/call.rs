@@ -275,7 +275,8 @@ pub fn fault(reason: u64, detail: &[u64]) -> ! {
 }
 
 /// Writes a copy of the capability in `source`, with `rights` (a subset of
-/// its own) and `badge`, into the empty slot `target`.
+/// its own) and `badge` (0 keeps the source's; a new one fits in 32 bits,
+/// else `InvalidArgument`), into the empty slot `target`.
 pub fn derive(
     source: CapSlot,
     rights: hv_abi::hypercall::Rights,
@@ -283,8 +284,10 @@ pub fn derive(
     target: CapSlot,
 ) -> Result<(), Status> {
     let message = Message {
-        info: MessageInfo(u64::from(rights.0)),
-        words: [u64::from(target.0), badge.0, 0, 0, 0],
+        info: MessageInfo(
+            hv_abi::hypercall::derive_arguments(rights, badge).ok_or(Status::InvalidArgument)?,
+        ),
+        words: [u64::from(target.0), 0, 0, 0, 0],
     };
     status(&invoke(Hypercall::Derive, u64::from(source.0), &message))
 }

@@ -1075,7 +1075,10 @@ fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result
         return fail(line.to_owned());
     }
     // The monitor is partition 2.
-    let by_monitor = format!("(reason {:#x})", hv_abi::hypercall::REASON_CONTROLLER + 2);
+    let by_monitor = format!(
+        "(reason {:#x}, at the request of `monitor`)",
+        hv_abi::hypercall::REASON_CONTROLLER + 2
+    );
     let mut needles = vec![
         "[monitor] stopping `spin`, which never yields".to_owned(),
         format!("bulkhead: fault: partition `spin` stopped {by_monitor}; the others carry on"),
@@ -1136,13 +1139,13 @@ fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result
         &[
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped (fault 1,",
-            "partition `crasher` restarting (reason 0x202)",
+            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped (fault 2,",
-            "partition `crasher` restarting (reason 0x202)",
+            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped (fault 3,",
-            "partition `crasher` restarting (reason 0x202)",
+            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped again (fault 4,",
             "[monitor] monitor: done",

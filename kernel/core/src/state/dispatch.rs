@@ -31,7 +31,7 @@
 //! The partition-control calls (`PartitionStatus`, `PartitionStop`,
 //! `PartitionRestart`) are `fault/control.rs`'s.
 
-use hv_abi::hypercall::{ABI_VERSION, Badge, Hypercall, Rights, Status};
+use hv_abi::hypercall::{ABI_VERSION, Hypercall, Status, derive_fields};
 
 use super::{Effect, KernelState, LOG_BYTES, Next, Outcome, Step};
 use crate::cap::{CapSpace, PartitionId};
@@ -120,10 +120,8 @@ impl KernelState {
                 Ok(self.rotate(core, regs))
             }
             Hypercall::Derive => self.cap_call(cur, regs, |caps, p, r| {
-                // Truncation is the layout: rights in the low half, badge in
-                // the high half.
-                let rights = Rights(r[2] as u32);
-                caps.derive(p, r[1], r[3], rights, Badge(r[2] >> 32))
+                let (rights, badge) = derive_fields(r[2]);
+                caps.derive(p, r[1], r[3], rights, badge)
             }),
             Hypercall::Revoke => self.cap_call(cur, regs, |caps, p, r| caps.revoke(p, r[1])),
             Hypercall::Delete => self.cap_call(cur, regs, |caps, p, r| caps.delete(p, r[1])),
