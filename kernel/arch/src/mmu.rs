@@ -134,6 +134,16 @@ pub(crate) fn secondary_config() -> Option<&'static MmuConfig> {
     CONFIG.get()
 }
 
+/// Where the configuration's `Once` lies, as (address, bytes): all of it,
+/// its state as well as the value, is what a secondary core reads with its
+/// caches off.
+pub(crate) fn secondary_config_bytes() -> (usize, usize) {
+    (
+        core::ptr::from_ref(&CONFIG) as usize,
+        core::mem::size_of_val(&CONFIG),
+    )
+}
+
 fn turn_on(config: &MmuConfig) {
     MAIR_EL2.set(mair::VALUE);
     TCR_EL2.set(config.tcr);

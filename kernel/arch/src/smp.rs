@@ -32,14 +32,12 @@ pub fn start_cpu(index: usize, mpidr: u64, entry: fn(usize) -> !) -> Result<(), 
     if index == 0 || index >= MAX_CPUS {
         return Err(StartError::BadIndex(index));
     }
-    let config = crate::mmu::secondary_config().ok_or(StartError::MmuOff)?;
+    crate::mmu::secondary_config().ok_or(StartError::MmuOff)?;
     ENTRY.call_once(|| entry);
     // The new core starts with its caches off: push what it reads before its
     // MMU is on out to memory.
-    insn::dc_civac_range(
-        core::ptr::from_ref(config) as usize,
-        core::mem::size_of_val(config),
-    );
+    let (config, bytes) = crate::mmu::secondary_config_bytes();
+    insn::dc_civac_range(config, bytes);
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
     psci::call(
         PsciFunction::CpuOn,

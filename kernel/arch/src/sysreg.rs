@@ -74,6 +74,17 @@ pub fn read_mdcr_el2() -> u64 {
     value
 }
 
+/// ICC_CTLR_EL1: CPU interface control; bit 18 (RSS) says whether SGIs can
+/// target Aff0 values above 15.
+pub fn read_icc_ctlr_el1() -> u64 {
+    let value: u64;
+    // SAFETY: reading ICC_CTLR_EL1 has no side effect and touches no memory.
+    unsafe {
+        asm!("mrs {}, S3_0_C12_C12_4", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
 /// ICC_IAR1_EL1: acknowledge the highest-priority pending group 1 interrupt.
 pub fn read_icc_iar1_el1() -> u64 {
     let value: u64;

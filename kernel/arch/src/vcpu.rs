@@ -361,7 +361,9 @@ fn make_current(
     if switching {
         release_current(cpu);
     }
-    cpu.current = context;
+    // Derived from the whole cell (the context is its first field), so that
+    // `release_current` may reach the cell's other fields through it.
+    cpu.current = core::ptr::from_ref(cell).cast_mut().cast::<Context>();
     cpu.vcpu = vcpu;
     Ok(())
 }
@@ -394,9 +396,19 @@ pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, Vc
 /// Moves the running vCPU past the instruction it trapped on (a WFI, say),
 /// so that it resumes after it.
 pub fn skip_instruction() {
-    // SAFETY: `current` is this core's running vCPU's context (module invariants).
-    if let Some(context) = this_cpu().and_then(|cpu| unsafe { cpu.current.as_mut() }) {
-        context.elr = context.elr.wrapping_add(4);
+    let Some(current) = this_cpu().map(|cpu| cpu.current) else {
+        return;
+    };
+    if current.is_null() {
+        return;
+    }
+    // SAFETY: `current` is this core's running vCPU's context (module
+    // invariants). Only its `elr` is touched, through the raw pointer: the
+    // exit handler that calls this holds a reference to the same context's
+    // x0..x7, which no reference made here may overlap.
+    unsafe {
+        let elr = core::ptr::addr_of_mut!((*current).elr);
+        elr.write(elr.read().wrapping_add(4));
     }
 }
 
@@ -426,20 +438,22 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
         .unwrap_or_else(|| crate::cpu::park());
     let next = K::exit(core, vcpu, exit, regs);
     let regs: *const [u64; 8] = regs;
-    // SAFETY: as above; the handler's borrows of this core's PerCpu have ended.
-    let cpu = unsafe { &mut *cpu };
     match next {
         Next::Resume => {}
         // `regs` is the outgoing context's own x0..x7, now holding the
         // incoming vCPU's: `make_current` copies them over before it lets
         // go of the outgoing context (which a restart may then reset).
         Next::Switch(next) if next != vcpu => {
-            if make_current(cpu, next, regs, true).is_err() {
+            // SAFETY: as above; the handler's borrows of this core's PerCpu
+            // have ended, and this one ends with the call.
+            if make_current(unsafe { &mut *cpu }, next, regs, true).is_err() {
                 go_idle::<K>(cpu);
             }
         }
-        // Switching to itself (a vCPU that yields with nothing else ready):
-        // its registers are already in place.
+        // The same vCPU again (it was the only one ready here): its
+        // registers are already in place. The kernel never asks this of a
+        // vCPU with a start pending (a restart makes it stop, then ready
+        // only once its start is applied), so there is nothing to apply.
         Next::Switch(_) => {}
         Next::Idle => go_idle::<K>(cpu),
     }
@@ -492,8 +506,8 @@ pub fn fault_address() -> (u64, u64) {
 /// now anyone's to take.
 #[inline(always)]
 fn release_current(cpu: &mut PerCpu) {
-    // SAFETY: `current` is null or the context of `cpu.vcpu`, which this
-    // core runs, and so (context first in a repr(C) VcpuCell) its cell.
+    // SAFETY: `current` is null or, as `make_current` set it, a pointer to
+    // the whole VcpuCell of `cpu.vcpu` (its context first, repr(C)).
     let Some(cell) = (unsafe { cpu.current.cast::<VcpuCell>().as_ref() }) else {
         return;
     };
@@ -511,8 +525,13 @@ fn release_current(cpu: &mut PerCpu) {
     cpu.vcpu = usize::MAX;
 }
 
-fn go_idle<K: Exits>(cpu: &mut PerCpu) -> ! {
-    release_current(cpu);
+/// Lets go of this core's vCPU and runs the idle loop. Takes the PerCpu as a
+/// raw pointer: a reference argument would stay borrowed for the whole (never
+/// ending) call, while interrupts in the idle loop use `this_cpu()`.
+fn go_idle<K: Exits>(cpu: *mut PerCpu) -> ! {
+    // SAFETY: `cpu` is this core's PerCpu; the reference lives only for the
+    // release.
+    release_current(unsafe { &mut *cpu });
     K::idle()
 }
 

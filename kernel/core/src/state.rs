@@ -333,6 +333,9 @@ pub struct KernelState {
     irqs: [IrqBinding; MAX_IRQS],
     replies: [ReplyObject; MAX_REPLIES],
     reply_count: usize,
+    /// What has happened to each partition (faults, restarts, the last
+    /// reason), for `PartitionStatus`.
+    history: [fault::History; MAX_PARTITIONS],
     caps: CapSpace,
     /// The kernel's log, for its reader partition: last, so its 4 KiB do not
     /// push the hot fields' offsets out of reach of one load.
@@ -362,6 +365,7 @@ impl KernelState {
             irqs: [IrqBinding::EMPTY; MAX_IRQS],
             replies: [ReplyObject::EMPTY; MAX_REPLIES],
             reply_count: 0,
+            history: [fault::History::EMPTY; MAX_PARTITIONS],
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),
         }

@@ -110,7 +110,8 @@ fn print_line(args: core::fmt::Arguments<'_>) {
     kick_cores(kick, arch::cpu::index());
 }
 
-/// Sends the kick SGI to every core in `kick` but `here`.
+/// Sends the kick SGI to every core in `kick` but `here` (`usize::MAX`: to
+/// every one of them).
 fn kick_cores(kick: u8, here: usize) {
     if let Some(system) = SYSTEM.get() {
         for (core, mpidr) in system.cores.iter().enumerate() {
@@ -426,15 +427,11 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
                 .map(|p| system::reload(index, p));
             match reloaded {
                 Some(Ok(())) => {
+                    // Every core with a vCPU of it to run, this one too (it
+                    // may be about to go idle): a kick to itself is taken as
+                    // soon as it unmasks interrupts.
                     let kick = STATE.lock().restart_done(partition);
-                    apply(
-                        arch::cpu::index(),
-                        Outcome {
-                            next: Next::Continue,
-                            kick,
-                            effect: None,
-                        },
-                    );
+                    kick_cores(kick, usize::MAX);
                 }
                 Some(Err(e)) => {
                     kernel_print!(

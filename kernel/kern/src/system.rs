@@ -309,16 +309,20 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
     Ok(())
 }
 
-/// Reloads a restarting partition: fresh RAM contents, vCPUs at the entry.
+/// Reloads a restarting partition: vCPUs at the entry, fresh RAM contents.
+/// The vCPUs first: preparing one waits (up to a second) until no other core
+/// is still inside it, so its memory is rewritten only once nothing runs
+/// its old code (it may have stopped earlier with a core yet to let go).
 pub(crate) fn reload(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
+    prepare_vcpus(index, partition)?;
     load_program(
         index,
         partition.program,
         partition.ram,
         partition.ram_ipa,
         partition.vcpus,
-    )?;
-    prepare_vcpus(index, partition)
+    )
+    .map(|_| ())
 }
 
 /// The capability system's seed for `manifest`: calls `f` with it (the seed

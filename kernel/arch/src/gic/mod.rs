@@ -32,6 +32,9 @@ pub enum GicError {
     NoRedistributor(u64),
     /// The interrupt number is beyond what the distributor implements.
     BadInterrupt(u32),
+    /// This core's Aff0 is above 15, but its CPU interface cannot send SGIs
+    /// to such cores (ICC_CTLR_EL1.RSS is 0), so no core could kick it.
+    NoRangeSelector(u64),
 }
 
 enum Driver {

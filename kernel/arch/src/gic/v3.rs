@@ -52,6 +52,8 @@ register_structs! {
 const CTLR_ARE_NS: u32 = 1 << 4;
 const CTLR_ENABLE_GRP1_NS: u32 = 1 << 1;
 const CTLR_RWP: u32 = 1 << 31;
+/// ICC_CTLR_EL1.RSS: SGIs may target Aff0 values 16 to 255.
+const ICC_CTLR_RSS: u64 = 1 << 18;
 /// GICR_WAKER bits.
 const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
 const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
@@ -149,6 +151,13 @@ impl Gic {
         sysreg::write_icc_ctlr_el1(0); // EOImode 0: EOIR both drops priority and deactivates
         sysreg::write_icc_igrpen1_el1(1);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        // Kicks to a core with Aff0 above 15 need the range selector (RS in
+        // ICC_SGI1R_EL1); without it they would be lost. The CPU interfaces
+        // of one system agree, so this core's answer stands for its senders.
+        let affinity = crate::cpu::mpidr_affinity();
+        if affinity & 0xff > 15 && sysreg::read_icc_ctlr_el1() & ICC_CTLR_RSS == 0 {
+            return Err(GicError::NoRangeSelector(affinity));
+        }
         Ok(())
     }
 

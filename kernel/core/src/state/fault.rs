@@ -174,8 +174,7 @@ impl KernelState {
     /// What has happened to `partition` since boot; the empty history for a
     /// partition the system does not have.
     fn history(&self, partition: PartitionId) -> History {
-        self.klog
-            .history
+        self.history
             .get(partition.index())
             .copied()
             .unwrap_or_default()
@@ -183,7 +182,7 @@ impl KernelState {
 
     /// Updates `partition`'s history with `change`.
     fn record(&mut self, partition: PartitionId, change: impl FnOnce(&mut History)) {
-        if let Some(history) = self.klog.history.get_mut(partition.index()) {
+        if let Some(history) = self.history.get_mut(partition.index()) {
             change(history);
         }
     }

@@ -75,7 +75,7 @@ impl KernelState {
     }
 
     fn check_histories(&self) -> Check {
-        for (p, history) in self.klog.history.iter().enumerate() {
+        for (p, history) in self.history.iter().enumerate() {
             let state = self.partition_state(crate::cap::PartitionId(p as u8));
             if p >= self.partition_count {
                 ensure(

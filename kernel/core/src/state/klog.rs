@@ -8,18 +8,11 @@
 //! takes them with `LogRead` on its `KernelLog` capability. A full ring drops
 //! the newest bytes and counts them; the count reaches the reader with its
 //! next read, so nothing is lost silently.
-//!
-//! Beside the ring, [`KernelLog`] keeps the kernel's other record of what
-//! happened: each partition's [`History`] (faults, restarts, the reason of
-//! its last stop or restart), written by `fault.rs` as it stops and restarts
-//! partitions and read by `PartitionStatus`. Both are records partitions read
-//! and both start empty at boot, so they live together.
 
 use hv_abi::hypercall::{Badge, Rights, Status};
 
-use super::fault::History;
 use super::{KernelState, Outcome};
-use crate::cap::{MAX_PARTITIONS, NotificationId, Object};
+use crate::cap::{NotificationId, Object};
 use crate::sched::VcpuId;
 
 /// Bytes the ring holds.
@@ -28,7 +21,7 @@ pub const KERNEL_LOG_BYTES: usize = 4096;
 /// Bytes one `LogRead` returns at most (x3..x7).
 const READ_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
 
-/// The ring and where to signal its reader, and every partition's history.
+/// The ring and where to signal its reader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct KernelLog {
     bytes: [u8; KERNEL_LOG_BYTES],
@@ -40,8 +33,6 @@ pub(super) struct KernelLog {
     dropped: u64,
     /// The reader's notification and the bits to set there.
     reader: Option<(NotificationId, Badge)>,
-    /// Each partition's history, by partition index.
-    pub(super) history: [History; MAX_PARTITIONS],
 }
 
 impl KernelLog {
@@ -51,10 +42,9 @@ impl KernelLog {
         len: 0,
         dropped: 0,
         reader: None,
-        history: [History::EMPTY; MAX_PARTITIONS],
     };
 
-    /// Empties the ring and every history, and names the reader (at boot).
+    /// Empties the ring and names the reader (at boot).
     pub(super) fn set_reader(&mut self, reader: Option<(NotificationId, Badge)>) {
         *self = Self {
             reader,

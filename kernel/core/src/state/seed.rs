@@ -419,6 +419,7 @@ impl KernelState {
         self.irq_count = 0;
         self.replies.fill(super::ReplyObject::EMPTY);
         self.reply_count = 0;
+        self.history.fill(super::fault::History::EMPTY);
         self.klog.set_reader(None);
     }
 }
