@@ -17,6 +17,7 @@
 //! | an idle core woke, or a kick arrived | [`KernelState::idle`], [`KernelState::reschedule`] |
 //! | a trapped WFI/WFE | [`KernelState::yield_vcpu`] |
 //! | a restarted partition's memory is reloaded | [`KernelState::restart_done`] |
+//! | the glue gave up reloading it | [`KernelState::restart_abandoned`] |
 //!
 //! Each takes the core it runs on and that core's live x0..x7, and returns an
 //! [`Outcome`]: what the core runs next (with `regs` then holding that
