@@ -17,9 +17,12 @@
 //! an endpoint's server who its clients are. [`cap!`], [`optional_cap!`], [`shared!`],
 //! [`device!`] and [`clients!`] read what the manifest decided at compile time.
 //!
-//! Design rules: `unsafe` only in [`call`]'s one `svc` primitive and the two
+//! A service that wants `alloc` gets a heap with [`heap!`].
+//!
+//! Design rules: `unsafe` only in [`call`]'s one `svc` primitive, the two
 //! modules that turn addresses outside RAM into accesses ([`mmio`],
-//! [`shared`]); services themselves say `#![deny(unsafe_code)]` apart from the
+//! [`shared`]) and the allocator glue ([`heap`]: `GlobalAlloc` is an unsafe
+//! trait); services themselves say `#![deny(unsafe_code)]` apart from the
 //! one trampoline [`entry!`] emits.
 #![no_std]
 
@@ -28,6 +31,7 @@ pub use hv_abi::*;
 pub mod call;
 pub mod clients;
 pub mod console;
+pub mod heap;
 pub mod mmio;
 mod panic;
 pub mod print;

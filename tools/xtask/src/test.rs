@@ -843,6 +843,9 @@ fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, Strin
             "boot: system `pingpong`: 3 partitions, 1 endpoints".into(),
             "[pong] serving\r\n".into(),
             "[hello] hello from partition 2 (64 KiB of RAM at 0x40000000)\r\n".into(),
+            "[hello] hello: 100 numbers on the heap sum to 5050; 16384 bytes were refused, as \
+             they should be\r\n"
+                .into(),
             "[ping] 1000 calls answered correctly (batch 1)\r\n".into(),
             "[ping] 2000 calls answered correctly (batch 2)\r\n".into(),
             "[ping] 3000 calls answered correctly (batch 3)\r\n".into(),
