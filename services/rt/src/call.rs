@@ -52,8 +52,10 @@ pub struct Received {
     pub message: Message,
 }
 
-/// The one primitive: x0..x7 in, x0..x7 out.
-fn raw(mut regs: [u64; 8]) -> [u64; 8] {
+/// The one primitive: x0..x7 in, x0..x7 out. Services use the typed calls;
+/// this is public for tests that hand the kernel arbitrary registers (any
+/// value is safe to pass: the kernel answers bad ones with an error).
+pub fn raw(mut regs: [u64; 8]) -> [u64; 8] {
     // SAFETY: `svc #0` enters the kernel, which reads and writes only x0..x7
     // of this partition (and may clobber x8..x17, as SMCCC allows and the
     // clobbers say). It never touches this partition's memory.

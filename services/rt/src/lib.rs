@@ -35,6 +35,7 @@ pub mod heap;
 pub mod mmio;
 mod panic;
 pub mod print;
+pub mod probe;
 pub mod ring;
 pub mod shared;
 

@@ -20,7 +20,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 19] = [
+const BARE_METAL: [&str; 20] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -32,6 +32,7 @@ const BARE_METAL: [&str; 19] = [
     "svc-crasher",
     "svc-echo",
     "svc-hello",
+    "svc-hostile",
     "svc-intruder",
     "svc-meddler",
     "svc-monitor",
@@ -159,11 +160,12 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             system("restart")?,
             system("control")?,
             system("replies")?,
+            system("hostile")?,
             system("demo")?,
         ))
     });
     match images {
-        Ok((normal, faulty, pingpong, isolation, restart, control, replies, demo)) => {
+        Ok((normal, faulty, pingpong, isolation, restart, control, replies, hostile, demo)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
@@ -175,6 +177,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
                 restart,
                 control,
                 replies,
+                hostile,
                 demo,
             };
             for test in system_tests() {
@@ -471,6 +474,8 @@ struct Context<'a> {
     control: PathBuf,
     /// `tests/qemu/replies.toml`: a server that keeps calls in reply objects.
     replies: PathBuf,
+    /// `tests/qemu/hostile.toml`: a partition that attacks the kernel.
+    hostile: PathBuf,
     /// `systems/demo.toml`: the UART driver, the console and the demo services.
     demo: PathBuf,
 }
@@ -553,6 +558,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "partition-control-1-core-gicv2",
             run: |c| partition_control(c, Gic::V2, 1),
+        },
+        SystemTest {
+            name: "hostile-partition",
+            run: hostile,
         },
         SystemTest {
             name: "reply-objects-1-core",
@@ -920,6 +929,38 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
             "CRC".into(),
         ],
     )
+}
+
+/// hostile hands the kernel 29 malformed hypercalls (unassigned numbers,
+/// firmware IDs, forged and mistyped capabilities, rights it lacks, protocol
+/// abuse): each must be refused with the documented error and change
+/// nothing. Then it executes an SMC with PSCI SYSTEM_OFF: the kernel stops
+/// hostile, the machine stays up, and ping finishes.
+fn hostile(c: &Context<'_>) -> std::result::Result<String, String> {
+    let outcome = run_until_ping_done(c, &c.hostile, Gic::V3, 1)?;
+    let fail = |why: &str| Err(format!("{why}\n--- console ---\n{}", outcome.console));
+    if outcome.console.contains("SURPRISE") || outcome.console.contains("firmware was reached") {
+        return fail("an attack was not refused as documented");
+    }
+    expect_lines(
+        &outcome,
+        &[
+            "[hostile] hostile: 29 attacks refused as expected, 0 surprises".into(),
+            "[hostile] hostile: smc with PSCI SYSTEM_OFF".into(),
+            "bulkhead: fault: partition `hostile` vCPU 2: ".into(),
+            "bulkhead: fault: partition `hostile` stopped (reason 0x100); the others carry on"
+                .into(),
+            "[ping] ping: done".into(),
+        ],
+    )?;
+    in_order(
+        &outcome,
+        &[
+            "[hostile] hostile: smc with PSCI SYSTEM_OFF",
+            "partition `hostile` stopped",
+        ],
+    )?;
+    Ok("29 attacks refused, the SMC contained".to_owned())
 }
 
 /// batcher keeps each call in a reply object until a second call arrives,
