@@ -8,6 +8,7 @@
 
 mod demo;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -152,33 +153,21 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         )
     };
     let images = normal.and_then(|n| {
-        Ok((
-            n,
-            faulty?,
-            system("pingpong")?,
-            system("isolation")?,
-            system("restart")?,
-            system("control")?,
-            system("replies")?,
-            system("hostile")?,
-            system("demo")?,
-        ))
+        let systems = SYSTEMS
+            .iter()
+            .map(|&name| Ok((name, system(name)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok((n, faulty?, systems))
     });
     match images {
-        Ok((normal, faulty, pingpong, isolation, restart, control, replies, hostile, demo)) => {
+        Ok((normal, faulty, systems)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
                 platform: &platform,
                 normal,
                 faulty,
-                pingpong,
-                isolation,
-                restart,
-                control,
-                replies,
-                hostile,
-                demo,
+                systems,
             };
             for test in system_tests() {
                 if filter
@@ -463,22 +452,37 @@ struct Context<'a> {
     normal: PathBuf,
     /// The kernel alone, with fault injection.
     faulty: PathBuf,
-    /// `tests/qemu/pingpong.toml`: IPC between two partitions, and a third.
-    pingpong: PathBuf,
-    /// `tests/qemu/isolation.toml`: a spinner and an intruder beside ping/pong.
-    isolation: PathBuf,
-    /// `tests/qemu/restart.toml`: a partition that crashes and is restarted.
-    restart: PathBuf,
-    /// `tests/qemu/control.toml`: a health monitor, the partitions it
-    /// controls, and one that tries to control without a capability.
-    control: PathBuf,
-    /// `tests/qemu/replies.toml`: a server that keeps calls in reply objects.
-    replies: PathBuf,
-    /// `tests/qemu/hostile.toml`: a partition that attacks the kernel.
-    hostile: PathBuf,
-    /// `systems/demo.toml`: the UART driver, the console and the demo services.
-    demo: PathBuf,
+    /// The image of each of [`SYSTEMS`], by name.
+    systems: BTreeMap<&'static str, PathBuf>,
 }
+
+impl Context<'_> {
+    /// The image of system `name` (one of [`SYSTEMS`]).
+    fn system(&self, name: &str) -> std::result::Result<PathBuf, String> {
+        self.systems
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no image of system `{name}` was built"))
+    }
+}
+
+/// The systems the QEMU tests boot: `tests/qemu/<name>.toml`, and `demo`
+/// (`systems/demo.toml`, the UART driver, the console and the demo
+/// services). pingpong: IPC between two partitions, and a third; isolation:
+/// a spinner and an intruder beside ping/pong; restart: a partition that
+/// crashes and is restarted; control: a health monitor, the partitions it
+/// controls, and one that tries to control without a capability; replies: a
+/// server that keeps calls in reply objects; hostile: a partition that
+/// attacks the kernel.
+const SYSTEMS: [&str; 7] = [
+    "pingpong",
+    "isolation",
+    "restart",
+    "control",
+    "replies",
+    "hostile",
+    "demo",
+];
 
 struct SystemTest {
     name: &'static str,
@@ -845,7 +849,7 @@ fn run_until_ping_done(
 /// ping makes 3000 calls to pong, each answer checked, while hello greets:
 /// every partition's output arrives, whole lines, in order.
 fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
-    let outcome = run_until_ping_done(c, &c.pingpong, gic, smp)?;
+    let outcome = run_until_ping_done(c, &c.system("pingpong")?, gic, smp)?;
     expect_lines(
         &outcome,
         &[
@@ -876,7 +880,7 @@ fn ipc(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, Strin
 /// given: intruder's fault is reported and it stops, and ping/pong still
 /// finish, so the timer preempts spin.
 fn isolation(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
-    let outcome = run_until_ping_done(c, &c.isolation, gic, smp)?;
+    let outcome = run_until_ping_done(c, &c.system("isolation")?, gic, smp)?;
     if outcome.console.contains("isolation is broken") {
         return Err(format!(
             "the intruder's write went through\n--- console ---\n{}",
@@ -902,7 +906,7 @@ fn isolation(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String,
 /// A boot package with one byte changed is refused before anything loads,
 /// with a message, and the machine powers off instead of crashing.
 fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
-    let mut image = std::fs::read(&c.pingpong).map_err(|e| e.to_string())?;
+    let mut image = std::fs::read(c.system("pingpong")?).map_err(|e| e.to_string())?;
     let kernel = std::fs::read(&c.normal).map_err(|e| e.to_string())?;
     let kernel_size = kernel
         .get(16..24)
@@ -937,7 +941,7 @@ fn corrupt_package(c: &Context<'_>) -> std::result::Result<String, String> {
 /// nothing. Then it executes an SMC with PSCI SYSTEM_OFF: the kernel stops
 /// hostile, the machine stays up, and ping finishes.
 fn hostile(c: &Context<'_>) -> std::result::Result<String, String> {
-    let outcome = run_until_ping_done(c, &c.hostile, Gic::V3, 1)?;
+    let outcome = run_until_ping_done(c, &c.system("hostile")?, Gic::V3, 1)?;
     let fail = |why: &str| Err(format!("{why}\n--- console ---\n{}", outcome.console));
     if outcome.console.contains("SURPRISE") || outcome.console.contains("firmware was reached") {
         return fail("an attack was not refused as documented");
@@ -968,7 +972,7 @@ fn hostile(c: &Context<'_>) -> std::result::Result<String, String> {
 /// once, each get 3000 correct answers.
 fn reply_objects(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
     let machine = Machine {
-        kernel: Some(c.replies.clone()),
+        kernel: Some(c.system("replies")?),
         ..machine(c, gic, smp, "1G")
     };
     let done = [
@@ -1001,7 +1005,7 @@ fn reply_objects(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<Str
 /// second and then no more, while ping/pong on the same cores finish their
 /// 3000 calls.
 fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
-    let outcome = run_until_ping_done(c, &c.restart, Gic::V3, 2)?;
+    let outcome = run_until_ping_done(c, &c.system("restart")?, Gic::V3, 2)?;
     let starts = outcome
         .console
         .matches("[crasher] crasher starting (start 1 since load)")
@@ -1100,7 +1104,7 @@ fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
 /// refused and nothing stops or restarts because of it. ping/pong finish.
 fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
     let machine = Machine {
-        kernel: Some(c.control.clone()),
+        kernel: Some(c.system("control")?),
         ..machine(c, gic, smp, "1G")
     };
     let spec = RunSpec {

@@ -119,7 +119,7 @@ impl Demo {
 
 fn boot(c: &Context<'_>, gic: Gic, smp: u32, spec: RunSpec) -> Result<Outcome, String> {
     let machine = Machine {
-        kernel: Some(c.demo.clone()),
+        kernel: Some(c.system("demo")?),
         ..machine(c, gic, smp, "1G")
     };
     let outcome = start(c, &machine, spec)?;
