@@ -9,11 +9,9 @@
 #![no_main]
 #![deny(unsafe_code)]
 
-use svc_producer::{PROGRESS_EVERY, RECORD_SIZE, RING_CAPACITY, TOTAL, check};
+use svc_producer::{PROGRESS_EVERY, RECORD_SIZE, TOTAL, check, ring};
 use svc_rt::call;
 use svc_rt::hypercall::CapSlot;
-use svc_rt::ring::Ring;
-use svc_rt::shared::Region;
 
 svc_rt::entry!(main);
 
@@ -23,16 +21,7 @@ const READY: CapSlot = svc_rt::cap!(RECORDS_READY);
 const FREE: CapSlot = svc_rt::cap!(RECORDS_FREE);
 
 fn main(start: svc_rt::Start) -> ! {
-    let window = svc_rt::shared!(RECORDS);
-    let Some(ring) = Region::new(&start, window)
-        .ok()
-        .and_then(|region| Ring::new(region, 0, RING_CAPACITY))
-    else {
-        panic!(
-            "the records region ({} bytes at {:#x}) cannot hold the ring",
-            window.size, window.ipa
-        );
-    };
+    let ring = ring(&start, svc_rt::shared!(RECORDS));
     svc_rt::println!("checking records as they arrive");
     let mut expected: u64 = 0;
     loop {

@@ -15,6 +15,27 @@
 //! first 24 bytes.
 #![no_std]
 
+use svc_rt::ring::Ring;
+use svc_rt::shared::{Region, Window};
+
+/// The ring in the `records` region at `window` (from
+/// `svc_rt::shared!(RECORDS)`). The manifest sizes the region, so one too
+/// small for the ring is a mistake in the system: it panics, and the kernel
+/// reports the partition's fault.
+#[must_use]
+pub fn ring(start: &svc_rt::Start, window: Window) -> Ring {
+    let Some(ring) = Region::new(start, window)
+        .ok()
+        .and_then(|region| Ring::new(region, 0, RING_CAPACITY))
+    else {
+        panic!(
+            "the records region ({} bytes at {:#x}) cannot hold the ring",
+            window.size, window.ipa
+        );
+    };
+    ring
+}
+
 /// Bytes per record.
 pub const RECORD_SIZE: usize = 32;
 /// The ring's capacity in bytes (a multiple of [`RECORD_SIZE`], a power of two).

@@ -7,11 +7,9 @@
 #![no_main]
 #![deny(unsafe_code)]
 
-use svc_producer::{RECORD_SIZE, RING_CAPACITY, TOTAL, record};
+use svc_producer::{RECORD_SIZE, RING_CAPACITY, TOTAL, record, ring};
 use svc_rt::call;
 use svc_rt::hypercall::CapSlot;
-use svc_rt::ring::Ring;
-use svc_rt::shared::Region;
 
 svc_rt::entry!(main);
 
@@ -22,15 +20,7 @@ const FREE: CapSlot = svc_rt::cap!(RECORDS_FREE);
 
 fn main(start: svc_rt::Start) -> ! {
     let window = svc_rt::shared!(RECORDS);
-    let Some(ring) = Region::new(&start, window)
-        .ok()
-        .and_then(|region| Ring::new(region, 0, RING_CAPACITY))
-    else {
-        panic!(
-            "the records region ({} bytes at {:#x}) cannot hold the ring",
-            window.size, window.ipa
-        );
-    };
+    let ring = ring(&start, window);
     svc_rt::println!(
         "writing {TOTAL} records of {RECORD_SIZE} bytes through a {RING_CAPACITY}-byte ring at {:#x}",
         window.ipa
