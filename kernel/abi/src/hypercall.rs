@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Hypercalls: numbers, register convention, error codes, message layout.
 //!
-//! A partition calls the kernel with `hvc #0`, following the Arm SMC Calling
+//! A partition calls the kernel with `svc #0` (a service at EL0) or `hvc #0`
+//! (a virtual machine at EL1), following the Arm SMC Calling
 //! Convention (SMCCC 1.4) for a fast SMC64 call in the vendor-specific
 //! hypervisor range:
 //!

@@ -38,8 +38,9 @@ pub use heapless;
 pub use manifest::{
     BootManifest, CapSpec, DeviceSpec, FaultPolicy, IPA_BITS, IPA_LIMIT, IrqSpec, KernelLogSpec,
     MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_IRQS, MAX_MAPPINGS, MAX_NOTIFICATIONS,
-    MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS, MAX_VCPUS, Mapping, MappingKind,
-    NAME_LENGTH, Name, Object, PAGE_SIZE, PartitionSpec, RAM_IPA, SharedRegion,
+    MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS, MAX_SYSTEM_VCPUS, MAX_VCPUS,
+    Mapping, MappingKind, NAME_LENGTH, Name, Object, PAGE_SIZE, PartitionSpec, RAM_IPA,
+    SharedRegion,
 };
 pub use package::{FORMAT_VERSION, Package, PackageError};
 pub use validate::is_valid_name;

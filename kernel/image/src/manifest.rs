@@ -39,6 +39,9 @@ pub const MAX_SHARED_REGIONS: usize = 32;
 pub const MAX_DEVICES: usize = 32;
 /// vCPUs of one partition.
 pub const MAX_VCPUS: u8 = 8;
+/// vCPUs of a whole system (the kernel's table; `hv_core::sched::MAX_VCPUS`
+/// agrees, which the kernel checks at compile time).
+pub const MAX_SYSTEM_VCPUS: usize = 32;
 /// Reply objects in a system.
 pub const MAX_REPLIES: usize = 64;
 

@@ -36,6 +36,7 @@ use crate::boot::report;
 
 // The manifest's address spaces must fit the kernel's stage-2 tables.
 const _: () = assert!(hv_image::IPA_BITS == hv_core::pagetable::IPA_BITS);
+const _: () = assert!(hv_image::MAX_SYSTEM_VCPUS == hv_core::sched::MAX_VCPUS);
 
 /// Translation tables per partition: enough for RAM in blocks and a few
 /// devices and shared regions in pages.

@@ -332,7 +332,7 @@ fn resolve(
             let Some(ipa) = place_region(next_ipa, size.value.bytes) else {
                 sink.error(
                     &size.place,
-                    format!("shared memory `{label}` does not fit the 40-bit IPA space after the regions before it"),
+                    format!("shared memory `{label}` does not fit the 39-bit IPA space after the regions before it"),
                     "use smaller shared regions",
                 );
                 return Partial::Failed;

@@ -13,7 +13,8 @@
 //! error.
 
 use hv_image::{
-    MAX_CAPS, MAX_DEVICES, MAX_MAPPINGS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, RAM_IPA,
+    MAX_CAPS, MAX_DEVICES, MAX_MAPPINGS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES,
+    MAX_SYSTEM_VCPUS, RAM_IPA,
 };
 
 use crate::channels;
@@ -565,7 +566,7 @@ fn check_address_spaces(
                 sink.error(
                     &device.place,
                     format!(
-                        "device `{}` at {:#x} is beyond the 40-bit IPA space it would be mapped at",
+                        "device `{}` at {:#x} is beyond the 39-bit IPA space it would be mapped at",
                         found.name, found.span.base
                     ),
                     "devices are mapped at IPA = PA; this one cannot be given to a partition",
@@ -696,6 +697,20 @@ fn check_capability_counts(
                     partition.name.value
                 ),
                 "give it fewer devices or shared-memory channels",
+            );
+        }
+    }
+    let mut vcpus = 0usize;
+    for partition in &decl.partitions {
+        let before = vcpus;
+        vcpus += usize::from(partition.vcpus);
+        if before <= MAX_SYSTEM_VCPUS && vcpus > MAX_SYSTEM_VCPUS {
+            sink.error(
+                &partition.name.place,
+                format!(
+                    "the system would have {vcpus} vCPUs, more than the kernel's {MAX_SYSTEM_VCPUS}"
+                ),
+                "give partitions fewer vCPUs (`vcpus`), or merge some",
             );
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! Written from the checked system and the manifest lowered from it, so what
 //! it shows is exactly what the kernel will be told. Addresses are printed
-//! with 10 hex digits, enough for the 40-bit IPA space.
+//! with 10 hex digits, enough for the 39-bit IPA space.
 
 use std::fmt::Write;
 
