@@ -164,6 +164,7 @@ pub(crate) fn check(
             (Some(kind), Some(name)) => channels.push(Channel {
                 name: name.value.clone(),
                 kind,
+                derive: channel.derive,
             }),
             _ => ok = false,
         }

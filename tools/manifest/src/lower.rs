@@ -170,7 +170,13 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
                 &mut spec.caps,
                 CapSpec {
                     object: *object,
-                    rights,
+                    // `derive = true` lets every end copy its capability (and
+                    // so, over a `grant` endpoint, hand a copy on).
+                    rights: if channel.derive {
+                        rights.union(Rights::DERIVE)
+                    } else {
+                        rights
+                    },
                     badge: Badge(badge),
                 },
                 "capabilities",

@@ -81,6 +81,8 @@ pub(crate) struct Channel {
     pub(crate) name: String,
     /// What it is, with its ends resolved.
     pub(crate) kind: ChannelKind,
+    /// Whether its ends' capabilities carry the derive right.
+    pub(crate) derive: bool,
 }
 
 /// A channel's kind and resolved ends (partition indices).

@@ -104,6 +104,8 @@ pub(crate) struct ChannelDecl {
     /// Whether every end was read without error. When one was not, checks
     /// on how many ends there are stay quiet: the error already said it.
     pub(crate) complete: bool,
+    /// `derive`: its ends' capabilities carry the derive right.
+    pub(crate) derive: bool,
 }
 
 /// What a channel is.

@@ -21,13 +21,14 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 20] = [
+const BARE_METAL: [&str; 22] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
     "svc-rt",
     "svc-batcher",
     "svc-bench",
+    "svc-borrower",
     "svc-console",
     "svc-consumer",
     "svc-crasher",
@@ -35,6 +36,7 @@ const BARE_METAL: [&str; 20] = [
     "svc-hello",
     "svc-hostile",
     "svc-intruder",
+    "svc-lender",
     "svc-meddler",
     "svc-monitor",
     "svc-ping",
@@ -473,14 +475,16 @@ impl Context<'_> {
 /// crashes and is restarted; control: a health monitor, the partitions it
 /// controls, and one that tries to control without a capability; replies: a
 /// server that keeps calls in reply objects; hostile: a partition that
-/// attacks the kernel.
-const SYSTEMS: [&str; 7] = [
+/// attacks the kernel; transfer: a capability lent over an endpoint and
+/// revoked.
+const SYSTEMS: [&str; 8] = [
     "pingpong",
     "isolation",
     "restart",
     "control",
     "replies",
     "hostile",
+    "transfer",
     "demo",
 ];
 
@@ -566,6 +570,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "hostile-partition",
             run: hostile,
+        },
+        SystemTest {
+            name: "capability-transfer-and-revoke",
+            run: transfer,
         },
         SystemTest {
             name: "reply-objects-1-core",
@@ -965,6 +973,35 @@ fn hostile(c: &Context<'_>) -> std::result::Result<String, String> {
         ],
     )?;
     Ok("29 attacks refused, the SMC contained".to_owned())
+}
+
+/// lender derives a signal-only copy of its notification capability, sends
+/// it to borrower over a grant endpoint and is woken through it; after it
+/// revokes the copy, borrower's copy is gone too.
+fn transfer(c: &Context<'_>) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.system("transfer")?),
+        ..machine(c, Gic::V3, 2, "1G")
+    };
+    let spec = RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        until: Some("[lender] lender: done".into()),
+        ..RunSpec::default()
+    };
+    let outcome = start(c, &machine, spec)?;
+    if let Some(line) = outcome.failure() {
+        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
+    }
+    let lines = [
+        "[borrower] signalled through the capability it was lent (slot 1)",
+        "[lender] woken through the capability it lent (bits 0x1)",
+        "[borrower] after the revoke, signalling through it fails: no capability in that slot",
+        "[lender] revoked: nothing signalled since",
+        "[lender] lender: done",
+    ];
+    expect_lines(&outcome, &lines.map(str::to_owned))?;
+    in_order(&outcome, &lines)?;
+    Ok(String::new())
 }
 
 /// batcher keeps each call in a reply object until a second call arrives,

@@ -52,12 +52,23 @@ pub(super) fn read_channel(mut table: TableReader<'_, '_>, sink: &mut Sink<'_>) 
         None => ChannelKind::Unknown,
     };
     let keys: &[&str] = match kind {
-        ChannelKind::Endpoint { .. } => {
-            &["name", "kind", "server", "clients", "grant", "description"]
-        }
-        ChannelKind::Notification { .. } => {
-            &["name", "kind", "waiter", "signallers", "description"]
-        }
+        ChannelKind::Endpoint { .. } => &[
+            "name",
+            "kind",
+            "server",
+            "clients",
+            "grant",
+            "derive",
+            "description",
+        ],
+        ChannelKind::Notification { .. } => &[
+            "name",
+            "kind",
+            "waiter",
+            "signallers",
+            "derive",
+            "description",
+        ],
         ChannelKind::SharedMemory { .. } => &[
             "name",
             "kind",
@@ -65,6 +76,7 @@ pub(super) fn read_channel(mut table: TableReader<'_, '_>, sink: &mut Sink<'_>) 
             "readers",
             "writers",
             "ends",
+            "derive",
             "description",
         ],
         ChannelKind::Unknown => {
@@ -74,6 +86,15 @@ pub(super) fn read_channel(mut table: TableReader<'_, '_>, sink: &mut Sink<'_>) 
         }
     };
     let complete = sink.count() == errors_before;
+    let derive = table
+        .get("derive")
+        .and_then(|field| {
+            field.boolean(
+                sink,
+                "write `derive = true` to let every end make copies of its capability",
+            )
+        })
+        .is_some_and(|derive| derive.value);
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }
@@ -83,6 +104,7 @@ pub(super) fn read_channel(mut table: TableReader<'_, '_>, sink: &mut Sink<'_>) 
         place,
         kind,
         complete,
+        derive,
     }
 }
 
