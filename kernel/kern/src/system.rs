@@ -37,6 +37,14 @@ use crate::boot::report;
 // The manifest's address spaces must fit the kernel's stage-2 tables.
 const _: () = assert!(hv_image::IPA_BITS == hv_core::pagetable::IPA_BITS);
 const _: () = assert!(hv_image::MAX_SYSTEM_VCPUS == hv_core::sched::MAX_VCPUS);
+// The compiler's limits (hv-image) are the kernel's tables' (hv-core): a
+// manifest the compiler accepts fits them.
+const _: () = assert!(hv_image::MAX_PARTITIONS == hv_core::cap::MAX_PARTITIONS);
+const _: () = assert!(hv_image::MAX_CAPS == hv_core::cap::MAX_SLOTS);
+const _: () = assert!(hv_image::MAX_ENDPOINTS == hv_core::cap::MAX_ENDPOINTS);
+const _: () = assert!(hv_image::MAX_NOTIFICATIONS == hv_core::cap::MAX_NOTIFICATIONS);
+const _: () = assert!(hv_image::MAX_IRQS == hv_core::cap::MAX_IRQS);
+const _: () = assert!(hv_image::MAX_REPLIES == hv_core::cap::MAX_REPLIES);
 
 /// Translation tables per partition: enough for RAM in blocks and a few
 /// devices and shared regions in pages.
