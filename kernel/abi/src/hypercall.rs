@@ -97,11 +97,36 @@ pub enum Hypercall {
     /// names (WRITE) with the message in x2..x7, as `Reply` would; the object
     /// is empty again.
     ReplySaved = 21,
+    /// Starts the virtual machine vCPU that the `Vcpu` capability in x1
+    /// names (CONTROL), which must be off: at EL1 with its MMU off and
+    /// interrupts masked, at the IPA in x2, with x0 = x3 and every other
+    /// register zero (the arm64 boot protocol; PSCI `CPU_ON`).
+    VcpuStart = 22,
+    /// Turns the vCPU that the `Vcpu` capability in x1 names (CONTROL) off,
+    /// wherever it is: an exit it sent its monitor is withdrawn, the
+    /// interrupts pending for it are dropped. Only `VcpuStart` brings it back.
+    VcpuStop = 23,
+    /// Makes virtual interrupt x2 (bits 15:0: an INTID below
+    /// [`crate::vm::VIRTUAL_INTIDS`]; bits 23:16: the sending vCPU of an SGI,
+    /// for GICv2) pending for the vCPU that the `Vcpu` capability in x1
+    /// names (WRITE), waking it if it waits for an interrupt.
+    VcpuInject = 24,
+    /// Reads register x2 ([`crate::vm::Register`]) of the vCPU that the
+    /// `Vcpu` capability in x1 names (READ) into x1; the vCPU must be off
+    /// or waiting for its monitor's answer to an exit.
+    VcpuRead = 25,
+    /// Writes x3 into register x2 ([`crate::vm::Register`]) of the vCPU
+    /// that the `Vcpu` capability in x1 names (WRITE); the vCPU must be off
+    /// or waiting for its monitor's answer to an exit.
+    VcpuWrite = 26,
+    /// x1 = the [`crate::vm::VcpuRunState`] of the vCPU that the `Vcpu`
+    /// capability in x1 names (READ).
+    VcpuStatus = 27,
 }
 
 impl Hypercall {
     /// Every hypercall, in number order.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 28] = [
         Self::Version,
         Self::Yield,
         Self::Call,
@@ -124,6 +149,12 @@ impl Hypercall {
         Self::PartitionRestart,
         Self::SaveReply,
         Self::ReplySaved,
+        Self::VcpuStart,
+        Self::VcpuStop,
+        Self::VcpuInject,
+        Self::VcpuRead,
+        Self::VcpuWrite,
+        Self::VcpuStatus,
     ];
 
     /// The SMCCC function ID that names this hypercall in x0.
@@ -166,6 +197,12 @@ impl TryFrom<u64> for Hypercall {
             19 => Ok(Self::PartitionRestart),
             20 => Ok(Self::SaveReply),
             21 => Ok(Self::ReplySaved),
+            22 => Ok(Self::VcpuStart),
+            23 => Ok(Self::VcpuStop),
+            24 => Ok(Self::VcpuInject),
+            25 => Ok(Self::VcpuRead),
+            26 => Ok(Self::VcpuWrite),
+            27 => Ok(Self::VcpuStatus),
             _ => Err(Status::NotSupported),
         }
     }
@@ -395,7 +432,7 @@ impl Rights {
     pub const GRANT: Self = Self(1 << 3);
     /// Derive copies of this capability.
     pub const DERIVE: Self = Self(1 << 4);
-    /// Stop or restart a partition.
+    /// Stop or restart a partition; start or stop a vCPU.
     pub const CONTROL: Self = Self(1 << 5);
     /// Every right defined.
     pub const ALL: Self = Self(0b11_1111);

@@ -5,6 +5,8 @@
 //!   message descriptor, capability slots, badges and rights that partitions
 //!   use to talk to the kernel (specified in full in `docs/abi.md`);
 //! - [`smccc`]: the PSCI function IDs the kernel uses to talk to firmware;
+//! - [`vm`]: what virtual machines add: the exit messages a guest's
+//!   monitor receives, its answers, the `Vcpu` calls' registers and states;
 //! - [`console`]: the console protocol through which the kernel tells the host
 //!   runner (`cargo xtask`) how a boot went.
 //!
@@ -18,3 +20,4 @@
 pub mod console;
 pub mod hypercall;
 pub mod smccc;
+pub mod vm;

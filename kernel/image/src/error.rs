@@ -25,6 +25,8 @@ pub enum Item {
     SharedRegion(u16),
     /// Device `n`.
     Device(u16),
+    /// File `n`.
+    File(u16),
 }
 
 impl fmt::Display for Item {
@@ -35,6 +37,7 @@ impl fmt::Display for Item {
             Self::Partition(n) => write!(f, "partition {n}"),
             Self::SharedRegion(n) => write!(f, "shared region {n}"),
             Self::Device(n) => write!(f, "device {n}"),
+            Self::File(n) => write!(f, "file {n}"),
         }
     }
 }
@@ -186,6 +189,24 @@ pub enum ManifestError {
         /// The earlier interrupt it clashes with, if that is the problem.
         other: Option<u16>,
     },
+    /// A file is empty.
+    BadFileSize {
+        /// The file.
+        file: u16,
+    },
+    /// A file is not in the package, or its length differs from the
+    /// manifest's.
+    MissingFile {
+        /// The file.
+        file: u16,
+    },
+    /// A virtual machine partition is wrong.
+    Vm {
+        /// The partition.
+        partition: u16,
+        /// What is wrong with it.
+        problem: VmProblem,
+    },
 }
 
 impl fmt::Display for ManifestError {
@@ -254,7 +275,7 @@ impl fmt::Display for ManifestError {
             ),
             Self::NotOwner { partition, slot } => write!(
                 f,
-                "partition {partition} slot {slot}: the device belongs to another partition"
+                "partition {partition} slot {slot}: the object belongs to another partition (a device's owner, a reply object's, a vCPU's monitor)"
             ),
             Self::BadRegionSize { region } => write!(
                 f,
@@ -291,6 +312,12 @@ impl fmt::Display for ManifestError {
                 f,
                 "interrupt {irq}: badge shares bits with interrupt {other} on the same notification"
             ),
+            Self::BadFileSize { file } => write!(f, "file {file}: it is empty"),
+            Self::MissingFile { file } => write!(
+                f,
+                "file {file}: not in the package, or its length differs from the manifest's"
+            ),
+            Self::Vm { partition, problem } => write!(f, "partition {partition}: {problem}"),
         }
     }
 }
@@ -314,6 +341,9 @@ pub enum MappingProblem {
     /// Maps a shared region without a memory capability for it that carries
     /// at least the mapping's rights.
     NoCapability,
+    /// Maps the RAM of a partition that is not a virtual machine this
+    /// partition monitors.
+    NotMonitor,
 }
 
 impl MappingProblem {
@@ -333,15 +363,59 @@ impl fmt::Display for MappingProblem {
             Self::Range => f.write_str("empty, not 4 KiB-aligned, or outside the 40-bit IPA space"),
             Self::Overlap(None) => f.write_str("overlaps the partition's RAM"),
             Self::Overlap(Some(other)) => write!(f, "overlaps mapping {other}"),
-            Self::Unknown => f.write_str("no such device or shared region"),
+            Self::Unknown => f.write_str("no such device, shared region, partition or file"),
             Self::NotOwned => f.write_str("the device belongs to another partition"),
-            Self::Size => f.write_str("its size differs from the device's or region's"),
+            Self::Size => f.write_str("its size differs from what it maps"),
             Self::Rights => f.write_str(
-                "rights are empty or not meaningful (devices: read, write; memory: read, write, execute)",
+                "rights are empty or not meaningful (devices and guest RAM: read, write; memory: read, write, execute; files: read)",
             ),
             Self::NoCapability => {
                 f.write_str("no memory capability for the region carries the mapping's rights")
             }
+            Self::NotMonitor => f.write_str(
+                "maps the RAM of a partition that is not a virtual machine it monitors",
+            ),
+        }
+    }
+}
+
+/// What is wrong with a virtual machine partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VmProblem {
+    /// Its monitor is not another partition that runs a program.
+    Monitor,
+    /// Another virtual machine has the same monitor.
+    SharedMonitor {
+        /// The other virtual machine.
+        other: u16,
+    },
+    /// Its exit endpoint does not exist, or another virtual machine uses it.
+    ExitEndpoint,
+    /// Its monitor holds no capability to receive on its exit endpoint.
+    ExitNotServed,
+    /// A partition holds a capability that sends on its exit endpoint (only
+    /// the kernel sends there).
+    ExitWritable {
+        /// The partition.
+        holder: u16,
+    },
+}
+
+impl fmt::Display for VmProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Monitor => f.write_str("its monitor is not another partition running a program"),
+            Self::SharedMonitor { other } => {
+                write!(f, "its monitor also monitors partition {other}")
+            }
+            Self::ExitEndpoint => f.write_str(
+                "its exit endpoint does not exist or belongs to another virtual machine",
+            ),
+            Self::ExitNotServed => f.write_str("its monitor cannot receive on its exit endpoint"),
+            Self::ExitWritable { holder } => write!(
+                f,
+                "partition {holder} may send on its exit endpoint, where only the kernel sends"
+            ),
         }
     }
 }

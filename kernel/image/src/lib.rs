@@ -4,7 +4,8 @@
 //! The manifest compiler (`tools/manifest`) turns a system's TOML into a
 //! [`BootManifest`], encodes it with postcard and packs it with every
 //! partition's program into a boot package ([`package`]) that follows the
-//! kernel in the image. At boot the kernel parses the package, decodes the
+//! kernel in the image, with the files (guest kernels, initramfs) that
+//! virtual machines' monitors load. At boot the kernel parses the package, decodes the
 //! manifest and validates it again ([`BootManifest::validate`]): the kernel
 //! trusts only what survives that check, never the tool that wrote it.
 //!
@@ -31,16 +32,16 @@ mod tests;
 mod validate;
 
 pub use crc::crc32;
-pub use error::{Item, ManifestError, MappingProblem};
+pub use error::{Item, ManifestError, MappingProblem, VmProblem};
 /// The fixed-capacity collections the manifest is made of, for users that
 /// build one.
 pub use heapless;
 pub use manifest::{
-    BootManifest, CapSpec, DeviceSpec, FaultPolicy, IPA_BITS, IPA_LIMIT, IrqSpec, KernelLogSpec,
-    MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_IRQS, MAX_MAPPINGS, MAX_NOTIFICATIONS,
-    MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS, MAX_SYSTEM_VCPUS, MAX_VCPUS,
-    Mapping, MappingKind, NAME_LENGTH, Name, Object, PAGE_SIZE, PartitionSpec, RAM_IPA,
-    SharedRegion,
+    BootManifest, CapSpec, DeviceSpec, FaultPolicy, FileSpec, IPA_BITS, IPA_LIMIT, IrqSpec,
+    KernelLogSpec, MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_FILES, MAX_IRQS, MAX_MAPPINGS,
+    MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS,
+    MAX_SYSTEM_VCPUS, MAX_VCPUS, Mapping, MappingKind, NAME_LENGTH, Name, Object, PAGE_SIZE,
+    PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
 };
 pub use package::{FORMAT_VERSION, Package, PackageError};
 pub use validate::is_valid_name;

@@ -44,6 +44,8 @@ pub const MAX_VCPUS: u8 = 8;
 pub const MAX_SYSTEM_VCPUS: usize = 32;
 /// Reply objects in a system.
 pub const MAX_REPLIES: usize = 64;
+/// Files (guest kernels, initramfs images) in a boot package.
+pub const MAX_FILES: usize = 8;
 
 /// The translation granule: every size and address in a manifest is a
 /// multiple of it.
@@ -86,6 +88,20 @@ pub struct BootManifest {
     /// Reply objects to create: entry `n` is reply object `n`, and says which
     /// partition owns it (only that partition may hold capabilities to it).
     pub replies: Vec<u16, MAX_REPLIES>,
+    /// The files the boot package carries besides programs (guest kernels
+    /// and initramfs images): entry `n` is the package's file `n`. The
+    /// kernel never reads them; it maps them, read-only, into the monitors
+    /// that load them ([`MappingKind::File`]).
+    pub files: Vec<FileSpec, MAX_FILES>,
+}
+
+/// A file the boot package carries for a monitor to read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpec {
+    /// What it is, e.g. `linux-kernel` (a [`Name`]).
+    pub name: Name,
+    /// Its exact length in bytes (not zero); the package pads it to a page.
+    pub size: u64,
 }
 
 /// Who reads the kernel's log, and how the kernel tells it there is more.
@@ -115,18 +131,20 @@ impl BootManifest {
             irqs: Vec::new(),
             kernel_log: None,
             replies: Vec::new(),
+            files: Vec::new(),
         }
     }
 }
 
-/// One partition: an EL1 context with its own stage-2 address space and
-/// capability table.
+/// One partition: an address space of its own (stage 2), vCPUs and a
+/// capability table. A service runs a program at EL0; a virtual machine runs
+/// a guest kernel at EL1 that its monitor loads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionSpec {
     /// Its name, unique in the system.
     pub name: Name,
-    /// Its program: an index into the boot package's program table.
-    pub program: u8,
+    /// What runs in it.
+    pub kind: PartitionKind,
     /// Bytes of RAM, a non-zero multiple of [`PAGE_SIZE`].
     pub memory_size: u64,
     /// Where that RAM is in physical memory, if the manifest fixes it;
@@ -147,6 +165,52 @@ pub struct PartitionSpec {
     pub mappings: Vec<Mapping, MAX_MAPPINGS>,
     /// The capability table: slot n is `caps[n]`.
     pub caps: Vec<CapSpec, MAX_CAPS>,
+}
+
+/// What runs in a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PartitionKind {
+    /// A service: a program (an index into the boot package's program
+    /// table) that the kernel loads and starts at EL0.
+    Service {
+        /// The program.
+        program: u8,
+    },
+    /// A virtual machine: its vCPUs run at EL1 and start off; its monitor
+    /// loads it and starts them.
+    Vm(VmSpec),
+}
+
+/// What the kernel needs to know about a virtual machine partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VmSpec {
+    /// The partition that monitors it: a service, which maps its RAM
+    /// ([`MappingKind::GuestRam`]), holds a [`Object::Vcpu`] capability for
+    /// each of its vCPUs and serves `exit_endpoint`.
+    pub monitor: u16,
+    /// The endpoint the kernel sends the guest's exits to. Only the
+    /// monitor holds a capability to it (READ): no partition sends on it.
+    pub exit_endpoint: u16,
+}
+
+impl PartitionSpec {
+    /// Its program, if it is a service.
+    #[must_use]
+    pub const fn program(&self) -> Option<u8> {
+        match self.kind {
+            PartitionKind::Service { program } => Some(program),
+            PartitionKind::Vm(_) => None,
+        }
+    }
+
+    /// What makes it a virtual machine, if it is one.
+    #[must_use]
+    pub const fn vm(&self) -> Option<&VmSpec> {
+        match &self.kind {
+            PartitionKind::Service { .. } => None,
+            PartitionKind::Vm(vm) => Some(vm),
+        }
+    }
 }
 
 /// What happens to a partition that faults.
@@ -188,6 +252,18 @@ pub enum MappingKind {
         /// Index into [`BootManifest::shared_regions`].
         region: u16,
     },
+    /// The whole RAM of virtual machine `partition`, which this partition
+    /// monitors; read and write.
+    GuestRam {
+        /// The virtual machine partition.
+        partition: u16,
+    },
+    /// The boot package's file `file`, read-only; the mapping's size is the
+    /// file's, rounded up to a page (the rest reads as zero).
+    File {
+        /// Index into [`BootManifest::files`].
+        file: u16,
+    },
 }
 
 /// One capability in a partition's table.
@@ -223,6 +299,13 @@ pub enum Object {
     KernelLog,
     /// Reply object `n` of [`BootManifest::replies`] (held by its owner).
     Reply(u16),
+    /// vCPU `vcpu` of virtual machine `partition` (held by its monitor).
+    Vcpu {
+        /// The virtual machine partition.
+        partition: u16,
+        /// The vCPU's index in it.
+        vcpu: u8,
+    },
 }
 
 /// Memory shared between partitions.

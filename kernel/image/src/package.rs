@@ -15,25 +15,34 @@
 //! | 28 | 4 | manifest length |
 //! | 32 | 4 | program count (at most [`MAX_PROGRAMS`]) |
 //! | 36 | 4 | program table offset: `count` pairs of (offset u64, length u64) |
-//! | 40 | 4 | CRC-32 ([`crate::crc32`]) of bytes `[0, total)` with this field as 0 |
-//! | 44 | 20 | zero |
+//! | 40 | 4 | CRC-32 ([`crate::crc32`]) of bytes `[0, checked)` with this field as 0 |
+//! | 44 | 4 | file count (at most [`MAX_FILES`]) |
+//! | 48 | 4 | file table offset: `count` pairs of (offset u64, length u64) |
+//! | 52 | 4 | zero |
+//! | 56 | 8 | checked: the bytes the CRC covers (header, manifest, tables, programs) |
 //!
-//! The manifest, the table and each program start at a multiple of 8 and lie
-//! inside `[HEADER_SIZE, total)`. [`Package::parse`] checks all of it with
-//! checked arithmetic before anything is read through an offset, so a
-//! corrupt or hostile package is an error, never a panic or a stray read.
+//! The manifest, the tables and each program start at a multiple of 8 and
+//! lie inside `[HEADER_SIZE, checked)`. Files (guest kernels, initramfs
+//! images) follow, each at a multiple of [`FILE_ALIGN`] (a page, so that the
+//! kernel can map them into a monitor's address space as they lie), inside
+//! `[checked, total)`. The CRC does not cover them: the kernel never reads
+//! them, and checking tens of megabytes at every boot would cost more than
+//! the guest's own boot; what a corrupt file can harm is the one virtual
+//! machine that loads it. [`Package::parse`] checks all of it with checked
+//! arithmetic before anything is read through an offset, so a corrupt or
+//! hostile package is an error, never a panic or a stray read.
 
 use core::fmt;
 
 use crate::crc;
 use crate::error::ManifestError;
-use crate::manifest::{BootManifest, MAX_PROGRAMS};
+use crate::manifest::{BootManifest, MAX_FILES, MAX_PROGRAMS};
 
 /// The first eight bytes of every package.
 pub const MAGIC: [u8; 8] = *b"BULKHEAD";
 /// The package format this crate reads and writes. Any change to the header
 /// or to [`BootManifest`]'s encoding must increase it.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes of header.
 pub const HEADER_SIZE: u32 = 64;
 /// Where the CRC field is.
@@ -42,6 +51,9 @@ const CRC_OFFSET: usize = 40;
 const TABLE_ENTRY_SIZE: u64 = 16;
 /// Alignment of the manifest, the table and every program.
 const ALIGN: u64 = 8;
+/// Alignment of every file, within the package (which itself starts on a
+/// page boundary, after the kernel).
+pub const FILE_ALIGN: u64 = 4096;
 
 /// Why a package was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,6 +103,15 @@ pub enum PackageError {
         /// The program's index.
         index: u32,
     },
+    /// More files than [`MAX_FILES`], or the file table is outside the
+    /// package or misaligned.
+    BadFileTable,
+    /// A file's offset or length is outside the package's unchecked part or
+    /// not page-aligned.
+    BadFile {
+        /// The file's index.
+        index: u32,
+    },
 }
 
 impl fmt::Display for PackageError {
@@ -130,6 +151,13 @@ impl fmt::Display for PackageError {
                 f,
                 "boot package malformed: program {index} lies outside it or is misaligned"
             ),
+            Self::BadFileTable => f.write_str(
+                "boot package malformed: too many files, or the file table lies outside it",
+            ),
+            Self::BadFile { index } => write!(
+                f,
+                "boot package malformed: file {index} lies outside it or is not page-aligned"
+            ),
         }
     }
 }
@@ -149,6 +177,10 @@ pub struct Package<'a> {
     manifest: &'a [u8],
     /// The program table: `count` entries of 16 bytes.
     table: &'a [u8],
+    /// The file table: `count` entries of 16 bytes.
+    files: &'a [u8],
+    /// Where the files may lie: `[checked, total)`.
+    checked: usize,
 }
 
 /// Reads a little-endian `u32` at `offset`; `None` past the end.
@@ -203,7 +235,7 @@ impl<'a> Package<'a> {
             });
         }
         let reserved_clear = header
-            .get(CRC_OFFSET + 4..)
+            .get(52..56)
             .is_some_and(|reserved| reserved.iter().all(|&b| b == 0));
         if field32(12)? != HEADER_SIZE || !reserved_clear {
             return Err(PackageError::BadHeader);
@@ -218,36 +250,87 @@ impl<'a> Package<'a> {
             return Err(bad_size);
         }
         let bytes = bytes.get(..total_bytes).ok_or(bad_size)?;
+        let checked = read_u64(header, 56)
+            .and_then(|c| usize::try_from(c).ok())
+            .filter(|&c| c >= header_size && c <= total_bytes)
+            .ok_or(bad_size)?;
+        let covered = bytes.get(..checked).ok_or(bad_size)?;
 
         let stored = field32(CRC_OFFSET)?;
-        let computed = checksum(bytes);
+        let computed = checksum(covered);
         if stored != computed {
             return Err(PackageError::Checksum { stored, computed });
         }
 
-        let manifest = range(bytes, u64::from(field32(24)?), u64::from(field32(28)?))
+        let manifest = range(covered, u64::from(field32(24)?), u64::from(field32(28)?))
             .ok_or(PackageError::BadManifestRange)?;
         let count = field32(32)?;
         if usize::try_from(count).map_or(true, |c| c > MAX_PROGRAMS) {
             return Err(PackageError::TooManyPrograms { count });
         }
         let table = range(
-            bytes,
+            covered,
             u64::from(field32(36)?),
             u64::from(count) * TABLE_ENTRY_SIZE,
         )
         .ok_or(PackageError::BadProgramTable)?;
+        let file_count = field32(44)?;
+        if usize::try_from(file_count).map_or(true, |c| c > MAX_FILES) {
+            return Err(PackageError::BadFileTable);
+        }
+        let files = range(
+            covered,
+            u64::from(field32(48)?),
+            u64::from(file_count) * TABLE_ENTRY_SIZE,
+        )
+        .ok_or(PackageError::BadFileTable)?;
         let package = Self {
-            bytes,
+            bytes: covered,
             manifest,
             table,
+            files,
+            checked,
         };
         for index in 0..count {
             if package.program_at(index).is_none() {
                 return Err(PackageError::BadProgram { index });
             }
         }
+        let package = Self { bytes, ..package };
+        for index in 0..file_count {
+            if package.file_at(index).is_none() {
+                return Err(PackageError::BadFile { index });
+            }
+        }
         Ok(package)
+    }
+
+    /// File `index`'s bytes, from the table: page-aligned, in the unchecked
+    /// part.
+    fn file_at(&self, index: u32) -> Option<&'a [u8]> {
+        let entry = usize::try_from(u64::from(index) * TABLE_ENTRY_SIZE).ok()?;
+        let offset = read_u64(self.files, entry)?;
+        let length = read_u64(self.files, entry.checked_add(8)?)?;
+        if !offset.is_multiple_of(FILE_ALIGN) || usize::try_from(offset).ok()? < self.checked {
+            return None;
+        }
+        range(self.bytes, offset, length)
+    }
+
+    /// How many files the package carries.
+    #[must_use]
+    pub const fn file_count(&self) -> usize {
+        self.files.len() / TABLE_ENTRY_SIZE as usize
+    }
+
+    /// File `index` (see [`BootManifest::files`]), or `None` past the end.
+    /// It starts on a page boundary of the package.
+    #[must_use]
+    pub fn file(&self, index: usize) -> Option<&'a [u8]> {
+        if index >= self.file_count() {
+            return None;
+        }
+        self.file_at(u32::try_from(index).ok()?)
     }
 
     /// Program `index`'s bytes, from the table.
@@ -295,6 +378,7 @@ impl<'a> Package<'a> {
     pub fn manifest(&self) -> Result<BootManifest, ManifestError> {
         let manifest = BootManifest::decode(self.manifest)?;
         check_programs(&manifest, self.program_count())?;
+        check_files(&manifest, |i| self.file(i).map(<[u8]>::len))?;
         Ok(manifest)
     }
 }
@@ -302,9 +386,28 @@ impl<'a> Package<'a> {
 /// Checks that every partition's program index is below `count`.
 fn check_programs(manifest: &BootManifest, count: usize) -> Result<(), ManifestError> {
     for (i, partition) in manifest.partitions.iter().enumerate() {
-        if usize::from(partition.program) >= count {
+        if partition
+            .program()
+            .is_some_and(|program| usize::from(program) >= count)
+        {
             return Err(ManifestError::MissingProgram {
                 partition: u16::try_from(i).unwrap_or(u16::MAX),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the package has every file the manifest lists, each of the
+/// listed length (`length(i)`: file `i`'s, if the package has it).
+fn check_files(
+    manifest: &BootManifest,
+    length: impl Fn(usize) -> Option<usize>,
+) -> Result<(), ManifestError> {
+    for (i, file) in manifest.files.iter().enumerate() {
+        if length(i).and_then(|l| u64::try_from(l).ok()) != Some(file.size) {
+            return Err(ManifestError::MissingFile {
+                file: u16::try_from(i).unwrap_or(u16::MAX),
             });
         }
     }
@@ -326,9 +429,11 @@ pub use build::{BuildError, build};
 mod build {
     use core::fmt;
 
-    use super::{ALIGN, CRC_OFFSET, FORMAT_VERSION, HEADER_SIZE, MAGIC, TABLE_ENTRY_SIZE};
+    use super::{
+        ALIGN, CRC_OFFSET, FILE_ALIGN, FORMAT_VERSION, HEADER_SIZE, MAGIC, TABLE_ENTRY_SIZE,
+    };
     use crate::error::ManifestError;
-    use crate::manifest::{BootManifest, MAX_PROGRAMS};
+    use crate::manifest::{BootManifest, MAX_FILES, MAX_PROGRAMS};
 
     /// Why a package could not be built.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -338,6 +443,8 @@ mod build {
         Manifest(ManifestError),
         /// More programs than [`MAX_PROGRAMS`].
         TooManyPrograms,
+        /// More files than [`MAX_FILES`].
+        TooManyFiles,
         /// The manifest or a program table offset does not fit 32 bits.
         TooLarge,
         /// postcard could not encode the manifest.
@@ -349,6 +456,7 @@ mod build {
             match self {
                 Self::Manifest(error) => write!(f, "invalid manifest: {error}"),
                 Self::TooManyPrograms => write!(f, "more than {MAX_PROGRAMS} programs"),
+                Self::TooManyFiles => write!(f, "more than {MAX_FILES} files"),
                 Self::TooLarge => f.write_str("the package's offsets do not fit 32 bits"),
                 Self::Encode => f.write_str("the manifest could not be encoded"),
             }
@@ -364,18 +472,34 @@ mod build {
         }
     }
 
-    /// Packs a manifest (validated first) and the programs its partitions
-    /// name by index into a package.
+    /// Writes a table of (offset, length) pairs at `table_start`.
+    fn write_entry(bytes: &mut [u8], table_start: usize, i: usize, offset: u64, length: u64) {
+        let entry = table_start + i * TABLE_ENTRY_SIZE as usize;
+        bytes[entry..entry + 8].copy_from_slice(&offset.to_le_bytes());
+        bytes[entry + 8..entry + 16].copy_from_slice(&length.to_le_bytes());
+    }
+
+    /// Packs a manifest (validated first), the programs its partitions name
+    /// by index and the files it lists into a package.
     ///
     /// # Errors
     ///
     /// See [`BuildError`].
-    pub fn build(manifest: &BootManifest, programs: &[&[u8]]) -> Result<Vec<u8>, BuildError> {
+    pub fn build(
+        manifest: &BootManifest,
+        programs: &[&[u8]],
+        files: &[&[u8]],
+    ) -> Result<Vec<u8>, BuildError> {
         manifest.validate().map_err(BuildError::Manifest)?;
         if programs.len() > MAX_PROGRAMS {
             return Err(BuildError::TooManyPrograms);
         }
+        if files.len() > MAX_FILES {
+            return Err(BuildError::TooManyFiles);
+        }
         super::check_programs(manifest, programs.len()).map_err(BuildError::Manifest)?;
+        super::check_files(manifest, |i| files.get(i).map(|f| f.len()))
+            .map_err(BuildError::Manifest)?;
         let blob = postcard::to_allocvec(manifest).map_err(|_| BuildError::Encode)?;
         let too_large = |_| BuildError::TooLarge;
 
@@ -385,16 +509,28 @@ mod build {
         pad(&mut bytes);
         let table_offset = u32::try_from(bytes.len()).map_err(too_large)?;
         let table_start = bytes.len();
-        let table_size = programs.len() * TABLE_ENTRY_SIZE as usize;
-        bytes.resize(table_start + table_size, 0);
+        bytes.resize(table_start + programs.len() * TABLE_ENTRY_SIZE as usize, 0);
+        let file_table_offset = u32::try_from(bytes.len()).map_err(too_large)?;
+        let file_table_start = bytes.len();
+        bytes.resize(
+            file_table_start + files.len() * TABLE_ENTRY_SIZE as usize,
+            0,
+        );
         for (i, program) in programs.iter().enumerate() {
             pad(&mut bytes);
-            let entry = table_start + i * TABLE_ENTRY_SIZE as usize;
             let offset = bytes.len() as u64;
-            bytes[entry..entry + 8].copy_from_slice(&offset.to_le_bytes());
-            bytes[entry + 8..entry + 16].copy_from_slice(&(program.len() as u64).to_le_bytes());
+            write_entry(&mut bytes, table_start, i, offset, program.len() as u64);
             bytes.extend_from_slice(program);
         }
+        pad(&mut bytes);
+        let checked = bytes.len() as u64;
+        for (i, file) in files.iter().enumerate() {
+            let offset = (bytes.len() as u64).next_multiple_of(FILE_ALIGN);
+            bytes.resize(offset as usize, 0);
+            write_entry(&mut bytes, file_table_start, i, offset, file.len() as u64);
+            bytes.extend_from_slice(file);
+        }
+        pad(&mut bytes);
 
         let total = bytes.len() as u64;
         let blob_length = u32::try_from(blob.len()).map_err(too_large)?;
@@ -407,7 +543,11 @@ mod build {
         bytes[28..32].copy_from_slice(&blob_length.to_le_bytes());
         bytes[32..36].copy_from_slice(&count.to_le_bytes());
         bytes[36..40].copy_from_slice(&table_offset.to_le_bytes());
-        let crc = super::checksum(&bytes);
+        let file_count = u32::try_from(files.len()).map_err(too_large)?;
+        bytes[44..48].copy_from_slice(&file_count.to_le_bytes());
+        bytes[48..52].copy_from_slice(&file_table_offset.to_le_bytes());
+        bytes[56..64].copy_from_slice(&checked.to_le_bytes());
+        let crc = super::checksum(&bytes[..checked as usize]);
         bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
         Ok(bytes)
     }

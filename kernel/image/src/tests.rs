@@ -8,8 +8,8 @@ use proptest::prelude::{Strategy, any, prop, prop_assert, prop_assert_eq, propte
 
 use crate::error::{Item, ManifestError, MappingProblem};
 use crate::manifest::{
-    BootManifest, CapSpec, DeviceSpec, FaultPolicy, IrqSpec, Mapping, MappingKind, Name, Object,
-    PartitionSpec, RAM_IPA, SharedRegion,
+    BootManifest, CapSpec, DeviceSpec, FaultPolicy, FileSpec, IrqSpec, Mapping, MappingKind, Name,
+    Object, PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
 };
 use crate::package::{self, FORMAT_VERSION, Package, PackageError};
 
@@ -24,7 +24,7 @@ fn rw() -> Rights {
 fn partition(text: &str, program: u8) -> PartitionSpec {
     PartitionSpec {
         name: name(text),
-        program,
+        kind: PartitionKind::Service { program },
         memory_size: 0x4_0000,
         memory_base: None,
         ram_ipa: RAM_IPA,
@@ -151,7 +151,7 @@ const PROGRAMS: [&[u8]; 3] = [
 ];
 
 fn sample_package() -> Vec<u8> {
-    package::build(&sample(), &PROGRAMS).expect("the sample builds")
+    package::build(&sample(), &PROGRAMS, &[]).expect("the sample builds")
 }
 
 /// Parses and decodes, as the kernel does; any error is fine, a panic is not.
@@ -189,10 +189,282 @@ fn layout_matches_the_documented_header() {
     assert_eq!(u32_at(24), 64);
     assert_eq!(u32_at(32), 3);
     assert_eq!(u32_at(36) % 8, 0);
-    assert!(bytes[44..64].iter().all(|&b| b == 0));
+    assert_eq!(u32_at(44), 0);
+    assert_eq!(u32_at(48) % 8, 0);
+    assert!(bytes[52..56].iter().all(|&b| b == 0));
+    let checked = u64::from_le_bytes(bytes[56..64].try_into().unwrap());
+    assert_eq!(
+        checked,
+        bytes.len() as u64,
+        "no files: the CRC covers it all"
+    );
     let mut zeroed = bytes.clone();
     zeroed[40..44].fill(0);
     assert_eq!(u32_at(40), crate::crc32(&zeroed));
+}
+
+/// A virtual machine `guest` with two vCPUs, monitored by `vmm`, which maps
+/// its RAM and the two files, holds its vCPUs and serves its exits.
+fn vm_sample() -> BootManifest {
+    let mut m = BootManifest::empty(name("linux"), name("qemu-virt"));
+    m.endpoint_count = 1;
+    let mut vmm = partition("vmm", 0);
+    vmm.caps
+        .push(cap(Object::Endpoint(0), Rights::READ, 0))
+        .unwrap();
+    for vcpu in 0..2 {
+        vmm.caps
+            .push(cap(
+                Object::Vcpu { partition: 1, vcpu },
+                Rights::READ.union(Rights::WRITE).union(Rights::CONTROL),
+                0,
+            ))
+            .unwrap();
+    }
+    let guest_ram = 0x800_0000;
+    for (kind, ipa, size, rights) in [
+        (
+            MappingKind::GuestRam { partition: 1 },
+            0x1_0000_0000,
+            guest_ram,
+            rw(),
+        ),
+        (
+            MappingKind::File { file: 0 },
+            0x2_0000_0000,
+            0x3000,
+            Rights::READ,
+        ),
+        (
+            MappingKind::File { file: 1 },
+            0x3_0000_0000,
+            0x1000,
+            Rights::READ,
+        ),
+    ] {
+        vmm.mappings
+            .push(Mapping {
+                kind,
+                ipa,
+                size,
+                rights,
+            })
+            .unwrap();
+    }
+    let mut guest = partition("guest", 0);
+    guest.kind = PartitionKind::Vm(VmSpec {
+        monitor: 0,
+        exit_endpoint: 0,
+    });
+    guest.memory_size = guest_ram;
+    guest.vcpus = 2;
+    m.partitions.push(vmm).unwrap();
+    m.partitions.push(guest).unwrap();
+    for (text, size) in [("kernel", 0x2001), ("initrd", 0x10)] {
+        m.files
+            .push(FileSpec {
+                name: name(text),
+                size,
+            })
+            .unwrap();
+    }
+    m
+}
+
+const FILES: [&[u8]; 2] = [&[0x5a; 0x2001], b"initrd, 16 bytes"];
+
+#[test]
+fn files_travel_page_aligned_outside_the_checksum() {
+    let manifest = vm_sample();
+    assert_eq!(manifest.validate(), Ok(()));
+    let bytes = package::build(&manifest, &PROGRAMS[..1], &FILES).unwrap();
+    let package = Package::parse(&bytes).unwrap();
+    assert_eq!(package.manifest(), Ok(manifest.clone()));
+    assert_eq!(package.file_count(), 2);
+    for (i, file) in FILES.iter().enumerate() {
+        let got = package.file(i).unwrap();
+        assert_eq!(got, *file);
+        let offset = got.as_ptr() as usize - bytes.as_ptr() as usize;
+        assert_eq!(offset % 4096, 0, "file {i} at {offset:#x}");
+    }
+    assert_eq!(package.file(2), None);
+    let checked = u64::from_le_bytes(bytes[56..64].try_into().unwrap()) as usize;
+    let first = package.file(0).unwrap().as_ptr() as usize - bytes.as_ptr() as usize;
+    assert!(checked <= first);
+    // A flipped byte in a file is the guest's business; anywhere before, it
+    // is refused.
+    let mut in_file = bytes.clone();
+    in_file[first + 5] ^= 0xff;
+    assert!(Package::parse(&in_file).is_ok());
+    let mut in_manifest = bytes.clone();
+    in_manifest[70] ^= 0xff;
+    assert!(matches!(
+        Package::parse(&in_manifest),
+        Err(PackageError::Checksum { .. })
+    ));
+    // A file whose length differs from the manifest's.
+    let short: [&[u8]; 2] = [&[0x5a; 0x2000], FILES[1]];
+    assert_eq!(
+        package::build(&manifest, &PROGRAMS[..1], &short),
+        Err(package::BuildError::Manifest(ManifestError::MissingFile {
+            file: 0
+        }))
+    );
+    assert_eq!(
+        package::build(&manifest, &PROGRAMS[..1], &FILES[..1]),
+        Err(package::BuildError::Manifest(ManifestError::MissingFile {
+            file: 1
+        }))
+    );
+}
+
+/// One broken virtual machine per rule, with the error it must produce.
+#[test]
+fn every_virtual_machine_rule_is_checked() {
+    use crate::error::VmProblem;
+    type Edit = fn(&mut BootManifest);
+    let cases: &[(Edit, ManifestError)] = &[
+        (
+            |m| {
+                if let PartitionKind::Vm(vm) = &mut m.partitions[1].kind {
+                    vm.monitor = 1;
+                }
+            },
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::Monitor,
+            },
+        ),
+        (
+            |m| {
+                if let PartitionKind::Vm(vm) = &mut m.partitions[1].kind {
+                    vm.monitor = 7;
+                }
+            },
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::Monitor,
+            },
+        ),
+        (
+            |m| {
+                if let PartitionKind::Vm(vm) = &mut m.partitions[1].kind {
+                    vm.exit_endpoint = 1;
+                }
+            },
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::ExitEndpoint,
+            },
+        ),
+        (
+            |m| m.partitions[0].caps[0].rights = Rights::WRITE,
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::ExitNotServed,
+            },
+        ),
+        (
+            |m| m.partitions[0].caps[0].rights = rw(),
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::ExitWritable { holder: 0 },
+            },
+        ),
+        (
+            |m| {
+                let mut other = m.partitions[1].clone();
+                other.name = name("second");
+                m.partitions.push(other).unwrap();
+            },
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::SharedMonitor { other: 2 },
+            },
+        ),
+        (
+            |m| m.partitions[0].mappings[0].size = 0x400_0000,
+            MappingProblem::Size.at(0, 0),
+        ),
+        (
+            |m| m.partitions[0].mappings[0].kind = MappingKind::GuestRam { partition: 0 },
+            MappingProblem::NotMonitor.at(0, 0),
+        ),
+        (
+            |m| m.partitions[0].mappings[0].kind = MappingKind::GuestRam { partition: 9 },
+            MappingProblem::Unknown.at(0, 0),
+        ),
+        (
+            |m| m.partitions[0].mappings[1].rights = rw(),
+            MappingProblem::Rights.at(0, 1),
+        ),
+        (
+            |m| m.partitions[0].mappings[1].size = 0x2000,
+            MappingProblem::Size.at(0, 1),
+        ),
+        (
+            |m| m.partitions[0].mappings[2].kind = MappingKind::File { file: 2 },
+            MappingProblem::Unknown.at(0, 2),
+        ),
+        (
+            |m| {
+                m.partitions[0].caps[1].object = Object::Vcpu {
+                    partition: 1,
+                    vcpu: 2,
+                }
+            },
+            ManifestError::UnknownObject {
+                partition: 0,
+                slot: 1,
+            },
+        ),
+        (
+            |m| {
+                m.partitions[0].caps[1].object = Object::Vcpu {
+                    partition: 0,
+                    vcpu: 0,
+                }
+            },
+            ManifestError::UnknownObject {
+                partition: 0,
+                slot: 1,
+            },
+        ),
+        (
+            |m| {
+                let vcpu = m.partitions[0].caps[1];
+                m.partitions[1].caps.push(vcpu).unwrap();
+            },
+            ManifestError::NotOwner {
+                partition: 1,
+                slot: 0,
+            },
+        ),
+        (
+            |m| m.partitions[0].caps[1].rights = Rights::GRANT,
+            ManifestError::BadRights {
+                partition: 0,
+                slot: 1,
+            },
+        ),
+        (
+            |m| m.files[1].size = 0,
+            ManifestError::BadFileSize { file: 1 },
+        ),
+        (
+            |m| m.files[1].name = name("kernel"),
+            ManifestError::DuplicateName {
+                item: Item::File(1),
+                first: 0,
+            },
+        ),
+    ];
+    for (i, (edit, expected)) in cases.iter().enumerate() {
+        let mut manifest = vm_sample();
+        edit(&mut manifest);
+        assert_eq!(manifest.validate(), Err(*expected), "case {i}");
+        assert!(!expected.to_string().is_empty());
+    }
 }
 
 #[test]
@@ -300,7 +572,7 @@ fn a_version_mismatch_names_both_versions() {
     );
     assert_eq!(
         error.to_string(),
-        "boot package format version 7, but this kernel reads version 3: rebuild the image with this kernel's tools"
+        "boot package format version 7, but this kernel reads version 4: rebuild the image with this kernel's tools"
     );
 }
 
@@ -320,7 +592,7 @@ fn checksum_and_magic_errors_read_well() {
 #[test]
 fn a_missing_program_is_refused_at_build_and_at_boot() {
     assert_eq!(
-        package::build(&sample(), &PROGRAMS[..2]),
+        package::build(&sample(), &PROGRAMS[..2], &[]),
         Err(package::BuildError::Manifest(
             ManifestError::MissingProgram { partition: 2 }
         ))
@@ -328,11 +600,11 @@ fn a_missing_program_is_refused_at_build_and_at_boot() {
     // A package with fewer programs than the manifest names, built by hand.
     let mut manifest = sample();
     for p in &mut manifest.partitions {
-        p.program = 0;
+        p.kind = PartitionKind::Service { program: 0 };
     }
-    let bytes = package::build(&manifest, &PROGRAMS[..1]).unwrap();
+    let bytes = package::build(&manifest, &PROGRAMS[..1], &[]).unwrap();
     let mut manifest_with_more = manifest.clone();
-    manifest_with_more.partitions[1].program = 1;
+    manifest_with_more.partitions[1].kind = PartitionKind::Service { program: 1 };
     let blob = postcard::to_allocvec(&manifest_with_more).unwrap();
     let package = Package::parse(&bytes).unwrap();
     assert_eq!(package.program_count(), 1);
@@ -359,7 +631,7 @@ fn decode_refuses_trailing_bytes_and_garbage() {
 fn a_kernel_only_system_is_valid() {
     let manifest = BootManifest::empty(name("demo"), name("qemu-virt"));
     assert_eq!(manifest.validate(), Ok(()));
-    let bytes = package::build(&manifest, &[]).unwrap();
+    let bytes = package::build(&manifest, &[], &[]).unwrap();
     assert_eq!(kernel_reads(&bytes), Ok(manifest));
 }
 
@@ -397,7 +669,7 @@ fn every_rule_is_checked() {
             ManifestError::TooManyNotifications,
         ),
         (
-            |m| m.partitions[0].program = 16,
+            |m| m.partitions[0].kind = PartitionKind::Service { program: 16 },
             ManifestError::MissingProgram { partition: 0 },
         ),
         (
@@ -635,7 +907,7 @@ fn every_rule_is_checked() {
         assert!(!expected.to_string().is_empty());
         // The same manifest through the package builder is refused too.
         assert_eq!(
-            package::build(&manifest, &PROGRAMS),
+            package::build(&manifest, &PROGRAMS, &[]),
             Err(package::BuildError::Manifest(*expected)),
             "case {i}"
         );
@@ -715,7 +987,7 @@ proptest! {
     fn random_valid_manifests_round_trip(manifest in valid_manifest()) {
         prop_assert_eq!(manifest.validate(), Ok(()));
         let programs: Vec<&[u8]> = vec![b"program"; 16];
-        let bytes = package::build(&manifest, &programs).unwrap();
+        let bytes = package::build(&manifest, &programs, &[]).unwrap();
         let package = Package::parse(&bytes).unwrap();
         prop_assert_eq!(package.manifest(), Ok(manifest));
     }

@@ -12,10 +12,10 @@
 
 use hv_abi::hypercall::Rights;
 
-use crate::error::{Item, ManifestError, MappingProblem, SPI_FIRST, SPI_LAST};
+use crate::error::{Item, ManifestError, MappingProblem, SPI_FIRST, SPI_LAST, VmProblem};
 use crate::manifest::{
     BootManifest, IPA_LIMIT, MAX_ENDPOINTS, MAX_NOTIFICATIONS, MAX_PROGRAMS, MAX_VCPUS,
-    MappingKind, Name, Object, PAGE_SIZE, PartitionSpec,
+    MappingKind, Name, Object, PAGE_SIZE, PartitionKind, PartitionSpec, VmSpec,
 };
 
 /// Whether `name` is a valid name: a lowercase ASCII letter, then lowercase
@@ -42,6 +42,9 @@ const fn meaningful_rights(object: Object) -> Rights {
         Object::Partition(_) => Rights::READ.0 | Rights::CONTROL.0 | Rights::DERIVE.0,
         Object::KernelLog => Rights::READ.0,
         Object::Reply(_) => Rights::WRITE.0,
+        Object::Vcpu { .. } => {
+            Rights::READ.0 | Rights::WRITE.0 | Rights::CONTROL.0 | Rights::DERIVE.0
+        }
     };
     Rights(bits)
 }
@@ -127,6 +130,10 @@ impl BootManifest {
             Item::SharedRegion,
         )?;
         check_names(self.devices.iter().map(|d| &d.name), Item::Device)?;
+        check_names(self.files.iter().map(|f| &f.name), Item::File)?;
+        if let Some(file) = self.files.iter().position(|f| f.size == 0) {
+            return Err(ManifestError::BadFileSize { file: index(file) });
+        }
         if usize::from(self.endpoint_count) > MAX_ENDPOINTS {
             return Err(ManifestError::TooManyEndpoints);
         }
@@ -135,6 +142,13 @@ impl BootManifest {
         }
         self.validate_regions_and_devices()?;
         self.validate_replies()?;
+        // Virtual machines first: their monitors' mappings and capabilities
+        // are checked against them.
+        for (i, partition) in self.partitions.iter().enumerate() {
+            if let Some(vm) = partition.vm() {
+                self.validate_vm(index(i), vm)?;
+            }
+        }
         for (i, partition) in self.partitions.iter().enumerate() {
             self.validate_partition(index(i), partition)?;
         }
@@ -206,8 +220,14 @@ impl BootManifest {
 
     /// One partition: its scalars, its address space, its capabilities.
     fn validate_partition(&self, p: u16, partition: &PartitionSpec) -> Result<(), ManifestError> {
-        if usize::from(partition.program) >= MAX_PROGRAMS {
-            return Err(ManifestError::MissingProgram { partition: p });
+        match &partition.kind {
+            PartitionKind::Service { program } => {
+                if usize::from(*program) >= MAX_PROGRAMS {
+                    return Err(ManifestError::MissingProgram { partition: p });
+                }
+            }
+            // Checked before any partition (`validate`).
+            PartitionKind::Vm(_) => {}
         }
         if partition.memory_size == 0 || !partition.memory_size.is_multiple_of(PAGE_SIZE) {
             return Err(ManifestError::BadMemorySize { partition: p });
@@ -239,6 +259,72 @@ impl BootManifest {
         }
         self.validate_mappings(p, partition)?;
         self.validate_caps(p, partition)
+    }
+
+    /// A virtual machine: a monitor of its own that serves an exit endpoint
+    /// of its own, on which nobody else may send.
+    fn validate_vm(&self, p: u16, vm: &VmSpec) -> Result<(), ManifestError> {
+        let problem = |problem| ManifestError::Vm {
+            partition: p,
+            problem,
+        };
+        let monitor_runs_a_program = self
+            .partitions
+            .get(usize::from(vm.monitor))
+            .is_some_and(|m| m.program().is_some());
+        if vm.monitor == p || !monitor_runs_a_program {
+            return Err(problem(VmProblem::Monitor));
+        }
+        let others = self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != usize::from(p));
+        for (other, spec) in others {
+            let Some(theirs) = spec.vm() else { continue };
+            if theirs.monitor == vm.monitor {
+                return Err(problem(VmProblem::SharedMonitor {
+                    other: index(other),
+                }));
+            }
+            if theirs.exit_endpoint == vm.exit_endpoint {
+                return Err(problem(VmProblem::ExitEndpoint));
+            }
+        }
+        if vm.exit_endpoint >= self.endpoint_count {
+            return Err(problem(VmProblem::ExitEndpoint));
+        }
+        let exits = Object::Endpoint(vm.exit_endpoint);
+        let served = self
+            .partitions
+            .get(usize::from(vm.monitor))
+            .is_some_and(|m| {
+                m.caps
+                    .iter()
+                    .any(|c| c.object == exits && c.rights.contains(Rights::READ))
+            });
+        if !served {
+            return Err(problem(VmProblem::ExitNotServed));
+        }
+        for (holder, spec) in self.partitions.iter().enumerate() {
+            if spec
+                .caps
+                .iter()
+                .any(|c| c.object == exits && c.rights.contains(Rights::WRITE))
+            {
+                return Err(problem(VmProblem::ExitWritable {
+                    holder: index(holder),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The virtual machine partition `vm` if `monitor` monitors it.
+    fn monitored_by(&self, vm: u16, monitor: u16) -> Option<&PartitionSpec> {
+        self.partitions
+            .get(usize::from(vm))
+            .filter(|spec| spec.vm().is_some_and(|v| v.monitor == monitor))
     }
 
     /// A partition's mappings: in range, disjoint, backed by what it owns.
@@ -276,6 +362,26 @@ impl BootManifest {
                         .ok_or(error(MappingProblem::Unknown))?;
                     let memory = Rights::READ.union(Rights::WRITE).union(Rights::EXECUTE);
                     (spec.size, memory)
+                }
+                MappingKind::GuestRam { partition: vm } => {
+                    if usize::from(vm) >= self.partitions.len() {
+                        return Err(error(MappingProblem::Unknown));
+                    }
+                    let guest = self
+                        .monitored_by(vm, p)
+                        .ok_or(error(MappingProblem::NotMonitor))?;
+                    (guest.memory_size, Rights::READ.union(Rights::WRITE))
+                }
+                MappingKind::File { file } => {
+                    let spec = self
+                        .files
+                        .get(usize::from(file))
+                        .ok_or(error(MappingProblem::Unknown))?;
+                    let size = spec
+                        .size
+                        .checked_next_multiple_of(PAGE_SIZE)
+                        .ok_or(error(MappingProblem::Size))?;
+                    (size, Rights::READ)
                 }
             };
             if size != mapping.size {
@@ -327,6 +433,12 @@ impl BootManifest {
                 Object::Reply(n) => {
                     let owner = self.replies.get(usize::from(n)).copied();
                     (owner.is_some(), owner)
+                }
+                Object::Vcpu { partition, vcpu } => {
+                    let guest = self.partitions.get(usize::from(partition));
+                    let monitor = guest.and_then(PartitionSpec::vm).map(|vm| vm.monitor);
+                    let exists = guest.is_some_and(|g| vcpu < g.vcpus) && monitor.is_some();
+                    (exists, monitor)
                 }
             };
             if !exists {
