@@ -2,7 +2,8 @@
 //! Capabilities: the kernel objects a partition may name, and with what rights.
 //!
 //! A capability is an [`Object`] (an endpoint, a notification, a memory
-//! region, a device, an interrupt, a reply object or a partition), the
+//! region, a device, an interrupt, a reply object, a partition or a virtual
+//! machine's vCPU), the
 //! [`Rights`] held over it and a [`Badge`]. Each partition has a table of
 //! [`MAX_SLOTS`] slots; a hypercall names a capability by its slot number in
 //! the caller's table, so a partition can only ever use what is in its own
@@ -114,6 +115,11 @@ pub enum Object {
     Partition(PartitionId),
     /// The kernel's log: READ lets the holder take its messages (`LogRead`).
     KernelLog,
+    /// A virtual machine's vCPU, held by its monitor: READ lets the holder
+    /// see its state and read its registers (`VcpuStatus`, `VcpuRead`),
+    /// WRITE write them and make interrupts pending (`VcpuWrite`,
+    /// `VcpuInject`), CONTROL start and stop it (`VcpuStart`, `VcpuStop`).
+    Vcpu(crate::sched::VcpuId),
 }
 
 /// A capability: an object, the rights held over it and a badge.

@@ -15,7 +15,10 @@
 //! | the core's preemption timer | [`KernelState::tick`] |
 //! | the running vCPU faulted | [`KernelState::fault`] |
 //! | an idle core woke, or a kick arrived | [`KernelState::idle`], [`KernelState::reschedule`] |
-//! | a trapped WFI/WFE | [`KernelState::yield_vcpu`] |
+//! | a trapped WFI/WFE | [`KernelState::yield_vcpu`]; a virtual machine's WFI: [`KernelState::vm_halt`] |
+//! | a virtual machine's exit the kernel does not handle | [`KernelState::vm_exit`] |
+//! | a virtual machine's SGI (`ICC_SGI1R_EL1`) | [`KernelState::vm_sgi`] |
+//! | a virtual machine's virtual timer fired | [`KernelState::vm_timer`] |
 //! | a restarted partition's memory is reloaded | [`KernelState::restart_done`] |
 //! | the glue gave up reloading it | [`KernelState::restart_abandoned`] |
 //!
@@ -36,7 +39,9 @@
 //! and log calls), `fastpath` (`Call` and `ReplyRecv` between two vCPUs of
 //! one core), `ipc` (endpoints), `reply` (reply objects: replies kept for
 //! later), `notify` (notifications, interrupts), `schedule` (ready queues,
-//! preemption, kicks), `fault` (stop and restart) and `invariants`.
+//! preemption, kicks), `fault` (stop and restart), `vm` (virtual machines:
+//! exits to monitors, `Vcpu` calls, virtual interrupts, WFI) and
+//! `invariants`.
 
 use hv_abi::hypercall::{Badge, Status};
 
@@ -57,12 +62,14 @@ mod notify;
 mod reply;
 mod schedule;
 mod seed;
+mod vm;
 
 use ipc::Endpoint;
 pub use klog::KERNEL_LOG_BYTES;
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
+pub use vm::{Access, ICC_SGI1R_EL1, VmEntry, VmExit, sgi_targets};
 
 /// Bytes one `Log` hypercall carries (x3..x7).
 pub const LOG_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
@@ -116,6 +123,24 @@ pub enum VcpuState {
     },
     /// Its partition is stopped or restarting.
     Stopped,
+    /// A virtual machine's vCPU that is off: not started yet, or stopped by
+    /// its monitor (`VcpuStop`, PSCI `CPU_OFF`). Only `VcpuStart` makes it
+    /// run.
+    Off,
+    /// A virtual machine's vCPU waiting for an interrupt (a trapped WFI).
+    Halted,
+    /// A virtual machine's vCPU whose exit message waits on `endpoint` for
+    /// its monitor to receive it (its message is in its [`vm::VmVcpu`]).
+    ExitSending {
+        /// The exit endpoint.
+        endpoint: EndpointId,
+    },
+    /// A virtual machine's vCPU whose exit `server` (a vCPU of its monitor)
+    /// received; it waits for the answer.
+    ExitReply {
+        /// The vCPU that owes the answer.
+        server: VcpuId,
+    },
 }
 
 /// What the core runs after a step.
@@ -161,6 +186,20 @@ pub enum Effect {
         partition: PartitionId,
         /// The reason given by the glue or by the `Fault` hypercall.
         reason: u64,
+    },
+    /// Read (`write` is `None`; the value goes in x1 of what runs on this
+    /// core, which is the caller, with x0 = `Success`) or write register
+    /// `register` (8 to 30, or [`hv_abi::vm::REGISTER_PC`] or
+    /// [`hv_abi::vm::REGISTER_PSTATE`]) of `vcpu`, a virtual machine's vCPU
+    /// that no core runs: the state holds only x0..x7 of a vCPU, the glue
+    /// the rest.
+    VcpuRegister {
+        /// The vCPU.
+        vcpu: VcpuId,
+        /// The register.
+        register: u8,
+        /// The value to write, if it is a write.
+        write: Option<u64>,
     },
     /// `partition` faulted and is restarting: report it, wait until no core
     /// runs its old vCPUs any more (the cores in this outcome's `kick` may
@@ -238,6 +277,8 @@ struct Partition {
     first_vcpu: u8,
     vcpu_count: u8,
     priority: u8,
+    /// If it is a virtual machine: the endpoint its exits go to.
+    exits: Option<EndpointId>,
 }
 
 impl Partition {
@@ -247,6 +288,7 @@ impl Partition {
         first_vcpu: 0,
         vcpu_count: 0,
         priority: 0,
+        exits: None,
     };
 
     fn vcpus(self) -> impl Iterator<Item = VcpuId> {
@@ -338,6 +380,12 @@ pub struct KernelState {
     /// reason), for `PartitionStatus`.
     history: [fault::History; MAX_PARTITIONS],
     caps: CapSpace,
+    /// Which vCPUs belong to virtual machines (bit n: vCPU n), so the glue
+    /// can tell in one load whether a vCPU it enters needs [`VmEntry`] work.
+    vm_vcpus: u32,
+    /// What the kernel keeps for each virtual machine vCPU besides its
+    /// x0..x7: interrupts to deliver, its exit, how to resume it.
+    vm: [vm::VmVcpu; MAX_VCPUS],
     /// The kernel's log, for its reader partition: last, so its 4 KiB do not
     /// push the hot fields' offsets out of reach of one load.
     klog: klog::KernelLog,
@@ -367,6 +415,8 @@ impl KernelState {
             replies: [ReplyObject::EMPTY; MAX_REPLIES],
             reply_count: 0,
             history: [fault::History::EMPTY; MAX_PARTITIONS],
+            vm_vcpus: 0,
+            vm: [vm::VmVcpu::EMPTY; MAX_VCPUS],
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),
         }

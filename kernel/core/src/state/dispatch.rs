@@ -99,6 +99,12 @@ impl KernelState {
         };
         let call = match Hypercall::try_from(regs[0]) {
             Ok(call) => call,
+            // A virtual machine's `hvc` that is not Bulkhead's (PSCI, say)
+            // is its monitor's business.
+            Err(_) if self.is_vm(cur) => {
+                let exit = super::VmExit::call(hv_abi::vm::EXIT_HVC, regs);
+                return self.vm_exit(core, exit, regs);
+            }
             Err(status) => return refuse(regs, status),
         };
         let step = match call {
@@ -159,6 +165,16 @@ impl KernelState {
             }
             Hypercall::SaveReply => self.save_reply(cur, regs),
             Hypercall::ReplySaved => self.reply_saved(core, cur, regs),
+            Hypercall::VcpuStart
+            | Hypercall::VcpuStop
+            | Hypercall::VcpuInject
+            | Hypercall::VcpuRead
+            | Hypercall::VcpuWrite
+            | Hypercall::VcpuStatus => {
+                return self
+                    .vcpu_call(core, cur, call, regs)
+                    .unwrap_or_else(|status| refuse(regs, status));
+            }
         };
         match step {
             Ok(step) => step.into(),

@@ -148,8 +148,14 @@ impl KernelState {
         let mut kick = 0;
         for v in self.partition_vcpus(partition) {
             self.set_regs(v, self.initial_regs_of(v));
-            // No core is "here": every core that should look again is named.
-            kick |= self.make_ready(v, usize::MAX);
+            if self.is_vm(v) {
+                // A virtual machine's vCPUs wait for its monitor to start them.
+                self.set_state(v, VcpuState::Off);
+            } else {
+                // No core is "here": every core that should look again is
+                // named.
+                kick |= self.make_ready(v, usize::MAX);
+            }
         }
         kick
     }
@@ -212,7 +218,9 @@ impl KernelState {
                         c.ready.remove(&mut self.links, v, vcpu.priority);
                     }
                 }
-                VcpuState::Sending { endpoint, .. } | VcpuState::Receiving { endpoint } => {
+                VcpuState::Sending { endpoint, .. }
+                | VcpuState::Receiving { endpoint }
+                | VcpuState::ExitSending { endpoint } => {
                     self.dequeue_endpoint(endpoint, v);
                 }
                 VcpuState::Waiting { notification } => {
@@ -220,7 +228,7 @@ impl KernelState {
                         n.waiters.remove(&mut self.links, v);
                     }
                 }
-                VcpuState::AwaitingReply { server } => {
+                VcpuState::AwaitingReply { server } | VcpuState::ExitReply { server } => {
                     if self.caller_of(server) == Some(v)
                         && let Some(s) = self.vcpu_mut(server)
                     {
@@ -228,19 +236,22 @@ impl KernelState {
                     }
                     self.forget_kept_caller(v);
                 }
-                VcpuState::Stopped => {}
+                VcpuState::Stopped | VcpuState::Off | VcpuState::Halted => {}
             }
             if let Some(vcpu) = self.vcpu_mut(v) {
                 vcpu.state = VcpuState::Stopped;
                 vcpu.reply_to = None;
             }
+            if let Some(vm) = self.vm.get_mut(v.index()) {
+                *vm = super::vm::VmVcpu::EMPTY;
+            }
             // Its caller, unless that is one of its own (already stopped, or
-            // about to be).
+            // about to be): a caller gets `PeerGone`, a virtual machine's
+            // vCPU waiting for its monitor's answer is turned off.
             if let Some(caller) = vcpu.reply_to
-                && self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: v })
                 && self.vcpu_partition(caller) != Some(partition)
             {
-                kick |= self.wake_peer_gone(caller, here);
+                kick |= self.release_caller(caller, v, here);
             }
         }
         kick |= self.release_kept_callers(partition, here);
@@ -254,7 +265,20 @@ impl KernelState {
             endpoint.holds = Holds::Nothing;
             let mut queue = core::mem::take(&mut endpoint.queue);
             while let Some(sender) = queue.pop_front(&mut self.links) {
-                kick |= self.wake_peer_gone(sender, here);
+                if self.vcpu_state(sender)
+                    == Some(VcpuState::ExitSending {
+                        endpoint: super::EndpointId(e as u8),
+                    })
+                {
+                    // A guest's exit to a monitor that stopped: the guest's
+                    // vCPU is off until the monitor comes back and starts it.
+                    self.set_state(sender, VcpuState::Off);
+                    if let Some(vm) = self.vm.get_mut(sender.index()) {
+                        *vm = super::vm::VmVcpu::EMPTY;
+                    }
+                } else {
+                    kick |= self.wake_peer_gone(sender, here);
+                }
             }
         }
         kick

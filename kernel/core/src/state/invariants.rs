@@ -24,6 +24,10 @@
 //!   every kept caller awaits a reply from a vCPU of the object's owner;
 //! - a stopped or restarting partition's vCPUs are stopped (in no queue,
 //!   owing nothing), and only theirs are;
+//! - only virtual machines' vCPUs are off, halted or in an exit, have
+//!   virtual machine state, and queue on their own partition's exit
+//!   endpoint; a vCPU in an exit is answered by exactly the monitor vCPU it
+//!   names, never kept in a reply object;
 //! - a restarting partition has a restart in its history, and partitions
 //!   the system does not have have no history.
 
@@ -147,6 +151,7 @@ impl KernelState {
             self.walk(&endpoint.queue, membership, |_, state| {
                 match (endpoint.holds, state) {
                     (Holds::Senders, VcpuState::Sending { endpoint: on, .. })
+                    | (Holds::Senders, VcpuState::ExitSending { endpoint: on })
                     | (Holds::Receivers, VcpuState::Receiving { endpoint: on }) => on.index() == e,
                     _ => false,
                 }
@@ -203,7 +208,37 @@ impl KernelState {
                     | VcpuState::Sending { .. }
                     | VcpuState::Receiving { .. }
                     | VcpuState::Waiting { .. }
+                    | VcpuState::ExitSending { .. }
             );
+            let vm_only = matches!(
+                vcpu.state,
+                VcpuState::Off
+                    | VcpuState::Halted
+                    | VcpuState::ExitSending { .. }
+                    | VcpuState::ExitReply { .. }
+            );
+            ensure(
+                !vm_only || self.is_vm(v),
+                "a service's vCPU is in a virtual machine's state",
+            )?;
+            ensure(
+                self.is_vm(v) == partition.exits.is_some(),
+                "a vCPU's kind disagrees with its partition's",
+            )?;
+            if let VcpuState::ExitSending { endpoint } = vcpu.state {
+                ensure(
+                    partition.exits == Some(endpoint),
+                    "a virtual machine's exit waits on another endpoint",
+                )?;
+            }
+            let idle_vm = self
+                .vm
+                .get(i)
+                .is_some_and(|vm| *vm == super::vm::VmVcpu::EMPTY);
+            ensure(
+                self.is_vm(v) || idle_vm,
+                "a service's vCPU has virtual machine state",
+            )?;
             ensure(
                 queued == u8::from(waits),
                 "a vCPU is in the wrong number of queues",
@@ -238,11 +273,25 @@ impl KernelState {
                         "a vCPU awaits a reply its server does not owe",
                     )?;
                 }
+                VcpuState::ExitReply { server } => ensure(
+                    self.caller_of(server) == Some(v) && self.keepers_of(v) == 0,
+                    "a virtual machine's exit is answered by no monitor vCPU",
+                )?,
+                VcpuState::Stopped => ensure(
+                    self.vm
+                        .get(i)
+                        .is_none_or(|vm| *vm == super::vm::VmVcpu::EMPTY),
+                    "a stopped vCPU has virtual machine state",
+                )?,
                 _ => {}
             }
             if let Some(caller) = vcpu.reply_to {
                 ensure(
-                    self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: v }),
+                    matches!(
+                        self.vcpu_state(caller),
+                        Some(VcpuState::AwaitingReply { server } | VcpuState::ExitReply { server })
+                            if server == v
+                    ),
                     "a reply is owed to a vCPU not awaiting it",
                 )?;
             }

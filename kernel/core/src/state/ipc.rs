@@ -170,7 +170,7 @@ impl KernelState {
         }
     }
 
-    fn enqueue_endpoint(&mut self, e: EndpointId, v: VcpuId, holds: Holds) {
+    pub(super) fn enqueue_endpoint(&mut self, e: EndpointId, v: VcpuId, holds: Holds) {
         if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
             endpoint.queue.push_back(&mut self.links, v);
             endpoint.holds = holds;
@@ -178,7 +178,7 @@ impl KernelState {
     }
 
     /// The first vCPU queued on `e`, if the queue holds `holds`.
-    fn first_waiting(&self, e: EndpointId, holds: Holds) -> Option<VcpuId> {
+    pub(super) fn first_waiting(&self, e: EndpointId, holds: Holds) -> Option<VcpuId> {
         let endpoint = self.endpoints.get(e.index())?;
         if endpoint.holds == holds {
             endpoint.queue.head()
@@ -310,6 +310,7 @@ impl KernelState {
         let caller = self.owed_caller(cur).ok_or(Status::NoCaller)?;
         let length = reply_length(regs[2])?;
         let msg = message(0, MessageInfo::words(length).0, regs, length);
+        let msg = self.reply_registers(caller, msg);
         self.set_reply_to(cur, None);
         let kick = self.wake(caller, msg, core);
         regs[0] = SUCCESS;
@@ -328,16 +329,21 @@ impl KernelState {
         let length = reply_length(regs[2])?;
         let reply = self.owed_caller(cur).map(|caller| {
             let msg = message(0, MessageInfo::words(length).0, regs, length);
-            (caller, msg)
+            (caller, self.reply_registers(caller, msg))
         });
         self.set_reply_to(cur, None);
         Ok(self.receive(core, cur, e, regs, reply))
     }
 
-    /// The caller `cur` owes a reply to, if it is still waiting for it.
+    /// The caller `cur` owes a reply to, if it is still waiting for it (a
+    /// caller, or a virtual machine vCPU waiting for the answer to its exit).
     pub(super) fn owed_caller(&self, cur: VcpuId) -> Option<VcpuId> {
         let caller = self.caller_of(cur)?;
-        let waiting = self.vcpu_state(caller) == Some(VcpuState::AwaitingReply { server: cur });
+        let waiting = matches!(
+            self.vcpu_state(caller),
+            Some(VcpuState::AwaitingReply { server } | VcpuState::ExitReply { server })
+                if server == cur
+        );
         waiting.then_some(caller)
     }
 
@@ -384,6 +390,10 @@ impl KernelState {
         kick: &mut u8,
     ) {
         self.dequeue_endpoint(e, sender);
+        if matches!(self.vcpu_state(sender), Some(VcpuState::ExitSending { .. })) {
+            self.take_exit(cur, sender, regs);
+            return;
+        }
         let (Some(from), Some(src), Some(badge)) = (
             self.vcpu(sender).copied(),
             self.saved_regs(sender),
@@ -413,7 +423,7 @@ impl KernelState {
     /// `from` (already blocked, its registers kept as needed) hands the core
     /// straight to `to`, which gets `msg`, if `to` is pinned here and nothing
     /// of higher priority is ready here: no ready queue is touched.
-    fn direct_switch(
+    pub(super) fn direct_switch(
         &mut self,
         core: usize,
         from: VcpuId,

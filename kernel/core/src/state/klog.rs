@@ -145,6 +145,7 @@ mod tests {
             priority: 100,
             fault_policy: FaultPolicy::Stop,
             capabilities: if with_reader { &caps } else { &caps[1..] },
+            exits: None,
         }];
         let seed = Seed {
             cores: 1,

@@ -72,6 +72,11 @@ impl KernelState {
         let partition = self.partition_of(cur)?;
         let r = self.reply_object(partition, regs[1])?;
         let caller = self.owed_caller(cur).ok_or(Status::NoCaller)?;
+        // A virtual machine's exit is answered by its monitor at once; it is
+        // not kept for later.
+        if self.vcpu_state(caller) != Some(VcpuState::AwaitingReply { server: cur }) {
+            return Err(Status::InvalidArgument);
+        }
         let object = self
             .replies
             .get_mut(r.index())

@@ -10,7 +10,8 @@
 //! core with the fewest of this partition's vCPUs, then the fewest vCPUs of
 //! any partition, then the lowest number. So a partition's vCPUs spread over
 //! its cores, and single-vCPU partitions spread over the machine. Every vCPU
-//! starts ready, with x0 = its index in its partition.
+//! of a service starts ready, with x0 = its index in its partition; a
+//! virtual machine's start off, for its monitor to start (`VcpuStart`).
 
 use core::fmt;
 
@@ -19,8 +20,8 @@ use hv_abi::hypercall::Badge;
 use super::{Core, KernelState, Partition, PartitionState, Vcpu, VcpuState};
 use crate::MAX_CPUS;
 use crate::cap::{
-    Capability, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES, MAX_SLOTS,
-    NotificationId, Object, PartitionId, SlotRef,
+    Capability, EndpointId, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
+    MAX_REPLIES, MAX_SLOTS, NotificationId, Object, PartitionId, SlotRef,
 };
 use crate::sched::{MAX_VCPUS, VcpuId};
 
@@ -48,6 +49,9 @@ pub struct PartitionSeed<'a> {
     /// Its initial capabilities: entry n goes in slot n (at most
     /// [`MAX_SLOTS`] entries).
     pub capabilities: &'a [Option<Capability>],
+    /// If it is a virtual machine: the endpoint its exits go to. Its vCPUs
+    /// then start off, for its monitor to start.
+    pub exits: Option<EndpointId>,
 }
 
 /// One endpoint of a [`Seed`].
@@ -158,6 +162,12 @@ pub enum SeedError {
         /// The endpoint's index.
         endpoint: usize,
     },
+    /// A virtual machine's exit endpoint is not an endpoint of the seed, or
+    /// is another virtual machine's too.
+    BadExits {
+        /// The partition's index.
+        partition: usize,
+    },
     /// An interrupt is bound to a notification the seed does not have.
     UnknownNotification {
         /// The binding's index.
@@ -207,6 +217,10 @@ impl fmt::Display for SeedError {
             Self::UnknownServer { endpoint } => {
                 write!(f, "endpoint {endpoint}: its server is not a partition")
             }
+            Self::BadExits { partition } => write!(
+                f,
+                "partition {partition}: its exit endpoint does not exist or is shared"
+            ),
             Self::UnknownNotification { irq } => {
                 write!(f, "interrupt binding {irq}: no such notification")
             }
@@ -250,7 +264,24 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
         .try_fold(0usize, |sum, p| sum.checked_add(p.vcpus))
         .unwrap_or(usize::MAX);
     at_most("vCPUs", vcpus, MAX_VCPUS)?;
+    // Whether a vCPU belongs to a virtual machine: the seed's partitions, in
+    // order, own consecutive vCPUs.
+    let vcpu_exists = |vcpu: crate::sched::VcpuId| {
+        let mut base = 0usize;
+        seed.partitions.iter().any(|q| {
+            let range = base..base + q.vcpus;
+            base += q.vcpus;
+            q.exits.is_some() && range.contains(&vcpu.index())
+        })
+    };
     for (i, p) in seed.partitions.iter().enumerate() {
+        if let Some(e) = p.exits {
+            let shared = seed.partitions.iter().take(i).any(|o| o.exits == Some(e));
+            if e.index() >= seed.endpoints.len() || shared {
+                return Err(SeedError::BadExits { partition: i });
+            }
+        }
+
         if p.vcpus == 0 {
             return Err(SeedError::NoVcpus { partition: i });
         }
@@ -269,6 +300,7 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
                 Object::Irq(q) => q.index() < seed.irqs.len(),
                 Object::Partition(q) => q.index() < seed.partitions.len(),
                 Object::KernelLog => seed.kernel_log.is_some(),
+                Object::Vcpu(vcpu) => vcpu_exists(vcpu),
                 Object::Reply(r) => match seed.replies.get(r.index()) {
                     Some(reply) if reply.owner.index() != i => {
                         return Err(SeedError::ForeignReply { partition: i, slot });
@@ -358,6 +390,7 @@ impl KernelState {
                     first_vcpu: first,
                     vcpu_count: count,
                     priority: p.priority,
+                    exits: p.exits,
                 };
             }
             let mut mine = [0u8; MAX_CPUS];
@@ -369,19 +402,27 @@ impl KernelState {
                     }
                 }
                 let v = VcpuId(first.saturating_add(index));
+                // A virtual machine's vCPUs start off: its monitor starts them.
+                let state = if p.exits.is_some() {
+                    VcpuState::Off
+                } else {
+                    VcpuState::Ready
+                };
                 if let Some(slot) = self.vcpus.get_mut(v.index()) {
                     *slot = Vcpu {
                         partition: id,
                         core,
                         priority: p.priority,
-                        state: VcpuState::Ready,
+                        state,
                         reply_to: None,
                     };
                 }
                 if let Some(saved) = self.regs.get_mut(v.index()) {
                     *saved = super::initial_regs(index);
                 }
-                if let Some(c) = self.cores.get_mut(usize::from(core)) {
+                if p.exits.is_some() {
+                    self.vm_vcpus |= 1 << (v.index() % 32);
+                } else if let Some(c) = self.cores.get_mut(usize::from(core)) {
                     c.ready.push_back(&mut self.links, v, p.priority);
                 }
             }
@@ -421,5 +462,7 @@ impl KernelState {
         self.reply_count = 0;
         self.history.fill(super::fault::History::EMPTY);
         self.klog.set_reader(None);
+        self.vm.fill(super::vm::VmVcpu::EMPTY);
+        self.vm_vcpus = 0;
     }
 }

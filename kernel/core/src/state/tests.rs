@@ -16,3 +16,4 @@ mod reply;
 mod sched;
 mod seed;
 mod support;
+mod vm;

@@ -19,14 +19,20 @@ use super::support::{
 
 const C: Rights = Rights::CONTROL;
 use crate::cap::{NotificationId, Object, ReplyId};
-use crate::state::{Effect, EndpointSeed, IrqSeed, KernelState, Next, ReplySeed, VcpuState};
+use crate::sched::VcpuId;
+use crate::state::{
+    Effect, EndpointSeed, IrqSeed, KernelState, Next, ReplySeed, VcpuState, VmExit,
+};
 
-/// Four partitions on two cores, six vCPUs, four endpoints (two carrying
+/// Six partitions on two cores, nine vCPUs, five endpoints (two carrying
 /// capabilities), two notifications, two interrupts; the first two
-/// partitions restart on a fault, the last two stop. Partition capabilities:
+/// partitions restart on a fault, the next two stop. Partition capabilities:
 /// c controls a (slot 4); b controls itself (slot 6); d may look at and
 /// control c, and pass that on (slot 4). Reply objects: b owns two (slots 7
-/// and 8), d one (slot 6).
+/// and 8), d one (slot 6). Partition e is a virtual machine with two vCPUs
+/// (restarting on a fault), a client of endpoint 0; f is its monitor, which
+/// serves its exits on endpoint 4 (slot 0) and holds its vCPUs (slots 1 and
+/// 2, with every right; slot 3, vCPU 7 with READ only) and a reply object.
 fn system() -> System {
     let a = Part::new(
         0b11,
@@ -82,17 +88,35 @@ fn system() -> System {
         ],
     )
     .vcpus(2);
-    let mut system = System::new(2, vec![a, b, c, d], 4, 2);
+    let e = Part::new(0b11, 15, &[endpoint(0, &[W], 6)])
+        .vcpus(2)
+        .vm(4)
+        .restart();
+    let vcpu = |i: u8, r: &[Rights]| object(Object::Vcpu(VcpuId(i)), r);
+    let f = Part::new(
+        0b11,
+        12,
+        &[
+            endpoint(4, &[R], 0),
+            vcpu(6, &[R, W, C]),
+            vcpu(7, &[R, W, C]),
+            vcpu(7, &[R]),
+            object(Object::Reply(ReplyId(3)), &[W]),
+        ],
+    );
+    let mut system = System::new(2, vec![a, b, c, d, e, f], 5, 2);
     system.endpoints = vec![
         EndpointSeed { server: Some(p(1)) },
         EndpointSeed { server: Some(p(1)) },
         EndpointSeed { server: None },
         EndpointSeed { server: Some(p(3)) },
+        EndpointSeed { server: Some(p(5)) },
     ];
     system.replies = vec![
         ReplySeed { owner: p(1) },
         ReplySeed { owner: p(1) },
         ReplySeed { owner: p(3) },
+        ReplySeed { owner: p(5) },
     ];
     system.irqs = vec![
         IrqSeed {
@@ -185,16 +209,58 @@ impl Oracle {
 
 #[derive(Clone, Debug)]
 enum Action {
-    Hvc { core: usize, regs: [u64; 8] },
-    Interrupt { core: usize, intid: u32 },
-    Tick { core: usize },
-    Reschedule { core: usize },
-    Fault { core: usize, reason: u64 },
-    RestartDone { partition: u8 },
-    RestartAbandoned { partition: u8 },
+    Hvc {
+        core: usize,
+        regs: [u64; 8],
+    },
+    Interrupt {
+        core: usize,
+        intid: u32,
+    },
+    Tick {
+        core: usize,
+    },
+    Reschedule {
+        core: usize,
+    },
+    Fault {
+        core: usize,
+        reason: u64,
+    },
+    RestartDone {
+        partition: u8,
+    },
+    RestartAbandoned {
+        partition: u8,
+    },
+    /// The running vCPU (a virtual machine's, or not) exits with this
+    /// syndrome.
+    VmExit {
+        core: usize,
+        esr: u64,
+        source: u64,
+    },
+    VmHalt {
+        core: usize,
+        pending: bool,
+    },
+    VmSgi {
+        core: usize,
+        value: u64,
+    },
+    /// The virtual timer of `vcpu` fires (on its own core).
+    VmTimer {
+        vcpu: u8,
+    },
+    /// The glue enters vCPU `vcpu` and takes its work.
+    TakeEntry {
+        vcpu: u8,
+    },
 }
 
-fn action() -> impl Strategy<Value = Action> {
+/// Random steps; `vm` weighs the virtual machine's (its exits, WFI, SGIs,
+/// timer, and its monitor's calls) against the rest.
+fn action(vm: u32) -> impl Strategy<Value = Action> {
     let base = u64::from(FUNCTION_BASE);
     // Biased towards IPC, and towards slot 0, where every partition keeps
     // its main endpoint; otherwise vCPUs mostly block on endpoints nobody
@@ -249,15 +315,74 @@ fn action() -> impl Strategy<Value = Action> {
             core,
             regs: [fid(call), slot, 0, 0, 0, 0, 0, 0],
         });
+    // The monitor's calls: on its vCPU slots, with the answers' flags.
+    let vcpu_calls = [
+        Hypercall::VcpuStart,
+        Hypercall::VcpuStop,
+        Hypercall::VcpuInject,
+        Hypercall::VcpuRead,
+        Hypercall::VcpuWrite,
+        Hypercall::VcpuStatus,
+        Hypercall::ReplyRecv,
+        Hypercall::Reply,
+        Hypercall::Recv,
+    ];
+    // The monitor is pinned to core 0.
+    let monitor = (
+        prop_oneof![4 => Just(0usize), 1 => Just(1usize)],
+        proptest::sample::select(vcpu_calls.to_vec()),
+        prop_oneof![3 => 1u64..4, 2 => Just(0u64), 1 => 0u64..8],
+        prop_oneof![4 => 0u64..40, 1 => any::<u64>()],
+        0u64..4,
+        any::<u64>(),
+    )
+        .prop_map(|(core, call, slot, x2, flags, value)| {
+            // Answers are 2..5 words: flags, then the value(s).
+            let (x2, x3) = match call {
+                Hypercall::ReplyRecv | Hypercall::Reply => (2 + x2 % 4, flags),
+                _ => (x2, value),
+            };
+            Action::Hvc {
+                core,
+                regs: [fid(call), slot, x2, x3, value, 1, 2, 3],
+            }
+        });
+    let exit_esr = prop_oneof![
+        // Data aborts with a syndrome: any size, direction, register.
+        (
+            0u64..4,
+            any::<bool>(),
+            0u64..32,
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(size, write, rt, sign, wide)| (0x24 << 26)
+                | (1 << 24)
+                | (size << 22)
+                | (u64::from(sign) << 21)
+                | (rt << 16)
+                | (u64::from(wide) << 15)
+                | (u64::from(write) << 6)
+                | 7),
+        (0u64..1 << 22).prop_map(|iss| (0x18 << 26) | iss),
+        Just(0x17 << 26),
+        any::<u32>().prop_map(u64::from),
+    ];
     prop_oneof![
         16 => hvc,
         1 => control,
+        4 * vm => monitor,
+        3 * vm => (0usize..2, exit_esr, any::<u64>()).prop_map(|(core, esr, source)| Action::VmExit { core, esr, source }),
+        2 * vm => (0usize..2, any::<bool>()).prop_map(|(core, pending)| Action::VmHalt { core, pending }),
+        vm => (0usize..2, prop_oneof![0u64..0x1000_0000, any::<u64>()]).prop_map(|(core, value)| Action::VmSgi { core, value }),
+        vm => (5u8..9).prop_map(|vcpu| Action::VmTimer { vcpu }),
+        2 * vm => (5u8..9).prop_map(|vcpu| Action::TakeEntry { vcpu }),
         2 => (0usize..2, 40u32..43).prop_map(|(core, intid)| Action::Interrupt { core, intid }),
         3 => (0usize..2).prop_map(|core| Action::Tick { core }),
         2 => (0usize..2).prop_map(|core| Action::Reschedule { core }),
         1 => (0usize..2, any::<u64>()).prop_map(|(core, reason)| Action::Fault { core, reason }),
-        2 => (0u8..5).prop_map(|partition| Action::RestartDone { partition }),
-        1 => (0u8..5).prop_map(|partition| Action::RestartAbandoned { partition }),
+        2 => (0u8..7).prop_map(|partition| Action::RestartDone { partition }),
+        1 => (0u8..7).prop_map(|partition| Action::RestartAbandoned { partition }),
     ]
 }
 
@@ -297,6 +422,40 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.state.restart_abandoned(p(partition));
             m.state.check_invariants().unwrap();
         }
+        Action::VmExit { core, esr, source } => {
+            let exit = VmExit::describe(esr, 0x1000, 0x0900_0000, 0x4000_0000, source);
+            let exiting = m.on(core).filter(|v| m.state.is_vm(*v));
+            let out = m.step(core, |s, r| s.vm_exit(core, exit, r));
+            if let Some(v) = exiting {
+                assert_ne!(m.on(core), Some(v), "an exit never continues");
+                assert!(!matches!(out.next, Next::Continue));
+                assert!(matches!(
+                    m.state.vcpu_state(v),
+                    Some(
+                        VcpuState::ExitSending { .. }
+                            | VcpuState::ExitReply { .. }
+                            | VcpuState::Off
+                    )
+                ));
+            }
+        }
+        Action::VmHalt { core, pending } => {
+            m.step(core, |s, r| s.vm_halt(core, pending, r));
+        }
+        Action::VmSgi { core, value } => {
+            m.step(core, |s, r| s.vm_sgi(core, value, r));
+        }
+        Action::VmTimer { vcpu } => {
+            let core = m.state.vcpu_core(VcpuId(vcpu)).unwrap_or(0);
+            m.step(core, |s, r| s.vm_timer(core, VcpuId(vcpu), r));
+        }
+        Action::TakeEntry { vcpu } => {
+            let entry = m.state.take_vm_entry(VcpuId(vcpu));
+            if !m.state.is_vm(VcpuId(vcpu)) {
+                assert!(entry.is_empty());
+            }
+            m.state.check_invariants().unwrap();
+        }
     }
     oracle.check(&m.state);
 }
@@ -305,7 +464,17 @@ proptest! {
     #![proptest_config(Config { cases: 96, ..Config::default() })]
 
     #[test]
-    fn random_steps_keep_every_invariant(actions in proptest::collection::vec(action(), 1..400)) {
+    fn random_virtual_machine_steps_keep_every_invariant(actions in proptest::collection::vec(action(8), 1..400)) {
+        let system = system();
+        let oracle = Oracle::new(&system);
+        let mut m = Machine::new(&system);
+        for action in &actions {
+            run(&mut m, &oracle, action);
+        }
+    }
+
+    #[test]
+    fn random_steps_keep_every_invariant(actions in proptest::collection::vec(action(1), 1..400)) {
         let system = system();
         let oracle = Oracle::new(&system);
         let mut m = Machine::new(&system);
@@ -315,16 +484,15 @@ proptest! {
     }
 }
 
-/// The random runs reach what matters: without this, a strategy that only
-/// ever produced refused calls would pass the test above.
-#[test]
-fn random_steps_reach_the_interesting_states() {
+/// What `runs` runs of 300 random steps (`vm` weighing the virtual
+/// machine's) reach, by name, with how often.
+fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
     let system = system();
     let oracle = Oracle::new(&system);
     let mut runner = TestRunner::deterministic();
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
-    let strategy = proptest::collection::vec(action(), 300);
-    for _ in 0..64 {
+    let strategy = proptest::collection::vec(action(vm), 300);
+    for _ in 0..runs {
         let actions =
             proptest::strategy::ValueTree::current(&strategy.new_tree(&mut runner).unwrap());
         let mut m = Machine::new(&system);
@@ -383,6 +551,7 @@ fn random_steps_reach_the_interesting_states() {
                 Some(Effect::Fault { .. }) => see("stop"),
                 Some(Effect::UnmaskIrq(_)) => see("unmask"),
                 Some(Effect::Log { .. }) => see("log"),
+                Some(Effect::VcpuRegister { .. }) => see("vcpu register"),
                 None => {}
             }
             if m.regs
@@ -391,6 +560,56 @@ fn random_steps_reach_the_interesting_states() {
                 && m.state != before
             {
                 see("peer gone");
+            }
+            if let Action::VmExit { core, .. } = *action
+                && let Some(v) = before.current(core).filter(|v| before.is_vm(*v))
+                && matches!(
+                    m.state.vcpu_state(v),
+                    Some(VcpuState::ExitReply { .. } | VcpuState::ExitSending { .. })
+                )
+            {
+                see("exit sent");
+            }
+            if let Action::Hvc { core, .. } = *action
+                && called(Hypercall::ReplyRecv) | called(Hypercall::Reply)
+                && (5u8..9).any(|g| {
+                    matches!(before.vcpu_state(VcpuId(g)), Some(VcpuState::ExitReply { server }) if before.current(core) == Some(server))
+                        && m.state.vcpu_state(VcpuId(g)) != before.vcpu_state(VcpuId(g))
+                })
+            {
+                see("exit answered");
+            }
+            if (6u8..8).any(|g| {
+                before.vcpu_state(VcpuId(g)) != Some(VcpuState::Halted)
+                    && m.state.vcpu_state(VcpuId(g)) == Some(VcpuState::Halted)
+            }) {
+                see("vCPU halted");
+            }
+            if (6u8..8).any(|g| {
+                before.vcpu_state(VcpuId(g)) == Some(VcpuState::Halted)
+                    && matches!(
+                        m.state.vcpu_state(VcpuId(g)),
+                        Some(VcpuState::Ready | VcpuState::Running)
+                    )
+            }) {
+                see("halted vCPU woken");
+            }
+            if called(Hypercall::VcpuStart)
+                && m.regs.iter().any(|_| true)
+                && (6u8..8).any(|g| {
+                    before.vcpu_state(VcpuId(g)) == Some(VcpuState::Off)
+                        && m.state.vcpu_state(VcpuId(g)) != Some(VcpuState::Off)
+                })
+            {
+                see("vCPU started");
+            }
+            if called(Hypercall::VcpuStop)
+                && (6u8..8).any(|g| {
+                    before.vcpu_state(VcpuId(g)) != Some(VcpuState::Off)
+                        && m.state.vcpu_state(VcpuId(g)) == Some(VcpuState::Off)
+                })
+            {
+                see("vCPU stopped");
             }
             let transferred = (0..4).any(|q| {
                 m.state.caps().slots(p(q)).any(|(s, _)| {
@@ -404,6 +623,17 @@ fn random_steps_reach_the_interesting_states() {
                 see("transfer");
             }
         }
+    }
+    seen
+}
+
+/// The random runs reach what matters: without this, a strategy that only
+/// ever produced refused calls would pass the tests above.
+#[test]
+fn random_steps_reach_the_interesting_states() {
+    let mut seen = reached(1, 64);
+    for (what, count) in reached(8, 32) {
+        *seen.entry(what).or_default() += count;
     }
     for what in [
         "call switched straight to its receiver",
@@ -421,6 +651,13 @@ fn random_steps_reach_the_interesting_states() {
         "busy",
         "saved reply",
         "replied through a reply object",
+        "exit sent",
+        "exit answered",
+        "vCPU halted",
+        "halted vCPU woken",
+        "vCPU started",
+        "vCPU stopped",
+        "vcpu register",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,

@@ -50,6 +50,8 @@ pub(super) struct Part {
     pub(super) priority: u8,
     pub(super) policy: FaultPolicy,
     pub(super) caps: Vec<Option<Capability>>,
+    /// The exit endpoint of a virtual machine.
+    pub(super) exits: Option<EndpointId>,
 }
 
 impl Part {
@@ -61,6 +63,15 @@ impl Part {
             priority,
             policy: FaultPolicy::Stop,
             caps: caps.to_vec(),
+            exits: None,
+        }
+    }
+
+    /// A virtual machine whose exits go to endpoint `exits`.
+    pub(super) fn vm(self, exits: u8) -> Self {
+        Self {
+            exits: Some(EndpointId(exits)),
+            ..self
         }
     }
 
@@ -117,6 +128,7 @@ impl System {
                 priority: p.priority,
                 fault_policy: p.policy,
                 capabilities: &p.caps,
+                exits: p.exits,
             })
             .collect();
         f(&Seed {

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! Virtual machines: the exits a guest's monitor answers, the `Vcpu` calls,
+//! virtual interrupts and WFI.
+//!
+//! A virtual machine partition's vCPUs run a guest at EL1. What the kernel
+//! does not handle itself becomes an **exit**: the glue describes it
+//! ([`VmExit::describe`], or the `hvc` path for a function ID that is not a
+//! Bulkhead hypercall) and [`KernelState::vm_exit`] sends it, as a call, on
+//! the partition's exit endpoint, which only its monitor serves (the layout
+//! is `hv_abi::vm`'s). The vCPU waits ([`VcpuState::ExitSending`] while no
+//! monitor vCPU has taken the message, [`VcpuState::ExitReply`] after) until
+//! the monitor answers with `Reply` or `ReplyRecv`; the answer is applied
+//! (a register written, x0..x3 set) instead of being delivered as a message.
+//! The fast IPC path never handles such an answer (it looks only at
+//! [`VcpuState::AwaitingReply`]), so everything here is the general path.
+//!
+//! The monitor holds a `Vcpu` capability for each vCPU of its guest:
+//! - `VcpuStart` (CONTROL): an [`VcpuState::Off`] vCPU starts at x2 with
+//!   x0 = x3 (the glue resets the rest of it: [`VmEntry::start`]);
+//! - `VcpuStop` (CONTROL): it is off, wherever it was; an exit it had sent
+//!   is withdrawn, its pending interrupts dropped;
+//! - `VcpuInject` (WRITE): virtual interrupt x2 becomes pending; a halted
+//!   vCPU wakes, a running one's core is kicked to deliver it;
+//! - `VcpuRead`, `VcpuWrite` (READ, WRITE): a register of a vCPU that is
+//!   off or waits for its monitor's answer (x0..x7 here, the rest through
+//!   [`Effect::VcpuRegister`]);
+//! - `VcpuStatus` (READ): where it is ([`VcpuRunState`]).
+//!
+//! **Interrupts.** The state keeps each vCPU's pending virtual interrupts
+//! (INTIDs below [`VIRTUAL_INTIDS`]) until the glue enters the vCPU and
+//! takes them ([`KernelState::take_vm_entry`]) to write them into the GIC's
+//! list registers; what sits in the list registers is the glue's. A trapped
+//! WFI ([`KernelState::vm_halt`]) halts the vCPU unless an interrupt is
+//! pending here or, as the glue says, in the list registers; injecting into
+//! a halted vCPU, an SGI from another vCPU of its guest
+//! ([`KernelState::vm_sgi`]) and its own virtual timer firing
+//! ([`KernelState::vm_timer`]) wake it.
+//!
+//! **Teardown.** When the monitor's partition stops or restarts, the guest
+//! vCPUs waiting for its answers are turned off (its next incarnation starts
+//! the guest afresh); when the guest's partition stops, its exits are
+//! withdrawn. Restarting a virtual machine partition leaves its vCPUs off.
+
+mod calls;
+mod exit;
+
+use hv_abi::vm::{EXIT_SMC, EXIT_WORDS, RESUME_SET_RESULT, RESUME_WRITE_REGISTER, VIRTUAL_INTIDS};
+
+use super::dispatch::SUCCESS;
+use super::ipc::Holds;
+use super::{KernelState, Outcome, PartitionState, Step, VcpuState};
+use crate::cap::EndpointId;
+use crate::sched::VcpuId;
+
+pub use exit::{Access, ICC_SGI1R_EL1, VmExit, sgi_targets};
+
+/// Words of pending-interrupt bits per vCPU.
+const PENDING_WORDS: usize = VIRTUAL_INTIDS as usize / 64;
+const _: () = assert!(VIRTUAL_INTIDS.is_multiple_of(64));
+
+/// What the glue must do when it next enters a virtual machine's vCPU,
+/// taken from the state by [`KernelState::take_vm_entry`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VmEntry {
+    /// Reset the vCPU to start at this IPA (EL1h, MMU off, interrupts
+    /// masked, every register but x0..x7 zero, its EL1 state at reset):
+    /// `VcpuStart`.
+    pub start: Option<u64>,
+    /// Write this general register (8 to 30; the state already wrote x0..x7
+    /// into what the vCPU resumes with): the monitor's answer to a load.
+    pub write: Option<(u8, u64)>,
+    /// Virtual interrupts that became pending (bit n of word n / 64: INTID n).
+    pub irqs: [u64; PENDING_WORDS],
+    /// For each SGI in `irqs`, the guest's vCPUs that sent it (bit n: vCPU
+    /// n), for the GICv2 list registers, which name an SGI's source.
+    pub sgi_sources: [u8; 16],
+}
+
+impl VmEntry {
+    /// Nothing to do.
+    pub const NONE: Self = Self {
+        start: None,
+        write: None,
+        irqs: [0; PENDING_WORDS],
+        sgi_sources: [0; 16],
+    };
+
+    /// Whether there is nothing to do.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::NONE
+    }
+}
+
+/// What the kernel keeps for one virtual machine vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct VmVcpu {
+    /// Work for the glue at its next entry.
+    entry: VmEntry,
+    /// Its exit message while it is queued on its exit endpoint.
+    message: [u64; EXIT_WORDS],
+    /// How the answer to its exit completes it, for a load or `mrs`.
+    access: Option<Access>,
+}
+
+impl VmVcpu {
+    pub(super) const EMPTY: Self = Self {
+        entry: VmEntry::NONE,
+        message: [0; EXIT_WORDS],
+        access: None,
+    };
+
+    fn has_pending_irq(&self) -> bool {
+        self.entry.irqs.iter().any(|w| *w != 0)
+    }
+}
+
+/// The x0..x7 a monitor vCPU receives for `exit` of the guest's vCPU
+/// `index`: a call's message of [`EXIT_WORDS`] words, badge = the index.
+fn exit_message(index: u8, words: &[u64; EXIT_WORDS]) -> [u64; 8] {
+    [
+        SUCCESS,
+        u64::from(index),
+        EXIT_WORDS as u64,
+        words[0],
+        words[1],
+        words[2],
+        words[3],
+        words[4],
+    ]
+}
+
+impl KernelState {
+    /// Whether `v` belongs to a virtual machine.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_vm(&self, v: VcpuId) -> bool {
+        v.index() < 32 && self.vm_vcpus & (1 << v.index()) != 0
+    }
+
+    /// The exit endpoint of `v`'s partition, if it is a virtual machine's.
+    pub(super) fn exits_of(&self, v: VcpuId) -> Option<EndpointId> {
+        self.vcpu(v)
+            .and_then(|x| self.partition(x.partition))
+            .and_then(|p| p.exits)
+    }
+
+    /// `v`'s index in its partition.
+    pub(super) fn index_in_partition(&self, v: VcpuId) -> u8 {
+        let first = self
+            .vcpu(v)
+            .and_then(|x| self.partition(x.partition))
+            .map_or(0, |p| p.first_vcpu);
+        v.0.saturating_sub(first)
+    }
+
+    /// The work the glue must do before it enters `v` (a virtual machine's
+    /// vCPU about to run on its core); empty for any other vCPU. Taking it
+    /// clears it.
+    pub fn take_vm_entry(&mut self, v: VcpuId) -> VmEntry {
+        match self.vm.get_mut(v.index()) {
+            Some(vm) => core::mem::replace(&mut vm.entry, VmEntry::NONE),
+            None => VmEntry::NONE,
+        }
+    }
+
+    /// The running vCPU on `core` (a virtual machine's) exits to its
+    /// monitor: `exit` is sent as a call on its exit endpoint, and the vCPU
+    /// waits for the answer. `regs` are its x0..x7 (kept: the answer
+    /// completes the instruction, it does not replace them); on return,
+    /// those of what runs next. A vCPU of a service, or one stopped from
+    /// another core meanwhile, only reschedules.
+    pub fn vm_exit(&mut self, core: usize, exit: VmExit, regs: &mut [u64; 8]) -> Outcome {
+        let Some(cur) = self.current(core) else {
+            return self.reschedule(core, regs);
+        };
+        let Some(e) = self.exits_of(cur) else {
+            return self.reschedule(core, regs);
+        };
+        let mut exit = exit;
+        if exit.is_bare_smc() {
+            exit = VmExit::call(EXIT_SMC, regs);
+        }
+        self.set_regs(cur, *regs);
+        if let Some(vm) = self.vm.get_mut(cur.index()) {
+            vm.access = exit.access;
+            vm.message = exit.words;
+        }
+        let msg = exit_message(self.index_in_partition(cur), &exit.words);
+        let Some(receiver) = self.first_waiting(e, Holds::Receivers) else {
+            let monitor_down = self
+                .endpoints
+                .get(e.index())
+                .and_then(|ep| ep.server)
+                .and_then(|p| self.partition(p))
+                .is_some_and(|p| p.state != PartitionState::Active);
+            let state = if monitor_down {
+                VcpuState::Off
+            } else {
+                self.enqueue_endpoint(e, cur, Holds::Senders);
+                VcpuState::ExitSending { endpoint: e }
+            };
+            self.set_state(cur, state);
+            let next = self.switch_away(core, Some(cur), regs);
+            return Step { next, kick: 0 }.into();
+        };
+        self.dequeue_endpoint(e, receiver);
+        self.set_state(cur, VcpuState::ExitReply { server: receiver });
+        self.set_reply_to(receiver, Some(cur));
+        if let Some(step) = self.direct_switch(core, cur, receiver, regs, msg) {
+            return step.into();
+        }
+        let kick = self.wake(receiver, msg, core);
+        let next = self.switch_away(core, Some(cur), regs);
+        Step { next, kick }.into()
+    }
+
+    /// The exit message of `sender`, queued on its exit endpoint, which the
+    /// running `cur` takes: `regs` become the message and `sender` waits for
+    /// `cur`'s answer.
+    pub(super) fn take_exit(&mut self, cur: VcpuId, sender: VcpuId, regs: &mut [u64; 8]) {
+        let words = self.vm.get(sender.index()).map(|vm| vm.message);
+        *regs = exit_message(self.index_in_partition(sender), &words.unwrap_or_default());
+        self.set_state(sender, VcpuState::ExitReply { server: cur });
+        self.set_reply_to(cur, Some(sender));
+    }
+
+    /// What `caller` resumes with when it gets the reply `msg` (x0..x7 as a
+    /// message delivers them): the message itself for a caller, or, for a
+    /// virtual machine vCPU waiting for its monitor's answer, its own
+    /// registers with the answer applied (word 0 says how; a register above
+    /// x7 is left for the glue in [`VmEntry::write`]).
+    pub(super) fn reply_registers(&mut self, caller: VcpuId, msg: [u64; 8]) -> [u64; 8] {
+        if !matches!(self.vcpu_state(caller), Some(VcpuState::ExitReply { .. })) {
+            return msg;
+        }
+        let mut regs = self.saved_regs(caller).unwrap_or_default();
+        let Some(vm) = self.vm.get_mut(caller.index()) else {
+            return regs;
+        };
+        let flags = msg[3];
+        let access = vm.access.take();
+        if flags & RESUME_SET_RESULT != 0 {
+            regs[..4].copy_from_slice(&msg[4..8]);
+        }
+        if flags & RESUME_WRITE_REGISTER != 0
+            && let Some(access) = access
+        {
+            let value = access.complete(msg[4]);
+            match access.register {
+                r @ 0..=7 => {
+                    if let Some(slot) = regs.get_mut(usize::from(r)) {
+                        *slot = value;
+                    }
+                }
+                r @ 8..=30 => vm.entry.write = Some((r, value)),
+                _ => {}
+            }
+        }
+        regs
+    }
+
+    /// The running virtual machine vCPU on `core` executed WFI: it halts
+    /// until an interrupt is pending for it, unless one already is (here,
+    /// or, as `pending_in_hardware` says, in its list registers or as its
+    /// fired timer). `regs` are its x0..x7; on return, those of what runs
+    /// next.
+    pub fn vm_halt(
+        &mut self,
+        core: usize,
+        pending_in_hardware: bool,
+        regs: &mut [u64; 8],
+    ) -> Outcome {
+        let Some(cur) = self.current(core) else {
+            return self.reschedule(core, regs);
+        };
+        let pending = self
+            .vm
+            .get(cur.index())
+            .is_some_and(VmVcpu::has_pending_irq);
+        if !self.is_vm(cur) || pending || pending_in_hardware {
+            return self.settle(core, regs, 0).into();
+        }
+        self.set_regs(cur, *regs);
+        self.set_state(cur, VcpuState::Halted);
+        Step {
+            next: self.switch_away(core, Some(cur), regs),
+            kick: 0,
+        }
+        .into()
+    }
+
+    /// The virtual timer of `v` (a virtual machine's vCPU pinned to `core`)
+    /// fired: the glue has made its interrupt pending in the list registers
+    /// it keeps for `v`. A halted `v` wakes. `regs` are the x0..x7 of what
+    /// runs on `core`.
+    pub fn vm_timer(&mut self, core: usize, v: VcpuId, regs: &mut [u64; 8]) -> Outcome {
+        let kick = if self.vcpu_state(v) == Some(VcpuState::Halted) {
+            self.make_ready(v, core)
+        } else {
+            0
+        };
+        self.settle(core, regs, kick).into()
+    }
+
+    /// The running virtual machine vCPU on `core` wrote `value` to
+    /// ICC_SGI1R_EL1: SGI `value[27:24]` becomes pending for the vCPUs of
+    /// its guest it names (the target list of Aff0 values, levels 1 to 3
+    /// zero, or with IRM every vCPU but itself). The glue stepped over the
+    /// instruction. `regs` are its x0..x7.
+    pub fn vm_sgi(&mut self, core: usize, value: u64, regs: &mut [u64; 8]) -> Outcome {
+        let Some(cur) = self.current(core).filter(|&v| self.is_vm(v)) else {
+            return self.reschedule(core, regs);
+        };
+        let Some(partition) = self
+            .vcpu(cur)
+            .and_then(|v| self.partition(v.partition))
+            .copied()
+        else {
+            return self.reschedule(core, regs);
+        };
+        let intid = ((value >> 24) & 0xf) as u32;
+        let me = self.index_in_partition(cur);
+        let targets = sgi_targets(value, partition.vcpu_count, me);
+        let mut kick = 0;
+        for index in 0..partition.vcpu_count {
+            if targets & (1 << index) != 0 {
+                let target = VcpuId(partition.first_vcpu.saturating_add(index));
+                kick |= self.pend(target, intid, Some(me), core);
+            }
+        }
+        self.settle(core, regs, kick).into()
+    }
+
+    /// Makes `intid` pending for `v` (from vCPU `source` of its guest, for
+    /// an SGI) and wakes it: a halted `v` becomes ready; a running one's
+    /// core (if not `here`) is kicked to deliver it. Returns the kick.
+    pub(super) fn pend(&mut self, v: VcpuId, intid: u32, source: Option<u8>, here: usize) -> u8 {
+        if !self.is_vm(v) {
+            return 0;
+        }
+        let Some(vm) = self.vm.get_mut(v.index()) else {
+            return 0;
+        };
+        let word = (intid / 64) as usize;
+        if let Some(bits) = vm.entry.irqs.get_mut(word) {
+            *bits |= 1 << (intid % 64);
+        }
+        if let (Some(source), Some(sources)) =
+            (source, vm.entry.sgi_sources.get_mut(intid as usize))
+            && source < 8
+        {
+            *sources |= 1 << source;
+        }
+        match self.vcpu(v).map(|x| (x.state, x.core)) {
+            Some((VcpuState::Halted, _)) => self.make_ready(v, here),
+            Some((VcpuState::Running, core)) if usize::from(core) != here => 1 << (core % 8),
+            _ => 0,
+        }
+    }
+}
