@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! What a manifest is compiled against: the programs that exist and where
-//! platform descriptions are, read from a workspace or given by a test.
+//! What a manifest is compiled against: the programs that exist, where
+//! platform descriptions are and the default guest's files, read from a
+//! workspace or given by a test.
 
 use std::path::{Path, PathBuf};
 
@@ -8,8 +9,9 @@ use crate::diag::{At, Diagnostic, Sink};
 use crate::platform::Platform;
 use crate::read;
 
-/// What a manifest is compiled against: the programs that exist and where
-/// platform descriptions are.
+/// What a manifest is compiled against: the programs that exist, where
+/// platform descriptions are, and the default guest (the files a virtual
+/// machine boots when its manifest says `kernel = "debian"`, the default).
 #[derive(Clone, Debug)]
 pub struct Environment {
     /// The workspace root; platform folders are relative to it.
@@ -19,6 +21,19 @@ pub struct Environment {
     /// Folders holding `<platform>/platform.toml`, relative to `root`,
     /// searched in order.
     platform_dirs: Vec<PathBuf>,
+    /// The default guest's kernel and initramfs, if the caller has them.
+    default_guest: Option<DefaultGuest>,
+}
+
+/// The files a virtual machine boots by default: Debian's arm64 kernel and
+/// the busybox initramfs, which `cargo xtask guests` fetches and builds. The
+/// compiler never fetches anything; `cargo xtask` resolves them first.
+#[derive(Clone, Debug)]
+pub(crate) struct DefaultGuest {
+    /// The arm64 `Image`.
+    pub(crate) kernel: PathBuf,
+    /// The initramfs.
+    pub(crate) initrd: PathBuf,
 }
 
 impl Environment {
@@ -50,7 +65,24 @@ impl Environment {
             root: root.to_path_buf(),
             programs,
             platform_dirs: vec![PathBuf::from("platforms")],
+            default_guest: None,
         }
+    }
+
+    /// Gives virtual machines a default guest: `kernel = "debian"` (the
+    /// default) boots `kernel`, `initrd = "debian"` (the default) loads
+    /// `initrd`. `cargo xtask` passes the files `cargo xtask guests` made;
+    /// without them, a manifest that uses the default is an error that says
+    /// so.
+    #[must_use]
+    pub fn with_default_guest(mut self, kernel: PathBuf, initrd: PathBuf) -> Self {
+        self.default_guest = Some(DefaultGuest { kernel, initrd });
+        self
+    }
+
+    /// The default guest, if one was given.
+    pub(crate) fn default_guest(&self) -> Option<&DefaultGuest> {
+        self.default_guest.as_ref()
     }
 
     /// Also looks for platforms in `dir` (relative to the root), before the

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! hv-manifest: the manifest compiler. A system's TOML in; a checked
-//! [`BootManifest`], the capability slots of every partition and a report
-//! out, or every error found, each with file, line, column, key and a hint.
+//! [`BootManifest`], the capability slots of every partition, the files
+//! its virtual machines boot and a report out, or every error found, each
+//! with file, line, column, key and a hint.
 //!
 //! The format is documented in `docs/manifest.md`. The stages, one module
 //! each:
@@ -10,8 +11,9 @@
 //!    unknown keys, missing keys and wrong types are errors.
 //! 2. `environment`/`platform`: the programs that exist, and
 //!    `platforms/<name>/platform.toml`, read and checked the same way.
-//! 3. `check`/`channels`: names resolve, memory and devices fit the platform
-//!    and are owned once, badges and bits are chosen, limits hold.
+//! 3. `check`/`channels`/`vm`: names resolve, memory and devices fit the
+//!    platform and are owned once, badges and bits are chosen, virtual
+//!    machines have their monitors and files, limits hold.
 //! 4. `lower`: the checked system becomes a [`BootManifest`], which is then
 //!    validated as the kernel will validate it; a failure there is a bug here.
 //! 5. `report`: the memory map, capabilities and channel graph, as text.
@@ -32,8 +34,9 @@ mod read;
 mod report;
 mod size;
 mod system;
+mod vm;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use environment::Environment;
@@ -48,34 +51,77 @@ pub struct Compiled {
     /// The manifest the kernel will read, already validated.
     pub manifest: BootManifest,
     /// Program names by index: program `x` is the crate `services/x`
-    /// (package `svc-x`); a partition's `program` indexes this list.
+    /// (package `svc-x`); a service's program indexes this list. A name
+    /// appears once for all the partitions that run it, except that every
+    /// monitor of a virtual machine has an entry of its own (so `vmm` may be
+    /// listed once per guest): each is built with its own guest's layout.
     pub programs: Vec<String>,
     /// For each partition, in order: its name and each capability's name
     /// (the channel's or the device's) with its slot.
     pub slots: Vec<(String, Vec<(String, u32)>)>,
+    /// The files the boot package carries (guest kernels and initramfs
+    /// images), as absolute paths, in [`BootManifest::files`] order.
+    pub files: Vec<PathBuf>,
+    /// Every virtual machine, in partition order.
+    pub guests: Vec<Guest>,
     /// The report: memory map, address spaces, capabilities, channels.
     pub report: String,
 }
 
+/// A virtual machine, as its monitor's build needs it (the rest is in the
+/// manifest: its RAM, and the monitor's mappings of it and of its files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guest {
+    /// The virtual machine's partition index.
+    pub partition: usize,
+    /// Its monitor's partition index.
+    pub monitor: usize,
+    /// Its kernel's index in [`BootManifest::files`] and [`Compiled::files`].
+    pub kernel: usize,
+    /// Its initramfs's index there, if it has one.
+    pub initrd: Option<usize>,
+    /// Its kernel's command line.
+    pub bootargs: String,
+}
+
 impl Compiled {
     /// Packs the manifest with the programs' bytes, in [`Self::programs`]
-    /// order, into a boot package.
+    /// order, and the files' bytes, in [`Self::files`] order, into a boot
+    /// package.
     ///
     /// # Errors
     ///
-    /// If the programs do not match the manifest or do not fit the format.
-    pub fn package(&self, programs: &[&[u8]]) -> Result<Vec<u8>, BuildError> {
-        package::build(&self.manifest, programs)
+    /// If the programs or files do not match the manifest (a file's length
+    /// must be the one it had when the manifest was compiled) or do not fit
+    /// the format.
+    pub fn package(&self, programs: &[&[u8]], files: &[&[u8]]) -> Result<Vec<u8>, BuildError> {
+        package::build(&self.manifest, programs, files)
     }
 }
 
 /// Compiles the system manifest at `system_toml` against the workspace at
-/// `workspace_root`. Paths in errors are shown as `system_toml` was given.
+/// `workspace_root`, with no default guest (see [`compile_with`]). Paths in
+/// errors are shown as `system_toml` was given.
 ///
 /// # Errors
 ///
 /// Every error found, if there is any.
 pub fn compile(system_toml: &Path, workspace_root: &Path) -> Result<Compiled, Diagnostics> {
+    compile_with(system_toml, &Environment::from_workspace(workspace_root))
+}
+
+/// Compiles the system manifest at `system_toml` in `environment` (the
+/// programs, the platforms and the default guest). Relative `kernel` and
+/// `initrd` paths are resolved from the manifest's folder; paths in errors
+/// are shown as `system_toml` was given.
+///
+/// # Errors
+///
+/// Every error found, if there is any.
+pub fn compile_with(
+    system_toml: &Path,
+    environment: &Environment,
+) -> Result<Compiled, Diagnostics> {
     let file = system_toml.display().to_string();
     let source = std::fs::read_to_string(system_toml).map_err(|error| Diagnostics {
         errors: vec![Diagnostic {
@@ -86,10 +132,23 @@ pub fn compile(system_toml: &Path, workspace_root: &Path) -> Result<Compiled, Di
             help: "check the path".to_owned(),
         }],
     })?;
-    compile_source(&file, &source, &Environment::from_workspace(workspace_root))
+    let folder = system_toml.parent().unwrap_or(Path::new(""));
+    compile_source_in(&file, &absolute(folder), &source, environment)
 }
 
-/// Compiles manifest text; `file` is how to name it in errors.
+/// `folder` made absolute from the current directory, if it can be.
+fn absolute(folder: &Path) -> PathBuf {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())
+}
+
+/// Compiles manifest text; `file` is how to name it in errors, and relative
+/// `kernel` and `initrd` paths are resolved from its folder, from the
+/// current directory.
 ///
 /// # Errors
 ///
@@ -99,6 +158,24 @@ pub fn compile_source(
     source: &str,
     environment: &Environment,
 ) -> Result<Compiled, Diagnostics> {
+    let folder = Path::new(file).parent().unwrap_or(Path::new(""));
+    compile_source_in(file, &absolute(folder), source, environment)
+}
+
+/// Compiles manifest text named `file` in errors, whose relative `kernel`
+/// and `initrd` paths are resolved from `folder` (errors show them from
+/// `file`'s folder, as `file` is shown).
+///
+/// # Errors
+///
+/// Every error found, if there is any.
+pub fn compile_source_in(
+    file: &str,
+    folder: &Path,
+    source: &str,
+    environment: &Environment,
+) -> Result<Compiled, Diagnostics> {
+    let folder = vm::Folder::of(file, folder);
     let mut sink = Sink::new(file, source);
     let (document, syntax_errors) = toml::de::DeTable::parse_recoverable(source);
     for error in read::cascade_free(source, &syntax_errors) {
@@ -118,7 +195,8 @@ pub fn compile_source(
     let checked = check::check(
         &declared,
         platform.as_ref(),
-        environment.programs(),
+        environment,
+        &folder,
         &mut sink,
     );
     let mut errors = platform_errors;
@@ -139,19 +217,46 @@ pub fn compile_source(
     };
     let system =
         checked.ok_or_else(|| internal("the checks failed without an error".to_owned()))?;
-    let (manifest, slots) = lower::lower(&system).map_err(internal)?;
+    let lower::Lowered {
+        manifest,
+        slots,
+        files,
+    } = lower::lower(&system).map_err(internal)?;
     manifest.validate().map_err(|error| {
         internal(format!(
             "the compiled manifest fails the kernel's own check: {error}"
         ))
     })?;
     let report = report::report(&system, &manifest, &slots);
+    let guests = guests(&system, &manifest);
     Ok(Compiled {
         manifest,
         programs: system.programs,
         slots,
+        files,
+        guests,
         report,
     })
+}
+
+/// Every virtual machine of a compiled system.
+fn guests(system: &model::System, manifest: &BootManifest) -> Vec<Guest> {
+    let file = |name: String| manifest.files.iter().position(|f| f.name.as_str() == name);
+    system
+        .partitions
+        .iter()
+        .enumerate()
+        .filter_map(|(partition, p)| {
+            let guest = p.guest()?;
+            Some(Guest {
+                partition,
+                monitor: guest.monitor,
+                kernel: file(format!("{}-kernel", p.name))?,
+                initrd: file(format!("{}-initrd", p.name)),
+                bootargs: guest.bootargs.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,14 +12,26 @@
 //! CONTROL), then one per reply object it owns (`reply-0`, `reply-1`, ...,
 //! with WRITE; reply objects are numbered in partition order). Its mappings
 //! are its devices (at IPA = PA), then its shared regions.
+//!
+//! Virtual machines: each gets an endpoint for its exits, numbered after
+//! the channels' endpoints in partition order, and its files
+//! (`<name>-kernel`, then `<name>-initrd` unless it has none), numbered in
+//! partition order. Its monitor's table holds, right after its channel
+//! capabilities, `exits` (READ on that endpoint) and `vcpu-0` to
+//! `vcpu-<n-1>` (READ, WRITE and CONTROL on each vCPU); its mappings end with
+//! the guest's RAM (read-write) and files (read-only), where `vm.rs` placed
+//! them.
+
+use std::path::PathBuf;
 
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
-    BootManifest, CapSpec, DeviceSpec, IrqSpec, Mapping, MappingKind, Name, Object, PartitionSpec,
-    RAM_IPA, SharedRegion,
+    BootManifest, CapSpec, DeviceSpec, FileSpec, IrqSpec, Mapping, MappingKind, Name, Object,
+    PAGE_SIZE, PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
 };
 
-use crate::model::{ChannelKind, System};
+use crate::model::{ChannelKind, Guest, GuestFile, Kind, System};
+use crate::vm::monitor_capability_names;
 
 /// A capability slot list: for each partition, each capability's name and
 /// slot.
@@ -44,9 +56,127 @@ fn number(index: usize) -> Result<u16, String> {
     u16::try_from(index).map_err(|_| format!("index {index} too large"))
 }
 
+/// What lowering produces.
+pub(crate) struct Lowered {
+    /// The manifest.
+    pub(crate) manifest: BootManifest,
+    /// Every partition's capability names and slots.
+    pub(crate) slots: Slots,
+    /// The files' absolute paths, in [`BootManifest::files`] order.
+    pub(crate) files: Vec<PathBuf>,
+}
+
+/// What a virtual machine adds to the manifest's numbering.
+struct VmNumbers {
+    /// Its exit endpoint.
+    exit_endpoint: u16,
+    /// Its kernel's file.
+    kernel: u16,
+    /// Its initramfs's file, if any.
+    initrd: Option<u16>,
+}
+
+/// Numbers every virtual machine's exit endpoint (after the endpoints
+/// already counted: the channels') and files, adding both to the manifest;
+/// returns, for each partition, its numbers if it is a virtual machine, and
+/// the files' paths.
+fn number_vms(
+    system: &System,
+    manifest: &mut BootManifest,
+) -> Result<(Vec<Option<VmNumbers>>, Vec<PathBuf>), String> {
+    let mut numbers = Vec::new();
+    let mut paths = Vec::new();
+    for partition in &system.partitions {
+        let Some(guest) = partition.guest() else {
+            numbers.push(None);
+            continue;
+        };
+        let exit_endpoint = manifest.endpoint_count;
+        manifest.endpoint_count = exit_endpoint.checked_add(1).ok_or("too many endpoints")?;
+        let mut add = |file: &GuestFile, suffix: &str| -> Result<u16, String> {
+            let index = number(manifest.files.len())?;
+            push(
+                &mut manifest.files,
+                FileSpec {
+                    name: name(&format!("{}-{suffix}", partition.name))?,
+                    size: file.size,
+                },
+                "files",
+            )?;
+            paths.push(file.path.clone());
+            Ok(index)
+        };
+        let kernel = add(&guest.kernel, "kernel")?;
+        let initrd = guest
+            .initrd
+            .as_ref()
+            .map(|initrd| add(initrd, "initrd"))
+            .transpose()?;
+        numbers.push(Some(VmNumbers {
+            exit_endpoint,
+            kernel,
+            initrd,
+        }));
+    }
+    Ok((numbers, paths))
+}
+
+/// A monitor's capabilities over its guest (partition number `partition`,
+/// with `guest_vcpus` vCPUs), with their names: `exits`, then one per vCPU.
+fn monitor_caps(guest_vcpus: u8, partition: u16, numbers: &VmNumbers) -> Vec<(String, CapSpec)> {
+    let vcpu_rights = Rights::READ.union(Rights::WRITE).union(Rights::CONTROL);
+    let objects = std::iter::once((Object::Endpoint(numbers.exit_endpoint), Rights::READ))
+        .chain((0..guest_vcpus).map(|vcpu| (Object::Vcpu { partition, vcpu }, vcpu_rights)));
+    monitor_capability_names(guest_vcpus)
+        .into_iter()
+        .zip(objects)
+        .map(|(name, (object, rights))| {
+            (
+                name,
+                CapSpec {
+                    object,
+                    rights,
+                    badge: Badge(0),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A monitor's mappings of its guest (partition number `partition`): its
+/// RAM, then its files.
+fn monitor_mappings(
+    guest: &Guest,
+    memory: u64,
+    partition: u16,
+    numbers: &VmNumbers,
+) -> Vec<Mapping> {
+    let mut mappings = vec![Mapping {
+        kind: MappingKind::GuestRam { partition },
+        ipa: guest.window,
+        size: memory,
+        rights: Rights::READ.union(Rights::WRITE),
+    }];
+    let files = [
+        (Some(&guest.kernel), Some(numbers.kernel)),
+        (guest.initrd.as_ref(), numbers.initrd),
+    ];
+    for (file, index) in files {
+        if let (Some(file), Some(index)) = (file, index) {
+            mappings.push(Mapping {
+                kind: MappingKind::File { file: index },
+                ipa: file.ipa,
+                size: file.size.next_multiple_of(PAGE_SIZE),
+                rights: Rights::READ,
+            });
+        }
+    }
+    mappings
+}
+
 /// Lowers `system`; an error here is a compiler bug (the checks should have
 /// refused the manifest), described in words.
-pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
+pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
     let mut manifest = BootManifest::empty(name(&system.name)?, name(&system.platform.name)?);
 
     // Devices, and the platform index → manifest index map.
@@ -134,11 +264,32 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
         });
     }
 
+    let (vm_numbers, files) = number_vms(system, &mut manifest)?;
+    // For each partition, the virtual machine it monitors (its number and
+    // the partition).
+    let monitored = |index: usize| {
+        system
+            .partitions
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.guest().is_some_and(|g| g.monitor == index))
+    };
+
     let mut slots = Vec::new();
     for (index, partition) in system.partitions.iter().enumerate() {
+        let kind = match (&partition.kind, vm_numbers.get(index)) {
+            (Kind::Service { program }, _) => PartitionKind::Service {
+                program: u8::try_from(*program).map_err(|_| "program index")?,
+            },
+            (Kind::Vm(guest), Some(Some(numbers))) => PartitionKind::Vm(VmSpec {
+                monitor: number(guest.monitor)?,
+                exit_endpoint: numbers.exit_endpoint,
+            }),
+            (Kind::Vm(_), _) => return Err("an unnumbered virtual machine".to_owned()),
+        };
         let mut spec = PartitionSpec {
             name: name(&partition.name)?,
-            program: u8::try_from(partition.program).map_err(|_| "program index")?,
+            kind,
             memory_size: partition.memory,
             memory_base: partition.base,
             ram_ipa: RAM_IPA,
@@ -182,6 +333,18 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
                 "capabilities",
             )?;
         }
+        let mut guest_mappings = Vec::new();
+        if let Some((vm, vm_partition)) = monitored(index) {
+            let (guest, numbers) = vm_partition
+                .guest()
+                .zip(vm_numbers.get(vm).and_then(Option::as_ref))
+                .ok_or("a monitored partition that is not a virtual machine")?;
+            for (cap_name, cap) in monitor_caps(vm_partition.vcpus, number(vm)?, numbers) {
+                names.push((cap_name, number(spec.caps.len())?));
+                push(&mut spec.caps, cap, "capabilities")?;
+            }
+            guest_mappings = monitor_mappings(guest, vm_partition.memory, number(vm)?, numbers);
+        }
         for &device in &partition.devices {
             let number = device_numbers
                 .get(device)
@@ -218,7 +381,7 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
                 "capabilities",
             )?;
         }
-        for mapping in shared {
+        for mapping in shared.into_iter().chain(guest_mappings) {
             push(&mut spec.mappings, mapping, "mappings")?;
         }
         if system
@@ -276,7 +439,11 @@ pub(crate) fn lower(system: &System) -> Result<(BootManifest, Slots), String> {
         ));
         push(&mut manifest.partitions, spec, "partitions")?;
     }
-    Ok((manifest, slots))
+    Ok(Lowered {
+        manifest,
+        slots,
+        files,
+    })
 }
 
 /// Partition `p`'s rights and badge on a channel, if it is an end of it.

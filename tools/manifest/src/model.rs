@@ -3,6 +3,8 @@
 //! chosen, every shared region placed. Built by `check.rs` only when the
 //! manifest has no errors; lowered by `lower.rs`, described by `report.rs`.
 
+use std::path::PathBuf;
+
 use hv_abi::hypercall::Rights;
 use hv_image::FaultPolicy;
 
@@ -24,7 +26,9 @@ pub(crate) struct System {
     pub(crate) description: Option<String>,
     /// The platform.
     pub(crate) platform: Platform,
-    /// Program names by index (distinct, in order of first use).
+    /// Program names by index, in order of first use: distinct, except that
+    /// every monitor of a virtual machine has an entry of its own (each is
+    /// built with its own guest's layout).
     pub(crate) programs: Vec<String>,
     /// Partitions, in file order.
     pub(crate) partitions: Vec<Partition>,
@@ -52,8 +56,8 @@ pub(crate) struct KernelLog {
 pub(crate) struct Partition {
     /// Its name.
     pub(crate) name: String,
-    /// Its program's index in [`System::programs`].
-    pub(crate) program: usize,
+    /// What runs in it.
+    pub(crate) kind: Kind,
     /// Bytes of RAM.
     pub(crate) memory: u64,
     /// Its fixed physical base, if any.
@@ -72,6 +76,75 @@ pub(crate) struct Partition {
     pub(crate) controls: Vec<usize>,
     /// How many reply objects it owns.
     pub(crate) replies: u8,
+}
+
+impl Partition {
+    /// Its program's index in [`System::programs`], if it is a service.
+    pub(crate) const fn program(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Service { program } => Some(*program),
+            Kind::Vm(_) => None,
+        }
+    }
+
+    /// What makes it a virtual machine, if it is one.
+    pub(crate) fn guest(&self) -> Option<&Guest> {
+        match &self.kind {
+            Kind::Service { .. } => None,
+            Kind::Vm(guest) => Some(guest),
+        }
+    }
+}
+
+/// What runs in a partition.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// A service: a program at EL0.
+    Service {
+        /// Its index in [`System::programs`].
+        program: usize,
+    },
+    /// A virtual machine, loaded and run by its monitor.
+    Vm(Box<Guest>),
+}
+
+/// A checked virtual machine: its monitor, its files and where its monitor
+/// sees them.
+#[derive(Debug)]
+pub(crate) struct Guest {
+    /// The monitor partition.
+    pub(crate) monitor: usize,
+    /// Where the monitor sees the guest's RAM (a [`SHARED_ALIGN`] boundary
+    /// past every shared region).
+    pub(crate) window: u64,
+    /// The kernel.
+    pub(crate) kernel: GuestFile,
+    /// The initramfs, unless `initrd = "none"`.
+    pub(crate) initrd: Option<GuestFile>,
+    /// The kernel's command line.
+    pub(crate) bootargs: String,
+}
+
+/// A file a virtual machine boots from, which its monitor maps read-only.
+#[derive(Debug)]
+pub(crate) struct GuestFile {
+    /// Where it comes from, as the manifest said.
+    pub(crate) source: FileSource,
+    /// Its absolute path.
+    pub(crate) path: PathBuf,
+    /// Its exact length in bytes (not zero).
+    pub(crate) size: u64,
+    /// Where the monitor sees it (a [`SHARED_ALIGN`] boundary).
+    pub(crate) ipa: u64,
+}
+
+/// Where a guest's file comes from.
+#[derive(Debug)]
+pub(crate) enum FileSource {
+    /// The default guest's (`"debian"`, or the key left out).
+    Debian,
+    /// A path as written in the manifest.
+    Path(String),
 }
 
 /// A checked channel.

@@ -12,8 +12,8 @@ use hv_abi::hypercall::Rights;
 use hv_image::{BootManifest, FaultPolicy, MappingKind, Object, RAM_IPA};
 
 use crate::lower::Slots;
-use crate::model::{ChannelKind, System};
-use crate::size::human;
+use crate::model::{ChannelKind, FileSource, Guest, GuestFile, Partition, System};
+use crate::size::{approximate, human};
 
 /// "1 channel", "2 channels".
 fn count(n: usize, noun: &str) -> String {
@@ -99,12 +99,22 @@ fn table(out: &mut String, indent: &str, rows: &[Vec<String>]) {
 pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) -> String {
     let mut out = String::new();
     let platform = &system.platform;
+    let vms = system
+        .partitions
+        .iter()
+        .filter(|p| p.guest().is_some())
+        .count();
     let _ = writeln!(
         out,
-        "system {} on {}: {}, {}, {}",
+        "system {} on {}: {}{}, {}, {}",
         system.name,
         platform.name,
         count(system.partitions.len(), "partition"),
+        if vms == 0 {
+            String::new()
+        } else {
+            format!(" ({})", count(vms, "virtual machine"))
+        },
         count(system.channels.len(), "channel"),
         count(system.programs.len(), "program"),
     );
@@ -147,6 +157,14 @@ pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) ->
             format!("shared {}", region.name),
             "allocated at boot".to_owned(),
             human(region.size),
+            String::new(),
+        ]);
+    }
+    for file in &manifest.files {
+        rows.push(vec![
+            format!("file {}", file.name),
+            "in the boot package".to_owned(),
+            exact(file.size),
             String::new(),
         ]);
     }
@@ -203,11 +221,15 @@ pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) ->
         let _ = writeln!(out, "  none");
     }
     for (index, program) in system.programs.iter().enumerate() {
-        let users: Vec<&str> = system
+        let users: Vec<String> = system
             .partitions
             .iter()
-            .filter(|p| p.program == index)
-            .map(|p| p.name.as_str())
+            .enumerate()
+            .filter(|(_, p)| p.program() == Some(index))
+            .map(|(i, p)| match monitored(system, i) {
+                Some(vm) => format!("{} (monitor of {})", p.name, vm.name),
+                None => p.name.clone(),
+            })
             .collect();
         let _ = writeln!(
             out,
@@ -259,19 +281,32 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
             FaultPolicy::Stop => "stop",
             FaultPolicy::Restart => "restart",
         };
+        let what = match (partition.program(), partition.guest()) {
+            (Some(program), _) => format!(
+                "program {}",
+                system.programs.get(program).map_or("?", String::as_str)
+            ),
+            (None, Some(guest)) => format!(
+                "virtual machine monitored by {}",
+                system
+                    .partitions
+                    .get(guest.monitor)
+                    .map_or("?", |m| m.name.as_str())
+            ),
+            (None, None) => "?".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "\npartition {}: program {}, {} on {} {}, priority {}, on fault {fault}",
+            "\npartition {}: {what}, {} on {} {}, priority {}, on fault {fault}",
             partition.name,
-            system
-                .programs
-                .get(partition.program)
-                .map_or("?", String::as_str),
             count(usize::from(partition.vcpus), "vCPU"),
             if cores.len() == 1 { "core" } else { "cores" },
             cores.join(","),
             partition.priority,
         );
+        if let Some(guest) = partition.guest() {
+            guest_block(out, system, manifest, spec, guest);
+        }
         let _ = writeln!(out, "  address space");
         let mut regions: Vec<(u64, Vec<String>)> = vec![(
             RAM_IPA,
@@ -292,6 +327,16 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
                     .shared_regions
                     .get(usize::from(region))
                     .map_or_else(String::new, |r| format!("shared {}", r.name)),
+                MappingKind::GuestRam { partition } => manifest
+                    .partitions
+                    .get(usize::from(partition))
+                    .map_or_else(String::new, |p| {
+                        format!("RAM of virtual machine {}", p.name)
+                    }),
+                MappingKind::File { file } => manifest
+                    .files
+                    .get(usize::from(file))
+                    .map_or_else(String::new, |f| format!("file {}", f.name)),
             };
             regions.push((
                 mapping.ipa,
@@ -328,6 +373,7 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
                 Object::Partition(n) => format!("partition {n}"),
                 Object::KernelLog => "kernel log".to_owned(),
                 Object::Reply(n) => format!("reply object {n}"),
+                Object::Vcpu { partition, vcpu } => format!("vCPU {vcpu} of partition {partition}"),
             };
             rows.push(vec![
                 slot.to_string(),
@@ -339,6 +385,76 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
         }
         table(out, "    ", &rows);
     }
+}
+
+/// The virtual machine partition `index` monitors, if any.
+fn monitored(system: &System, index: usize) -> Option<&Partition> {
+    system
+        .partitions
+        .iter()
+        .find(|p| p.guest().is_some_and(|g| g.monitor == index))
+}
+
+/// A file's exact size, and roughly for large ones: `4100 bytes (4.0 KiB)`.
+fn exact(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{bytes} bytes ({})", approximate(bytes))
+    }
+}
+
+/// What a virtual machine boots, and where its exits go.
+fn guest_block(
+    out: &mut String,
+    system: &System,
+    manifest: &BootManifest,
+    spec: &hv_image::PartitionSpec,
+    guest: &Guest,
+) {
+    let monitor = system
+        .partitions
+        .get(guest.monitor)
+        .map_or("?", |m| m.name.as_str());
+    let file_row = |key: &str, file: &GuestFile, index: Option<usize>| {
+        let name = index
+            .and_then(|i| manifest.files.get(i))
+            .map_or("?", |f| f.name.as_str());
+        let source = match &file.source {
+            FileSource::Debian => "\"debian\" (the default guest's)".to_owned(),
+            FileSource::Path(path) => format!("{path:?}"),
+        };
+        vec![
+            key.to_owned(),
+            format!(
+                "file {} {name}: {source}, {}",
+                index.map_or_else(|| "?".to_owned(), |i| i.to_string()),
+                exact(file.size)
+            ),
+        ]
+    };
+    let index_of = |suffix: &str| {
+        let wanted = format!("{}-{suffix}", spec.name);
+        manifest
+            .files
+            .iter()
+            .position(|f| f.name.as_str() == wanted)
+    };
+    let mut rows = vec![file_row("kernel", &guest.kernel, index_of("kernel"))];
+    match &guest.initrd {
+        Some(initrd) => rows.push(file_row("initrd", initrd, index_of("initrd"))),
+        None => rows.push(vec!["initrd".to_owned(), "none".to_owned()]),
+    }
+    rows.push(vec!["bootargs".to_owned(), guest.bootargs.clone()]);
+    let exits = spec
+        .vm()
+        .map_or_else(|| "?".to_owned(), |vm| vm.exit_endpoint.to_string());
+    rows.push(vec![
+        "exits".to_owned(),
+        format!("endpoint {exits}, from the kernel to {monitor} (its capability `exits`)"),
+    ]);
+    let _ = writeln!(out, "  guest");
+    table(out, "    ", &rows);
 }
 
 /// The channel graph.

@@ -6,8 +6,12 @@
 //! spelling, a size's alignment, a priority's range); whatever needs another
 //! part of the file or the platform is `check.rs`'s. A value that is wrong is
 //! reported and left out, so later checks see only what was readable.
+//! `[[channels]]` tables are read in `system/channel.rs`, the keys of
+//! virtual machines (`kind`, `monitor`, `kernel`, `initrd`, `bootargs`) in
+//! `system/vm.rs`.
 
 mod channel;
+mod vm;
 
 use hv_abi::hypercall::Rights;
 use hv_image::{FaultPolicy, MAX_VCPUS};
@@ -16,6 +20,8 @@ use crate::diag::{At, Place, Sink};
 use crate::platform::{address, check_name};
 use crate::read::{FieldAt, TableReader};
 use crate::size::{self, Size};
+
+pub(crate) use vm::{FileChoice, FileKey, GuestDecl, KindDecl};
 
 /// The default scheduling priority.
 const DEFAULT_PRIORITY: u8 = 100;
@@ -56,6 +62,10 @@ pub(crate) struct KernelLogDecl {
 pub(crate) struct PartitionDecl {
     /// The table's key, which names the partition.
     pub(crate) name: At<String>,
+    /// The table (its header, or its inline braces).
+    pub(crate) place: Place,
+    /// `kind`; `None` if it was written wrongly.
+    pub(crate) kind: Option<KindDecl>,
     /// `program`.
     pub(crate) program: Option<At<String>>,
     /// `memory`, or `memory.size`.
@@ -78,6 +88,20 @@ pub(crate) struct PartitionDecl {
     pub(crate) controls: Vec<At<String>>,
     /// `replies`: how many reply objects it owns.
     pub(crate) replies: Option<At<u8>>,
+    /// What a virtual machine declares besides (`None` for others).
+    pub(crate) guest: Option<GuestDecl>,
+}
+
+impl PartitionDecl {
+    /// Whether it is a virtual machine.
+    pub(crate) fn is_vm(&self) -> bool {
+        self.kind == Some(KindDecl::Vm)
+    }
+
+    /// Its `monitor`, if it is a virtual machine that names one.
+    pub(crate) fn monitor(&self) -> Option<&At<String>> {
+        self.guest.as_ref().and_then(|guest| guest.monitor.as_ref())
+    }
 }
 
 /// One entry of a partition's `irqs`: a device's interrupts delivered on a
@@ -235,34 +259,25 @@ pub(crate) fn read(document: &toml::de::DeTable<'_>, sink: &mut Sink<'_>) -> Sys
     system
 }
 
-/// The keys a partition takes.
-const PARTITION_KEYS: [&str; 11] = [
-    "program",
-    "memory",
-    "vcpus",
-    "cores",
-    "priority",
-    "devices",
-    "irqs",
-    "fault",
-    "controls",
-    "replies",
-    "description",
-];
-
 /// Reads one `[partitions.<name>]` table.
 fn read_partition(
     name: At<String>,
     mut table: TableReader<'_, '_>,
     sink: &mut Sink<'_>,
 ) -> PartitionDecl {
-    let program = table
-        .require(
-            sink,
-            "program",
-            "add `program = \"<name>\"`: the service in services/<name> that the partition runs",
-        )
-        .and_then(|field| field.string(sink, "write the program's name in quotes"));
+    let kind = vm::read_kind(&mut table, sink);
+    if kind == Some(KindDecl::Vm) {
+        table.set_what("a virtual machine partition");
+    }
+    let program_help =
+        "add `program = \"<name>\"`: the service in services/<name> that the partition runs";
+    let program = if kind == Some(KindDecl::Service) {
+        table.require(sink, "program", program_help)
+    } else {
+        table.get("program")
+    }
+    .and_then(|field| field.string(sink, "write the program's name in quotes"));
+    let guest = vm::read_guest(kind, &mut table, sink);
     let (memory, base) = match table.require(
         sink,
         "memory",
@@ -299,16 +314,18 @@ fn read_partition(
         .and_then(|priority| u8::try_from(priority.value).ok())
         .unwrap_or(DEFAULT_PRIORITY);
     let devices_help = "list device names from the platform, e.g. `devices = [\"uart0\"]`";
-    let devices = table
-        .get("devices")
+    let devices_field = table.get("devices");
+    let devices = devices_field
+        .as_ref()
         .and_then(|field| field.array(sink, devices_help))
         .unwrap_or_default()
         .iter()
         .filter_map(|item| item.string(sink, devices_help))
         .collect();
-    let irqs = table
-        .get("irqs")
-        .map(|field| read_irqs(&field, sink))
+    let irqs_field = table.get("irqs");
+    let irqs = irqs_field
+        .as_ref()
+        .map(|field| read_irqs(field, sink))
         .unwrap_or_default();
     let fault = table
         .get("fault")
@@ -337,9 +354,25 @@ fn read_partition(
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }
-    table.finish(sink, &PARTITION_KEYS);
-    PartitionDecl {
+    let place = table.place.clone();
+    let keys: Vec<&str> = match kind {
+        Some(KindDecl::Service) => vm::SERVICE_KEYS.to_vec(),
+        Some(KindDecl::Vm) => vm::VM_KEYS.to_vec(),
+        None => {
+            let mut all = vm::SERVICE_KEYS.to_vec();
+            all.extend(
+                vm::VM_KEYS
+                    .iter()
+                    .filter(|key| !vm::SERVICE_KEYS.contains(key)),
+            );
+            all
+        }
+    };
+    table.finish(sink, &keys);
+    let partition = PartitionDecl {
         name,
+        place,
+        kind,
         program,
         memory,
         base,
@@ -351,7 +384,17 @@ fn read_partition(
         fault,
         controls,
         replies,
+        guest,
+    };
+    if partition.is_vm() {
+        vm::check_vm_partition(
+            &partition,
+            devices_field.as_ref().map(|field| &field.place),
+            irqs_field.as_ref().map(|field| &field.place),
+            sink,
+        );
     }
+    partition
 }
 
 /// `memory = "256K"` or `memory = { size = "256K", base = 0x5000_0000 }`.

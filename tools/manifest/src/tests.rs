@@ -27,7 +27,7 @@ fn the_shipped_demo_compiles() {
     assert!(compiled.report.starts_with("system demo on qemu-virt: "));
     // Programs' bytes do not matter to the package format: stand-ins do.
     let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &b"program"[..]).collect();
-    let package = compiled.package(&programs).unwrap();
+    let package = compiled.package(&programs, &[]).unwrap();
     assert_eq!(
         hv_image::Package::parse(&package).unwrap().manifest(),
         Ok(compiled.manifest)
@@ -196,4 +196,218 @@ fn diagnostics_render_as_blocks() {
         second.unwrap_err().to_string(),
         "error: systems/bad.toml:7:10: partitions.console.memory: `13K` is not a multiple of the 4 KiB page size\n  help: use a multiple of 4K, e.g. `16K`\n"
     );
+}
+
+/// A system with one guest, its monitor and a service, for the tests below.
+const GUEST_SYSTEM: &str = r#"
+[system]
+name = "guest"
+platform = "qemu-virt"
+
+[partitions.hello]
+program = "hello"
+memory = "64K"
+
+[partitions.linux]
+kind = "vm"
+monitor = "linux-vmm"
+memory = "64M"
+vcpus = 2
+kernel = "Image"
+initrd = "none"
+bootargs = "console=ttyAMA0 quiet"
+
+[partitions.linux-vmm]
+program = "vmm"
+memory = "1M"
+vcpus = 2
+
+[partitions.other]
+kind = "vm"
+monitor = "other-vmm"
+memory = "64M"
+
+[partitions.other-vmm]
+program = "vmm"
+memory = "1M"
+
+[[channels]]
+name = "hello"
+kind = "endpoint"
+server = "hello"
+clients = ["linux-vmm", "linux"]
+
+[[channels]]
+name = "ring"
+kind = "shared-memory"
+size = "12K"
+writers = ["hello", "linux-vmm"]
+"#;
+
+/// A folder of its own under the system's temporary folder.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hv-manifest-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn guests_get_monitors_files_and_a_layout() {
+    let dir = scratch("guests");
+    std::fs::write(dir.join("system.toml"), GUEST_SYSTEM).unwrap();
+    std::fs::write(dir.join("Image"), [0x5a; 5000]).unwrap();
+    let (debian_kernel, debian_initrd) = (dir.join("debian-Image"), dir.join("debian-initrd"));
+    std::fs::write(&debian_kernel, [1; 9000]).unwrap();
+    std::fs::write(&debian_initrd, [2; 100]).unwrap();
+    let programs = ["hello", "vmm"].map(str::to_owned).to_vec();
+    let environment = Environment::new(&root(), programs)
+        .with_default_guest(debian_kernel.clone(), debian_initrd.clone());
+    let compiled = crate::compile_with(&dir.join("system.toml"), &environment).unwrap();
+
+    // Each monitor has a program of its own; guests have none.
+    assert_eq!(compiled.programs, ["hello", "vmm", "vmm"]);
+    let partitions = &compiled.manifest.partitions;
+    assert_eq!(partitions[2].program(), Some(1));
+    assert_eq!(partitions[4].program(), Some(2));
+    assert_eq!(partitions[1].program(), None);
+    // Exit endpoints follow the channels' endpoint, in partition order.
+    assert_eq!(compiled.manifest.endpoint_count, 3);
+    let linux = partitions[1].vm().copied().unwrap();
+    assert_eq!((linux.monitor, linux.exit_endpoint), (2, 1));
+    assert_eq!(partitions[3].vm().map(|vm| vm.exit_endpoint), Some(2));
+
+    // Files: the path relative to the manifest's folder, then the default
+    // guest's, with their exact lengths.
+    let files: Vec<(&str, u64)> = compiled
+        .manifest
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f.size))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("linux-kernel", 5000),
+            ("other-kernel", 9000),
+            ("other-initrd", 100)
+        ]
+    );
+    assert_eq!(
+        compiled.files,
+        [dir.join("Image"), debian_kernel, debian_initrd]
+    );
+    assert!(compiled.files.iter().all(|path| path.is_absolute()));
+    assert_eq!(compiled.guests.len(), 2);
+    let guest = &compiled.guests[0];
+    assert_eq!((guest.partition, guest.monitor), (1, 2));
+    assert_eq!((guest.kernel, guest.initrd), (0, None));
+    assert_eq!(guest.bootargs, "console=ttyAMA0 quiet");
+    assert_eq!(compiled.guests[1].initrd, Some(2));
+    assert_eq!(compiled.guests[1].bootargs, "console=ttyAMA0 rdinit=/init");
+
+    // The monitor: channels, then `exits` and its guest's vCPUs.
+    let slot = |name: &str, slot: u32| (name.to_owned(), slot);
+    assert_eq!(
+        compiled.slots[2].1,
+        [
+            slot("hello", 0),
+            slot("ring", 1),
+            slot("exits", 2),
+            slot("vcpu-0", 3),
+            slot("vcpu-1", 4)
+        ]
+    );
+    let monitor = &partitions[2];
+    assert_eq!(monitor.caps[2].object, Object::Endpoint(1));
+    assert_eq!(monitor.caps[2].rights, Rights::READ);
+    assert_eq!(
+        monitor.caps[4].object,
+        Object::Vcpu {
+            partition: 1,
+            vcpu: 1
+        }
+    );
+    assert_eq!(
+        monitor.caps[4].rights,
+        Rights::READ.union(Rights::WRITE).union(Rights::CONTROL)
+    );
+    // Nobody may send on an exit endpoint.
+    assert!(partitions.iter().all(|p| p.caps.iter().all(|c| {
+        !matches!(c.object, Object::Endpoint(1 | 2)) || !c.rights.contains(Rights::WRITE)
+    })));
+    // Its mappings: the shared ring, then the guest's RAM past it on a
+    // 2 MiB boundary, then the kernel right after the RAM.
+    let mappings: Vec<(MappingKind, u64, u64, Rights)> = monitor
+        .mappings
+        .iter()
+        .map(|m| (m.kind, m.ipa, m.size, m.rights))
+        .collect();
+    assert_eq!(
+        mappings,
+        [
+            (
+                MappingKind::Shared { region: 0 },
+                0x1_0000_0000,
+                0x3000,
+                Rights::READ.union(Rights::WRITE)
+            ),
+            (
+                MappingKind::GuestRam { partition: 1 },
+                0x1_0020_0000,
+                64 << 20,
+                Rights::READ.union(Rights::WRITE)
+            ),
+            (
+                MappingKind::File { file: 0 },
+                0x1_0420_0000,
+                0x2000,
+                Rights::READ
+            ),
+        ]
+    );
+    // The other monitor maps no shared region, and sees its guest at the
+    // same place; its initramfs is on the 2 MiB boundary after the kernel.
+    let other: Vec<u64> = partitions[4].mappings.iter().map(|m| m.ipa).collect();
+    assert_eq!(other, [0x1_0020_0000, 0x1_0420_0000, 0x1_0440_0000]);
+
+    // It packs, files included, and reads back.
+    let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &b"program"[..]).collect();
+    let bytes: Vec<Vec<u8>> = compiled
+        .files
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let package = compiled.package(&programs, &slices).unwrap();
+    let parsed = hv_image::Package::parse(&package).unwrap();
+    assert_eq!(parsed.manifest(), Ok(compiled.manifest.clone()));
+    assert_eq!(parsed.file(1), Some(&bytes[1][..]));
+    // A file whose length changed since is refused.
+    assert!(compiled.package(&programs, &slices[..2]).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn relative_guest_paths_start_at_the_manifest_not_the_current_folder() {
+    let dir = scratch("relative");
+    std::fs::create_dir_all(dir.join("systems/images")).unwrap();
+    std::fs::write(dir.join("systems/images/Image"), b"kernel").unwrap();
+    let source = "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n\n\
+                  [partitions.linux]\nkind = \"vm\"\nmonitor = \"vmm\"\nmemory = \"64M\"\n\
+                  kernel = \"images/Image\"\ninitrd = \"none\"\n\n\
+                  [partitions.vmm]\nprogram = \"vmm\"\nmemory = \"1M\"\n";
+    std::fs::write(dir.join("systems/t.toml"), source).unwrap();
+    let environment = Environment::new(&root(), vec!["vmm".to_owned()]);
+    let compiled = crate::compile_with(&dir.join("systems/t.toml"), &environment).unwrap();
+    assert_eq!(compiled.files, [dir.join("systems/images/Image")]);
+    // Shown relative, resolved from another folder: the error names the
+    // path as shown.
+    let errors = crate::compile_source_in("systems/t.toml", &dir, source, &environment)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("kernel `images/Image` (at systems/images/Image) does not exist"),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

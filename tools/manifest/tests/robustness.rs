@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hv_manifest::{Environment, compile_source};
+use hv_manifest::{Environment, compile_source_in};
 use proptest::prelude::{Strategy, any, prop, prop_assert, proptest};
 
 fn root() -> PathBuf {
@@ -12,15 +12,19 @@ fn root() -> PathBuf {
 }
 
 fn environment() -> Environment {
-    let programs = ["console", "hello", "ping", "uart-pl011"];
+    let programs = ["console", "hello", "ping", "uart-pl011", "vmm"];
+    let guest = root().join("tests/manifests/guest");
     Environment::new(&root(), programs.iter().map(|p| (*p).to_owned()).collect())
         .with_platform_dir(Path::new("tests/manifests/platforms"))
+        .with_default_guest(guest.join("Image"), guest.join("initrd"))
 }
 
 /// Compiles and checks the one promise every outcome keeps: an error report
 /// is never empty and every line of it is an `error:` or a `help:` line.
 fn compiles_without_panic(source: &str) -> bool {
-    match compile_source("fuzz.toml", source, &environment()) {
+    // As if it lay beside the good fixtures, so `../guest/Image` is found.
+    let folder = root().join("tests/manifests/ok");
+    match compile_source_in("fuzz.toml", &folder, source, &environment()) {
         Ok(compiled) => compiled.manifest.validate().is_ok(),
         Err(errors) => {
             let text = errors.to_string();
@@ -33,7 +37,7 @@ fn compiles_without_panic(source: &str) -> bool {
 }
 
 /// Pieces of manifests, for building plausible garbage.
-const TOKENS: [&str; 40] = [
+const TOKENS: [&str; 49] = [
     "[system]\n",
     "[partitions.a]\n",
     "[partitions.b]\n",
@@ -64,6 +68,15 @@ const TOKENS: [&str; 40] = [
     "ends = [{ partition = \"a\", rights = \"rwx\" }]\n",
     "name = \"n\"\n",
     "grant = true\n",
+    "kind = \"vm\"\n",
+    "monitor = \"a\"\n",
+    "monitor = \"b\"\n",
+    "memory = \"64M\"\n",
+    "kernel = \"../guest/Image\"\n",
+    "kernel = \"debian\"\n",
+    "initrd = \"none\"\n",
+    "initrd = \"../guest\"\n",
+    "bootargs = \"é\"\n",
     "= ",
     "\"",
     "[",
@@ -94,10 +107,10 @@ proptest! {
 
     #[test]
     fn random_edits_of_good_manifests_never_panic(
-        which in 0usize..4,
+        which in 0usize..6,
         edits in prop::collection::vec((any::<u16>(), 0u8..3, prop::sample::select(TOKENS.to_vec())), 1..6),
     ) {
-        let names = ["demo", "explicit", "odd-board", "kernel-only"];
+        let names = ["demo", "explicit", "odd-board", "kernel-only", "vm-debian", "vm-two-guests"];
         let path = root().join(format!("tests/manifests/ok/{}.toml", names[which]));
         let mut chars: Vec<char> = std::fs::read_to_string(path).unwrap().chars().collect();
         for (position, operation, token) in edits {
@@ -150,7 +163,8 @@ fn numbers_at_the_edges_never_panic() {
     ];
     for value in values {
         for key in [
-            "memory", "vcpus", "priority", "cores", "devices", "irqs", "fault", "program",
+            "memory", "vcpus", "priority", "cores", "devices", "irqs", "fault", "program", "kind",
+            "monitor", "kernel", "initrd", "bootargs",
         ] {
             let source = format!(
                 "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n[partitions.a]\nprogram = \"hello\"\n{}{key} = {value}\n",
@@ -166,5 +180,21 @@ fn numbers_at_the_edges_never_panic() {
             "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n[partitions.a]\nprogram = \"hello\"\nmemory = {{ size = \"4K\", base = {value} }}\n"
         );
         assert!(compiles_without_panic(&source), "base = {value}");
+        for key in ["memory", "vcpus", "monitor", "kernel", "initrd", "bootargs"] {
+            let source = format!(
+                "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n[partitions.v]\nkind = \"vm\"\n{}{}{key} = {value}\n[partitions.m]\nprogram = \"vmm\"\nmemory = \"1M\"\n",
+                if key == "memory" {
+                    ""
+                } else {
+                    "memory = \"64M\"\n"
+                },
+                if key == "monitor" {
+                    ""
+                } else {
+                    "monitor = \"m\"\n"
+                },
+            );
+            assert!(compiles_without_panic(&source), "vm {key} = {value}");
+        }
     }
 }

@@ -158,9 +158,15 @@ pub(crate) fn build_system(tools: &Tools, system: &System, variant: Variant) -> 
         programs.push(build_program(tools, name, variant, &environment)?);
     }
     let programs: Vec<&[u8]> = programs.iter().map(Vec::as_slice).collect();
+    // Guests' kernels and initramfs, as the manifest was compiled with them.
+    let mut files = Vec::new();
+    for path in &system.compiled.files {
+        files.push(std::fs::read(path).map_err(|e| error!("cannot read {}: {e}", path.display()))?);
+    }
+    let files: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
     let package = system
         .compiled
-        .package(&programs)
+        .package(&programs, &files)
         .map_err(|e| error!("cannot pack system `{}`: {e}", system.name))?;
     let image = append_package(&kernel, &package).map_err(|e| error!("{e}"))?;
     let mut name = system.name.clone();

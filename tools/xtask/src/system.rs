@@ -49,7 +49,7 @@ impl System {
         let manifest = &self.compiled.manifest;
         let mut layout: Option<(&str, Vec<(String, String)>)> = None;
         for (index, spec) in manifest.partitions.iter().enumerate() {
-            if usize::from(spec.program) != program {
+            if spec.program().map(usize::from) != Some(program) {
                 continue;
             }
             let environment = self.partition_environment(index);
@@ -82,7 +82,11 @@ impl System {
     ///   endpoint it serves, which `svc_rt::clients!` reads: every partition
     ///   holding a write capability to the endpoint, in badge order, with the
     ///   slot of the first notification this partition may signal that the
-    ///   client waits on (how the server wakes it), if there is one.
+    ///   client waits on (how the server wakes it), if there is one;
+    /// - for the monitor of a virtual machine ([`Self::guest_environment`]):
+    ///   `BULKHEAD_GUEST_*`, where it sees the guest's RAM and files and how
+    ///   the guest boots; its capabilities `exits` and `vcpu-<n>` come out
+    ///   as `BULKHEAD_CAP_EXITS` and `BULKHEAD_CAP_VCPU_<n>` like any other.
     pub(crate) fn partition_environment(&self, index: usize) -> Vec<(String, String)> {
         let manifest = &self.compiled.manifest;
         let variable = |prefix: &str, name: &str| {
@@ -117,6 +121,8 @@ impl System {
                         .get(usize::from(device))
                         .map(|d| d.name.as_str()),
                 ),
+                // A monitor's view of its guest: `guest_environment`.
+                MappingKind::GuestRam { .. } | MappingKind::File { .. } => continue,
             };
             if let Some(name) = name {
                 environment.push((
@@ -129,7 +135,12 @@ impl System {
             let Object::Endpoint(endpoint) = cap.object else {
                 continue;
             };
-            if !cap.rights.contains(Rights::READ) {
+            // A guest's exits come from the kernel alone: no client list.
+            let exits = manifest
+                .partitions
+                .iter()
+                .any(|p| p.vm().is_some_and(|vm| vm.exit_endpoint == endpoint));
+            if !cap.rights.contains(Rights::READ) || exits {
                 continue;
             }
             let Some((name, _)) = slots.iter().find(|(_, s)| *s as usize == slot) else {
@@ -158,6 +169,60 @@ impl System {
                 .collect();
             environment.push((variable("CLIENTS", name), list.join(",")));
         }
+        if let Some(guest) = self.compiled.guests.iter().find(|g| g.monitor == index) {
+            environment.extend(self.guest_environment(guest));
+        }
+        environment
+    }
+
+    /// What the monitor of `guest` is built with besides its capabilities
+    /// (numbers in decimal):
+    /// - `BULKHEAD_GUEST_NAME=<name>`, `BULKHEAD_GUEST_VCPUS=<n>`;
+    /// - `BULKHEAD_GUEST_RAM_BASE=<ipa>`: where the guest's RAM starts in
+    ///   the guest's own address space;
+    /// - `BULKHEAD_GUEST_RAM_WINDOW=<ipa>:<size>`: where the monitor sees it;
+    /// - `BULKHEAD_GUEST_KERNEL=<ipa>:<length>` and (if it has one)
+    ///   `BULKHEAD_GUEST_INITRD=<ipa>:<length>`: where the monitor sees the
+    ///   files, with their exact lengths (the mappings are whole pages);
+    /// - `BULKHEAD_GUEST_BOOTARGS=<command line>`.
+    fn guest_environment(&self, guest: &hv_manifest::Guest) -> Vec<(String, String)> {
+        let manifest = &self.compiled.manifest;
+        let (Some(vm), Some(monitor)) = (
+            manifest.partitions.get(guest.partition),
+            manifest.partitions.get(guest.monitor),
+        ) else {
+            return Vec::new();
+        };
+        let seen = |kind: MappingKind| monitor.mappings.iter().find(|m| m.kind == kind);
+        let mut environment = vec![
+            ("BULKHEAD_GUEST_NAME".to_owned(), vm.name.to_string()),
+            ("BULKHEAD_GUEST_VCPUS".to_owned(), vm.vcpus.to_string()),
+            ("BULKHEAD_GUEST_RAM_BASE".to_owned(), vm.ram_ipa.to_string()),
+        ];
+        let partition = u16::try_from(guest.partition).unwrap_or(u16::MAX);
+        if let Some(window) = seen(MappingKind::GuestRam { partition }) {
+            environment.push((
+                "BULKHEAD_GUEST_RAM_WINDOW".to_owned(),
+                format!("{}:{}", window.ipa, window.size),
+            ));
+        }
+        for (variable, file) in [
+            ("BULKHEAD_GUEST_KERNEL", Some(guest.kernel)),
+            ("BULKHEAD_GUEST_INITRD", guest.initrd),
+        ] {
+            let Some(file) = file else { continue };
+            let index = u16::try_from(file).unwrap_or(u16::MAX);
+            if let (Some(mapping), Some(spec)) = (
+                seen(MappingKind::File { file: index }),
+                manifest.files.get(file),
+            ) {
+                environment.push((
+                    variable.to_owned(),
+                    format!("{}:{}", mapping.ipa, spec.size),
+                ));
+            }
+        }
+        environment.push(("BULKHEAD_GUEST_BOOTARGS".to_owned(), guest.bootargs.clone()));
         environment
     }
 
@@ -315,8 +380,95 @@ mod tests {
                 .any(|(k, _)| k.starts_with("BULKHEAD_CLIENTS_"))
         );
         has(&environment("pong"), "BULKHEAD_CLIENTS_PING", "1=ping");
-        let program = usize::from(system.compiled.manifest.partitions[1].program);
-        assert_eq!(system.program_environment(program).unwrap(), console);
+        let program = system.compiled.manifest.partitions[1].program().unwrap();
+        assert_eq!(
+            system.program_environment(usize::from(program)).unwrap(),
+            console
+        );
+        assert!(
+            !console
+                .iter()
+                .any(|(k, _)| k.starts_with("BULKHEAD_GUEST_"))
+        );
+    }
+
+    #[test]
+    fn monitors_get_their_guests_layout_and_a_build_each() {
+        let image = crate::root().join("tests/manifests/guest/Image");
+        let initrd = crate::root().join("tests/manifests/guest/initrd");
+        let guest = |name: &str, initrd: &str| {
+            format!(
+                "[partitions.{name}]\nkind = \"vm\"\nmonitor = \"{name}-vmm\"\nmemory = \"64M\"\n\
+                 vcpus = 2\nkernel = \"{}\"\ninitrd = \"{initrd}\"\n\n\
+                 [partitions.{name}-vmm]\nprogram = \"hello\"\nmemory = \"1M\"\n\n",
+                image.display()
+            )
+        };
+        let text = format!(
+            "[system]\nname = \"guests\"\nplatform = \"qemu-virt\"\n\n{}{}\
+             [partitions.other]\nprogram = \"hello\"\nmemory = \"64K\"\n",
+            guest("linux", &initrd.display().to_string()),
+            guest("bare", "none"),
+        );
+        let path = write("guests.toml", &text);
+        let system = System::load(&path).unwrap();
+        let manifest = &system.compiled.manifest;
+        // Two monitors running one program are two builds; the other
+        // partition running it shares one of its own.
+        assert_eq!(system.compiled.programs, ["hello", "hello", "hello"]);
+        let environment = system.partition_environment(1);
+        let has = |key: &str, value: &str| {
+            assert!(
+                environment.iter().any(|(k, v)| k == key && v == value),
+                "no {key}={value} in {environment:?}"
+            );
+        };
+        let window = manifest.partitions[1].mappings[0].ipa;
+        has("BULKHEAD_CAP_EXITS", "0");
+        has("BULKHEAD_CAP_VCPU_0", "1");
+        has("BULKHEAD_CAP_VCPU_1", "2");
+        has("BULKHEAD_GUEST_NAME", "linux");
+        has("BULKHEAD_GUEST_VCPUS", "2");
+        has("BULKHEAD_GUEST_RAM_BASE", &hv_image::RAM_IPA.to_string());
+        has(
+            "BULKHEAD_GUEST_RAM_WINDOW",
+            &format!("{window}:{}", 64 << 20),
+        );
+        let kernel_length = std::fs::metadata(&image).unwrap().len();
+        let initrd_length = std::fs::metadata(&initrd).unwrap().len();
+        has(
+            "BULKHEAD_GUEST_KERNEL",
+            &format!("{}:{kernel_length}", window + (64 << 20)),
+        );
+        has(
+            "BULKHEAD_GUEST_INITRD",
+            &format!("{}:{initrd_length}", window + (66 << 20)),
+        );
+        has("BULKHEAD_GUEST_BOOTARGS", "console=ttyAMA0 rdinit=/init");
+        assert!(
+            !environment
+                .iter()
+                .any(|(k, _)| k.starts_with("BULKHEAD_CLIENTS_"))
+        );
+        let program = usize::from(manifest.partitions[1].program().unwrap());
+        assert_eq!(system.program_environment(program).unwrap(), environment);
+        // The second monitor gets its own guest, without an initramfs.
+        let bare = system.partition_environment(3);
+        assert!(
+            bare.iter()
+                .any(|(k, v)| k == "BULKHEAD_GUEST_NAME" && v == "bare")
+        );
+        assert!(!bare.iter().any(|(k, _)| k == "BULKHEAD_GUEST_INITRD"));
+        // The guests themselves and the other service get none of it.
+        for index in [0, 2, 4] {
+            assert!(
+                !system
+                    .partition_environment(index)
+                    .iter()
+                    .any(|(k, _)| k.starts_with("BULKHEAD_GUEST_"))
+            );
+        }
+        assert_eq!(system.compiled.files, [image.clone(), initrd, image]);
     }
 
     #[test]
