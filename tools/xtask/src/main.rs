@@ -6,9 +6,12 @@
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
 //! [`qemu`] (running a machine and reading its console), [`test`] (the test
-//! suite CI runs).
+//! suite CI runs), [`debian`] (files made from Debian packages, cached) and
+//! [`guests`] (the Linux guest's kernel and initramfs).
 
 mod bench;
+mod debian;
+mod guests;
 mod image;
 mod qemu;
 mod setup;
@@ -82,6 +85,11 @@ Commands:
   bench
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run
         twice to prove it repeatable, against the budgets in bench.rs.
+  guests [--refresh]
+        Fetch Debian's arm64 Linux kernel and busybox, build the guest
+        initramfs, cache both in target/guests/ and print their paths and
+        versions. Once cached, no network is needed.
+        --refresh        look for newer Debian packages
   setup
         Install what is missing (bare-metal Rust target, QEMU, U-Boot) and exit.
   help
@@ -115,6 +123,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "test" => test::main(rest),
         "check" => check(rest),
         "bench" => bench::main(rest),
+        "guests" => guests::main(rest),
         "setup" => {
             setup::ensure(setup::Needs { uboot: true })?;
             println!("setup: everything is installed");

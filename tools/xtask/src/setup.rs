@@ -7,16 +7,22 @@
 //!   `rust-web-src` build the kernel with `RUSTC_BOOTSTRAP=1` and
 //!   `-Zbuild-std`, linking with the host toolchain's `rust-lld` or Debian's
 //!   `lld`.
-//! - QEMU (`qemu-system-arm`) and, for the tests, U-Boot (`u-boot-qemu`), from
-//!   Debian. As root they are installed with apt-get; otherwise the exact
-//!   command is printed and the command stops.
+//! - QEMU (`qemu-system-arm`), from Debian. As root it is installed with
+//!   apt-get; otherwise the exact command is printed and the command stops.
+//! - For the tests, U-Boot: `usr/lib/u-boot/qemu_arm64/u-boot.bin` of
+//!   Debian's `u-boot-qemu` (architecture `all`), fetched through
+//!   [`crate::debian`] into `target/u-boot/`, which needs neither root nor a
+//!   host install. If it cannot be fetched and the host has `u-boot-qemu`
+//!   installed, the host's copy is used.
 //!
 //! When everything is present this takes a few tens of milliseconds: one
-//! `rustc --print sysroot` and one `dpkg-query`.
+//! `rustc --print sysroot` and one `dpkg-query` (and, for U-Boot, reading its
+//! cache entry and hashing one 1 MB file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::debian::{self, Archive, Fetched, Package, Recipe, Resolve};
 use crate::{Result, error};
 
 /// The bare-metal target the kernel is built for.
@@ -25,7 +31,8 @@ use crate::{Result, error};
 /// not save them on every trap (docs/building.md).
 pub(crate) const TARGET: &str = "aarch64-unknown-none-softfloat";
 
-/// Where Debian's u-boot-qemu puts the 64-bit QEMU build.
+/// Where Debian's u-boot-qemu puts the 64-bit QEMU build (in the package,
+/// and on a host that has it installed).
 pub(crate) const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 
 /// How the kernel is compiled.
@@ -59,28 +66,70 @@ pub(crate) struct Needs {
 
 /// Makes sure everything in `needs` is installed, installing what is missing.
 pub(crate) fn ensure(needs: Needs) -> Result<Tools> {
-    let mut packages = vec!["qemu-system-arm"];
-    if needs.uboot {
-        packages.push("u-boot-qemu");
-    }
-    install_packages(&packages)?;
+    install_packages(&["qemu-system-arm"])?;
     let qemu = which("qemu-system-aarch64").ok_or_else(|| {
         error!("qemu-system-arm is installed but qemu-system-aarch64 is not on PATH")
     })?;
-    let uboot = needs.uboot.then(|| PathBuf::from(UBOOT_BIN));
-    if let Some(path) = &uboot
-        && !path.is_file()
-    {
-        return Err(error!(
-            "u-boot-qemu is installed but {} is missing",
-            path.display()
-        ));
-    }
+    let uboot = if needs.uboot { Some(uboot()?) } else { None };
     Ok(Tools {
         toolchain: toolchain()?,
         qemu,
         uboot,
     })
+}
+
+/// U-Boot for QEMU's arm64 `virt` machine, from the cache (fetched from
+/// Debian if it is not there), or the host's copy if fetching fails.
+fn uboot() -> Result<PathBuf> {
+    match debian::ensure(&UBoot, Resolve::Cached) {
+        Ok(entry) => Ok(entry.dir.join("u-boot.bin")),
+        Err(e) if Path::new(UBOOT_BIN).is_file() => {
+            eprintln!("{e}\nu-boot: using the host's {UBOOT_BIN} instead");
+            Ok(PathBuf::from(UBOOT_BIN))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The recipe: `u-boot-qemu` in, its arm64 `u-boot.bin` out.
+struct UBoot;
+
+impl Recipe for UBoot {
+    fn name(&self) -> &str {
+        "u-boot"
+    }
+
+    fn revision(&self) -> String {
+        format!("{UBOOT_BIN} as is")
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["u-boot.bin"]
+    }
+
+    fn offline_hint(&self) -> String {
+        "u-boot: U-Boot (for the test system::u-boot-booti) comes from Debian's archive the \
+         first time, then from target/u-boot/ with no network; or install the host package: \
+         apt-get install u-boot-qemu"
+            .to_string()
+    }
+
+    fn resolve(&self, archive: &Archive) -> Result<Vec<Package>> {
+        Ok(vec![archive.package("u-boot-qemu", "all")?])
+    }
+
+    fn build(&self, fetched: &[Fetched], work: &Path, out: &Path) -> Result<()> {
+        let [package] = fetched else {
+            return Err(error!(
+                "u-boot: expected one package, got {}",
+                fetched.len()
+            ));
+        };
+        let member = format!(".{UBOOT_BIN}");
+        debian::extract(&package.deb, work, &[&member])?;
+        std::fs::rename(work.join(&member), out.join("u-boot.bin"))?;
+        Ok(())
+    }
 }
 
 fn toolchain() -> Result<Toolchain> {
