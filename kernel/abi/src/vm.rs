@@ -102,6 +102,30 @@ pub const RESUME_WRITE_REGISTER: u64 = 1 << 0;
 /// Answer word 0: words 1..4 become x0..x3.
 pub const RESUME_SET_RESULT: u64 = 1 << 1;
 
+/// The machine a guest sees, as the kernel maps it and its monitor
+/// describes it in the guest's device tree: QEMU `virt`'s layout, so that
+/// a guest kernel built for it needs nothing else. Its RAM is at
+/// [`GUEST_RAM_BASE`] (the manifest compiler's `RAM_IPA`).
+pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
+/// The guest's GIC distributor (emulated by its monitor).
+pub const GUEST_GICD: u64 = 0x0800_0000;
+/// The distributor's size.
+pub const GUEST_GICD_SIZE: u64 = 0x1_0000;
+/// GICv2: the guest's CPU interface, where the kernel maps the GIC's virtual
+/// CPU interface (GICV).
+pub const GUEST_GICC: u64 = 0x0801_0000;
+/// The CPU interface's size (two pages: GICC_DIR is in the second).
+pub const GUEST_GICC_SIZE: u64 = 0x2000;
+/// GICv3: the guest's redistributors (emulated by its monitor), one
+/// [`GUEST_GICR_STRIDE`] each.
+pub const GUEST_GICR: u64 = 0x080a_0000;
+/// One GICv3 redistributor's size.
+pub const GUEST_GICR_STRIDE: u64 = 0x2_0000;
+/// The guest's PL011 UART (emulated by its monitor).
+pub const GUEST_UART: u64 = 0x0900_0000;
+/// The UART's interrupt (SPI 1).
+pub const GUEST_UART_INTID: u32 = 33;
+
 /// Virtual interrupt IDs a guest may be given: SGIs 0..16, PPIs 16..32, and
 /// SPIs 32..256 (a guest's distributor reports 224 SPIs at most).
 pub const VIRTUAL_INTIDS: u32 = 256;

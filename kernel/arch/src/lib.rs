@@ -36,3 +36,4 @@ pub mod smp;
 pub mod sysreg;
 pub mod timer;
 pub mod vcpu;
+mod vm;

@@ -53,6 +53,9 @@ write_register!(
     /// ICC_EOIR1_EL1: end of interrupt.
     write_icc_eoir1_el1, "S3_0_C12_C12_1");
 write_register!(
+    /// ICC_DIR_EL1: deactivate an interrupt (EOI mode 1).
+    write_icc_dir_el1, "S3_0_C12_C11_1");
+write_register!(
     /// ICC_SGI1R_EL1: generate a group 1 SGI.
     write_icc_sgi1r_el1, "S3_0_C12_C11_5");
 write_register!(

@@ -23,8 +23,8 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::{
-    CNTKCTL_EL1, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, Readable, SCTLR_EL1, TPIDR_EL2, VTCR_EL2,
-    VTTBR_EL2, Writeable,
+    CNTKCTL_EL1, CNTV_CTL_EL0, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, Readable, SCTLR_EL1,
+    TPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 use hv_abi::hypercall::{ABI_VERSION, Hypercall};
 use hv_core::MAX_CPUS;
@@ -53,6 +53,8 @@ pub struct Context {
     /// Prepared and not yet run: its x0..x7 are the start arguments, not
     /// what the kernel's state holds for it.
     pub fresh: bool,
+    /// A virtual machine's vCPU (EL1, with the state [`crate::vm`] keeps).
+    pub vm: bool,
 }
 
 const _: () = assert!(offset_of!(Context, x) == 0);
@@ -74,6 +76,8 @@ pub(crate) struct PerCpu {
     vcpu: usize,
     /// The VTTBR_EL2 value loaded on this core.
     loaded_vttbr: u64,
+    /// What this core has loaded of the guests.
+    vm: crate::vm::PerCore,
 }
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
@@ -88,6 +92,7 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
         index: 0,
         vcpu: usize::MAX,
         loaded_vttbr: 0,
+        vm: crate::vm::PerCore::NEW,
     }))
 }; MAX_CPUS];
 
@@ -129,6 +134,7 @@ static VCPUS: [VcpuCell; MAX_VCPUS] = [const {
             tpidr_el0: 0,
             vttbr: 0,
             fresh: false,
+            vm: false,
         }),
         running: AtomicUsize::new(NOWHERE),
         pending: UnsafeCell::new(None),
@@ -248,10 +254,13 @@ pub struct Start {
     pub entry: u64,
     /// The initial EL0 stack pointer (an IPA).
     pub stack: u64,
-    /// x0 to x3 at entry.
-    pub args: [u64; 4],
+    /// x0 to x4 at entry.
+    pub args: [u64; 5],
     /// Its stage-2 tables and VMID: see [`vttbr`].
     pub vttbr: u64,
+    /// A virtual machine's vCPU: it does not run until the kernel stages a
+    /// start for it (`entry`, `stack` and `args` are then ignored but x0).
+    pub vm: bool,
 }
 
 /// Why a vCPU cannot be prepared or run.
@@ -267,6 +276,10 @@ pub enum VcpuError {
 const MDCR_EL2_TPM: u64 = 1 << 6;
 /// MDCR_EL2.TPMCR: EL1/EL0 PMCR_EL0 accesses trap to EL2.
 const MDCR_EL2_TPMCR: u64 = 1 << 5;
+/// MDCR_EL2.TDA, TDOSA, TDRA: debug registers, OS lock and debug ROM
+/// accesses from EL1/EL0 trap to EL2 (guests get them through their
+/// monitor, which makes them read as zero and ignores writes).
+const MDCR_EL2_DEBUG: u64 = (1 << 9) | (1 << 10) | (1 << 11);
 
 /// SPSR for a service vCPU's first entry: EL0t, interrupts unmasked (they are
 /// taken at EL2 regardless).
@@ -311,12 +324,19 @@ fn reset(context: &mut Context, start: &Start) {
     *context = Context {
         elr: start.entry,
         sp_el0: start.stack,
-        spsr: SPSR_EL0T,
+        spsr: if start.vm {
+            crate::vm::SPSR_EL1H
+        } else {
+            SPSR_EL0T
+        },
         vttbr: start.vttbr,
-        fresh: true,
+        fresh: !start.vm,
+        vm: start.vm,
         ..Context::default()
     };
-    context.x[..4].copy_from_slice(&start.args);
+    if !start.vm {
+        context.x[..5].copy_from_slice(&start.args);
+    }
 }
 
 /// The VTTBR_EL2 value for stage-2 tables rooted at `root` with `vmid`.
@@ -387,6 +407,7 @@ pub fn run(vcpu: usize, regs: &[u64; 8]) -> Result<core::convert::Infallible, Vc
     // `regs` is the caller's, never a context's.
     let switching = cpu.vcpu != vcpu;
     make_current(cpu, vcpu, regs, switching)?;
+    before_entry(cpu);
     // SAFETY: this core's PerCpu names a prepared context; `hv_enter_current`
     // resets the kernel stack (abandoning this frame, which nothing refers to
     // any more) and erets into it.
@@ -457,9 +478,137 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
         Next::Switch(_) => {}
         Next::Idle => go_idle::<K>(cpu),
     }
+    // SAFETY: `cpu` is this core's PerCpu; the handler's borrows have ended.
+    before_entry(unsafe { &mut *cpu });
     // SAFETY: this core's PerCpu names the context to run; the kernel stack
     // is reset there, abandoning this frame, which nothing refers to.
     unsafe { hv_enter_current() }
+}
+
+/// What entering the current vCPU needs besides its registers: for a
+/// guest's, its EL1 state and what the kernel staged; for a service's after
+/// a guest, the service's EL0 settings. Two loads and a branch for a
+/// service after a service.
+#[inline(always)]
+fn before_entry(cpu: &mut PerCpu) {
+    // SAFETY: `current` is this core's running vCPU's context (module
+    // invariants); it is not otherwise borrowed here.
+    let Some(context) = (unsafe { cpu.current.as_mut() }) else {
+        return;
+    };
+    if context.vm || cpu.vm.guest_mode() {
+        crate::vm::before_entry(&mut cpu.vm, cpu.vcpu, context, context.vm);
+    }
+}
+
+/// Sets up guest vCPU `vcpu` at boot, before anything runs: `index` is its
+/// place in its virtual machine (its MPIDR's Aff0), `cntvoff` the virtual
+/// machine's counter offset (CNTVOFF_EL2: its virtual counter is the
+/// physical one minus this).
+pub fn init_guest(vcpu: usize, index: u8, cntvoff: u64) {
+    crate::vm::init_vcpu(vcpu, index, cntvoff);
+}
+
+/// General register `n` (0 to 30; 31, the zero register, reads 0) of the
+/// vCPU running on this core, as it trapped; for the exit handler, which
+/// holds its x0..x7 and so asks only for the others.
+pub fn current_register(n: u8) -> u64 {
+    let Some(current) = this_cpu().map(|cpu| cpu.current) else {
+        return 0;
+    };
+    if current.is_null() || n > 30 {
+        return 0;
+    }
+    // SAFETY: `current` is this core's running vCPU's context (module
+    // invariants), read through the raw pointer: the exit handler holds a
+    // reference to its x0..x7 only, which this read does not overlap for
+    // n >= 8 (and for n < 8 it reads what the handler has not changed).
+    unsafe { core::ptr::addr_of!((*current).x[usize::from(n)]).read() }
+}
+
+/// Where the vCPU running on this core trapped (its ELR_EL2).
+pub fn current_pc() -> u64 {
+    let Some(current) = this_cpu().map(|cpu| cpu.current) else {
+        return 0;
+    };
+    if current.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `current_register`: `elr` is outside x0..x7.
+    unsafe { core::ptr::addr_of!((*current).elr).read() }
+}
+
+/// Stages `entry` for the guest vCPU this core enters next (the kernel took
+/// it from its state for that vCPU).
+pub fn stage_vm_entry(entry: hv_core::state::VmEntry) {
+    if let Some(cpu) = this_cpu() {
+        crate::vm::stage(&mut cpu.vm, entry);
+    }
+}
+
+/// The virtual timer fired on this core: the guest vCPU it belongs to (its
+/// interrupt is now on the way to it), if any. The caller ends the physical
+/// interrupt with [`crate::gic::priority_drop`], not [`crate::gic::end`].
+pub fn vm_timer_fired() -> Option<usize> {
+    this_cpu().and_then(|cpu| crate::vm::timer_fired(&mut cpu.vm))
+}
+
+/// The GIC's maintenance interrupt on this core.
+pub fn vm_maintenance() {
+    if let Some(cpu) = this_cpu() {
+        crate::vm::maintenance(&mut cpu.vm);
+    }
+}
+
+/// Whether guest vCPU `vcpu`, running on this core, has an interrupt
+/// pending in the hardware (so that its WFI would end at once).
+pub fn vm_pending_in_hardware(vcpu: usize) -> bool {
+    this_cpu().is_some_and(|cpu| crate::vm::pending_in_hardware(&cpu.vm, vcpu))
+}
+
+/// Reads (or, with `write`, writes) register `register` of vCPU `vcpu`,
+/// which no core runs: 0..=30 a general register, 32 the PC, 33 PSTATE.
+/// Returns the value read (0 for a write). Waits up to a second for the
+/// core that last ran it to let go.
+pub fn access_register(vcpu: usize, register: u8, write: Option<u64>) -> Result<u64, VcpuError> {
+    let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    let here = cpu_index();
+    let deadline = crate::cpu::counter() + crate::cpu::timer_frequency();
+    loop {
+        match cell
+            .running
+            .compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => break,
+            Err(core) if crate::cpu::counter() >= deadline => {
+                return Err(VcpuError::Running(core));
+            }
+            Err(_) => crate::cpu::relax(),
+        }
+    }
+    // SAFETY: claimed above: no core runs or touches it until the release.
+    let context = unsafe { &mut *cell.context.get() };
+    let slot = match register {
+        0..=30 => context.x.get_mut(usize::from(register)),
+        32 => Some(&mut context.elr),
+        33 => Some(&mut context.spsr),
+        _ => None,
+    };
+    let value = match (slot, write) {
+        (Some(slot), Some(value)) => {
+            *slot = value;
+            0
+        }
+        (Some(slot), None) => *slot,
+        (None, _) => 0,
+    };
+    // A guest may only ever be entered at EL1 or EL0 in AArch64 state: a
+    // PSTATE naming EL2 (or AArch32) would hand it the kernel's level.
+    if register == 33 && write.is_some() && !matches!(context.spsr & 0x1f, 0b0_0000 | 0b0_0100 | 0b0_0101) {
+        context.spsr = (context.spsr & !0x1f) | 0b0_0101;
+    }
+    cell.running.store(NOWHERE, Ordering::Release);
+    Ok(value)
 }
 
 /// The exit for vector index `index` (8 to 11), kept out of line so that
@@ -537,7 +686,8 @@ fn go_idle<K: Exits>(cpu: *mut PerCpu) -> ! {
 
 /// Configures this core for running service partitions: EL0 under TGE with
 /// stage 2 on (HCR_EL2), EL0 controls (SCTLR_EL1, CNTKCTL_EL1) and the stage-2
-/// format (VTCR_EL2). Called once per core.
+/// format (VTCR_EL2), debug and PMU traps, and the virtual CPU interface for
+/// guests. Called once per core, after the GIC's set-up.
 pub fn configure_cpu() {
     let ps = match crate::cpu::physical_address_bits() {
         32 => VTCR_EL2::PS::PA_32B_4GB,
@@ -566,7 +716,12 @@ pub fn configure_cpu() {
     // EL1/EL0 traps (MDCR_EL2.TPM, TPMCR), whatever firmware left there. The
     // PMU is the kernel's (its cycle counter measures boots).
     crate::sysreg::write_pmuserenr_el0(0);
-    crate::sysreg::write_mdcr_el2(crate::sysreg::read_mdcr_el2() | MDCR_EL2_TPM | MDCR_EL2_TPMCR);
+    crate::sysreg::write_mdcr_el2(
+        crate::sysreg::read_mdcr_el2() | MDCR_EL2_TPM | MDCR_EL2_TPMCR | MDCR_EL2_DEBUG,
+    );
+    // No guest's virtual timer is loaded yet.
+    CNTV_CTL_EL0.set(0);
+    crate::vm::vgic::init_cpu();
     HCR_EL2.write(
         HCR_EL2::VM::SET
             + HCR_EL2::FMO::SET
@@ -580,4 +735,5 @@ pub fn configure_cpu() {
             + HCR_EL2::RW::SET,
     );
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    crate::vm::record_service_settings();
 }

@@ -207,7 +207,11 @@ fn map_kernel(
         b.map(range, Attributes::ReadWrite)?;
     }
     let gic = &info.gic;
-    for device in [gic.distributor, gic.cpu_interface, console.registers] {
+    let hyp = gic.hyp_interface.into_iter();
+    for device in [gic.distributor, gic.cpu_interface, console.registers]
+        .into_iter()
+        .chain(hyp)
+    {
         let range = device
             .align_out(PAGE_SIZE)
             .ok_or(MapError::BadRange(device))?;

@@ -12,7 +12,7 @@
 //! the kernel log (taking `STATE`) or the console (taking its lock). Order:
 //! `LINES`, then `STATE` or the console lock.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
 use hv_abi::hypercall::{REASON_EXCEPTION, controller_of};
 use hv_arch_aarch64 as arch;
@@ -22,7 +22,8 @@ use hv_core::MAX_CPUS;
 use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
-use hv_core::state::{Effect, KernelState, LOG_BYTES, Next, Outcome};
+use hv_core::state::{Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, Next, Outcome, VmExit};
+use hv_abi::vm::{EXIT_SYSREG, VIRTUAL_TIMER_INTID, WRITE, exit_kind};
 
 use spin::{Mutex, Once};
 
@@ -43,6 +44,15 @@ struct System {
 }
 
 static SYSTEM: Once<System> = Once::new();
+
+/// The vCPUs that belong to virtual machines (bit n: vCPU n): fixed at
+/// boot, so the exit path tells guests from services without the lock.
+static GUEST_VCPUS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether `vcpu` is a guest's.
+fn is_guest(vcpu: usize) -> bool {
+    vcpu < 32 && GUEST_VCPUS.load(Ordering::Relaxed) & (1 << vcpu) != 0
+}
 
 /// Kicks each core has taken: a core that reloads a restarting partition
 /// waits until every core that may still run the partition's old code has
@@ -169,6 +179,10 @@ pub(crate) fn install(
             .unwrap_or(0);
         irq_cores.push((irq.intid, core));
     }
+    let guests = (0..state.vcpu_count().min(32))
+        .filter(|&v| state.is_vm(VcpuId(v as u8)))
+        .fold(0u32, |mask, v| mask | 1 << v);
+    GUEST_VCPUS.store(guests, Ordering::Relaxed);
     let routes = irq_cores.clone();
     SYSTEM.call_once(|| System {
         loaded,
@@ -187,14 +201,45 @@ pub(crate) fn install(
 /// idles. Never returns.
 pub(crate) fn start_core(core: usize) -> ! {
     let mut regs = [0u64; 8];
-    let outcome = STATE.lock().idle(core, &mut regs);
+    let outcome = step(core, |s| s.idle(core, &mut regs));
     follow(core, outcome, &mut regs)
+}
+
+/// Runs one step function under the lock and, if what runs next on `core`
+/// is a guest's vCPU, takes what the kernel's state asks to be done before
+/// entering it (a start, a register to write, interrupts to deliver) and
+/// stages it for the arch code.
+#[inline(always)]
+fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
+    let mut state = STATE.lock();
+    let outcome = f(&mut state);
+    let next = match outcome.next {
+        Next::Switch { to, .. } => Some(to),
+        Next::Continue => state.current(core),
+        Next::Idle { .. } => None,
+    };
+    stage(&mut state, next);
+    outcome
+}
+
+/// Stages the entry work of `next`, if it is a guest's vCPU (the caller
+/// holds the lock).
+#[inline(always)]
+fn stage(state: &mut KernelState, next: Option<VcpuId>) {
+    if let Some(v) = next
+        && is_guest(v.index())
+    {
+        let entry = state.take_vm_entry(v);
+        if !entry.is_empty() {
+            arch::vcpu::stage_vm_entry(entry);
+        }
+    }
 }
 
 /// Carries out an outcome from outside any vCPU (an idle core): runs the vCPU
 /// it names, or returns to idle.
 fn follow(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ! {
-    match apply(core, outcome) {
+    match apply(core, outcome, regs) {
         ArchNext::Switch(to) => {
             let _ = arch::vcpu::run(to, regs);
             irq::idle()
@@ -227,11 +272,12 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
     }
     let mut state = STATE.lock();
     if let Some(to) = state.hypercall_fast(core, regs) {
+        stage(&mut state, Some(to));
         return ArchNext::Switch(usize::from(to.0));
     }
-    let outcome = state.hypercall_general(core, regs);
     drop(state);
-    apply(core, outcome)
+    let outcome = step(core, |s| s.hypercall_general(core, regs));
+    apply(core, outcome, regs)
 }
 
 /// Every exit but a hypercall.
@@ -239,26 +285,54 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
 fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
     let outcome = match exit {
         // Answered by `on_exit`; here only for completeness.
-        Exit::Hypercall => STATE.lock().hypercall(core, regs),
+        Exit::Hypercall => step(core, |s| s.hypercall(core, regs)),
         Exit::Synchronous { esr } => match Syndrome::decode(esr) {
-            Syndrome::Svc { .. } | Syndrome::Hvc { .. } => STATE.lock().hypercall(core, regs),
+            Syndrome::Svc { .. } | Syndrome::Hvc { .. } => step(core, |s| s.hypercall(core, regs)),
+            // A guest's WFI waits for an interrupt; WFE, and a service's
+            // either, gives the core away.
+            Syndrome::WfiWfe if is_guest(vcpu) && esr & 1 == 0 => {
+                arch::vcpu::skip_instruction();
+                let pending = arch::vcpu::vm_pending_in_hardware(vcpu);
+                step(core, |s| s.vm_halt(core, pending, regs))
+            }
             Syndrome::WfiWfe => {
                 arch::vcpu::skip_instruction();
-                STATE.lock().yield_vcpu(core, regs)
+                step(core, |s| s.yield_vcpu(core, regs))
             }
+            _ if is_guest(vcpu) => guest_exit(core, esr, regs),
             syndrome => {
                 let (far, ipa) = arch::vcpu::fault_address();
                 report_exception(vcpu, syndrome, esr, far, ipa);
-                STATE.lock().fault(core, REASON_EXCEPTION, regs)
+                step(core, |s| s.fault(core, REASON_EXCEPTION, regs))
             }
         },
         Exit::Irq => interrupt(core, regs),
         Exit::Fiq | Exit::SError => {
             report_exception(vcpu, Syndrome::SError, 0, 0, 0);
-            STATE.lock().fault(core, REASON_EXCEPTION, regs)
+            step(core, |s| s.fault(core, REASON_EXCEPTION, regs))
         }
     };
-    apply(core, outcome)
+    apply(core, outcome, regs)
+}
+
+/// A guest's synchronous exception that is not a hypercall or WFI: an SGI
+/// (handled here), or an exit for its monitor, described from the syndrome.
+fn guest_exit(core: usize, esr: u64, regs: &mut [u64; 8]) -> Outcome {
+    let (far, ipa) = arch::vcpu::fault_address();
+    let source = match VmExit::source_register(esr) {
+        Some(n) if n < 8 => regs[usize::from(n)],
+        Some(n) => arch::vcpu::current_register(n),
+        None => 0,
+    };
+    let exit = VmExit::describe(esr, far, ipa, arch::vcpu::current_pc(), source);
+    if exit.stepped {
+        arch::vcpu::skip_instruction();
+    }
+    let [word, encoding, ..] = exit.words;
+    if exit_kind(word) == EXIT_SYSREG && word & WRITE != 0 && encoding == ICC_SGI1R_EL1 {
+        return step(core, |s| s.vm_sgi(core, source, regs));
+    }
+    step(core, |s| s.vm_exit(core, exit, regs))
 }
 
 /// Takes one interrupt on this core and steps the state for it.
@@ -268,16 +342,27 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     let outcome = if intid == irq::timer_intid() {
         irq::tick();
-        STATE.lock().tick(core, regs)
+        step(core, |s| s.tick(core, regs))
     } else if intid == gic::SGI_KICK {
         if let Some(taken) = KICKS_TAKEN.get(core) {
             taken.fetch_add(1, Ordering::AcqRel);
         }
-        STATE.lock().reschedule(core, regs)
+        step(core, |s| s.reschedule(core, regs))
+    } else if intid == VIRTUAL_TIMER_INTID {
+        // The guest whose timer it is deactivates it, through the list
+        // register it is delivered in.
+        gic::priority_drop(intid);
+        return match arch::vcpu::vm_timer_fired() {
+            Some(owner) => step(core, |s| s.vm_timer(core, VcpuId(owner as u8), regs)),
+            None => Outcome::CONTINUE,
+        };
+    } else if Some(intid) == irq::maintenance_intid() {
+        arch::vcpu::vm_maintenance();
+        Outcome::CONTINUE
     } else {
         // Masked until its owner acknowledges it (Effect::UnmaskIrq).
         let _ = gic::disable(intid);
-        STATE.lock().interrupt(core, intid, regs)
+        step(core, |s| s.interrupt(core, intid, regs))
     };
     gic::end(intid);
     outcome
@@ -291,17 +376,19 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
 pub(crate) fn interrupt_while_idle(core: usize) {
     let mut regs = [0u64; 8];
     let outcome = interrupt(core, &mut regs);
-    if let ArchNext::Switch(to) = apply(core, outcome) {
+    if let ArchNext::Switch(to) = apply(core, outcome, &mut regs) {
         // Only returns if `to` cannot run here; then the core stays idle.
         let _ = arch::vcpu::run(to, &regs);
     }
 }
 
 /// Does what an outcome asks beyond choosing the next vCPU, and says which.
+/// `regs` are the x0..x7 of what runs next (the caller's, for an effect
+/// that answers it).
 #[inline(always)]
-fn apply(core: usize, outcome: Outcome) -> ArchNext {
+fn apply(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ArchNext {
     if outcome.kick != 0 || outcome.effect.is_some() {
-        kick_and_carry_out(core, &outcome);
+        kick_and_carry_out(core, &outcome, regs);
     }
     match outcome.next {
         Next::Continue => ArchNext::Resume,
@@ -312,13 +399,13 @@ fn apply(core: usize, outcome: Outcome) -> ArchNext {
 
 /// The kicks and the effect of an outcome.
 #[inline(never)]
-fn kick_and_carry_out(core: usize, outcome: &Outcome) {
+fn kick_and_carry_out(core: usize, outcome: &Outcome, regs: &mut [u64; 8]) {
     // The kicks each core has taken so far, read before sending new ones, so
     // that a restart can wait until they are taken.
     let before: [u64; MAX_CPUS] = core::array::from_fn(|c| KICKS_TAKEN[c].load(Ordering::Acquire));
     kick_cores(outcome.kick, core);
     if let Some(effect) = outcome.effect {
-        carry_out(effect, outcome.kick & !(1 << core), &before);
+        carry_out(effect, outcome.kick & !(1 << core), &before, regs);
     }
 }
 
@@ -372,8 +459,20 @@ fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
     true
 }
 
-fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS]) {
+fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u64; 8]) {
     match effect {
+        Effect::VcpuRegister {
+            vcpu,
+            register,
+            write,
+        } => match arch::vcpu::access_register(usize::from(vcpu.0), register, write) {
+            Ok(value) => {
+                if write.is_none() {
+                    regs[1] = value;
+                }
+            }
+            Err(_) => regs[0] = hv_abi::hypercall::Status::Busy.to_register(),
+        },
         Effect::Log {
             partition,
             bytes,

@@ -17,6 +17,9 @@ use hv_core::platform::PlatformInfo;
 pub(crate) const TICK_HZ: u64 = 100;
 
 static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The GIC's maintenance interrupt, if guests can be given virtual
+/// interrupts (`u32::MAX`: none).
+static MAINTENANCE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static PERIOD: AtomicU64 = AtomicU64::new(0);
 static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
@@ -28,7 +31,20 @@ pub(crate) fn init(info: &PlatformInfo<'_>) -> Result<u32, &'static str> {
         .ok_or("the device tree has no generic timer node")?;
     TIMER_INTID.store(timer.hypervisor, Ordering::Relaxed);
     PERIOD.store(arch::cpu::timer_frequency() / TICK_HZ, Ordering::Relaxed);
-    Ok(gic::init(&info.gic))
+    let lines = gic::init(&info.gic);
+    if gic::can_virtualize()
+        && let Some(maintenance) = info.gic.maintenance_irq
+    {
+        MAINTENANCE_INTID.store(maintenance, Ordering::Relaxed);
+    }
+    Ok(lines)
+}
+
+/// The GIC's maintenance interrupt, if guests can be given virtual
+/// interrupts.
+pub(crate) fn maintenance_intid() -> Option<u32> {
+    let intid = MAINTENANCE_INTID.load(Ordering::Relaxed);
+    (intid != u32::MAX).then_some(intid)
 }
 
 /// Sets up this core's interrupt interface and starts its tick.
@@ -39,6 +55,15 @@ pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
         TIMER_INTID.load(Ordering::Relaxed),
         arch::cpu::mpidr_affinity(),
     )?;
+    // A guest's virtual timer and the virtual CPU interface's maintenance
+    // interrupt reach the kernel on this core (see `dispatch`).
+    if gic::can_virtualize() {
+        let here = arch::cpu::mpidr_affinity();
+        gic::enable(hv_abi::vm::VIRTUAL_TIMER_INTID, here)?;
+        if let Some(maintenance) = maintenance_intid() {
+            gic::enable(maintenance, here)?;
+        }
+    }
     arch::timer::deny_lower_levels();
     arch::timer::arm(PERIOD.load(Ordering::Relaxed));
     Ok(())

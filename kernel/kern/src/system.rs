@@ -20,6 +20,7 @@ use core::fmt;
 use hv_abi::hypercall::Rights;
 use hv_arch_aarch64 as arch;
 use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
+use hv_core::sched::VcpuId;
 use hv_core::elf::{Elf, ElfError};
 use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
 use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
@@ -45,9 +46,12 @@ const _: () = assert!(hv_image::MAX_ENDPOINTS == hv_core::cap::MAX_ENDPOINTS);
 const _: () = assert!(hv_image::MAX_NOTIFICATIONS == hv_core::cap::MAX_NOTIFICATIONS);
 const _: () = assert!(hv_image::MAX_IRQS == hv_core::cap::MAX_IRQS);
 const _: () = assert!(hv_image::MAX_REPLIES == hv_core::cap::MAX_REPLIES);
+// Guests' RAM is where the guest machine's layout puts it.
+const _: () = assert!(hv_image::RAM_IPA == hv_abi::vm::GUEST_RAM_BASE);
 
-/// Translation tables per partition: enough for RAM in blocks and a few
-/// devices and shared regions in pages.
+/// Translation tables per partition for its RAM (in blocks) and a few small
+/// mappings in pages; larger mappings (a monitor's view of its guest's
+/// files, which lie on page boundaries only) add a table per 2 MiB.
 const STAGE2_TABLES: usize = 16;
 
 /// Each vCPU's stack, carved from the top of its partition's RAM.
@@ -122,12 +126,15 @@ pub(crate) struct LoadedPartition {
     pub(crate) first_vcpu: usize,
     /// Its vCPU count.
     pub(crate) vcpus: usize,
-    /// Its program's entry point (an IPA).
+    /// Its program's entry point (an IPA; 0 for a virtual machine, which
+    /// its monitor starts).
     pub(crate) entry: u64,
-    /// Its program, for restarts.
-    program: &'static [u8],
+    /// Its program, for restarts (none for a virtual machine).
+    program: Option<&'static [u8]>,
     /// Where its RAM appears (an IPA).
     ram_ipa: u64,
+    /// The interrupt controller's version, which services learn in x4.
+    gic_version: u64,
 }
 
 /// Reads the package, re-validates the manifest and loads every partition.
@@ -169,13 +176,32 @@ pub(crate) fn load(
         arch::ram::zero(range).map_err(LoadError::Ram)?;
         shared.push(range);
     }
+    // Every partition's RAM first: a monitor maps its guest's, which may
+    // come later in the manifest.
+    let mut rams = Vec::new();
+    for spec in &manifest.partitions {
+        rams.push(allocate_ram(spec, memory)?);
+    }
+    let files = package_files(&package, &manifest)?;
+    let context = Shared {
+        manifest: &manifest,
+        shared: &shared,
+        rams: &rams,
+        files: &files,
+        gic: info.gic,
+    };
     let mut partitions = Vec::new();
     let mut next_vcpu = 0;
     for (index, spec) in manifest.partitions.iter().enumerate() {
-        let program = package
-            .program(usize::from(spec.program))
-            .ok_or(LoadError::TooLarge("programs"))?;
-        let loaded = load_partition(index, spec, program, &manifest, &shared, memory, next_vcpu)?;
+        let program = match spec.program() {
+            Some(program) => Some(
+                package
+                    .program(usize::from(program))
+                    .ok_or(LoadError::TooLarge("programs"))?,
+            ),
+            None => None,
+        };
+        let loaded = load_partition(index, spec, program, &context, next_vcpu)?;
         report!(
             "partition {index} `{}`: {} RAM at {} (IPA {:#x}), {} vCPU(s), priority {}, {} capabilities",
             spec.name,
@@ -192,16 +218,22 @@ pub(crate) fn load(
     Ok((Loaded { partitions }, manifest))
 }
 
-fn load_partition(
-    index: usize,
-    spec: &PartitionSpec,
-    program: &'static [u8],
-    manifest: &BootManifest,
-    shared: &[PhysRange],
-    memory: &mut MemoryMap,
-    first_vcpu: usize,
-) -> Result<LoadedPartition, LoadError> {
-    let ram = match spec.memory_base {
+/// What every partition's loading may refer to.
+struct Shared<'a> {
+    manifest: &'a BootManifest,
+    /// Each shared region's memory.
+    shared: &'a [PhysRange],
+    /// Each partition's RAM.
+    rams: &'a [PhysRange],
+    /// Each package file's bytes in memory, page-aligned.
+    files: &'a [PhysRange],
+    /// The interrupt controller.
+    gic: hv_core::platform::Gic,
+}
+
+/// Carves (or claims) a partition's RAM.
+fn allocate_ram(spec: &PartitionSpec, memory: &mut MemoryMap) -> Result<PhysRange, LoadError> {
+    match spec.memory_base {
         Some(base) => {
             let range =
                 PhysRange::new(base, spec.memory_size).ok_or(LoadError::TooLarge("memory"))?;
@@ -210,11 +242,39 @@ fn load_partition(
         // 2 MiB alignment lets stage 2 map the RAM with blocks.
         None => memory.allocate(spec.memory_size, 2 << 20, Use::Partition),
     }
-    .map_err(|e| LoadError::Memory("partition RAM", e))?;
+    .map_err(|e| LoadError::Memory("partition RAM", e))
+}
 
+/// Where each of the package's files lies in memory (the package is part
+/// of the kernel image, identity-mapped), rounded out to whole pages.
+fn package_files(package: &Package<'_>, manifest: &BootManifest) -> Result<Vec<PhysRange>, LoadError> {
+    (0..manifest.files.len())
+        .map(|i| {
+            let bytes = package.file(i).ok_or(LoadError::TooLarge("files"))?;
+            PhysRange::new(bytes.as_ptr() as u64, bytes.len() as u64)
+                .and_then(|r| r.align_out(4096))
+                .ok_or(LoadError::TooLarge("files"))
+        })
+        .collect()
+}
+
+fn load_partition(
+    index: usize,
+    spec: &PartitionSpec,
+    program: Option<&'static [u8]>,
+    context: &Shared<'_>,
+    first_vcpu: usize,
+) -> Result<LoadedPartition, LoadError> {
+    let manifest = context.manifest;
+    let ram = *context.rams.get(index).ok_or(LoadError::TooLarge("partitions"))?;
+    let large = spec
+        .mappings
+        .iter()
+        .map(|m| usize::try_from(m.size >> 21).unwrap_or(usize::MAX).saturating_add(2))
+        .fold(0usize, usize::saturating_add);
     // Stage-2 tables on the kernel heap (they live as long as the system).
     let tables: &'static mut [Table] =
-        Box::leak(vec![Table::EMPTY; STAGE2_TABLES].into_boxed_slice());
+        Box::leak(vec![Table::EMPTY; STAGE2_TABLES.saturating_add(large)].into_boxed_slice());
     let root = tables.as_ptr() as u64;
     let mut builder =
         Builder::new(tables, root, Regime::Stage2).map_err(|e| LoadError::Stage2(index, e))?;
@@ -233,8 +293,23 @@ fn load_partition(
                     .ok_or(LoadError::TooLarge("devices"))?;
                 (device.pa, Attributes::Device)
             }
+            MappingKind::GuestRam { partition } => {
+                let range = context
+                    .rams
+                    .get(usize::from(partition))
+                    .ok_or(LoadError::TooLarge("partitions"))?;
+                (range.start(), Attributes::ReadWrite)
+            }
+            MappingKind::File { file } => {
+                let range = context
+                    .files
+                    .get(usize::from(file))
+                    .ok_or(LoadError::TooLarge("files"))?;
+                (range.start(), Attributes::ReadOnly)
+            }
             MappingKind::Shared { region } => {
-                let range = shared
+                let range = context
+                    .shared
                     .get(usize::from(region))
                     .ok_or(LoadError::TooLarge("shared regions"))?;
                 let attributes = match (
@@ -253,10 +328,31 @@ fn load_partition(
             .map_to(view, output, attributes)
             .map_err(|e| LoadError::Stage2(index, e))?;
     }
+    let gic_version = match context.gic.version {
+        hv_core::platform::GicVersion::V2 => 2,
+        hv_core::platform::GicVersion::V3 => 3,
+    };
+    // A GICv2 guest reaches the GIC's virtual CPU interface (GICV) where its
+    // CPU interface would be; on GICv3 its CPU interface is system registers.
+    if spec.vm().is_some()
+        && let Some(gicv) = context.gic.virtual_cpu_interface
+    {
+        let view = PhysRange::new(hv_abi::vm::GUEST_GICC, hv_abi::vm::GUEST_GICC_SIZE)
+            .ok_or(LoadError::TooLarge("mappings"))?;
+        builder
+            .map_to(view, gicv.start(), Attributes::Device)
+            .map_err(|e| LoadError::Stage2(index, e))?;
+    }
     let vmid = u8::try_from(index + 1).map_err(|_| LoadError::TooLarge("partitions"))?;
     let vttbr = arch::vcpu::vttbr(vmid, builder.root_address());
 
-    let entry = load_program(index, program, ram, spec.ram_ipa, usize::from(spec.vcpus))?;
+    let entry = match program {
+        Some(program) => load_program(index, program, ram, spec.ram_ipa, usize::from(spec.vcpus))?,
+        None => {
+            arch::ram::zero(ram).map_err(LoadError::Ram)?;
+            0
+        }
+    };
     let loaded = LoadedPartition {
         name: spec.name.clone(),
         ram,
@@ -266,7 +362,15 @@ fn load_partition(
         entry,
         program,
         ram_ipa: spec.ram_ipa,
+        gic_version,
     };
+    if program.is_none() {
+        // Its virtual counter starts near zero when it is loaded.
+        let cntvoff = arch::cpu::counter();
+        for v in 0..loaded.vcpus {
+            arch::vcpu::init_guest(first_vcpu + v, v as u8, cntvoff);
+        }
+    }
     prepare_vcpus(index, &loaded)?;
     Ok(loaded)
 }
@@ -310,8 +414,10 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
                 partition.ram_ipa,
                 partition.ram.size(),
                 v as u64,
+                partition.gic_version,
             ],
             vttbr: partition.vttbr,
+            vm: partition.program.is_none(),
         };
         arch::vcpu::prepare(partition.first_vcpu + v, start).map_err(LoadError::Vcpu)?;
     }
@@ -324,14 +430,18 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
 /// its old code (it may have stopped earlier with a core yet to let go).
 pub(crate) fn reload(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
     prepare_vcpus(index, partition)?;
-    load_program(
-        index,
-        partition.program,
-        partition.ram,
-        partition.ram_ipa,
-        partition.vcpus,
-    )
-    .map(|_| ())
+    match partition.program {
+        Some(program) => load_program(
+            index,
+            program,
+            partition.ram,
+            partition.ram_ipa,
+            partition.vcpus,
+        )
+        .map(|_| ()),
+        // A virtual machine comes back empty, for its monitor to load.
+        None => arch::ram::zero(partition.ram).map_err(LoadError::Ram),
+    }
 }
 
 /// The capability system's seed for `manifest`: calls `f` with it (the seed
@@ -341,12 +451,20 @@ pub(crate) fn with_seed<R>(
     cores: usize,
     f: impl FnOnce(&Seed<'_>) -> R,
 ) -> Result<R, LoadError> {
+    // The first vCPU of each partition: they are numbered in order.
+    let mut first_vcpus = Vec::new();
+    let mut next = 0usize;
+    for spec in &manifest.partitions {
+        first_vcpus.push(next);
+        next += usize::from(spec.vcpus);
+    }
     let mut caps: Vec<Vec<Option<Capability>>> = Vec::new();
     for spec in &manifest.partitions {
         let mut table = Vec::new();
         for cap in &spec.caps {
             table.push(Some(
-                Capability::new(object(cap.object)?, cap.rights).with_badge(cap.badge),
+                Capability::new(object(cap.object, &first_vcpus)?, cap.rights)
+                    .with_badge(cap.badge),
             ));
         }
         caps.push(table);
@@ -364,6 +482,10 @@ pub(crate) fn with_seed<R>(
                 hv_image::FaultPolicy::Restart => FaultPolicy::Restart,
             },
             capabilities: table,
+            exits: spec
+                .vm()
+                .and_then(|vm| u8::try_from(vm.exit_endpoint).ok())
+                .map(EndpointId),
         })
         .collect();
     // An endpoint's server is the partition that may receive on it.
@@ -427,7 +549,7 @@ pub(crate) fn with_seed<R>(
     Ok(f(&seed))
 }
 
-fn object(object: hv_image::Object) -> Result<Object, LoadError> {
+fn object(object: hv_image::Object, first_vcpus: &[usize]) -> Result<Object, LoadError> {
     use hv_image::Object as Spec;
     let id = |n: u16, what| u8::try_from(n).map_err(|_| LoadError::TooLarge(what));
     Ok(match object {
@@ -439,5 +561,14 @@ fn object(object: hv_image::Object) -> Result<Object, LoadError> {
         Spec::Partition(n) => Object::Partition(PartitionId(id(n, "partitions")?)),
         Spec::KernelLog => Object::KernelLog,
         Spec::Reply(n) => Object::Reply(ReplyId(id(n, "reply objects")?)),
+        Spec::Vcpu { partition, vcpu } => {
+            let first = first_vcpus
+                .get(usize::from(partition))
+                .ok_or(LoadError::TooLarge("partitions"))?;
+            let index = first.saturating_add(usize::from(vcpu));
+            Object::Vcpu(VcpuId(
+                u8::try_from(index).map_err(|_| LoadError::TooLarge("vCPUs"))?,
+            ))
+        }
     })
 }

@@ -64,10 +64,18 @@ pub fn init(gic: &Gic) -> u32 {
         GicVersion::V2 => Driver::V2(v2::Gic::new(gic)),
         GicVersion::V3 => Driver::V3(v3::Gic::new(gic)),
     });
-    match driver {
+    let lines = match driver {
         Driver::V2(g) => g.init_distributor(),
         Driver::V3(g) => g.init_distributor(),
-    }
+    };
+    crate::vm::vgic::init(gic);
+    lines
+}
+
+/// Whether guests can be given virtual interrupts: GICv3, or GICv2 with its
+/// virtual interface frames described.
+pub fn can_virtualize() -> bool {
+    crate::vm::vgic::ready()
 }
 
 fn driver() -> Result<&'static Driver, GicError> {
@@ -112,11 +120,31 @@ pub fn acknowledge() -> Option<u32> {
     (intid < 1020).then_some(intid)
 }
 
-/// Signals the end of handling `intid` on this core.
+/// Signals the end of handling `intid` on this core: its priority drops
+/// and it is deactivated (the CPU interface runs with EOI mode 1, where the
+/// two are separate, so that an interrupt handed to a guest through a linked
+/// list register stays active until the guest is done: [`priority_drop`]).
 pub fn end(intid: u32) {
+    priority_drop(intid);
+    deactivate(intid);
+}
+
+/// Ends the handling of `intid` on this core without deactivating it: a
+/// guest deactivates it when it completes the virtual interrupt it was
+/// given in its place.
+pub fn priority_drop(intid: u32) {
     match DRIVER.get() {
         Some(Driver::V2(g)) => g.end(intid),
         Some(Driver::V3(_)) => v3::end(intid),
+        None => {}
+    }
+}
+
+/// Deactivates `intid` on this core.
+pub fn deactivate(intid: u32) {
+    match DRIVER.get() {
+        Some(Driver::V2(g)) => g.deactivate(intid),
+        Some(Driver::V3(_)) => v3::deactivate(intid),
         None => {}
     }
 }

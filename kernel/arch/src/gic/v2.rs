@@ -32,9 +32,15 @@ register_structs! {
         (0x008 => bpr: ReadWrite<u32>),
         (0x00c => iar: ReadOnly<u32>),
         (0x010 => eoir: WriteOnly<u32>),
-        (0x014 => @END),
+        (0x014 => _reserved0),
+        (0x1000 => dir: WriteOnly<u32>),
+        (0x1004 => @END),
     }
 }
+
+/// GICC_CTLR: group 1 enabled, and EOImodeNS: EOIR only drops the priority,
+/// DIR deactivates (see `super::priority_drop`).
+const CTLR_ENABLE_EOIMODE: u32 = 1 | (1 << 9);
 
 /// Every interrupt gets this priority (lower is more urgent).
 const PRIORITY: u32 = 0xa0a0_a0a0;
@@ -80,7 +86,7 @@ impl Gic {
         d.isenabler[0].set(1 << SGI_KICK);
         self.cpu.pmr.set(0xff);
         self.cpu.bpr.set(0);
-        self.cpu.ctlr.set(1);
+        self.cpu.ctlr.set(CTLR_ENABLE_EOIMODE);
         Ok(())
     }
 
@@ -119,6 +125,10 @@ impl Gic {
 
     pub(super) fn end(&self, intid: u32) {
         self.cpu.eoir.set(intid);
+    }
+
+    pub(super) fn deactivate(&self, intid: u32) {
+        self.cpu.dir.set(intid);
     }
 
     pub(super) fn send_sgi(&self, intid: u32, target: u64) -> Result<(), GicError> {

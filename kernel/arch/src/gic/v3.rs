@@ -52,6 +52,8 @@ register_structs! {
 const CTLR_ARE_NS: u32 = 1 << 4;
 const CTLR_ENABLE_GRP1_NS: u32 = 1 << 1;
 const CTLR_RWP: u32 = 1 << 31;
+/// ICC_CTLR_EL1.EOImode: EOIR only drops the priority; DIR deactivates.
+const ICC_CTLR_EOIMODE: u64 = 1 << 1;
 /// ICC_CTLR_EL1.RSS: SGIs may target Aff0 values 16 to 255.
 const ICC_CTLR_RSS: u64 = 1 << 18;
 /// GICR_WAKER bits.
@@ -148,7 +150,9 @@ impl Gic {
         ICC_SRE_EL2.modify(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         sysreg::write_icc_pmr_el1(0xff);
-        sysreg::write_icc_ctlr_el1(0); // EOImode 0: EOIR both drops priority and deactivates
+        // EOImode 1: EOIR drops the priority, DIR deactivates (see
+        // `super::priority_drop`).
+        sysreg::write_icc_ctlr_el1(ICC_CTLR_EOIMODE);
         sysreg::write_icc_igrpen1_el1(1);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         // Kicks to a core with Aff0 above 15 need the range selector (RS in
@@ -209,6 +213,10 @@ pub(super) fn acknowledge() -> u32 {
 
 pub(super) fn end(intid: u32) {
     sysreg::write_icc_eoir1_el1(u64::from(intid));
+}
+
+pub(super) fn deactivate(intid: u32) {
+    sysreg::write_icc_dir_el1(u64::from(intid));
 }
 
 /// ICC_SGI1R_EL1: Aff3 \[55:48\], RS \[47:44\], Aff2 \[39:32\], INTID

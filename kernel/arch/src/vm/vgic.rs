@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The GIC's virtual CPU interface: the list registers through which the
+//! kernel delivers virtual interrupts to the guest vCPU loaded on a core.
+//!
+//! GICv3 has them as system registers (ICH_*_EL2), GICv2 in a memory-mapped
+//! frame (GICH); the guest takes and completes its interrupts through the
+//! virtual CPU interface without trapping (ICV_* system registers on v3,
+//! the GICV frame mapped at its GICC address on v2). What is in the list
+//! registers belongs to the vCPU whose state the core has loaded
+//! (`vm::PerCore`); [`save`] and [`load`] move it in and out, [`inject`]
+//! adds an interrupt.
+//!
+//! A list register with its HW bit set is linked to a physical interrupt
+//! (the virtual timer's PPI): the guest's deactivation of the virtual one
+//! deactivates the physical one, which stays active meanwhile and so cannot
+//! fire again. [`save`] and [`reset`] never keep such a link across a switch:
+//! they deactivate the physical interrupt and keep the virtual one as an
+//! ordinary one, so the next guest's timer on this core is not blocked.
+
+use aarch64_cpu::registers::{
+    ICH_AP0R0_EL2, ICH_AP1R0_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2,
+    ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2, ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2,
+    ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2, ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2,
+    ICH_VMCR_EL2, ICH_VTR_EL2, Readable, Writeable,
+};
+use hv_core::platform::{Gic as GicInfo, GicVersion};
+use spin::Once;
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+/// The most list registers any GIC has.
+pub(crate) const MAX_LRS: usize = 16;
+
+/// Every virtual interrupt's priority (Linux masks at 0xf0 and below).
+const PRIORITY: u64 = 0xa0;
+
+register_structs! {
+    /// GICv2's virtual interface control frame (GICH).
+    Gich {
+        (0x000 => hcr: ReadWrite<u32>),
+        (0x004 => vtr: ReadOnly<u32>),
+        (0x008 => vmcr: ReadWrite<u32>),
+        (0x00c => _reserved0),
+        (0x0f0 => apr: ReadWrite<u32>),
+        (0x0f4 => _reserved1),
+        (0x100 => lr: [ReadWrite<u32>; 64]),
+        (0x200 => @END),
+    }
+}
+
+/// ICH_HCR_EL2 / GICH_HCR: the virtual CPU interface is enabled.
+const HCR_EN: u64 = 1 << 0;
+/// ICH_HCR_EL2 / GICH_HCR: a maintenance interrupt while no list register
+/// holds a pending interrupt (so that waiting ones can be put in).
+const HCR_NPIE: u64 = 1 << 3;
+
+enum Interface {
+    V2 { gich: &'static Gich, lrs: usize },
+    V3 { lrs: usize },
+}
+
+// SAFETY: the GICH frame is per core (banked), each core touches only its
+// own; the reference is a plain device address.
+unsafe impl Sync for Interface {}
+// SAFETY: as above.
+unsafe impl Send for Interface {}
+
+static INTERFACE: Once<Interface> = Once::new();
+
+/// A list register's state field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Invalid,
+    Pending,
+    Active,
+    PendingAndActive,
+}
+
+/// A list register's contents, whatever the GIC's version.
+#[derive(Clone, Copy, Debug)]
+struct Lr {
+    intid: u32,
+    state: State,
+    /// Linked to this physical interrupt.
+    hw: Option<u32>,
+    /// The sending vCPU of an SGI (GICv2).
+    source: u8,
+}
+
+/// What one vCPU's virtual CPU interface holds while another's is loaded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Saved {
+    lrs: [u64; MAX_LRS],
+    vmcr: u64,
+    apr0: u64,
+    apr1: u64,
+    hcr: u64,
+}
+
+/// A vCPU's interface before it first runs.
+pub(crate) const EMPTY: Saved = Saved {
+    lrs: [0; MAX_LRS],
+    vmcr: 0,
+    apr0: 0,
+    apr1: 0,
+    hcr: HCR_EN,
+};
+
+/// Sets the interface up from the device tree's description (on core 0,
+/// once): GICv2's GICH frame must be mapped by then.
+pub(crate) fn init(gic: &GicInfo) -> bool {
+    let interface = match (gic.version, gic.hyp_interface) {
+        (GicVersion::V3, _) => Interface::V3 {
+            lrs: ((ICH_VTR_EL2.get() & 0x1f) as usize + 1).min(MAX_LRS),
+        },
+        (GicVersion::V2, Some(frame)) => {
+            // SAFETY: the device tree's GICH frame, mapped by the kernel as
+            // device memory and driven only here; each core reaches its own
+            // banked copy through the same address.
+            let gich = unsafe { &*(frame.start() as *const Gich) };
+            let lrs = ((gich.vtr.get() & 0x3f) as usize + 1).min(MAX_LRS);
+            Interface::V2 { gich, lrs }
+        }
+        (GicVersion::V2, None) => return false,
+    };
+    INTERFACE.call_once(|| interface);
+    true
+}
+
+/// Whether [`init`] found a virtual CPU interface.
+pub(crate) fn ready() -> bool {
+    INTERFACE.get().is_some()
+}
+
+/// Enables this core's virtual CPU interface (it signals nothing while a
+/// service runs under HCR_EL2.TGE, nor while its list registers are empty).
+pub(crate) fn init_cpu() {
+    match INTERFACE.get() {
+        Some(Interface::V3 { .. }) => ICH_HCR_EL2.set(HCR_EN),
+        Some(Interface::V2 { gich, .. }) => gich.hcr.set(HCR_EN as u32),
+        None => {}
+    }
+}
+
+impl Interface {
+    fn lrs(&self) -> usize {
+        match self {
+            Self::V2 { lrs, .. } | Self::V3 { lrs } => *lrs,
+        }
+    }
+
+    fn read_raw(&self, n: usize) -> u64 {
+        match self {
+            Self::V2 { gich, .. } => gich.lr.get(n).map_or(0, |r| u64::from(r.get())),
+            Self::V3 { .. } => read_ich_lr(n),
+        }
+    }
+
+    fn write_raw(&self, n: usize, value: u64) {
+        match self {
+            Self::V2 { gich, .. } => {
+                if let Some(r) = gich.lr.get(n) {
+                    r.set(value as u32);
+                }
+            }
+            Self::V3 { .. } => write_ich_lr(n, value),
+        }
+    }
+
+    fn decode(&self, raw: u64) -> Lr {
+        let (state, intid, hw, physical, source) = match self {
+            Self::V2 { .. } => (
+                (raw >> 28) & 0b11,
+                (raw & 0x3ff) as u32,
+                raw & (1 << 31) != 0,
+                ((raw >> 10) & 0x3ff) as u32,
+                ((raw >> 10) & 0b111) as u8,
+            ),
+            Self::V3 { .. } => (
+                raw >> 62,
+                raw as u32,
+                raw & (1 << 61) != 0,
+                ((raw >> 32) & 0x1fff) as u32,
+                0,
+            ),
+        };
+        Lr {
+            intid,
+            state: match state {
+                0 => State::Invalid,
+                1 => State::Pending,
+                2 => State::Active,
+                _ => State::PendingAndActive,
+            },
+            hw: hw.then_some(physical),
+            source: if hw { 0 } else { source },
+        }
+    }
+
+    fn encode(&self, lr: Lr) -> u64 {
+        let state: u64 = match lr.state {
+            State::Invalid => 0,
+            State::Pending => 1,
+            State::Active => 2,
+            State::PendingAndActive => 3,
+        };
+        match self {
+            // GICv2 guests take group 0 as IRQs (their GICV_CTLR enables
+            // group 0, as Linux's driver writes it).
+            Self::V2 { .. } => {
+                let link = match lr.hw {
+                    Some(physical) => (1 << 31) | (u64::from(physical & 0x3ff) << 10),
+                    None => u64::from(lr.source & 0b111) << 10,
+                };
+                link | (state << 28) | ((PRIORITY >> 3) << 23) | u64::from(lr.intid & 0x3ff)
+            }
+            Self::V3 { .. } => {
+                let link = match lr.hw {
+                    Some(physical) => (1 << 61) | (u64::from(physical & 0x1fff) << 32),
+                    None => 0,
+                };
+                (state << 62) | link | (1 << 60) | (PRIORITY << 48) | u64::from(lr.intid)
+            }
+        }
+    }
+
+    fn hcr(&self) -> u64 {
+        match self {
+            Self::V2 { gich, .. } => u64::from(gich.hcr.get()),
+            Self::V3 { .. } => ICH_HCR_EL2.get(),
+        }
+    }
+
+    fn set_hcr(&self, value: u64) {
+        match self {
+            Self::V2 { gich, .. } => gich.hcr.set(value as u32),
+            Self::V3 { .. } => ICH_HCR_EL2.set(value),
+        }
+    }
+}
+
+/// Moves the loaded vCPU's interface into `saved` and empties the list
+/// registers; an interrupt linked to a physical one is unlinked (the
+/// physical one deactivated).
+pub(crate) fn save(saved: &mut Saved) {
+    let Some(gic) = INTERFACE.get() else { return };
+    for n in 0..gic.lrs() {
+        let mut lr = gic.decode(gic.read_raw(n));
+        if let Some(physical) = lr.hw.take() {
+            crate::gic::deactivate(physical);
+        }
+        saved.lrs[n] = if lr.state == State::Invalid {
+            0
+        } else {
+            gic.encode(lr)
+        };
+        gic.write_raw(n, 0);
+    }
+    match gic {
+        Interface::V2 { gich, .. } => {
+            saved.vmcr = u64::from(gich.vmcr.get());
+            saved.apr0 = u64::from(gich.apr.get());
+        }
+        Interface::V3 { .. } => {
+            saved.vmcr = ICH_VMCR_EL2.get();
+            saved.apr0 = ICH_AP0R0_EL2.get();
+            saved.apr1 = ICH_AP1R0_EL2.get();
+        }
+    }
+    saved.hcr = gic.hcr();
+}
+
+/// Loads a vCPU's interface from `saved`.
+pub(crate) fn load(saved: &Saved) {
+    let Some(gic) = INTERFACE.get() else { return };
+    for n in 0..gic.lrs() {
+        gic.write_raw(n, saved.lrs[n]);
+    }
+    match gic {
+        Interface::V2 { gich, .. } => {
+            gich.vmcr.set(saved.vmcr as u32);
+            gich.apr.set(saved.apr0 as u32);
+        }
+        Interface::V3 { .. } => {
+            ICH_VMCR_EL2.set(saved.vmcr);
+            ICH_AP0R0_EL2.set(saved.apr0);
+            ICH_AP1R0_EL2.set(saved.apr1);
+        }
+    }
+    gic.set_hcr(saved.hcr | HCR_EN);
+}
+
+/// The interface of a vCPU at reset: nothing pending or active.
+pub(crate) const fn reset_state() -> Saved {
+    EMPTY
+}
+
+/// Adds virtual interrupt `intid` (from vCPU `source`, for a GICv2 SGI;
+/// linked to physical interrupt `hw`, if any) to the loaded vCPU's list
+/// registers. Already pending: nothing changes; active: it becomes pending
+/// too. Returns `false` if no list register was free.
+pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
+    let Some(gic) = INTERFACE.get() else {
+        return true;
+    };
+    let mut free = None;
+    for n in 0..gic.lrs() {
+        let mut lr = gic.decode(gic.read_raw(n));
+        if lr.state == State::Invalid {
+            free = free.or(Some(n));
+            continue;
+        }
+        // GICv2 SGIs from different sources are different interrupts.
+        if lr.intid != intid || (intid < 16 && lr.source != source && lr.hw.is_none()) {
+            continue;
+        }
+        match lr.state {
+            State::Active if lr.hw.is_none() => {
+                lr.state = State::PendingAndActive;
+                gic.write_raw(n, gic.encode(lr));
+                return true;
+            }
+            // An active HW one cannot be made pending again (the physical
+            // one is still active, so it could not have fired): a second
+            // list register holds the new one.
+            State::Active => {}
+            _ => return true,
+        }
+    }
+    let Some(n) = free else { return false };
+    let lr = Lr {
+        intid,
+        state: State::Pending,
+        hw,
+        source,
+    };
+    gic.write_raw(n, gic.encode(lr));
+    true
+}
+
+/// Whether a list register holds a pending interrupt (a WFI would end).
+pub(crate) fn has_pending() -> bool {
+    let Some(gic) = INTERFACE.get() else {
+        return false;
+    };
+    (0..gic.lrs()).any(|n| {
+        matches!(
+            gic.decode(gic.read_raw(n)).state,
+            State::Pending | State::PendingAndActive
+        )
+    })
+}
+
+/// Asks for (or stops asking for) a maintenance interrupt once no list
+/// register holds a pending interrupt, when more wait than fit.
+pub(crate) fn want_room(on: bool) {
+    let Some(gic) = INTERFACE.get() else { return };
+    let hcr = gic.hcr();
+    let want = if on { hcr | HCR_NPIE } else { hcr & !HCR_NPIE };
+    if want != hcr {
+        gic.set_hcr(want);
+    }
+}
+
+/// Reads ICH_LR<n>_EL2 (0 past the registers).
+fn read_ich_lr(n: usize) -> u64 {
+    match n {
+        0 => ICH_LR0_EL2.get(),
+        1 => ICH_LR1_EL2.get(),
+        2 => ICH_LR2_EL2.get(),
+        3 => ICH_LR3_EL2.get(),
+        4 => ICH_LR4_EL2.get(),
+        5 => ICH_LR5_EL2.get(),
+        6 => ICH_LR6_EL2.get(),
+        7 => ICH_LR7_EL2.get(),
+        8 => ICH_LR8_EL2.get(),
+        9 => ICH_LR9_EL2.get(),
+        10 => ICH_LR10_EL2.get(),
+        11 => ICH_LR11_EL2.get(),
+        12 => ICH_LR12_EL2.get(),
+        13 => ICH_LR13_EL2.get(),
+        14 => ICH_LR14_EL2.get(),
+        15 => ICH_LR15_EL2.get(),
+        _ => 0,
+    }
+}
+
+/// Writes ICH_LR<n>_EL2 (nothing past the registers).
+fn write_ich_lr(n: usize, value: u64) {
+    match n {
+        0 => ICH_LR0_EL2.set(value),
+        1 => ICH_LR1_EL2.set(value),
+        2 => ICH_LR2_EL2.set(value),
+        3 => ICH_LR3_EL2.set(value),
+        4 => ICH_LR4_EL2.set(value),
+        5 => ICH_LR5_EL2.set(value),
+        6 => ICH_LR6_EL2.set(value),
+        7 => ICH_LR7_EL2.set(value),
+        8 => ICH_LR8_EL2.set(value),
+        9 => ICH_LR9_EL2.set(value),
+        10 => ICH_LR10_EL2.set(value),
+        11 => ICH_LR11_EL2.set(value),
+        12 => ICH_LR12_EL2.set(value),
+        13 => ICH_LR13_EL2.set(value),
+        14 => ICH_LR14_EL2.set(value),
+        15 => ICH_LR15_EL2.set(value),
+        _ => {}
+    }
+}
