@@ -36,7 +36,8 @@ const ESCAPE: u8 = 0x01;
 /// Bytes of input a client's inbox holds (a power of two).
 pub(crate) const INBOX: usize = 256;
 
-/// Set by vCPU 0 once the banner is out, so focus lines follow it.
+/// Set by vCPU 0 once the banner is out and the focus set, so focus lines
+/// follow it.
 pub(crate) static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Keyboard bytes waiting for a client: a single-producer (vCPU 1),
@@ -92,7 +93,6 @@ pub(crate) static INBOXES: [Inbox; MAX_CLIENTS] = [const { Inbox::new() }; MAX_C
 struct Router<'a> {
     buffers: &'a Buffers,
     clients: &'a Table,
-    focus: usize,
     /// The last byte was Ctrl-A.
     escape: bool,
     /// Clients that got bytes since they were last woken (bit per index).
@@ -101,14 +101,21 @@ struct Router<'a> {
 
 impl Router<'_> {
     fn say(&self, text: &Text) {
-        output::line(self.buffers, "console", text.as_bytes(), WhenFull::Yield);
+        output::line(
+            self.buffers,
+            self.clients,
+            "console",
+            text.as_bytes(),
+            WhenFull::Yield,
+        );
     }
 
     fn deliver(&mut self, byte: u8) {
-        if let Some(inbox) = INBOXES.get(self.focus)
+        let focus = output::focused();
+        if let Some(inbox) = INBOXES.get(focus)
             && inbox.push(byte)
         {
-            self.to_wake |= 1 << self.focus;
+            self.to_wake |= 1 << focus;
         }
     }
 
@@ -130,11 +137,17 @@ impl Router<'_> {
         let mut text = Text::new();
         match chosen.and_then(|i| Some((i, self.clients.get(i)?))) {
             Some((index, client)) => {
-                self.focus = index;
                 text.push(b"focus: ");
                 text.push(&[byte]);
                 text.push(b" ");
                 text.push(client.name.as_bytes());
+                output::focus(
+                    self.buffers,
+                    self.clients,
+                    index,
+                    text.as_bytes(),
+                    WhenFull::Yield,
+                );
             }
             None => {
                 let last = self.clients.len().min(FOCUSABLE);
@@ -144,9 +157,9 @@ impl Router<'_> {
                     text.push(&[Table::key(last - 1).unwrap_or(b'?')]);
                 }
                 text.push(b" gives a partition the keyboard; Ctrl-A Ctrl-A types Ctrl-A");
+                self.say(&text);
             }
         }
-        self.say(&text);
     }
 
     /// Signals every client that got bytes and can be woken.
@@ -170,7 +183,7 @@ struct KernelLine {
 
 impl KernelLine {
     /// Takes everything the kernel's log holds, printing each whole line.
-    fn drain(&mut self, buffers: &Buffers, log: CapSlot) {
+    fn drain(&mut self, buffers: &Buffers, clients: &Table, log: CapSlot) {
         loop {
             let Ok(read) = call::log_read(log) else {
                 return;
@@ -181,14 +194,20 @@ impl KernelLine {
                 let mut digits = [0u8; 20];
                 text.push(decimal(read.dropped, &mut digits));
                 text.push(b" bytes of its messages were lost");
-                output::line(buffers, "console", text.as_bytes(), WhenFull::Yield);
+                output::line(
+                    buffers,
+                    clients,
+                    "console",
+                    text.as_bytes(),
+                    WhenFull::Yield,
+                );
             }
             if read.len == 0 {
                 return;
             }
             for &byte in read.bytes.iter().take(read.len) {
                 if byte == b'\n' || self.len == KERNEL_LINE {
-                    output::kernel_line(buffers, &self.bytes[..self.len], WhenFull::Yield);
+                    output::kernel_line(buffers, clients, &self.bytes[..self.len], WhenFull::Yield);
                     self.len = 0;
                 }
                 if byte != b'\n' {
@@ -221,7 +240,6 @@ pub(crate) fn run(buffers: &Buffers, clients: &Table) -> ! {
     let mut router = Router {
         buffers,
         clients,
-        focus: clients.initial_focus(),
         escape: false,
         to_wake: 0,
     };
@@ -231,7 +249,7 @@ pub(crate) fn run(buffers: &Buffers, clients: &Table) -> ! {
     };
     loop {
         if let Some(log) = KERNEL_LOG {
-            kernel.drain(buffers, log);
+            kernel.drain(buffers, clients, log);
         }
         if call::wait(UART_INPUT).is_err() {
             call::yield_now();

@@ -5,11 +5,20 @@
 //! **Output.** Partitions print by calling the `log` endpoint with the
 //! protocol of [`svc_rt::console`] (`svc_rt::println!` does this when the
 //! partition has a `log` capability). The console keeps one line buffer per
-//! client, found by the badge of the call, and when a client's newline
-//! arrives it queues the whole line, `[name] text\r\n`, to the UART driver in
-//! one piece, so two partitions' bytes never share a line. A line longer than
-//! the buffer ([`server::LINE_TEXT`] bytes) goes out in pieces, each with its
-//! prefix. Names come from the manifest, through `svc_rt::clients!(LOG)`.
+//! client, found by the badge of the call. A client without the focus has
+//! its lines printed whole: when its newline arrives the console queues
+//! `[name] text\r\n` to the UART driver in one piece. The focused client's
+//! bytes show as they arrive (a shell's prompt, the keys it echoes): its line
+//! is *open* on the terminal, `[name] ` and the text so far, and its newline
+//! ends it. Any other line printed meanwhile first ends the open line with
+//! `\r\n`, and the open line, prefix and text so far, is printed again right
+//! after it; so two partitions' bytes never share a line, and nothing is
+//! lost. When the focus moves, the open line is ended and its text stays in
+//! the buffer: it is printed whole at its newline, or open again if the
+//! focus comes back; the new focus's unfinished text, if any, is printed as
+//! its open line. A line longer than the buffer ([`lines::LINE_TEXT`] bytes)
+//! goes out in pieces, each with its prefix. Names come from the manifest,
+//! through `svc_rt::clients!(LOG)`.
 //!
 //! **Input.** Bytes typed on the UART go to the partition with the focus.
 //! Ctrl-A then a digit N gives the focus to client N (numbered from 1 in
@@ -40,19 +49,27 @@
 //! driver's `uart-input` notification, routes keystrokes and drains the
 //! kernel's log ([`input`]).
 //! They share the inboxes (single-producer, single-consumer rings of atomics
-//! in RAM) and the right to queue output ([`output`], a lock held only while a
-//! whole line is copied into the driver's transmit ring). The driver's
-//! interface is `svc_uart_pl011` (shared rings plus notifications).
+//! in RAM) and the terminal ([`output`]: the focus, the open line and every
+//! client's unfinished line, changed only under a lock that is held while
+//! the bytes that go with a change are copied into the driver's transmit
+//! ring, and only if they all fit). The driver's interface is
+//! `svc_uart_pl011` (shared rings plus notifications).
 //!
 //! **Robustness.** Nothing a client sends can make the console panic: a
 //! malformed request gets an error status, an unknown badge too.
 //! Control characters in output are shown as `.` and carriage returns are
 //! dropped, so no partition can overwrite another's line on the terminal.
+//! The one exception is backspace: it erases the last character of the
+//! client's own unfinished line if that character is printable ASCII (on
+//! the open line the terminal gets the backspace, so a shell's `\b \b`
+//! works), and is shown as `.` otherwise; so a client can erase its own
+//! text, never its `[name] ` prefix or anything before it ([`lines`]).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
 mod input;
+mod lines;
 mod output;
 mod server;
 mod table;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! vCPU 0: serves the `log` endpoint. Writes are gathered per client into
-//! lines; reads take bytes from the client's inbox (filled by vCPU 1).
+//! vCPU 0: serves the `log` endpoint. Writes go to the client's line
+//! ([`output::write`]); reads take bytes from the client's inbox (filled by
+//! vCPU 1).
 
 use svc_rt::call::{self, Message, Received};
 use svc_rt::console::{
@@ -12,37 +13,19 @@ use svc_uart_pl011::Buffers;
 
 use crate::input::{INBOXES, STARTED};
 use crate::output::{self, Text, WhenFull};
-use crate::table::{MAX_CLIENTS, Table};
+use crate::table::Table;
 
 /// The endpoint every client calls.
 const LOG: CapSlot = svc_rt::cap!(LOG);
 
-/// Bytes of text a client's line holds before it is printed in pieces.
-pub(crate) const LINE_TEXT: usize = 200;
-
-/// A client's unfinished line.
-#[derive(Clone, Copy)]
-struct Pending {
-    bytes: [u8; LINE_TEXT],
-    len: usize,
-}
-
-impl Pending {
-    const EMPTY: Self = Self {
-        bytes: [0; LINE_TEXT],
-        len: 0,
-    };
-}
-
 struct Server<'a> {
     buffers: &'a Buffers,
     clients: &'a Table,
-    pending: [Pending; MAX_CLIENTS],
 }
 
 impl Server<'_> {
     fn print(&self, name: &str, text: &[u8]) {
-        output::line(self.buffers, name, text, WhenFull::Sleep);
+        output::line(self.buffers, self.clients, name, text, WhenFull::Sleep);
     }
 
     /// The banner: who answers to which number, and who has the focus.
@@ -58,44 +41,27 @@ impl Server<'_> {
             }
         }
         self.print("console", text.as_bytes());
+        // Where the keyboard goes at start (vCPU 1 takes it from here).
         let focus = self.clients.initial_focus();
-        if let (Some(client), Some(key)) = (self.clients.get(focus), Table::key(focus)) {
+        if let Some(client) = self.clients.get(focus) {
             let mut text = Text::new();
             text.push(b"focus: ");
-            text.push(&[key]);
-            text.push(b" ");
+            if let Some(key) = Table::key(focus) {
+                text.push(&[key, b' ']);
+            }
             text.push(client.name.as_bytes());
-            self.print("console", text.as_bytes());
-        }
-    }
-
-    /// Adds a client's bytes to its line, printing each line it completes
-    /// (at a newline, or when the buffer is full).
-    fn write(&mut self, index: usize, bytes: &[u8]) {
-        let buffers = self.buffers;
-        let (Some(client), Some(pending)) = (self.clients.get(index), self.pending.get_mut(index))
-        else {
-            return;
-        };
-        for &byte in bytes {
-            if byte == b'\n' || pending.len == LINE_TEXT {
-                output::line(
-                    buffers,
-                    client.name,
-                    &pending.bytes[..pending.len],
-                    WhenFull::Sleep,
-                );
-                pending.len = 0;
-            }
-            if byte != b'\n' {
-                pending.bytes[pending.len] = byte;
-                pending.len += 1;
-            }
+            output::focus(
+                self.buffers,
+                self.clients,
+                focus,
+                text.as_bytes(),
+                WhenFull::Sleep,
+            );
         }
     }
 
     /// The reply to one request.
-    fn handle(&mut self, request: &Received) -> Message {
+    fn handle(&self, request: &Received) -> Message {
         let refuse = |status| Message::new(&[status]);
         let Some(index) = self.clients.by_badge(request.badge) else {
             return refuse(STATUS_UNKNOWN_CLIENT);
@@ -111,7 +77,7 @@ impl Server<'_> {
             }
             let mut bytes = [0u8; WRITE_MAX];
             unpack(&words[1..], &mut bytes[..count]);
-            self.write(index, &bytes[..count]);
+            output::write(self.buffers, self.clients, index, &bytes[..count]);
             Message::new(&[STATUS_OK, count as u64])
         } else if word0 == OP_READ {
             let mut bytes = [0u8; READ_MAX];
@@ -139,11 +105,7 @@ fn receive() -> Received {
 
 /// vCPU 0's loop: the banner, then requests forever.
 pub(crate) fn run(buffers: &Buffers, clients: &Table) -> ! {
-    let mut server = Server {
-        buffers,
-        clients,
-        pending: [Pending::EMPTY; MAX_CLIENTS],
-    };
+    let server = Server { buffers, clients };
     server.banner();
     STARTED.store(true, core::sync::atomic::Ordering::Release);
     let mut request = receive();

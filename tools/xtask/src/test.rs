@@ -599,6 +599,14 @@ fn system_tests() -> Vec<SystemTest> {
             name: "demo-input-gicv2-1-core",
             run: |c| demo::input(c, Gic::V2, 1),
         },
+        SystemTest {
+            name: "demo-prompt-gicv3-4-cores",
+            run: |c| demo::prompt(c, Gic::V3, 4),
+        },
+        SystemTest {
+            name: "demo-prompt-gicv2-1-core",
+            run: |c| demo::prompt(c, Gic::V2, 1),
+        },
     ]
 }
 

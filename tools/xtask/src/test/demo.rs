@@ -2,7 +2,8 @@
 //! System tests of the demo, `systems/demo.toml`: the UART driver and the
 //! console carry every partition's output as whole lines, each prefixed with
 //! its partition's name and in order per partition; keyboard input reaches
-//! the focused partition and no other.
+//! the focused partition and no other; the focused partition's unfinished
+//! line (echo's prompt, what is typed to it) shows at once.
 //!
 //! The checks are exact: after the kernel's ready line, every line on the
 //! console must be a partition's (`[name] ` and a name from the manifest) or
@@ -10,6 +11,11 @@
 //! the ones its program prints, in its order. The driver's line reaches the
 //! UART through the kernel's log and the console, which reads it. A line torn by another
 //! partition's bytes, a lost or repeated line, or a line out of order fails.
+//!
+//! Lines are read as a person sees them: backspaces applied (one that would
+//! reach into the `[name] ` prefix fails), and a line of the focused
+//! partition that another line interrupted (the console ends it, prints the
+//! other, and prints it again with its text so far) joined to its rest.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -102,6 +108,14 @@ impl Demo {
             .ok_or(format!("`{name}` is not a console client"))
     }
 
+    /// What the console says to Ctrl-A and a key that names no client.
+    fn reminder(&self) -> String {
+        let last = self.clients.last().map_or('1', |(key, _)| *key);
+        format!(
+            "Ctrl-A then 1 to {last} gives a partition the keyboard; Ctrl-A Ctrl-A types Ctrl-A"
+        )
+    }
+
     /// The console's banner and its first focus line.
     fn console_start(&self) -> Vec<String> {
         let mut banner = String::from("Ctrl-A then a number gives a partition the keyboard:");
@@ -140,62 +154,159 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, spec: RunSpec) -> Result<Outcome, S
     Ok(outcome)
 }
 
-/// The whole lines after the ready line, by partition. Fails on a line that
-/// is neither a partition's nor the kernel's. The last line is left out if
-/// the run was stopped before its end.
-fn lines_by_partition(
-    outcome: &Outcome,
-    demo: &Demo,
-) -> Result<BTreeMap<String, Vec<String>>, String> {
+/// echo's prompt.
+const PROMPT: &str = "echo> ";
+
+/// The console after the kernel's ready line.
+fn after_ready(outcome: &Outcome) -> Result<&str, String> {
     let ready = format!("{READY}\r\n");
-    let after = outcome
+    outcome
         .console
         .find(&ready)
         .map(|at| &outcome.console[at + ready.len()..])
-        .ok_or("no ready line")?;
-    let whole = &after[..after.rfind('\n').map_or(0, |at| at + 1)];
-    let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in whole.lines() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.starts_with("bulkhead: ") && !line.contains('\r') {
-            continue;
+        .ok_or_else(|| "no ready line".into())
+}
+
+/// The partition whose line `line` is (`[name] text`, a name from the
+/// manifest, no carriage return in it), and its text as written.
+fn owner<'a>(line: &'a str, demo: &Demo) -> Option<(&'a str, &'a str)> {
+    line.strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+        .filter(|(name, text)| demo.partitions.iter().any(|p| p == name) && !text.contains('\r'))
+}
+
+/// A line's text as a terminal shows it: a backspace moves the cursor one
+/// column left, a character replaces the one under the cursor, and the
+/// blanks past the cursor that erased characters leave are not shown.
+/// Fails if a backspace would move into the `[name] ` prefix.
+fn render(text: &str) -> Result<String, String> {
+    let mut cells: Vec<char> = Vec::new();
+    let mut cursor: usize = 0;
+    for c in text.chars() {
+        if c == '\u{8}' {
+            cursor = cursor
+                .checked_sub(1)
+                .ok_or_else(|| format!("a backspace reaches into the prefix: {text:?}"))?;
+        } else {
+            match cells.get_mut(cursor) {
+                Some(cell) => *cell = c,
+                None => cells.push(c),
+            }
+            cursor += 1;
         }
-        let owner = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .filter(|(name, text)| {
-                demo.partitions.iter().any(|p| p == name) && !text.contains('\r')
-            });
-        match owner {
-            Some((name, text)) => lines
+    }
+    while cells.len() > cursor && cells.last() == Some(&' ') {
+        cells.pop();
+    }
+    Ok(cells.into_iter().collect())
+}
+
+/// Every partition's lines after the ready line.
+#[derive(Debug, Default)]
+struct Lines {
+    /// Each partition's finished lines, in order.
+    finished: BTreeMap<String, Vec<String>>,
+    /// The line a partition had open when the run stopped: the focused
+    /// one's, or one whose focus moved away before its newline.
+    open: BTreeMap<String, String>,
+}
+
+impl Lines {
+    /// A line `name` printed, as written and as shown; `focused` if it had
+    /// the focus, when another line may have cut it, to be printed again
+    /// (what it showed, then what came after, backspaces included).
+    fn add(&mut self, name: &str, written: &str, text: String, focused: bool) {
+        if let Some(before) = self.open.remove(name)
+            && !written.starts_with(&before)
+        {
+            self.finished
                 .entry(name.to_string())
                 .or_default()
-                .push(text.to_string()),
-            None => {
-                return Err(format!(
-                    "a line that is no partition's and not the kernel's: {line:?}\n--- console ---\n{}",
-                    outcome.console
-                ));
-            }
+                .push(before);
         }
+        if focused {
+            self.open.insert(name.to_string(), text);
+        } else {
+            self.finished
+                .entry(name.to_string())
+                .or_default()
+                .push(text);
+        }
+    }
+
+    /// The focused partition's line that the end of the run cut anywhere.
+    fn cut(&mut self, name: &str, written: &str, text: String) {
+        if !self
+            .open
+            .get(name)
+            .is_some_and(|open| open.starts_with(written))
+        {
+            self.add(name, written, text, true);
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.finished.values().map(Vec::len).sum()
+    }
+}
+
+/// The lines after the ready line, by partition. Fails on a line that is
+/// neither a partition's nor the kernel's, and on a backspace into a prefix.
+/// The focus is followed from the console's `focus: ` lines.
+fn lines_by_partition(outcome: &Outcome, demo: &Demo) -> Result<Lines, String> {
+    let after = after_ready(outcome)?;
+    let cut_at = after.rfind('\n').map_or(0, |at| at + 1);
+    let (whole, rest) = after.split_at(cut_at);
+    let mut lines = Lines::default();
+    let mut focus: Option<String> = None;
+    for line in whole.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with("bulkhead: ") && !line.contains(['\r', '\u{8}']) {
+            continue;
+        }
+        let Some((name, written)) = owner(line, demo) else {
+            return Err(format!(
+                "a line that is no partition's and not the kernel's: {line:?}\n--- console ---\n{}",
+                outcome.console
+            ));
+        };
+        let text = render(written)?;
+        if name == "console"
+            && let Some(rest) = text.strip_prefix("focus: ")
+        {
+            focus = rest.split_once(' ').map(|(_, name)| name.to_string());
+        }
+        let focused = focus.as_deref() == Some(name);
+        lines.add(name, written, text, focused);
+    }
+    if let Some((name, written)) = owner(rest, demo)
+        && focus.as_deref() == Some(name)
+    {
+        lines.cut(name, written, render(written)?);
     }
     Ok(lines)
 }
 
-/// Fails unless `partition` printed exactly `expected`, in that order.
+/// Fails unless `partition` finished exactly the lines `expected`, in that
+/// order, and left open exactly `open`.
 fn exactly(
-    lines: &BTreeMap<String, Vec<String>>,
+    lines: &Lines,
     partition: &str,
     expected: &[String],
+    open: Option<&str>,
 ) -> Result<(), String> {
-    let got = lines.get(partition).map_or(&[][..], Vec::as_slice);
-    if got == expected {
+    let got = lines.finished.get(partition).map_or(&[][..], Vec::as_slice);
+    let got_open = lines.open.get(partition).map(String::as_str);
+    if got == expected && got_open == open {
         return Ok(());
     }
+    let show = |open: Option<&str>| open.map_or(String::new(), |o| format!("\n{o:?} (open)"));
     Err(format!(
-        "`{partition}` printed:\n{}\nbut should have printed:\n{}",
+        "`{partition}` printed:\n{}{}\nbut should have printed:\n{}{}",
         got.join("\n"),
-        expected.join("\n")
+        show(got_open),
+        expected.join("\n"),
+        show(open)
     ))
 }
 
@@ -235,19 +346,22 @@ pub(super) fn output(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Stri
     };
     let outcome = boot(c, gic, smp, spec)?;
     let lines = lines_by_partition(&outcome, &demo)?;
-    exactly(&lines, "console", &demo.console_start())?;
-    let ping_count = lines.get("ping").map_or(0, Vec::len);
+    exactly(&lines, "console", &demo.console_start(), None)?;
+    let ping_count = lines.finished.get("ping").map_or(0, Vec::len);
     if ping_count < 4 {
         return Err(format!(
             "ping printed {ping_count} lines, not the 4 up to `ping: done`"
         ));
     }
-    exactly(&lines, "ping", &ping_lines(ping_count))?;
-    exactly(&lines, "pong", &["serving".into()])?;
+    exactly(&lines, "ping", &ping_lines(ping_count), None)?;
+    exactly(&lines, "pong", &["serving".into()], None)?;
+    // echo has the focus: its prompt stays open, and each other line ends
+    // it and prints it again.
     exactly(
         &lines,
         "echo",
         &["echo: ready; give me the keyboard and type a line".into()],
+        Some(PROMPT),
     )?;
     exactly(
         &lines,
@@ -259,13 +373,14 @@ pub(super) fn output(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Stri
             ),
             producer_done,
         ],
+        None,
     )?;
     let mut consumer = vec!["checking records as they arrive".to_string()];
     for n in (PROGRESS_EVERY..=RECORDS).step_by(PROGRESS_EVERY as usize) {
         consumer.push(format!("{n} records checked, in order and intact"));
     }
     consumer.push(consumer_done);
-    exactly(&lines, "consumer", &consumer)?;
+    exactly(&lines, "consumer", &consumer, None)?;
     // The driver has no console channel: its line goes through the kernel,
     // whose log the console reads and prints.
     exactly(
@@ -274,16 +389,19 @@ pub(super) fn output(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Stri
         &["driving the PL011 at 0x9000000, interrupt-driven; \
            output and input through shared rings"
             .into()],
+        None,
     )?;
-    let total: usize = lines.values().map(Vec::len).sum();
+    interruptions(&outcome, &demo)?;
     Ok(format!(
-        "{total} lines from {} partitions, all whole and in order",
-        lines.len()
+        "{} lines from {} partitions, all whole and in order",
+        lines.total(),
+        lines.finished.len()
     ))
 }
 
 /// Ctrl-A gives ping the focus and a line is typed, which echo must never
-/// see; then echo gets the focus and a line typed to it comes back.
+/// see; then echo gets the focus (its prompt shows again) and a line typed
+/// to it is echoed as it is typed and comes back.
 pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
     let demo = Demo::load()?;
     let ping = demo.key("ping")?;
@@ -301,7 +419,8 @@ pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
                 "hello bulkhead\r".into(),
             ),
         ],
-        until: Some("[echo] echo: hello bulkhead\r\n".into()),
+        // echo prints its answer and the next prompt in one piece.
+        until: Some(format!("[echo] echo: hello bulkhead\r\n[echo] {PROMPT}")),
         ..RunSpec::default()
     };
     let outcome = boot(c, gic, smp, spec)?;
@@ -309,14 +428,16 @@ pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
     let mut console = demo.console_start();
     console.push(format!("focus: {ping} ping"));
     console.push(format!("focus: {echo} echo"));
-    exactly(&lines, "console", &console)?;
+    exactly(&lines, "console", &console, None)?;
     exactly(
         &lines,
         "echo",
         &[
             "echo: ready; give me the keyboard and type a line".into(),
+            format!("{PROMPT}hello bulkhead"),
             "echo: hello bulkhead".into(),
         ],
+        Some(PROMPT),
     )?;
     if outcome.console.contains("not for echo") {
         return Err(format!(
@@ -327,11 +448,117 @@ pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
     Ok(String::new())
 }
 
+/// echo's prompt shows before anything is typed, with no newline; what is
+/// typed to it shows as it is typed, backspace included; and every other
+/// line printed while the prompt is open (the console's answer to Ctrl-A
+/// and a key that names no client, the partitions' lines) is printed whole
+/// on its own line, with the prompt and what was typed so far printed again
+/// after it.
+pub(super) fn prompt(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
+    let demo = Demo::load()?;
+    let reminder = demo.reminder();
+    let consumer_done =
+        format!("[consumer] done, all {RECORDS} records arrived in order and intact\r\n");
+    let spec = RunSpec {
+        timeout: Some(TIMEOUT),
+        // Each step looks past the text the one before it matched.
+        script: vec![
+            (format!("[echo] {PROMPT}"), format!("{CTRL_A}?")),
+            (
+                format!("\r\n[console] {reminder}\r\n[echo] {PROMPT}"),
+                "abc".into(),
+            ),
+            ("abc".into(), "\u{7f}".into()),
+            ("\u{8} \u{8}".into(), "d\r".into()),
+        ],
+        until_all: vec![
+            format!("[echo] echo: abd\r\n[echo] {PROMPT}"),
+            "[ping] ping: done\r\n".into(),
+            consumer_done,
+        ],
+        ..RunSpec::default()
+    };
+    let outcome = boot(c, gic, smp, spec)?;
+    let lines = lines_by_partition(&outcome, &demo)?;
+    let mut console = demo.console_start();
+    console.push(reminder);
+    exactly(&lines, "console", &console, None)?;
+    exactly(
+        &lines,
+        "echo",
+        &[
+            "echo: ready; give me the keyboard and type a line".into(),
+            format!("{PROMPT}abd"),
+            "echo: abd".into(),
+        ],
+        Some(PROMPT),
+    )
+    .map_err(|why| format!("{why}\n--- console ---\n{}", outcome.console))?;
+    let (others, partitions) = interruptions(&outcome, &demo)?;
+    if partitions == 0 {
+        return Err(format!(
+            "no partition's line arrived while echo's prompt was open\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    Ok(format!(
+        "{others} lines printed while the prompt was open ({partitions} of partitions), \
+         each on its own line with the prompt printed again"
+    ))
+}
+
+/// Checks that, from echo's first prompt on, every other line is printed on
+/// its own terminal line right after echo's open line and right before it
+/// is printed again (with the text it showed). Returns how many such
+/// lines there were, and how many of them were partitions' (not the
+/// console's).
+fn interruptions(outcome: &Outcome, demo: &Demo) -> Result<(usize, usize), String> {
+    let fail = |why: String| format!("{why}\n--- console ---\n{}", outcome.console);
+    let after = after_ready(outcome)?;
+    // The last piece is what follows the last newline: cut anywhere.
+    let pieces: Vec<&str> = after.split('\n').collect();
+    let ends = pieces.len() - 1;
+    let echo_text = |piece: &str| -> Option<Result<String, String>> {
+        let (name, text) = owner(piece.strip_suffix('\r').unwrap_or(piece), demo)?;
+        (name == "echo").then(|| render(text))
+    };
+    let first = pieces
+        .iter()
+        .position(|p| p.starts_with(&format!("[echo] {PROMPT}")))
+        .ok_or_else(|| fail("echo's prompt never showed".into()))?;
+    let (mut others, mut partitions) = (0, 0);
+    for at in first + 1..ends {
+        let line = pieces[at];
+        if echo_text(line).is_some() {
+            continue;
+        }
+        others += 1;
+        if !line.starts_with("[console] ") {
+            partitions += 1;
+        }
+        let Some(Ok(before)) = echo_text(pieces[at - 1]) else {
+            return Err(fail(format!(
+                "{line:?} does not follow echo's open line, ended"
+            )));
+        };
+        // Printed again: the prefix and what it showed, then what came
+        // after (the last piece may be cut anywhere).
+        let again = format!("[echo] {before}");
+        let next = pieces[at + 1];
+        if !(next.starts_with(&again) || at + 1 == ends && again.starts_with(next)) {
+            return Err(fail(format!(
+                "{line:?} is not followed by echo's open line {before:?} printed again"
+            )));
+        }
+    }
+    Ok((others, partitions))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::{Demo, lines_by_partition, ping_lines};
+    use super::{Demo, interruptions, lines_by_partition, ping_lines, render};
     use crate::qemu::Outcome;
 
     fn outcome(console: &str) -> Outcome {
@@ -347,7 +574,7 @@ mod tests {
 
     fn demo() -> Demo {
         Demo {
-            partitions: vec!["ping".into(), "echo".into()],
+            partitions: vec!["ping".into(), "echo".into(), "console".into()],
             clients: vec![('1', "ping".into()), ('2', "echo".into())],
             records_ipa: 0,
         }
@@ -363,8 +590,9 @@ mod tests {
             &demo(),
         )
         .unwrap();
-        assert_eq!(lines["ping"], ["a", "c"]);
-        assert_eq!(lines["echo"], ["b"]);
+        assert_eq!(lines.finished["ping"], ["a", "c"]);
+        assert_eq!(lines.finished["echo"], ["b"]);
+        assert!(lines.open.is_empty());
     }
 
     #[test]
@@ -374,6 +602,7 @@ mod tests {
             "bulkhead: system ready\r\n[ping] half\r[echo] b\r\n",
             "bulkhead: system ready\r\n[pong] who\r\n",
             "bulkhead: system ready\r\nstray text\r\n",
+            "bulkhead: system ready\r\n[ping] a\u{8}\u{8}\u{8}x\r\n",
         ] {
             assert!(
                 lines_by_partition(&outcome(console), &demo()).is_err(),
@@ -389,8 +618,68 @@ mod tests {
             &demo(),
         )
         .unwrap();
-        assert!(super::exactly(&lines, "ping", &ping_lines(1)).is_err());
-        assert!(super::exactly(&lines, "echo", &[]).is_ok());
+        assert!(super::exactly(&lines, "ping", &ping_lines(1), None).is_err());
+        assert!(super::exactly(&lines, "echo", &[], None).is_ok());
+    }
+
+    #[test]
+    fn backspaces_erase_as_on_a_terminal() {
+        assert_eq!(render("echo> abc\u{8} \u{8}d").unwrap(), "echo> abd");
+        assert_eq!(render("echo> ab\u{8} \u{8}").unwrap(), "echo> a");
+        assert_eq!(render("echo> ").unwrap(), "echo> ");
+        assert_eq!(render("ab\u{8}\u{8}").unwrap(), "ab");
+        assert!(render("a\u{8}\u{8}").is_err());
+    }
+
+    #[test]
+    fn the_focused_line_is_joined_to_its_rest_after_an_interruption() {
+        let console = "bulkhead: system ready\r\n[console] focus: 2 echo\r\n\
+             [echo] ready\r\n[echo] echo> \r\n[ping] a\r\n[echo] echo> \r\n[ping] b\r\n\
+             [echo] echo> ab\u{8} \u{8}\r\n[ping] c\r\n[echo] echo> a\r\n\
+             [echo] echo: a\r\n[echo] echo> \r\n[ping] d\r\n[echo] ec";
+        let lines = lines_by_partition(&outcome(console), &demo()).unwrap();
+        assert_eq!(lines.finished["echo"], ["ready", "echo> a", "echo: a"]);
+        assert_eq!(lines.open["echo"], "echo> ");
+        assert_eq!(lines.finished["ping"], ["a", "b", "c", "d"]);
+        assert_eq!(interruptions(&outcome(console), &demo()), Ok((4, 4)));
+    }
+
+    #[test]
+    fn what_is_erased_after_an_interruption_is_gone_from_the_line() {
+        let console = "bulkhead: system ready\r\n[console] focus: 2 echo\r\n\
+             [echo] echo> abc\r\n[ping] a\r\n[echo] echo> abc\u{8} \u{8}d\r\n";
+        let lines = lines_by_partition(&outcome(console), &demo()).unwrap();
+        assert_eq!(lines.open["echo"], "echo> abd");
+        assert!(!lines.finished.contains_key("echo"));
+        assert_eq!(interruptions(&outcome(console), &demo()), Ok((1, 1)));
+    }
+
+    #[test]
+    fn an_open_line_ended_by_a_focus_change_finishes_later() {
+        let console = "bulkhead: system ready\r\n[console] focus: 2 echo\r\n\
+             [echo] echo> \r\n[console] focus: 1 ping\r\n[ping] half\r\n\
+             [console] focus: 2 echo\r\n[echo] echo> \r\n[ping] half and whole\r\n\
+             [echo] echo> hi\r\n[echo] echo: hi\r\n[echo] echo> ";
+        let lines = lines_by_partition(&outcome(console), &demo()).unwrap();
+        assert_eq!(lines.finished["ping"], ["half and whole"]);
+        assert_eq!(lines.finished["echo"], ["echo> hi", "echo: hi"]);
+        assert_eq!(lines.open["echo"], "echo> ");
+        assert!(!lines.open.contains_key("ping"));
+    }
+
+    #[test]
+    fn a_line_that_does_not_put_the_prompt_back_fails() {
+        for console in [
+            // Not printed again.
+            "bulkhead: system ready\r\n[echo] echo> ab\r\n[ping] a\r\n[ping] b\r\n",
+            // Printed again without what was typed.
+            "bulkhead: system ready\r\n[echo] echo> ab\r\n[ping] a\r\n[echo] echo> \r\n",
+        ] {
+            assert!(
+                interruptions(&outcome(console), &demo()).is_err(),
+                "{console:?}"
+            );
+        }
     }
 
     #[test]
@@ -419,6 +708,10 @@ mod tests {
                  1 ping 2 pong 3 producer 4 consumer 5 echo",
                 "focus: 5 echo",
             ]
+        );
+        assert_eq!(
+            demo.reminder(),
+            "Ctrl-A then 1 to 5 gives a partition the keyboard; Ctrl-A Ctrl-A types Ctrl-A"
         );
     }
 }
