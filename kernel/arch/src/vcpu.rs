@@ -604,7 +604,10 @@ pub fn access_register(vcpu: usize, register: u8, write: Option<u64>) -> Result<
     };
     // A guest may only ever be entered at EL1 or EL0 in AArch64 state: a
     // PSTATE naming EL2 (or AArch32) would hand it the kernel's level.
-    if register == 33 && write.is_some() && !matches!(context.spsr & 0x1f, 0b0_0000 | 0b0_0100 | 0b0_0101) {
+    if register == 33
+        && write.is_some()
+        && !matches!(context.spsr & 0x1f, 0b0_0000 | 0b0_0100 | 0b0_0101)
+    {
         context.spsr = (context.spsr & !0x1f) | 0b0_0101;
     }
     cell.running.store(NOWHERE, Ordering::Release);

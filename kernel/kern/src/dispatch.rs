@@ -15,6 +15,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
 use hv_abi::hypercall::{REASON_EXCEPTION, controller_of};
+use hv_abi::vm::{EXIT_SYSREG, VIRTUAL_TIMER_INTID, WRITE, exit_kind};
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
 use hv_arch_aarch64::vcpu::{Exit, Next as ArchNext};
@@ -23,7 +24,6 @@ use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, Next, Outcome, VmExit};
-use hv_abi::vm::{EXIT_SYSREG, VIRTUAL_TIMER_INTID, WRITE, exit_kind};
 
 use spin::{Mutex, Once};
 

@@ -20,12 +20,12 @@ use core::fmt;
 use hv_abi::hypercall::Rights;
 use hv_arch_aarch64 as arch;
 use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
-use hv_core::sched::VcpuId;
 use hv_core::elf::{Elf, ElfError};
 use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
 use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
 use hv_core::platform::PlatformInfo;
 use hv_core::range::{PhysRange, Size};
+use hv_core::sched::VcpuId;
 use hv_core::state::{
     EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError,
 };
@@ -247,7 +247,10 @@ fn allocate_ram(spec: &PartitionSpec, memory: &mut MemoryMap) -> Result<PhysRang
 
 /// Where each of the package's files lies in memory (the package is part
 /// of the kernel image, identity-mapped), rounded out to whole pages.
-fn package_files(package: &Package<'_>, manifest: &BootManifest) -> Result<Vec<PhysRange>, LoadError> {
+fn package_files(
+    package: &Package<'_>,
+    manifest: &BootManifest,
+) -> Result<Vec<PhysRange>, LoadError> {
     (0..manifest.files.len())
         .map(|i| {
             let bytes = package.file(i).ok_or(LoadError::TooLarge("files"))?;
@@ -266,11 +269,18 @@ fn load_partition(
     first_vcpu: usize,
 ) -> Result<LoadedPartition, LoadError> {
     let manifest = context.manifest;
-    let ram = *context.rams.get(index).ok_or(LoadError::TooLarge("partitions"))?;
+    let ram = *context
+        .rams
+        .get(index)
+        .ok_or(LoadError::TooLarge("partitions"))?;
     let large = spec
         .mappings
         .iter()
-        .map(|m| usize::try_from(m.size >> 21).unwrap_or(usize::MAX).saturating_add(2))
+        .map(|m| {
+            usize::try_from(m.size >> 21)
+                .unwrap_or(usize::MAX)
+                .saturating_add(2)
+        })
         .fold(0usize, usize::saturating_add);
     // Stage-2 tables on the kernel heap (they live as long as the system).
     let tables: &'static mut [Table] =

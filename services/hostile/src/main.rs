@@ -58,7 +58,7 @@ fn attacks() -> [Attack; 29] {
     [
         attack(
             "the first unassigned number",
-            [base + 22, 0, 0, 0, 0, 0, 0, 0],
+            [base + H::ALL.len() as u64, 0, 0, 0, 0, 0, 0, 0],
             S::NotSupported,
         ),
         attack(

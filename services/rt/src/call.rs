@@ -102,13 +102,13 @@ fn received(regs: &[u64; 8]) -> Received {
     }
 }
 
-/// Reads CNTVCT_EL0, the virtual counter.
+/// Reads CNTPCT_EL0, the physical counter.
 pub(crate) fn counter() -> u64 {
     let value: u64;
-    // SAFETY: reading the virtual counter has no side effect; the kernel lets
-    // EL0 read it (CNTKCTL_EL1.EL0VCTEN).
+    // SAFETY: reading the physical counter has no side effect; the kernel
+    // lets EL0 read it (CNTKCTL_EL1.EL0PCTEN).
     unsafe {
-        asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack, preserves_flags))
+        asm!("isb", "mrs {}, cntpct_el0", out(reg) value, options(nomem, nostack, preserves_flags))
     };
     value
 }
@@ -370,4 +370,89 @@ pub fn partition_restart(partition: CapSlot) -> Result<(), Status> {
         u64::from(partition.0),
         &Message::default(),
     ))
+}
+
+/// Starts the guest vCPU that the `Vcpu` capability in `vcpu` names (it
+/// must be off): at EL1 with its MMU off, at `entry` (an IPA of the guest),
+/// with x0 = `argument` (the arm64 boot protocol's device tree address, or
+/// PSCI `CPU_ON`'s context ID).
+pub fn vcpu_start(vcpu: CapSlot, entry: u64, argument: u64) -> Result<(), Status> {
+    status(&raw([
+        u64::from(Hypercall::VcpuStart.function_id()),
+        u64::from(vcpu.0),
+        entry,
+        argument,
+        0,
+        0,
+        0,
+        0,
+    ]))
+}
+
+/// Turns the guest vCPU that the capability in `vcpu` names off.
+pub fn vcpu_stop(vcpu: CapSlot) -> Result<(), Status> {
+    status(&invoke(
+        Hypercall::VcpuStop,
+        u64::from(vcpu.0),
+        &Message::default(),
+    ))
+}
+
+/// Makes virtual interrupt `intid` pending for the guest vCPU that the
+/// capability in `vcpu` names (`source`: the guest vCPU that sent it, for a
+/// GICv2 SGI).
+pub fn vcpu_inject(vcpu: CapSlot, intid: u32, source: u8) -> Result<(), Status> {
+    status(&raw([
+        u64::from(Hypercall::VcpuInject.function_id()),
+        u64::from(vcpu.0),
+        u64::from(intid) | (u64::from(source) << 16),
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]))
+}
+
+/// Where the guest vCPU that the capability in `vcpu` names is.
+pub fn vcpu_status(vcpu: CapSlot) -> Result<hv_abi::vm::VcpuRunState, Status> {
+    let regs = invoke(
+        Hypercall::VcpuStatus,
+        u64::from(vcpu.0),
+        &Message::default(),
+    );
+    status(&regs)?;
+    hv_abi::vm::VcpuRunState::from_register(regs[1]).ok_or(Status::NotSupported)
+}
+
+/// Reads `register` of the guest vCPU that the capability in `vcpu` names
+/// (off, or waiting for this monitor's answer to an exit).
+pub fn vcpu_read(vcpu: CapSlot, register: hv_abi::vm::Register) -> Result<u64, Status> {
+    let regs = raw([
+        u64::from(Hypercall::VcpuRead.function_id()),
+        u64::from(vcpu.0),
+        register.to_register(),
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    status(&regs)?;
+    Ok(regs[1])
+}
+
+/// Writes `value` into `register` of the guest vCPU that the capability in
+/// `vcpu` names (off, or waiting for this monitor's answer to an exit).
+pub fn vcpu_write(vcpu: CapSlot, register: hv_abi::vm::Register, value: u64) -> Result<(), Status> {
+    status(&raw([
+        u64::from(Hypercall::VcpuWrite.function_id()),
+        u64::from(vcpu.0),
+        register.to_register(),
+        value,
+        0,
+        0,
+        0,
+        0,
+    ]))
 }

@@ -13,8 +13,9 @@
 //! Besides the hypercalls: [`mmio`] reaches a driver's device registers,
 //! [`shared`] and [`ring`] the memory that `shared-memory` channels map,
 //! [`console`] is the console service's client protocol (which [`println!`]
-//! speaks when the partition has a `log` capability), and [`clients`] tells
-//! an endpoint's server who its clients are. [`cap!`], [`optional_cap!`], [`shared!`],
+//! speaks when the partition has a `log` capability), [`clients`] tells
+//! an endpoint's server who its clients are, and [`guest`] is what a virtual
+//! machine monitor reaches of its guest (its RAM, the files it boots). [`cap!`], [`optional_cap!`], [`shared!`],
 //! [`device!`] and [`clients!`] read what the manifest decided at compile time.
 //!
 //! A service that wants `alloc` gets a heap with [`heap!`].
@@ -31,6 +32,7 @@ pub use hv_abi::*;
 pub mod call;
 pub mod clients;
 pub mod console;
+pub mod guest;
 pub mod heap;
 pub mod mmio;
 mod panic;
@@ -164,8 +166,9 @@ pub const fn parse_slot(text: &str) -> u32 {
     value
 }
 
-/// The virtual counter (CNTVCT_EL0), which partitions may read: it ticks at
-/// the generic timer's frequency.
+/// The physical counter (CNTPCT_EL0), which services may read: it ticks at
+/// the generic timer's frequency. (Not the virtual counter: while a guest's
+/// state is loaded on a core, its counter offset applies to that one.)
 pub fn counter() -> u64 {
     call::counter()
 }
@@ -182,6 +185,9 @@ pub struct Start {
     /// Which of the partition's vCPUs this is (0 for the first). Every vCPU
     /// starts in the same `main`, each on its own stack.
     pub vcpu: u64,
+    /// The machine's GIC version (2 or 3): what a virtual machine monitor
+    /// gives its guest.
+    pub gic_version: u64,
 }
 
 /// Names the service's main, a `fn(svc_rt::Start) -> !`. Use it once, at the
@@ -196,9 +202,15 @@ pub struct Start {
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
-        extern "C" fn __bulkhead_service_main(partition: u64, ram_base: u64, ram_size: u64, vcpu: u64) -> ! {
+        extern "C" fn __bulkhead_service_main(
+            partition: u64,
+            ram_base: u64,
+            ram_size: u64,
+            vcpu: u64,
+            gic_version: u64,
+        ) -> ! {
             let main: fn($crate::Start) -> ! = $main;
-            main($crate::Start { partition, ram_base, ram_size, vcpu })
+            main($crate::Start { partition, ram_base, ram_size, vcpu, gic_version })
         }
         #[expect(unsafe_code, reason = "the one assembly trampoline to the service's main")]
         mod __bulkhead_service_main_trampoline {

@@ -3,7 +3,8 @@
 //
 // The kernel enters here with x0 = the partition's index, x1 = the IPA of
 // its RAM (where this program was loaded), x2 = the RAM's size, x3 = this
-// vCPU's index in the partition, sp = the top of this vCPU's stack. The program is linked at 0 as a position-independent
+// vCPU's index in the partition, x4 = the GIC's version (2 or 3), sp = the
+// top of this vCPU's stack. The program is linked at 0 as a position-independent
 // executable: apply its R_AARCH64_RELATIVE relocations for the load address,
 // then call the service's main through the bulkhead_service_main trampoline
 // that svc_rt::entry! defines. The loop is the same as the kernel's in
@@ -16,6 +17,7 @@ _start:
     mov     x20, x1
     mov     x21, x2
     mov     x22, x3
+    mov     x23, x4
     adr     x9, _start
     adrp    x10, __rela_start
     add     x10, x10, :lo12:__rela_start
@@ -36,6 +38,7 @@ _start:
     mov     x1, x20
     mov     x2, x21
     mov     x3, x22
+    mov     x4, x23
     mov     x29, xzr
     mov     x30, xzr
     bl      bulkhead_service_main

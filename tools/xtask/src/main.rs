@@ -71,7 +71,11 @@ Commands:
         --smp N          cores (default 4)
         --memory SIZE    RAM, as QEMU's -m takes it (default 1G)
         --debug          build without optimisation
-  build [SYSTEM.toml] [--debug]
+        --kernel PATH    an arm64 Linux Image for virtual machines whose
+                         manifest takes the default (Debian's, from
+                         `cargo xtask guests`)
+        --initrd PATH    an initramfs for them, likewise
+  build [SYSTEM.toml] [--debug] [--kernel PATH] [--initrd PATH]
         Build the bootable image (kernel, programs, compiled manifest) and
         print its path.
   check SYSTEM.toml
@@ -146,6 +150,7 @@ struct RunOptions {
     memory: String,
     release: bool,
     qemu_args: Vec<String>,
+    guest: system::GuestChoice,
 }
 
 fn parse_run_options(args: &[String]) -> Result<RunOptions> {
@@ -157,6 +162,7 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions> {
         memory: "1G".into(),
         release: true,
         qemu_args: Vec::new(),
+        guest: system::GuestChoice::default(),
     };
     let mut args = args.iter();
     let mut system_given = false;
@@ -195,6 +201,8 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions> {
                 options.memory = v;
             }
             "--debug" => options.release = false,
+            "--kernel" => options.guest.kernel = Some(PathBuf::from(value("--kernel")?)),
+            "--initrd" => options.guest.initrd = Some(PathBuf::from(value("--initrd")?)),
             "--" => {
                 options.qemu_args.extend(args.by_ref().cloned());
             }
@@ -218,7 +226,7 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions> {
 fn build(args: &[String]) -> Result<ExitCode> {
     let options = parse_run_options(args)?;
     let tools = setup::ensure(setup::Needs { uboot: false })?;
-    let system = system::System::load(&options.system)?;
+    let system = system::System::load_with(&options.system, &options.guest)?;
     let image = image::build_system(
         &tools,
         &system,
@@ -237,18 +245,13 @@ fn check(args: &[String]) -> Result<ExitCode> {
             "`cargo xtask check` takes one system manifest, e.g. systems/demo.toml"
         ));
     };
-    match hv_manifest::compile(std::path::Path::new(path), &root()) {
-        Ok(compiled) => {
-            print!("{}", compiled.report);
+    match system::System::load(std::path::Path::new(path)) {
+        Ok(system) => {
+            print!("{}", system.compiled.report);
             Ok(ExitCode::SUCCESS)
         }
-        Err(diagnostics) => {
-            let count = diagnostics.errors.len();
-            eprint!("{diagnostics}");
-            eprintln!(
-                "{count} error{} in {path}",
-                if count == 1 { "" } else { "s" }
-            );
+        Err(e) => {
+            eprintln!("{e}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -257,7 +260,7 @@ fn check(args: &[String]) -> Result<ExitCode> {
 fn run(args: &[String]) -> Result<ExitCode> {
     let options = parse_run_options(args)?;
     let tools = setup::ensure(setup::Needs { uboot: false })?;
-    let system = system::System::load(&options.system)?;
+    let system = system::System::load_with(&options.system, &options.guest)?;
     let image = image::build_system(
         &tools,
         &system,

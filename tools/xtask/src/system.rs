@@ -20,13 +20,80 @@ pub(crate) struct System {
     pub(crate) platform: Platform,
     /// The compiled manifest, capability slots and report.
     pub(crate) compiled: hv_manifest::Compiled,
+    /// The default guest's files, described (Debian's packages and versions,
+    /// or the paths given), if a virtual machine uses them.
+    pub(crate) guest: Option<String>,
+}
+
+/// Where a virtual machine's kernel and initramfs come from when its
+/// manifest says `"debian"` (or nothing).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GuestChoice {
+    /// `--kernel PATH`: this Image instead of Debian's.
+    pub(crate) kernel: Option<PathBuf>,
+    /// `--initrd PATH`: this initramfs instead of the busybox one.
+    pub(crate) initrd: Option<PathBuf>,
+}
+
+/// Whether the manifest at `path` has a virtual machine that takes the
+/// default guest (`kernel` or `initrd` absent or `"debian"`). A manifest that
+/// does not parse needs nothing: the compiler reports it.
+fn needs_default_guest(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(document) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    let Some(partitions) = document.get("partitions").and_then(|p| p.as_table()) else {
+        return false;
+    };
+    partitions.values().filter_map(|p| p.as_table()).any(|p| {
+        p.get("kind").and_then(|k| k.as_str()) == Some("vm")
+            && ["kernel", "initrd"].iter().any(|key| {
+                p.get(*key)
+                    .and_then(|v| v.as_str())
+                    .is_none_or(|v| v == "debian")
+            })
+    })
 }
 
 impl System {
-    /// Compiles and checks a system manifest. The error lists every problem,
-    /// each with file, line, column and key.
+    /// Compiles and checks a system manifest, with Debian's guest files for
+    /// virtual machines that take them. The error lists every problem, each
+    /// with file, line, column and key.
     pub(crate) fn load(path: &Path) -> Result<Self> {
-        let compiled = hv_manifest::compile(path, &crate::root()).map_err(|d| {
+        Self::load_with(path, &GuestChoice::default())
+    }
+
+    /// [`Self::load`], with `guest` for the default guest's files: given on
+    /// the command line, or else fetched from Debian (`cargo xtask guests`)
+    /// if the manifest needs them.
+    pub(crate) fn load_with(path: &Path, guest: &GuestChoice) -> Result<Self> {
+        let mut environment = hv_manifest::Environment::from_workspace(&crate::root());
+        let mut description = None;
+        if needs_default_guest(path) {
+            let (kernel, initrd) = match (&guest.kernel, &guest.initrd) {
+                (Some(kernel), Some(initrd)) => {
+                    description = Some(format!(
+                        "kernel {}, initramfs {}",
+                        kernel.display(),
+                        initrd.display()
+                    ));
+                    (kernel.clone(), initrd.clone())
+                }
+                (given_kernel, given_initrd) => {
+                    let assets = crate::guests::ensure(crate::debian::Resolve::Cached)?;
+                    description = Some(assets.to_string());
+                    (
+                        given_kernel.clone().unwrap_or(assets.kernel),
+                        given_initrd.clone().unwrap_or(assets.initrd),
+                    )
+                }
+            };
+            environment = environment.with_default_guest(kernel, initrd);
+        }
+        let compiled = hv_manifest::compile_with(path, &environment).map_err(|d| {
             let count = d.errors.len();
             let plural = if count == 1 { "" } else { "s" };
             error!(
@@ -40,6 +107,7 @@ impl System {
             name: compiled.manifest.system.to_string(),
             platform,
             compiled,
+            guest: description,
         })
     }
 
@@ -155,9 +223,18 @@ impl System {
                         continue;
                     }
                     let wake = self.wake_slot(index, other_index);
+                    // A monitor speaks for its guest: the console shows the
+                    // guest's name.
+                    let shown = self
+                        .compiled
+                        .guests
+                        .iter()
+                        .find(|g| g.monitor == other_index)
+                        .and_then(|g| manifest.partitions.get(g.partition))
+                        .map_or(other.name.as_str(), |vm| vm.name.as_str());
                     let entry = match wake {
-                        Some(wake) => format!("{}:{wake}", other.name),
-                        None => other.name.to_string(),
+                        Some(wake) => format!("{shown}:{wake}"),
+                        None => shown.to_owned(),
                     };
                     clients.push((client_cap.badge.0, entry));
                 }
@@ -171,6 +248,21 @@ impl System {
         }
         if let Some(guest) = self.compiled.guests.iter().find(|g| g.monitor == index) {
             environment.extend(self.guest_environment(guest));
+        }
+        // The notifications it waits on (holds with READ), in slot order:
+        // a monitor learns which one the console signals for its guest's
+        // keyboard input.
+        let waits: Vec<String> = spec
+            .caps
+            .iter()
+            .enumerate()
+            .filter(|(_, cap)| {
+                matches!(cap.object, Object::Notification(_)) && cap.rights.contains(Rights::READ)
+            })
+            .map(|(slot, _)| slot.to_string())
+            .collect();
+        if !waits.is_empty() {
+            environment.push(("BULKHEAD_WAITS".to_owned(), waits.join(",")));
         }
         environment
     }

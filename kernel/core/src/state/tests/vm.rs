@@ -538,20 +538,12 @@ fn only_virtual_machines_have_vcpu_capabilities_and_exits() {
     system.parts[0]
         .caps
         .push(object(Object::Vcpu(VcpuId(3)), &[R]));
-    assert!(
-        system
-            .with_seed(crate::state::KernelState::new)
-            .is_err()
-    );
+    assert!(system.with_seed(crate::state::KernelState::new).is_err());
     // Two virtual machines cannot share an exit endpoint.
     let mut system = super::vm::system();
     let twin = system.parts[1].clone();
     system.parts.push(twin);
-    assert!(
-        system
-            .with_seed(crate::state::KernelState::new)
-            .is_err()
-    );
+    assert!(system.with_seed(crate::state::KernelState::new).is_err());
     // A service's WFI and exits only reschedule.
     let mut m = Machine::new(&super::vm::system());
     let out = m.step(0, |s, r| s.vm_halt(0, false, r));
