@@ -72,7 +72,7 @@ pub(crate) fn check(
         decl,
         &names,
         checked.as_ref().map(|c| c.channels.as_slice()),
-        environment.default_guest(),
+        environment,
         folder,
         sink,
     );

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What a manifest is compiled against: the programs that exist, where
-//! platform descriptions are and the default guest's files, read from a
-//! workspace or given by a test.
+//! platform descriptions are, the default guest's files and the guest
+//! programs' images, read from a workspace or given by a test.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +10,9 @@ use crate::platform::Platform;
 use crate::read;
 
 /// What a manifest is compiled against: the programs that exist, where
-/// platform descriptions are, and the default guest (the files a virtual
-/// machine boots when its manifest says `kernel = "debian"`, the default).
+/// platform descriptions are, the default guest (the files a virtual
+/// machine boots when its manifest says `kernel = "debian"`, the default)
+/// and the guest programs (`kernel = "guest:<name>"`).
 #[derive(Clone, Debug)]
 pub struct Environment {
     /// The workspace root; platform folders are relative to it.
@@ -23,6 +24,9 @@ pub struct Environment {
     platform_dirs: Vec<PathBuf>,
     /// The default guest's kernel and initramfs, if the caller has them.
     default_guest: Option<DefaultGuest>,
+    /// The guest programs (`kernel = "guest:<name>"`), sorted by name, each
+    /// with its built `Image` if the caller gave one.
+    guest_programs: Vec<(String, Option<PathBuf>)>,
 }
 
 /// The files a virtual machine boots by default: Debian's arm64 kernel and
@@ -39,22 +43,17 @@ pub(crate) struct DefaultGuest {
 impl Environment {
     /// The environment of a workspace: programs are the folders
     /// `services/<x>` that hold a `Cargo.toml` and a `src/main.rs` (so the
-    /// runtime library `services/rt` is not one); platforms are under
-    /// `platforms/`.
+    /// runtime library `services/rt` is not one); guest programs are the
+    /// folders `guests/<x>` that hold both, not yet built (see
+    /// [`Self::with_guest_program`]); platforms are under `platforms/`.
     #[must_use]
     pub fn from_workspace(root: &Path) -> Self {
-        let mut programs: Vec<String> = std::fs::read_dir(root.join("services"))
+        let mut environment = Self::new(root, crates_in(&root.join("services")));
+        environment.guest_programs = crates_in(&root.join("guests"))
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|entry| {
-                let path = entry.path();
-                path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file()
-            })
-            .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+            .map(|name| (name, None))
             .collect();
-        programs.sort();
-        Self::new(root, programs)
+        environment
     }
 
     /// An environment with the given programs, and platforms under
@@ -66,6 +65,7 @@ impl Environment {
             programs,
             platform_dirs: vec![PathBuf::from("platforms")],
             default_guest: None,
+            guest_programs: Vec::new(),
         }
     }
 
@@ -83,6 +83,41 @@ impl Environment {
     /// The default guest, if one was given.
     pub(crate) fn default_guest(&self) -> Option<&DefaultGuest> {
         self.default_guest.as_ref()
+    }
+
+    /// Gives the guest program `name` (the project's own bare-metal guest
+    /// `guests/<name>`, which a virtual machine boots with `kernel =
+    /// "guest:<name>"`) its built arm64 `Image`, `image`. `cargo xtask`
+    /// builds the guest programs a manifest names and passes them; a name
+    /// the workspace does not have becomes known. A guest program that is
+    /// known but has no image is an error that says it was not built.
+    #[must_use]
+    pub fn with_guest_program(mut self, name: &str, image: PathBuf) -> Self {
+        match self.guest_programs.iter_mut().find(|(n, _)| n == name) {
+            Some((_, slot)) => *slot = Some(image),
+            None => {
+                self.guest_programs.push((name.to_owned(), Some(image)));
+                self.guest_programs.sort();
+            }
+        }
+        self
+    }
+
+    /// The guest program `name`: `None` if there is none, `Some(None)` if
+    /// it exists but was not built, else its image.
+    pub(crate) fn guest_program(&self, name: &str) -> Option<Option<&Path>> {
+        self.guest_programs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, image)| image.as_deref())
+    }
+
+    /// The guest programs' names, sorted.
+    pub(crate) fn guest_program_names(&self) -> Vec<&str> {
+        self.guest_programs
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     /// Also looks for platforms in `dir` (relative to the root), before the
@@ -167,4 +202,21 @@ impl Environment {
         platform_errors.extend(platform_sink.into_diagnostics());
         platform
     }
+}
+
+/// The folders of `dir` that hold a crate with a binary: a `Cargo.toml`
+/// and a `src/main.rs`. Sorted by name; none if `dir` cannot be read.
+fn crates_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            let path = entry.path();
+            path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file()
+        })
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
 }

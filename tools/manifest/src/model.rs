@@ -145,6 +145,8 @@ pub(crate) enum FileSource {
     Debian,
     /// A path as written in the manifest.
     Path(String),
+    /// The guest program of this name (`"guest:<name>"`).
+    Program(String),
 }
 
 /// A checked channel.

@@ -423,6 +423,9 @@ fn guest_block(
         let source = match &file.source {
             FileSource::Debian => "\"debian\" (the default guest's)".to_owned(),
             FileSource::Path(path) => format!("{path:?}"),
+            FileSource::Program(name) => {
+                format!("\"guest:{name}\" (the guest program guests/{name})")
+            }
         };
         vec![
             key.to_owned(),

@@ -411,3 +411,40 @@ fn relative_guest_paths_start_at_the_manifest_not_the_current_folder() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn guest_programs_are_the_workspace_guests_and_boot_once_built() {
+    let dir = scratch("guest-program");
+    std::fs::write(dir.join("probe.img"), [7; 3000]).unwrap();
+    let source = "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n\n\
+                  [partitions.probe]\nkind = \"vm\"\nmonitor = \"vmm\"\nmemory = \"64M\"\n\
+                  kernel = \"guest:probe\"\ninitrd = \"none\"\n\n\
+                  [partitions.vmm]\nprogram = \"vmm\"\nmemory = \"1M\"\n";
+    // The workspace has guests/probe, but nobody built it.
+    let workspace = Environment::from_workspace(&root());
+    let errors = compile_source("t.toml", source, &workspace)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("guest program `probe` (guests/probe) has not been built"),
+        "{errors}"
+    );
+    // Built, it is the guest's kernel file, exactly as long as its image.
+    let built = workspace.with_guest_program("probe", dir.join("probe.img"));
+    let compiled = compile_source("t.toml", source, &built).unwrap();
+    assert_eq!(compiled.files, [dir.join("probe.img")]);
+    assert_eq!(compiled.manifest.files[0].name.as_str(), "probe-kernel");
+    assert_eq!(compiled.manifest.files[0].size, 3000);
+    assert_eq!(compiled.guests[0].initrd, None);
+    // An image that went missing is reported with its path.
+    let gone = Environment::new(&root(), vec!["vmm".to_owned()])
+        .with_guest_program("probe", dir.join("gone.img"));
+    let errors = compile_source("t.toml", source, &gone)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("guest program `probe`'s image,") && errors.contains("does not exist"),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

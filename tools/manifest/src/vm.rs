@@ -6,8 +6,9 @@
 //! machine itself, and monitors one virtual machine only, so that a monitor
 //! that crashes takes down only its own guest. `kernel` and `initrd` name the
 //! default guest (`"debian"`, which the caller resolves: the compiler never
-//! fetches anything), a file relative to the manifest's folder, or (initrd
-//! only) `"none"`; a file must exist and not be empty.
+//! fetches anything), a file relative to the manifest's folder, (kernel
+//! only) a guest program (`"guest:<name>"`, whose image the caller builds)
+//! or (initrd only) `"none"`; a file must exist and not be empty.
 //!
 //! Layout: every monitor sees its guest's RAM at the first 2 MiB boundary
 //! past every shared region of the system ([`SHARED_IPA`] if there are
@@ -22,7 +23,7 @@ use hv_image::{IPA_LIMIT, MAX_ENDPOINTS, MAX_FILES, PAGE_SIZE};
 
 use crate::channels;
 use crate::diag::{Place, Sink};
-use crate::environment::DefaultGuest;
+use crate::environment::Environment;
 use crate::model::{Channel, ChannelKind, FileSource, Guest, GuestFile, SHARED_ALIGN, SHARED_IPA};
 use crate::system::{self, FileChoice, FileKey, GuestDecl, KindDecl, PartitionDecl, SystemDecl};
 
@@ -98,7 +99,7 @@ pub(crate) fn check(
     decl: &SystemDecl,
     names: &[&str],
     channels: Option<&[Channel]>,
-    default_guest: Option<&DefaultGuest>,
+    environment: &Environment,
     folder: &Folder,
     sink: &mut Sink<'_>,
 ) -> Vec<Option<Guest>> {
@@ -127,7 +128,7 @@ pub(crate) fn check(
             );
         }
         let monitor = check_monitor(decl, index, guest, names, channels, sink);
-        let (kernel, initrd) = check_files(partition, guest, default_guest, folder, sink);
+        let (kernel, initrd) = check_files(partition, guest, environment, folder, sink);
         for file in [&kernel, &initrd] {
             if matches!(file, Found::File(_) | Found::Failed) {
                 files += 1;
@@ -359,10 +360,11 @@ fn check_monitor(
 fn check_files(
     partition: &PartitionDecl,
     guest: &GuestDecl,
-    default_guest: Option<&DefaultGuest>,
+    environment: &Environment,
     folder: &Folder,
     sink: &mut Sink<'_>,
 ) -> (Found, Found) {
+    let default_guest = environment.default_guest();
     let (kernel_default, initrd_default) =
         (uses_default(&guest.kernel), uses_default(&guest.initrd));
     if default_guest.is_none() && (kernel_default.is_some() || initrd_default.is_some()) {
@@ -390,23 +392,18 @@ fn check_files(
     }
     let default_kernel = default_guest.map(|g| g.kernel.as_path());
     let default_initrd = default_guest.map(|g| g.initrd.as_path());
+    let kernel = Lookup {
+        default: default_kernel,
+        environment,
+        folder,
+    };
+    let initrd = Lookup {
+        default: default_initrd,
+        ..kernel
+    };
     (
-        find(
-            partition,
-            Role::Kernel,
-            &guest.kernel,
-            default_kernel,
-            folder,
-            sink,
-        ),
-        find(
-            partition,
-            Role::Initrd,
-            &guest.initrd,
-            default_initrd,
-            folder,
-            sink,
-        ),
+        find(partition, Role::Kernel, &guest.kernel, &kernel, sink),
+        find(partition, Role::Initrd, &guest.initrd, &initrd, sink),
     )
 }
 
@@ -449,7 +446,10 @@ impl Role {
     /// What else it could be, in words.
     const fn alternatives(self) -> &'static str {
         match self {
-            Self::Kernel => "or `kernel = \"debian\"` (the default) for Debian's",
+            Self::Kernel => {
+                "`kernel = \"debian\"` (the default) for Debian's, or `kernel = \"guest:<name>\"` \
+                 for a guest program"
+            }
             Self::Initrd => {
                 "`initrd = \"debian\"` (the default) for the busybox one, or `initrd = \"none\"`"
             }
@@ -457,16 +457,28 @@ impl Role {
     }
 }
 
-/// Finds one of a guest's files: the default guest's (`default`, if the
-/// compiler was given one; if not, that was reported), a path, or none.
+/// Where [`find`] looks for a guest's file.
+#[derive(Clone, Copy)]
+struct Lookup<'e> {
+    /// The default guest's file for this role, if the compiler was given one.
+    default: Option<&'e Path>,
+    /// The guest programs.
+    environment: &'e Environment,
+    /// The manifest's folder, for paths.
+    folder: &'e Folder,
+}
+
+/// Finds one of a guest's files: the default guest's (if the compiler was
+/// given one; if not, that was reported), a guest program's image, a path,
+/// or none.
 fn find(
     partition: &PartitionDecl,
     role: Role,
     key: &FileKey,
-    default: Option<&Path>,
-    folder: &Folder,
+    lookup: &Lookup<'_>,
     sink: &mut Sink<'_>,
 ) -> Found {
+    let (default, folder) = (lookup.default, lookup.folder);
     let key_name = role.key();
     let (choice, place) = match key {
         FileKey::Unreadable => return Found::Failed,
@@ -475,6 +487,7 @@ fn find(
     };
     match choice {
         FileChoice::None => Found::None,
+        FileChoice::Program(name) => find_program(name, place, lookup.environment, sink),
         FileChoice::Debian => {
             let Some(path) = default else {
                 return Found::Failed;
@@ -524,6 +537,67 @@ fn find(
                     Found::Failed
                 }
             }
+        }
+    }
+}
+
+/// Finds the image of the guest program `name`, written at `place`.
+fn find_program(
+    name: &str,
+    place: &Place,
+    environment: &Environment,
+    sink: &mut Sink<'_>,
+) -> Found {
+    let image = match environment.guest_program(name) {
+        None => {
+            let known = environment.guest_program_names();
+            let available = if known.is_empty() {
+                "there are no guest programs".to_owned()
+            } else {
+                format!(
+                    "the guest programs in guests/ are {}",
+                    crate::read::list(&known)
+                )
+            };
+            let help = match crate::read::closest(name, &known) {
+                Some(near) => format!("did you mean `guest:{near}`? {available}"),
+                None => available,
+            };
+            sink.error(
+                place,
+                format!(
+                    "no guest program `{name}`: there is no guests/{name}/ with a Cargo.toml and \
+                     src/main.rs"
+                ),
+                help,
+            );
+            return Found::Failed;
+        }
+        Some(None) => {
+            sink.error(
+                place,
+                format!("guest program `{name}` (guests/{name}) has not been built"),
+                "`cargo xtask` builds the guest programs a manifest names before it compiles \
+                 the manifest; a caller of hv-manifest gives each one's arm64 `Image` with \
+                 `Environment::with_guest_program`",
+            );
+            return Found::Failed;
+        }
+        Some(Some(image)) => image,
+    };
+    match measure(image) {
+        Ok(size) => found(FileSource::Program(name.to_owned()), image, size),
+        Err(problem) => {
+            sink.error(
+                place,
+                format!(
+                    "guest program `{name}`'s image, {}, {}",
+                    image.display(),
+                    problem.words()
+                ),
+                "build it again: `cargo xtask build` builds the guest programs a manifest names",
+            );
+            Found::Failed
         }
     }
 }

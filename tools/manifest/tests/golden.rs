@@ -8,7 +8,8 @@
 //!
 //! The fixtures compile with a default guest of small stand-in files,
 //! `tests/manifests/guest/Image` and `initrd`, except those whose name has
-//! `no-default-guest` in it, which compile without one.
+//! `no-default-guest` in it, which compile without one; and with one guest
+//! program, `probe` (`kernel = "guest:probe"`), whose image is that `Image`.
 
 use std::path::{Path, PathBuf};
 
@@ -33,13 +34,14 @@ fn root() -> PathBuf {
 }
 
 /// The environment the fixtures compile in: the fixture programs, the test
-/// boards besides the real platforms, and (unless `default_guest` is false)
-/// the stand-in default guest.
+/// boards besides the real platforms, the guest program `probe` and (unless
+/// `default_guest` is false) the stand-in default guest.
 fn environment(default_guest: bool) -> Environment {
+    let guest = root().join("tests/manifests/guest");
     let environment = Environment::new(&root(), PROGRAMS.iter().map(|p| (*p).to_owned()).collect())
-        .with_platform_dir(Path::new("tests/manifests/platforms"));
+        .with_platform_dir(Path::new("tests/manifests/platforms"))
+        .with_guest_program("probe", guest.join("Image"));
     if default_guest {
-        let guest = root().join("tests/manifests/guest");
         environment.with_default_guest(guest.join("Image"), guest.join("initrd"))
     } else {
         environment

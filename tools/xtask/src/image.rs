@@ -29,7 +29,7 @@ pub(crate) struct Variant {
 
 /// A `cargo` command for the bare-metal target with `toolchain`, building into
 /// `target/<folder>` (with `-debian` appended on the fallback toolchain).
-fn cargo(tools: &Tools, subcommand: &str, folder: &str) -> (Command, PathBuf) {
+pub(crate) fn cargo(tools: &Tools, subcommand: &str, folder: &str) -> (Command, PathBuf) {
     let (mut command, folder) = match &tools.toolchain {
         Toolchain::Rustup => {
             let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -66,7 +66,7 @@ fn cargo(tools: &Tools, subcommand: &str, folder: &str) -> (Command, PathBuf) {
     (command, target_dir.join(TARGET))
 }
 
-fn run_cargo(mut command: Command, what: &str) -> Result<()> {
+pub(crate) fn run_cargo(mut command: Command, what: &str) -> Result<()> {
     let status = command
         .status()
         .map_err(|e| error!("cannot run cargo: {e}"))?;

@@ -11,6 +11,7 @@
 
 mod bench;
 mod debian;
+mod guest_programs;
 mod guests;
 mod image;
 mod qemu;

@@ -93,6 +93,10 @@ impl System {
             };
             environment = environment.with_default_guest(kernel, initrd);
         }
+        // `kernel = "guest:<name>"`: the guest programs, built first.
+        for (name, image) in crate::guest_programs::build_named(path)? {
+            environment = environment.with_guest_program(&name, image);
+        }
         let compiled = hv_manifest::compile_with(path, &environment).map_err(|d| {
             let count = d.errors.len();
             let plural = if count == 1 { "" } else { "s" };

@@ -27,6 +27,9 @@ pub(crate) const DEFAULT_BOOTARGS: &str = "console=ttyAMA0 rdinit=/init";
 pub(crate) const FILE_SUFFIX_LENGTH: usize = 7;
 /// The word that names the default guest's files.
 pub(crate) const DEBIAN: &str = "debian";
+/// What a `kernel` that names a guest program starts with:
+/// `"guest:probe"` is the program `guests/probe`.
+pub(crate) const GUEST_PROGRAM_PREFIX: &str = "guest:";
 
 /// What a partition is: `kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +47,9 @@ pub(crate) enum FileChoice {
     Debian,
     /// `"none"` (initramfs only): no file.
     None,
+    /// `"guest:<name>"` (kernel only): the guest program `guests/<name>`,
+    /// whose image the caller builds.
+    Program(String),
     /// A path, as written (relative to the manifest's folder, or absolute).
     Path(String),
 }
@@ -185,12 +191,13 @@ pub(super) fn read_guest(
     })
 }
 
-/// Reads `kernel` or `initrd`: `"debian"`, a path, or (initrd only)
-/// `"none"`.
+/// Reads `kernel` or `initrd`: `"debian"`, a path, (kernel only)
+/// `"guest:<name>"` or (initrd only) `"none"`.
 fn read_file(table: &mut TableReader<'_, '_>, key: &str, sink: &mut Sink<'_>) -> FileKey {
     let help = if key == "kernel" {
         "write `kernel = \"debian\"` (the default: Debian's arm64 kernel, which `cargo xtask \
-         guests` fetches) or the path of an arm64 `Image`, relative to the manifest's folder"
+         guests` fetches), `kernel = \"guest:<name>\"` (the guest program guests/<name>) or \
+         the path of an arm64 `Image`, relative to the manifest's folder"
     } else {
         "write `initrd = \"debian\"` (the default: the busybox initramfs that `cargo xtask \
          guests` builds), the path of an initramfs, relative to the manifest's folder, or \
@@ -202,6 +209,24 @@ fn read_file(table: &mut TableReader<'_, '_>, key: &str, sink: &mut Sink<'_>) ->
     let Some(text) = field.string(sink, help) else {
         return FileKey::Unreadable;
     };
+    if let Some(name) = text.value.strip_prefix(GUEST_PROGRAM_PREFIX) {
+        let problem = if key != "kernel" {
+            Some(format!(
+                "`{key}` cannot be a guest program: `{GUEST_PROGRAM_PREFIX}<name>` names a kernel"
+            ))
+        } else if name.is_empty() {
+            Some(format!(
+                "`{key} = \"{GUEST_PROGRAM_PREFIX}\"` names no guest program"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            sink.error(&text.place, problem, help);
+            return FileKey::Unreadable;
+        }
+        return FileKey::Given(At::new(FileChoice::Program(name.to_owned()), text.place));
+    }
     let choice = match text.value.as_str() {
         DEBIAN => FileChoice::Debian,
         "none" if key == "initrd" => FileChoice::None,

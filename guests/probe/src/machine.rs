@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! What the device tree says about the probe's machine: its RAM (`/memory`
+//! `reg`), its GIC (`arm,gic-v3`: distributor and redistributors;
+//! `arm,cortex-a15-gic`: distributor and CPU interface) and its command line
+//! (`/chosen/bootargs`).
+
+use fdt::Fdt;
+
+/// The GIC the monitor describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gic {
+    /// GICv2: the distributor (emulated) and the CPU interface (the
+    /// hardware's virtual one, mapped by the kernel).
+    V2 {
+        /// GICD.
+        distributor: u64,
+        /// GICC.
+        cpu: u64,
+    },
+    /// GICv3: the distributor and the redistributors (both emulated); the
+    /// CPU interface is system registers.
+    V3 {
+        /// GICD.
+        distributor: u64,
+        /// The first redistributor (vCPU 0's RD frame).
+        redistributors: u64,
+    },
+}
+
+impl Gic {
+    /// 2 or 3.
+    pub(crate) fn version(self) -> u8 {
+        match self {
+            Self::V2 { .. } => 2,
+            Self::V3 { .. } => 3,
+        }
+    }
+}
+
+/// The machine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Machine {
+    /// The first RAM bank's base.
+    pub(crate) ram_start: u64,
+    /// Its size in bytes.
+    pub(crate) ram_size: u64,
+    /// The interrupt controller.
+    pub(crate) gic: Gic,
+    /// `/chosen/bootargs`, empty if there is none.
+    pub(crate) bootargs: &'static str,
+}
+
+/// Reads the device tree; the error says what is missing.
+pub(crate) fn read(tree: &'static [u8]) -> Result<Machine, &'static str> {
+    let fdt = Fdt::new(tree).map_err(|_| "the device tree does not parse")?;
+    let memory = fdt
+        .find_node("/memory")
+        .and_then(|node| node.reg()?.next())
+        .ok_or("the device tree has no /memory reg")?;
+    let ram_size = memory
+        .size
+        .ok_or("the /memory reg has no size")?
+        .try_into()
+        .map_err(|_| "the /memory size is too large")?;
+    let bootargs = fdt
+        .find_node("/chosen")
+        .and_then(|chosen| chosen.property("bootargs"))
+        .and_then(|property| property.as_str())
+        .unwrap_or("");
+    let gic = if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
+        let mut reg = node.reg().ok_or("the GICv3 node has no reg")?;
+        let (Some(distributor), Some(redistributors)) = (reg.next(), reg.next()) else {
+            return Err("the GICv3 node's reg lacks the distributor or redistributors");
+        };
+        Gic::V3 {
+            distributor: distributor.starting_address as u64,
+            redistributors: redistributors.starting_address as u64,
+        }
+    } else if let Some(node) = fdt.find_compatible(&["arm,cortex-a15-gic"]) {
+        let mut reg = node.reg().ok_or("the GICv2 node has no reg")?;
+        let (Some(distributor), Some(cpu)) = (reg.next(), reg.next()) else {
+            return Err("the GICv2 node's reg lacks the distributor or CPU interface");
+        };
+        Gic::V2 {
+            distributor: distributor.starting_address as u64,
+            cpu: cpu.starting_address as u64,
+        }
+    } else {
+        return Err("the device tree has no arm,gic-v3 or arm,cortex-a15-gic node");
+    };
+    Ok(Machine {
+        ram_start: memory.starting_address as u64,
+        ram_size,
+        gic,
+        bootargs,
+    })
+}
