@@ -2,9 +2,14 @@
 //! The EL2 physical timer (CNTHP): the kernel's own tick on each core.
 //!
 //! Partitions never see it: its interrupt (a PPI, 26 on QEMU's virt machine)
-//! is taken at EL2, and EL1/EL0 have no access to the physical timer.
+//! is taken at EL2, and EL1/EL0 have no access to the physical timer. The
+//! EL1 physical timer (CNTP, denied to EL1 and EL0 too) is the kernel's
+//! second: it wakes guest vCPUs whose virtual timer is not loaded
+//! ([`wake_at`]).
 
-use aarch64_cpu::registers::{CNTHCTL_EL2, CNTHP_CTL_EL2, ReadWriteable, Writeable};
+use aarch64_cpu::registers::{
+    CNTHCTL_EL2, CNTHP_CTL_EL2, CNTP_CTL_EL0, CNTP_CVAL_EL0, ReadWriteable, Writeable,
+};
 
 use crate::sysreg;
 
@@ -23,4 +28,17 @@ pub fn stop() {
 /// Denies EL1 and EL0 the physical timer, leaving them the physical counter.
 pub fn deny_lower_levels() {
     CNTHCTL_EL2.modify(CNTHCTL_EL2::EL1PCEN::CLEAR + CNTHCTL_EL2::EL1PCTEN::SET);
+}
+
+/// Fires the EL1 physical timer (CNTP, which EL1 and EL0 are denied: see
+/// [`deny_lower_levels`]) when the physical counter reaches `deadline`:
+/// the kernel's wake-up for guests whose virtual timers are not loaded.
+pub fn wake_at(deadline: u64) {
+    CNTP_CVAL_EL0.set(deadline);
+    CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
+}
+
+/// Stops the wake-up timer.
+pub fn stop_wake() {
+    CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::CLEAR);
 }

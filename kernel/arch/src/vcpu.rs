@@ -553,6 +553,13 @@ pub fn vm_timer_fired() -> Option<usize> {
     this_cpu().and_then(|cpu| crate::vm::timer_fired(&mut cpu.vm))
 }
 
+/// The wake-up timer (the EL1 physical timer's PPI) fired on this core: the
+/// guest vCPUs pinned here whose unloaded virtual timer is due (bit n: vCPU
+/// n), for the kernel to wake.
+pub fn vm_wake_due() -> u64 {
+    this_cpu().map_or(0, |cpu| crate::vm::wake_due(&mut cpu.vm))
+}
+
 /// The GIC's maintenance interrupt on this core.
 pub fn vm_maintenance() {
     if let Some(cpu) = this_cpu() {
@@ -722,8 +729,9 @@ pub fn configure_cpu() {
     crate::sysreg::write_mdcr_el2(
         crate::sysreg::read_mdcr_el2() | MDCR_EL2_TPM | MDCR_EL2_TPMCR | MDCR_EL2_DEBUG,
     );
-    // No guest's virtual timer is loaded yet.
+    // No guest's virtual timer is loaded yet, nor a wake-up set.
     CNTV_CTL_EL0.set(0);
+    crate::timer::stop_wake();
     crate::vm::vgic::init_cpu();
     HCR_EL2.write(
         HCR_EL2::VM::SET

@@ -160,9 +160,21 @@ pub(crate) struct VmState {
     vmpidr: u64,
     /// Its virtual machine's counter offset.
     cntvoff: u64,
+    /// The virtual timer's physical interrupt was active for it (delivered
+    /// through a linked list register, or waiting for one, and not yet
+    /// completed) when it was saved: it is activated again on load.
+    timer_active: bool,
 }
 
 impl VmState {
+    /// When its saved virtual timer fires, in physical counter ticks, if it
+    /// is armed and unmasked.
+    fn timer_deadline(&self) -> Option<u64> {
+        let (ctl, cval) = (self.el1.cntv_ctl, self.el1.cntv_cval);
+        // CNTV_CTL_EL0: ENABLE (bit 0), IMASK (bit 1).
+        (ctl & 0b11 == 0b01).then(|| cval.wrapping_add(self.cntvoff))
+    }
+
     const EMPTY: Self = Self {
         el1: El1 {
             sctlr: SCTLR_RESET,
@@ -198,6 +210,7 @@ impl VmState {
         },
         vmpidr: 0,
         cntvoff: 0,
+        timer_active: false,
     };
 }
 
@@ -219,6 +232,9 @@ unsafe fn state(vcpu: usize) -> Option<&'static mut VmState> {
     VM.get(vcpu).map(|cell| unsafe { &mut *cell.0.get() })
 }
 
+/// Guest vCPUs of one core whose virtual timers wait while unloaded.
+const SLEEPERS: usize = 16;
+
 /// What a core has loaded of the guests.
 #[derive(Debug)]
 pub(crate) struct PerCore {
@@ -229,6 +245,12 @@ pub(crate) struct PerCore {
     guest_mode: bool,
     /// What the kernel asked for before the next entry of a guest vCPU.
     staged: Option<VmEntry>,
+    /// Guest vCPUs pinned here whose state was saved with their virtual
+    /// timer armed: (vCPU, when it fires, in physical counter ticks). The
+    /// core's EL1 physical timer, which no guest or service may touch, is
+    /// set for the earliest, so a halted vCPU is woken when its timer would
+    /// have fired (its own then fires as soon as it is loaded again).
+    sleepers: [Option<(usize, u64)>; SLEEPERS],
 }
 
 impl PerCore {
@@ -236,6 +258,7 @@ impl PerCore {
         owner: None,
         guest_mode: false,
         staged: None,
+        sleepers: [None; SLEEPERS],
     };
 
     /// Whether the core is set up for a guest (so entering a service must
@@ -319,8 +342,12 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
             // SAFETY: the owner is pinned to this core (invariants).
             if let Some(old) = unsafe { state(owner) } {
                 save(old, core.guest_mode);
+                if let Some(deadline) = old.timer_deadline() {
+                    add_sleeper(core, owner, deadline);
+                }
             }
         }
+        remove_sleeper(core, vcpu);
         // SAFETY: `vcpu` is pinned to this core, which is entering it.
         let Some(new) = (unsafe { state(vcpu) }) else {
             return;
@@ -328,8 +355,11 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
         if let Some(entry) = start {
             if core.owner == Some(vcpu) {
                 // Whatever it had loaded goes: its timer's physical
-                // interrupt, if linked, is deactivated.
-                vgic::save(&mut new.gic);
+                // interrupt, if it held it, is deactivated.
+                save(new, core.guest_mode);
+            } else if new.timer_active {
+                // Saved holding it: nothing is active for it now.
+                new.timer_active = false;
             }
             reset(new, context, entry);
         }
@@ -472,7 +502,13 @@ fn save(state: &mut VmState, guest_mode: bool) {
     // valid and aligned; FP/SIMD is open at EL2 (CPTR_EL2, set by the
     // caller) and the kernel itself never uses those registers.
     unsafe { hv_fp_save(&raw mut state.fp) };
-    vgic::save(&mut state.gic);
+    let linked = vgic::save(&mut state.gic);
+    // A timer interrupt still waiting for a list register has its physical
+    // interrupt active too (it was acknowledged, not completed).
+    if state.waiting.timer && !linked {
+        crate::gic::deactivate(VIRTUAL_TIMER_INTID);
+    }
+    state.timer_active = linked || state.waiting.timer;
 }
 
 /// Loads guest vCPU `state` into this core's registers.
@@ -507,6 +543,11 @@ fn load(state: &VmState) {
     // valid and aligned; FP/SIMD is open at EL2 (CPTR_EL2, set by the
     // caller).
     unsafe { hv_fp_load(&raw const state.fp) };
+    // Its timer's interrupt is still in its hands: the physical one must
+    // not fire again until it completes the virtual one.
+    if state.timer_active {
+        crate::gic::activate(VIRTUAL_TIMER_INTID);
+    }
     vgic::load(&state.gic);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
@@ -548,6 +589,68 @@ pub(crate) fn timer_fired(core: &mut PerCore) -> Option<usize> {
     state.waiting.timer = true;
     deliver(&mut state.waiting);
     Some(owner)
+}
+
+/// Records that `vcpu`'s virtual timer fires at `deadline` while it is not
+/// loaded, and sets the core's wake-up timer.
+fn add_sleeper(core: &mut PerCore, vcpu: usize, deadline: u64) {
+    remove_sleeper(core, vcpu);
+    let slot = core.sleepers.iter_mut().find(|s| s.is_none());
+    match slot {
+        Some(slot) => *slot = Some((vcpu, deadline)),
+        // Full (more guest vCPUs on one core than ever configured): the
+        // latest deadline gives way; its vCPU is woken by its next
+        // interrupt of another kind.
+        None => {
+            if let Some(latest) = core
+                .sleepers
+                .iter_mut()
+                .max_by_key(|s| s.map_or(0, |(_, d)| d))
+            {
+                *latest = Some((vcpu, deadline));
+            }
+        }
+    }
+    arm_wake_timer(core);
+}
+
+/// Forgets `vcpu`'s unloaded timer (it is being loaded).
+fn remove_sleeper(core: &mut PerCore, vcpu: usize) {
+    let mut changed = false;
+    for slot in &mut core.sleepers {
+        if slot.is_some_and(|(v, _)| v == vcpu) {
+            *slot = None;
+            changed = true;
+        }
+    }
+    if changed {
+        arm_wake_timer(core);
+    }
+}
+
+/// Sets the EL1 physical timer for the earliest sleeper, or stops it.
+fn arm_wake_timer(core: &PerCore) {
+    match core.sleepers.iter().flatten().map(|(_, d)| *d).min() {
+        Some(deadline) => crate::timer::wake_at(deadline),
+        None => crate::timer::stop_wake(),
+    }
+}
+
+/// The wake-up timer fired: the sleepers whose deadline has passed (bit n:
+/// vCPU n), which the kernel wakes; the timer is set for the rest.
+pub(crate) fn wake_due(core: &mut PerCore) -> u64 {
+    let now = crate::cpu::counter();
+    let mut due = 0u64;
+    for slot in &mut core.sleepers {
+        if let Some((vcpu, deadline)) = *slot
+            && deadline <= now
+        {
+            due |= 1 << (vcpu % 64);
+            *slot = None;
+        }
+    }
+    arm_wake_timer(core);
+    due
 }
 
 /// The GIC's maintenance interrupt: list registers have room again for

@@ -353,9 +353,12 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         // register it is delivered in.
         gic::priority_drop(intid);
         return match arch::vcpu::vm_timer_fired() {
-            Some(owner) => step(core, |s| s.vm_timer(core, VcpuId(owner as u8), regs)),
+            Some(owner) => step(core, |s| s.vm_timer(core, 1 << (owner % 64), regs)),
             None => Outcome::CONTINUE,
         };
+    } else if intid == irq::wake_intid() {
+        let due = arch::vcpu::vm_wake_due();
+        step(core, |s| s.vm_timer(core, due, regs))
     } else if Some(intid) == irq::maintenance_intid() {
         arch::vcpu::vm_maintenance();
         Outcome::CONTINUE

@@ -20,6 +20,9 @@ static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The GIC's maintenance interrupt, if guests can be given virtual
 /// interrupts (`u32::MAX`: none).
 static MAINTENANCE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The EL1 physical timer's interrupt: the kernel's wake-up for guests
+/// whose virtual timer is not loaded.
+static WAKE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static PERIOD: AtomicU64 = AtomicU64::new(0);
 static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
@@ -30,6 +33,7 @@ pub(crate) fn init(info: &PlatformInfo<'_>) -> Result<u32, &'static str> {
         .timer
         .ok_or("the device tree has no generic timer node")?;
     TIMER_INTID.store(timer.hypervisor, Ordering::Relaxed);
+    WAKE_INTID.store(timer.physical, Ordering::Relaxed);
     PERIOD.store(arch::cpu::timer_frequency() / TICK_HZ, Ordering::Relaxed);
     let lines = gic::init(&info.gic);
     if gic::can_virtualize()
@@ -38,6 +42,11 @@ pub(crate) fn init(info: &PlatformInfo<'_>) -> Result<u32, &'static str> {
         MAINTENANCE_INTID.store(maintenance, Ordering::Relaxed);
     }
     Ok(lines)
+}
+
+/// The EL1 physical timer's interrupt (guests' wake-ups).
+pub(crate) fn wake_intid() -> u32 {
+    WAKE_INTID.load(Ordering::Relaxed)
 }
 
 /// The GIC's maintenance interrupt, if guests can be given virtual
@@ -60,6 +69,7 @@ pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
     if gic::can_virtualize() {
         let here = arch::cpu::mpidr_affinity();
         gic::enable(hv_abi::vm::VIRTUAL_TIMER_INTID, here)?;
+        gic::enable(wake_intid(), here)?;
         if let Some(maintenance) = maintenance_intid() {
             gic::enable(maintenance, here)?;
         }

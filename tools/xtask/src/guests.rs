@@ -31,16 +31,8 @@ const KERNEL_PREFIX: &str = "linux-image-";
 const BUSYBOX: &str = "busybox-static";
 
 /// The line `/init` prints once userspace runs; tests wait for it.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "for the Linux guest tests, which come next")
-)]
 pub(crate) const MARKER: &str = "bulkhead-guest: userspace up";
 /// The shell's prompt; tests wait for it before typing.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "for the Linux guest tests, which come next")
-)]
 pub(crate) const PROMPT: &str = "guest# ";
 
 /// The initramfs's `/init`. Changing it changes the cache key (the recipe's

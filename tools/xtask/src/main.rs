@@ -285,6 +285,9 @@ fn run(args: &[String]) -> Result<ExitCode> {
         options.system.display(),
         machine.describe()
     );
+    if let Some(guest) = &system.guest {
+        eprintln!("xtask: guest: {guest}");
+    }
     let outcome = qemu::run(
         &tools,
         &machine,

@@ -7,6 +7,7 @@
 //! each of which boots a real image and reads its console.
 
 mod demo;
+mod linux;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -139,8 +140,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         },
     );
     let system = |name: &str| -> Result<PathBuf> {
-        let path = if name == "demo" {
-            crate::root().join("systems/demo.toml")
+        let path = if name == "demo" || name == "linux" {
+            crate::root().join("systems").join(format!("{name}.toml"))
         } else {
             crate::root()
                 .join("tests/qemu")
@@ -492,8 +493,9 @@ impl Context<'_> {
 /// controls, and one that tries to control without a capability; replies: a
 /// server that keeps calls in reply objects; hostile: a partition that
 /// attacks the kernel; transfer: a capability lent over an endpoint and
-/// revoked.
-const SYSTEMS: [&str; 8] = [
+/// revoked; linux (`systems/linux.toml`) and linux-small: Debian Linux
+/// guests.
+const SYSTEMS: [&str; 10] = [
     "pingpong",
     "isolation",
     "restart",
@@ -502,6 +504,8 @@ const SYSTEMS: [&str; 8] = [
     "hostile",
     "transfer",
     "demo",
+    "linux",
+    "linux-small",
 ];
 
 struct SystemTest {
@@ -622,6 +626,18 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "demo-prompt-gicv2-1-core",
             run: |c| demo::prompt(c, Gic::V2, 1),
+        },
+        SystemTest {
+            name: "linux-shell-gicv3-4-cores",
+            run: |c| linux::shell(c, Gic::V3, 4),
+        },
+        SystemTest {
+            name: "linux-shell-gicv2-1-core",
+            run: |c| linux::shell(c, Gic::V2, 1),
+        },
+        SystemTest {
+            name: "linux-reboot-and-panic-1-vcpu",
+            run: |c| linux::reboot_and_panic(c, Gic::V3, 2),
         },
     ]
 }

@@ -140,6 +140,17 @@ pub fn priority_drop(intid: u32) {
     }
 }
 
+/// Makes private interrupt `intid` (an SGI or PPI) active on this core, as
+/// if it had been acknowledged: it cannot be signalled again until it is
+/// deactivated.
+pub fn activate(intid: u32) {
+    match DRIVER.get() {
+        Some(Driver::V2(g)) => g.activate(intid),
+        Some(Driver::V3(g)) => g.activate(intid),
+        None => {}
+    }
+}
+
 /// Deactivates `intid` on this core.
 pub fn deactivate(intid: u32) {
     match DRIVER.get() {

@@ -16,6 +16,8 @@ register_structs! {
         (0x100 => isenabler: [ReadWrite<u32>; 32]),
         (0x180 => icenabler: [ReadWrite<u32>; 32]),
         (0x200 => _reserved1),
+        (0x300 => isactiver: [ReadWrite<u32>; 32]),
+        (0x380 => _reserved4),
         (0x400 => ipriorityr: [ReadWrite<u32>; 255]),
         (0x7fc => _reserved2),
         (0x800 => itargetsr: [ReadWrite<u32>; 255]),
@@ -108,6 +110,13 @@ impl Gic {
             .ok_or(GicError::BadInterrupt(intid))?
             .set(1 << (intid % 32));
         Ok(())
+    }
+
+    /// Banked per core for SGIs and PPIs, which is all this is used for.
+    pub(super) fn activate(&self, intid: u32) {
+        if intid < FIRST_SPI {
+            self.distributor.isactiver[0].set(1 << intid);
+        }
     }
 
     pub(super) fn disable(&self, intid: u32) -> Result<(), GicError> {

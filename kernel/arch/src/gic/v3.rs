@@ -42,6 +42,8 @@ register_structs! {
         (0x10104 => _reserved4),
         (0x10180 => icenabler0: ReadWrite<u32>),
         (0x10184 => _reserved5),
+        (0x10300 => isactiver0: ReadWrite<u32>),
+        (0x10304 => _reserved7),
         (0x10400 => ipriorityr: [ReadWrite<u32>; 8]),
         (0x10420 => _reserved6),
         (0x20000 => @END),
@@ -184,6 +186,14 @@ impl Gic {
             .ok_or(GicError::BadInterrupt(intid))?
             .set(bit);
         Ok(())
+    }
+
+    pub(super) fn activate(&self, intid: u32) {
+        if intid < FIRST_SPI
+            && let Ok(r) = self.redistributor()
+        {
+            r.isactiver0.set(1 << intid);
+        }
     }
 
     pub(super) fn disable(&self, intid: u32) -> Result<(), GicError> {

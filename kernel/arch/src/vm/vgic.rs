@@ -13,9 +13,10 @@
 //! A list register with its HW bit set is linked to a physical interrupt
 //! (the virtual timer's PPI): the guest's deactivation of the virtual one
 //! deactivates the physical one, which stays active meanwhile and so cannot
-//! fire again. [`save`] and [`reset`] never keep such a link across a switch:
-//! they deactivate the physical interrupt and keep the virtual one as an
-//! ordinary one, so the next guest's timer on this core is not blocked.
+//! fire again. The link is the vCPU's: [`save`] reports that the physical
+//! interrupt was active for it and deactivates it (so the next guest's
+//! timer on this core is not blocked); `vm` activates it again before it
+//! loads the vCPU ([`crate::gic::activate`]).
 
 use aarch64_cpu::registers::{
     ICH_AP0R0_EL2, ICH_AP1R0_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2, ICH_LR3_EL2,
@@ -240,21 +241,28 @@ impl Interface {
 }
 
 /// Moves the loaded vCPU's interface into `saved` and empties the list
-/// registers; an interrupt linked to a physical one is unlinked (the
-/// physical one deactivated).
-pub(crate) fn save(saved: &mut Saved) {
-    let Some(gic) = INTERFACE.get() else { return };
+/// registers. Returns whether a live list register was linked to the
+/// virtual timer's physical interrupt, which is then deactivated here (the
+/// caller keeps that it was active, to activate it again on load).
+pub(crate) fn save(saved: &mut Saved) -> bool {
+    let Some(gic) = INTERFACE.get() else {
+        return false;
+    };
+    let mut linked = false;
     for n in 0..gic.lrs() {
-        let mut lr = gic.decode(gic.read_raw(n));
-        if let Some(physical) = lr.hw.take() {
-            crate::gic::deactivate(physical);
-        }
+        let lr = gic.decode(gic.read_raw(n));
+        // A list register the guest has finished with keeps its old fields:
+        // only a live one's link means the physical interrupt is active.
         saved.lrs[n] = if lr.state == State::Invalid {
             0
         } else {
-            gic.encode(lr)
+            linked |= lr.hw.is_some();
+            gic.read_raw(n)
         };
         gic.write_raw(n, 0);
+    }
+    if linked {
+        crate::gic::deactivate(hv_abi::vm::VIRTUAL_TIMER_INTID);
     }
     match gic {
         Interface::V2 { gich, .. } => {
@@ -268,6 +276,7 @@ pub(crate) fn save(saved: &mut Saved) {
         }
     }
     saved.hcr = gic.hcr();
+    linked
 }
 
 /// Loads a vCPU's interface from `saved`.
@@ -314,17 +323,19 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
         if lr.intid != intid || (intid < 16 && lr.source != source && lr.hw.is_none()) {
             continue;
         }
-        match lr.state {
-            State::Active if lr.hw.is_none() => {
+        match (lr.state, lr.hw) {
+            // The monitor cannot inject the timer's interrupt (the kernel
+            // refuses it), so an unlinked copy of it is never there to join.
+            (State::Pending | State::PendingAndActive, _) => return true,
+            (State::Active, None) => {
                 lr.state = State::PendingAndActive;
                 gic.write_raw(n, gic.encode(lr));
                 return true;
             }
-            // An active HW one cannot be made pending again (the physical
-            // one is still active, so it could not have fired): a second
-            // list register holds the new one.
-            State::Active => {}
-            _ => return true,
+            // An active linked one: its physical interrupt is still active,
+            // so this cannot be a second firing of it; another register
+            // takes the new one. (Invalid ones were skipped above.)
+            (State::Active, Some(_)) | (State::Invalid, _) => {}
         }
     }
     let Some(n) = free else { return false };

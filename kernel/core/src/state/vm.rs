@@ -290,16 +290,19 @@ impl KernelState {
         .into()
     }
 
-    /// The virtual timer of `v` (a virtual machine's vCPU pinned to `core`)
-    /// fired: the glue has made its interrupt pending in the list registers
-    /// it keeps for `v`. A halted `v` wakes. `regs` are the x0..x7 of what
-    /// runs on `core`.
-    pub fn vm_timer(&mut self, core: usize, v: VcpuId, regs: &mut [u64; 8]) -> Outcome {
-        let kick = if self.vcpu_state(v) == Some(VcpuState::Halted) {
-            self.make_ready(v, core)
-        } else {
-            0
-        };
+    /// The virtual timers of `vcpus` (bit n: vCPU n; virtual machines'
+    /// vCPUs pinned to `core`) fired: the glue has made each one's interrupt
+    /// pending in the list registers it keeps for it, or will when it loads
+    /// it again. Those halted wake. `regs` are the x0..x7 of what runs on
+    /// `core`.
+    pub fn vm_timer(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
+        let mut kick = 0;
+        for v in (0..self.vcpu_count.min(64)).filter(|v| vcpus & (1 << v) != 0) {
+            let v = VcpuId(v as u8);
+            if self.vcpu_state(v) == Some(VcpuState::Halted) {
+                kick |= self.make_ready(v, core);
+            }
+        }
         self.settle(core, regs, kick).into()
     }
 

@@ -447,7 +447,7 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
         }
         Action::VmTimer { vcpu } => {
             let core = m.state.vcpu_core(VcpuId(vcpu)).unwrap_or(0);
-            m.step(core, |s, r| s.vm_timer(core, VcpuId(vcpu), r));
+            m.step(core, |s, r| s.vm_timer(core, 1 << vcpu, r));
         }
         Action::TakeEntry { vcpu } => {
             let entry = m.state.take_vm_entry(VcpuId(vcpu));

@@ -3,7 +3,9 @@
 //! vCPU off.
 
 use hv_abi::hypercall::{Hypercall, Rights, Status};
-use hv_abi::vm::{REGISTER_PC, REGISTER_PSTATE, Register, VIRTUAL_INTIDS, VcpuRunState};
+use hv_abi::vm::{
+    REGISTER_PC, REGISTER_PSTATE, Register, VIRTUAL_INTIDS, VIRTUAL_TIMER_INTID, VcpuRunState,
+};
 
 use super::super::dispatch::SUCCESS;
 use super::super::{Effect, KernelState, Outcome, PartitionState, VcpuState};
@@ -33,7 +35,9 @@ impl KernelState {
             Hypercall::VcpuInject => {
                 let intid = (regs[2] & 0xffff) as u32;
                 let source = ((regs[2] >> 16) & 0xff) as u8;
-                if intid >= VIRTUAL_INTIDS || regs[2] >> 24 != 0 {
+                // The virtual timer's interrupt is the kernel's to deliver
+                // (linked to its physical one): a monitor may not.
+                if intid >= VIRTUAL_INTIDS || intid == VIRTUAL_TIMER_INTID || regs[2] >> 24 != 0 {
                     return Err(Status::InvalidArgument);
                 }
                 self.active_target(target)?;
