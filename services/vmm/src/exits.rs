@@ -39,10 +39,20 @@ enum Answer {
     None,
 }
 
-/// vCPU 0's loop.
+/// vCPU 0's loop: creates the devices, boots the guest, then answers exits.
 pub(crate) fn run(start: &svc_rt::Start) -> ! {
     *MACHINE.lock() = Some(Machine::new(config::VCPUS, start.gic_version));
     boot_and_report(start);
+    serve(start)
+}
+
+/// Answers exits forever (vCPU 0, and vCPU 1 when it has no keyboard input
+/// to wait for: a vCPU that only yielded would keep every lower priority
+/// off its core).
+pub(crate) fn serve(start: &svc_rt::Start) -> ! {
+    while MACHINE.lock().is_none() {
+        call::yield_now();
+    }
     let mut answer = Answer::None;
     loop {
         let received = match answer {

@@ -9,13 +9,11 @@ use svc_rt::call;
 use crate::config;
 use crate::exits::{carry_out, with_machine};
 
-/// vCPU 1's loop; without an input notification or a console, it has
-/// nothing to do and gives its time away.
-pub(crate) fn run() -> ! {
+/// vCPU 1's loop; without an input notification or a console, it answers
+/// exits beside vCPU 0 instead.
+pub(crate) fn run(start: &svc_rt::Start) -> ! {
     let (Some(input), Some(log)) = (config::INPUT, config::LOG) else {
-        loop {
-            call::yield_now();
-        }
+        crate::exits::serve(start)
     };
     loop {
         if call::wait(input).is_err() {

@@ -14,7 +14,8 @@
 //!
 //! Two vCPUs (the manifest's `vcpus = 2`): vCPU 0 boots the guest and
 //! answers its exits ([`exits`]); vCPU 1 waits for keyboard input
-//! ([`input`]). Everything about the guest (its name, RAM, files, command
+//! ([`input`]), or, if the manifest gives the monitor no input channel,
+//! answers exits too. One vCPU does without keyboard input. Everything about the guest (its name, RAM, files, command
 //! line) is fixed at build time ([`config`]).
 //!
 //! A monitor that crashes takes down only its own guest: its guest's vCPUs
@@ -44,9 +45,8 @@ const HEAP_BYTES: usize = 256 * 1024;
 fn main(start: svc_rt::Start) -> ! {
     match start.vcpu {
         0 => exits::run(&start),
-        1 => input::run(),
-        _ => loop {
-            svc_rt::call::yield_now();
-        },
+        1 => input::run(&start),
+        // More vCPUs answer exits too.
+        _ => exits::serve(&start),
     }
 }

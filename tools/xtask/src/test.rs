@@ -8,6 +8,7 @@
 
 mod demo;
 mod linux;
+mod vm;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 23] = [
+const BARE_METAL: [&str; 24] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -46,11 +47,18 @@ const BARE_METAL: [&str; 23] = [
     "svc-spin",
     "svc-uart-pl011",
     "svc-vmm",
+    "guest-probe",
 ];
 
 /// The workspace folders whose crates are bare-metal.
 #[cfg(test)]
-const BARE_METAL_FOLDERS: [&str; 4] = ["kernel/arch", "kernel/kern", "platforms/", "services/"];
+const BARE_METAL_FOLDERS: [&str; 5] = [
+    "kernel/arch",
+    "kernel/kern",
+    "platforms/",
+    "services/",
+    "guests/",
+];
 
 /// Files that may contain `unsafe` (STYLE.md): the arch crate, each
 /// platform's MMIO module, and the service runtime (its `svc` primitive and
@@ -401,7 +409,7 @@ fn macro_arguments(texts: &[String], macro_name: &str) -> Vec<String> {
 fn unsafe_audit() -> std::result::Result<String, String> {
     let root = crate::root();
     let mut files = Vec::new();
-    for dir in ["kernel", "platforms", "services"] {
+    for dir in ["kernel", "platforms", "services", "guests"] {
         collect_rust_files(&root.join(dir), &mut files);
     }
     let mut offending = Vec::new();
@@ -431,7 +439,7 @@ fn unsafe_audit() -> std::result::Result<String, String> {
     }
     if offending.is_empty() {
         Ok(format!(
-            "{allowed_count} uses of unsafe, all in kernel/arch, platform MMIO modules and services/rt"
+            "{allowed_count} uses of unsafe, all in kernel/arch, platform MMIO modules, services/rt and the probe guest's arch module"
         ))
     } else {
         Err(format!(
@@ -494,8 +502,8 @@ impl Context<'_> {
 /// server that keeps calls in reply objects; hostile: a partition that
 /// attacks the kernel; transfer: a capability lent over an endpoint and
 /// revoked; linux (`systems/linux.toml`) and linux-small: Debian Linux
-/// guests.
-const SYSTEMS: [&str; 10] = [
+/// guests; probe and two-guests: the project's own probe guest.
+const SYSTEMS: [&str; 12] = [
     "pingpong",
     "isolation",
     "restart",
@@ -506,6 +514,8 @@ const SYSTEMS: [&str; 10] = [
     "demo",
     "linux",
     "linux-small",
+    "probe",
+    "two-guests",
 ];
 
 struct SystemTest {
@@ -638,6 +648,22 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "linux-reboot-and-panic-1-vcpu",
             run: |c| linux::reboot_and_panic(c, Gic::V3, 2),
+        },
+        SystemTest {
+            name: "two-guests-isolated-1-core",
+            run: |c| vm::two_guests(c, Gic::V3, 1),
+        },
+        SystemTest {
+            name: "two-guests-isolated-4-cores-gicv2",
+            run: |c| vm::two_guests(c, Gic::V2, 4),
+        },
+        SystemTest {
+            name: "hostile-guest-gicv3",
+            run: |c| vm::hostile(c, Gic::V3),
+        },
+        SystemTest {
+            name: "hostile-guest-gicv2",
+            run: |c| vm::hostile(c, Gic::V2),
         },
     ]
 }
