@@ -21,10 +21,7 @@ pub(crate) fn run(start: &svc_rt::Start) -> ! {
         }
         let mut bytes = [0u8; svc_rt::console::READ_MAX];
         loop {
-            let count = match svc_rt::console::read(log, &mut bytes) {
-                Ok(count) => count,
-                Err(_) => 0,
-            };
+            let count = svc_rt::console::read(log, &mut bytes).unwrap_or_default();
             if count == 0 {
                 break;
             }

@@ -44,10 +44,10 @@ fn console(outcome: &Outcome) -> String {
 
 /// The run was healthy (ready, nothing panicked), and no partition faulted.
 fn healthy_and_quiet(outcome: &Outcome) -> Result<(), String> {
-    if let Verdict::Failed(why) = outcome.verdict() {
-        if !outcome.stopped_when_ready {
-            return Err(format!("{why}{}", console(outcome)));
-        }
+    if let Verdict::Failed(why) = outcome.verdict()
+        && !outcome.stopped_when_ready
+    {
+        return Err(format!("{why}{}", console(outcome)));
     }
     if outcome.console.contains(PARTITION_FAULT) {
         return Err(format!("a partition faulted{}", console(outcome)));
