@@ -110,7 +110,7 @@ pub(super) fn shell(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
     healthy_and_quiet(&outcome)?;
     let lines = lines_of(&outcome, "linux");
     let fail = |what: String| Err(format!("{what}{}", console(&outcome)));
-    if !lines.iter().any(|l| *l == MARKER) {
+    if !lines.contains(&MARKER) {
         return fail(format!("no `{MARKER}`"));
     }
     if answer(&lines, commands[0]) != ["aarch64"] {
