@@ -16,7 +16,9 @@
 //! speaks when the partition has a `log` capability), [`clients`] tells
 //! an endpoint's server who its clients are, and [`guest`] is what a virtual
 //! machine monitor reaches of its guest (its RAM, the files it boots). [`cap!`], [`optional_cap!`], [`shared!`],
-//! [`device!`] and [`clients!`] read what the manifest decided at compile time.
+//! [`device!`] and [`clients!`] read what the manifest decided at compile time,
+//! [`setting!`] and [`optional_setting!`] the partition's `settings` (read
+//! with [`parse_number`] and [`parse_duration`]).
 //!
 //! A service that wants `alloc` gets a heap with [`heap!`].
 //!
@@ -146,6 +148,123 @@ macro_rules! clients {
         )
     };
 }
+
+/// The setting `KEY` from this partition's `settings` in the manifest, as a
+/// `&'static str`: `svc_rt::setting!(STOP_FIRST)` for `stop-first` (upper
+/// case, `-` as `_`). `cargo xtask` passes `BULKHEAD_SETTING_<KEY>=<value>` to
+/// the build: a string as written, an integer in decimal, a boolean as `true`
+/// or `false`; [`parse_number`] and [`parse_duration`] read them at compile
+/// time. A program that needs a setting its partition lacks does not build.
+#[macro_export]
+macro_rules! setting {
+    ($key:ident) => {
+        env!(
+            concat!("BULKHEAD_SETTING_", stringify!($key)),
+            concat!(
+                "this program needs the setting `",
+                stringify!($key),
+                "`, but its partition's `settings` in the manifest do not have it"
+            )
+        )
+    };
+}
+
+/// The setting `KEY`, if this partition's `settings` have it:
+/// `Option<&'static str>`, for settings with a default (as [`setting!`]
+/// otherwise).
+#[macro_export]
+macro_rules! optional_setting {
+    ($key:ident) => {
+        option_env!(concat!("BULKHEAD_SETTING_", stringify!($key)))
+    };
+}
+
+/// Parses a setting's number at compile time: decimal (`300`), or
+/// hexadecimal after `0x` (`0x0a00_0000`), with `_` allowed between digits.
+///
+/// # Panics
+/// At compile time, if `text` is not such a number or does not fit 64 bits.
+#[must_use]
+pub const fn parse_number(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let (radix, mut i) = if bytes.len() > 2 && bytes[0] == b'0' && bytes[1] == b'x' {
+        (16, 2)
+    } else {
+        (10, 0)
+    };
+    let mut value: u64 = 0;
+    let mut digits = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        i += 1;
+        if byte == b'_' && digits > 0 {
+            continue;
+        }
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' if radix == 16 => byte - b'a' + 10,
+            b'A'..=b'F' if radix == 16 => byte - b'A' + 10,
+            _ => panic!("a setting is not a number (decimal, or hexadecimal after 0x)"),
+        };
+        value = match value.checked_mul(radix) {
+            Some(v) => match v.checked_add(digit as u64) {
+                Some(v) => v,
+                None => panic!("a setting's number does not fit 64 bits"),
+            },
+            None => panic!("a setting's number does not fit 64 bits"),
+        };
+        digits += 1;
+    }
+    assert!(digits > 0, "a setting's number has no digits");
+    value
+}
+
+/// Parses a setting's duration at compile time, in nanoseconds: a decimal
+/// number, then a unit, `ns`, `us`, `ms` or `s`, with or without a space
+/// between: `"10ms"`, `"1 s"`, `"500us"`.
+///
+/// # Panics
+/// At compile time, if `text` is not such a duration or it does not fit 64
+/// bits of nanoseconds (about 584 years).
+#[must_use]
+pub const fn parse_duration(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && bytes[end - 1].is_ascii_alphabetic() {
+        end -= 1;
+    }
+    let (number, unit) = bytes.split_at(end);
+    let scale: u64 = match unit {
+        b"ns" => 1,
+        b"us" => 1_000,
+        b"ms" => 1_000_000,
+        b"s" => 1_000_000_000,
+        _ => panic!("a duration setting ends in a unit: ns, us, ms or s, e.g. \"10ms\""),
+    };
+    let number = match number {
+        [rest @ .., b' '] => rest,
+        _ => number,
+    };
+    let value = match core::str::from_utf8(number) {
+        Ok(text) => parse_number(text),
+        Err(_) => panic!("a duration setting starts with a number"),
+    };
+    match value.checked_mul(scale) {
+        Some(nanoseconds) => nanoseconds,
+        None => panic!("a duration setting does not fit 64 bits of nanoseconds"),
+    }
+}
+
+// The parsers' cases, checked whenever the runtime is built.
+const _: () = {
+    assert!(parse_number("300") == 300);
+    assert!(parse_number("0x0a00_0000") == 0x0a00_0000);
+    assert!(parse_number("18446744073709551615") == u64::MAX);
+    assert!(parse_duration("10ms") == 10_000_000);
+    assert!(parse_duration("1 s") == 1_000_000_000);
+    assert!(parse_duration("1_500us") == 1_500_000);
+    assert!(parse_duration("7ns") == 7);
+};
 
 /// Parses a slot number at compile time (see [`cap!`]).
 ///

@@ -4,7 +4,8 @@
 //! name, vCPUs, RAM, files and command line; `docs/manifest.md`), the slots
 //! of its `exits` and `vcpu-N` capabilities, and `BULKHEAD_WAITS`, the
 //! notifications it waits on (the first is the console's signal that
-//! keyboard input arrived for the guest).
+//! keyboard input arrived for the guest), and its `settings`: today one
+//! test hook, `panic-on-write`.
 
 use svc_rt::hypercall::CapSlot;
 use svc_rt::shared::Window;
@@ -26,6 +27,17 @@ pub(crate) const INITRD: Option<Window> = match option_env!("BULKHEAD_GUEST_INIT
 };
 /// The guest kernel's command line.
 pub(crate) const BOOTARGS: &str = env!("BULKHEAD_GUEST_BOOTARGS");
+
+/// A test hook, the setting `panic-on-write = "<address>"`: a guest write
+/// to that address makes this monitor panic, as a bug in it would (the
+/// kernel stops it and reports the fault; its guest's vCPUs go off). The
+/// tests use it to show that a monitor's crash is contained and that a
+/// health monitor can bring it back. Without the setting (the default) the
+/// address is like any other with no device: writes are ignored.
+pub(crate) const PANIC_ON_WRITE: Option<u64> = match svc_rt::optional_setting!(PANIC_ON_WRITE) {
+    Some(text) => Some(svc_rt::parse_number(text)),
+    None => None,
+};
 
 /// The endpoint the guest's exits arrive on.
 pub(crate) const EXITS: CapSlot = svc_rt::cap!(EXITS);

@@ -5,7 +5,9 @@
 //! vCPUs (the badge is its index), described as `hv_abi::vm` says:
 //! - an MMIO access: to the GIC distributor or redistributors, or the PL011
 //!   ([`crate::machine`]); anything else reads as zero and ignores writes,
-//!   and the first few are reported;
+//!   and the first few are reported (unless the test hook
+//!   [`config::PANIC_ON_WRITE`] names the address written: then the monitor
+//!   panics);
 //! - an HVC or SMC: PSCI ([`psci`]), or an SMCCC call nobody implements
 //!   (`NOT_SUPPORTED`);
 //! - a trapped system register (debug, PMU, implementation defined): reads
@@ -99,6 +101,13 @@ fn handle(start: &svc_rt::Start, exit: &Received) -> Answer {
     match exit_kind(words[0]) {
         EXIT_MMIO => {
             let write = (words[0] & WRITE != 0).then_some(words[2]);
+            if write.is_some() && config::PANIC_ON_WRITE == Some(words[1]) {
+                panic!(
+                    "{} wrote to {:#x}, where the setting `panic-on-write` makes the monitor panic",
+                    config::NAME,
+                    words[1]
+                );
+            }
             let size = exit_size(words[0]) as u8;
             let (value, effects) = with_machine(|m| m.access(vcpu, words[1], size, write));
             carry_out(effects);

@@ -118,6 +118,7 @@ pub(crate) fn check(
             devices,
             controls,
             replies: declared.replies.as_ref().map_or(0, |r| r.value),
+            settings: declared.settings.clone(),
         });
     }
     Some(System {
@@ -240,13 +241,14 @@ fn check_controls(
 /// the program table (`None` for virtual machines and unknown programs) and
 /// the table: distinct programs in order of first use, except that every
 /// monitor of a virtual machine gets an entry of its own, since each is
-/// built with its own guest's layout.
+/// built with its own guest's layout, and so does every partition with
+/// settings, since each is built with its own.
 fn check_programs(
     decl: &SystemDecl,
     programs: &[String],
     sink: &mut Sink<'_>,
 ) -> (Vec<Option<usize>>, Vec<String>) {
-    // Entries, each with whether it is a monitor's own.
+    // Entries, each with whether it is one partition's own.
     let mut table: Vec<(&str, bool)> = Vec::new();
     let known: Vec<&str> = programs.iter().map(String::as_str).collect();
     let mut indices = Vec::new();
@@ -274,12 +276,12 @@ fn check_programs(
             indices.push(None);
             continue;
         }
-        let monitor = vm::monitored_by(decl, position).is_some();
+        let own = vm::monitored_by(decl, position).is_some() || !partition.settings.is_empty();
         let shared = table
             .iter()
-            .position(|(p, own)| *p == name && !own && !monitor);
+            .position(|(p, other_own)| *p == name && !other_own && !own);
         let index = shared.unwrap_or_else(|| {
-            table.push((name, monitor));
+            table.push((name, own));
             table.len() - 1
         });
         if index == MAX_PROGRAMS {
@@ -288,7 +290,8 @@ fn check_programs(
                 format!("more than {MAX_PROGRAMS} programs"),
                 format!(
                     "an image carries at most {MAX_PROGRAMS} programs (each virtual machine's \
-                     monitor has its own); let partitions share one"
+                     monitor, and each partition with settings, has its own); let partitions \
+                     share one"
                 ),
             );
         }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! hv-manifest: the manifest compiler. A system's TOML in; a checked
 //! [`BootManifest`], the capability slots of every partition, the files
-//! its virtual machines boot and a report out, or every error found, each
+//! its virtual machines boot, the settings its programs are built with and
+//! a report out, or every error found, each
 //! with file, line, column, key and a hint.
 //!
 //! The format is documented in `docs/manifest.md`. The stages, one module
@@ -54,7 +55,8 @@ pub struct Compiled {
     /// (package `svc-x`); a service's program indexes this list. A name
     /// appears once for all the partitions that run it, except that every
     /// monitor of a virtual machine has an entry of its own (so `vmm` may be
-    /// listed once per guest): each is built with its own guest's layout.
+    /// listed once per guest): each is built with its own guest's layout;
+    /// and so does every partition with settings, built with its own.
     pub programs: Vec<String>,
     /// For each partition, in order: its name and each capability's name
     /// (the channel's or the device's) with its slot.
@@ -64,6 +66,11 @@ pub struct Compiled {
     pub files: Vec<PathBuf>,
     /// Every virtual machine, in partition order.
     pub guests: Vec<Guest>,
+    /// For each partition, in order: its `settings`, each key with its
+    /// value as its program's build gets it (a string as written, an integer
+    /// in decimal, a boolean as `true` or `false`), in file order. A
+    /// partition with settings has a program of its own.
+    pub settings: Vec<Vec<(String, String)>>,
     /// The report: memory map, address spaces, capabilities, channels.
     pub report: String,
 }
@@ -229,12 +236,23 @@ pub fn compile_source_in(
     })?;
     let report = report::report(&system, &manifest, &slots);
     let guests = guests(&system, &manifest);
+    let settings = system
+        .partitions
+        .iter()
+        .map(|p| {
+            p.settings
+                .iter()
+                .map(|s| (s.key.clone(), s.value.text()))
+                .collect()
+        })
+        .collect();
     Ok(Compiled {
         manifest,
         programs: system.programs,
         slots,
         files,
         guests,
+        settings,
         report,
     })
 }

@@ -27,8 +27,9 @@ pub(crate) struct System {
     /// The platform.
     pub(crate) platform: Platform,
     /// Program names by index, in order of first use: distinct, except that
-    /// every monitor of a virtual machine has an entry of its own (each is
-    /// built with its own guest's layout).
+    /// every monitor of a virtual machine and every partition with settings
+    /// has an entry of its own (each is built with its own guest's layout or
+    /// settings).
     pub(crate) programs: Vec<String>,
     /// Partitions, in file order.
     pub(crate) partitions: Vec<Partition>,
@@ -76,6 +77,8 @@ pub(crate) struct Partition {
     pub(crate) controls: Vec<usize>,
     /// How many reply objects it owns.
     pub(crate) replies: u8,
+    /// Its program's settings, in file order (none for a virtual machine).
+    pub(crate) settings: Vec<Setting>,
 }
 
 impl Partition {
@@ -92,6 +95,46 @@ impl Partition {
         match &self.kind {
             Kind::Service { .. } => None,
             Kind::Vm(guest) => Some(guest),
+        }
+    }
+}
+
+/// One of a service's `settings`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Setting {
+    /// Its key, a name.
+    pub(crate) key: String,
+    /// Its value.
+    pub(crate) value: SettingValue,
+}
+
+/// A setting's value: a simple TOML value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SettingValue {
+    /// A string (sizes, durations and lists are written as strings).
+    Text(String),
+    /// An integer.
+    Integer(i64),
+    /// A boolean.
+    Boolean(bool),
+}
+
+impl SettingValue {
+    /// The value as the program's build gets it: a string as it is, an
+    /// integer in decimal, a boolean as `true` or `false`.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Integer(value) => value.to_string(),
+            Self::Boolean(value) => value.to_string(),
+        }
+    }
+
+    /// The value as the manifest writes it, for the report: strings quoted.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Self::Text(text) => format!("{text:?}"),
+            Self::Integer(_) | Self::Boolean(_) => self.text(),
         }
     }
 }

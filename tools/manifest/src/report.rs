@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The report for review: the memory map, every partition's address space and
-//! capabilities by slot, and the channel graph, as plain text.
+//! The report for review: the memory map, every partition's settings,
+//! address space and capabilities by slot, and the channel graph, as plain
+//! text.
 //!
 //! Written from the checked system and the manifest lowered from it, so what
 //! it shows is exactly what the kernel will be told. Addresses are printed
@@ -226,10 +227,16 @@ pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) ->
             .iter()
             .enumerate()
             .filter(|(_, p)| p.program() == Some(index))
-            .map(|(i, p)| match monitored(system, i) {
-                Some(vm) => format!("{} (monitor of {})", p.name, vm.name),
-                None => p.name.clone(),
-            })
+            .map(
+                |(i, p)| match (monitored(system, i), p.settings.is_empty()) {
+                    (Some(vm), true) => format!("{} (monitor of {})", p.name, vm.name),
+                    (Some(vm), false) => {
+                        format!("{} (monitor of {}, with its settings)", p.name, vm.name)
+                    }
+                    (None, false) => format!("{} (with its settings)", p.name),
+                    (None, true) => p.name.clone(),
+                },
+            )
             .collect();
         let _ = writeln!(
             out,
@@ -306,6 +313,24 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
         );
         if let Some(guest) = partition.guest() {
             guest_block(out, system, manifest, spec, guest);
+        }
+        if !partition.settings.is_empty() {
+            let _ = writeln!(out, "  settings");
+            let rows: Vec<Vec<String>> = partition
+                .settings
+                .iter()
+                .map(|setting| {
+                    vec![
+                        setting.key.clone(),
+                        setting.value.shown(),
+                        format!(
+                            "BULKHEAD_SETTING_{}",
+                            setting.key.to_uppercase().replace('-', "_")
+                        ),
+                    ]
+                })
+                .collect();
+            table(out, "    ", &rows);
         }
         let _ = writeln!(out, "  address space");
         let mut regions: Vec<(u64, Vec<String>)> = vec![(

@@ -11,12 +11,14 @@
 //! `system/vm.rs`.
 
 mod channel;
+mod settings;
 mod vm;
 
 use hv_abi::hypercall::Rights;
 use hv_image::{FaultPolicy, MAX_VCPUS};
 
 use crate::diag::{At, Place, Sink};
+use crate::model::Setting;
 use crate::platform::{address, check_name};
 use crate::read::{FieldAt, TableReader};
 use crate::size::{self, Size};
@@ -90,6 +92,9 @@ pub(crate) struct PartitionDecl {
     pub(crate) replies: Option<At<u8>>,
     /// What a virtual machine declares besides (`None` for others).
     pub(crate) guest: Option<GuestDecl>,
+    /// `settings`: its program's settings, each well-formed one in file
+    /// order.
+    pub(crate) settings: Vec<Setting>,
 }
 
 impl PartitionDecl {
@@ -351,6 +356,21 @@ fn read_partition(
             )
             .and_then(|n| Some(At::new(u8::try_from(n.value).ok()?, n.place)))
     });
+    let settings = if kind == Some(KindDecl::Vm) {
+        if let Some(field) = table.get("settings") {
+            sink.error(
+                &field.place,
+                "a virtual machine has no program to take settings",
+                "give them to its `monitor`, the service that runs its program (`vmm`)",
+            );
+        }
+        Vec::new()
+    } else {
+        table
+            .get("settings")
+            .map(|field| settings::read_settings(&field, sink))
+            .unwrap_or_default()
+    };
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }
@@ -385,6 +405,7 @@ fn read_partition(
         controls,
         replies,
         guest,
+        settings,
     };
     if partition.is_vm() {
         vm::check_vm_partition(

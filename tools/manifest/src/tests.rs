@@ -186,6 +186,63 @@ signallers = ["worker"]
 }
 
 #[test]
+fn settings_become_build_text_and_programs_of_their_own() {
+    let source = r#"
+[system]
+name = "settings"
+platform = "qemu-virt"
+
+[partitions.first]
+program = "hello"
+memory = "64K"
+settings = { restarts = -3, quiet = false, poll = "10ms", address = 0x0a00_0000 }
+
+[partitions.second]
+program = "hello"
+memory = "64K"
+
+[partitions.third]
+program = "hello"
+memory = "64K"
+
+[partitions.fourth]
+program = "hello"
+memory = "64K"
+settings = { restarts = 3 }
+"#;
+    let compiled = compile_source("settings.toml", source, &environment()).unwrap();
+    let text = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        compiled.settings,
+        [
+            text(&[
+                ("restarts", "-3"),
+                ("quiet", "false"),
+                ("poll", "10ms"),
+                ("address", "167772160"),
+            ]),
+            Vec::new(),
+            Vec::new(),
+            text(&[("restarts", "3")]),
+        ]
+    );
+    // Those with settings are built apart; the others share one build.
+    assert_eq!(compiled.programs, ["hello", "hello", "hello"]);
+    let programs: Vec<u8> = compiled
+        .manifest
+        .partitions
+        .iter()
+        .filter_map(hv_image::PartitionSpec::program)
+        .collect();
+    assert_eq!(programs, [0, 1, 1, 2]);
+}
+
+#[test]
 fn diagnostics_render_as_blocks() {
     let source = "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n\n[partitions.console]\nprogram = \"console\"\nmemory = \"12K\"\n";
     let errors = compile_source("systems/bad.toml", source, &environment());

@@ -130,7 +130,8 @@ impl System {
                 Some((first, first_environment)) if *first_environment != environment => {
                     return Err(error!(
                         "partitions `{first}` and `{}` run the same program with different \
-                         capabilities, shared regions or clients; give one of them its own program",
+                         capabilities, shared regions, clients or partitions they control; give \
+                         one of them its own program",
                         spec.name
                     ));
                 }
@@ -158,7 +159,15 @@ impl System {
     /// - for the monitor of a virtual machine ([`Self::guest_environment`]):
     ///   `BULKHEAD_GUEST_*`, where it sees the guest's RAM and files and how
     ///   the guest boots; its capabilities `exits` and `vcpu-<n>` come out
-    ///   as `BULKHEAD_CAP_EXITS` and `BULKHEAD_CAP_VCPU_<n>` like any other.
+    ///   as `BULKHEAD_CAP_EXITS` and `BULKHEAD_CAP_VCPU_<n>` like any other;
+    /// - `BULKHEAD_WAITS=<slot>,...`: the notifications it waits on;
+    /// - `BULKHEAD_CONTROLS=<partition>:<slot>,...` if it `controls` others:
+    ///   each partition it controls, by name, with the slot of its
+    ///   capability over it, in `controls` order (a health monitor learns
+    ///   whom it watches without knowing their names in its source);
+    /// - `BULKHEAD_SETTING_<KEY>=<value>` for each of its `settings`, which
+    ///   `svc_rt::setting!` reads (a partition with settings has a program of
+    ///   its own).
     pub(crate) fn partition_environment(&self, index: usize) -> Vec<(String, String)> {
         let manifest = &self.compiled.manifest;
         let variable = |prefix: &str, name: &str| {
@@ -267,6 +276,24 @@ impl System {
             .collect();
         if !waits.is_empty() {
             environment.push(("BULKHEAD_WAITS".to_owned(), waits.join(",")));
+        }
+        let controls: Vec<String> = spec
+            .caps
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, cap)| {
+                let Object::Partition(target) = cap.object else {
+                    return None;
+                };
+                let target = manifest.partitions.get(usize::from(target))?;
+                Some(format!("{}:{slot}", target.name))
+            })
+            .collect();
+        if !controls.is_empty() {
+            environment.push(("BULKHEAD_CONTROLS".to_owned(), controls.join(",")));
+        }
+        for (key, value) in self.compiled.settings.get(index).into_iter().flatten() {
+            environment.push((variable("SETTING", key), value.clone()));
         }
         environment
     }
@@ -565,6 +592,51 @@ mod tests {
             );
         }
         assert_eq!(system.compiled.files, [image.clone(), initrd, image]);
+    }
+
+    #[test]
+    fn settings_and_controls_reach_the_build() {
+        let text = "[system]\nname = \"health\"\nplatform = \"qemu-virt\"\n\n\
+                    [partitions.first]\nprogram = \"monitor\"\nmemory = \"64K\"\n\
+                    controls = [\"crasher\", \"spin\"]\n\
+                    settings = { restarts = 2, stop-first = \"spin\", quiet = true }\n\n\
+                    [partitions.second]\nprogram = \"monitor\"\nmemory = \"64K\"\n\
+                    controls = [\"crasher\", \"spin\"]\nsettings = { restarts = 0 }\n\n\
+                    [partitions.crasher]\nprogram = \"crasher\"\nmemory = \"64K\"\n\n\
+                    [partitions.spin]\nprogram = \"spin\"\nmemory = \"64K\"\n";
+        let system = System::load(&write("settings.toml", text)).unwrap();
+        // The same program with different settings: two builds.
+        assert_eq!(
+            system.compiled.programs,
+            ["monitor", "monitor", "crasher", "spin"]
+        );
+        let first = system.partition_environment(0);
+        for (key, value) in [
+            ("BULKHEAD_CONTROLS", "crasher:0,spin:1"),
+            ("BULKHEAD_SETTING_RESTARTS", "2"),
+            ("BULKHEAD_SETTING_STOP_FIRST", "spin"),
+            ("BULKHEAD_SETTING_QUIET", "true"),
+        ] {
+            assert!(
+                first.iter().any(|(k, v)| k == key && v == value),
+                "no {key}={value} in {first:?}"
+            );
+        }
+        assert_eq!(system.program_environment(0).unwrap(), first);
+        let second = system.program_environment(1).unwrap();
+        assert!(
+            second
+                .iter()
+                .any(|(k, v)| k == "BULKHEAD_SETTING_RESTARTS" && v == "0")
+        );
+        assert!(!second.iter().any(|(k, _)| k == "BULKHEAD_SETTING_QUIET"));
+        // Nobody else controls anything or has settings.
+        assert!(
+            !system
+                .partition_environment(2)
+                .iter()
+                .any(|(k, _)| k == "BULKHEAD_CONTROLS" || k.starts_with("BULKHEAD_SETTING_"))
+        );
     }
 
     #[test]

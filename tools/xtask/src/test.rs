@@ -7,6 +7,7 @@
 //! each of which boots a real image and reads its console.
 
 mod demo;
+mod health;
 mod linux;
 mod vm;
 
@@ -366,6 +367,8 @@ fn placeholder_environment() -> Vec<(String, &'static str)> {
         ("BULKHEAD_GUEST_INITRD", "4431282176:4096"),
         ("BULKHEAD_GUEST_BOOTARGS", "console=ttyAMA0"),
         ("BULKHEAD_WAITS", "1"),
+        // A health monitor's partitions (services/monitor).
+        ("BULKHEAD_CONTROLS", "partition:0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -378,6 +381,14 @@ fn placeholder_environment() -> Vec<(String, &'static str)> {
     ] {
         for name in macro_arguments(&texts, macro_name) {
             environment.push((format!("BULKHEAD_{prefix}_{name}"), value));
+        }
+    }
+    // A setting's value depends on what the program makes of it: those it
+    // can do without (`optional_setting!`) are left out, the others are 0.
+    let optional = macro_arguments(&texts, "optional_setting!(");
+    for name in macro_arguments(&texts, "setting!(") {
+        if !optional.contains(&name) {
+            environment.push((format!("BULKHEAD_SETTING_{name}"), "0"));
         }
     }
     environment
@@ -502,8 +513,9 @@ impl Context<'_> {
 /// server that keeps calls in reply objects; hostile: a partition that
 /// attacks the kernel; transfer: a capability lent over an endpoint and
 /// revoked; linux (`systems/linux.toml`) and linux-small: Debian Linux
-/// guests; probe and two-guests: the project's own probe guest.
-const SYSTEMS: [&str; 12] = [
+/// guests; linux-health: a guest whose monitor crashes and a health monitor;
+/// probe and two-guests: the project's own probe guest.
+const SYSTEMS: [&str; 13] = [
     "pingpong",
     "isolation",
     "restart",
@@ -514,6 +526,7 @@ const SYSTEMS: [&str; 12] = [
     "demo",
     "linux",
     "linux-small",
+    "linux-health",
     "probe",
     "two-guests",
 ];
@@ -591,11 +604,11 @@ fn system_tests() -> Vec<SystemTest> {
         },
         SystemTest {
             name: "partition-control-4-cores",
-            run: |c| partition_control(c, Gic::V3, 4),
+            run: |c| health::partition_control(c, Gic::V3, 4),
         },
         SystemTest {
             name: "partition-control-1-core-gicv2",
-            run: |c| partition_control(c, Gic::V2, 1),
+            run: |c| health::partition_control(c, Gic::V2, 1),
         },
         SystemTest {
             name: "hostile-partition",
@@ -648,6 +661,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "linux-reboot-and-panic-1-vcpu",
             run: |c| linux::reboot_and_panic(c, Gic::V3, 2),
+        },
+        SystemTest {
+            name: "linux-monitor-crash-contained",
+            run: |c| health::monitor_crash(c, Gic::V3, 2),
         },
         SystemTest {
             name: "two-guests-isolated-1-core",
@@ -1196,115 +1213,6 @@ fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
         ],
     )?;
     Ok(String::new())
-}
-
-/// Partition control (`tests/qemu/control.toml`): monitor stops spin, then
-/// restarts crasher (fault policy `stop`) each of the three times it finds
-/// it stopped and leaves it stopped the fourth time; crasher runs again
-/// after each restart (from fresh memory: always start 1). meddler, which
-/// holds no capability over anyone, tries `PartitionStop`,
-/// `PartitionRestart` and `PartitionStatus` on every slot: every call is
-/// refused and nothing stops or restarts because of it. ping/pong finish.
-fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
-    let machine = Machine {
-        kernel: Some(c.system("control")?),
-        ..machine(c, gic, smp, "1G")
-    };
-    let spec = RunSpec {
-        timeout: Some(BOOT_TIMEOUT),
-        until_all: vec![
-            "[ping] ping: done".into(),
-            "[monitor] monitor: done".into(),
-            "[meddler] meddler: done".into(),
-        ],
-        ..RunSpec::default()
-    };
-    let outcome = start(c, &machine, spec)?;
-    let console = &outcome.console;
-    let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
-    if let Some(line) = outcome.failure() {
-        return fail(line.to_owned());
-    }
-    // The monitor is partition 2.
-    let by_monitor = format!(
-        "(reason {:#x}, at the request of `monitor`)",
-        hv_abi::hypercall::REASON_CONTROLLER + 2
-    );
-    let mut needles = vec![
-        "[monitor] stopping `spin`, which never yields".to_owned(),
-        format!("bulkhead: fault: partition `spin` stopped {by_monitor}; the others carry on"),
-        "[monitor] `spin` is stopped (reason 0x202: by this partition), after 0 faults".into(),
-        "[monitor] watching `crasher`: it may be restarted 3 times".into(),
-    ];
-    for n in 1..=3 {
-        needles.push(format!(
-            "[monitor] `crasher` stopped (fault {n}, reason 0x1); restarting it ({n} of 3)"
-        ));
-    }
-    needles.extend([
-        "[monitor] `crasher` stopped again (fault 4, reason 0x1); 3 restarts were enough: it \
-         stays stopped"
-            .to_owned(),
-        "[crasher] panicked at services/crasher/src/main.rs".into(),
-        "[meddler] PartitionStop on its `ping` endpoint: refused, the capability names the wrong \
-         kind of object"
-            .into(),
-        "[meddler] PartitionStop on an empty slot: refused, no capability in that slot".into(),
-        "[meddler] all 198 calls refused: 3 wrong kind of object, 195 no capability, 0 other"
-            .into(),
-        "[ping] ping: done".into(),
-    ]);
-    expect_lines(&outcome, &needles)?;
-    let count = |needle: &str| console.matches(needle).count();
-    let starts = count("[crasher] crasher starting (start 1 since load)");
-    let stops =
-        count("bulkhead: fault: partition `crasher` stopped (reason 0x1); the others carry on");
-    let restarts = count(&format!(
-        "bulkhead: fault: partition `crasher` restarting {by_monitor}"
-    ));
-    if starts != 4 || stops != 4 || restarts != 3 || console.contains("(start 2") {
-        return fail(format!(
-            "crasher: {starts} starts, {stops} stops, {restarts} restarts by the monitor; \
-             expected 4, 4 and 3, each from fresh memory"
-        ));
-    }
-    // Nothing but the monitor's doing and crasher's own faults stops or
-    // restarts anything: not meddler's calls.
-    let reports: Vec<&str> = console
-        .lines()
-        .filter(|l| l.starts_with("bulkhead: fault: partition `"))
-        .collect();
-    let expected_reports = 1 + stops + restarts;
-    if reports.len() != expected_reports
-        || count("partition `crasher` restarting") != restarts
-        || count("partition `spin` stopped") != 1
-        || console.contains("isolation is broken")
-    {
-        return fail(format!(
-            "{} fault reports, expected {expected_reports}: spin's stop and crasher's",
-            reports.len()
-        ));
-    }
-    in_order(
-        &outcome,
-        &[
-            "[crasher] crasher starting",
-            "[monitor] `crasher` stopped (fault 1,",
-            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
-            "[crasher] crasher starting",
-            "[monitor] `crasher` stopped (fault 2,",
-            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
-            "[crasher] crasher starting",
-            "[monitor] `crasher` stopped (fault 3,",
-            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
-            "[crasher] crasher starting",
-            "[monitor] `crasher` stopped again (fault 4,",
-            "[monitor] monitor: done",
-        ],
-    )?;
-    Ok(format!(
-        "{starts} starts of crasher, {restarts} restarts by the monitor"
-    ))
 }
 
 /// Fails unless each needle appears after the one before it.

@@ -81,7 +81,7 @@ pub(crate) struct GuestDecl {
 }
 
 /// The keys a service partition takes.
-pub(super) const SERVICE_KEYS: [&str; 12] = [
+pub(super) const SERVICE_KEYS: [&str; 13] = [
     "kind",
     "program",
     "memory",
@@ -93,6 +93,7 @@ pub(super) const SERVICE_KEYS: [&str; 12] = [
     "fault",
     "controls",
     "replies",
+    "settings",
     "description",
 ];
 
