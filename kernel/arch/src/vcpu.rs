@@ -23,8 +23,8 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::{
-    CNTKCTL_EL1, CNTV_CTL_EL0, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, Readable, SCTLR_EL1,
-    TPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
+    CNTKCTL_EL1, CNTV_CTL_EL0, CNTVOFF_EL2, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, Readable,
+    SCTLR_EL1, TPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 use hv_abi::hypercall::{ABI_VERSION, Hypercall};
 use hv_core::MAX_CPUS;
@@ -502,11 +502,9 @@ fn before_entry(cpu: &mut PerCpu) {
 }
 
 /// Sets up guest vCPU `vcpu` at boot, before anything runs: `index` is its
-/// place in its virtual machine (its MPIDR's Aff0), `cntvoff` the virtual
-/// machine's counter offset (CNTVOFF_EL2: its virtual counter is the
-/// physical one minus this).
-pub fn init_guest(vcpu: usize, index: u8, cntvoff: u64) {
-    crate::vm::init_vcpu(vcpu, index, cntvoff);
+/// place in its virtual machine (its MPIDR's Aff0).
+pub fn init_guest(vcpu: usize, index: u8) {
+    crate::vm::init_vcpu(vcpu, index);
 }
 
 /// General register `n` (0 to 30; 31, the zero register, reads 0) of the
@@ -720,8 +718,13 @@ pub fn configure_cpu() {
     // EL0: stack alignment checked; no cache maintenance, CTR_EL0, DC ZVA or
     // DAIF access (they trap); RES1 bits set.
     SCTLR_EL1.set(0x30d0_0800 | (1 << 4) | (1 << 3));
-    // EL0 may read the counters, not program the timers.
+    // EL0 may read the counters, not program the timers. The virtual counter
+    // is the physical one everywhere (no offset, for guests too): services
+    // read it, since QEMU 7.2 traps EL0's reads of the physical counter
+    // unless EL1 may use the physical timer (CNTHCTL_EL2.EL1PCEN), which is
+    // the kernel's.
     CNTKCTL_EL1.write(CNTKCTL_EL1::EL0PCTEN::SET + CNTKCTL_EL1::EL0VCTEN::SET);
+    CNTVOFF_EL2.set(0);
     // No performance monitors below EL2: EL0 access off, and any access from
     // EL1/EL0 traps (MDCR_EL2.TPM, TPMCR), whatever firmware left there. The
     // PMU is the kernel's (its cycle counter measures boots).

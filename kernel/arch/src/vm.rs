@@ -26,13 +26,14 @@
 //! CPACR_EL1 is the guest's throughout: under TGE it does not apply at EL0,
 //! and CPTR_EL2 traps FP/SIMD for services anyway.
 //!
-//! **The virtual timer.** A guest owns CNTV (with CNTVOFF_EL2 fixed per
-//! virtual machine when it is loaded at boot). Its interrupt, PPI 27, is
+//! **The virtual timer.** A guest owns CNTV. Its counter is the physical
+//! one: CNTVOFF_EL2 is 0 on every core ([`crate::vcpu::configure_cpu`]), so
+//! a guest counts time from power-on, as on a machine without a hypervisor,
+//! and services read the same count. Its interrupt, PPI 27, is
 //! taken at EL2; the kernel delivers it to the owner through a list register
 //! linked to the physical interrupt ([`timer_fired`]), so it cannot fire
 //! again until the guest has handled it. While the owner halts (WFI) or a
-//! service runs, its timer stays loaded and keeps firing; services read
-//! only the physical counter, so the guest's CNTVOFF_EL2 is nothing to them.
+//! service runs, its timer stays loaded and keeps firing.
 //!
 //! # Invariants
 //! A vCPU's [`VmState`] is touched only by the core it is pinned to: when
@@ -44,10 +45,10 @@ pub(crate) mod vgic;
 use core::cell::UnsafeCell;
 
 use aarch64_cpu::registers::{
-    AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVOFF_EL2,
-    CONTEXTIDR_EL1, CPACR_EL1, CPTR_EL2, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, HCR_EL2, MAIR_EL1,
-    PAR_EL1, Readable, SCTLR_EL1, SP_EL1, SPSR_EL1, TCR_EL1, TPIDR_EL1, TPIDRRO_EL0, TTBR0_EL1,
-    TTBR1_EL1, VBAR_EL1, VMPIDR_EL2, Writeable,
+    AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0, CONTEXTIDR_EL1,
+    CPACR_EL1, CPTR_EL2, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, HCR_EL2, MAIR_EL1, PAR_EL1,
+    Readable, SCTLR_EL1, SP_EL1, SPSR_EL1, TCR_EL1, TPIDR_EL1, TPIDRRO_EL0, TTBR0_EL1, TTBR1_EL1,
+    VBAR_EL1, VMPIDR_EL2, Writeable,
 };
 use hv_abi::vm::VIRTUAL_TIMER_INTID;
 use hv_core::state::VmEntry;
@@ -158,8 +159,6 @@ pub(crate) struct VmState {
     waiting: Waiting,
     /// Its MPIDR as the guest reads it.
     vmpidr: u64,
-    /// Its virtual machine's counter offset.
-    cntvoff: u64,
     /// The virtual timer's physical interrupt was active for it (delivered
     /// through a linked list register, or waiting for one, and not yet
     /// completed) when it was saved: it is activated again on load.
@@ -172,7 +171,8 @@ impl VmState {
     fn timer_deadline(&self) -> Option<u64> {
         let (ctl, cval) = (self.el1.cntv_ctl, self.el1.cntv_cval);
         // CNTV_CTL_EL0: ENABLE (bit 0), IMASK (bit 1).
-        (ctl & 0b11 == 0b01).then(|| cval.wrapping_add(self.cntvoff))
+        // The virtual counter is the physical one (no offset).
+        (ctl & 0b11 == 0b01).then_some(cval)
     }
 
     const EMPTY: Self = Self {
@@ -209,7 +209,6 @@ impl VmState {
             timer: false,
         },
         vmpidr: 0,
-        cntvoff: 0,
         timer_active: false,
     };
 }
@@ -279,15 +278,13 @@ pub(crate) fn record_service_settings() {
     SERVICE_EL1.call_once(|| (SCTLR_EL1.get(), CNTKCTL_EL1.get()));
 }
 
-/// Sets up guest vCPU `vcpu` at boot: `index` is its place in its guest,
-/// `cntvoff` its virtual machine's counter offset.
-pub(crate) fn init_vcpu(vcpu: usize, index: u8, cntvoff: u64) {
+/// Sets up guest vCPU `vcpu` at boot: `index` is its place in its guest.
+pub(crate) fn init_vcpu(vcpu: usize, index: u8) {
     // SAFETY: at boot (or while restarting, with the vCPU claimed and
     // off: its core enters it only after a start) nothing else uses it.
     if let Some(state) = unsafe { state(vcpu) } {
         *state = VmState::EMPTY;
         state.vmpidr = hv_abi::vm::guest_mpidr(index);
-        state.cntvoff = cntvoff;
     }
 }
 
@@ -536,7 +533,6 @@ fn load(state: &VmState) {
     CPACR_EL1.set(e.cpacr);
     CSSELR_EL1.set(e.csselr);
     VMPIDR_EL2.set(state.vmpidr);
-    CNTVOFF_EL2.set(state.cntvoff);
     CNTV_CVAL_EL0.set(e.cntv_cval);
     CNTV_CTL_EL0.set(e.cntv_ctl);
     // SAFETY: `vm.S` loads V0..V31, FPCR and FPSR from the `Fp`, which is
@@ -559,7 +555,6 @@ fn load(state: &VmState) {
 fn reset(state: &mut VmState, context: &mut Context, entry: u64) {
     let keep = VmState {
         vmpidr: state.vmpidr,
-        cntvoff: state.cntvoff,
         ..VmState::EMPTY
     };
     *state = keep;

@@ -375,10 +375,8 @@ fn load_partition(
         gic_version,
     };
     if program.is_none() {
-        // Its virtual counter starts near zero when it is loaded.
-        let cntvoff = arch::cpu::counter();
         for v in 0..loaded.vcpus {
-            arch::vcpu::init_guest(first_vcpu + v, v as u8, cntvoff);
+            arch::vcpu::init_guest(first_vcpu + v, v as u8);
         }
     }
     prepare_vcpus(index, &loaded)?;

@@ -102,13 +102,14 @@ fn received(regs: &[u64; 8]) -> Received {
     }
 }
 
-/// Reads CNTPCT_EL0, the physical counter.
+/// Reads CNTVCT_EL0, the virtual counter, which the kernel keeps equal to
+/// the physical one.
 pub(crate) fn counter() -> u64 {
     let value: u64;
-    // SAFETY: reading the physical counter has no side effect; the kernel
-    // lets EL0 read it (CNTKCTL_EL1.EL0PCTEN).
+    // SAFETY: reading the counter has no side effect; the kernel lets EL0
+    // read it (CNTKCTL_EL1.EL0VCTEN).
     unsafe {
-        asm!("isb", "mrs {}, cntpct_el0", out(reg) value, options(nomem, nostack, preserves_flags))
+        asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack, preserves_flags))
     };
     value
 }

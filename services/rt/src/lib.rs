@@ -285,9 +285,9 @@ pub const fn parse_slot(text: &str) -> u32 {
     value
 }
 
-/// The physical counter (CNTPCT_EL0), which services may read: it ticks at
-/// the generic timer's frequency. (Not the virtual counter: while a guest's
-/// state is loaded on a core, its counter offset applies to that one.)
+/// The system counter, which services may read (as CNTVCT_EL0: the kernel
+/// gives the virtual counter no offset, so it counts from power-on like the
+/// physical one): it ticks at the generic timer's frequency.
 pub fn counter() -> u64 {
     call::counter()
 }
