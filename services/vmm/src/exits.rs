@@ -18,8 +18,6 @@
 //! PSCI `SYSTEM_OFF` stops the guest and says so; `SYSTEM_RESET` (a
 //! `reboot`, or a kernel panic under `panic=-1`) boots it again.
 
-use alloc::vec::Vec;
-
 use svc_rt::call::{self, Message, Received};
 use svc_rt::vm::{
     EXIT_ABORT, EXIT_HVC, EXIT_MMIO, EXIT_SMC, EXIT_SYSREG, RESUME_SET_RESULT,
@@ -111,19 +109,21 @@ fn handle(start: &svc_rt::Start, exit: &Received) -> Answer {
             let size = exit_size(words[0]) as u8;
             let (value, effects) = with_machine(|m| m.access(vcpu, words[1], size, write));
             carry_out(effects);
-            reply(&if write.is_some() {
-                Vec::from(RESUME)
+            if write.is_some() {
+                reply(&RESUME)
             } else {
-                Vec::from([RESUME_WRITE_REGISTER, value])
-            })
+                reply(&[RESUME_WRITE_REGISTER, value])
+            }
         }
         EXIT_HVC | EXIT_SMC => psci(start, vcpu, [words[1], words[2], words[3], words[4]]),
         // Debug, PMU and implementation-defined registers read as zero.
-        EXIT_SYSREG => reply(&if words[0] & WRITE != 0 {
-            Vec::from(RESUME)
-        } else {
-            Vec::from([RESUME_WRITE_REGISTER, 0])
-        }),
+        EXIT_SYSREG => {
+            if words[0] & WRITE != 0 {
+                reply(&RESUME)
+            } else {
+                reply(&[RESUME_WRITE_REGISTER, 0])
+            }
+        }
         EXIT_ABORT => {
             console::say(format_args!(
                 "vmm: {} vCPU {vcpu} stopped: an exit the monitor cannot handle at PC {:#x} (address {:#x}, ESR {:#x})",
