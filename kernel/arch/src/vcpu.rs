@@ -715,15 +715,12 @@ pub fn configure_cpu() {
             + VTCR_EL2::TG0::Granule4KB
             + ps,
     );
-    // EL0: stack alignment checked; no cache maintenance, CTR_EL0, DC ZVA or
-    // DAIF access (they trap); RES1 bits set.
-    SCTLR_EL1.set(0x30d0_0800 | (1 << 4) | (1 << 3));
-    // EL0 may read the counters, not program the timers. The virtual counter
-    // is the physical one everywhere (no offset, for guests too): services
-    // read it, since QEMU 7.2 traps EL0's reads of the physical counter
-    // unless EL1 may use the physical timer (CNTHCTL_EL2.EL1PCEN), which is
-    // the kernel's.
-    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0PCTEN::SET + CNTKCTL_EL1::EL0VCTEN::SET);
+    SCTLR_EL1.set(crate::vm::SCTLR_SERVICE);
+    // The virtual counter is the physical one everywhere (no offset, for
+    // guests too): services read it, since QEMU 7.2 traps EL0's reads of
+    // the physical counter unless EL1 may use the physical timer
+    // (CNTHCTL_EL2.EL1PCEN), which is the kernel's.
+    CNTKCTL_EL1.set(crate::vm::CNTKCTL_SERVICE);
     CNTVOFF_EL2.set(0);
     // No performance monitors below EL2: EL0 access off, and any access from
     // EL1/EL0 traps (MDCR_EL2.TPM, TPMCR), whatever firmware left there. The
@@ -736,18 +733,6 @@ pub fn configure_cpu() {
     CNTV_CTL_EL0.set(0);
     crate::timer::stop_wake();
     crate::vm::vgic::init_cpu();
-    HCR_EL2.write(
-        HCR_EL2::VM::SET
-            + HCR_EL2::FMO::SET
-            + HCR_EL2::IMO::SET
-            + HCR_EL2::AMO::SET
-            + HCR_EL2::DC::SET
-            + HCR_EL2::TWI::SET
-            + HCR_EL2::TWE::SET
-            + HCR_EL2::TSC::SET
-            + HCR_EL2::TGE::SET
-            + HCR_EL2::RW::SET,
-    );
+    HCR_EL2.set(crate::vm::HCR_SERVICE);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-    crate::vm::record_service_settings();
 }

@@ -77,6 +77,29 @@ const HCR_GUEST: u64 = (1 << 0)
     | (1 << 22)
     | (1 << 31);
 
+/// HCR_EL2 while a service runs: stage 2 on (VM); interrupts to EL2 (FMO,
+/// IMO, AMO); EL0 under TGE with its stage 1 off, memory cacheable (DC);
+/// WFI and WFE trapped (TWI, TWE); SMC trapped (TSC); EL1 AArch64 (RW).
+pub(crate) const HCR_SERVICE: u64 = (1 << 0)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 12)
+    | (1 << 13)
+    | (1 << 14)
+    | (1 << 19)
+    | (1 << 27)
+    | (1 << 31);
+
+/// SCTLR_EL1 while a service runs: RES1 bits; EL0's stack alignment
+/// checked (SA0); no cache maintenance, CTR_EL0, DC ZVA or DAIF access at
+/// EL0 (UCI, UCT, DZE, UMA clear: they trap).
+pub(crate) const SCTLR_SERVICE: u64 = 0x30d0_0800 | (1 << 4) | (1 << 3);
+
+/// CNTKCTL_EL1 while a service runs: EL0 may read both counters (EL0PCTEN,
+/// EL0VCTEN), not program the timers.
+pub(crate) const CNTKCTL_SERVICE: u64 = 0b11;
+
 /// CPTR_EL2 while a guest runs: FP/SIMD open (RES1 bits only).
 const CPTR_GUEST: u64 = 0x33ff;
 /// CPTR_EL2 while a service runs: FP/SIMD trapped.
@@ -267,17 +290,6 @@ impl PerCore {
     }
 }
 
-/// HCR_EL2 while a service runs (set by [`crate::vcpu::configure_cpu`]).
-static SERVICE_HCR: spin::Once<u64> = spin::Once::new();
-/// SCTLR_EL1 and CNTKCTL_EL1 while a service runs.
-static SERVICE_EL1: spin::Once<(u64, u64)> = spin::Once::new();
-
-/// Records what services run with (from `configure_cpu`, which set them).
-pub(crate) fn record_service_settings() {
-    SERVICE_HCR.call_once(|| HCR_EL2.get());
-    SERVICE_EL1.call_once(|| (SCTLR_EL1.get(), CNTKCTL_EL1.get()));
-}
-
 /// Sets up guest vCPU `vcpu` at boot: `index` is its place in its guest.
 pub(crate) fn init_vcpu(vcpu: usize, index: u8) {
     // SAFETY: at boot (or while restarting, with the vCPU claimed and
@@ -328,8 +340,9 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
         }
         return;
     }
-    let staged = core.staged.take();
-    let start = staged.and_then(|e| e.start);
+    // Tested before it is taken: moving an empty `Option` out costs a copy
+    // of the whole entry.
+    let start = core.staged.as_ref().and_then(|e| e.start);
     if core.owner != Some(vcpu) || start.is_some() {
         if !core.guest_mode {
             CPTR_EL2.set(CPTR_GUEST);
@@ -380,7 +393,9 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
     let Some(state) = (unsafe { state(vcpu) }) else {
         return;
     };
-    if let Some(entry) = staged {
+    if core.staged.is_some()
+        && let Some(entry) = core.staged.take()
+    {
         if let Some((register, value)) = entry.write
             && let Some(x) = context.x.get_mut(usize::from(register))
         {
@@ -409,11 +424,10 @@ fn leave_guest_mode(core: &mut PerCore) {
         state.el1.cntkctl = CNTKCTL_EL1.get();
         state.el1.tpidrro = TPIDRRO_EL0.get();
     }
-    let (sctlr, cntkctl) = SERVICE_EL1.get().copied().unwrap_or_default();
-    SCTLR_EL1.set(sctlr);
-    CNTKCTL_EL1.set(cntkctl);
+    SCTLR_EL1.set(SCTLR_SERVICE);
+    CNTKCTL_EL1.set(CNTKCTL_SERVICE);
     TPIDRRO_EL0.set(0);
-    HCR_EL2.set(SERVICE_HCR.get().copied().unwrap_or_default());
+    HCR_EL2.set(HCR_SERVICE);
     CPTR_EL2.set(CPTR_SERVICE);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
     core.guest_mode = false;

@@ -383,6 +383,10 @@ pub struct KernelState {
     /// Which vCPUs belong to virtual machines (bit n: vCPU n), so the glue
     /// can tell in one load whether a vCPU it enters needs [`VmEntry`] work.
     vm_vcpus: u32,
+    /// Which virtual machine vCPUs may have [`VmEntry`] work (bit n: vCPU
+    /// n): set whenever a vCPU's entry gains some, cleared when the glue
+    /// takes it, so the common entry, with nothing to do, costs one test.
+    vm_entries: u32,
     /// What the kernel keeps for each virtual machine vCPU besides its
     /// x0..x7: interrupts to deliver, its exit, how to resume it.
     vm: [vm::VmVcpu; MAX_VCPUS],
@@ -416,6 +420,7 @@ impl KernelState {
             reply_count: 0,
             history: [fault::History::EMPTY; MAX_PARTITIONS],
             vm_vcpus: 0,
+            vm_entries: 0,
             vm: [vm::VmVcpu::EMPTY; MAX_VCPUS],
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),

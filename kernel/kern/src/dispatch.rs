@@ -228,11 +228,9 @@ fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
 fn stage(state: &mut KernelState, next: Option<VcpuId>) {
     if let Some(v) = next
         && is_guest(v.index())
+        && let Some(entry) = state.take_vm_entry(v)
     {
-        let entry = state.take_vm_entry(v);
-        if !entry.is_empty() {
-            arch::vcpu::stage_vm_entry(entry);
-        }
+        arch::vcpu::stage_vm_entry(entry);
     }
 }
 
@@ -280,9 +278,21 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
     apply(core, outcome, regs)
 }
 
+/// ESR_EL2's exception class for a data abort from a lower level.
+const EC_DATA_ABORT_LOWER: u64 = 0x24;
+
 /// Every exit but a hypercall.
 #[inline(never)]
 fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
+    // A guest's data abort (an MMIO access for its monitor) is the common
+    // case: no need to decode the syndrome in full.
+    if let Exit::Synchronous { esr } = exit
+        && esr >> 26 == EC_DATA_ABORT_LOWER
+        && is_guest(vcpu)
+    {
+        let outcome = guest_exit(core, esr, regs);
+        return apply(core, outcome, regs);
+    }
     let outcome = match exit {
         // Answered by `on_exit`; here only for completeness.
         Exit::Hypercall => step(core, |s| s.hypercall(core, regs)),

@@ -164,7 +164,10 @@ impl Machine {
         // shows at once, so a shell's prompt appears.
         let burst = offset == offset::DR && write.is_some() || offset == offset::FR;
         self.take_output(!burst, effects);
-        self.update_uart_line(effects);
+        // Reading any register but the data register changes nothing.
+        if write.is_some() || offset == offset::DR {
+            self.update_uart_line(effects);
+        }
         value
     }
 
@@ -178,7 +181,9 @@ impl Machine {
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1)
         };
-        effects.print.extend(self.output.drain(..end));
+        if end > 0 {
+            effects.print.extend(self.output.drain(..end));
+        }
     }
 
     /// Keyboard input for the guest: into the receive FIFO, the rest kept

@@ -13,9 +13,10 @@
 //! `Call` is fast when: x2 is a plain message info (no capability, no
 //! reserved bits: x2 <= 5); x1 names an endpoint the caller may WRITE; a
 //! receiver waits on it, pinned to this core, with no higher priority ready
-//! here. `ReplyRecv` is fast when: x2 as above; a caller waits for this
-//! vCPU's reply, pinned to this core, with no higher priority ready here;
-//! x1 names an endpoint the vCPU may READ, on which no sender waits.
+//! here. `ReplyRecv` is fast when: x2 as above; a caller (or a virtual
+//! machine's vCPU waiting for the answer to its exit) waits for this vCPU's
+//! reply, pinned to this core, with no higher priority ready here; x1 names
+//! an endpoint the vCPU may READ, on which no sender waits.
 //!
 //! Both then switch straight to the partner: no ready queue is touched.
 
@@ -137,10 +138,15 @@ impl KernelState {
         let cur = self.cores.get(core)?.current?;
         let caller = self.vcpus.get(cur.index())?.reply_to?;
         // `matches!`, not `!=`: the derived comparison is an out-of-line call.
+        // A virtual machine's vCPU waiting for its monitor's answer to an
+        // exit is answered the same way, its answer applied to its own
+        // registers.
         let waiting = self.vcpus.get(caller.index())?.state;
-        if !matches!(waiting, VcpuState::AwaitingReply { server } if server == cur) {
-            return None;
-        }
+        let exit = match waiting {
+            VcpuState::AwaitingReply { server } if server == cur => false,
+            VcpuState::ExitReply { server } if server == cur => true,
+            _ => return None,
+        };
         let (e, _) = self.fast_endpoint(cur, regs[1], Rights::READ)?;
         if self.endpoints.get(e.index())?.holds == Holds::Senders
             || !self.may_switch_to(core, caller)
@@ -157,7 +163,10 @@ impl KernelState {
             endpoint.holds = Holds::Receivers;
         }
         let length = regs[2] as usize;
-        let msg = message(0, regs[2], regs, length);
+        let mut msg = message(0, regs[2], regs, length);
+        if exit {
+            msg = self.reply_registers(caller, msg);
+        }
         Some(self.switch_straight(core, cur, caller, regs, msg))
     }
 }

@@ -242,9 +242,7 @@ impl KernelState {
                 vcpu.state = VcpuState::Stopped;
                 vcpu.reply_to = None;
             }
-            if let Some(vm) = self.vm.get_mut(v.index()) {
-                *vm = super::vm::VmVcpu::EMPTY;
-            }
+            self.clear_vm(v);
             // Its caller, unless that is one of its own (already stopped, or
             // about to be): a caller gets `PeerGone`, a virtual machine's
             // vCPU waiting for its monitor's answer is turned off.
@@ -273,9 +271,7 @@ impl KernelState {
                     // A guest's exit to a monitor that stopped: the guest's
                     // vCPU is off until the monitor comes back and starts it.
                     self.set_state(sender, VcpuState::Off);
-                    if let Some(vm) = self.vm.get_mut(sender.index()) {
-                        *vm = super::vm::VmVcpu::EMPTY;
-                    }
+                    self.clear_vm(sender);
                 } else {
                     kick |= self.wake_peer_gone(sender, here);
                 }

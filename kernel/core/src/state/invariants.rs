@@ -236,6 +236,10 @@ impl KernelState {
                 .get(i)
                 .is_some_and(|vm| *vm == super::vm::VmVcpu::EMPTY);
             ensure(
+                self.vm_entry_marked(i),
+                "a vCPU's entry work is not marked for the glue",
+            )?;
+            ensure(
                 self.is_vm(v) || idle_vm,
                 "a service's vCPU has virtual machine state",
             )?;

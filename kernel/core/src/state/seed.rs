@@ -464,5 +464,6 @@ impl KernelState {
         self.klog.set_reader(None);
         self.vm.fill(super::vm::VmVcpu::EMPTY);
         self.vm_vcpus = 0;
+        self.vm_entries = 0;
     }
 }

@@ -88,7 +88,11 @@ impl VmEntry {
     /// Whether there is nothing to do.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        *self == Self::NONE
+        // Field by field: the derived comparison is a byte-wise `memcmp`.
+        self.start.is_none()
+            && self.write.is_none()
+            && self.irqs.iter().all(|w| *w == 0)
+            && self.sgi_sources.iter().all(|s| *s == 0)
     }
 }
 
@@ -155,13 +159,44 @@ impl KernelState {
     }
 
     /// The work the glue must do before it enters `v` (a virtual machine's
-    /// vCPU about to run on its core); empty for any other vCPU. Taking it
-    /// clears it.
-    pub fn take_vm_entry(&mut self, v: VcpuId) -> VmEntry {
-        match self.vm.get_mut(v.index()) {
-            Some(vm) => core::mem::replace(&mut vm.entry, VmEntry::NONE),
-            None => VmEntry::NONE,
+    /// vCPU about to run on its core), if there may be some; `None` for any
+    /// other vCPU, and for one with nothing to do. Taking it clears it.
+    #[inline(always)]
+    pub fn take_vm_entry(&mut self, v: VcpuId) -> Option<VmEntry> {
+        let bit = 1u32.checked_shl(u32::from(v.0))?;
+        if self.vm_entries & bit == 0 {
+            return None;
         }
+        self.vm_entries &= !bit;
+        let vm = self.vm.get_mut(v.index())?;
+        Some(core::mem::replace(&mut vm.entry, VmEntry::NONE))
+    }
+
+    /// Whether vCPU `v`'s entry work is empty or marked for the glue (an
+    /// invariant: unmarked work would never be done).
+    pub(super) fn vm_entry_marked(&self, v: usize) -> bool {
+        let marked = u32::try_from(v)
+            .ok()
+            .and_then(|v| 1u32.checked_shl(v))
+            .is_some_and(|bit| self.vm_entries & bit != 0);
+        marked || self.vm.get(v).is_none_or(|vm| vm.entry.is_empty())
+    }
+
+    /// Forgets everything the kernel keeps for virtual machine vCPU `v`
+    /// (its entry work, exit and access).
+    pub(super) fn clear_vm(&mut self, v: VcpuId) {
+        if let Some(vm) = self.vm.get_mut(v.index()) {
+            *vm = VmVcpu::EMPTY;
+        }
+        if let Some(bit) = 1u32.checked_shl(u32::from(v.0)) {
+            self.vm_entries &= !bit;
+        }
+    }
+
+    /// `v`'s entry work, to add to (which marks it for the glue).
+    pub(super) fn vm_entry_mut(&mut self, v: VcpuId) -> Option<&mut VmEntry> {
+        self.vm_entries |= 1u32.checked_shl(u32::from(v.0))?;
+        self.vm.get_mut(v.index()).map(|vm| &mut vm.entry)
     }
 
     /// The running vCPU on `core` (a virtual machine's) exits to its
@@ -240,6 +275,7 @@ impl KernelState {
         };
         let flags = msg[3];
         let access = vm.access.take();
+        let mut write = None;
         if flags & RESUME_SET_RESULT != 0 {
             regs[..4].copy_from_slice(&msg[4..8]);
         }
@@ -253,9 +289,14 @@ impl KernelState {
                         *slot = value;
                     }
                 }
-                r @ 8..=30 => vm.entry.write = Some((r, value)),
+                r @ 8..=30 => write = Some((r, value)),
                 _ => {}
             }
+        }
+        if let Some(write) = write
+            && let Some(entry) = self.vm_entry_mut(caller)
+        {
+            entry.write = Some(write);
         }
         regs
     }
@@ -342,15 +383,14 @@ impl KernelState {
         if !self.is_vm(v) {
             return 0;
         }
-        let Some(vm) = self.vm.get_mut(v.index()) else {
+        let Some(entry) = self.vm_entry_mut(v) else {
             return 0;
         };
         let word = (intid / 64) as usize;
-        if let Some(bits) = vm.entry.irqs.get_mut(word) {
+        if let Some(bits) = entry.irqs.get_mut(word) {
             *bits |= 1 << (intid % 64);
         }
-        if let (Some(source), Some(sources)) =
-            (source, vm.entry.sgi_sources.get_mut(intid as usize))
+        if let (Some(source), Some(sources)) = (source, entry.sgi_sources.get_mut(intid as usize))
             && source < 8
         {
             *sources |= 1 << source;

@@ -10,7 +10,7 @@ use hv_abi::vm::{
     sysreg_encoding,
 };
 
-use super::support::{Machine, Part, R, System, W, endpoint, object, p, st, v};
+use super::support::{Machine, Part, R, System, W, endpoint, fid, object, p, st, v};
 use crate::cap::{Object, ReplyId};
 use crate::sched::VcpuId;
 use crate::state::{
@@ -94,9 +94,9 @@ fn started() -> Machine {
     m.reschedule(1);
     assert_eq!(m.on(1), Some(v(1)));
     assert_eq!(m.regs[1], [DTB, 0, 0, 0, 0, 0, 0, 0]);
-    let entry = m.state.take_vm_entry(v(1));
+    let entry = m.state.take_vm_entry(v(1)).unwrap_or(VmEntry::NONE);
     assert_eq!(entry.start, Some(ENTRY));
-    assert!(m.state.take_vm_entry(v(1)).is_empty(), "taken once");
+    assert!(m.state.take_vm_entry(v(1)).is_none(), "taken once");
     m
 }
 
@@ -152,7 +152,7 @@ fn an_mmio_load_is_answered_into_its_register() {
     m.reschedule(1);
     assert_eq!(m.on(1), Some(v(1)));
     assert_eq!(m.regs[1], [1, 2, 3, 4, 5, 6, 7, 8], "x0..x7 untouched");
-    let entry = m.state.take_vm_entry(v(1));
+    let entry = m.state.take_vm_entry(v(1)).unwrap_or(VmEntry::NONE);
     assert_eq!(entry.write, Some((9, 0x2345_6789)));
 }
 
@@ -167,7 +167,7 @@ fn loads_into_low_registers_narrow_and_extend() {
     assert_eq!(m.status(0), Some(Status::Success));
     m.reschedule(1);
     assert_eq!(m.regs[1][3], 0xffff_ffff_ffff_ff80);
-    assert!(m.state.take_vm_entry(v(1)).is_empty());
+    assert!(m.state.take_vm_entry(v(1)).is_none());
     for (access, value, expected) in [
         ((1, false, false), 0xffff_8001, 0x8001),
         ((1, true, false), 0x8001, 0xffff_8001),
@@ -201,7 +201,7 @@ fn an_mmio_store_carries_its_value_masked_to_its_size() {
     // Answering a store with a value writes nothing.
     m.hvc(0, Hypercall::Reply, &[0, 2, RESUME_WRITE_REGISTER, 7]);
     m.reschedule(1);
-    assert!(m.state.take_vm_entry(v(1)).is_empty());
+    assert!(m.state.take_vm_entry(v(1)).is_none());
 }
 
 #[test]
@@ -279,7 +279,10 @@ fn psci_through_hvc_reaches_the_monitor_which_starts_another_vcpu() {
     m.reschedule(1);
     assert_eq!(m.on(1), Some(v(2)));
     assert_eq!(m.regs[1][0], 0x77);
-    assert_eq!(m.state.take_vm_entry(v(2)).start, Some(0x4020_0100));
+    assert_eq!(
+        m.state.take_vm_entry(v(2)).unwrap_or(VmEntry::NONE).start,
+        Some(0x4020_0100)
+    );
     m.tick(1);
     assert_eq!(m.on(1), Some(v(1)));
     assert_eq!(m.regs[1][..4], [0, 9, 9, 9]);
@@ -330,7 +333,7 @@ fn wfi_halts_until_an_interrupt_and_injection_wakes() {
     assert_eq!(out.kick, 0b10);
     fresh.reschedule(1);
     assert_eq!(fresh.on(1), Some(v(1)));
-    let entry = fresh.state.take_vm_entry(v(1));
+    let entry = fresh.state.take_vm_entry(v(1)).unwrap_or(VmEntry::NONE);
     assert_eq!(entry.irqs[0], 1 << 33);
     // Injecting into a running vCPU on another core kicks that core, and a
     // WFI with an interrupt pending in the state does not halt.
@@ -338,7 +341,14 @@ fn wfi_halts_until_an_interrupt_and_injection_wakes() {
     assert_eq!(out.kick, 0b10);
     let out = fresh.step(1, |s, r| s.vm_halt(1, false, r));
     assert_eq!(out.next, Next::Continue);
-    assert_eq!(fresh.state.take_vm_entry(v(1)).irqs[0], 1 << 40);
+    assert_eq!(
+        fresh
+            .state
+            .take_vm_entry(v(1))
+            .unwrap_or(VmEntry::NONE)
+            .irqs[0],
+        1 << 40
+    );
     // Bad interrupts are refused, and the virtual timer's is the kernel's.
     for bad in [256, 1023, 33 | 1 << 24, 27] {
         fresh.hvc(0, Hypercall::VcpuInject, &[1, bad]);
@@ -370,7 +380,7 @@ fn sgis_reach_the_vcpus_the_guest_names() {
     m.reschedule(1);
     assert_eq!(m.on(1), Some(v(1)));
     m.step(1, |s, r| s.vm_sgi(1, 0b10 | 5 << 24, r));
-    let entry = m.state.take_vm_entry(v(2));
+    let entry = m.state.take_vm_entry(v(2)).unwrap_or(VmEntry::NONE);
     assert_eq!(entry.irqs[0], 1 << 5);
     assert_eq!(entry.sgi_sources[5], 0b01, "from vCPU 0 of the guest");
     // A halted target wakes.
@@ -410,7 +420,7 @@ fn stopping_a_vcpu_withdraws_its_exit_and_its_interrupts() {
     assert_eq!(m.status(0), Some(Status::Success));
     assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Off));
     assert_eq!(m.state.caller_of(v(0)), None);
-    assert!(m.state.take_vm_entry(v(1)).is_empty());
+    assert!(m.state.take_vm_entry(v(1)).is_none());
     m.hvc(0, Hypercall::Reply, &[0, 0]);
     assert_eq!(m.status(0), Some(Status::NoCaller));
     // Stopping it again changes nothing; starting it works.
@@ -524,7 +534,7 @@ fn a_monitor_that_stops_turns_its_guest_off_and_a_guest_restart_leaves_it_off() 
     m.reschedule(1);
     let out = m.step(1, |s, r| s.fault(1, 7, r));
     assert!(matches!(out.effect, Some(Effect::Restart { .. })));
-    assert!(m.state.take_vm_entry(v(1)).is_empty());
+    assert!(m.state.take_vm_entry(v(1)).is_none());
     m.state.restart_done(p(1));
     m.state.check_invariants().unwrap();
     assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Off));
@@ -554,5 +564,65 @@ fn only_virtual_machines_have_vcpu_capabilities_and_exits() {
     // A service's unknown hypercall is refused, not sent anywhere.
     m.raw(0, [0xC400_0003, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(m.regs[0][0], st(Status::NotSupported));
-    assert_eq!(VmEntry::NONE, m.state.take_vm_entry(v(0)));
+    assert_eq!(
+        VmEntry::NONE,
+        m.state.take_vm_entry(v(0)).unwrap_or(VmEntry::NONE)
+    );
+}
+
+#[test]
+fn a_monitor_on_its_guests_core_answers_exits_on_the_fast_path() {
+    // One core: the monitor (vCPU 0, priority 10) and the guest (vCPU 1,
+    // priority 20).
+    let monitor = Part::new(
+        0b1,
+        10,
+        &[
+            endpoint(0, &[R], 0),
+            object(Object::Vcpu(VcpuId(1)), &[R, W, C]),
+        ],
+    );
+    let guest = Part::new(0b1, 20, &[]).vm(0);
+    let mut system = System::new(1, vec![monitor, guest], 1, 0);
+    system.endpoints = vec![EndpointSeed { server: Some(p(0)) }];
+    let mut m = Machine::new(&system);
+    assert_eq!(m.on(0), Some(v(0)));
+    m.hvc(0, Hypercall::VcpuStart, &[1, ENTRY, DTB]);
+    assert_eq!(m.on(0), Some(v(1)), "the guest outranks its monitor");
+    let read = VmExit::describe(
+        data_abort(false, 2, 0, false, false),
+        0x0900_0018,
+        0x0900_0018,
+        ENTRY,
+        0,
+    );
+    // The first exit waits for the monitor to receive it.
+    m.step(0, |s, r| s.vm_exit(0, read, r));
+    assert_eq!(m.on(0), Some(v(0)));
+    m.hvc(0, Hypercall::Recv, &[0]);
+    for round in 0..2 {
+        assert_eq!(
+            m.state.vcpu_state(v(1)),
+            Some(VcpuState::ExitReply { server: v(0) })
+        );
+        let answer = [
+            fid(Hypercall::ReplyRecv),
+            0,
+            2,
+            RESUME_WRITE_REGISTER,
+            0x30 + round,
+            0,
+            0,
+            0,
+        ];
+        let mut regs = answer;
+        assert!(m.state.clone().fast_path(0, &mut regs).is_some(), "{round}");
+        m.raw(0, answer);
+        assert_eq!(m.on(0), Some(v(1)), "straight back to the guest");
+        assert_eq!(m.regs[0][0], 0x30 + round, "the load's result in x0");
+        // The next exit goes straight to the waiting monitor.
+        m.step(0, |s, r| s.vm_exit(0, read, r));
+        assert_eq!(m.on(0), Some(v(0)));
+        assert_eq!(exit_kind(m.regs[0][3]), EXIT_MMIO);
+    }
 }

@@ -9,7 +9,6 @@ use hv_abi::vm::{
 
 use super::super::dispatch::SUCCESS;
 use super::super::{Effect, KernelState, Outcome, PartitionState, VcpuState};
-use super::VmVcpu;
 use crate::cap::{Object, PartitionId};
 use crate::sched::VcpuId;
 
@@ -149,9 +148,9 @@ impl KernelState {
         }
         let (entry, argument) = (regs[2], regs[3]);
         self.set_regs(target, [argument, 0, 0, 0, 0, 0, 0, 0]);
-        if let Some(vm) = self.vm.get_mut(target.index()) {
-            *vm = VmVcpu::EMPTY;
-            vm.entry.start = Some(entry);
+        self.clear_vm(target);
+        if let Some(e) = self.vm_entry_mut(target) {
+            e.start = Some(entry);
         }
         let kick = self.make_ready(target, core);
         regs[0] = SUCCESS;
@@ -179,9 +178,7 @@ impl KernelState {
         let kick = self.leave(v, here);
         self.set_state(v, VcpuState::Off);
         self.set_reply_to(v, None);
-        if let Some(vm) = self.vm.get_mut(v.index()) {
-            *vm = VmVcpu::EMPTY;
-        }
+        self.clear_vm(v);
         kick
     }
 
