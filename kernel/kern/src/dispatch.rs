@@ -290,7 +290,14 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
         && esr >> 26 == EC_DATA_ABORT_LOWER
         && is_guest(vcpu)
     {
-        let outcome = guest_exit(core, esr, regs);
+        let exit = describe_guest_exit(esr, regs);
+        let mut state = STATE.lock();
+        if let Some(to) = state.vm_exit_to_waiting_monitor(core, &exit, regs) {
+            stage(&mut state, Some(to));
+            return ArchNext::Switch(usize::from(to.0));
+        }
+        drop(state);
+        let outcome = step(core, |s| s.vm_exit(core, exit, regs));
         return apply(core, outcome, regs);
     }
     let outcome = match exit {
@@ -328,6 +335,20 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
 /// A guest's synchronous exception that is not a hypercall or WFI: an SGI
 /// (handled here), or an exit for its monitor, described from the syndrome.
 fn guest_exit(core: usize, esr: u64, regs: &mut [u64; 8]) -> Outcome {
+    let exit = describe_guest_exit(esr, regs);
+    let [word, encoding, ..] = exit.words;
+    if exit_kind(word) == EXIT_SYSREG && word & WRITE != 0 && encoding == ICC_SGI1R_EL1 {
+        let source = exit.words[2];
+        return step(core, |s| s.vm_sgi(core, source, regs));
+    }
+    step(core, |s| s.vm_exit(core, exit, regs))
+}
+
+/// The running guest vCPU's exit with syndrome `esr` (and x0..x7 `regs`),
+/// described for its monitor; the vCPU is stepped past the instruction if
+/// the description says so.
+#[inline(always)]
+fn describe_guest_exit(esr: u64, regs: &[u64; 8]) -> VmExit {
     let (far, ipa) = arch::vcpu::fault_address();
     let source = match VmExit::source_register(esr) {
         Some(n) if n < 8 => regs[usize::from(n)],
@@ -338,11 +359,7 @@ fn guest_exit(core: usize, esr: u64, regs: &mut [u64; 8]) -> Outcome {
     if exit.stepped {
         arch::vcpu::skip_instruction();
     }
-    let [word, encoding, ..] = exit.words;
-    if exit_kind(word) == EXIT_SYSREG && word & WRITE != 0 && encoding == ICC_SGI1R_EL1 {
-        return step(core, |s| s.vm_sgi(core, source, regs));
-    }
-    step(core, |s| s.vm_exit(core, exit, regs))
+    exit
 }
 
 /// Takes one interrupt on this core and steps the state for it.

@@ -227,7 +227,7 @@ pub(crate) fn with_machine<T: Default>(f: impl FnOnce(&mut Machine) -> T) -> T {
 
 /// Delivers the interrupts and prints the bytes that the devices asked for.
 pub(crate) fn carry_out(effects: Effects) {
-    for injection in effects.inject {
+    for injection in &effects.inject {
         if let Some(cap) = config::vcpu(injection.vcpu) {
             let _ = call::vcpu_inject(cap, injection.intid, injection.source.unwrap_or(0));
         }

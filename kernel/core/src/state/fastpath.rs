@@ -19,10 +19,16 @@
 //! an endpoint the vCPU may READ, on which no sender waits.
 //!
 //! Both then switch straight to the partner: no ready queue is touched.
+//!
+//! A virtual machine's exit ([`KernelState::vm_exit`]) is fast the same
+//! way: its monitor's vCPU waits on the exit endpoint, pinned to this core,
+//! with no higher priority ready here (and the exit is not an SMC whose
+//! arguments the general path must fetch).
 
 use hv_abi::hypercall::{Hypercall, MESSAGE_WORDS, Rights};
 
 use super::ipc::{Holds, message};
+use super::vm::{VmExit, exit_message};
 use super::{KernelState, Next, Step, VcpuState};
 use crate::cap::{EndpointId, Object, SlotRef};
 use crate::sched::VcpuId;
@@ -87,13 +93,19 @@ impl KernelState {
         regs: &mut [u64; 8],
         msg: [u64; 8],
     ) -> Step {
+        *regs = msg;
+        self.switch_to(core, from, to)
+    }
+
+    /// Makes `to` the running vCPU of `core` (its x0..x7 already in place).
+    #[inline(always)]
+    fn switch_to(&mut self, core: usize, from: VcpuId, to: VcpuId) -> Step {
         if let Some(target) = self.vcpus.get_mut(to.index()) {
             target.state = VcpuState::Running;
         }
         if let Some(here) = self.cores.get_mut(core) {
             here.current = Some(to);
         }
-        *regs = msg;
         Step {
             next: Next::Switch {
                 from: Some(from),
@@ -133,6 +145,52 @@ impl KernelState {
         Some(self.switch_straight(core, cur, server, regs, msg))
     }
 
+    /// The fast path of [`KernelState::vm_exit`], if it applies.
+    #[inline(always)]
+    pub(super) fn vm_exit_fast(
+        &mut self,
+        core: usize,
+        exit: &VmExit,
+        regs: &mut [u64; 8],
+    ) -> Option<Step> {
+        if exit.is_bare_smc() {
+            return None;
+        }
+        let cur = self.cores.get(core)?.current?;
+        let partition = self.partition(self.vcpus.get(cur.index())?.partition)?;
+        let (e, index) = (partition.exits?, cur.0.saturating_sub(partition.first_vcpu));
+        let endpoint = self.endpoints.get(e.index())?;
+        if endpoint.holds != Holds::Receivers {
+            return None;
+        }
+        let monitor = endpoint.queue.head()?;
+        if !self.may_switch_to(core, monitor) {
+            return None;
+        }
+        // Committed: nothing below can fail.
+        if let Some(saved) = self.regs.get_mut(cur.index()) {
+            *saved = *regs;
+        }
+        if let Some(vm) = self.vm.get_mut(cur.index()) {
+            vm.access = exit.access;
+            vm.message = exit.words;
+        }
+        if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
+            endpoint.queue.pop_front(&mut self.links);
+            if endpoint.queue.is_empty() {
+                endpoint.holds = Holds::Nothing;
+            }
+        }
+        if let Some(guest) = self.vcpus.get_mut(cur.index()) {
+            guest.state = VcpuState::ExitReply { server: monitor };
+        }
+        if let Some(target) = self.vcpus.get_mut(monitor.index()) {
+            target.reply_to = Some(cur);
+        }
+        let msg = exit_message(index, &exit.words);
+        Some(self.switch_straight(core, cur, monitor, regs, msg))
+    }
+
     #[inline(always)]
     fn fast_reply_recv(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
         let cur = self.cores.get(core)?.current?;
@@ -163,9 +221,10 @@ impl KernelState {
             endpoint.holds = Holds::Receivers;
         }
         let length = regs[2] as usize;
-        let mut msg = message(0, regs[2], regs, length);
+        let msg = message(0, regs[2], regs, length);
         if exit {
-            msg = self.reply_registers(caller, msg);
+            self.answer_exit(caller, &msg, regs);
+            return Some(self.switch_to(core, cur, caller));
         }
         Some(self.switch_straight(core, cur, caller, regs, msg))
     }

@@ -102,9 +102,9 @@ pub(super) struct VmVcpu {
     /// Work for the glue at its next entry.
     entry: VmEntry,
     /// Its exit message while it is queued on its exit endpoint.
-    message: [u64; EXIT_WORDS],
+    pub(super) message: [u64; EXIT_WORDS],
     /// How the answer to its exit completes it, for a load or `mrs`.
-    access: Option<Access>,
+    pub(super) access: Option<Access>,
 }
 
 impl VmVcpu {
@@ -121,7 +121,7 @@ impl VmVcpu {
 
 /// The x0..x7 a monitor vCPU receives for `exit` of the guest's vCPU
 /// `index`: a call's message of [`EXIT_WORDS`] words, badge = the index.
-fn exit_message(index: u8, words: &[u64; EXIT_WORDS]) -> [u64; 8] {
+pub(super) fn exit_message(index: u8, words: &[u64; EXIT_WORDS]) -> [u64; 8] {
     [
         SUCCESS,
         u64::from(index),
@@ -206,6 +206,39 @@ impl KernelState {
     /// those of what runs next. A vCPU of a service, or one stopped from
     /// another core meanwhile, only reschedules.
     pub fn vm_exit(&mut self, core: usize, exit: VmExit, regs: &mut [u64; 8]) -> Outcome {
+        match self.vm_exit_fast(core, &exit, regs) {
+            Some(step) => step.into(),
+            None => self.vm_exit_general(core, exit, regs),
+        }
+    }
+
+    /// The fast path of [`Self::vm_exit`] alone, for the glue's hot path:
+    /// if it applies (see `fastpath.rs`), the exit is sent, `regs` hold the
+    /// x0..x7 of the monitor's vCPU it returns, which now runs on `core`,
+    /// and nothing else needs doing. Otherwise nothing changed and the glue
+    /// calls [`Self::vm_exit`].
+    #[inline(always)]
+    pub fn vm_exit_to_waiting_monitor(
+        &mut self,
+        core: usize,
+        exit: &VmExit,
+        regs: &mut [u64; 8],
+    ) -> Option<VcpuId> {
+        match self.vm_exit_fast(core, exit, regs)?.next {
+            super::Next::Switch { to, .. } => Some(to),
+            // The fast path only ever switches.
+            super::Next::Continue | super::Next::Idle { .. } => None,
+        }
+    }
+
+    /// [`Self::vm_exit`] without its fast path (`fastpath.rs`), which must
+    /// do exactly the same where it applies.
+    pub(super) fn vm_exit_general(
+        &mut self,
+        core: usize,
+        exit: VmExit,
+        regs: &mut [u64; 8],
+    ) -> Outcome {
         let Some(cur) = self.current(core) else {
             return self.reschedule(core, regs);
         };
@@ -269,9 +302,24 @@ impl KernelState {
         if !matches!(self.vcpu_state(caller), Some(VcpuState::ExitReply { .. })) {
             return msg;
         }
-        let mut regs = self.saved_regs(caller).unwrap_or_default();
+        let mut regs = [0; 8];
+        self.answer_exit(caller, &msg, &mut regs);
+        regs
+    }
+
+    /// Writes into `regs` what `caller`, a virtual machine vCPU waiting for
+    /// its monitor's answer `msg` to its exit, resumes with (see
+    /// [`Self::reply_registers`]).
+    #[inline(always)]
+    pub(super) fn answer_exit(&mut self, caller: VcpuId, msg: &[u64; 8], regs: &mut [u64; 8]) {
+        // `copy_from_slice`: it promises the compiler no overlap, which
+        // saves a call to `memmove`.
+        match self.regs.get(caller.index()) {
+            Some(saved) => regs.copy_from_slice(saved),
+            None => *regs = [0; 8],
+        }
         let Some(vm) = self.vm.get_mut(caller.index()) else {
-            return regs;
+            return;
         };
         let flags = msg[3];
         let access = vm.access.take();
@@ -298,7 +346,6 @@ impl KernelState {
         {
             entry.write = Some(write);
         }
-        regs
     }
 
     /// The running virtual machine vCPU on `core` executed WFI: it halts

@@ -620,8 +620,16 @@ fn a_monitor_on_its_guests_core_answers_exits_on_the_fast_path() {
         m.raw(0, answer);
         assert_eq!(m.on(0), Some(v(1)), "straight back to the guest");
         assert_eq!(m.regs[0][0], 0x30 + round, "the load's result in x0");
-        // The next exit goes straight to the waiting monitor.
-        m.step(0, |s, r| s.vm_exit(0, read, r));
+        // The next exit goes straight to the waiting monitor, on the fast
+        // path, which does what the general path does.
+        let mut regs = m.regs[0];
+        assert!(m.state.clone().vm_exit_fast(0, &read, &mut regs).is_some());
+        let mut general = m.state.clone();
+        let mut general_regs = m.regs[0];
+        let expected = general.vm_exit_general(0, read, &mut general_regs);
+        let out = m.step(0, |s, r| s.vm_exit(0, read, r));
+        assert_eq!((out, m.regs[0]), (expected, general_regs));
+        assert!(*m.state == *general);
         assert_eq!(m.on(0), Some(v(0)));
         assert_eq!(exit_kind(m.regs[0][3]), EXIT_MMIO);
     }

@@ -173,7 +173,7 @@ impl VmExit {
 
     /// Whether this is an SMC exit still waiting for its arguments
     /// ([`VmExit::describe`] cannot see x0..x3; the step fills them in).
-    pub(super) const fn is_bare_smc(&self) -> bool {
+    pub(in crate::state) const fn is_bare_smc(&self) -> bool {
         self.words[0] == EXIT_SMC
     }
 }
