@@ -3,9 +3,11 @@
 //! rules that make a client's bytes safe to show.
 //!
 //! A line holds a client's text since its last newline, already made safe:
-//! carriage returns are dropped, control characters other than tab become
-//! `.`, and a backspace erases the line's last character if that character
-//! is printable ASCII (otherwise it too becomes `.`). Printable ASCII is the
+//! carriage returns are dropped, terminal escape sequences (ESC and the
+//! next byte, or a whole `ESC [` control sequence: a shell's colours, its
+//! cursor position queries) are dropped, other control characters but tab
+//! become `.`, and a backspace erases the line's last character if that
+//! character is printable ASCII (otherwise it too becomes `.`). Printable ASCII is the
 //! only text known to move the terminal's cursor by exactly one column, so
 //! the backspaces let through never outnumber the columns the line's own
 //! characters took: a client can erase its own text, never its `[name] `
@@ -23,6 +25,16 @@ pub(crate) const LINE_TEXT: usize = 200;
 
 /// The backspace control character, `\b`.
 const BACKSPACE: u8 = 0x08;
+
+/// The escape control character, which starts a terminal escape sequence.
+const ESC: u8 = 0x1b;
+
+/// Where a client's bytes are in an escape sequence ([`Unfinished::swallow`]).
+const PLAIN: u8 = 0;
+/// After ESC.
+const AFTER_ESC: u8 = 1;
+/// Inside a control sequence (after `ESC [`), before its final byte.
+const IN_CONTROL: u8 = 2;
 
 /// What one byte from a client does to its line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,6 +84,8 @@ pub(crate) fn shown(byte: u8) -> Option<u8> {
 pub(crate) struct Unfinished {
     bytes: [AtomicU8; LINE_TEXT],
     len: AtomicUsize,
+    /// Where the client's bytes are in an escape sequence.
+    escape: AtomicU8,
 }
 
 impl Unfinished {
@@ -79,7 +93,31 @@ impl Unfinished {
         Self {
             bytes: [const { AtomicU8::new(0) }; LINE_TEXT],
             len: AtomicUsize::new(0),
+            escape: AtomicU8::new(PLAIN),
         }
+    }
+
+    /// Whether `byte` is part of a terminal escape sequence, which is
+    /// dropped: ESC and the byte after it, or, for `ESC [`, everything up
+    /// to the sequence's final byte (0x40 to 0x7e). A newline, or any byte
+    /// a sequence cannot hold, ends it early and is not part of it.
+    pub(crate) fn swallow(&self, byte: u8) -> bool {
+        let state = self.escape.load(Ordering::Relaxed);
+        let (swallowed, next) = match (state, byte) {
+            (PLAIN, ESC) => (true, AFTER_ESC),
+            (PLAIN, _) => (false, PLAIN),
+            (_, b'\n') => (false, PLAIN),
+            (AFTER_ESC, b'[') => (true, IN_CONTROL),
+            (AFTER_ESC, 0x20..=0x7e) => (true, PLAIN),
+            (IN_CONTROL, 0x20..=0x3f) => (true, IN_CONTROL),
+            (IN_CONTROL, 0x40..=0x7e) => (true, PLAIN),
+            // A control character or a byte from 0x7f up: not a sequence's.
+            _ => (false, PLAIN),
+        };
+        if next != state {
+            self.escape.store(next, Ordering::Relaxed);
+        }
+        swallowed
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -260,6 +260,9 @@ impl Turn<'_> {
         let Some(line) = TERMINAL.lines.get(index) else {
             return true;
         };
+        if line.swallow(byte) {
+            return true;
+        }
         let edit = Edit::of(line, byte);
         if matches!(edit, Edit::Append(_)) && line.is_full() && !self.edit(index, Edit::Finish) {
             return false;

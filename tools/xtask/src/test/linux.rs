@@ -113,6 +113,11 @@ pub(super) fn shell(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
     if !lines.contains(&MARKER) {
         return fail(format!("no `{MARKER}`"));
     }
+    // The shell asks the terminal for its cursor position (ESC [ 6 n): the
+    // console drops escape sequences rather than show them.
+    if lines.iter().any(|l| l.contains("[6n")) {
+        return fail("a terminal escape sequence reached the screen".into());
+    }
     if answer(&lines, commands[0]) != ["aarch64"] {
         return fail("`uname -m` did not answer aarch64".into());
     }
