@@ -125,6 +125,33 @@ pub const GUEST_GICR_STRIDE: u64 = 0x2_0000;
 pub const GUEST_UART: u64 = 0x0900_0000;
 /// The UART's interrupt (SPI 1).
 pub const GUEST_UART_INTID: u32 = 33;
+/// The UART's size.
+pub const GUEST_UART_SIZE: u64 = 0x1000;
+
+/// Where the guest's emulated devices are, as (base, size): the GIC
+/// (distributor, CPU interface, redistributors, up to where QEMU `virt`'s
+/// redistributor region ends) and the PL011. A device passed through to a
+/// guest (mapped at its physical address) may not overlap them.
+pub const GUEST_EMULATED: [(u64, u64); 2] = [
+    (GUEST_GICD, GUEST_UART - GUEST_GICD),
+    (GUEST_UART, GUEST_UART_SIZE),
+];
+
+/// Whether the guest-physical range (`base`, `size`) overlaps the guest's
+/// emulated devices ([`GUEST_EMULATED`]).
+#[must_use]
+pub const fn overlaps_emulated(base: u64, size: u64) -> bool {
+    let end = base.saturating_add(size);
+    let mut i = 0;
+    while i < GUEST_EMULATED.len() {
+        let (b, s) = GUEST_EMULATED[i];
+        if base < b + s && b < end {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
 
 /// Virtual interrupt IDs a guest may be given: SGIs 0..16, PPIs 16..32, and
 /// SPIs 32..256 (a guest's distributor reports 224 SPIs at most).

@@ -176,9 +176,17 @@ pub enum ManifestError {
         /// The earlier one.
         first: u16,
     },
-    /// An interrupt names a device or notification that does not exist.
+    /// An interrupt names a device or notification that does not exist, or
+    /// a device a virtual machine owns (whose interrupts are passed through).
     UnknownIrqObject {
         /// The interrupt's index.
+        irq: u16,
+    },
+    /// A passed-through interrupt is not an SPI a guest can be given, is
+    /// bound twice (here or in [`crate::BootManifest::irqs`]), or belongs to
+    /// a device no virtual machine owns.
+    BadPassthrough {
+        /// Its index in [`crate::BootManifest::passthrough`].
         irq: u16,
     },
     /// An interrupt's badge is zero or shares bits with another interrupt's on
@@ -300,7 +308,13 @@ impl fmt::Display for ManifestError {
             }
             Self::UnknownIrqObject { irq } => write!(
                 f,
-                "interrupt {irq}: names a device or notification that does not exist"
+                "interrupt {irq}: names a device or notification that does not exist, or a \
+                 virtual machine's device"
+            ),
+            Self::BadPassthrough { irq } => write!(
+                f,
+                "passed-through interrupt {irq}: not an SPI below 256, bound twice, or of a device \
+                 no virtual machine owns"
             ),
             Self::BadIrqBadge { irq, other: None } => {
                 write!(f, "interrupt {irq}: the badge is zero")
@@ -399,6 +413,12 @@ pub enum VmProblem {
         /// The partition.
         holder: u16,
     },
+    /// A device it owns overlaps its RAM or the devices its monitor emulates
+    /// (`hv_abi::vm::GUEST_EMULATED`), where the device would be mapped.
+    DeviceInLayout {
+        /// The device.
+        device: u16,
+    },
 }
 
 impl fmt::Display for VmProblem {
@@ -415,6 +435,10 @@ impl fmt::Display for VmProblem {
             Self::ExitWritable { holder } => write!(
                 f,
                 "partition {holder} may send on its exit endpoint, where only the kernel sends"
+            ),
+            Self::DeviceInLayout { device } => write!(
+                f,
+                "device {device} overlaps its RAM or the devices its monitor emulates"
             ),
         }
     }

@@ -41,7 +41,7 @@ pub use manifest::{
     KernelLogSpec, MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_FILES, MAX_IRQS, MAX_MAPPINGS,
     MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS,
     MAX_SYSTEM_VCPUS, MAX_VCPUS, Mapping, MappingKind, NAME_LENGTH, Name, Object, PAGE_SIZE,
-    PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
+    PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
 };
 pub use package::{FORMAT_VERSION, Package, PackageError};
 pub use validate::is_valid_name;

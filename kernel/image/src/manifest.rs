@@ -81,6 +81,9 @@ pub struct BootManifest {
     pub devices: Vec<DeviceSpec, MAX_DEVICES>,
     /// Interrupts delivered to partitions as notification bits.
     pub irqs: Vec<IrqSpec, MAX_IRQS>,
+    /// Interrupts of devices that virtual machines own, passed straight to
+    /// the guest as the same virtual interrupt.
+    pub passthrough: Vec<PassthroughIrq, MAX_IRQS>,
     /// The partition that reads the kernel's log, if any: the kernel then
     /// writes its messages there instead of to the UART once the system
     /// runs, and sets `badge` on `notification` when it does.
@@ -129,6 +132,7 @@ impl BootManifest {
             shared_regions: Vec::new(),
             devices: Vec::new(),
             irqs: Vec::new(),
+            passthrough: Vec::new(),
             kernel_log: None,
             replies: Vec::new(),
             files: Vec::new(),
@@ -345,6 +349,19 @@ pub struct IrqSpec {
     /// interrupt on the same notification.
     #[serde(with = "badge_serde")]
     pub badge: Badge,
+}
+
+/// An interrupt of a device a virtual machine owns: when it fires, the
+/// kernel makes the same INTID pending for the guest's first vCPU, linked
+/// to the physical interrupt, which stays active until the guest completes
+/// the virtual one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PassthroughIrq {
+    /// The GIC interrupt ID: a shared peripheral interrupt, `32..256` (what
+    /// a guest's distributor offers).
+    pub intid: u32,
+    /// The device it belongs to; a virtual machine owns it.
+    pub device: u16,
 }
 
 /// `Rights` is defined in hv-abi, which has no dependencies; it travels as

@@ -572,7 +572,7 @@ fn a_version_mismatch_names_both_versions() {
     );
     assert_eq!(
         error.to_string(),
-        "boot package format version 7, but this kernel reads version 4: rebuild the image with this kernel's tools"
+        format!("boot package format version 7, but this kernel reads version {FORMAT_VERSION}: rebuild the image with this kernel's tools")
     );
 }
 
@@ -1035,5 +1035,100 @@ proptest! {
         if let Ok(manifest) = BootManifest::decode(&blob) {
             prop_assert_eq!(manifest.validate(), Ok(()));
         }
+    }
+}
+
+/// `vm_sample` with the RTC passed through to the guest: its registers and
+/// its interrupt.
+fn passthrough_sample() -> BootManifest {
+    let mut m = vm_sample();
+    m.devices
+        .push(crate::DeviceSpec {
+            name: name("rtc0"),
+            pa: 0x0901_0000,
+            size: 0x1000,
+            owner: 1,
+        })
+        .unwrap();
+    m.passthrough
+        .push(crate::PassthroughIrq {
+            intid: 34,
+            device: 0,
+        })
+        .unwrap();
+    m
+}
+
+#[test]
+fn devices_and_interrupts_pass_through_to_a_guest() {
+    use crate::error::VmProblem;
+    let manifest = passthrough_sample();
+    assert_eq!(manifest.validate(), Ok(()));
+    let bytes = package::build(&manifest, &PROGRAMS[..1], &FILES).unwrap();
+    assert_eq!(Package::parse(&bytes).unwrap().manifest(), Ok(manifest));
+    type Edit = fn(&mut BootManifest);
+    let cases: &[(Edit, ManifestError)] = &[
+        // Over the UART its monitor emulates, or over its RAM.
+        (
+            |m| m.devices[0].pa = 0x0900_0000,
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::DeviceInLayout { device: 0 },
+            },
+        ),
+        (
+            |m| m.devices[0].pa = m.partitions[1].ram_ipa,
+            ManifestError::Vm {
+                partition: 1,
+                problem: VmProblem::DeviceInLayout { device: 0 },
+            },
+        ),
+        // Not an SPI a guest can have.
+        (
+            |m| m.passthrough[0].intid = 27,
+            ManifestError::BadPassthrough { irq: 0 },
+        ),
+        (
+            |m| m.passthrough[0].intid = 300,
+            ManifestError::BadPassthrough { irq: 0 },
+        ),
+        // Bound twice.
+        (
+            |m| {
+                let again = m.passthrough[0];
+                m.passthrough.push(again).unwrap();
+            },
+            ManifestError::BadPassthrough { irq: 1 },
+        ),
+        // Of a device a service owns, or of none.
+        (
+            |m| m.devices[0].owner = 0,
+            ManifestError::BadPassthrough { irq: 0 },
+        ),
+        (
+            |m| m.passthrough[0].device = 1,
+            ManifestError::BadPassthrough { irq: 0 },
+        ),
+        // A guest's device's interrupt bound to a notification instead.
+        (
+            |m| {
+                m.notification_count = 1;
+                m.passthrough.clear();
+                m.irqs
+                    .push(crate::IrqSpec {
+                        intid: 34,
+                        device: 0,
+                        notification: 0,
+                        badge: hv_abi::hypercall::Badge(1),
+                    })
+                    .unwrap();
+            },
+            ManifestError::UnknownIrqObject { irq: 0 },
+        ),
+    ];
+    for (i, (edit, expected)) in cases.iter().enumerate() {
+        let mut m = passthrough_sample();
+        edit(&mut m);
+        assert_eq!(m.validate(), Err(expected.clone()), "case {i}");
     }
 }

@@ -153,7 +153,30 @@ impl BootManifest {
             self.validate_partition(index(i), partition)?;
         }
         self.validate_irqs()?;
+        self.validate_passthrough()?;
         self.validate_kernel_log()
+    }
+
+    /// Passed-through interrupts: SPIs a guest can be given, bound once (in
+    /// either list), each of a device a virtual machine owns.
+    fn validate_passthrough(&self) -> Result<(), ManifestError> {
+        for (i, irq) in self.passthrough.iter().enumerate() {
+            let bad = ManifestError::BadPassthrough { irq: index(i) };
+            if !(SPI_FIRST..hv_abi::vm::VIRTUAL_INTIDS).contains(&irq.intid)
+                || self.irqs.iter().any(|o| o.intid == irq.intid)
+                || self.passthrough.iter().take(i).any(|o| o.intid == irq.intid)
+            {
+                return Err(bad);
+            }
+            let owner = self
+                .devices
+                .get(usize::from(irq.device))
+                .and_then(|d| self.partitions.get(usize::from(d.owner)));
+            if !owner.is_some_and(|o| o.vm().is_some()) {
+                return Err(bad);
+            }
+        }
+        Ok(())
     }
 
     /// Every reply object's owner exists.
@@ -293,6 +316,20 @@ impl BootManifest {
         }
         if vm.exit_endpoint >= self.endpoint_count {
             return Err(problem(VmProblem::ExitEndpoint));
+        }
+        // Its devices are mapped at their physical addresses: not over its
+        // RAM or what its monitor emulates.
+        let ram = self
+            .partitions
+            .get(usize::from(p))
+            .map(|s| (s.ram_ipa, s.memory_size));
+        for (d, device) in self.devices.iter().enumerate() {
+            if device.owner == p
+                && (hv_abi::vm::overlaps_emulated(device.pa, device.size)
+                    || ram.is_some_and(|ram| overlaps(ram, (device.pa, device.size))))
+            {
+                return Err(problem(VmProblem::DeviceInLayout { device: index(d) }));
+            }
         }
         let exits = Object::Endpoint(vm.exit_endpoint);
         let served = self
@@ -469,8 +506,15 @@ impl BootManifest {
                     first: index(first),
                 });
             }
+            // A virtual machine's device's interrupts are passed through.
+            let vm_owned = self
+                .devices
+                .get(usize::from(irq.device))
+                .and_then(|d| self.partitions.get(usize::from(d.owner)))
+                .is_some_and(|o| o.vm().is_some());
             if usize::from(irq.device) >= self.devices.len()
                 || irq.notification >= self.notification_count
+                || vm_owned
             {
                 return Err(ManifestError::UnknownIrqObject { irq: here });
             }
