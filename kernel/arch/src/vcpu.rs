@@ -507,6 +507,12 @@ pub fn init_guest(vcpu: usize, index: u8) {
     crate::vm::init_vcpu(vcpu, index);
 }
 
+/// Passes shared interrupt `intid` through to guest vCPU `vcpu` (see
+/// [`crate::vm`]). Call at boot, before any guest runs.
+pub fn set_passthrough(intid: u32, vcpu: usize) {
+    crate::vm::set_passthrough(intid, vcpu);
+}
+
 /// General register `n` (0 to 30; 31, the zero register, reads 0) of the
 /// vCPU running on this core, as it trapped; for the exit handler, which
 /// holds its x0..x7 and so asks only for the others.

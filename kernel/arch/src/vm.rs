@@ -43,6 +43,7 @@
 pub(crate) mod vgic;
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use aarch64_cpu::registers::{
     AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0, CONTEXTIDR_EL1,
@@ -50,7 +51,7 @@ use aarch64_cpu::registers::{
     Readable, SCTLR_EL1, SP_EL1, SPSR_EL1, TCR_EL1, TPIDR_EL1, TPIDRRO_EL0, TTBR0_EL1, TTBR1_EL1,
     VBAR_EL1, VMPIDR_EL2, Writeable,
 };
-use hv_abi::vm::VIRTUAL_TIMER_INTID;
+use hv_abi::vm::{VIRTUAL_INTIDS, VIRTUAL_TIMER_INTID};
 use hv_core::state::VmEntry;
 
 use crate::vcpu::{Context, MAX_VCPUS};
@@ -290,8 +291,46 @@ impl PerCore {
     }
 }
 
+/// Which guest vCPU each passed-through interrupt goes to (entry n: INTID
+/// n; the vCPU's index plus one, 0 for none). Written at boot, before any
+/// guest runs; read when interrupts are delivered and vCPUs reset.
+static PASSTHROUGH: [AtomicU8; VIRTUAL_INTIDS as usize] =
+    [const { AtomicU8::new(0) }; VIRTUAL_INTIDS as usize];
+
+/// Passes shared interrupt `intid` through to guest vCPU `vcpu`: it is
+/// delivered to it linked to the physical interrupt, which stays active
+/// until the guest completes the virtual one.
+pub(crate) fn set_passthrough(intid: u32, vcpu: usize) {
+    if let (Some(slot), Ok(value)) = (
+        PASSTHROUGH.get(intid as usize),
+        u8::try_from(vcpu.saturating_add(1)),
+    ) {
+        slot.store(value, Ordering::Relaxed);
+    }
+}
+
+/// Whether `intid` is passed through to a guest.
+fn is_passthrough(intid: u32) -> bool {
+    PASSTHROUGH
+        .get(intid as usize)
+        .is_some_and(|slot| slot.load(Ordering::Relaxed) != 0)
+}
+
+/// Deactivates every interrupt passed through to `vcpu`, which is being
+/// reset: what it had not completed (in its list registers, or waiting
+/// for one) is gone with its old state, and its physical interrupt must
+/// not stay active for ever.
+fn release_passthrough(vcpu: usize) {
+    for (intid, slot) in PASSTHROUGH.iter().enumerate() {
+        if usize::from(slot.load(Ordering::Relaxed)) == vcpu.wrapping_add(1) {
+            crate::gic::clear_active(intid as u32);
+        }
+    }
+}
+
 /// Sets up guest vCPU `vcpu` at boot: `index` is its place in its guest.
 pub(crate) fn init_vcpu(vcpu: usize, index: u8) {
+    release_passthrough(vcpu);
     // SAFETY: at boot (or while restarting, with the vCPU claimed and
     // off: its core enters it only after a start) nothing else uses it.
     if let Some(state) = unsafe { state(vcpu) } {
@@ -371,7 +410,7 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
                 // Saved holding it: nothing is active for it now.
                 new.timer_active = false;
             }
-            reset(new, context, entry);
+            reset(vcpu, new, context, entry);
         }
         load(new);
         core.owner = Some(vcpu);
@@ -459,7 +498,8 @@ fn deliver(waiting: &mut Waiting) {
             } else {
                 sources.trailing_zeros() as u8
             };
-            if !vgic::inject(intid, source, None) {
+            let hw = is_passthrough(intid).then_some(intid);
+            if !vgic::inject(intid, source, hw) {
                 vgic::want_room(true);
                 return;
             }
@@ -566,7 +606,8 @@ fn load(state: &VmState) {
 /// with interrupts masked, every general register but x0..x7 (the kernel's
 /// state gives those) zero, EL1 registers, FP/SIMD, virtual timer and
 /// virtual CPU interface at reset.
-fn reset(state: &mut VmState, context: &mut Context, entry: u64) {
+fn reset(vcpu: usize, state: &mut VmState, context: &mut Context, entry: u64) {
+    release_passthrough(vcpu);
     let keep = VmState {
         vmpidr: state.vmpidr,
         ..VmState::EMPTY

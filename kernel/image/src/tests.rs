@@ -572,7 +572,9 @@ fn a_version_mismatch_names_both_versions() {
     );
     assert_eq!(
         error.to_string(),
-        format!("boot package format version 7, but this kernel reads version {FORMAT_VERSION}: rebuild the image with this kernel's tools")
+        format!(
+            "boot package format version 7, but this kernel reads version {FORMAT_VERSION}: rebuild the image with this kernel's tools"
+        )
     );
 }
 
@@ -1129,6 +1131,6 @@ fn devices_and_interrupts_pass_through_to_a_guest() {
     for (i, (edit, expected)) in cases.iter().enumerate() {
         let mut m = passthrough_sample();
         edit(&mut m);
-        assert_eq!(m.validate(), Err(expected.clone()), "case {i}");
+        assert_eq!(m.validate(), Err(*expected), "case {i}");
     }
 }

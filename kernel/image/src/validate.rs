@@ -164,7 +164,11 @@ impl BootManifest {
             let bad = ManifestError::BadPassthrough { irq: index(i) };
             if !(SPI_FIRST..hv_abi::vm::VIRTUAL_INTIDS).contains(&irq.intid)
                 || self.irqs.iter().any(|o| o.intid == irq.intid)
-                || self.passthrough.iter().take(i).any(|o| o.intid == irq.intid)
+                || self
+                    .passthrough
+                    .iter()
+                    .take(i)
+                    .any(|o| o.intid == irq.intid)
             {
                 return Err(bad);
             }
@@ -172,7 +176,7 @@ impl BootManifest {
                 .devices
                 .get(usize::from(irq.device))
                 .and_then(|d| self.partitions.get(usize::from(d.owner)));
-            if !owner.is_some_and(|o| o.vm().is_some()) {
+            if owner.is_none_or(|o| o.vm().is_none()) {
                 return Err(bad);
             }
         }

@@ -41,6 +41,9 @@ struct System {
     cores: [u64; MAX_CPUS],
     /// (INTID, core) for every interrupt bound to a partition.
     irq_cores: alloc::vec::Vec<(u32, usize)>,
+    /// (INTID, guest vCPU) for every interrupt passed through to a virtual
+    /// machine (its first vCPU, on whose core it is taken).
+    passthrough: alloc::vec::Vec<(u32, usize)>,
 }
 
 static SYSTEM: Once<System> = Once::new();
@@ -179,15 +182,31 @@ pub(crate) fn install(
             .unwrap_or(0);
         irq_cores.push((irq.intid, core));
     }
+    let mut passthrough = alloc::vec::Vec::new();
+    let mut routes = alloc::vec::Vec::new();
+    for irq in &manifest.passthrough {
+        let guest = manifest
+            .devices
+            .get(usize::from(irq.device))
+            .and_then(|d| loaded.partitions.get(usize::from(d.owner)));
+        if let Some(guest) = guest {
+            let vcpu = guest.first_vcpu;
+            let core = state.vcpu_core(VcpuId(vcpu as u8)).unwrap_or(0);
+            arch::vcpu::set_passthrough(irq.intid, vcpu);
+            passthrough.push((irq.intid, vcpu));
+            routes.push((irq.intid, core));
+        }
+    }
     let guests = (0..state.vcpu_count().min(32))
         .filter(|&v| state.is_vm(VcpuId(v as u8)))
         .fold(0u32, |mask, v| mask | 1 << v);
     GUEST_VCPUS.store(guests, Ordering::Relaxed);
-    let routes = irq_cores.clone();
+    routes.extend_from_slice(&irq_cores);
     SYSTEM.call_once(|| System {
         loaded,
         cores,
         irq_cores,
+        passthrough,
     });
     arch::vcpu::set_handler::<Exits>();
     drop(state);
@@ -389,6 +408,13 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     } else if Some(intid) == irq::maintenance_intid() {
         arch::vcpu::vm_maintenance();
         Outcome::CONTINUE
+    } else if let Some(vcpu) = passthrough_target(intid) {
+        // It stays active until the guest completes it, through the list
+        // register that links it.
+        gic::priority_drop(intid);
+        return step(core, |s| {
+            s.vm_interrupt(core, VcpuId(vcpu as u8), intid, regs)
+        });
     } else {
         // Masked until its owner acknowledges it (Effect::UnmaskIrq).
         let _ = gic::disable(intid);
@@ -396,6 +422,16 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     gic::end(intid);
     outcome
+}
+
+/// The guest vCPU interrupt `intid` is passed through to, if it is.
+fn passthrough_target(intid: u32) -> Option<usize> {
+    SYSTEM
+        .get()?
+        .passthrough
+        .iter()
+        .find(|(i, _)| *i == intid)
+        .map(|&(_, vcpu)| vcpu)
 }
 
 /// An interrupt that arrived while this core was idle.

@@ -160,6 +160,17 @@ pub fn deactivate(intid: u32) {
     }
 }
 
+/// Deactivates shared interrupt `intid` at the distributor, whichever core
+/// took it: a passed-through interrupt whose guest vCPU was reset before it
+/// completed it.
+pub fn clear_active(intid: u32) {
+    match DRIVER.get() {
+        Some(Driver::V2(g)) => g.clear_active(intid),
+        Some(Driver::V3(g)) => g.clear_active(intid),
+        None => {}
+    }
+}
+
 /// Sends the kick SGI to the core whose MPIDR affinity is `target`.
 pub fn kick(target: u64) -> Result<(), GicError> {
     match driver()? {

@@ -17,7 +17,7 @@ register_structs! {
         (0x180 => icenabler: [ReadWrite<u32>; 32]),
         (0x200 => _reserved1),
         (0x300 => isactiver: [ReadWrite<u32>; 32]),
-        (0x380 => _reserved4),
+        (0x380 => icactiver: [ReadWrite<u32>; 32]),
         (0x400 => ipriorityr: [ReadWrite<u32>; 255]),
         (0x7fc => _reserved2),
         (0x800 => itargetsr: [ReadWrite<u32>; 255]),
@@ -116,6 +116,16 @@ impl Gic {
     pub(super) fn activate(&self, intid: u32) {
         if intid < FIRST_SPI {
             self.distributor.isactiver[0].set(1 << intid);
+        }
+    }
+
+    /// Deactivates shared interrupt `intid` at the distributor, from any
+    /// core.
+    pub(super) fn clear_active(&self, intid: u32) {
+        if intid >= FIRST_SPI
+            && let Some(word) = self.distributor.icactiver.get(intid as usize / 32)
+        {
+            word.set(1 << (intid % 32));
         }
     }
 

@@ -20,6 +20,7 @@ register_structs! {
         (0x0100 => isenabler: [ReadWrite<u32>; 32]),
         (0x0180 => icenabler: [ReadWrite<u32>; 32]),
         (0x0200 => _reserved1),
+        (0x0380 => icactiver: [ReadWrite<u32>; 32]),
         (0x0400 => ipriorityr: [ReadWrite<u32>; 256]),
         (0x0800 => _reserved2),
         (0x6000 => irouter: [ReadWrite<u64>; 1020]),
@@ -193,6 +194,16 @@ impl Gic {
             && let Ok(r) = self.redistributor()
         {
             r.isactiver0.set(1 << intid);
+        }
+    }
+
+    /// Deactivates shared interrupt `intid` at the distributor, from any
+    /// core.
+    pub(super) fn clear_active(&self, intid: u32) {
+        if intid >= FIRST_SPI
+            && let Some(word) = self.distributor.icactiver.get(intid as usize / 32)
+        {
+            word.set(1 << (intid % 32));
         }
     }
 

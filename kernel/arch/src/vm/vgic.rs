@@ -253,10 +253,13 @@ pub(crate) fn save(saved: &mut Saved) -> bool {
         let lr = gic.decode(gic.read_raw(n));
         // A list register the guest has finished with keeps its old fields:
         // only a live one's link means the physical interrupt is active.
+        // The timer's is a private interrupt of this core, which the next
+        // guest here needs; a passed-through SPI stays active until the
+        // guest, loaded again, completes it.
         saved.lrs[n] = if lr.state == State::Invalid {
             0
         } else {
-            linked |= lr.hw.is_some();
+            linked |= lr.hw == Some(hv_abi::vm::VIRTUAL_TIMER_INTID);
             gic.read_raw(n)
         };
         gic.write_raw(n, 0);

@@ -48,7 +48,7 @@ use hv_abi::vm::{EXIT_SMC, EXIT_WORDS, RESUME_SET_RESULT, RESUME_WRITE_REGISTER,
 
 use super::dispatch::SUCCESS;
 use super::ipc::Holds;
-use super::{KernelState, Outcome, PartitionState, Step, VcpuState};
+use super::{KernelState, Next, Outcome, PartitionState, Step, VcpuState};
 use crate::cap::EndpointId;
 use crate::sched::VcpuId;
 
@@ -225,9 +225,9 @@ impl KernelState {
         regs: &mut [u64; 8],
     ) -> Option<VcpuId> {
         match self.vm_exit_fast(core, exit, regs)?.next {
-            super::Next::Switch { to, .. } => Some(to),
+            Next::Switch { to, .. } => Some(to),
             // The fast path only ever switches.
-            super::Next::Continue | super::Next::Idle { .. } => None,
+            Next::Continue | Next::Idle { .. } => None,
         }
     }
 
@@ -391,6 +391,35 @@ impl KernelState {
                 kick |= self.make_ready(v, core);
             }
         }
+        self.settle(core, regs, kick).into()
+    }
+
+    /// Interrupt `intid` of a device passed through to a virtual machine
+    /// fired on `core`: it becomes pending for the machine's vCPU `v` (the
+    /// glue links it to the physical interrupt, which stays active until the
+    /// guest completes it), which wakes if it halted, and whose core, if
+    /// another, is kicked. Nothing for a vCPU that is not a virtual
+    /// machine's or an INTID a guest cannot have. `regs` are the x0..x7 of
+    /// what runs on `core`.
+    pub fn vm_interrupt(
+        &mut self,
+        core: usize,
+        v: VcpuId,
+        intid: u32,
+        regs: &mut [u64; 8],
+    ) -> Outcome {
+        if core >= self.core_count {
+            return Outcome {
+                next: Next::Idle { from: None },
+                ..Outcome::CONTINUE
+            };
+        }
+        // Shared peripheral interrupts only: the first is INTID 32.
+        let kick = if (32..VIRTUAL_INTIDS).contains(&intid) {
+            self.pend(v, intid, None, core)
+        } else {
+            0
+        };
         self.settle(core, regs, kick).into()
     }
 

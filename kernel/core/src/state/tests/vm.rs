@@ -634,3 +634,30 @@ fn a_monitor_on_its_guests_core_answers_exits_on_the_fast_path() {
         assert_eq!(exit_kind(m.regs[0][3]), EXIT_MMIO);
     }
 }
+
+#[test]
+fn a_passed_through_interrupt_wakes_its_guest_or_waits_for_its_entry() {
+    let mut m = started();
+    m.step(1, |s, r| s.vm_halt(1, false, r));
+    assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Halted));
+    // Taken on core 0 (where the SPI was routed): the halted vCPU on core
+    // 1 is made ready, and core 1 kicked.
+    let out = m.step(0, |s, r| s.vm_interrupt(0, v(1), 34, r));
+    assert_eq!(out.kick, 0b10);
+    m.reschedule(1);
+    assert_eq!(m.on(1), Some(v(1)));
+    let entry = m.state.take_vm_entry(v(1)).unwrap_or(VmEntry::NONE);
+    assert_eq!(entry.irqs[0], 1 << 34);
+    // Taken on the guest's own core while it runs: no kick, it carries on
+    // and finds it at its next entry.
+    let out = m.step(1, |s, r| s.vm_interrupt(1, v(1), 35, r));
+    assert_eq!((out.kick, out.next), (0, Next::Continue));
+    let entry = m.state.take_vm_entry(v(1)).unwrap_or(VmEntry::NONE);
+    assert_eq!(entry.irqs[0], 1 << 35);
+    // Not an SPI a guest can have, or not a guest's vCPU: nothing.
+    for (vcpu, intid) in [(1, 27), (1, 256), (3, 34)] {
+        m.step(1, |s, r| s.vm_interrupt(1, v(vcpu), intid, r));
+        assert!(m.state.take_vm_entry(v(vcpu)).is_none_or(|e| e.is_empty()));
+    }
+    m.state.check_invariants().unwrap();
+}
