@@ -198,46 +198,8 @@ impl KernelState {
     fn tear_down(&mut self, partition: PartitionId, here: usize) -> u8 {
         let mut kick = 0;
         for v in self.partition_vcpus(partition) {
-            let Some(vcpu) = self.vcpu(v).copied() else {
-                continue;
-            };
-            let core = usize::from(vcpu.core);
-            match vcpu.state {
-                VcpuState::Running => {
-                    if let Some(c) = self.cores.get_mut(core)
-                        && c.current == Some(v)
-                    {
-                        c.current = None;
-                        if core != here {
-                            kick |= 1 << (core % 8);
-                        }
-                    }
-                }
-                VcpuState::Ready => {
-                    if let Some(c) = self.cores.get_mut(core) {
-                        c.ready.remove(&mut self.links, v, vcpu.priority);
-                    }
-                }
-                VcpuState::Sending { endpoint, .. }
-                | VcpuState::Receiving { endpoint }
-                | VcpuState::ExitSending { endpoint } => {
-                    self.dequeue_endpoint(endpoint, v);
-                }
-                VcpuState::Waiting { notification } => {
-                    if let Some(n) = self.notifications.get_mut(notification.index()) {
-                        n.waiters.remove(&mut self.links, v);
-                    }
-                }
-                VcpuState::AwaitingReply { server } | VcpuState::ExitReply { server } => {
-                    if self.caller_of(server) == Some(v)
-                        && let Some(s) = self.vcpu_mut(server)
-                    {
-                        s.reply_to = None;
-                    }
-                    self.forget_kept_caller(v);
-                }
-                VcpuState::Stopped | VcpuState::Off | VcpuState::Halted => {}
-            }
+            let (left, caller) = self.detach(v, here);
+            kick |= left;
             if let Some(vcpu) = self.vcpu_mut(v) {
                 vcpu.state = VcpuState::Stopped;
                 vcpu.reply_to = None;
@@ -246,7 +208,7 @@ impl KernelState {
             // Its caller, unless that is one of its own (already stopped, or
             // about to be): a caller gets `PeerGone`, a virtual machine's
             // vCPU waiting for its monitor's answer is turned off.
-            if let Some(caller) = vcpu.reply_to
+            if let Some(caller) = caller
                 && self.vcpu_partition(caller) != Some(partition)
             {
                 kick |= self.release_caller(caller, v, here);

@@ -187,8 +187,18 @@ impl KernelState {
     /// returns the cores other than `here` to kick. Its state is for the
     /// caller to set.
     pub(in crate::state) fn leave(&mut self, v: VcpuId, here: usize) -> u8 {
+        let (mut kick, caller) = self.detach(v, here);
+        if let Some(caller) = caller {
+            kick |= self.release_caller(caller, v, here);
+        }
+        kick
+    }
+
+    /// [`Self::leave`] but for the caller `v` owes a reply, which is
+    /// returned with the cores to kick, for the caller to release.
+    pub(in crate::state) fn detach(&mut self, v: VcpuId, here: usize) -> (u8, Option<VcpuId>) {
         let Some(vcpu) = self.vcpu(v).copied() else {
-            return 0;
+            return (0, None);
         };
         let core = usize::from(vcpu.core);
         let mut kick = 0;
@@ -226,10 +236,7 @@ impl KernelState {
             }
             VcpuState::Stopped | VcpuState::Off | VcpuState::Halted => {}
         }
-        if let Some(caller) = vcpu.reply_to {
-            kick |= self.release_caller(caller, v, here);
-        }
-        kick
+        (kick, vcpu.reply_to)
     }
 
     /// `server` stops owing `caller` its reply because it is going away:
