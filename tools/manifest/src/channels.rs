@@ -429,6 +429,15 @@ fn bind_irqs(
                     .iter()
                     .find(|p| p.devices.iter().any(|d| d.value == irq.device.value));
                 let (message, help) = match holder {
+                    Some(holder) if holder.is_vm() => (
+                        format!(
+                            "device `{}` belongs to virtual machine `{}`, whose guest takes its interrupts",
+                            irq.device.value, holder.name.value
+                        ),
+                        "remove this entry: a virtual machine's devices' interrupts are passed \
+                         through to its guest"
+                            .to_owned(),
+                    ),
                     Some(holder) => (
                         format!(
                             "device `{}` belongs to partition `{}`; only its owner can take its interrupts",

@@ -8,7 +8,8 @@
 //! platform could not be read (its own errors are reported instead).
 //! Channels (ends, badges, bits, interrupts) are `channels.rs`'s part,
 //! virtual machines (monitors, files, their layout) `vm.rs`'s; memory and
-//! address spaces are in `check/memory.rs`, the kernel's table limits in
+//! address spaces are in `check/memory.rs`, what a virtual machine's devices
+//! must be in `check/passthrough.rs`, the kernel's table limits in
 //! `check/counts.rs`.
 //! A partition's `controls` must name other partitions, each once: a
 //! partition controlling itself would be pointless (once stopped, it could
@@ -28,9 +29,11 @@ use crate::vm::{self, Folder};
 
 mod counts;
 mod memory;
+mod passthrough;
 
 use counts::check_capability_counts;
 use memory::{check_address_spaces, check_memory};
+use passthrough::check_passthrough;
 
 /// Checks a read manifest against the platform, the known programs and the
 /// default guest. Returns the checked system only if nothing at all is wrong
@@ -78,6 +81,7 @@ pub(crate) fn check(
     );
     if let Some(platform) = platform {
         check_memory(decl, platform, sink);
+        check_passthrough(decl, platform, sink);
         if let Some(checked) = &checked {
             check_address_spaces(decl, platform, &checked.channels, &guests, sink);
         }

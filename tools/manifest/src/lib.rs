@@ -14,7 +14,8 @@
 //!    `platforms/<name>/platform.toml`, read and checked the same way.
 //! 3. `check`/`channels`/`vm`: names resolve, memory and devices fit the
 //!    platform and are owned once, badges and bits are chosen, virtual
-//!    machines have their monitors and files, limits hold.
+//!    machines have their monitors and files and devices that can be passed
+//!    through to them, limits hold.
 //! 4. `lower`: the checked system becomes a [`BootManifest`], which is then
 //!    validated as the kernel will validate it; a failure there is a bug here.
 //! 5. `report`: the memory map, capabilities and channel graph, as text.
@@ -77,6 +78,8 @@ pub struct Compiled {
 
 /// A virtual machine, as its monitor's build needs it (the rest is in the
 /// manifest: its RAM, and the monitor's mappings of it and of its files).
+/// `cargo xtask` builds the monitor with `BULKHEAD_GUEST_*` from it, among
+/// them [`Guest::devices_environment`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Guest {
     /// The virtual machine's partition index.
@@ -89,6 +92,77 @@ pub struct Guest {
     pub initrd: Option<usize>,
     /// Its kernel's command line.
     pub bootargs: String,
+    /// The devices it owns, passed through to it, in its `devices` order.
+    pub devices: Vec<GuestDevice>,
+}
+
+/// The variable that tells a monitor's build the devices passed through to
+/// its guest: see [`Guest::devices_value`].
+pub const GUEST_DEVICES_VARIABLE: &str = "BULKHEAD_GUEST_DEVICES";
+
+impl Guest {
+    /// What its monitor is built with as [`GUEST_DEVICES_VARIABLE`]: each
+    /// device's [`GuestDevice::entry`], separated by `;`, in the guest's
+    /// `devices` order; empty when it has none. For example
+    /// `rtc0 arm,pl031 0x9010000 0x1000 34`.
+    #[must_use]
+    pub fn devices_value(&self) -> String {
+        self.devices
+            .iter()
+            .map(GuestDevice::entry)
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// The variable and its value, as its monitor's build gets them (always,
+    /// the value empty when the guest has no devices).
+    #[must_use]
+    pub fn devices_environment(&self) -> (String, String) {
+        (GUEST_DEVICES_VARIABLE.to_owned(), self.devices_value())
+    }
+}
+
+/// A device a virtual machine owns: mapped into the guest at its physical
+/// address (IPA = PA), each of its interrupts passed through to the guest as
+/// the same INTID. Its monitor describes it in the guest's device tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestDevice {
+    /// Its name, from the platform (a manifest name: lowercase letters,
+    /// digits and `-`).
+    pub name: String,
+    /// Its device-tree compatible string (printable ASCII, no spaces or `;`:
+    /// the compiler refuses others for a virtual machine).
+    pub compatible: String,
+    /// Its physical address, which is also where the guest sees it.
+    pub base: u64,
+    /// The size of its register block, in bytes.
+    pub size: u64,
+    /// Its interrupts (GIC INTIDs, SPIs below 256), in the platform's order.
+    pub irqs: Vec<u32>,
+}
+
+impl GuestDevice {
+    /// The device as one entry of [`Guest::devices_value`]: five fields
+    /// separated by single spaces, `name compatible base size irqs`, with
+    /// `base` and `size` in lowercase hexadecimal after `0x`, and `irqs` the
+    /// INTIDs in decimal joined by `+`, or `-` if it has none:
+    /// `rtc0 arm,pl031 0x9010000 0x1000 34`.
+    #[must_use]
+    pub fn entry(&self) -> String {
+        let irqs = if self.irqs.is_empty() {
+            "-".to_owned()
+        } else {
+            self.irqs
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        format!(
+            "{} {} {:#x} {:#x} {irqs}",
+            self.name, self.compatible, self.base, self.size
+        )
+    }
 }
 
 impl Compiled {
@@ -234,8 +308,8 @@ pub fn compile_source_in(
             "the compiled manifest fails the kernel's own check: {error}"
         ))
     })?;
-    let report = report::report(&system, &manifest, &slots);
     let guests = guests(&system, &manifest);
+    let report = report::report(&system, &manifest, &slots, &guests);
     let settings = system
         .partitions
         .iter()
@@ -266,12 +340,25 @@ fn guests(system: &model::System, manifest: &BootManifest) -> Vec<Guest> {
         .enumerate()
         .filter_map(|(partition, p)| {
             let guest = p.guest()?;
+            let devices = p
+                .devices
+                .iter()
+                .filter_map(|&device| system.platform.devices.get(device))
+                .map(|device| GuestDevice {
+                    name: device.name.clone(),
+                    compatible: device.compatible.clone(),
+                    base: device.span.base,
+                    size: device.span.size,
+                    irqs: device.irqs.clone(),
+                })
+                .collect();
             Some(Guest {
                 partition,
                 monitor: guest.monitor,
                 kernel: file(format!("{}-kernel", p.name))?,
                 initrd: file(format!("{}-initrd", p.name)),
                 bootargs: guest.bootargs.clone(),
+                devices,
             })
         })
         .collect()

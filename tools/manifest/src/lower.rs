@@ -4,9 +4,13 @@
 //!
 //! Numbering: devices in partition order (then each partition's `devices`
 //! order); endpoints, notifications and shared regions each in channel order;
-//! interrupts in partition order. A partition's capability table holds one
-//! capability per channel it is an end of (in channel order, named after the
-//! channel), then one per device it owns (named after the device), then the
+//! interrupts in partition order, and passed-through interrupts (those of
+//! virtual machines' devices, in partition order, then `devices` order, then
+//! the platform's order of each device's interrupts). A partition's
+//! capability table holds one capability per channel it is an end of (in
+//! channel order, named after the channel), then, for a service, one per
+//! device it owns (named after the device; a virtual machine holds none for
+//! its devices: its guest completes their interrupts itself), then the
 //! kernel log's if it reads it (`kernel-log`), then one per partition it
 //! controls (in `controls` order, named after that partition, with READ and
 //! CONTROL), then one per reply object it owns (`reply-0`, `reply-1`, ...,
@@ -27,7 +31,7 @@ use std::path::PathBuf;
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
     BootManifest, CapSpec, DeviceSpec, FileSpec, IrqSpec, Mapping, MappingKind, Name, Object,
-    PAGE_SIZE, PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
+    PAGE_SIZE, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
 };
 
 use crate::model::{ChannelKind, Guest, GuestFile, Kind, System};
@@ -253,6 +257,33 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
         )?;
     }
 
+    // A virtual machine's devices' interrupts go to its guest, as the same
+    // INTIDs.
+    for partition in system.partitions.iter().filter(|p| p.guest().is_some()) {
+        for &device in &partition.devices {
+            let number = device_numbers
+                .get(device)
+                .copied()
+                .flatten()
+                .ok_or("unnumbered device")?;
+            let found = system
+                .platform
+                .devices
+                .get(device)
+                .ok_or("unknown device")?;
+            for &intid in &found.irqs {
+                push(
+                    &mut manifest.passthrough,
+                    PassthroughIrq {
+                        intid,
+                        device: number,
+                    },
+                    "passed-through interrupts",
+                )?;
+            }
+        }
+    }
+
     if let Some(log) = &system.kernel_log {
         let Some(Object::Notification(notification)) = objects.get(log.channel).copied() else {
             return Err("the kernel log's channel is not a notification".to_owned());
@@ -367,6 +398,9 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
                 },
                 "mappings",
             )?;
+            if partition.guest().is_some() {
+                continue;
+            }
             names.push((
                 found.name.clone(),
                 u16::try_from(spec.caps.len()).unwrap_or(u16::MAX),

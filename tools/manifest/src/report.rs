@@ -96,8 +96,14 @@ fn table(out: &mut String, indent: &str, rows: &[Vec<String>]) {
     }
 }
 
-/// The report.
-pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) -> String {
+/// The report; `guests` are the system's virtual machines as their
+/// monitors' builds see them.
+pub(crate) fn report(
+    system: &System,
+    manifest: &BootManifest,
+    slots: &Slots,
+    guests: &[crate::Guest],
+) -> String {
     let mut out = String::new();
     let platform = &system.platform;
     let vms = system
@@ -194,7 +200,13 @@ pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) ->
             .and_then(|d| system.partitions.get(usize::from(d.owner)))
             .map_or_else(
                 || "not given to any partition".to_owned(),
-                |p| format!("owned by {}", p.name),
+                |p| {
+                    if p.guest().is_some() {
+                        format!("owned by {}, passed through to its guest", p.name)
+                    } else {
+                        format!("owned by {}", p.name)
+                    }
+                },
             );
         let irqs: Vec<String> = device.irqs.iter().map(u32::to_string).collect();
         rows.push(vec![
@@ -245,7 +257,7 @@ pub(crate) fn report(system: &System, manifest: &BootManifest, slots: &Slots) ->
         );
     }
 
-    partitions(&mut out, system, manifest, slots);
+    partitions(&mut out, system, manifest, slots, guests);
     channels(&mut out, system);
     control(&mut out, system);
     out
@@ -273,12 +285,19 @@ fn control(out: &mut String, system: &System) {
 }
 
 /// Each partition: scheduling, address space, capabilities.
-fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots: &Slots) {
-    for ((partition, spec), (_, names)) in system
+fn partitions(
+    out: &mut String,
+    system: &System,
+    manifest: &BootManifest,
+    slots: &Slots,
+    guests: &[crate::Guest],
+) {
+    for (index, ((partition, spec), (_, names))) in system
         .partitions
         .iter()
         .zip(&manifest.partitions)
         .zip(slots)
+        .enumerate()
     {
         let cores: Vec<String> = (0..8)
             .filter(|core| partition.cores & 1 << core != 0)
@@ -312,7 +331,7 @@ fn partitions(out: &mut String, system: &System, manifest: &BootManifest, slots:
             partition.priority,
         );
         if let Some(guest) = partition.guest() {
-            guest_block(out, system, manifest, spec, guest);
+            guest_block(out, system, manifest, index, guest, guests);
         }
         if !partition.settings.is_empty() {
             let _ = writeln!(out, "  settings");
@@ -429,14 +448,19 @@ fn exact(bytes: u64) -> String {
     }
 }
 
-/// What a virtual machine boots, and where its exits go.
+/// What a virtual machine (partition `index`) boots, where its exits go,
+/// and the devices passed through to it.
 fn guest_block(
     out: &mut String,
     system: &System,
     manifest: &BootManifest,
-    spec: &hv_image::PartitionSpec,
+    index: usize,
     guest: &Guest,
+    guests: &[crate::Guest],
 ) {
+    let Some(spec) = manifest.partitions.get(index) else {
+        return;
+    };
     let monitor = system
         .partitions
         .get(guest.monitor)
@@ -481,8 +505,64 @@ fn guest_block(
         "exits".to_owned(),
         format!("endpoint {exits}, from the kernel to {monitor} (its capability `exits`)"),
     ]);
+    rows.extend(passthrough_rows(system, manifest, index, guests));
     let _ = writeln!(out, "  guest");
     table(out, "    ", &rows);
+}
+
+/// The devices passed through to virtual machine `index`, each with its
+/// interrupts, then the line its monitor is built with that describes them;
+/// nothing if it owns none.
+fn passthrough_rows(
+    system: &System,
+    manifest: &BootManifest,
+    index: usize,
+    guests: &[crate::Guest],
+) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let owned = manifest
+        .devices
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| usize::from(d.owner) == index);
+    for (number, device) in owned {
+        let compatible = system
+            .platform
+            .device(device.name.as_str())
+            .map_or("?", |(_, d)| d.compatible.as_str());
+        let passed: Vec<String> = manifest
+            .passthrough
+            .iter()
+            .enumerate()
+            .filter(|(_, irq)| usize::from(irq.device) == number)
+            .map(|(k, irq)| format!("INTID {} (passthrough {k})", irq.intid))
+            .collect();
+        let irqs = if passed.is_empty() {
+            "no interrupts".to_owned()
+        } else {
+            format!("{} passed through to vCPU 0", passed.join(", "))
+        };
+        rows.push(vec![
+            "device".to_owned(),
+            format!(
+                "{} ({compatible}): device {number} at {} (IPA = PA); {irqs}",
+                device.name,
+                range(device.pa, device.size)
+            ),
+        ]);
+    }
+    let described = guests
+        .iter()
+        .find(|g| g.partition == index)
+        .map(crate::Guest::devices_value)
+        .filter(|value| !value.is_empty());
+    if let Some(value) = described {
+        rows.push(vec![
+            "monitor".to_owned(),
+            format!("built with {}={value}", crate::GUEST_DEVICES_VARIABLE),
+        ]);
+    }
+    rows
 }
 
 /// The channel graph.

@@ -23,7 +23,7 @@ use crate::platform::{address, check_name};
 use crate::read::{FieldAt, TableReader};
 use crate::size::{self, Size};
 
-pub(crate) use vm::{FileChoice, FileKey, GuestDecl, KindDecl};
+pub(crate) use vm::{FileChoice, FileKey, GuestDecl, KindDecl, VM_MEMORY_ALIGN, VM_MIN_MEMORY};
 
 /// The default scheduling priority.
 const DEFAULT_PRIORITY: u8 = 100;
@@ -319,19 +319,21 @@ fn read_partition(
         .and_then(|priority| u8::try_from(priority.value).ok())
         .unwrap_or(DEFAULT_PRIORITY);
     let devices_help = "list device names from the platform, e.g. `devices = [\"uart0\"]`";
-    let devices_field = table.get("devices");
-    let devices = devices_field
-        .as_ref()
+    let devices = table
+        .get("devices")
         .and_then(|field| field.array(sink, devices_help))
         .unwrap_or_default()
         .iter()
         .filter_map(|item| item.string(sink, devices_help))
         .collect();
-    let irqs_field = table.get("irqs");
-    let irqs = irqs_field
-        .as_ref()
-        .map(|field| read_irqs(field, sink))
-        .unwrap_or_default();
+    let irqs = match (table.get("irqs"), kind) {
+        (Some(field), Some(KindDecl::Vm)) => {
+            vm::refuse_irqs(&field.place, sink);
+            Vec::new()
+        }
+        (Some(field), _) => read_irqs(&field, sink),
+        (None, _) => Vec::new(),
+    };
     let fault = table
         .get("fault")
         .and_then(|field| read_fault(&field, sink))
@@ -408,12 +410,7 @@ fn read_partition(
         settings,
     };
     if partition.is_vm() {
-        vm::check_vm_partition(
-            &partition,
-            devices_field.as_ref().map(|field| &field.place),
-            irqs_field.as_ref().map(|field| &field.place),
-            sink,
-        );
+        vm::check_vm_partition(&partition, sink);
     }
     partition
 }

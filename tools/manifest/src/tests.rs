@@ -505,3 +505,130 @@ fn guest_programs_are_the_workspace_guests_and_boot_once_built() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A guest that owns QEMU virt's RTC and GPIO, beside a service.
+const PASSTHROUGH_SYSTEM: &str = "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n\n\
+     [partitions.hello]\nprogram = \"hello\"\nmemory = \"64K\"\n\n\
+     [partitions.linux]\nkind = \"vm\"\nmonitor = \"vmm\"\nmemory = \"64M\"\n\
+     kernel = \"guest:probe\"\ninitrd = \"none\"\ndevices = [\"gpio0\", \"rtc0\"]\n\n\
+     [partitions.vmm]\nprogram = \"vmm\"\nmemory = \"1M\"\n\n\
+     [[channels]]\nname = \"hello\"\nkind = \"endpoint\"\nserver = \"hello\"\n\
+     clients = [\"linux\"]\n";
+
+#[test]
+fn a_guest_s_devices_are_mapped_and_their_interrupts_passed_through() {
+    let dir = scratch("passthrough");
+    std::fs::write(dir.join("probe.img"), [7; 3000]).unwrap();
+    let environment = Environment::new(&root(), ["hello", "vmm"].map(str::to_owned).to_vec())
+        .with_guest_program("probe", dir.join("probe.img"));
+    let compiled = compile_source("t.toml", PASSTHROUGH_SYSTEM, &environment).unwrap();
+    let manifest = &compiled.manifest;
+    // Owned by the guest, numbered in its `devices` order.
+    let devices: Vec<(&str, u64, u16)> = manifest
+        .devices
+        .iter()
+        .map(|d| (d.name.as_str(), d.pa, d.owner))
+        .collect();
+    assert_eq!(
+        devices,
+        [("gpio0", 0x0903_0000, 1), ("rtc0", 0x0901_0000, 1)]
+    );
+    // Every interrupt passed through as itself; none bound to a notification.
+    let passed: Vec<(u32, u16)> = manifest
+        .passthrough
+        .iter()
+        .map(|irq| (irq.intid, irq.device))
+        .collect();
+    assert_eq!(passed, [(39, 0), (34, 1)]);
+    assert!(manifest.irqs.is_empty());
+    // Mapped at IPA = PA, and no capability for them: the guest holds only
+    // its channel's.
+    let linux = &manifest.partitions[1];
+    let mappings: Vec<(MappingKind, u64, u64)> = linux
+        .mappings
+        .iter()
+        .map(|m| (m.kind, m.ipa, m.size))
+        .collect();
+    assert_eq!(
+        mappings,
+        [
+            (MappingKind::Device { device: 0 }, 0x0903_0000, 0x1000),
+            (MappingKind::Device { device: 1 }, 0x0901_0000, 0x1000),
+        ]
+    );
+    assert_eq!(compiled.slots[1].1, [("hello".to_owned(), 0)]);
+    assert_eq!(linux.caps.len(), 1);
+    // Its monitor is told, in exactly this form.
+    let guest = &compiled.guests[0];
+    assert_eq!(
+        guest.devices_environment(),
+        (
+            "BULKHEAD_GUEST_DEVICES".to_owned(),
+            "gpio0 arm,pl061 0x9030000 0x1000 39;rtc0 arm,pl031 0x9010000 0x1000 34".to_owned()
+        )
+    );
+    // A guest without devices: the variable is there, empty.
+    let plain = PASSTHROUGH_SYSTEM.replace("devices = [\"gpio0\", \"rtc0\"]\n", "");
+    let compiled = compile_source("t.toml", &plain, &environment).unwrap();
+    assert!(compiled.manifest.passthrough.is_empty());
+    assert_eq!(
+        compiled.guests[0].devices_environment(),
+        ("BULKHEAD_GUEST_DEVICES".to_owned(), String::new())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn guest_device_entries_have_five_fields() {
+    let device = |irqs: Vec<u32>| crate::GuestDevice {
+        name: "twin".to_owned(),
+        compatible: "test,twin".to_owned(),
+        base: 0x1_0000_0000,
+        size: 0x2000,
+        irqs,
+    };
+    assert_eq!(
+        device(vec![]).entry(),
+        "twin test,twin 0x100000000 0x2000 -"
+    );
+    assert_eq!(
+        device(vec![40, 41]).entry(),
+        "twin test,twin 0x100000000 0x2000 40+41"
+    );
+}
+
+#[test]
+fn at_most_32_interrupts_are_passed_through() {
+    let dir = scratch("many-irqs");
+    std::fs::create_dir_all(dir.join("many")).unwrap();
+    let irqs: Vec<String> = (100..133).map(|i: u32| i.to_string()).collect();
+    std::fs::write(
+        dir.join("many/platform.toml"),
+        format!(
+            "name = \"many\"\n[cores]\ncount = 1\n[[memory]]\nbase = 0x4000_0000\n\
+             size = 0x4000_0000\n[devices.wide]\ncompatible = \"test,wide\"\n\
+             base = 0x2000_0000\nsize = 0x1000\nirqs = [{}]\n",
+            irqs.join(", ")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("probe.img"), [7; 3000]).unwrap();
+    let environment = Environment::new(&root(), vec!["vmm".to_owned()])
+        .with_platform_dir(&dir)
+        .with_guest_program("probe", dir.join("probe.img"));
+    let source = "[system]\nname = \"t\"\nplatform = \"many\"\n\n\
+                  [partitions.linux]\nkind = \"vm\"\nmonitor = \"vmm\"\nmemory = \"64M\"\n\
+                  kernel = \"guest:probe\"\ninitrd = \"none\"\ndevices = [\"wide\"]\n\n\
+                  [partitions.vmm]\nprogram = \"vmm\"\nmemory = \"1M\"\n";
+    let errors = compile_source("t.toml", source, &environment)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains(
+            "t.toml:11:12: partitions.linux.devices[0]: more than 32 interrupts passed through \
+             to virtual machines (33 up to here)"
+        ),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

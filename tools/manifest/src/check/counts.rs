@@ -13,7 +13,7 @@ use crate::vm;
 
 /// Capabilities and mappings per partition within the kernel's tables; and
 /// no two capabilities of one partition with the same name (a channel, a
-/// device it owns, the kernel log, a partition it controls).
+/// device a service owns, the kernel log, a partition it controls).
 pub(super) fn check_capability_counts(
     decl: &SystemDecl,
     channels: &[crate::model::Channel],
@@ -21,7 +21,14 @@ pub(super) fn check_capability_counts(
 ) {
     for (index, partition) in decl.partitions.iter().enumerate() {
         let (guest_caps, guest_mappings) = vm::monitor_load(decl, index);
-        let mut caps = partition.devices.len() + guest_caps;
+        // A service holds a capability for each device it owns; a virtual
+        // machine holds none (its guest completes its interrupts itself).
+        let device_caps = if partition.is_vm() {
+            &[][..]
+        } else {
+            partition.devices.as_slice()
+        };
+        let mut caps = device_caps.len() + guest_caps;
         let mut mappings = partition.devices.len() + guest_mappings;
         for channel in channels {
             if channels::involves(&channel.kind, index) {
@@ -29,7 +36,7 @@ pub(super) fn check_capability_counts(
                 if matches!(channel.kind, ChannelKind::SharedMemory { .. }) {
                     mappings += 1;
                 }
-                if let Some(device) = partition.devices.iter().find(|d| d.value == channel.name) {
+                if let Some(device) = device_caps.iter().find(|d| d.value == channel.name) {
                     sink.error(
                         &device.place,
                         format!(
@@ -50,7 +57,7 @@ pub(super) fn check_capability_counts(
             let channel = channels
                 .iter()
                 .find(|c| c.name == target.value && channels::involves(&c.kind, index));
-            let device = partition.devices.iter().find(|d| d.value == target.value);
+            let device = device_caps.iter().find(|d| d.value == target.value);
             let clash = if channel.is_some() {
                 Some(("channel", "rename the channel"))
             } else if device.is_some() {
@@ -82,7 +89,7 @@ pub(super) fn check_capability_counts(
                     .any(|c| c.name == reply && channels::involves(&c.kind, index));
                 let clash = if channel {
                     Some("channel")
-                } else if partition.devices.iter().any(|d| d.value == reply) {
+                } else if device_caps.iter().any(|d| d.value == reply) {
                     Some("device")
                 } else if partition.controls.iter().any(|t| t.value == reply) {
                     Some("partition")

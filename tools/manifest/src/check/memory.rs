@@ -2,7 +2,9 @@
 //! Memory and address spaces: each partition's RAM fits its window and the
 //! platform's free RAM, fixed bases are apart and outside reserved ranges,
 //! and devices (mapped at IPA = PA) land clear of everything else a
-//! partition maps. Part of the semantic checks (`check.rs`).
+//! partition maps (and, for a virtual machine, of the devices its monitor
+//! emulates: `check/passthrough.rs`). Part of the semantic checks
+//! (`check.rs`).
 
 use hv_image::RAM_IPA;
 
@@ -216,6 +218,10 @@ pub(super) fn check_address_spaces(
                     ),
                     "devices are mapped at IPA = PA; this one cannot be given to a partition",
                 );
+            } else if partition.is_vm()
+                && super::passthrough::check_guest_layout(partition, device, found, sink)
+            {
+                // Reported: it lands on the guest's RAM or emulated devices.
             } else if let Some((_, what)) = taken.iter().find(|(span, _)| span.overlaps(found.span))
             {
                 sink.error(

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Reading what makes a partition a virtual machine: `kind`, `monitor`,
 //! `kernel`, `initrd`, `bootargs`, and what a virtual machine may not have
-//! (a program, devices, interrupts, too little memory). Part of reading a
-//! manifest (`system.rs`); whether the monitor exists and the files are there
-//! is `vm.rs`'s (the checks) business.
+//! (a program, `irqs`, too little memory). Part of reading a manifest
+//! (`system.rs`); whether the monitor exists and the files are there is
+//! `vm.rs`'s (the checks) business, and whether its `devices` can be passed
+//! through `check/passthrough.rs`'s.
 
 use super::PartitionDecl;
 use crate::diag::{At, Place, Sink};
@@ -98,13 +99,14 @@ pub(super) const SERVICE_KEYS: [&str; 13] = [
 ];
 
 /// The keys a virtual machine partition takes.
-pub(super) const VM_KEYS: [&str; 13] = [
+pub(super) const VM_KEYS: [&str; 14] = [
     "kind",
     "monitor",
     "memory",
     "vcpus",
     "cores",
     "priority",
+    "devices",
     "fault",
     "controls",
     "replies",
@@ -270,15 +272,24 @@ fn check_bootargs(text: &At<String>, sink: &mut Sink<'_>) -> bool {
     true
 }
 
-/// Checks what a virtual machine may not have: a program, devices,
-/// interrupts, less than [`VM_MIN_MEMORY`] or memory that is not whole 2 MiB
-/// blocks.
-pub(super) fn check_vm_partition(
-    partition: &PartitionDecl,
-    devices_place: Option<&Place>,
-    irqs_place: Option<&Place>,
-    sink: &mut Sink<'_>,
-) {
+/// Refuses `irqs` on a virtual machine, written at `place`: the interrupts
+/// of the devices it owns are passed through to the guest, each as the same
+/// INTID; `irqs` binds a service's device interrupts to notification bits.
+pub(super) fn refuse_irqs(place: &Place, sink: &mut Sink<'_>) {
+    sink.error(
+        place,
+        "a virtual machine takes no `irqs`: its devices bring their interrupts with them, \
+         passed through to the guest",
+        "remove `irqs`: every interrupt of a device in a virtual machine's `devices` reaches \
+         the guest as the same INTID; `irqs` binds a service's device interrupts to \
+         notifications",
+    );
+}
+
+/// Checks what a virtual machine may not have: a name too long for its
+/// files, a program, less than [`VM_MIN_MEMORY`] or memory that is not whole
+/// 2 MiB blocks.
+pub(super) fn check_vm_partition(partition: &PartitionDecl, sink: &mut Sink<'_>) {
     let longest = hv_image::NAME_LENGTH - FILE_SUFFIX_LENGTH;
     if partition.name.value.len() > longest {
         sink.error(
@@ -300,23 +311,6 @@ pub(super) fn check_vm_partition(
             "a virtual machine runs no program: its monitor loads its kernel",
             "remove `program`: the guest boots its `kernel` (Debian's by default), and its \
              `monitor` partition runs the program (`vmm`)",
-        );
-    }
-    let passthrough = "give the device to a service partition, or leave it to the monitor to \
-                       emulate: a virtual machine reaches devices through its monitor";
-    if let (Some(place), false) = (devices_place, partition.devices.is_empty()) {
-        sink.error(
-            place,
-            "a virtual machine cannot own devices: device passthrough is not supported yet",
-            passthrough,
-        );
-    }
-    if let (Some(place), false) = (irqs_place, partition.irqs.is_empty()) {
-        sink.error(
-            place,
-            "a virtual machine cannot take device interrupts: device passthrough is not \
-             supported yet",
-            passthrough,
         );
     }
     let Some(memory) = &partition.memory else {
