@@ -308,6 +308,8 @@ impl System {
     ///   `BULKHEAD_GUEST_INITRD=<ipa>:<length>`: where the monitor sees the
     ///   files, with their exact lengths (the mappings are whole pages);
     /// - `BULKHEAD_GUEST_BOOTARGS=<command line>`.
+    /// - `BULKHEAD_GUEST_DEVICES=<entries>`: the devices passed through to
+    ///   the guest (`docs/manifest.md`), empty if none.
     fn guest_environment(&self, guest: &hv_manifest::Guest) -> Vec<(String, String)> {
         let manifest = &self.compiled.manifest;
         let (Some(vm), Some(monitor)) = (
@@ -346,6 +348,7 @@ impl System {
             }
         }
         environment.push(("BULKHEAD_GUEST_BOOTARGS".to_owned(), guest.bootargs.clone()));
+        environment.push(guest.devices_environment());
         environment
     }
 
@@ -568,6 +571,7 @@ mod tests {
             &format!("{}:{initrd_length}", window + (66 << 20)),
         );
         has("BULKHEAD_GUEST_BOOTARGS", "console=ttyAMA0 rdinit=/init");
+        has("BULKHEAD_GUEST_DEVICES", "");
         assert!(
             !environment
                 .iter()
