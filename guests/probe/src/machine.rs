@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the device tree says about the probe's machine: its RAM (`/memory`
 //! `reg`), its GIC (`arm,gic-v3`: distributor and redistributors;
-//! `arm,cortex-a15-gic`: distributor and CPU interface) and its command line
-//! (`/chosen/bootargs`).
+//! `arm,cortex-a15-gic`: distributor and CPU interface), its command line
+//! (`/chosen/bootargs`), and, when asked ([`device_at`]), the node of a
+//! device at a given address (one passed through to the guest).
 
 use fdt::Fdt;
 
@@ -48,6 +49,58 @@ pub(crate) struct Machine {
     pub(crate) gic: Gic,
     /// `/chosen/bootargs`, empty if there is none.
     pub(crate) bootargs: &'static str,
+    /// The device tree itself.
+    pub(crate) tree: &'static [u8],
+}
+
+/// A device's node.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DeviceNode {
+    /// Its name (`pl031@9010000`).
+    pub(crate) name: &'static str,
+    /// Its `compatible` strings, NUL-separated as in the tree.
+    pub(crate) compatible: &'static str,
+    /// Its first interrupt's INTID (an SPI's or a PPI's), if it has one.
+    pub(crate) intid: Option<u32>,
+}
+
+impl DeviceNode {
+    /// Its `compatible` strings.
+    pub(crate) fn compatibles(&self) -> impl Iterator<Item = &'static str> {
+        self.compatible.split('\0').filter(|s| !s.is_empty())
+    }
+}
+
+/// The node whose first `reg` region starts at `base`, if the tree has one.
+/// Its INTID comes from the first `interrupts` triple (GIC binding: type 0
+/// an SPI, 1 a PPI; then the number).
+pub(crate) fn device_at(tree: &'static [u8], base: u64) -> Option<DeviceNode> {
+    let fdt = Fdt::new(tree).ok()?;
+    let node = fdt.all_nodes().find(|node| {
+        node.reg()
+            .and_then(|mut reg| reg.next())
+            .is_some_and(|region| region.starting_address as u64 == base)
+    })?;
+    let compatible = node
+        .property("compatible")
+        .and_then(|p| core::str::from_utf8(p.value).ok())
+        .unwrap_or("");
+    let intid = node.property("interrupts").and_then(|p| {
+        let cell = |i: usize| {
+            let bytes = p.value.get(4 * i..4 * i + 4)?;
+            Some(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        };
+        match (cell(0)?, cell(1)?) {
+            (0, spi) => spi.checked_add(32),
+            (1, ppi) => ppi.checked_add(16),
+            _ => None,
+        }
+    });
+    Some(DeviceNode {
+        name: node.name,
+        compatible,
+        intid,
+    })
 }
 
 /// Reads the device tree; the error says what is missing.
@@ -93,5 +146,6 @@ pub(crate) fn read(tree: &'static [u8]) -> Result<Machine, &'static str> {
         ram_size,
         gic,
         bootargs,
+        tree,
     })
 }

@@ -38,12 +38,23 @@
 //!   decimals: `probe: bench hvc-null <t> ticks`, `probe: bench mmio-read
 //!   <t> ticks`, `probe: bench vtimer <t> ticks`, then `probe: bench done`
 //!   ([`bench`] has the other lines).
+//! - `passthrough=<hex>`: exercises the PL031 real-time clock passed
+//!   through to the guest at that address (`devices = ["rtc0"]` in the
+//!   manifest; QEMU `virt`'s is at 9010000): its device tree node, its
+//!   PrimeCell IDs, its time, and its alarm's interrupt, delivered by the
+//!   kernel and ended by the probe. Lines `probe: passthrough at <addr>:
+//!   ...`, then `probe: passthrough done` ([`passthrough`] lists them; for
+//!   QEMU's RTC: `device tree node pl031@9010000, compatible arm,pl031
+//!   arm,primecell, INTID 34`, `periph id 0x31 0x10 0x14 0x00`, `cell id
+//!   0x0d 0xf0 0x05 0xb1`, `RTCDR <seconds>`, `interrupt INTID 34 arrived,
+//!   RTCMIS 0x1`, `no further interrupt`).
 //! - `idle`: `probe: idle`, then WFI forever with interrupts masked (later
 //!   modes never run).
 //! - `off`: no mode of its own: at the end, power off instead of idling.
 //!
-//! A malformed value says so (`probe: marker: ...`, `probe: scan: ...`); an
-//! unknown mode prints `probe: unknown mode <mode>`. After the last mode:
+//! A malformed value says so (`probe: marker: ...`, `probe: scan: ...`,
+//! `probe: passthrough: ...`); an unknown mode prints `probe: unknown mode
+//! <mode>`. After the last mode:
 //! `probe: done`, then PSCI `SYSTEM_OFF` (`hvc #0`, x0 = 0x8400_0008) if the
 //! command line has `probe=off` (the monitor then says `vmm: <name> powered
 //! off`; should the call return, `probe: SYSTEM_OFF returned x0 <n>`), else
@@ -70,6 +81,7 @@ mod gic;
 mod hostile;
 mod machine;
 mod marker;
+mod passthrough;
 mod trap;
 
 use hv_abi::smccc::PsciFunction;
@@ -86,6 +98,8 @@ enum Mode<'a> {
     Marker(&'a str),
     /// `scan=<hex>`.
     Scan(&'a str),
+    /// `passthrough=<hex>`.
+    Passthrough(&'a str),
     /// `hostile`.
     Hostile,
     /// `bench`.
@@ -106,6 +120,9 @@ impl<'a> Mode<'a> {
         }
         if let Some(value) = word.strip_prefix("scan=") {
             return Self::Scan(value);
+        }
+        if let Some(value) = word.strip_prefix("passthrough=") {
+            return Self::Passthrough(value);
         }
         match word {
             "hostile" => Self::Hostile,
@@ -164,6 +181,7 @@ extern "C" fn probe_main(device_tree: u64) -> ! {
         match mode {
             Mode::Marker(value) => marker::write(&ram, value),
             Mode::Scan(value) => marker::scan(&ram, value),
+            Mode::Passthrough(value) => passthrough::run(&machine, value),
             Mode::Hostile => hostile::run(&ram),
             Mode::Bench => bench::run(&machine),
             Mode::Idle => {

@@ -20,6 +20,7 @@
 //!     clock-output-names = "clk24mhz"; phandle; };
 //!   pl011@9000000 { compatible = "arm,pl011", "arm,primecell"; reg = <base 4K>;
 //!     interrupts = <0 SPI 4>; clocks = <&clk>, <&clk>; clock-names = "uartclk", "apb_pclk"; };
+//!   pl031@9010000 { ... };                  (a node per device passed through, crate::passthrough)
 //!   chosen { bootargs; stdout-path = "/pl011@9000000";
 //!     linux,initrd-start; linux,initrd-end; (u64, only with an initrd) }; };
 //! ```
@@ -59,6 +60,7 @@ use vm_fdt::FdtWriter;
 
 use crate::image::Region;
 use crate::layout;
+use crate::passthrough::Device;
 
 /// The GIC's phandle.
 pub const GIC_PHANDLE: u32 = 1;
@@ -137,6 +139,9 @@ pub struct GuestMachine {
     pub bootargs: String,
     /// The initrd's place in RAM, when there is one.
     pub initrd: Option<Region>,
+    /// Platform devices passed through to the guest, a node each; add them with
+    /// [`GuestMachine::admit`], which refuses one that conflicts with the rest.
+    pub devices: Vec<Device>,
 }
 
 /// GIC version, for [`GuestMachine::qemu_virt`].
@@ -173,7 +178,93 @@ impl GuestMachine {
             },
             bootargs: String::new(),
             initrd: None,
+            devices: Vec::new(),
         }
+    }
+
+    /// Adds `device` to the machine, unless its frame overlaps the guest's RAM, the GIC's or
+    /// the UART's frames or another device's, or one of its interrupts is the UART's or
+    /// another device's: then the device is left out and the error says what it clashes
+    /// with (a device tree with two owners of an address or an interrupt is one no driver
+    /// can trust).
+    ///
+    /// # Errors
+    ///
+    /// [`FdtError::DeviceConflict`], and the machine is unchanged.
+    pub fn admit(&mut self, device: Device) -> Result<(), FdtError> {
+        self.conflict(&device)?;
+        self.devices.push(device);
+        Ok(())
+    }
+
+    /// The frames the machine already has, each with what it is.
+    fn frames(&self) -> Vec<(u64, u64, String)> {
+        let mut frames = vec![(
+            self.ram_base,
+            self.ram_size,
+            String::from("the guest's RAM"),
+        )];
+        match self.gic {
+            GicConfig::V3 {
+                distributor,
+                redistributors,
+            } => {
+                frames.push((
+                    distributor,
+                    layout::GICD_V3_SIZE,
+                    String::from("the GIC distributor"),
+                ));
+                frames.push((
+                    redistributors,
+                    layout::GICR_FRAME_SIZE * u64::from(self.vcpus),
+                    String::from("the GIC redistributors"),
+                ));
+            }
+            GicConfig::V2 {
+                distributor,
+                cpu_interface,
+            } => {
+                frames.push((
+                    distributor,
+                    layout::GICD_V2_SIZE,
+                    String::from("the GIC distributor"),
+                ));
+                frames.push((
+                    cpu_interface,
+                    layout::GICC_V2_SIZE,
+                    String::from("the GIC CPU interface"),
+                ));
+            }
+        }
+        frames.push((self.uart.base, layout::UART_SIZE, String::from("the UART")));
+        for other in &self.devices {
+            frames.push((other.base, other.size, format!("device {}", other.name)));
+        }
+        frames
+    }
+
+    /// What `device` clashes with, if anything.
+    fn conflict(&self, device: &Device) -> Result<(), FdtError> {
+        let clash = |with: String| FdtError::DeviceConflict {
+            device: device.name.clone(),
+            with,
+        };
+        for (base, size, what) in self.frames() {
+            let end = base.saturating_add(size);
+            if device.base < end && base < device.end() {
+                return Err(clash(format!("{what} at {base:#x}..{end:#x}")));
+            }
+        }
+        let uart_intid = layout::SPI_BASE_INTID + self.uart.spi;
+        for &intid in &device.irqs {
+            if intid == uart_intid {
+                return Err(clash(format!("the UART's INTID {intid}")));
+            }
+            if let Some(other) = self.devices.iter().find(|d| d.irqs.contains(&intid)) {
+                return Err(clash(format!("device {}'s INTID {intid}", other.name)));
+            }
+        }
+        Ok(())
     }
 
     /// The UART node's path, which `/chosen/stdout-path` names: `/pl011@<base>`.
@@ -198,6 +289,14 @@ pub enum FdtError {
     BadRam,
     /// The initrd range wraps around the address space.
     BadInitrd,
+    /// A device passed through clashes with the machine or another device
+    /// ([`GuestMachine::admit`]).
+    DeviceConflict {
+        /// The device's name.
+        device: String,
+        /// What it clashes with.
+        with: String,
+    },
     /// `vm-fdt` refused (a NUL in the command line, say).
     Writer(String),
 }
@@ -216,6 +315,9 @@ impl fmt::Display for FdtError {
                 f.write_str("the guest's RAM is empty or wraps around the address space")
             }
             Self::BadInitrd => f.write_str("the initrd's range wraps around the address space"),
+            Self::DeviceConflict { device, with } => {
+                write!(f, "device {device} clashes with {with}")
+            }
             Self::Writer(why) => write!(f, "the device tree could not be written: {why}"),
         }
     }
@@ -234,7 +336,7 @@ impl From<vm_fdt::Error> for FdtError {
 /// # Errors
 ///
 /// [`FdtError`] when the machine makes no sense (no vCPU, too many, empty RAM, wrapping
-/// ranges) or `vm-fdt` refuses a value (a NUL in `bootargs`).
+/// ranges, devices that clash) or `vm-fdt` refuses a value (a NUL in `bootargs`).
 pub fn build(machine: &GuestMachine) -> Result<Vec<u8>, FdtError> {
     check(machine)?;
     let mut fdt = FdtWriter::new()?;
@@ -290,6 +392,10 @@ pub fn build(machine: &GuestMachine) -> Result<Vec<u8>, FdtError> {
     fdt.property_string_list("clock-names", strings(&["uartclk", "apb_pclk"]))?;
     fdt.end_node(uart)?;
 
+    for device in &machine.devices {
+        write_device(&mut fdt, device)?;
+    }
+
     let chosen = fdt.begin_node("chosen")?;
     fdt.property_string("bootargs", &machine.bootargs)?;
     fdt.property_string("stdout-path", &machine.uart_path())?;
@@ -325,6 +431,14 @@ fn check(machine: &GuestMachine) -> Result<(), FdtError> {
         .is_some_and(|initrd| initrd.start.checked_add(initrd.size).is_none())
     {
         return Err(FdtError::BadInitrd);
+    }
+    // Each device against the machine and the devices before it, as `admit` would have.
+    let mut admitted = GuestMachine {
+        devices: Vec::new(),
+        ..machine.clone()
+    };
+    for device in &machine.devices {
+        admitted.admit(device.clone())?;
     }
     Ok(())
 }
@@ -386,6 +500,34 @@ pub fn timer_flags(machine: &GuestMachine) -> u32 {
             IRQ_LEVEL_HIGH | (mask << 8)
         }
     }
+}
+
+/// A device passed through: see [`crate::passthrough`] for the node.
+fn write_device(fdt: &mut FdtWriter, device: &Device) -> Result<(), FdtError> {
+    let node = fdt.begin_node(&device.node_name())?;
+    if device.is_primecell() {
+        fdt.property_string_list(
+            "compatible",
+            vec![device.compatible.clone(), String::from("arm,primecell")],
+        )?;
+    } else {
+        fdt.property_string("compatible", &device.compatible)?;
+    }
+    fdt.property_array_u64("reg", &[device.base, device.size])?;
+    if !device.irqs.is_empty() {
+        let mut interrupts = vec![];
+        for &intid in &device.irqs {
+            let spi = intid.saturating_sub(layout::SPI_BASE_INTID);
+            interrupts.extend_from_slice(&[GIC_SPI, spi, IRQ_LEVEL_HIGH]);
+        }
+        fdt.property_array_u32("interrupts", &interrupts)?;
+    }
+    if device.is_primecell() {
+        fdt.property_u32("clocks", CLOCK_PHANDLE)?;
+        fdt.property_string("clock-names", "apb_pclk")?;
+    }
+    fdt.end_node(node)?;
+    Ok(())
 }
 
 fn write_timer(fdt: &mut FdtWriter, machine: &GuestMachine) -> Result<(), FdtError> {

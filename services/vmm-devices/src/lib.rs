@@ -11,6 +11,8 @@
 //! - [`gic`]: the GICv3 distributor and redistributors, and the GICv2 distributor; the
 //!   kernel owns the list registers and delivers what the monitor asks for.
 //! - [`psci`]: decoding the guest's PSCI calls and the answers that need no state.
+//! - [`passthrough`]: the platform devices the manifest passes through to the guest
+//!   (`BULKHEAD_GUEST_DEVICES`), which the device tree describes.
 //!
 //! Design rules:
 //! - `no_std` with `alloc`, no `unsafe`, no dependency on the rest of the workspace: the
@@ -29,5 +31,6 @@ pub mod fdt;
 pub mod gic;
 pub mod image;
 pub mod layout;
+pub mod passthrough;
 pub mod pl011;
 pub mod psci;

@@ -4,16 +4,27 @@
 //! initramfs and a device tree describing the machine the manifest gave it
 //! (`vmm_devices::fdt`) near the top of its RAM, then its first vCPU at the
 //! kernel's first byte with x0 = the device tree's address.
+//!
+//! The device tree also describes the platform devices the manifest passes
+//! through to the guest ([`config::DEVICES`], `vmm_devices::passthrough`;
+//! the kernel maps them and forwards their interrupts, the monitor only
+//! says they are there). On the first boot each is reported, `vmm: device
+//! <name> (<compatible>) at <base>..<end>, INTID <n> passed through to
+//! <guest>`; an entry the monitor cannot read, `vmm: device entry
+//! "<entry>": <why>; ignored`, or one that clashes with the machine, `vmm:
+//! device <name> clashes with <what>; left out of <guest>'s device tree`:
+//! the guest boots without it.
 
 use alloc::string::String;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use svc_rt::guest::{File, GuestRam, OutOfRange};
 use svc_rt::shared::Window;
 use vmm_devices::fdt::{FdtError, GuestMachine};
 use vmm_devices::image::{ImageError, ImageHeader, Layout, Region};
 
-use crate::config;
+use crate::{config, console};
 
 /// Why the guest could not be booted.
 pub(crate) enum BootError {
@@ -67,6 +78,7 @@ pub(crate) fn boot(start: &svc_rt::Start) -> Result<Booted, BootError> {
     let mut machine = GuestMachine::qemu_virt(config::VCPUS, ram.size(), gic(start));
     machine.ram_base = config::RAM_BASE;
     machine.bootargs = String::from(config::BOOTARGS);
+    add_devices(&mut machine);
     // The device tree's size does not depend on where the initramfs is:
     // build it once to learn its size, place everything, build it again.
     machine.initrd = initrd.map(|_| Region {
@@ -93,6 +105,39 @@ pub(crate) fn boot(start: &svc_rt::Start) -> Result<Booted, BootError> {
     ))?;
     svc_rt::call::vcpu_start(first, layout.entry(), layout.dtb.start).map_err(BootError::Start)?;
     Ok(Booted { layout })
+}
+
+/// The devices have been reported (on the first boot; later boots find the
+/// same).
+static DEVICES_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Adds the devices passed through to the guest's machine, leaving out (and
+/// reporting, the first time) any entry that is malformed or clashes.
+fn add_devices(machine: &mut GuestMachine) {
+    let report = !DEVICES_REPORTED.swap(true, Ordering::Relaxed);
+    let parsed = vmm_devices::passthrough::parse(config::DEVICES);
+    for error in &parsed.errors {
+        if report {
+            console::say(format_args!("vmm: device entry {error}; ignored"));
+        }
+    }
+    for device in parsed.devices {
+        let described = alloc::format!("{device}");
+        let admitted = machine.admit(device);
+        if !report {
+            continue;
+        }
+        match admitted {
+            Ok(()) => console::say(format_args!(
+                "vmm: device {described} passed through to {}",
+                config::NAME
+            )),
+            Err(e) => console::say(format_args!(
+                "vmm: {e}; left out of {}'s device tree",
+                config::NAME
+            )),
+        }
+    }
 }
 
 /// Turns every vCPU of the guest off.

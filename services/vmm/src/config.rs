@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the manifest decided about this monitor's guest, at compile time:
 //! `cargo xtask` builds each monitor with `BULKHEAD_GUEST_*` (its guest's
-//! name, vCPUs, RAM, files and command line; `docs/manifest.md`), the slots
-//! of its `exits` and `vcpu-N` capabilities, and `BULKHEAD_WAITS`, the
-//! notifications it waits on (the first is the console's signal that
-//! keyboard input arrived for the guest), and its `settings`: today one
-//! test hook, `panic-on-write`.
+//! name, vCPUs, RAM, files, command line and devices passed through;
+//! `docs/manifest.md`), the slots of its `exits` and `vcpu-N` capabilities,
+//! and `BULKHEAD_WAITS`, the notifications it waits on (the first is the
+//! console's signal that keyboard input arrived for the guest), and its
+//! `settings`: today one test hook, `panic-on-write`.
 
 use svc_rt::hypercall::CapSlot;
 use svc_rt::shared::Window;
@@ -27,6 +27,14 @@ pub(crate) const INITRD: Option<Window> = match option_env!("BULKHEAD_GUEST_INIT
 };
 /// The guest kernel's command line.
 pub(crate) const BOOTARGS: &str = env!("BULKHEAD_GUEST_BOOTARGS");
+/// The platform devices passed through to the guest, as the manifest
+/// compiler writes them (`name compatible base size irqs` entries separated
+/// by `;`, read by `vmm_devices::passthrough::parse`); empty, or absent
+/// (a compiler that predates device passthrough), if there are none.
+pub(crate) const DEVICES: &str = match option_env!("BULKHEAD_GUEST_DEVICES") {
+    Some(text) => text,
+    None => "",
+};
 
 /// A test hook, the setting `panic-on-write = "<address>"`: a guest write
 /// to that address makes this monitor panic, as a bug in it would (the

@@ -13,6 +13,7 @@ use super::{
     timer_flags,
 };
 use crate::image::Region;
+use crate::passthrough::{self, Device};
 
 const MIB: u64 = 1 << 20;
 
@@ -360,18 +361,192 @@ fn refuses_machines_that_make_no_sense() {
     );
 }
 
+fn rtc() -> Device {
+    passthrough::parse("rtc0 arm,pl031 0x9010000 0x1000 34")
+        .devices
+        .remove(0)
+}
+
+/// A GICv3 machine with QEMU `virt`'s PL031 passed through, as the monitor builds it from
+/// the compiler's `BULKHEAD_GUEST_DEVICES`.
+fn with_rtc(mut machine: GuestMachine) -> GuestMachine {
+    machine.admit(rtc()).unwrap();
+    machine
+}
+
+#[test]
+fn a_device_passed_through_gets_a_primecell_node() {
+    for machine in [with_rtc(v3(2)), with_rtc(v2(4))] {
+        let blob = build(&machine).unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let rtc = fdt.find_node("/pl031@9010000").unwrap();
+        assert_eq!(strings(rtc, "compatible"), ["arm,pl031", "arm,primecell"]);
+        assert_eq!(u64s(rtc, "reg"), [0x0901_0000, 0x1000]);
+        // SPI 2 = INTID 34, level-high, whatever the GIC version.
+        assert_eq!(cells(rtc, "interrupts"), [0, 2, 4]);
+        assert_eq!(cells(rtc, "clocks"), [CLOCK_PHANDLE]);
+        assert_eq!(strings(rtc, "clock-names"), ["apb_pclk"]);
+        assert_eq!(fdt.find_phandle(CLOCK_PHANDLE).unwrap().name, "apb-pclk");
+        // Its interrupt parent is the root's, the GIC.
+        assert!(rtc.property("interrupt-parent").is_none());
+        // Found as Linux's AMBA bus and the fdt crate find devices.
+        assert_eq!(
+            fdt.find_compatible(&["arm,pl031"]).unwrap().name,
+            "pl031@9010000"
+        );
+    }
+}
+
+#[test]
+fn the_root_lists_the_device_beside_the_others() {
+    let blob = build(&with_rtc(v3(1))).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let mut names: Vec<&str> = fdt
+        .find_node("/")
+        .unwrap()
+        .children()
+        .map(|n| n.name)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "apb-pclk",
+            "chosen",
+            "cpus",
+            "intc@8000000",
+            "memory@40000000",
+            "pl011@9000000",
+            "pl031@9010000",
+            "psci",
+            "timer"
+        ]
+    );
+}
+
+#[test]
+fn other_devices_get_plain_nodes_and_every_interrupt() {
+    let mut machine = v3(1);
+    let parsed = passthrough::parse(
+        "flash0 cfi-flash 0x4000000 0x4000000 -;gpio0 arm,pl061 0x9030000 0x1000 39+40;\
+         thing0 acme,widget-2 0xa000000 0x200 80",
+    );
+    assert!(parsed.errors.is_empty());
+    for device in parsed.devices {
+        machine.admit(device).unwrap();
+    }
+    let blob = build(&machine).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let flash = fdt.find_node("/cfi-flash@4000000").unwrap();
+    assert_eq!(strings(flash, "compatible"), ["cfi-flash"]);
+    assert_eq!(u64s(flash, "reg"), [0x0400_0000, 0x0400_0000]);
+    assert!(flash.property("interrupts").is_none());
+    assert!(flash.property("clocks").is_none());
+    let gpio = fdt.find_node("/pl061@9030000").unwrap();
+    assert_eq!(strings(gpio, "compatible"), ["arm,pl061", "arm,primecell"]);
+    assert_eq!(cells(gpio, "interrupts"), [0, 7, 4, 0, 8, 4]);
+    let widget = fdt.find_node("/widget-2@a000000").unwrap();
+    assert_eq!(strings(widget, "compatible"), ["acme,widget-2"]);
+    assert_eq!(u64s(widget, "reg"), [0x0a00_0000, 0x200]);
+    assert_eq!(cells(widget, "interrupts"), [0, 48, 4]);
+    assert!(widget.property("clock-names").is_none());
+}
+
+#[test]
+fn devices_do_not_change_the_size_from_build_to_build() {
+    let mut machine = with_rtc(v3(2));
+    let first = build(&machine).unwrap().len();
+    machine.initrd = Some(Region {
+        start: 0xffff_ffff_0000,
+        size: 0x1234_5678,
+    });
+    assert_eq!(build(&machine).unwrap().len(), first);
+}
+
+#[test]
+fn clashing_devices_are_refused_and_the_machine_unchanged() {
+    let mut machine = with_rtc(v3(2));
+    let before = machine.clone();
+    let device = |text: &str| passthrough::parse(text).devices.remove(0);
+    for (text, with) in [
+        (
+            "ram0 x,ram 0x48000000 0x1000 -",
+            "the guest's RAM at 0x40000000..0x60000000",
+        ),
+        (
+            "gicd0 x,gic 0x8000000 0x1000 -",
+            "the GIC distributor at 0x8000000..0x8010000",
+        ),
+        (
+            "gicr0 x,gic 0x80b0000 0x1000 -",
+            "the GIC redistributors at 0x80a0000..0x80e0000",
+        ),
+        (
+            "uart1 arm,pl011 0x9000800 0x1000 -",
+            "the UART at 0x9000000..0x9001000",
+        ),
+        (
+            "rtc1 arm,pl031 0x9010000 0x1000 35",
+            "device rtc0 at 0x9010000..0x9011000",
+        ),
+        (
+            "big x,y 0x0 0x9010001 -",
+            "the GIC distributor at 0x8000000..0x8010000",
+        ),
+        ("irq x,y 0xa000000 0x1000 33", "the UART's INTID 33"),
+        ("irq x,y 0xa000000 0x1000 35+34", "device rtc0's INTID 34"),
+    ] {
+        let error = machine.admit(device(text)).unwrap_err();
+        let name = text.split(' ').next().unwrap();
+        assert_eq!(
+            error,
+            FdtError::DeviceConflict {
+                device: name.into(),
+                with: with.into(),
+            },
+            "{text}"
+        );
+        assert_eq!(machine, before);
+    }
+    assert_eq!(
+        machine
+            .admit(device("irq x,y 0xa000000 0x1000 33"))
+            .unwrap_err()
+            .to_string(),
+        "device irq clashes with the UART's INTID 33"
+    );
+    // On GICv2 the CPU interface is there instead of the redistributors.
+    let mut machine = v2(1);
+    let error = machine
+        .admit(device("gicc x,y 0x8011000 0x1000 -"))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("the GIC CPU interface at 0x8010000..0x8012000")
+    );
+    // A machine built by hand with clashing devices does not build.
+    let mut machine = with_rtc(v3(1));
+    machine.devices.push(rtc());
+    assert!(matches!(
+        build(&machine),
+        Err(FdtError::DeviceConflict { .. })
+    ));
+}
+
 /// Decompiles the blob with `dtc` when the host has it (Debian: device-tree-compiler), which
 /// checks the structure independently and warns about binding mistakes.
 #[test]
 fn dtc_decompiles_it_without_warnings() {
     use std::process::{Command, Stdio};
-    for machine in [v3(4), v2(2)] {
+    for machine in [v3(4), v2(2), with_rtc(v3(1)), with_rtc(v2(2))] {
         let blob = build(&machine).unwrap();
         let dir = std::env::temp_dir();
         let path = dir.join(alloc::format!(
-            "vmm-devices-test-{}-{}.dtb",
+            "vmm-devices-test-{}-{}-{}.dtb",
             std::process::id(),
-            machine.vcpus
+            machine.vcpus,
+            machine.devices.len()
         ));
         std::fs::write(&path, &blob).unwrap();
         let output = Command::new("dtc")
@@ -396,5 +571,13 @@ fn dtc_decompiles_it_without_warnings() {
             source.contains("clock-names = \"uartclk\\0apb_pclk\";"),
             "{source}"
         );
+        if !machine.devices.is_empty() {
+            assert!(source.contains("pl031@9010000 {"), "{source}");
+            assert!(
+                source.contains("compatible = \"arm,pl031\\0arm,primecell\";"),
+                "{source}"
+            );
+            assert!(source.contains("clock-names = \"apb_pclk\";"), "{source}");
+        }
     }
 }
