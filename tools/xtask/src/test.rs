@@ -515,8 +515,9 @@ impl Context<'_> {
 /// attacks the kernel; transfer: a capability lent over an endpoint and
 /// revoked; linux (`systems/linux.toml`) and linux-small: Debian Linux
 /// guests; linux-health: a guest whose monitor crashes and a health monitor;
-/// probe and two-guests: the project's own probe guest.
-const SYSTEMS: [&str; 13] = [
+/// probe and two-guests: the project's own probe guest; passthrough and
+/// linux-rtc: the probe and Linux owning the PL031 real-time clock.
+const SYSTEMS: [&str; 15] = [
     "pingpong",
     "isolation",
     "restart",
@@ -530,6 +531,8 @@ const SYSTEMS: [&str; 13] = [
     "linux-health",
     "probe",
     "two-guests",
+    "passthrough",
+    "linux-rtc",
 ];
 
 struct SystemTest {
@@ -682,6 +685,18 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "hostile-guest-gicv2",
             run: |c| vm::hostile(c, Gic::V2),
+        },
+        SystemTest {
+            name: "passthrough-gicv3",
+            run: |c| vm::passthrough(c, Gic::V3, 1),
+        },
+        SystemTest {
+            name: "passthrough-gicv2-4-cores",
+            run: |c| vm::passthrough(c, Gic::V2, 4),
+        },
+        SystemTest {
+            name: "linux-rtc-passthrough",
+            run: |c| linux::rtc_passthrough(c, Gic::V3, 2),
         },
     ]
 }

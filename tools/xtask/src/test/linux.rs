@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! System tests of virtual machines with a real Debian Linux guest
 //! (`cargo xtask guests`): `systems/linux.toml` (two vCPUs, beside ping and
-//! pong) and `tests/qemu/linux-small.toml` (one vCPU, `panic=-1`).
+//! pong), `tests/qemu/linux-small.toml` (one vCPU, `panic=-1`) and
+//! `tests/qemu/linux-rtc.toml` (one vCPU owning the PL031 real-time clock).
 //!
 //! Each boots the guest to its busybox shell, types into it through the
 //! console (the guest has the keyboard focus from the start: it is the
@@ -197,4 +198,136 @@ pub(super) fn reboot_and_panic(c: &Context<'_>, gic: Gic, smp: u32) -> Result<St
         return fail(format!("{resets} resets reported, not 2"));
     }
     Ok("booted 3 times: after `reboot` and after a kernel panic".into())
+}
+
+/// The CPU columns' counts of `/proc/interrupts` line `line` (`  12:   1
+/// GICv3  34 Level  rtc-pl031`), summed, and the hardware interrupt number
+/// after the chip's name.
+fn interrupt_counts(line: &str) -> Option<(u64, &str)> {
+    let mut words = line.split_whitespace();
+    words.next()?.strip_suffix(':')?;
+    let mut total = 0;
+    let mut columns = 0;
+    let mut rest = words.peekable();
+    while let Some(count) = rest.peek().and_then(|w| w.parse::<u64>().ok()) {
+        total += count;
+        columns += 1;
+        rest.next();
+    }
+    let _chip = rest.next()?;
+    let hwirq = rest.next()?;
+    (columns > 0).then_some((total, hwirq))
+}
+
+/// `tests/qemu/linux-rtc.toml` on `gic` with `smp` cores: the guest owns
+/// QEMU virt's PL031 real-time clock. Debian's kernel binds its built-in
+/// `rtc-pl031` driver to the monitor's device tree node through the AMBA
+/// bus (rtc0, read from the real device's PrimeCell IDs), and an alarm set
+/// two seconds ahead through sysfs interrupts it: the driver's line in
+/// `/proc/interrupts`, INTID 34, counts at least one more interrupt after
+/// the alarm than before it.
+pub(super) fn rtc_passthrough(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.system("linux-rtc")?),
+        ..machine(c, gic, smp, "512M")
+    };
+    let commands = [
+        "cat /sys/class/rtc/rtc0/name",
+        "grep rtc-pl031 /proc/interrupts",
+        "echo +2 > /sys/class/rtc/rtc0/wakealarm",
+        "sleep 4; grep rtc-pl031 /proc/interrupts",
+        "poweroff -f",
+    ];
+    let script = commands
+        .iter()
+        .map(|command| (format!("[rtc] {PROMPT}"), format!("{command}\r")))
+        .collect();
+    let outcome = start(
+        c,
+        &machine,
+        RunSpec {
+            timeout: Some(TIMEOUT),
+            script,
+            until: Some("[rtc] vmm: rtc powered off".into()),
+            ..RunSpec::default()
+        },
+    )?;
+    healthy_and_quiet(&outcome)?;
+    let lines = lines_of(&outcome, "rtc");
+    let fail = |what: String| Err(format!("{what}{}", console(&outcome)));
+    if !lines.contains(&MARKER) {
+        return fail(format!("no `{MARKER}`"));
+    }
+    let device = "[rtc] vmm: device rtc0 (arm,pl031) at 0x9010000..0x9011000, INTID 34 passed through to rtc";
+    if !outcome.console.lines().any(|l| l.trim_end() == device) {
+        return fail(format!("no `{device}`"));
+    }
+    let name = answer(&lines, commands[0]);
+    if !name.iter().any(|l| l.contains("rtc-pl031")) {
+        return fail(format!("rtc0 is not the rtc-pl031 driver's: {name:?}"));
+    }
+    let count = |command: &str| -> Result<(u64, String), String> {
+        let answer = answer(&lines, command);
+        match answer.as_slice() {
+            [line] => match interrupt_counts(line) {
+                Some((count, "34")) => {
+                    Ok((count, line.split_whitespace().collect::<Vec<_>>().join(" ")))
+                }
+                Some((_, other)) => Err(format!(
+                    "rtc-pl031's interrupt is hardware interrupt {other}, not 34: {line:?}"
+                )),
+                None => Err(format!("cannot read {line:?} as a /proc/interrupts line")),
+            },
+            other => Err(format!(
+                "`{command}` did not answer one /proc/interrupts line: {other:?}"
+            )),
+        }
+    };
+    let (before, _) = match count(commands[1]) {
+        Ok(counted) => counted,
+        Err(why) => return fail(why),
+    };
+    let echoed = answer(&lines, commands[2]);
+    if !echoed.is_empty() {
+        return fail(format!("setting the alarm answered {echoed:?}"));
+    }
+    let (after, line) = match count(commands[3]) {
+        Ok(counted) => counted,
+        Err(why) => return fail(why),
+    };
+    if after <= before {
+        return fail(format!(
+            "no alarm interrupt: rtc-pl031 counted {before} before the alarm and {after} after"
+        ));
+    }
+    if !outcome
+        .console
+        .lines()
+        .any(|l| l.trim_end() == "[rtc] vmm: rtc powered off")
+    {
+        return fail("`poweroff -f` was not reported".into());
+    }
+    Ok(format!(
+        "rtc0 is rtc-pl031; its alarm interrupted the guest ({before} -> {after}: `{line}`)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interrupt_counts;
+
+    #[test]
+    fn proc_interrupts_lines_are_read() {
+        assert_eq!(
+            interrupt_counts(" 12:          1     GICv3  34 Level     rtc-pl031"),
+            Some((1, "34"))
+        );
+        assert_eq!(
+            interrupt_counts(" 12:  0  3  GIC-0  34 Level     rtc-pl031"),
+            Some((3, "34"))
+        );
+        assert_eq!(interrupt_counts("Err:          0"), None);
+        assert_eq!(interrupt_counts("rtc-pl031"), None);
+        assert_eq!(interrupt_counts(""), None);
+    }
 }
