@@ -366,7 +366,10 @@ fn placeholder_environment() -> Vec<(String, &'static str)> {
         ("BULKHEAD_GUEST_KERNEL", "4429185024:4096"),
         ("BULKHEAD_GUEST_INITRD", "4431282176:4096"),
         ("BULKHEAD_GUEST_BOOTARGS", "console=ttyAMA0"),
-        ("BULKHEAD_GUEST_DEVICES", "rtc0 arm,pl031 0x9010000 0x1000 34"),
+        (
+            "BULKHEAD_GUEST_DEVICES",
+            "rtc0 arm,pl031 0x9010000 0x1000 34",
+        ),
         ("BULKHEAD_WAITS", "1"),
         // A health monitor's partitions (services/monitor).
         ("BULKHEAD_CONTROLS", "partition:0"),
