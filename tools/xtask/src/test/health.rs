@@ -16,6 +16,7 @@ use std::time::Duration;
 use hv_abi::console::PARTITION_FAULT;
 use hv_abi::hypercall::REASON_CONTROLLER;
 
+use super::linux::lines_of;
 use super::{BOOT_TIMEOUT, Context, expect_lines, in_order, machine, start};
 use crate::guests::{MARKER, PROMPT};
 use crate::qemu::{Gic, Machine, Outcome, RunSpec};
@@ -144,16 +145,6 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
     Ok(format!(
         "{starts} starts of crasher, {restarts} restarts by the monitor"
     ))
-}
-
-/// The lines of partition `name` (`[name] text`), as text.
-fn lines_of<'a>(outcome: &'a Outcome, name: &str) -> Vec<&'a str> {
-    let prefix = format!("[{name}] ");
-    outcome
-        .console
-        .lines()
-        .filter_map(|l| l.trim_end_matches('\r').strip_prefix(prefix.as_str()))
-        .collect()
 }
 
 /// `tests/qemu/linux-health.toml` on `gic` with `smp` cores: at the guest's

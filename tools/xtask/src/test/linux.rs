@@ -26,7 +26,7 @@ use crate::qemu::{Gic, Machine, Outcome, RunSpec, Verdict};
 const TIMEOUT: Duration = Duration::from_secs(150);
 
 /// The lines of partition `name` (`[name] text`), as text.
-fn lines_of<'a>(outcome: &'a Outcome, name: &str) -> Vec<&'a str> {
+pub(super) fn lines_of<'a>(outcome: &'a Outcome, name: &str) -> Vec<&'a str> {
     let prefix = format!("[{name}] ");
     outcome
         .console
