@@ -23,8 +23,10 @@
 //! when it starts and leaves stopped, separated by commas).
 //!
 //! Lines it prints, one per event:
-//! - `watching a, b: up to 3 restarts each, looking every 10 ms` (or `..
-//!   each within 10 s ..`, or `reporting stops, restarting nothing`);
+//! - `watching a, b: up to 3 restarts each, looking every 10 ms, counter at
+//!   62500000 Hz` (or `.. each within 10 s ..`, or `reporting stops,
+//!   restarting nothing`; the counter's frequency turns durations into
+//!   ticks);
 //! - ``stopping `b` first``, then `` `b` is stopped (reason 0x2nn: by this
 //!   partition), after N faults``, for each `stop-first` partition;
 //! - `` `a` stopped (fault N, reason 0x..); restarting it (k of n)`` (`k of n
@@ -62,14 +64,6 @@ use settings::{CONTROLLED, MAX_WATCHED, POLL, REMEMBERED, RESTARTS, STOP_FIRST, 
 
 svc_rt::entry!(main);
 
-/// The counter's frequency in Hz, to turn durations into [`svc_rt::counter`]
-/// ticks: QEMU `virt`'s generic timer (the kernel's boot report says `timer
-/// 62500000 Hz`). A service cannot read CNTFRQ_EL0 (the access traps and
-/// faults the partition) and the kernel does not pass the frequency to
-/// services yet, so a board with another frequency needs this to come from
-/// the kernel first.
-const COUNTER_HZ: u64 = 62_500_000;
-
 /// How long it waits, once nothing it watches runs any more, before it says
 /// it is done: the kernel reports the last stop from the core the partition
 /// ran on, and that line should come first.
@@ -100,9 +94,10 @@ struct Watch {
     times: [u64; REMEMBERED],
 }
 
-/// Counter ticks in `nanoseconds`.
+/// Counter ticks in `nanoseconds`, at the counter's frequency.
 fn ticks(nanoseconds: u64) -> u64 {
-    let ticks = u128::from(nanoseconds) * u128::from(COUNTER_HZ) / 1_000_000_000;
+    let hz = svc_rt::counter_frequency();
+    let ticks = u128::from(nanoseconds) * u128::from(hz) / 1_000_000_000;
     u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
@@ -122,7 +117,12 @@ fn main(start: svc_rt::Start) -> ! {
             stop(watch, start.partition);
         }
     }
-    svc_rt::println!("watching {}: {}", Names(&watched), Budget);
+    svc_rt::println!(
+        "watching {}: {}, counter at {} Hz",
+        Names(&watched),
+        Budget,
+        svc_rt::counter_frequency()
+    );
     let poll = ticks(POLL).max(1);
     let within = WITHIN.map(ticks);
     let mut said_done = false;

@@ -114,6 +114,15 @@ pub(crate) fn counter() -> u64 {
     value
 }
 
+/// Reads CNTFRQ_EL0, the counter's frequency in Hz.
+pub(crate) fn counter_frequency() -> u64 {
+    let value: u64;
+    // SAFETY: reading the frequency has no side effect; EL0 may read it
+    // when it may read a counter (CNTKCTL_EL1.EL0VCTEN).
+    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
 /// The kernel's ABI version: the null hypercall.
 pub fn version() -> u32 {
     raw([

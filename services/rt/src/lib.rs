@@ -292,6 +292,12 @@ pub fn counter() -> u64 {
     call::counter()
 }
 
+/// The counter's frequency, in ticks a second (CNTFRQ_EL0, which the
+/// firmware sets and services may read).
+pub fn counter_frequency() -> u64 {
+    call::counter_frequency()
+}
+
 /// What a service learns at start.
 #[derive(Clone, Copy, Debug)]
 pub struct Start {

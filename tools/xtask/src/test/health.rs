@@ -70,7 +70,7 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
         "[monitor] stopping `spin` first".to_owned(),
         format!("bulkhead: fault: partition `spin` stopped {by_monitor}; the others carry on"),
         "[monitor] `spin` is stopped (reason 0x202: by this partition), after 0 faults".into(),
-        "[monitor] watching crasher, spin: up to 3 restarts each, looking every 10 ms".into(),
+        "[monitor] watching crasher, spin: up to 3 restarts each, looking every 10 ms, counter at 62500000 Hz".into(),
     ];
     for n in 1..=3 {
         needles.push(format!(
@@ -196,7 +196,7 @@ pub(super) fn monitor_crash(c: &Context<'_>, gic: Gic, smp: u32) -> Result<Strin
     expect_lines(
         &outcome,
         &[
-            "[health] watching small-vmm: up to 3 restarts each within 60 s, looking every 10 ms"
+            "[health] watching small-vmm: up to 3 restarts each within 60 s, looking every 10 ms, counter at 62500000 Hz"
                 .into(),
             "[small] panicked at services/vmm/src/exits.rs:".into(),
             "small wrote to 0xa000000, where the setting `panic-on-write` makes the monitor panic"
