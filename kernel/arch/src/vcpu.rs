@@ -472,9 +472,8 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
             }
         }
         // The same vCPU again (it was the only one ready here): its
-        // registers are already in place. The kernel never asks this of a
-        // vCPU with a start pending (a restart makes it stop, then ready
-        // only once its start is applied), so there is nothing to apply.
+        // registers are already in place; `before_entry` applies what the
+        // kernel staged for it (a start, a register write, interrupts).
         Next::Switch(_) => {}
         Next::Idle => go_idle::<K>(cpu),
     }
@@ -542,11 +541,12 @@ pub fn current_pc() -> u64 {
     unsafe { core::ptr::addr_of!((*current).elr).read() }
 }
 
-/// Stages `entry` for the guest vCPU this core enters next (the kernel took
-/// it from its state for that vCPU).
-pub fn stage_vm_entry(entry: hv_core::state::VmEntry) {
+/// Stages `entry` (the kernel took it from its state for guest vCPU
+/// `vcpu`) to be applied when this core enters `vcpu`, which it is about
+/// to; an entry staged for another vCPU is dropped then.
+pub fn stage_vm_entry(vcpu: usize, entry: hv_core::state::VmEntry) {
     if let Some(cpu) = this_cpu() {
-        crate::vm::stage(&mut cpu.vm, entry);
+        crate::vm::stage(&mut cpu.vm, vcpu, entry);
     }
 }
 

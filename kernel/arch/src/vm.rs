@@ -267,7 +267,7 @@ pub(crate) struct PerCore {
     /// guest's values, and HCR_EL2 and CPTR_EL2 a guest's settings.
     guest_mode: bool,
     /// What the kernel asked for before the next entry of a guest vCPU.
-    staged: Option<VmEntry>,
+    staged: Option<(usize, VmEntry)>,
     /// Guest vCPUs pinned here whose state was saved with their virtual
     /// timer armed: (vCPU, when it fires, in physical counter ticks). The
     /// core's EL1 physical timer, which no guest or service may touch, is
@@ -309,28 +309,32 @@ pub(crate) fn set_passthrough(intid: u32, vcpu: usize) {
     }
 }
 
-/// Whether `intid` is passed through to a guest.
-fn is_passthrough(intid: u32) -> bool {
+/// Whether `intid` is passed through to guest vCPU `vcpu`.
+fn is_passthrough(intid: u32, vcpu: usize) -> bool {
     PASSTHROUGH
         .get(intid as usize)
-        .is_some_and(|slot| slot.load(Ordering::Relaxed) != 0)
+        .is_some_and(|slot| usize::from(slot.load(Ordering::Relaxed)) == vcpu.wrapping_add(1))
 }
 
-/// Deactivates every interrupt passed through to `vcpu`, which is being
-/// reset: what it had not completed (in its list registers, or waiting
-/// for one) is gone with its old state, and its physical interrupt must
-/// not stay active for ever.
-fn release_passthrough(vcpu: usize) {
-    for (intid, slot) in PASSTHROUGH.iter().enumerate() {
-        if usize::from(slot.load(Ordering::Relaxed)) == vcpu.wrapping_add(1) {
-            crate::gic::clear_active(intid as u32);
+/// Releases every interrupt passed through to `vcpu`, which is being reset
+/// (`fresh`: the interrupts that arrive with its start, which stay): what
+/// it had not completed (in its list registers, or waiting for one) is
+/// gone with its old state, so its physical interrupt is deactivated, and
+/// enabled again (the kernel masks it while the vCPU is off).
+fn release_passthrough(vcpu: usize, fresh: &[u64]) {
+    for intid in 0..VIRTUAL_INTIDS {
+        let arrived = fresh
+            .get(intid as usize / 64)
+            .is_some_and(|word| word & 1 << (intid % 64) != 0);
+        if is_passthrough(intid, vcpu) && !arrived {
+            crate::gic::clear_active(intid);
+            let _ = crate::gic::enable(intid, crate::cpu::mpidr_affinity());
         }
     }
 }
 
 /// Sets up guest vCPU `vcpu` at boot: `index` is its place in its guest.
 pub(crate) fn init_vcpu(vcpu: usize, index: u8) {
-    release_passthrough(vcpu);
     // SAFETY: at boot (or while restarting, with the vCPU claimed and
     // off: its core enters it only after a start) nothing else uses it.
     if let Some(state) = unsafe { state(vcpu) } {
@@ -351,11 +355,10 @@ core::arch::global_asm!(
 );
 
 /// The kernel asks for `entry` to be applied when this core next enters
-/// the guest vCPU it is about to run.
-pub(crate) fn stage(core: &mut PerCore, entry: VmEntry) {
+/// the guest vCPU `vcpu`, which it is about to run.
+pub(crate) fn stage(core: &mut PerCore, vcpu: usize, entry: VmEntry) {
     core.staged = Some(match core.staged.take() {
-        None => entry,
-        Some(mut earlier) => {
+        Some((for_vcpu, mut earlier)) if for_vcpu == vcpu => {
             earlier.start = entry.start.or(earlier.start);
             earlier.write = entry.write.or(earlier.write);
             for (a, b) in earlier.irqs.iter_mut().zip(entry.irqs) {
@@ -364,8 +367,11 @@ pub(crate) fn stage(core: &mut PerCore, entry: VmEntry) {
             for (a, b) in earlier.sgi_sources.iter_mut().zip(entry.sgi_sources) {
                 *a |= b;
             }
-            earlier
+            (vcpu, earlier)
         }
+        // An entry for another vCPU was never applied: that vCPU did not
+        // run, and the kernel staged it only on the way to running it.
+        _ => (vcpu, entry),
     });
 }
 
@@ -381,7 +387,10 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
     }
     // Tested before it is taken: moving an empty `Option` out costs a copy
     // of the whole entry.
-    let start = core.staged.as_ref().and_then(|e| e.start);
+    if core.staged.as_ref().is_some_and(|(v, _)| *v != vcpu) {
+        core.staged = None;
+    }
+    let start = core.staged.as_ref().and_then(|(_, e)| e.start);
     if core.owner != Some(vcpu) || start.is_some() {
         if !core.guest_mode {
             CPTR_EL2.set(CPTR_GUEST);
@@ -410,7 +419,8 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
                 // Saved holding it: nothing is active for it now.
                 new.timer_active = false;
             }
-            reset(vcpu, new, context, entry);
+            let fresh = core.staged.as_ref().map(|(_, e)| e.irqs);
+            reset(vcpu, new, context, entry, fresh.as_ref().map_or(&[], |f| f));
         }
         load(new);
         core.owner = Some(vcpu);
@@ -433,7 +443,7 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
         return;
     };
     if core.staged.is_some()
-        && let Some(entry) = core.staged.take()
+        && let Some((_, entry)) = core.staged.take()
     {
         if let Some((register, value)) = entry.write
             && let Some(x) = context.x.get_mut(usize::from(register))
@@ -450,7 +460,7 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
         }
     }
     if !state.waiting.is_empty() {
-        deliver(&mut state.waiting);
+        deliver(vcpu, &mut state.waiting);
     }
 }
 
@@ -474,7 +484,7 @@ fn leave_guest_mode(core: &mut PerCore) {
 
 /// Puts waiting virtual interrupts into free list registers; asks for a
 /// maintenance interrupt if some still wait.
-fn deliver(waiting: &mut Waiting) {
+fn deliver(vcpu: usize, waiting: &mut Waiting) {
     if waiting.timer {
         if vgic::inject(VIRTUAL_TIMER_INTID, 0, Some(VIRTUAL_TIMER_INTID)) {
             waiting.timer = false;
@@ -498,7 +508,7 @@ fn deliver(waiting: &mut Waiting) {
             } else {
                 sources.trailing_zeros() as u8
             };
-            let hw = is_passthrough(intid).then_some(intid);
+            let hw = is_passthrough(intid, vcpu).then_some(intid);
             if !vgic::inject(intid, source, hw) {
                 vgic::want_room(true);
                 return;
@@ -606,8 +616,8 @@ fn load(state: &VmState) {
 /// with interrupts masked, every general register but x0..x7 (the kernel's
 /// state gives those) zero, EL1 registers, FP/SIMD, virtual timer and
 /// virtual CPU interface at reset.
-fn reset(vcpu: usize, state: &mut VmState, context: &mut Context, entry: u64) {
-    release_passthrough(vcpu);
+fn reset(vcpu: usize, state: &mut VmState, context: &mut Context, entry: u64, fresh: &[u64]) {
+    release_passthrough(vcpu, fresh);
     let keep = VmState {
         vmpidr: state.vmpidr,
         ..VmState::EMPTY
@@ -637,7 +647,7 @@ pub(crate) fn timer_fired(core: &mut PerCore) -> Option<usize> {
     // SAFETY: the owner is pinned to this core (invariants).
     let state = unsafe { state(owner) }?;
     state.waiting.timer = true;
-    deliver(&mut state.waiting);
+    deliver(owner, &mut state.waiting);
     Some(owner)
 }
 
@@ -707,8 +717,8 @@ pub(crate) fn wake_due(core: &mut PerCore) -> u64 {
 /// what waits.
 pub(crate) fn maintenance(core: &mut PerCore) {
     // SAFETY: the owner is pinned to this core (invariants).
-    match core.owner.and_then(|o| unsafe { state(o) }) {
-        Some(state) => deliver(&mut state.waiting),
+    match core.owner.and_then(|o| Some((o, unsafe { state(o) }?))) {
+        Some((owner, state)) => deliver(owner, &mut state.waiting),
         None => vgic::want_room(false),
     }
 }

@@ -387,6 +387,9 @@ pub struct KernelState {
     /// n): set whenever a vCPU's entry gains some, cleared when the glue
     /// takes it, so the common entry, with nothing to do, costs one test.
     vm_entries: u32,
+    /// Interrupts passed through to virtual machines (bit n of word n / 64:
+    /// INTID n): only the kernel delivers them, linked to the physical one.
+    passthrough: [u64; vm::PENDING_WORDS],
     /// What the kernel keeps for each virtual machine vCPU besides its
     /// x0..x7: interrupts to deliver, its exit, how to resume it.
     vm: [vm::VmVcpu; MAX_VCPUS],
@@ -421,6 +424,7 @@ impl KernelState {
             history: [fault::History::EMPTY; MAX_PARTITIONS],
             vm_vcpus: 0,
             vm_entries: 0,
+            passthrough: [0; vm::PENDING_WORDS],
             vm: [vm::VmVcpu::EMPTY; MAX_VCPUS],
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),

@@ -182,7 +182,8 @@ pub enum ManifestError {
         /// The interrupt's index.
         irq: u16,
     },
-    /// A passed-through interrupt is not an SPI a guest can be given, is
+    /// A passed-through interrupt is not an SPI a guest can be given (or is
+    /// the emulated UART's), is
     /// bound twice (here or in [`crate::BootManifest::irqs`]), or belongs to
     /// a device no virtual machine owns.
     BadPassthrough {
@@ -313,8 +314,8 @@ impl fmt::Display for ManifestError {
             ),
             Self::BadPassthrough { irq } => write!(
                 f,
-                "passed-through interrupt {irq}: not an SPI below 256, bound twice, or of a device \
-                 no virtual machine owns"
+                "passed-through interrupt {irq}: not an SPI below 256, the emulated UART's (33), \
+                 bound twice, or of a device no virtual machine owns"
             ),
             Self::BadIrqBadge { irq, other: None } => {
                 write!(f, "interrupt {irq}: the badge is zero")
@@ -339,7 +340,8 @@ impl fmt::Display for ManifestError {
 /// What is wrong with a stage-2 mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MappingProblem {
-    /// Empty, not page-aligned, or outside the IPA space.
+    /// Empty, not page-aligned, or outside the IPA space (or, for a
+    /// virtual machine's device, not at the device's physical address).
     Range,
     /// Overlaps the partition's RAM (`None`) or an earlier mapping.
     Overlap(Option<u16>),

@@ -1058,6 +1058,15 @@ fn passthrough_sample() -> BootManifest {
             device: 0,
         })
         .unwrap();
+    m.partitions[1]
+        .mappings
+        .push(crate::Mapping {
+            kind: MappingKind::Device { device: 0 },
+            ipa: 0x0901_0000,
+            size: 0x1000,
+            rights: rw(),
+        })
+        .unwrap();
     m
 }
 
@@ -1094,6 +1103,16 @@ fn devices_and_interrupts_pass_through_to_a_guest() {
             |m| m.passthrough[0].intid = 300,
             ManifestError::BadPassthrough { irq: 0 },
         ),
+        // The emulated UART's.
+        (
+            |m| m.passthrough[0].intid = 33,
+            ManifestError::BadPassthrough { irq: 0 },
+        ),
+        // Mapped anywhere but at its physical address.
+        (
+            |m| m.partitions[1].mappings[0].ipa = 0x0902_0000,
+            MappingProblem::Range.at(1, 0),
+        ),
         // Bound twice.
         (
             |m| {
@@ -1104,7 +1123,10 @@ fn devices_and_interrupts_pass_through_to_a_guest() {
         ),
         // Of a device a service owns, or of none.
         (
-            |m| m.devices[0].owner = 0,
+            |m| {
+                m.devices[0].owner = 0;
+                m.partitions[1].mappings.clear();
+            },
             ManifestError::BadPassthrough { irq: 0 },
         ),
         (

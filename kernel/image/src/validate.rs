@@ -163,6 +163,7 @@ impl BootManifest {
         for (i, irq) in self.passthrough.iter().enumerate() {
             let bad = ManifestError::BadPassthrough { irq: index(i) };
             if !(SPI_FIRST..hv_abi::vm::VIRTUAL_INTIDS).contains(&irq.intid)
+                || irq.intid == hv_abi::vm::GUEST_UART_INTID
                 || self.irqs.iter().any(|o| o.intid == irq.intid)
                 || self
                     .passthrough
@@ -393,6 +394,11 @@ impl BootManifest {
                         .ok_or(error(MappingProblem::Unknown))?;
                     if spec.owner != p {
                         return Err(error(MappingProblem::NotOwned));
+                    }
+                    // A guest's device is where its device tree says: at
+                    // its physical address, which `validate_vm` checked.
+                    if partition.vm().is_some() && mapping.ipa != spec.pa {
+                        return Err(error(MappingProblem::Range));
                     }
                     (spec.size, Rights::READ.union(Rights::WRITE))
                 }

@@ -193,6 +193,7 @@ pub(crate) fn install(
             let vcpu = guest.first_vcpu;
             let core = state.vcpu_core(VcpuId(vcpu as u8)).unwrap_or(0);
             arch::vcpu::set_passthrough(irq.intid, vcpu);
+            state.pass_through(irq.intid);
             passthrough.push((irq.intid, vcpu));
             routes.push((irq.intid, core));
         }
@@ -249,7 +250,7 @@ fn stage(state: &mut KernelState, next: Option<VcpuId>) {
         && is_guest(v.index())
         && let Some(entry) = state.take_vm_entry(v)
     {
-        arch::vcpu::stage_vm_entry(entry);
+        arch::vcpu::stage_vm_entry(v.index(), entry);
     }
 }
 
@@ -306,7 +307,7 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
     // A guest's data abort (an MMIO access for its monitor) is the common
     // case: no need to decode the syndrome in full.
     if let Exit::Synchronous { esr } = exit
-        && esr >> 26 == EC_DATA_ABORT_LOWER
+        && (esr >> 26) & 0x3f == EC_DATA_ABORT_LOWER
         && is_guest(vcpu)
     {
         let exit = describe_guest_exit(esr, regs);
@@ -412,9 +413,21 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         // It stays active until the guest completes it, through the list
         // register that links it.
         gic::priority_drop(intid);
-        return step(core, |s| {
+        let mut taken = true;
+        let outcome = step(core, |s| {
             s.vm_interrupt(core, VcpuId(vcpu as u8), intid, regs)
+                .unwrap_or_else(|| {
+                    taken = false;
+                    Outcome::CONTINUE
+                })
         });
+        if !taken {
+            // Its vCPU is off: masked until it starts again (the reset
+            // enables it), so a level interrupt does not fire for ever.
+            let _ = gic::disable(intid);
+            gic::deactivate(intid);
+        }
+        return outcome;
     } else {
         // Masked until its owner acknowledges it (Effect::UnmaskIrq).
         let _ = gic::disable(intid);

@@ -465,5 +465,6 @@ impl KernelState {
         self.vm.fill(super::vm::VmVcpu::EMPTY);
         self.vm_vcpus = 0;
         self.vm_entries = 0;
+        self.passthrough = [0; super::vm::PENDING_WORDS];
     }
 }

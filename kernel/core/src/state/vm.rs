@@ -55,8 +55,10 @@ use crate::sched::VcpuId;
 pub use exit::{Access, ICC_SGI1R_EL1, VmExit, sgi_targets};
 
 /// Words of pending-interrupt bits per vCPU.
-const PENDING_WORDS: usize = VIRTUAL_INTIDS as usize / 64;
+pub(super) const PENDING_WORDS: usize = VIRTUAL_INTIDS as usize / 64;
 const _: () = assert!(VIRTUAL_INTIDS.is_multiple_of(64));
+// `vm_vcpus` and `vm_entries` have a bit per vCPU.
+const _: () = assert!(crate::sched::MAX_VCPUS <= 32);
 
 /// What the glue must do when it next enters a virtual machine's vCPU,
 /// taken from the state by [`KernelState::take_vm_entry`].
@@ -394,33 +396,52 @@ impl KernelState {
         self.settle(core, regs, kick).into()
     }
 
+    /// Marks `intid` as passed through to a virtual machine (at boot, from
+    /// the manifest): only [`Self::vm_interrupt`] makes it pending, and a
+    /// monitor may not inject it.
+    pub fn pass_through(&mut self, intid: u32) {
+        if let Some(word) = self.passthrough.get_mut((intid / 64) as usize) {
+            *word |= 1 << (intid % 64);
+        }
+    }
+
+    /// Whether `intid` is passed through to a virtual machine.
+    pub(super) fn is_passed_through(&self, intid: u32) -> bool {
+        self.passthrough
+            .get((intid / 64) as usize)
+            .is_some_and(|word| word & (1 << (intid % 64)) != 0)
+    }
+
     /// Interrupt `intid` of a device passed through to a virtual machine
     /// fired on `core`: it becomes pending for the machine's vCPU `v` (the
     /// glue links it to the physical interrupt, which stays active until the
     /// guest completes it), which wakes if it halted, and whose core, if
-    /// another, is kicked. Nothing for a vCPU that is not a virtual
-    /// machine's or an INTID a guest cannot have. `regs` are the x0..x7 of
-    /// what runs on `core`.
+    /// another, is kicked. `regs` are the x0..x7 of what runs on `core`.
+    ///
+    /// `None`, and nothing changes, if nobody can take it: `intid` is not
+    /// passed through, `v` is not a virtual machine's vCPU of an active
+    /// partition, or it is off (the glue then masks the interrupt until the
+    /// vCPU is started again).
     pub fn vm_interrupt(
         &mut self,
         core: usize,
         v: VcpuId,
         intid: u32,
         regs: &mut [u64; 8],
-    ) -> Outcome {
-        if core >= self.core_count {
-            return Outcome {
-                next: Next::Idle { from: None },
-                ..Outcome::CONTINUE
-            };
+    ) -> Option<Outcome> {
+        let takes = core < self.core_count
+            && self.is_passed_through(intid)
+            && self.is_vm(v)
+            && self.active_target(v).is_ok()
+            && !matches!(
+                self.vcpu_state(v),
+                Some(VcpuState::Off | VcpuState::Stopped) | None
+            );
+        if !takes {
+            return None;
         }
-        // Shared peripheral interrupts only: the first is INTID 32.
-        let kick = if (32..VIRTUAL_INTIDS).contains(&intid) {
-            self.pend(v, intid, None, core)
-        } else {
-            0
-        };
-        self.settle(core, regs, kick).into()
+        let kick = self.pend(v, intid, None, core);
+        Some(self.settle(core, regs, kick).into())
     }
 
     /// The running virtual machine vCPU on `core` wrote `value` to

@@ -21,7 +21,7 @@ const C: Rights = Rights::CONTROL;
 use crate::cap::{NotificationId, Object, ReplyId};
 use crate::sched::VcpuId;
 use crate::state::{
-    Effect, EndpointSeed, IrqSeed, KernelState, Next, ReplySeed, VcpuState, VmExit,
+    Effect, EndpointSeed, IrqSeed, KernelState, Next, Outcome, ReplySeed, VcpuState, VmExit,
 };
 
 /// Six partitions on two cores, nine vCPUs, five endpoints (two carrying
@@ -244,6 +244,13 @@ enum Action {
         core: usize,
         pending: bool,
     },
+    /// Interrupt `intid` (50 is passed through, 51 not) fires on `core` for
+    /// guest vCPU `vcpu`.
+    VmIrq {
+        core: usize,
+        vcpu: u8,
+        intid: u32,
+    },
     VmSgi {
         core: usize,
         value: u64,
@@ -374,6 +381,7 @@ fn action(vm: u32) -> impl Strategy<Value = Action> {
         4 * vm => monitor,
         3 * vm => (0usize..2, exit_esr, any::<u64>()).prop_map(|(core, esr, source)| Action::VmExit { core, esr, source }),
         2 * vm => (0usize..2, any::<bool>()).prop_map(|(core, pending)| Action::VmHalt { core, pending }),
+        vm.div_ceil(2) => (0usize..2, 4u8..9, 50u32..52).prop_map(|(core, vcpu, intid)| Action::VmIrq { core, vcpu, intid }),
         vm => (0usize..2, prop_oneof![0u64..0x1000_0000, any::<u64>()]).prop_map(|(core, value)| Action::VmSgi { core, value }),
         vm => (5u8..9).prop_map(|vcpu| Action::VmTimer { vcpu }),
         2 * vm => (5u8..9).prop_map(|vcpu| Action::TakeEntry { vcpu }),
@@ -445,6 +453,27 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
                             | VcpuState::Off
                     )
                 ));
+            }
+        }
+        Action::VmIrq { core, vcpu, intid } => {
+            m.state.pass_through(50);
+            let before = m.state.clone();
+            let mut taken = true;
+            m.step(core, |s, r| {
+                s.vm_interrupt(core, VcpuId(vcpu), intid, r)
+                    .unwrap_or_else(|| {
+                        taken = false;
+                        Outcome::CONTINUE
+                    })
+            });
+            if taken {
+                assert_eq!(intid, 50, "only a passed-through interrupt is taken");
+                assert!(m.state.is_vm(VcpuId(vcpu)));
+            } else {
+                assert!(
+                    *m.state == *before,
+                    "an interrupt nobody takes changes nothing"
+                );
             }
         }
         Action::VmHalt { core, pending } => {
@@ -616,6 +645,14 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
             }) {
                 see("vCPU halted");
             }
+            if let Action::VmIrq {
+                intid: 50, vcpu, ..
+            } = *action
+                && *m.state != *before
+                && m.state.is_vm(VcpuId(vcpu))
+            {
+                see("passed-through interrupt taken");
+            }
             if (6u8..8).any(|g| {
                 before.vcpu_state(VcpuId(g)) == Some(VcpuState::Halted)
                     && matches!(
@@ -662,7 +699,7 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
 /// ever produced refused calls would pass the tests above.
 #[test]
 fn random_steps_reach_the_interesting_states() {
-    let mut seen = reached(1, 64);
+    let mut seen = reached(1, 96);
     for (what, count) in reached(8, 32) {
         *seen.entry(what).or_default() += count;
     }
@@ -686,6 +723,7 @@ fn random_steps_reach_the_interesting_states() {
         "exit sent",
         "exit answered",
         "vCPU halted",
+        "passed-through interrupt taken",
         "halted vCPU woken",
         "vCPU started",
         "vCPU stopped",

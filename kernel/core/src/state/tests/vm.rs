@@ -638,11 +638,14 @@ fn a_monitor_on_its_guests_core_answers_exits_on_the_fast_path() {
 #[test]
 fn a_passed_through_interrupt_wakes_its_guest_or_waits_for_its_entry() {
     let mut m = started();
+    m.state.pass_through(34);
+    m.state.pass_through(35);
     m.step(1, |s, r| s.vm_halt(1, false, r));
     assert_eq!(m.state.vcpu_state(v(1)), Some(VcpuState::Halted));
     // Taken on core 0 (where the SPI was routed): the halted vCPU on core
     // 1 is made ready, and core 1 kicked.
-    let out = m.step(0, |s, r| s.vm_interrupt(0, v(1), 34, r));
+    let mut regs = m.regs[0];
+    let out = m.state.vm_interrupt(0, v(1), 34, &mut regs).unwrap();
     assert_eq!(out.kick, 0b10);
     m.reschedule(1);
     assert_eq!(m.on(1), Some(v(1)));
@@ -650,14 +653,21 @@ fn a_passed_through_interrupt_wakes_its_guest_or_waits_for_its_entry() {
     assert_eq!(entry.irqs[0], 1 << 34);
     // Taken on the guest's own core while it runs: no kick, it carries on
     // and finds it at its next entry.
-    let out = m.step(1, |s, r| s.vm_interrupt(1, v(1), 35, r));
+    let mut regs = m.regs[1];
+    let out = m.state.vm_interrupt(1, v(1), 35, &mut regs).unwrap();
     assert_eq!((out.kick, out.next), (0, Next::Continue));
     let entry = m.state.take_vm_entry(v(1)).unwrap_or(VmEntry::NONE);
     assert_eq!(entry.irqs[0], 1 << 35);
-    // Not an SPI a guest can have, or not a guest's vCPU: nothing.
-    for (vcpu, intid) in [(1, 27), (1, 256), (3, 34)] {
-        m.step(1, |s, r| s.vm_interrupt(1, v(vcpu), intid, r));
-        assert!(m.state.take_vm_entry(v(vcpu)).is_none_or(|e| e.is_empty()));
+    // Not passed through, not a guest's vCPU, or a vCPU that is off: nobody
+    // takes it, and nothing changes.
+    for (vcpu, intid) in [(1, 36), (3, 34), (2, 34)] {
+        let before = m.state.clone();
+        let mut regs = m.regs[1];
+        assert!(m.state.vm_interrupt(1, v(vcpu), intid, &mut regs).is_none());
+        assert!(*m.state == *before, "{vcpu} {intid}");
     }
+    // A monitor may not inject it: only the kernel links it.
+    m.hvc(0, Hypercall::VcpuInject, &[1, 34]);
+    assert_eq!(m.status(0), Some(Status::InvalidArgument));
     m.state.check_invariants().unwrap();
 }

@@ -34,9 +34,14 @@ impl KernelState {
             Hypercall::VcpuInject => {
                 let intid = (regs[2] & 0xffff) as u32;
                 let source = ((regs[2] >> 16) & 0xff) as u8;
-                // The virtual timer's interrupt is the kernel's to deliver
-                // (linked to its physical one): a monitor may not.
-                if intid >= VIRTUAL_INTIDS || intid == VIRTUAL_TIMER_INTID || regs[2] >> 24 != 0 {
+                // The virtual timer's interrupt, and those passed through,
+                // are the kernel's to deliver (linked to their physical
+                // ones): a monitor may not.
+                if intid >= VIRTUAL_INTIDS
+                    || intid == VIRTUAL_TIMER_INTID
+                    || self.is_passed_through(intid)
+                    || regs[2] >> 24 != 0
+                {
                     return Err(Status::InvalidArgument);
                 }
                 self.active_target(target)?;
@@ -123,7 +128,7 @@ impl KernelState {
     }
 
     /// `PeerGone` unless `v`'s partition runs.
-    fn active_target(&self, v: VcpuId) -> Result<(), Status> {
+    pub(in crate::state) fn active_target(&self, v: VcpuId) -> Result<(), Status> {
         let active = self
             .vcpu_partition(v)
             .and_then(|p| self.partition_state(p))
