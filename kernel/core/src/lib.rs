@@ -5,7 +5,8 @@
 //! here, so that it can be tested on the host: what the device tree says about
 //! the machine ([`platform`]), which physical memory is free ([`range`],
 //! [`memory`]), what the kernel's own page tables contain ([`pagetable`]), and
-//! what an exception syndrome means ([`esr`]). Capabilities, IPC state and the
+//! what an exception syndrome means ([`esr`]), and how long to wait for a
+//! UART the kernel prints through ([`uart`]). Capabilities, IPC state and the
 //! scheduler join it with partitions.
 //!
 //! Design rules:
@@ -29,6 +30,7 @@ pub mod platform;
 pub mod range;
 pub mod sched;
 pub mod state;
+pub mod uart;
 
 /// The most cores the kernel drives. Cores beyond this are left off and the
 /// boot report says so.

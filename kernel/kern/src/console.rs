@@ -4,9 +4,12 @@
 //! The platform supplies a [`Console`] (a UART driver); [`println!`] formats
 //! into it under a lock, so lines from several cores never interleave. The
 //! panic path uses [`emergency_print`], which takes the lock if it can and
-//! prints anyway if another core holds it for too long.
+//! prints anyway if another core holds it for too long. The driver never
+//! waits for its device without a bound: what it could not send it counts
+//! as dropped, and the next line printed says how much was lost.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -15,10 +18,18 @@ pub trait Console: Sync {
     /// Writes `bytes`, turning `\n` into `\r\n` if the device needs it, and
     /// returns once they are all queued.
     fn write_bytes(&self, bytes: &[u8]);
+
+    /// Bytes dropped so far because the device did not take them in time
+    /// (a driver must never wait for its device without a bound).
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 static CONSOLE: Once<&'static dyn Console> = Once::new();
 static LOCK: Mutex<()> = Mutex::new(());
+/// Dropped bytes already reported (guarded by `LOCK`'s holder).
+static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// Makes `console` the kernel's console. The first call wins.
 pub fn init(console: &'static dyn Console) {
@@ -38,6 +49,15 @@ impl Write for Writer {
 pub fn print_line(args: fmt::Arguments<'_>) {
     let Some(console) = CONSOLE.get() else { return };
     let _guard = LOCK.lock();
+    let dropped = console.dropped();
+    let reported = REPORTED.swap(dropped, Ordering::Relaxed);
+    if dropped > reported {
+        let _ = writeln!(
+            Writer(*console),
+            "bulkhead: console: {} bytes of the kernel's output dropped: the UART stopped draining",
+            dropped - reported
+        );
+    }
     let _ = writeln!(Writer(*console), "{args}");
 }
 

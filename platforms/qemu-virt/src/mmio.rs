@@ -4,8 +4,13 @@
 //! The one place in this crate that turns a physical address into a register
 //! block. The kernel identity-maps the UART as device memory, so the same
 //! address works before and after the MMU is turned on.
+//!
+//! Every wait on the UART is bounded ([`hv_core::uart::Transmitter`]
+//! decides): a partition that owns the UART, or a UART that never drains,
+//! costs the kernel dropped output, never a hang.
 
 use hv_core::platform::Uart;
+use hv_core::uart::{Decision, Transmitter};
 use hv_kernel::console::Console;
 use spin::Once;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
@@ -58,6 +63,10 @@ register_structs! {
 /// kernel drives.
 pub(crate) struct Pl011 {
     registers: &'static Registers,
+    /// Whether the UART was found stalled, and what was dropped. Writers
+    /// hold the kernel's console lock, so this lock is free but for the
+    /// panic path, which then waits with a bound of its own.
+    transmitter: spin::Mutex<Transmitter>,
 }
 
 // SAFETY: every access is a volatile read or write of a device register; two
@@ -85,25 +94,30 @@ impl Pl011 {
             .modify(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
-    fn put(&self, byte: u8) {
-        while self.registers.fr.is_set(FR::TXFF) {
-            core::hint::spin_loop();
+    fn put(&self, transmitter: &mut Transmitter, byte: u8) {
+        if transmitter.admit(|| self.registers.fr.is_set(FR::TXFF)) == Decision::Send {
+            self.registers.dr.set(u32::from(byte));
         }
-        self.registers.dr.set(u32::from(byte));
     }
 }
 
 impl Console for Pl011 {
     fn write_bytes(&self, bytes: &[u8]) {
+        // Another core panicking while this one prints: a fresh bound.
+        let mut spare = Transmitter::new();
+        let mut guard = self.transmitter.try_lock();
+        let transmitter = guard.as_deref_mut().unwrap_or(&mut spare);
         for &byte in bytes {
             if byte == b'\n' {
-                self.put(b'\r');
+                self.put(transmitter, b'\r');
             }
-            self.put(byte);
+            self.put(transmitter, byte);
         }
-        while self.registers.fr.is_set(FR::BUSY) {
-            core::hint::spin_loop();
-        }
+        transmitter.drain(|| self.registers.fr.is_set(FR::BUSY));
+    }
+
+    fn dropped(&self) -> u64 {
+        self.transmitter.try_lock().map_or(0, |t| t.dropped())
     }
 }
 
@@ -119,7 +133,10 @@ pub(crate) fn pl011(uart: &Uart) -> &'static Pl011 {
         // it only through this one `Pl011` (the `Once` above), which upholds
         // the type's invariant.
         let registers = unsafe { &*(base as *const Registers) };
-        let pl011 = Pl011 { registers };
+        let pl011 = Pl011 {
+            registers,
+            transmitter: spin::Mutex::new(Transmitter::new()),
+        };
         pl011.init();
         pl011
     })
