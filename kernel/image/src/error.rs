@@ -198,6 +198,23 @@ pub enum ManifestError {
         /// The earlier interrupt it clashes with, if that is the problem.
         other: Option<u16>,
     },
+    /// An interrupt's badge shares bits with what a capability to its
+    /// notification signals (`slot` of `partition`), so that capability
+    /// could pass for the interrupt.
+    IrqBadgeSignalled {
+        /// The interrupt's index.
+        irq: u16,
+        /// The partition holding the capability.
+        partition: u16,
+        /// The capability's slot.
+        slot: u16,
+    },
+    /// An interrupt's badge shares bits with the kernel log's on the same
+    /// notification.
+    IrqBadgeKernelLog {
+        /// The interrupt's index.
+        irq: u16,
+    },
     /// A file is empty.
     BadFileSize {
         /// The file.
@@ -326,6 +343,19 @@ impl fmt::Display for ManifestError {
             } => write!(
                 f,
                 "interrupt {irq}: badge shares bits with interrupt {other} on the same notification"
+            ),
+            Self::IrqBadgeSignalled {
+                irq,
+                partition,
+                slot,
+            } => write!(
+                f,
+                "interrupt {irq}: badge shares bits with what partition {partition}'s capability \
+                 {slot} signals on the same notification"
+            ),
+            Self::IrqBadgeKernelLog { irq } => write!(
+                f,
+                "interrupt {irq}: badge shares bits with the kernel log's on the same notification"
             ),
             Self::BadFileSize { file } => write!(f, "file {file}: it is empty"),
             Self::MissingFile { file } => write!(

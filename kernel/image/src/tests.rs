@@ -8,8 +8,8 @@ use proptest::prelude::{Strategy, any, prop, prop_assert, prop_assert_eq, propte
 
 use crate::error::{Item, ManifestError, MappingProblem};
 use crate::manifest::{
-    BootManifest, CapSpec, DeviceSpec, FaultPolicy, FileSpec, IrqSpec, Mapping, MappingKind, Name,
-    Object, PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
+    BootManifest, CapSpec, DeviceSpec, FaultPolicy, FileSpec, IrqSpec, KernelLogSpec, Mapping,
+    MappingKind, Name, Object, PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
 };
 use crate::package::{self, FORMAT_VERSION, Package, PackageError};
 
@@ -900,6 +900,40 @@ fn every_rule_is_checked() {
                 irq: 1,
                 other: Some(0),
             },
+        ),
+        (
+            // A signaller whose badge has the interrupt's bit could pass
+            // for the UART's interrupt.
+            |m| {
+                m.partitions[2]
+                    .caps
+                    .push(cap(Object::Notification(0), Rights::WRITE, 0b11))
+                    .unwrap();
+            },
+            ManifestError::IrqBadgeSignalled {
+                irq: 0,
+                partition: 2,
+                slot: 2,
+            },
+        ),
+        (
+            // The waiter itself signalling with the interrupt's bit.
+            |m| m.partitions[0].caps[0] = cap(Object::Notification(0), rw(), 1),
+            ManifestError::IrqBadgeSignalled {
+                irq: 0,
+                partition: 0,
+                slot: 0,
+            },
+        ),
+        (
+            |m| {
+                m.kernel_log = Some(KernelLogSpec {
+                    partition: 0,
+                    notification: 0,
+                    badge: Badge(1),
+                });
+            },
+            ManifestError::IrqBadgeKernelLog { irq: 0 },
         ),
     ];
     for (i, (edit, expected)) in cases.iter().enumerate() {

@@ -501,8 +501,9 @@ impl BootManifest {
         Ok(())
     }
 
-    /// Interrupts: real SPIs, bound once, to existing objects, with badges
-    /// that tell them apart.
+    /// Interrupts: real SPIs, bound once, to existing objects, with non-zero
+    /// badges that tell them apart from each other, from every capability
+    /// that signals the same notification and from the kernel log.
     fn validate_irqs(&self) -> Result<(), ManifestError> {
         for (i, irq) in self.irqs.iter().enumerate() {
             let here = index(i);
@@ -541,6 +542,27 @@ impl BootManifest {
                     irq: here,
                     other: Some(index(other)),
                 });
+            }
+            // Nothing else may set the interrupt's bits: not a capability
+            // that signals the notification, not the kernel log.
+            let notification = Object::Notification(irq.notification);
+            for (p, spec) in self.partitions.iter().enumerate() {
+                if let Some(slot) = spec.caps.iter().position(|c| {
+                    c.object == notification
+                        && c.rights.contains(Rights::WRITE)
+                        && c.badge.0 & irq.badge.0 != 0
+                }) {
+                    return Err(ManifestError::IrqBadgeSignalled {
+                        irq: here,
+                        partition: index(p),
+                        slot: index(slot),
+                    });
+                }
+            }
+            if self.kernel_log.is_some_and(|log| {
+                log.notification == irq.notification && log.badge.0 & irq.badge.0 != 0
+            }) {
+                return Err(ManifestError::IrqBadgeKernelLog { irq: here });
             }
         }
         Ok(())
