@@ -17,7 +17,8 @@
 //!   arithmetic and `Result`s; errors are small `Copy` values that say what is
 //!   wrong and where.
 //! - **One crate, both sides.** The host tool encodes with the same types the
-//!   kernel decodes, so the format is written down once. `std` (a feature,
+//!   kernel decodes, so the format is written down once; and the rule of
+//!   what a partition may be given ([`grant`]) is written once for both. `std` (a feature,
 //!   or in tests) adds only the encoder, [`package::build`].
 
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -25,6 +26,7 @@
 
 mod crc;
 mod error;
+pub mod grant;
 mod manifest;
 pub mod package;
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! not restart itself) and is most likely a slip of the pen, so it is an
 //! error.
 
+use hv_image::grant::{self, Kept, Refusal};
 use hv_image::{MAX_DEVICES, MAX_PARTITIONS, MAX_PROGRAMS};
 
 use crate::channels;
@@ -374,6 +375,18 @@ fn check_devices(
             );
             continue;
         }
+        if let Some(found) = platform.devices.get(found)
+            && let Err(why) = judge_device(decl, platform, found)
+        {
+            sink.error(
+                &device.place,
+                format!(
+                    "device `{}` may not be given to a partition: it is {why}",
+                    device.value
+                ),
+                why.help(),
+            );
+        }
         let earlier_owner = decl.partitions[..index]
             .iter()
             .find(|other| other.devices.iter().any(|d| d.value == device.value));
@@ -402,6 +415,37 @@ fn check_devices(
         owned.push(found);
     }
     owned
+}
+
+/// The kernel's rule ([`hv_image::grant`]) for a platform's device: by its
+/// model, and against what the kernel keeps: RAM, reserved ranges, and its
+/// console while no partition reads the kernel log.
+fn judge_device(
+    decl: &SystemDecl,
+    platform: &Platform,
+    device: &crate::platform::Device,
+) -> Result<(), Refusal> {
+    let memory = platform.memory.iter().map(|span| (*span, Refusal::Memory));
+    let reserved = platform.reserved.iter().map(|r| (r.span, Refusal::Memory));
+    let console = platform
+        .console
+        .filter(|_| decl.kernel_log.is_none())
+        .map(|span| (span, Refusal::Console));
+    let kept: Vec<Kept> = memory
+        .chain(reserved)
+        .chain(console)
+        .map(|(span, why)| Kept {
+            base: span.base,
+            size: span.size,
+            why,
+        })
+        .collect();
+    grant::judge(
+        device.span.base,
+        device.span.size,
+        [device.compatible.as_str()],
+        &kept,
+    )
 }
 
 /// Finds a device of the platform by name, or reports it.

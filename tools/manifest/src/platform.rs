@@ -84,6 +84,8 @@ pub(crate) struct Platform {
     pub(crate) reserved: Vec<Reserved>,
     /// Devices, in file order.
     pub(crate) devices: Vec<Device>,
+    /// The kernel's console UART (`[console]`), if the platform names one.
+    pub(crate) console: Option<Span>,
 }
 
 impl Platform {
@@ -163,9 +165,10 @@ impl Platform {
             );
         }
         // Read by the build and the runner, not here.
-        for key in ["binary", "qemu", "console"] {
+        for key in ["binary", "qemu"] {
             let _ = root.get(key);
         }
+        let console = read_console(&mut root, sink);
         let cores = read_cores(&mut root, sink);
         let memory = read_memory(&mut root, sink);
         let reserved = read_reserved(&mut root, sink);
@@ -186,8 +189,24 @@ impl Platform {
             memory,
             reserved,
             devices,
+            console,
         })
     }
+}
+
+/// `[console]`: where the kernel prints. Only `base` and `size` matter
+/// here (the build reads the rest).
+fn read_console(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Span> {
+    let help = "`[console]` takes `compatible`, `base`, `size` and `intid`";
+    let mut table = root
+        .get("console")?
+        .table(sink, "the `[console]` table", help)?;
+    for key in ["compatible", "intid"] {
+        let _ = table.get(key);
+    }
+    let span = read_span(&mut table, sink, "console");
+    table.finish(sink, &["compatible", "base", "size", "intid"]);
+    span
 }
 
 /// `[cores] count = N`.

@@ -78,8 +78,8 @@ platform = "qemu-virt"
 [partitions.driver]
 program = "uart-pl011"
 memory = "64K"
-devices = ["uart0"]
-irqs = { uart0 = "irq" }
+devices = ["rtc0"]
+irqs = { rtc0 = "irq" }
 
 [partitions.client]
 program = "hello"
@@ -114,7 +114,7 @@ readers = ["driver"]
                     slot("irq", 0),
                     slot("bytes", 1),
                     slot("window", 2),
-                    slot("uart0", 3)
+                    slot("rtc0", 3)
                 ]
             ),
             (
@@ -128,13 +128,13 @@ readers = ["driver"]
     assert_eq!(driver.ram_ipa, RAM_IPA);
     assert_eq!(driver.caps[3].object, Object::Device(0));
     assert_eq!(driver.mappings[0].kind, MappingKind::Device { device: 0 });
-    assert_eq!(driver.mappings[0].ipa, 0x0900_0000);
+    assert_eq!(driver.mappings[0].ipa, 0x0901_0000);
     assert_eq!(driver.mappings[1].kind, MappingKind::Shared { region: 0 });
     assert_eq!(driver.mappings[1].rights, Rights::READ);
     let client = &compiled.manifest.partitions[1];
     assert_eq!(client.caps[0].badge.0, 1);
     assert_eq!(client.caps[0].rights, Rights::WRITE);
-    assert_eq!(compiled.manifest.irqs[0].intid, 33);
+    assert_eq!(compiled.manifest.irqs[0].intid, 34);
     assert_eq!(compiled.manifest.irqs[0].badge.0, 1);
 }
 
