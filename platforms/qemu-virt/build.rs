@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Build script: links with `link.x` and turns `platform.toml`'s console
-//! entry into constants (`$OUT_DIR/platform.rs`), so the address is written
+//! entry and its devices into constants (`$OUT_DIR/platform.rs`), so the address is written
 //! down once. Reads no environment variables.
 
 use std::path::PathBuf;
@@ -38,6 +38,45 @@ fn main() {
         field("size"),
         field("intid"),
     );
+    // The devices partitions may own: the kernel refuses a boot package
+    // that gives any other (hv_core::devices).
+    let mut out = out;
+    out.push_str(
+        "/// The devices partitions may own (platform.toml `[devices]`).\n\
+         const DEVICES: &[hv_core::devices::Peripheral] = &[\n",
+    );
+    let devices = table
+        .get("devices")
+        .and_then(toml::Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    for (name, device) in &devices {
+        let integer = |key: &str| {
+            device[key]
+                .as_integer()
+                .unwrap_or_else(|| panic!("[devices.{name}] {key} is an integer"))
+        };
+        let irqs: Vec<String> = device
+            .get("irqs")
+            .and_then(toml::Value::as_array)
+            .map(|irqs| {
+                irqs.iter()
+                    .map(|i| {
+                        i.as_integer()
+                            .unwrap_or_else(|| panic!("[devices.{name}] irqs are integers"))
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "    // {name}\n    hv_core::devices::Peripheral {{ base: {:#x}, size: {:#x}, irqs: &[{}] }},\n",
+            integer("base"),
+            integer("size"),
+            irqs.join(", ")
+        ));
+    }
+    out.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out_dir.join("platform.rs"), out).expect("OUT_DIR is writable");
 }

@@ -5,7 +5,8 @@
 //! here, so that it can be tested on the host: what the device tree says about
 //! the machine ([`platform`]), which physical memory is free ([`range`],
 //! [`memory`]), what the kernel's own page tables contain ([`pagetable`]), and
-//! what an exception syndrome means ([`esr`]), and how long to wait for a
+//! what an exception syndrome means ([`esr`]), which devices a partition may
+//! be given on this machine ([`devices`]), and how long to wait for a
 //! UART the kernel prints through ([`uart`]). Capabilities, IPC state and the
 //! scheduler join it with partitions.
 //!
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cap;
+pub mod devices;
 pub mod devicetree;
 pub mod elf;
 pub mod esr;

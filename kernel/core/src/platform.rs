@@ -248,23 +248,6 @@ impl<'dt> PlatformInfo<'dt> {
         })
     }
 
-    /// Whether the device tree describes a device whose registers start at
-    /// `base` and span at least `size` bytes: how the kernel cross-checks the
-    /// devices a manifest hands to partitions against the real machine.
-    #[must_use]
-    pub fn has_device(&self, blob: &[u8], base: u64, size: u64) -> bool {
-        let Ok(fdt) = Fdt::new(blob) else {
-            return false;
-        };
-        fdt.all_nodes().any(|node| {
-            let is_device = node.property("compatible").is_some();
-            is_device
-                && regs(node, "device").is_ok_and(|ranges| {
-                    ranges.iter().any(|r| r.start() == base && r.size() >= size)
-                })
-        })
-    }
-
     /// The total RAM in bytes.
     #[must_use]
     pub fn memory_bytes(&self) -> u64 {
@@ -488,22 +471,6 @@ mod tests {
             Some(PhysRange::new(0x0804_0000, 0x1_0000).unwrap())
         );
         assert_eq!(info.cpus.len(), 4);
-    }
-
-    #[test]
-    fn devices_are_found_by_their_registers() {
-        let info = PlatformInfo::parse(GICV3).unwrap();
-        assert!(info.has_device(GICV3, 0x0900_0000, 0x1000), "the PL011");
-        assert!(info.has_device(GICV3, 0x0901_0000, 0x1000), "the PL031");
-        assert!(
-            !info.has_device(GICV3, 0x0900_0000, 0x2000),
-            "larger than the device"
-        );
-        assert!(
-            !info.has_device(GICV3, 0x1234_0000, 0x1000),
-            "nothing there"
-        );
-        assert!(!info.has_device(&[0u8; 8], 0x0900_0000, 0x1000));
     }
 
     #[test]

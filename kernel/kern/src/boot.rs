@@ -96,7 +96,12 @@ pub fn start<P: Platform>() -> ! {
 
     let system = params.package.map(|package| {
         let device_tree = params.device_tree.unwrap_or(&[]);
-        system::load(package, P::NAME, (&info, device_tree), &mut memory)
+        let board = system::Board {
+            name: P::NAME,
+            devices: P::DEVICES,
+            console: P::CONSOLE.registers,
+        };
+        system::load(package, &board, (&info, device_tree), &mut memory)
             .unwrap_or_else(|e| fatal(format_args!("cannot load the system: {e}")))
     });
     report_memory(params, &info, &memory);

@@ -41,6 +41,11 @@ pub trait Platform {
     /// tree's `stdout-path` is then only cross-checked against it.
     const CONSOLE: Uart;
 
+    /// The devices partitions may own, from the board's `platform.toml`
+    /// (`[devices]`): the ones the manifest compiler resolves names
+    /// against. The kernel refuses a boot package that gives any other.
+    const DEVICES: &'static [hv_core::devices::Peripheral];
+
     /// Sets up `uart` as the kernel's console. Called once, on core 0, with
     /// the MMU off; the kernel maps `uart.registers` as device memory before
     /// turning the MMU on.

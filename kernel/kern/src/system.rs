@@ -6,7 +6,9 @@
 //! [`Package::parse`] checks the package's magic, version and CRC, and
 //! `BootManifest::decode` every rule the manifest compiler applied. A package
 //! that fails either is refused with a clear message before anything is
-//! loaded. Then, for each partition: its RAM is carved from free memory (or
+//! loaded, and so is one that gives a partition a device it may not have
+//! ([`hv_core::devices`]: the rule the compiler applies, checked against the
+//! device tree and the board's list of devices). Then, for each partition: its RAM is carved from free memory (or
 //! claimed where the manifest fixed it), zeroed, its program's segments
 //! copied in, its stage-2 tables built (RAM, then each device and shared
 //! region it is given), its vCPUs prepared, and its capabilities seeded into
@@ -20,6 +22,7 @@ use core::fmt;
 use hv_abi::hypercall::Rights;
 use hv_arch_aarch64 as arch;
 use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
+use hv_core::devices::{self, DeviceError, Peripheral};
 use hv_core::elf::{Elf, ElfError};
 use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
 use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
@@ -66,8 +69,19 @@ pub(crate) enum LoadError {
     Manifest(ManifestError),
     /// Built for another platform.
     Platform,
-    /// The manifest gives a partition a device the device tree does not have.
-    DeviceMissing(hv_image::Name, u64),
+    /// The manifest gives a partition a device it may not have.
+    Device {
+        /// The device's name.
+        device: hv_image::Name,
+        /// The partition given it.
+        owner: hv_image::Name,
+        /// Its registers.
+        pa: u64,
+        /// Why not.
+        why: DeviceError,
+    },
+    /// The manifest binds a device an interrupt that is not the device's.
+    Interrupt(hv_image::Name, u32),
     /// Out of memory, or a fixed region is not free.
     Memory(&'static str, MemoryError),
     /// A program is not a loadable AArch64 ELF file.
@@ -92,9 +106,18 @@ impl fmt::Display for LoadError {
             Self::Package(e) => write!(f, "the boot package is unusable: {e}"),
             Self::Manifest(e) => write!(f, "the compiled manifest is invalid: {e}"),
             Self::Platform => f.write_str("the system was built for another platform"),
-            Self::DeviceMissing(name, pa) => write!(
+            Self::Device {
+                device,
+                owner,
+                pa,
+                why,
+            } => write!(
                 f,
-                "the manifest gives a partition device `{name}` at {pa:#x}, but the device tree has no device there"
+                "the manifest gives partition `{owner}` device `{device}` at {pa:#x}, which no partition may have: {why}"
+            ),
+            Self::Interrupt(device, intid) => write!(
+                f,
+                "the manifest binds INTID {intid} as device `{device}`'s, but it is not that device's"
             ),
             Self::Memory(what, e) => write!(f, "no memory for {what}: {e}"),
             Self::Program(p, e) => write!(f, "partition {p}'s program: {e}"),
@@ -141,25 +164,16 @@ pub(crate) struct LoadedPartition {
 /// Returns what was loaded and the seed the capability system starts from.
 pub(crate) fn load(
     package: &'static [u8],
-    platform: &str,
+    platform: &Board,
     machine: (&PlatformInfo<'_>, &[u8]),
     memory: &mut MemoryMap,
 ) -> Result<(Loaded, BootManifest), LoadError> {
     let package = Package::parse(package).map_err(LoadError::Package)?;
     let manifest = package.manifest().map_err(LoadError::Manifest)?;
-    if manifest.platform.as_str() != platform {
+    if manifest.platform.as_str() != platform.name {
         return Err(LoadError::Platform);
     }
-    // The platform description the manifest was compiled against must match
-    // the machine: every device handed to a partition is really there.
-    let (info, device_tree) = machine;
-    if let Some(d) = manifest
-        .devices
-        .iter()
-        .find(|d| !info.has_device(device_tree, d.pa, d.size))
-    {
-        return Err(LoadError::DeviceMissing(d.name.clone(), d.pa));
-    }
+    check_devices(&manifest, machine, platform)?;
     report!(
         "system `{}`: {} partitions, {} endpoints, {} notifications, {} shared regions",
         manifest.system,
@@ -188,7 +202,7 @@ pub(crate) fn load(
         shared: &shared,
         rams: &rams,
         files: &files,
-        gic: info.gic,
+        gic: machine.0.gic,
     };
     let mut partitions = Vec::new();
     let mut next_vcpu = 0;
@@ -216,6 +230,62 @@ pub(crate) fn load(
         partitions.push(loaded);
     }
     Ok((Loaded { partitions }, manifest))
+}
+
+/// What the kernel knows of its board before it reads the device tree.
+pub(crate) struct Board {
+    /// Its name, which the manifest must name.
+    pub(crate) name: &'static str,
+    /// The devices partitions may own.
+    pub(crate) devices: &'static [Peripheral],
+    /// The kernel's console UART.
+    pub(crate) console: PhysRange,
+}
+
+/// Every device the manifest gives a partition may be given on this
+/// machine, by the rule the compiler applied (`hv_core::devices`): the
+/// kernel's own devices, memory, bus masters and firmware's are refused,
+/// and so is the console UART unless a partition reads the kernel log
+/// (then the kernel stops printing to it once the system runs). Every
+/// interrupt bound to a device, or passed through, is that device's.
+fn check_devices(
+    manifest: &BootManifest,
+    (info, device_tree): (&PlatformInfo<'_>, &[u8]),
+    platform: &Board,
+) -> Result<(), LoadError> {
+    let console = manifest.kernel_log.is_none().then_some(platform.console);
+    let mut found = Vec::new();
+    for d in &manifest.devices {
+        let owner = manifest
+            .partitions
+            .get(usize::from(d.owner))
+            .ok_or(LoadError::TooLarge("partitions"))?;
+        let peripheral =
+            devices::check(info, device_tree, platform.devices, (d.pa, d.size), console).map_err(
+                |why| LoadError::Device {
+                    device: d.name.clone(),
+                    owner: owner.name.clone(),
+                    pa: d.pa,
+                    why,
+                },
+            )?;
+        found.push(peripheral);
+    }
+    let bound = manifest.irqs.iter().map(|i| (i.device, i.intid));
+    let passed = manifest.passthrough.iter().map(|i| (i.device, i.intid));
+    for (device, intid) in bound.chain(passed) {
+        let index = usize::from(device);
+        let ours = found.get(index).is_some_and(|p| p.has_irq(intid));
+        if !ours {
+            let name = manifest
+                .devices
+                .get(index)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            return Err(LoadError::Interrupt(name, intid));
+        }
+    }
+    Ok(())
 }
 
 /// What every partition's loading may refer to.

@@ -39,6 +39,8 @@ impl Platform for QemuVirt {
         None => panic!("platform.toml's console range overflows"),
     };
 
+    const DEVICES: &'static [hv_core::devices::Peripheral] = DEVICES;
+
     fn console(uart: &Uart) -> &'static dyn Console {
         mmio::pl011(uart)
     }
