@@ -422,7 +422,7 @@ fn checksum(package: &[u8]) -> u32 {
 }
 
 #[cfg(any(test, feature = "std"))]
-pub use build::{BuildError, build};
+pub use build::{BuildError, build, forge};
 
 /// The encoder, for the host tool.
 #[cfg(any(test, feature = "std"))]
@@ -491,6 +491,37 @@ mod build {
         files: &[&[u8]],
     ) -> Result<Vec<u8>, BuildError> {
         manifest.validate().map_err(BuildError::Manifest)?;
+        pack(manifest, programs, files)
+    }
+
+    /// A package like `package` (its programs and files) carrying `manifest`
+    /// instead, which is **not** validated, with the CRC made right: what a
+    /// hand-made boot package looks like, for tests that check the kernel
+    /// refuses one (`cargo xtask test hand-made`).
+    ///
+    /// # Errors
+    ///
+    /// See [`BuildError`]; never [`BuildError::Manifest`] for the
+    /// manifest's own rules.
+    pub fn forge(
+        package: &super::Package<'_>,
+        manifest: &BootManifest,
+    ) -> Result<Vec<u8>, BuildError> {
+        let programs: Vec<&[u8]> = (0..package.program_count())
+            .filter_map(|i| package.program(i))
+            .collect();
+        let files: Vec<&[u8]> = (0..package.file_count())
+            .filter_map(|i| package.file(i))
+            .collect();
+        pack(manifest, &programs, &files)
+    }
+
+    /// Packs without validating the manifest.
+    fn pack(
+        manifest: &BootManifest,
+        programs: &[&[u8]],
+        files: &[&[u8]],
+    ) -> Result<Vec<u8>, BuildError> {
         if programs.len() > MAX_PROGRAMS {
             return Err(BuildError::TooManyPrograms);
         }

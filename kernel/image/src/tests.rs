@@ -936,6 +936,7 @@ fn every_rule_is_checked() {
             ManifestError::IrqBadgeKernelLog { irq: 0 },
         ),
     ];
+    let mut forged_count = 0;
     for (i, (edit, expected)) in cases.iter().enumerate() {
         let mut manifest = sample();
         edit(&mut manifest);
@@ -947,7 +948,22 @@ fn every_rule_is_checked() {
             Err(package::BuildError::Manifest(*expected)),
             "case {i}"
         );
+        // Forged into a package with a right CRC, the kernel refuses it
+        // when it decodes the manifest.
+        // (Not when the package's programs cannot carry it.)
+        let original = sample_package();
+        match package::forge(&Package::parse(&original).unwrap(), &manifest) {
+            Ok(forged) => {
+                let parsed = Package::parse(&forged).expect("the forged package's CRC is right");
+                assert_eq!(parsed.manifest(), Err(*expected), "case {i}");
+                assert_eq!(parsed.program_count(), PROGRAMS.len());
+                forged_count += 1;
+            }
+            Err(package::BuildError::Manifest(ManifestError::MissingProgram { .. })) => {}
+            Err(e) => panic!("case {i}: {e}"),
+        }
     }
+    assert!(forged_count + 3 > cases.len(), "{forged_count} forged");
 }
 
 #[test]
