@@ -7,6 +7,7 @@
 //! each of which boots a real image and reads its console.
 
 mod demo;
+mod handmade;
 mod health;
 mod linux;
 mod vm;
@@ -600,6 +601,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "corrupt-package-is-refused",
             run: corrupt_package,
+        },
+        SystemTest {
+            name: "hand-made-packages-are-refused",
+            run: handmade::hand_made,
         },
         SystemTest {
             name: "restart-policy",
