@@ -155,6 +155,7 @@ pub(super) fn hand_made(c: &Context<'_>) -> std::result::Result<String, String> 
     let original = package
         .manifest()
         .map_err(|e| format!("the demo's manifest: {e}"))?;
+    let mut failures = Vec::new();
     for forgery in FORGERIES {
         let mut manifest = original.clone();
         (forgery.edit)(&mut manifest).map_err(|e| format!("{}: {e}", forgery.name))?;
@@ -167,15 +168,20 @@ pub(super) fn hand_made(c: &Context<'_>) -> std::result::Result<String, String> 
             kernel: Some(path),
             ..machine(c, Gic::V3, 2, "1G")
         };
-        refused(
+        // Every forgery is tried, and every one that boots is reported.
+        if let Err(e) = refused(
             c,
             &machine,
             &[
                 "!!! BULKHEAD CANNOT BOOT: cannot load the system: ".to_owned(),
                 forgery.says.to_owned(),
             ],
-        )
-        .map_err(|e| format!("{}: {e}", forgery.name))?;
+        ) {
+            failures.push(format!("{}: {e}", forgery.name));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
     }
     Ok(format!("{} hand-made packages refused", FORGERIES.len()))
 }
