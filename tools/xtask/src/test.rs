@@ -9,6 +9,7 @@
 mod demo;
 mod handmade;
 mod health;
+mod jammer;
 mod linux;
 mod vm;
 
@@ -25,11 +26,12 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 24] = [
+const BARE_METAL: [&str; 26] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
     "svc-rt",
+    "svc-accomplice",
     "svc-batcher",
     "svc-bench",
     "svc-borrower",
@@ -40,6 +42,7 @@ const BARE_METAL: [&str; 24] = [
     "svc-hello",
     "svc-hostile",
     "svc-intruder",
+    "svc-jammer",
     "svc-lender",
     "svc-meddler",
     "svc-monitor",
@@ -605,6 +608,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "hand-made-packages-are-refused",
             run: handmade::hand_made,
+        },
+        SystemTest {
+            name: "jammed-console-uart-1-core",
+            run: |c| jammer::jammed(c, Gic::V3, 1),
+        },
+        SystemTest {
+            name: "jammed-console-uart-4-cores-gicv2",
+            run: |c| jammer::jammed(c, Gic::V2, 4),
         },
         SystemTest {
             name: "restart-policy",
