@@ -154,7 +154,6 @@ pub fn start<P: Platform>() -> ! {
         report!("kernel messages go to the kernel log's reader from now on");
     }
     println!("{READY}");
-    dispatch::hand_over_log();
     for mpidr in cores.iter().take(online).skip(1) {
         let _ = arch::gic::kick(*mpidr);
     }

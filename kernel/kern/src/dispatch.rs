@@ -78,13 +78,13 @@ static LINES: Mutex<[Line; MAX_PARTITIONS]> = Mutex::new(
     }; MAX_PARTITIONS],
 );
 
-/// Once the system runs, whether the kernel's messages go to the partition
-/// that reads the kernel log instead of the UART.
+/// Once partitions may run, whether the kernel's messages go to the
+/// partition that reads the kernel log instead of the UART.
 static TO_READER: AtomicBool = AtomicBool::new(false);
 
-/// Prints one line of the kernel's own: to the UART until the system runs,
-/// then to the kernel-log reader if the manifest names one (the kernel's
-/// panics alone still go to the UART).
+/// Prints one line of the kernel's own: to the UART until partitions may
+/// run, then to the kernel-log reader if the manifest names one (the
+/// kernel's panics alone still go to the UART).
 macro_rules! kernel_print {
     ($($arg:tt)*) => {
         print_line(format_args!($($arg)*))
@@ -132,14 +132,6 @@ fn kick_cores(kick: u8, here: usize) {
                 let _ = gic::kick(*mpidr);
             }
         }
-    }
-}
-
-/// From now on, if a partition reads the kernel log, the kernel's messages
-/// go there and never to the UART. Called once the boot report is done.
-pub(crate) fn hand_over_log() {
-    if STATE.lock().has_kernel_log_reader() {
-        TO_READER.store(true, Ordering::Release);
     }
 }
 
@@ -210,6 +202,14 @@ pub(crate) fn install(
         passthrough,
     });
     arch::vcpu::set_handler::<Exits>();
+    // From here a partition may run on another core, and the UART may be
+    // its: if a partition reads the kernel log, the kernel's messages (its
+    // reports, the lines it prints for partitions) go there, never to the
+    // UART. Only the boot report's last lines still go to the UART, with
+    // the driver's bounded wait.
+    if state.has_kernel_log_reader() {
+        TO_READER.store(true, Ordering::Release);
+    }
     drop(state);
     for &(intid, core) in &routes {
         let _ = gic::enable(intid, cores[core]);
