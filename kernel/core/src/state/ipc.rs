@@ -341,7 +341,8 @@ impl KernelState {
         if self.caller_of(cur).is_some() {
             return Err(Status::InvalidArgument);
         }
-        // x2 only names the receive slot; its length is not looked at.
+        // x2 must be a well-formed message info; only its capability field
+        // (the receive slot) counts.
         length_of(regs[2])?;
         let accept = self.receive_slot(partition, regs[2])?;
         Ok(self.receive(core, cur, e, accept, regs, None))
