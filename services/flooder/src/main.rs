@@ -5,8 +5,9 @@
 //! Each call must be refused (`OutOfResources`, the message not delivered):
 //! were the copies put in the keeper's free slots, they would fill its
 //! table, and one would take the number of the slot keeper deleted, so that
-//! keeper's signal through that number would reach `trap`. Last it tells
-//! keeper it is done and checks that `trap` was never signalled.
+//! keeper's signal through that number would reach `trap`. Then it tells
+//! keeper it is done and checks that `trap` was never signalled; last it
+//! sends one more copy, which keeper asks for, and keeper signals through it.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -56,6 +57,18 @@ fn main(_start: svc_rt::Start) -> ! {
         Ok(0) => svc_rt::println!("flooder: nothing reached its notification"),
         Ok(bits) => svc_rt::println!(
             "flooder: keeper signalled its notification through a capability it never asked for (bits {bits:#x})"
+        ),
+        Err(status) => panic!("poll failed: {status}"),
+    }
+    // keeper now asks for one: it is taken, and keeper signals through it.
+    let mut asked = Message::new(&[3]);
+    asked.info = MessageInfo::words(1).with_capability(COPY);
+    if let Err(status) = call::call(DROP, &asked) {
+        panic!("the capability keeper asked for was refused: {status}");
+    }
+    match call::poll(TRAP) {
+        Ok(bits) => svc_rt::println!(
+            "flooder: the capability keeper asked for reached its notification (bits {bits:#x})"
         ),
         Err(status) => panic!("poll failed: {status}"),
     }

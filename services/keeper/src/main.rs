@@ -6,7 +6,8 @@
 //! what a server relies on: no capability arrived, its table holds what it
 //! held, and the number `bell` had still names nothing, so signalling
 //! through it fails with `InvalidCapability` rather than reaching whatever a
-//! client sent.
+//! client sent. Last it names that slot as its receive slot for one more
+//! message, and the capability flooder sends with it lands there.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -72,6 +73,22 @@ fn main(_start: svc_rt::Start) -> ! {
         ),
         Ok(()) => svc_rt::println!(
             "keeper: signalling through deleted slot {} reached someone else's notification",
+            BELL.0
+        ),
+    }
+    // Now it asks for one, in the slot it deleted: the number is reused
+    // because it chose so, and only then.
+    let asked = match call::reply_recv_accepting(DROP, &Message::new(&[]), BELL) {
+        Ok(request) => request,
+        Err(status) => panic!("reply_recv_accepting failed: {status}"),
+    };
+    match (asked.message.info.capability(), call::signal(BELL)) {
+        (Some(slot), Ok(())) if slot == BELL => svc_rt::println!(
+            "keeper: asked for a capability in slot {}: it landed there, and signalling through it works",
+            BELL.0
+        ),
+        (slot, signalled) => svc_rt::println!(
+            "keeper: asked for a capability in slot {}, got {slot:?} (signal: {signalled:?})",
             BELL.0
         ),
     }

@@ -1118,7 +1118,8 @@ fn transfer(c: &Context<'_>) -> std::result::Result<String, String> {
 /// deleted its own notification capability and receives without naming a
 /// slot (issue 8, finding 7): every call is refused, keeper's table does not
 /// grow, and signalling through its deleted slot fails instead of reaching
-/// flooder's notification.
+/// flooder's notification. Then keeper names that slot for one more
+/// capability, which lands there.
 fn transfer_flood(c: &Context<'_>) -> std::result::Result<String, String> {
     let machine = Machine {
         kernel: Some(c.system("transfer-flood")?),
@@ -1139,11 +1140,20 @@ fn transfer_flood(c: &Context<'_>) -> std::result::Result<String, String> {
         "[flooder] flooder: 100 capabilities sent: 0 taken, 100 refused (the receiver named no empty slot for the capability), 0 other",
         "[keeper] keeper: 0 capabilities arrived unasked; 1 slots in use",
         "[keeper] keeper: signalling through deleted slot 1 fails: no capability in that slot",
-        "[keeper] keeper: done",
         "[flooder] flooder: nothing reached its notification",
+        "[keeper] keeper: asked for a capability in slot 1: it landed there, and signalling through it works",
+        "[keeper] keeper: done",
+        "[flooder] flooder: the capability keeper asked for reached its notification (bits 0x1)",
         "[flooder] flooder: done",
     ];
     expect_lines(&outcome, &lines.map(str::to_owned))?;
+    in_order(
+        &outcome,
+        &[
+            "[flooder] flooder: nothing reached its notification",
+            "[flooder] flooder: the capability keeper asked for reached its notification",
+        ],
+    )?;
     if outcome.console.contains("arrived in slot") {
         return Err(format!(
             "a capability landed unasked\n--- console ---\n{}",
