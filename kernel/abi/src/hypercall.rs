@@ -44,9 +44,12 @@ pub enum Hypercall {
     Yield = 1,
     /// Sends a message on the endpoint in x1 and waits for the reply.
     Call = 2,
-    /// Replies to the last caller, then waits on the endpoint in x1.
+    /// Replies to the last caller, then waits on the endpoint in x1. The
+    /// capability field of x2 (the reply carries none) names the empty slot
+    /// a capability sent with the next message may land in.
     ReplyRecv = 3,
-    /// Waits for a message on the endpoint in x1.
+    /// Waits for a message on the endpoint in x1. The capability field of
+    /// x2 names the empty slot a capability sent with it may land in.
     Recv = 4,
     /// Sends a message on the endpoint in x1, waiting until it is taken.
     Send = 5,
@@ -233,7 +236,9 @@ pub enum Status {
     PeerGone = -8,
     /// The manifest does not allow moving this capability.
     NotGrantable = -9,
-    /// A fixed-size kernel table is full.
+    /// A transferred capability has nowhere to land: the receiver named no
+    /// slot for one, or the slot it named is not empty. The message was not
+    /// delivered.
     OutOfResources = -10,
     /// The partition is restarting (the kernel is reloading its memory):
     /// try again once it runs.
@@ -283,7 +288,7 @@ impl fmt::Display for Status {
             Self::NoCaller => "no caller to reply to",
             Self::PeerGone => "the peer partition has stopped",
             Self::NotGrantable => "the manifest does not allow moving this capability",
-            Self::OutOfResources => "a kernel table is full",
+            Self::OutOfResources => "the receiver named no empty slot for the capability",
             Self::Busy => "the partition is restarting",
         };
         f.write_str(text)
@@ -369,7 +374,10 @@ pub struct Badge(pub u64);
 ///
 /// Bits 2:0: the number of message words used (0 to [`MESSAGE_WORDS`]).
 /// Bit 3: a capability is transferred. Bits 63:32: on send, the slot of the
-/// capability to transfer; on receive, the slot it arrived in.
+/// capability to transfer; on receive, the slot it arrived in. A receiving
+/// call (`Recv`, `ReplyRecv`) sets bit 3 and bits 63:32 to name the empty
+/// slot a capability sent to it may land in (its receive slot, as seL4's);
+/// without it, a message carrying a capability is refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MessageInfo(pub u64);
 

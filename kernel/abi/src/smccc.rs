@@ -6,20 +6,56 @@
 //! are fixed by Arm; they live here so that the kernel and, later, the virtual
 //! machine monitors that emulate PSCI for guests share one definition.
 
+/// PSCI and SMCCC function IDs, SMC32 forms (`| SMC64` gives the 64-bit
+/// form where there is one): the kernel's calls to firmware, the monitors'
+/// PSCI emulation and the tests that make the calls all read them here.
+pub mod function {
+    /// Bit 30 of a function ID: the SMC64 calling convention.
+    pub const SMC64: u32 = 1 << 30;
+    /// PSCI_VERSION.
+    pub const PSCI_VERSION: u32 = 0x8400_0000;
+    /// CPU_SUSPEND (also SMC64).
+    pub const CPU_SUSPEND: u32 = 0x8400_0001;
+    /// CPU_OFF.
+    pub const CPU_OFF: u32 = 0x8400_0002;
+    /// CPU_ON (also SMC64).
+    pub const CPU_ON: u32 = 0x8400_0003;
+    /// AFFINITY_INFO (also SMC64).
+    pub const AFFINITY_INFO: u32 = 0x8400_0004;
+    /// MIGRATE (also SMC64).
+    pub const MIGRATE: u32 = 0x8400_0005;
+    /// MIGRATE_INFO_TYPE.
+    pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
+    /// MIGRATE_INFO_UP_CPU (also SMC64).
+    pub const MIGRATE_INFO_UP_CPU: u32 = 0x8400_0007;
+    /// SYSTEM_OFF.
+    pub const SYSTEM_OFF: u32 = 0x8400_0008;
+    /// SYSTEM_RESET.
+    pub const SYSTEM_RESET: u32 = 0x8400_0009;
+    /// PSCI_FEATURES.
+    pub const PSCI_FEATURES: u32 = 0x8400_000a;
+    /// SYSTEM_SUSPEND (also SMC64).
+    pub const SYSTEM_SUSPEND: u32 = 0x8400_000e;
+    /// SYSTEM_RESET2 (also SMC64).
+    pub const SYSTEM_RESET2: u32 = 0x8400_0012;
+    /// SMCCC_VERSION (an SMCCC call, not PSCI, but Linux asks PSCI_FEATURES about it).
+    pub const SMCCC_VERSION: u32 = 0x8000_0000;
+}
+
 /// A PSCI function, by its SMCCC function ID (SMC64 IDs where one exists).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciFunction {
     /// `PSCI_VERSION`: returns major << 16 | minor.
-    Version = 0x8400_0000,
+    Version = function::PSCI_VERSION,
     /// `CPU_OFF`: powers the calling core down.
-    CpuOff = 0x8400_0002,
+    CpuOff = function::CPU_OFF,
     /// `CPU_ON` (SMC64): x1 = target MPIDR, x2 = entry point, x3 = context ID.
-    CpuOn = 0xC400_0003,
+    CpuOn = function::CPU_ON | function::SMC64,
     /// `SYSTEM_OFF`: powers the machine off. Does not return.
-    SystemOff = 0x8400_0008,
+    SystemOff = function::SYSTEM_OFF,
     /// `SYSTEM_RESET`: resets the machine. Does not return.
-    SystemReset = 0x8400_0009,
+    SystemReset = function::SYSTEM_RESET,
 }
 
 impl TryFrom<u32> for PsciFunction {
@@ -28,12 +64,13 @@ impl TryFrom<u32> for PsciFunction {
     /// Decodes a function ID. Written out by hand, not derived, so that an
     /// unknown ID is an ordinary error value and never a panic.
     fn try_from(id: u32) -> Result<Self, u32> {
+        const CPU_ON_64: u32 = function::CPU_ON | function::SMC64;
         match id {
-            0x8400_0000 => Ok(Self::Version),
-            0x8400_0002 => Ok(Self::CpuOff),
-            0xC400_0003 => Ok(Self::CpuOn),
-            0x8400_0008 => Ok(Self::SystemOff),
-            0x8400_0009 => Ok(Self::SystemReset),
+            function::PSCI_VERSION => Ok(Self::Version),
+            function::CPU_OFF => Ok(Self::CpuOff),
+            CPU_ON_64 => Ok(Self::CpuOn),
+            function::SYSTEM_OFF => Ok(Self::SystemOff),
+            function::SYSTEM_RESET => Ok(Self::SystemReset),
             other => Err(other),
         }
     }
@@ -65,6 +102,25 @@ pub enum PsciError {
 }
 
 impl PsciError {
+    /// The value a PSCI implementation leaves in x0 for this error (an
+    /// [`Self::Unknown`] carries its own).
+    #[must_use]
+    pub const fn to_register(self) -> u64 {
+        let code: i64 = match self {
+            Self::NotSupported => -1,
+            Self::InvalidParameters => -2,
+            Self::Denied => -3,
+            Self::AlreadyOn => -4,
+            Self::OnPending => -5,
+            Self::InternalFailure => -6,
+            Self::NotPresent => -7,
+            Self::Disabled => -8,
+            Self::InvalidAddress => -9,
+            Self::Unknown(code) => code,
+        };
+        code.cast_unsigned()
+    }
+
     /// Decodes the value a PSCI call left in x0: `Ok` for 0 or any positive
     /// value, the error otherwise.
     pub fn check(x0: u64) -> Result<u64, Self> {
@@ -94,6 +150,24 @@ impl PsciError {
 #[cfg(test)]
 mod tests {
     use super::{PsciError, PsciFunction};
+
+    #[test]
+    fn errors_round_trip_through_x0() {
+        for e in [
+            PsciError::NotSupported,
+            PsciError::InvalidParameters,
+            PsciError::Denied,
+            PsciError::AlreadyOn,
+            PsciError::OnPending,
+            PsciError::InternalFailure,
+            PsciError::NotPresent,
+            PsciError::Disabled,
+            PsciError::InvalidAddress,
+            PsciError::Unknown(-42),
+        ] {
+            assert_eq!(PsciError::check(e.to_register()), Err(e));
+        }
+    }
 
     #[test]
     fn function_ids_round_trip() {

@@ -110,6 +110,8 @@ pub enum VcpuState {
     Receiving {
         /// The endpoint.
         endpoint: EndpointId,
+        /// Where a capability sent with the message it takes may land.
+        accept: ReceiveSlot,
     },
     /// It called and `server` took the message; it waits for the reply.
     AwaitingReply {
@@ -142,6 +144,45 @@ pub enum VcpuState {
         server: VcpuId,
     },
 }
+
+/// The slot of its partition's table that a receiving vCPU named (in the
+/// capability field of `Recv`'s or `ReplyRecv`'s x2) for a capability sent
+/// with the message it takes, or none: a message carrying a capability to a
+/// receiver that named none, or whose slot is no longer empty, is refused.
+///
+/// # Invariants
+/// The slot is below [`crate::cap::MAX_SLOTS`], or the value is
+/// [`ReceiveSlot::NONE`]; [`ReceiveSlot::new`] is the only other way to make
+/// one. One byte, so that [`VcpuState`] stays three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReceiveSlot(u8);
+
+impl ReceiveSlot {
+    /// It accepts no capability.
+    pub const NONE: Self = Self(u8::MAX);
+
+    /// Slot `slot` (a raw register value), if it is in range.
+    #[must_use]
+    pub const fn new(slot: u64) -> Option<Self> {
+        if slot < crate::cap::MAX_SLOTS as u64 {
+            Some(Self(slot as u8))
+        } else {
+            None
+        }
+    }
+
+    /// The slot named, if any.
+    #[must_use]
+    pub const fn slot(self) -> Option<u64> {
+        if (self.0 as usize) < crate::cap::MAX_SLOTS {
+            Some(self.0 as u64)
+        } else {
+            None
+        }
+    }
+}
+
+const _: () = assert!(crate::cap::MAX_SLOTS < u8::MAX as usize);
 
 /// What the core runs after a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

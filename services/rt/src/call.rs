@@ -158,9 +158,23 @@ pub fn send(endpoint: CapSlot, message: &Message) -> Result<(), Status> {
     status(&invoke(Hypercall::Send, u64::from(endpoint.0), message))
 }
 
-/// Waits for a message on `endpoint`.
+/// Waits for a message on `endpoint`, accepting no capability: a client
+/// that sends one is refused (`OutOfResources`) and its message is not
+/// delivered. To receive a capability, see [`recv_accepting`].
 pub fn recv(endpoint: CapSlot) -> Result<Received, Status> {
     let regs = invoke(Hypercall::Recv, u64::from(endpoint.0), &Message::default());
+    status(&regs).map(|()| received(&regs))
+}
+
+/// Waits for a message on `endpoint`; a capability sent with it may land in
+/// `into`, which must be empty (else `InvalidArgument`), and nowhere else.
+/// If one came, the message info says so (`info.capability()` is
+/// `Some(into)`). The kernel picks no slot itself: this partition's slot
+/// numbers mean what it made them mean.
+pub fn recv_accepting(endpoint: CapSlot, into: CapSlot) -> Result<Received, Status> {
+    let mut accept = Message::default();
+    accept.info = accept.info.with_capability(into);
+    let regs = invoke(Hypercall::Recv, u64::from(endpoint.0), &accept);
     status(&regs).map(|()| received(&regs))
 }
 
@@ -169,9 +183,25 @@ pub fn reply(message: &Message) -> Result<(), Status> {
     status(&invoke(Hypercall::Reply, 0, message))
 }
 
-/// Replies to the last caller with `message`, then waits on `endpoint`.
+/// Replies to the last caller with `message` (which carries no capability),
+/// then waits on `endpoint`, accepting no capability (see [`recv`]).
 pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, Status> {
     let regs = invoke(Hypercall::ReplyRecv, u64::from(endpoint.0), message);
+    status(&regs).map(|()| received(&regs))
+}
+
+/// Replies to the last caller with `message`, then waits on `endpoint`; a
+/// capability sent with the next message may land in the empty slot `into`
+/// (see [`recv_accepting`]). `message` must carry no capability of its own
+/// (the field names `into`).
+pub fn reply_recv_accepting(
+    endpoint: CapSlot,
+    message: &Message,
+    into: CapSlot,
+) -> Result<Received, Status> {
+    let mut reply = *message;
+    reply.info = MessageInfo::words(message.info.length().unwrap_or(0)).with_capability(into);
+    let regs = invoke(Hypercall::ReplyRecv, u64::from(endpoint.0), &reply);
     status(&regs).map(|()| received(&regs))
 }
 

@@ -21,24 +21,26 @@
 //! `poweroff` is SYSTEM_OFF, `reboot` SYSTEM_RESET, CPU hot-unplug CPU_OFF then AFFINITY_INFO
 //! from another CPU until it reads OFF.
 
+use hv_abi::smccc::PsciError;
+
 /// Return code: success.
 pub const SUCCESS: u64 = 0;
 /// Return code: the function is not implemented (-1).
-pub const NOT_SUPPORTED: u64 = (-1_i64).cast_unsigned();
+pub const NOT_SUPPORTED: u64 = PsciError::NotSupported.to_register();
 /// Return code: an argument is invalid (-2).
-pub const INVALID_PARAMETERS: u64 = (-2_i64).cast_unsigned();
+pub const INVALID_PARAMETERS: u64 = PsciError::InvalidParameters.to_register();
 /// Return code: the call is not allowed now (-3).
-pub const DENIED: u64 = (-3_i64).cast_unsigned();
+pub const DENIED: u64 = PsciError::Denied.to_register();
 /// Return code: CPU_ON of a CPU that is already on (-4).
-pub const ALREADY_ON: u64 = (-4_i64).cast_unsigned();
+pub const ALREADY_ON: u64 = PsciError::AlreadyOn.to_register();
 /// Return code: CPU_ON of a CPU whose earlier CPU_ON is still under way (-5).
-pub const ON_PENDING: u64 = (-5_i64).cast_unsigned();
+pub const ON_PENDING: u64 = PsciError::OnPending.to_register();
 /// Return code: the implementation failed (-6).
-pub const INTERNAL_FAILURE: u64 = (-6_i64).cast_unsigned();
+pub const INTERNAL_FAILURE: u64 = PsciError::InternalFailure.to_register();
 /// Return code: the target does not exist (-7).
-pub const NOT_PRESENT: u64 = (-7_i64).cast_unsigned();
+pub const NOT_PRESENT: u64 = PsciError::NotPresent.to_register();
 /// Return code: the target is disabled (-8).
-pub const DISABLED: u64 = (-8_i64).cast_unsigned();
+pub const DISABLED: u64 = PsciError::Disabled.to_register();
 
 /// AFFINITY_INFO answer: the CPU is on.
 pub const AFFINITY_ON: u64 = 0;
@@ -53,39 +55,9 @@ pub const MIGRATE_INFO_NOT_REQUIRED: u64 = 2;
 /// The version we implement: 1.1 (major in bits 31:16, minor in 15:0).
 pub const VERSION_1_1: u64 = 0x0001_0001;
 
-/// Function IDs (SMC32 forms; `| SMC64` gives the 64-bit form where there is one).
-pub mod function {
-    /// Bit 30 of a function ID: the SMC64 calling convention.
-    pub const SMC64: u32 = 1 << 30;
-    /// PSCI_VERSION.
-    pub const PSCI_VERSION: u32 = 0x8400_0000;
-    /// CPU_SUSPEND (also SMC64).
-    pub const CPU_SUSPEND: u32 = 0x8400_0001;
-    /// CPU_OFF.
-    pub const CPU_OFF: u32 = 0x8400_0002;
-    /// CPU_ON (also SMC64).
-    pub const CPU_ON: u32 = 0x8400_0003;
-    /// AFFINITY_INFO (also SMC64).
-    pub const AFFINITY_INFO: u32 = 0x8400_0004;
-    /// MIGRATE (also SMC64).
-    pub const MIGRATE: u32 = 0x8400_0005;
-    /// MIGRATE_INFO_TYPE.
-    pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
-    /// MIGRATE_INFO_UP_CPU (also SMC64).
-    pub const MIGRATE_INFO_UP_CPU: u32 = 0x8400_0007;
-    /// SYSTEM_OFF.
-    pub const SYSTEM_OFF: u32 = 0x8400_0008;
-    /// SYSTEM_RESET.
-    pub const SYSTEM_RESET: u32 = 0x8400_0009;
-    /// PSCI_FEATURES.
-    pub const PSCI_FEATURES: u32 = 0x8400_000a;
-    /// SYSTEM_SUSPEND (also SMC64).
-    pub const SYSTEM_SUSPEND: u32 = 0x8400_000e;
-    /// SYSTEM_RESET2 (also SMC64).
-    pub const SYSTEM_RESET2: u32 = 0x8400_0012;
-    /// SMCCC_VERSION (an SMCCC call, not PSCI, but Linux asks PSCI_FEATURES about it).
-    pub const SMCCC_VERSION: u32 = 0x8000_0000;
-}
+/// Function IDs (SMC32 forms; `| SMC64` gives the 64-bit form where there is one), as the
+/// kernel's ABI crate defines them.
+pub use hv_abi::smccc::function;
 
 /// One PSCI call, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 
 mod bench;
 mod debian;
+mod fuzz;
 mod guest_programs;
 mod guests;
 mod image;
@@ -90,6 +91,12 @@ Commands:
   bench
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run
         twice to prove it repeatable, against the budgets in bench.rs.
+  fuzz TARGET [--time SECS]
+        Run one fuzz target under libFuzzer (cargo-fuzz on the nightly
+        toolchain, installed into target/tools on first use) for SECS seconds
+        (default 60): hypercall, state_machine, boot_package, device_tree or
+        manifest. New inputs are kept in fuzz/corpus/TARGET, crashes in
+        fuzz/regressions/TARGET; `cargo xtask test` replays both.
   guests [--refresh]
         Fetch Debian's arm64 Linux kernel and busybox, build the guest
         initramfs, cache both in target/guests/ and print their paths and
@@ -129,6 +136,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "check" => check(rest),
         "bench" => bench::main(rest),
         "guests" => guests::main(rest),
+        "fuzz" => fuzz::main(rest),
         "setup" => {
             setup::ensure(setup::Needs { uboot: true })?;
             println!("setup: everything is installed");

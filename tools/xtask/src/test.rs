@@ -26,7 +26,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 26] = [
+const BARE_METAL: [&str; 28] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -39,10 +39,12 @@ const BARE_METAL: [&str; 26] = [
     "svc-consumer",
     "svc-crasher",
     "svc-echo",
+    "svc-flooder",
     "svc-hello",
     "svc-hostile",
     "svc-intruder",
     "svc-jammer",
+    "svc-keeper",
     "svc-lender",
     "svc-meddler",
     "svc-monitor",
@@ -520,11 +522,12 @@ impl Context<'_> {
 /// controls, and one that tries to control without a capability; replies: a
 /// server that keeps calls in reply objects; hostile: a partition that
 /// attacks the kernel; transfer: a capability lent over an endpoint and
-/// revoked; linux (`systems/linux.toml`) and linux-small: Debian Linux
+/// revoked; transfer-flood: capabilities sent to a server that asked for
+/// none; linux (`systems/linux.toml`) and linux-small: Debian Linux
 /// guests; linux-health: a guest whose monitor crashes and a health monitor;
 /// probe and two-guests: the project's own probe guest; passthrough and
 /// linux-rtc: the probe and Linux owning the PL031 real-time clock.
-const SYSTEMS: [&str; 15] = [
+const SYSTEMS: [&str; 16] = [
     "pingpong",
     "isolation",
     "restart",
@@ -532,6 +535,7 @@ const SYSTEMS: [&str; 15] = [
     "replies",
     "hostile",
     "transfer",
+    "transfer-flood",
     "demo",
     "linux",
     "linux-small",
@@ -640,6 +644,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "capability-transfer-and-revoke",
             run: transfer,
+        },
+        SystemTest {
+            name: "capability-transfer-unasked-is-refused",
+            run: transfer_flood,
         },
         SystemTest {
             name: "reply-objects-1-core",
@@ -1111,7 +1119,7 @@ fn transfer(c: &Context<'_>) -> std::result::Result<String, String> {
         return Err(format!("{line}\n--- console ---\n{}", outcome.console));
     }
     let lines = [
-        "[borrower] signalled through the capability it was lent (slot 1)",
+        "[borrower] signalled through the capability it was lent (slot 40)",
         "[lender] woken through the capability it lent (bits 0x1)",
         "[borrower] after the revoke, signalling through it fails: no capability in that slot",
         "[lender] revoked: nothing signalled since",
@@ -1120,6 +1128,55 @@ fn transfer(c: &Context<'_>) -> std::result::Result<String, String> {
     expect_lines(&outcome, &lines.map(str::to_owned))?;
     in_order(&outcome, &lines)?;
     Ok(String::new())
+}
+
+/// flooder sends 100 copies of its notification capability to keeper, which
+/// deleted its own notification capability and receives without naming a
+/// slot (issue 8, finding 7): every call is refused, keeper's table does not
+/// grow, and signalling through its deleted slot fails instead of reaching
+/// flooder's notification. Then keeper names that slot for one more
+/// capability, which lands there.
+fn transfer_flood(c: &Context<'_>) -> std::result::Result<String, String> {
+    let machine = Machine {
+        kernel: Some(c.system("transfer-flood")?),
+        ..machine(c, Gic::V3, 2, "1G")
+    };
+    let done = ["[keeper] keeper: done", "[flooder] flooder: done"];
+    let spec = RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        until_all: done.iter().map(|s| (*s).to_owned()).collect(),
+        ..RunSpec::default()
+    };
+    let outcome = start(c, &machine, spec)?;
+    if let Some(line) = outcome.failure() {
+        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
+    }
+    let lines = [
+        "[keeper] keeper: deleted slot 1; 1 slots in use; serving without a receive slot",
+        "[flooder] flooder: 100 capabilities sent: 0 taken, 100 refused (the receiver named no empty slot for the capability), 0 other",
+        "[keeper] keeper: 0 capabilities arrived unasked; 1 slots in use",
+        "[keeper] keeper: signalling through deleted slot 1 fails: no capability in that slot",
+        "[flooder] flooder: nothing reached its notification",
+        "[keeper] keeper: asked for a capability in slot 1: it landed there, and signalling through it works",
+        "[keeper] keeper: done",
+        "[flooder] flooder: the capability keeper asked for reached its notification (bits 0x1)",
+        "[flooder] flooder: done",
+    ];
+    expect_lines(&outcome, &lines.map(str::to_owned))?;
+    in_order(
+        &outcome,
+        &[
+            "[flooder] flooder: nothing reached its notification",
+            "[flooder] flooder: the capability keeper asked for reached its notification",
+        ],
+    )?;
+    if outcome.console.contains("arrived in slot") {
+        return Err(format!(
+            "a capability landed unasked\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    Ok("100 capabilities refused".to_owned())
 }
 
 /// batcher keeps each call in a reply object until a second call arrives,

@@ -180,13 +180,6 @@ impl CapSpace {
         })
     }
 
-    /// The lowest empty slot of `partition`, if it has one.
-    #[must_use]
-    pub fn first_free(&self, partition: PartitionId) -> Option<SlotRef> {
-        let used = self.used.get(partition.index())?;
-        SlotRef::new(partition, u64::from(used.trailing_ones()))
-    }
-
     /// Puts `cap` in the empty `slot` as a root and remembers it as that
     /// slot's seed. Only boot (through [`crate::state::KernelState`]) seeds.
     pub fn seed(&mut self, slot: SlotRef, cap: Capability) -> Result<(), Status> {
@@ -245,26 +238,32 @@ impl CapSpace {
 
     /// Whether [`CapSpace::transfer`] of `from` to `to` would succeed, with
     /// the status it would fail with. Changes nothing.
-    pub fn check_transfer(&self, from: SlotRef, to: PartitionId) -> Result<(), Status> {
+    pub fn check_transfer(&self, from: SlotRef, to: Option<SlotRef>) -> Result<SlotRef, Status> {
         let cap = self.get(from).ok_or(Status::InvalidCapability)?;
         if !cap.rights.contains(Rights::DERIVE) {
             return Err(Status::NotGrantable);
         }
-        self.first_free(to).ok_or(Status::OutOfResources)?;
-        Ok(())
+        match to {
+            Some(to) if self.get(to).is_none() => Ok(to),
+            _ => Err(Status::OutOfResources),
+        }
     }
 
-    /// Copies the capability in `from` into the first free slot of `to`, as
-    /// a child of `from` with the same rights and badge, and returns that
-    /// slot. The capability must carry DERIVE ([`Status::NotGrantable`]):
-    /// a transfer makes a copy, and DERIVE is the right to make copies. The
-    /// endpoint's GRANT right is the caller's to check.
-    pub fn transfer(&mut self, from: SlotRef, to: PartitionId) -> Result<CapSlot, Status> {
-        self.check_transfer(from, to)?;
+    /// Copies the capability in `from` into `to`, the receive slot the
+    /// receiver named, as a child of `from` with the same rights and badge.
+    /// Checks, in order: `from` holds a capability
+    /// ([`Status::InvalidCapability`]) with DERIVE ([`Status::NotGrantable`]:
+    /// a transfer makes a copy, and DERIVE is the right to make copies); the
+    /// receiver named a slot (`to` is `Some`) and it is empty
+    /// ([`Status::OutOfResources`]). The endpoint's GRANT right is the
+    /// caller's to check. A transfer never picks a slot itself: a receiver
+    /// that named none gets nothing, so a sender can neither fill its table
+    /// nor put a capability at a number it still uses.
+    pub fn transfer(&mut self, from: SlotRef, to: Option<SlotRef>) -> Result<CapSlot, Status> {
+        let to = self.check_transfer(from, to)?;
         let cap = self.get(from).ok_or(Status::InvalidCapability)?;
-        let at = self.first_free(to).ok_or(Status::OutOfResources)?;
-        self.install(at, cap, Some(from));
-        Ok(at.slot())
+        self.install(to, cap, Some(from));
+        Ok(to.slot())
     }
 
     /// Empties every slot that descends from `slot` of `partition`, in any

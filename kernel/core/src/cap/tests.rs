@@ -145,9 +145,9 @@ fn revoke_empties_every_descendant_in_every_partition_and_nothing_else() {
     caps.derive(p0, 0, 2, RWD, Badge(1)).unwrap();
     caps.derive(p0, 2, 3, RWD, Badge(0)).unwrap();
     caps.derive(p0, 0, 4, RWD, Badge(2)).unwrap();
-    let moved = caps.transfer(at(0, 3), PartitionId(1)).unwrap();
+    let moved = caps.transfer(at(0, 3), Some(at(1, 1))).unwrap();
     assert_eq!(moved, CapSlot(1));
-    caps.transfer(at(0, 4), PartitionId(2)).unwrap();
+    caps.transfer(at(0, 4), Some(at(2, 0))).unwrap();
     caps.derive(PartitionId(1), 1, 9, RW, Badge(0)).unwrap();
     // A sibling subtree that must survive.
     caps.derive(p0, 1, 7, RW, Badge(0)).unwrap();
@@ -194,7 +194,7 @@ fn deleting_a_root_takes_its_descendants_with_it() {
     let mut caps = seeded();
     let p0 = PartitionId(0);
     caps.derive(p0, 0, 2, RWD, Badge(0)).unwrap();
-    caps.transfer(at(0, 2), PartitionId(1)).unwrap();
+    caps.transfer(at(0, 2), Some(at(1, 1))).unwrap();
     caps.delete(p0, 0).unwrap();
     assert_eq!(caps.get(at(0, 0)), None);
     assert_eq!(caps.get(at(0, 2)), None);
@@ -208,27 +208,30 @@ fn deleting_a_root_takes_its_descendants_with_it() {
 }
 
 #[test]
-fn transfer_fills_the_first_free_slot_and_needs_derive_and_room() {
+fn transfer_lands_only_in_the_slot_named_and_needs_derive_and_an_empty_one() {
     let mut caps = seeded();
     assert_eq!(
-        caps.transfer(at(1, 0), PartitionId(0)),
+        caps.transfer(at(1, 0), Some(at(0, 5))),
         Err(Status::NotGrantable)
     );
     assert_eq!(
-        caps.transfer(at(1, 5), PartitionId(0)),
+        caps.transfer(at(1, 5), Some(at(0, 5))),
         Err(Status::InvalidCapability)
     );
-    assert_eq!(caps.transfer(at(0, 0), PartitionId(1)), Ok(CapSlot(1)));
-    assert_eq!(caps.transfer(at(0, 0), PartitionId(1)), Ok(CapSlot(2)));
-    for _ in 3..64 {
-        caps.transfer(at(0, 1), PartitionId(1)).unwrap();
-    }
-    assert_eq!(caps.first_free(PartitionId(1)), None);
+    // Not the first free slot (1): the one named.
+    assert_eq!(caps.transfer(at(0, 0), Some(at(1, 40))), Ok(CapSlot(40)));
+    assert_eq!(caps.parent(at(1, 40)), Some(at(0, 0)));
+    assert_eq!(caps.slots(PartitionId(1)).count(), 2);
+    // A full slot is refused, whatever is free elsewhere.
     let before = caps.clone();
-    assert_eq!(
-        caps.transfer(at(0, 0), PartitionId(1)),
-        Err(Status::OutOfResources)
-    );
+    for full in [at(1, 40), at(1, 0)] {
+        assert_eq!(
+            caps.transfer(at(0, 0), Some(full)),
+            Err(Status::OutOfResources)
+        );
+    }
+    // So is a transfer to a receiver that named no slot.
+    assert_eq!(caps.transfer(at(0, 0), None), Err(Status::OutOfResources));
     assert!(*caps == *before);
     caps.check().unwrap();
 }
@@ -238,12 +241,12 @@ fn reset_gives_back_the_seed_and_revokes_what_was_handed_on() {
     let mut caps = seeded();
     let p0 = PartitionId(0);
     caps.derive(p0, 0, 2, RWD, Badge(0)).unwrap();
-    caps.transfer(at(0, 2), PartitionId(1)).unwrap();
+    caps.transfer(at(0, 2), Some(at(1, 1))).unwrap();
     // Something partition 0 received from partition 1 and derived further.
     caps.seed(at(1, 5), endpoint(3, Rights::ALL)).unwrap();
-    caps.transfer(at(1, 5), p0).unwrap();
+    caps.transfer(at(1, 5), Some(at(0, 3))).unwrap();
     caps.derive(p0, 3, 4, RWD, Badge(0)).unwrap();
-    caps.transfer(at(0, 4), PartitionId(2)).unwrap();
+    caps.transfer(at(0, 4), Some(at(2, 0))).unwrap();
     caps.delete(p0, 1).unwrap();
     caps.reset_partition(p0);
     let mine: Vec<_> = caps.slots(p0).collect();
@@ -262,7 +265,7 @@ enum Op {
     Derive(u8, u64, u64, Rights, u64),
     Revoke(u8, u64),
     Delete(u8, u64),
-    Transfer(u8, u64, u8),
+    Transfer(u8, u64, u8, u64),
     Reset(u8),
 }
 
@@ -275,7 +278,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(p, s, d, r, b)| Op::Derive(p, s, d, r, b)),
         1 => (partition.clone(), slot.clone()).prop_map(|(p, s)| Op::Revoke(p, s)),
         1 => (partition.clone(), slot.clone()).prop_map(|(p, s)| Op::Delete(p, s)),
-        2 => (partition.clone(), 0u64..8, partition.clone()).prop_map(|(p, s, q)| Op::Transfer(p, s, q)),
+        2 => (partition.clone(), 0u64..8, partition.clone(), 0u64..8).prop_map(|(p, s, q, t)| Op::Transfer(p, s, q, t)),
         1 => partition.prop_map(Op::Reset),
     ]
 }
@@ -310,7 +313,21 @@ proptest! {
                     result
                 }
                 Op::Delete(p, s) => caps.delete(PartitionId(p), s),
-                Op::Transfer(p, s, q) => caps.transfer(at(p, s), PartitionId(q)).map(|_| ()),
+                Op::Transfer(p, s, q, t) => {
+                    let result = caps.transfer(at(p, s), Some(at(q, t)));
+                    if result.is_ok() {
+                        // It landed in the slot named, and nowhere else.
+                        prop_assert_eq!(result, Ok(CapSlot(t as u32)));
+                        prop_assert!(before.get(at(q, t)).is_none(), "it landed on a capability");
+                        prop_assert_eq!(caps.parent(at(q, t)), Some(at(p, s)));
+                        for s in 0..64 {
+                            if s != t {
+                                prop_assert_eq!(caps.get(at(q, s)), before.get(at(q, s)));
+                            }
+                        }
+                    }
+                    result.map(|_| ())
+                }
                 Op::Reset(p) => {
                     caps.reset_partition(PartitionId(p));
                     Ok(())

@@ -13,8 +13,9 @@
 //! `Call` is fast when: x2 is a plain message info (no capability, no
 //! reserved bits: x2 <= 5); x1 names an endpoint the caller may WRITE; a
 //! receiver waits on it, pinned to this core, with no higher priority ready
-//! here. `ReplyRecv` is fast when: x2 as above; a caller (or a virtual
-//! machine's vCPU waiting for the answer to its exit) waits for this vCPU's
+//! here. `ReplyRecv` is fast when: x2 as above (so it names no receive
+//! slot: a server that asks for a capability takes the general path); a
+//! caller (or a virtual machine's vCPU waiting for the answer to its exit) waits for this vCPU's
 //! reply, pinned to this core, with no higher priority ready here; x1 names
 //! an endpoint the vCPU may READ, on which no sender waits.
 //!
@@ -29,7 +30,7 @@ use hv_abi::hypercall::{Hypercall, MESSAGE_WORDS, Rights};
 
 use super::ipc::{Holds, message};
 use super::vm::{VmExit, exit_message};
-use super::{KernelState, Next, Step, VcpuState};
+use super::{KernelState, Next, ReceiveSlot, Step, VcpuState};
 use crate::cap::{EndpointId, Object, SlotRef};
 use crate::sched::VcpuId;
 
@@ -214,7 +215,11 @@ impl KernelState {
         // Committed: nothing below can fail.
         if let Some(server) = self.vcpus.get_mut(cur.index()) {
             server.reply_to = None;
-            server.state = VcpuState::Receiving { endpoint: e };
+            // x2 <= 5 names no receive slot: it accepts no capability.
+            server.state = VcpuState::Receiving {
+                endpoint: e,
+                accept: ReceiveSlot::NONE,
+            };
         }
         if let Some(endpoint) = self.endpoints.get_mut(e.index()) {
             endpoint.queue.push_back(&mut self.links, cur);

@@ -152,7 +152,9 @@ impl KernelState {
                 match (endpoint.holds, state) {
                     (Holds::Senders, VcpuState::Sending { endpoint: on, .. })
                     | (Holds::Senders, VcpuState::ExitSending { endpoint: on })
-                    | (Holds::Receivers, VcpuState::Receiving { endpoint: on }) => on.index() == e,
+                    | (Holds::Receivers, VcpuState::Receiving { endpoint: on, .. }) => {
+                        on.index() == e
+                    }
                     _ => false,
                 }
             })?;
@@ -225,6 +227,12 @@ impl KernelState {
                 self.is_vm(v) == partition.exits.is_some(),
                 "a vCPU's kind disagrees with its partition's",
             )?;
+            if let VcpuState::Receiving { accept, .. } = vcpu.state {
+                ensure(
+                    accept == super::ReceiveSlot::NONE || accept.slot().is_some(),
+                    "a receiver names a slot out of range",
+                )?;
+            }
             if let VcpuState::ExitSending { endpoint } = vcpu.state {
                 ensure(
                     partition.exits == Some(endpoint),

@@ -31,14 +31,26 @@
 //! sender's table. It moves only if the sender's endpoint capability has
 //! GRANT (the manifest marks the channel as carrying capabilities) and the
 //! capability has DERIVE (a transfer makes a copy); otherwise
-//! `NotGrantable`. The receiver gets a child of the sender's slot, with the
-//! same rights and badge, in its first free slot, so the sender can revoke
-//! it. If the receiver is already waiting and its table is full, the send
-//! fails with `OutOfResources` having changed nothing. If the sender had to
-//! wait, the transfer is tried when the message is taken; should it fail
-//! then (the capability was deleted meanwhile, or the receiver's table
-//! filled up), the message arrives without it (bit 3 clear). Replies carry
-//! no capabilities.
+//! `NotGrantable`. The receiver decides where it may land, as with seL4's
+//! receive slot: `recv` and `reply_recv` name an empty slot of the
+//! receiver's table in the capability field of their x2 (a reply carries no
+//! capability, so the field is free), or name none. The receiver gets a
+//! child of the sender's slot, with the same rights and badge, in exactly
+//! that slot (and the message info says so), so the sender can revoke it.
+//! A message whose capability cannot land there (the receiver named no
+//! slot, or the slot is no longer empty: `OutOfResources`; the capability
+//! went: `InvalidCapability`) is not delivered at all: its sender gets the
+//! status with its registers as they were, and the receiver goes on to the
+//! next sender or waits. So a client can neither fill a server's table nor
+//! put a capability at a number the server still uses, and a server that
+//! never names a slot never receives a capability. When the receiver
+//! waits, a sender finds out at once; when the sender waits, when a receiver
+//! comes for its message (a receive may turn away several queued senders,
+//! each once: O(senders refused)). Replies carry no capabilities.
+//!
+//! The fast path handles only messages without a capability, and a
+//! `reply_recv` that names no receive slot (x2 <= 5); everything else comes
+//! here.
 //!
 //! **Partners that stop.** A caller waiting for a reply from a vCPU whose
 //! partition stops or restarts, and a sender queued on an endpoint whose
@@ -50,7 +62,7 @@
 use hv_abi::hypercall::{MessageInfo, Rights, Status};
 
 use super::dispatch::SUCCESS;
-use super::{KernelState, Next, PartitionState, Step, VcpuState};
+use super::{KernelState, Next, PartitionState, ReceiveSlot, Step, VcpuState};
 use crate::cap::{Capability, EndpointId, Object, PartitionId, SlotRef};
 use crate::sched::{Queue, VcpuId};
 
@@ -115,8 +127,8 @@ fn length_of(info: u64) -> Result<usize, Status> {
     info.length().ok_or(Status::InvalidArgument)
 }
 
-/// The length of a reply's message info: well-formed and transferring
-/// nothing.
+/// The length of a reply's message info (`Reply`, `ReplySaved`):
+/// well-formed and transferring nothing.
 pub(super) fn reply_length(info: u64) -> Result<usize, Status> {
     if MessageInfo(info).capability().is_some() {
         return Err(Status::InvalidArgument);
@@ -158,6 +170,28 @@ impl KernelState {
             return Err(Status::InvalidCapability);
         }
         Ok((e, cap))
+    }
+
+    /// The receive slot that x2 of `Recv` or `ReplyRecv` names in its
+    /// capability field: none if bit 3 is clear; else a slot of
+    /// `partition`'s table, in range (else `InvalidCapability`) and empty
+    /// (else `InvalidArgument`, as `Derive` into a full slot is). It must
+    /// still be empty when a capability comes.
+    fn receive_slot(&self, partition: PartitionId, info: u64) -> Result<ReceiveSlot, Status> {
+        let Some(slot) = MessageInfo(info).capability() else {
+            return Ok(ReceiveSlot::NONE);
+        };
+        let at = SlotRef::new(partition, u64::from(slot.0)).ok_or(Status::InvalidCapability)?;
+        if self.caps.get(at).is_some() {
+            return Err(Status::InvalidArgument);
+        }
+        ReceiveSlot::new(u64::from(slot.0)).ok_or(Status::InvalidCapability)
+    }
+
+    /// Where in `partition`'s table a capability may land for a vCPU that
+    /// receives naming `accept`.
+    fn landing(partition: PartitionId, accept: ReceiveSlot) -> Option<SlotRef> {
+        accept.slot().and_then(|s| SlotRef::new(partition, s))
     }
 
     /// Takes `v` out of endpoint `e`'s queue.
@@ -261,12 +295,22 @@ impl KernelState {
             return Ok(Step { next, kick: 0 });
         };
         let to = self.partition_of(receiver)?;
-        if let Some(from) = transfer {
-            self.caps.check_transfer(from, to)?;
-        }
+        let transfer = match transfer {
+            None => None,
+            Some(from) => {
+                let accept = match self.vcpu_state(receiver) {
+                    Some(VcpuState::Receiving { accept, .. }) => accept,
+                    _ => ReceiveSlot::NONE,
+                };
+                Some((
+                    from,
+                    self.caps.check_transfer(from, Self::landing(to, accept))?,
+                ))
+            }
+        };
         // Checked: from here on nothing fails.
         self.dequeue_endpoint(e, receiver);
-        let moved = transfer.and_then(|from| self.caps.transfer(from, to).ok());
+        let moved = transfer.and_then(|(from, at)| self.caps.transfer(from, Some(at)).ok());
         let msg = message(cap.badge.0, delivered_info(length, moved), regs, length);
         if !call {
             let kick = self.wake(receiver, msg, core);
@@ -297,7 +341,11 @@ impl KernelState {
         if self.caller_of(cur).is_some() {
             return Err(Status::InvalidArgument);
         }
-        Ok(self.receive(core, cur, e, regs, None))
+        // x2 must be a well-formed message info; only its capability field
+        // (the receive slot) counts.
+        length_of(regs[2])?;
+        let accept = self.receive_slot(partition, regs[2])?;
+        Ok(self.receive(core, cur, e, accept, regs, None))
     }
 
     /// `Reply`.
@@ -326,13 +374,15 @@ impl KernelState {
     ) -> Result<Step, Status> {
         let partition = self.partition_of(cur)?;
         let (e, _) = self.endpoint_cap(partition, regs[1], Rights::READ)?;
-        let length = reply_length(regs[2])?;
+        // The reply's length; its capability field names the receive slot.
+        let length = length_of(regs[2])?;
+        let accept = self.receive_slot(partition, regs[2])?;
         let reply = self.owed_caller(cur).map(|caller| {
             let msg = message(0, MessageInfo::words(length).0, regs, length);
             (caller, self.reply_registers(caller, msg))
         });
         self.set_reply_to(cur, None);
-        Ok(self.receive(core, cur, e, regs, reply))
+        Ok(self.receive(core, cur, e, accept, regs, reply))
     }
 
     /// The caller `cur` owes a reply to, if it is still waiting for it (a
@@ -347,26 +397,44 @@ impl KernelState {
         waiting.then_some(caller)
     }
 
-    /// Receives on `e` for `cur`, having first sent `reply` (caller and its
-    /// x0..x7) if any.
+    /// Receives on `e` for `cur`, a capability sent with the message landing
+    /// only in `accept`, having first sent `reply` (caller and its x0..x7)
+    /// if any. Queued senders whose capability cannot land are turned away.
     fn receive(
         &mut self,
         core: usize,
         cur: VcpuId,
         e: EndpointId,
+        accept: ReceiveSlot,
         regs: &mut [u64; 8],
         reply: Option<(VcpuId, [u64; 8])>,
     ) -> Step {
         let mut kick = 0;
-        if let Some(sender) = self.first_waiting(e, Holds::Senders) {
-            self.take_message(core, cur, e, sender, regs, &mut kick);
-            if let Some((caller, msg)) = reply {
-                kick |= self.wake(caller, msg, core);
+        // Each turn takes a sender off the queue: at most MAX_VCPUS turns.
+        while let Some(sender) = self.first_waiting(e, Holds::Senders) {
+            match self.queued_transfer(sender, cur, accept) {
+                Err(status) => {
+                    self.dequeue_endpoint(e, sender);
+                    kick |= self.turn_away(sender, status, core);
+                }
+                Ok(transfer) => {
+                    self.dequeue_endpoint(e, sender);
+                    self.take_message(core, cur, sender, transfer, regs, &mut kick);
+                    if let Some((caller, msg)) = reply {
+                        kick |= self.wake(caller, msg, core);
+                    }
+                    return self.settle(core, regs, kick);
+                }
             }
-            return self.settle(core, regs, kick);
         }
         // Wait. No need to save x0..x7: delivery overwrites all of them.
-        self.set_state(cur, VcpuState::Receiving { endpoint: e });
+        self.set_state(
+            cur,
+            VcpuState::Receiving {
+                endpoint: e,
+                accept,
+            },
+        );
         self.enqueue_endpoint(e, cur, Holds::Receivers);
         if let Some((caller, msg)) = reply {
             if let Some(step) = self.direct_switch(core, cur, caller, regs, msg) {
@@ -378,18 +446,58 @@ impl KernelState {
         Step { next, kick }
     }
 
-    /// Moves the message of `sender`, queued on `e`, into `regs` (the
-    /// running receiver `cur`'s), transferring its capability if it can.
+    /// The capability the message of `sender` (queued) carries, and where
+    /// it lands for the receiver `cur` that named `accept`; `None` if it
+    /// carries none. Else the status its sender gets: its capability went
+    /// while it waited (`InvalidCapability`, or `NotGrantable` if a
+    /// capability without DERIVE took its slot), or there is nowhere for it
+    /// (`OutOfResources`). Changes nothing.
+    fn queued_transfer(
+        &self,
+        sender: VcpuId,
+        cur: VcpuId,
+        accept: ReceiveSlot,
+    ) -> Result<Option<(SlotRef, SlotRef)>, Status> {
+        if !matches!(self.vcpu_state(sender), Some(VcpuState::Sending { .. })) {
+            return Ok(None);
+        }
+        let (Some(from), Some(src), Some(to)) = (
+            self.vcpu_partition(sender),
+            self.saved_regs(sender),
+            self.vcpu_partition(cur),
+        ) else {
+            return Ok(None);
+        };
+        let Some(slot) = MessageInfo(src[2]).capability() else {
+            return Ok(None);
+        };
+        let from = SlotRef::new(from, u64::from(slot.0)).ok_or(Status::InvalidCapability)?;
+        let at = self.caps.check_transfer(from, Self::landing(to, accept))?;
+        Ok(Some((from, at)))
+    }
+
+    /// Wakes `sender`, just taken off an endpoint's queue, with `status` and
+    /// its registers as they were: its message was not delivered (a `call`
+    /// waits for no reply). The kick it needs.
+    fn turn_away(&mut self, sender: VcpuId, status: Status, here: usize) -> u8 {
+        let mut regs = self.saved_regs(sender).unwrap_or_default();
+        regs[0] = status.to_register();
+        self.wake(sender, regs, here)
+    }
+
+    /// Moves the message of `sender`, just taken off its endpoint's queue,
+    /// into `regs` (the running receiver `cur`'s), with the capability
+    /// `transfer` says (as [`KernelState::queued_transfer`] found it: it
+    /// cannot fail).
     fn take_message(
         &mut self,
         core: usize,
         cur: VcpuId,
-        e: EndpointId,
         sender: VcpuId,
+        transfer: Option<(SlotRef, SlotRef)>,
         regs: &mut [u64; 8],
         kick: &mut u8,
     ) {
-        self.dequeue_endpoint(e, sender);
         if matches!(self.vcpu_state(sender), Some(VcpuState::ExitSending { .. })) {
             self.take_exit(cur, sender, regs);
             return;
@@ -404,11 +512,7 @@ impl KernelState {
         let call = matches!(from.state, VcpuState::Sending { call: true, .. });
         let info = MessageInfo(src[2]);
         let length = info.length().unwrap_or(0);
-        let moved = match (info.capability(), self.vcpu_partition(cur)) {
-            (Some(slot), Some(to)) => SlotRef::new(from.partition, u64::from(slot.0))
-                .and_then(|at| self.caps.transfer(at, to).ok()),
-            _ => None,
-        };
+        let moved = transfer.and_then(|(from, at)| self.caps.transfer(from, Some(at)).ok());
         *regs = message(badge.0, delivered_info(length, moved), &src, length);
         if call {
             self.set_state(sender, VcpuState::AwaitingReply { server: cur });

@@ -9,7 +9,7 @@ use super::support::{
     D, G, Machine, Part, R, System, W, endpoint, fid, notification, object, p, st, v,
 };
 use crate::cap::{Capability, NotificationId, Object, SlotRef};
-use crate::state::{IrqSeed, Next, VcpuState};
+use crate::state::{IrqSeed, Next, Outcome, ReceiveSlot, VcpuState};
 
 /// Core 0: the client (vCPU 0) and the server (vCPU 1), both priority 10;
 /// core 1: the remote client (vCPU 2). Endpoint 0 carries capabilities,
@@ -36,12 +36,23 @@ fn words(n: usize) -> u64 {
     MessageInfo::words(n).0
 }
 
-/// The client yields so that the server runs and waits on endpoint 0.
+/// The client yields so that the server runs and waits on endpoint 0,
+/// naming no receive slot.
 fn server_waiting(m: &mut Machine) {
+    server_waiting_for(m, None);
+}
+
+/// x2 of a receiving call naming receive slot `slot`.
+fn into(slot: u32) -> u64 {
+    MessageInfo::words(0).with_capability(CapSlot(slot)).0
+}
+
+/// As [`server_waiting`], the server naming `accept` as its receive slot.
+fn server_waiting_for(m: &mut Machine, accept: Option<u32>) {
     assert_eq!(m.on(0), Some(v(0)));
     m.hvc(0, Hypercall::Yield, &[]);
     assert_eq!(m.on(0), Some(v(1)));
-    let out = m.hvc(0, Hypercall::Recv, &[0]);
+    let out = m.hvc(0, Hypercall::Recv, &[0, accept.map_or(0, into)]);
     assert_eq!(
         out.next,
         Next::Switch {
@@ -52,7 +63,10 @@ fn server_waiting(m: &mut Machine) {
     assert_eq!(
         m.state.vcpu_state(v(1)),
         Some(VcpuState::Receiving {
-            endpoint: crate::cap::EndpointId(0)
+            endpoint: crate::cap::EndpointId(0),
+            accept: accept.map_or(ReceiveSlot::NONE, |s| {
+                ReceiveSlot::new(u64::from(s)).unwrap()
+            }),
         })
     );
 }
@@ -279,7 +293,8 @@ fn server_side_protocol_errors() {
             [fid(Hypercall::Recv), 0, 0, 0, 0, 0, 0, 0],
             Status::InvalidArgument,
         ),
-        // Replies carry no capabilities.
+        // Replies carry no capabilities (`ReplyRecv`'s capability field
+        // names a receive slot instead).
         (
             [
                 fid(Hypercall::Reply),
@@ -293,8 +308,34 @@ fn server_side_protocol_errors() {
             ],
             Status::InvalidArgument,
         ),
+        // A receive slot that is not empty, or out of range.
         (
-            [fid(Hypercall::ReplyRecv), 0, 8, 0, 0, 0, 0, 0],
+            [fid(Hypercall::ReplyRecv), 0, into(0), 0, 0, 0, 0, 0],
+            Status::InvalidArgument,
+        ),
+        (
+            [fid(Hypercall::ReplyRecv), 0, into(1), 0, 0, 0, 0, 0],
+            Status::InvalidArgument,
+        ),
+        (
+            [fid(Hypercall::ReplyRecv), 0, into(64), 0, 0, 0, 0, 0],
+            Status::InvalidCapability,
+        ),
+        (
+            [fid(Hypercall::ReplyRecv), 0, into(u32::MAX), 0, 0, 0, 0, 0],
+            Status::InvalidCapability,
+        ),
+        (
+            [
+                fid(Hypercall::ReplyRecv),
+                0,
+                into(5) | 1 << 4,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
             Status::InvalidArgument,
         ),
         (
@@ -316,41 +357,145 @@ fn server_side_protocol_errors() {
 #[test]
 fn a_capability_moves_only_over_a_grant_endpoint_and_stays_revocable() {
     let mut m = Machine::new(&client_server());
-    server_waiting(&mut m);
+    // The server names slot 5 (its first free slot is 2).
+    server_waiting_for(&mut m, Some(5));
     let send = MessageInfo::words(1).with_capability(CapSlot(1)).0;
     m.raw(0, [fid(Hypercall::Call), 0, send, 77, 0, 0, 0, 0]);
-    // The server's first free slot is 2.
-    let arrived = MessageInfo::words(1).with_capability(CapSlot(2)).0;
+    let arrived = MessageInfo::words(1).with_capability(CapSlot(5)).0;
     assert_eq!(m.regs[0], [0, 0x11, arrived, 77, 0, 0, 0, 0]);
-    let moved = SlotRef::new(p(1), 2).unwrap();
+    let moved = SlotRef::new(p(1), 5).unwrap();
     assert_eq!(
-        m.state.capability(p(1), 2),
+        m.state.capability(p(1), 5),
         Some(Capability::new(Object::Memory(3), Rights(0b1_0011)))
     );
     assert_eq!(m.state.caps().parent(moved), SlotRef::new(p(0), 1));
+    assert_eq!(m.state.caps().slots(p(1)).count(), 3);
     m.hvc(0, Hypercall::ReplyRecv, &[0, words(0)]);
     // The client takes it back.
     m.hvc(0, Hypercall::Revoke, &[1]);
     assert_eq!(m.status(0), Some(Status::Success));
-    assert_eq!(m.state.capability(p(1), 2), None);
+    assert_eq!(m.state.capability(p(1), 5), None);
+}
+
+/// The client's call carrying the capability in its slot 1.
+fn call_with_capability(m: &mut Machine) -> Outcome {
+    let send = MessageInfo::words(1).with_capability(CapSlot(1)).0;
+    m.raw(0, [fid(Hypercall::Call), 0, send, 7, 0, 0, 0, 0])
 }
 
 #[test]
-fn a_transfer_into_a_full_table_fails_and_changes_nothing() {
-    let mut system = client_server();
-    system.parts[1].caps.resize(64, endpoint(1, &[R], 0));
-    let mut m = Machine::new(&system);
+fn a_transfer_to_a_receiver_that_named_no_slot_is_refused_and_changes_nothing() {
+    let mut m = Machine::new(&client_server());
     server_waiting(&mut m);
     let before = m.state.clone();
-    let send = MessageInfo::words(0).with_capability(CapSlot(1)).0;
-    let out = m.raw(0, [fid(Hypercall::Call), 0, send, 0, 0, 0, 0, 0]);
+    let out = call_with_capability(&mut m);
     assert_eq!(out.next, Next::Continue);
     assert_eq!(m.status(0), Some(Status::OutOfResources));
-    assert!(m.state == before);
+    assert!(m.state == before, "the message was delivered");
 }
 
 #[test]
-fn a_transfer_whose_capability_went_while_waiting_arrives_without_it() {
+fn a_client_cannot_fill_a_servers_table() {
+    let mut m = Machine::new(&client_server());
+    m.hvc(0, Hypercall::Yield, &[]);
+    // The server gives up its slot 1 (its first free one now): a
+    // capability must not appear there.
+    m.hvc(0, Hypercall::Delete, &[1]);
+    assert_eq!(m.status(0), Some(Status::Success));
+    m.hvc(0, Hypercall::Recv, &[0]);
+    assert_eq!(m.on(0), Some(v(0)));
+    let table = m.state.caps().slots(p(1)).count();
+    for _ in 0..100 {
+        call_with_capability(&mut m);
+        assert_eq!(m.status(0), Some(Status::OutOfResources));
+        assert_eq!(m.on(0), Some(v(0)));
+    }
+    assert_eq!(m.state.caps().slots(p(1)).count(), table);
+    assert_eq!(m.state.capability(p(1), 1), None);
+    // And a plain message still gets through.
+    m.raw(0, [fid(Hypercall::Call), 0, words(1), 8, 0, 0, 0, 0]);
+    assert_eq!(m.regs[0], [0, 0x11, words(1), 8, 0, 0, 0, 0]);
+}
+
+#[test]
+fn a_named_slot_filled_before_the_capability_comes_refuses_it() {
+    // The server has two vCPUs on core 0: one names slot 5 and waits, the
+    // other then fills slot 5 itself.
+    let mut system = client_server();
+    system.parts[1] = system.parts[1].clone().vcpus(2);
+    system.parts[1]
+        .caps
+        .push(object(Object::Memory(5), &[R, D]));
+    let mut m = Machine::new(&system);
+    m.hvc(0, Hypercall::Yield, &[]);
+    assert_eq!(m.on(0), Some(v(1)));
+    m.hvc(0, Hypercall::Recv, &[0, into(5)]);
+    assert_eq!(m.on(0), Some(v(2)), "the server's second vCPU runs");
+    m.hvc(0, Hypercall::Derive, &[2, u64::from(R.0), 5]);
+    assert_eq!(m.status(0), Some(Status::Success));
+    m.hvc(0, Hypercall::Recv, &[1]);
+    assert_eq!(m.on(0), Some(v(0)));
+    let before = m.state.clone();
+    call_with_capability(&mut m);
+    assert_eq!(m.status(0), Some(Status::OutOfResources));
+    assert!(m.state == before);
+    assert_eq!(
+        m.state.capability(p(1), 5),
+        Some(Capability::new(Object::Memory(5), R))
+    );
+}
+
+/// Core 0's client sends (`call`) with `info` and waits, the server not yet
+/// receiving; the server then runs.
+fn queued_send(m: &mut Machine, call: bool, info: u64, word: u64) {
+    let which = if call {
+        Hypercall::Call
+    } else {
+        Hypercall::Send
+    };
+    m.hvc(0, which, &[0, info, word]);
+    assert_eq!(m.on(0), Some(v(1)), "the server runs");
+}
+
+#[test]
+fn a_queued_capability_lands_only_in_the_slot_the_receiver_names() {
+    let mut m = Machine::new(&client_server());
+    let send = MessageInfo::words(1).with_capability(CapSlot(1)).0;
+    queued_send(&mut m, true, send, 5);
+    m.hvc(0, Hypercall::Recv, &[0, into(9)]);
+    let arrived = MessageInfo::words(1).with_capability(CapSlot(9)).0;
+    assert_eq!(m.regs[0], [0, 0x11, arrived, 5, 0, 0, 0, 0]);
+    assert_eq!(
+        m.state.caps().parent(SlotRef::new(p(1), 9).unwrap()),
+        SlotRef::new(p(0), 1)
+    );
+    assert_eq!(m.state.caps().slots(p(1)).count(), 3);
+}
+
+#[test]
+fn a_queued_capability_the_receiver_did_not_ask_for_is_turned_away() {
+    let mut m = Machine::new(&client_server());
+    let send = MessageInfo::words(1).with_capability(CapSlot(1)).0;
+    queued_send(&mut m, true, send, 5);
+    // The remote sends a plain message behind it, on core 1.
+    m.hvc(1, Hypercall::Send, &[0, words(1), 6]);
+    let table = m.state.caps().slots(p(1)).count();
+    let out = m.hvc(0, Hypercall::Recv, &[0]);
+    // The server takes the remote's message; the client is woken with
+    // OutOfResources, its registers as they were, owed no reply.
+    assert_eq!(m.regs[0], [0, 0x22, words(1), 6, 0, 0, 0, 0]);
+    assert_eq!(out.kick, 0b10);
+    assert_eq!(m.state.caps().slots(p(1)).count(), table);
+    assert_eq!(m.state.vcpu_state(v(0)), Some(VcpuState::Ready));
+    assert_eq!(
+        m.state.saved_regs(v(0)),
+        Some([st(Status::OutOfResources), 0, send, 5, 0, 0, 0, 0])
+    );
+    assert_eq!(m.state.caller_of(v(1)), None);
+}
+
+#[test]
+fn a_queued_capability_that_went_while_waiting_is_refused() {
     let mut system = client_server();
     system.parts[0] = system.parts[0].clone().vcpus(2);
     system.parts[0].cores = 0b11;
@@ -362,8 +507,14 @@ fn a_transfer_whose_capability_went_while_waiting_arrives_without_it() {
     assert_eq!(m.on(0), Some(v(2)), "the server runs");
     m.hvc(1, Hypercall::Delete, &[1]);
     assert_eq!(m.status(1), Some(Status::Success));
-    m.hvc(0, Hypercall::Recv, &[0]);
-    assert_eq!(m.regs[0], [0, 0x11, words(1), 5, 0, 0, 0, 0]);
+    // Nothing else queued: the server waits, the sender is refused.
+    m.hvc(0, Hypercall::Recv, &[0, into(9)]);
+    assert!(matches!(
+        m.state.vcpu_state(v(2)),
+        Some(VcpuState::Receiving { .. })
+    ));
+    assert_eq!(m.on(0), Some(v(0)));
+    assert_eq!(m.status(0), Some(Status::InvalidCapability));
     assert_eq!(m.state.caps().slots(p(1)).count(), 2);
 }
 

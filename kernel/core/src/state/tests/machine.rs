@@ -322,6 +322,28 @@ fn action(vm: u32) -> impl Strategy<Value = Action> {
             core,
             regs: [fid(call), slot, 0, 0, 0, 0, 0, 0],
         });
+    // Receives naming a receive slot (slots 9 and up are empty at first)
+    // on the endpoints the receivers keep in slots 0 and 1.
+    let accepting = (
+        0usize..2,
+        proptest::sample::select(vec![Hypercall::Recv, Hypercall::ReplyRecv]),
+        0u64..2,
+        0usize..=5,
+        9u32..12,
+    )
+        .prop_map(|(core, call, slot, n, accept)| Action::Hvc {
+            core,
+            regs: [
+                fid(call),
+                slot,
+                MessageInfo::words(n).with_capability(CapSlot(accept)).0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+        });
     // The monitor's calls: on its vCPU slots, with the answers' flags.
     let vcpu_calls = [
         Hypercall::VcpuStart,
@@ -378,6 +400,7 @@ fn action(vm: u32) -> impl Strategy<Value = Action> {
     prop_oneof![
         16 => hvc,
         1 => control,
+        2 => accepting,
         4 * vm => monitor,
         3 * vm => (0usize..2, exit_esr, any::<u64>()).prop_map(|(core, esr, source)| Action::VmExit { core, esr, source }),
         2 * vm => (0usize..2, any::<bool>()).prop_map(|(core, pending)| Action::VmHalt { core, pending }),
@@ -394,12 +417,59 @@ fn action(vm: u32) -> impl Strategy<Value = Action> {
     ]
 }
 
+/// The slots that `before` to `after` filled with a capability transferred
+/// from another partition.
+fn transferred(before: &KernelState, after: &KernelState) -> Vec<(u8, u64)> {
+    let mut landed = Vec::new();
+    for q in 0..after.partition_count() as u8 {
+        for (at, _) in after.caps().slots(p(q)) {
+            let slot = u64::from(at.slot().0);
+            if before.capability(p(q), slot).is_none()
+                && after
+                    .caps()
+                    .parent(at)
+                    .is_some_and(|up| up.partition() != at.partition())
+            {
+                landed.push((q, slot));
+            }
+        }
+    }
+    landed
+}
+
+/// A capability may land only in a slot its receiver named: one that a vCPU
+/// of that partition waited naming, or that the hypercall `regs` (a
+/// receiving call) of the vCPU running on `core` named. At most one lands
+/// per step.
+fn check_landings(before: &KernelState, after: &KernelState, core: usize, regs: &[u64; 8]) {
+    let landed = transferred(before, after);
+    assert!(landed.len() <= 1, "several capabilities landed: {landed:?}");
+    for &(q, slot) in &landed {
+        let waited = (0..before.vcpu_count() as u8).any(|v| {
+            before.vcpu_partition(VcpuId(v)) == Some(p(q))
+                && matches!(
+                    before.vcpu_state(VcpuId(v)),
+                    Some(VcpuState::Receiving { accept, .. }) if accept.slot() == Some(slot)
+                )
+        });
+        let receiving = regs[0] == fid(Hypercall::Recv) || regs[0] == fid(Hypercall::ReplyRecv);
+        let named_now = receiving
+            && before.current(core).and_then(|v| before.vcpu_partition(v)) == Some(p(q))
+            && MessageInfo(regs[2]).capability().map(|c| u64::from(c.0)) == Some(slot);
+        assert!(
+            waited || named_now,
+            "a capability landed in slot {slot} of partition {q}, which no receiver named"
+        );
+    }
+}
+
 /// Runs `action`, checking everything a step must keep.
 fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
     let before = m.state.clone();
     match *action {
         Action::Hvc { core, regs } => {
             let out = m.raw(core, regs);
+            check_landings(&before, &m.state, core, &regs);
             let status = Status::from_register(m.regs[core][0]);
             // A refused call changes nothing but x0.
             if out.next == Next::Continue

@@ -224,7 +224,7 @@ impl KernelState {
                 }
             }
             VcpuState::Sending { endpoint, .. }
-            | VcpuState::Receiving { endpoint }
+            | VcpuState::Receiving { endpoint, .. }
             | VcpuState::ExitSending { endpoint } => {
                 self.dequeue_endpoint(endpoint, v);
             }

@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hv_fuzz::boot_package(data));
