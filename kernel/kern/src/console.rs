@@ -50,8 +50,9 @@ pub fn print_line(args: fmt::Arguments<'_>) {
     let Some(console) = CONSOLE.get() else { return };
     let _guard = LOCK.lock();
     let dropped = console.dropped();
-    let reported = REPORTED.swap(dropped, Ordering::Relaxed);
+    let reported = REPORTED.load(Ordering::Relaxed);
     if dropped > reported {
+        REPORTED.store(dropped, Ordering::Relaxed);
         let _ = writeln!(
             Writer(*console),
             "bulkhead: console: {} bytes of the kernel's output dropped: the UART stopped draining",
