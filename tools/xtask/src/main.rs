@@ -5,8 +5,8 @@
 //! that on a fresh machine `cargo xtask run` and `cargo xtask test` just work.
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
-//! [`qemu`] (running a machine and reading its console), [`test`] (the test
-//! suite CI runs), [`debian`] (files made from Debian packages, cached) and
+//! [`qemu`] (running a machine and reading its console), [`transcript`]
+//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached) and
 //! [`guests`] (the Linux guest's kernel and initramfs).
 
 mod bench;
@@ -18,6 +18,7 @@ mod qemu;
 mod setup;
 mod system;
 mod test;
+mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
