@@ -84,9 +84,9 @@ Commands:
         Check a system manifest: print every error (file, line, column, key,
         and what would fix it) and exit 1, or print the report (memory map,
         capabilities, channel graph).
-  test [--no-lint] [FILTER]
+  test [--no-lint] [FILTER...]
         Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
-        and the QEMU system tests (only those whose name contains FILTER, if
+        and the QEMU system tests (only those whose name contains a FILTER, if
         given). Ends with `N passed, N failed`.
   bench
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run
