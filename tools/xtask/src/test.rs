@@ -9,6 +9,7 @@
 mod demo;
 mod health;
 mod linux;
+mod oracle;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 24] = [
+const BARE_METAL: [&str; 25] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -41,6 +42,7 @@ const BARE_METAL: [&str; 24] = [
     "svc-intruder",
     "svc-lender",
     "svc-meddler",
+    "svc-mimic",
     "svc-monitor",
     "svc-ping",
     "svc-pong",
@@ -697,6 +699,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "linux-rtc-passthrough",
             run: |c| linux::rtc_passthrough(c, Gic::V3, 2),
+        },
+        SystemTest {
+            name: "oracle-not-fooled-by-imitations",
+            run: |c| oracle::spoof(c, "oracle", &["mimic"], Gic::V3, 2),
+        },
+        SystemTest {
+            name: "oracle-not-fooled-through-the-console",
+            run: |c| oracle::spoof(c, "oracle-console", &["mimic", "mimic-log"], Gic::V2, 1),
         },
     ]
 }
