@@ -18,7 +18,7 @@ use hv_abi::console::{READY, is_failure};
 
 use crate::setup::Tools;
 use crate::system::Platform;
-use crate::transcript::{Transcript, Writer};
+use crate::transcript::{Transcript, Writer, may_have};
 use crate::{Result, error};
 
 /// The interrupt controller QEMU gives the machine.
@@ -218,10 +218,11 @@ impl Outcome {
 /// Whether `console` has the kernel's ready line (a line of its own, not a
 /// partition's imitation of it).
 fn is_ready(console: &str) -> bool {
-    Transcript::new(console)
-        .lines()
-        .iter()
-        .any(|l| l.writer == Writer::Kernel && l.text.trim_end() == READY)
+    may_have(console, READY)
+        && Transcript::new(console)
+            .lines()
+            .iter()
+            .any(|l| l.writer == Writer::Kernel && l.text.trim_end() == READY)
 }
 
 /// Runs `machine` as `spec` says.
@@ -283,6 +284,11 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        // Everything that has arrived, so the console is read once per
+        // batch, not once per (often one-byte) chunk.
+        while let Ok(chunk) = rx.try_recv() {
+            console.extend_from_slice(&chunk);
+        }
         let text = String::from_utf8_lossy(&console);
         if let Some((expect, send)) = step
             && let Some(at) = text[searched_from.min(text.len())..].find(expect.as_str())
@@ -299,13 +305,23 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             stop(&mut child);
             break;
         }
-        let transcript = Transcript::new(&text);
-        if spec.until.as_ref().is_some_and(|u| transcript.has(u)) {
+        // Its lines are read only once the text waited for is there.
+        let found = |needles: &[String]| {
+            needles.iter().all(|u| may_have(&text, u)) && {
+                let transcript = Transcript::new(&text);
+                needles.iter().all(|u| transcript.has(u))
+            }
+        };
+        if spec
+            .until
+            .as_ref()
+            .is_some_and(|u| found(std::slice::from_ref(u)))
+        {
             stopped_when_ready = true;
             stop(&mut child);
             break;
         }
-        if !spec.until_all.is_empty() && spec.until_all.iter().all(|u| transcript.has(u)) {
+        if !spec.until_all.is_empty() && found(&spec.until_all) {
             stopped_when_ready = true;
             stop(&mut child);
             break;

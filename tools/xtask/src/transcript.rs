@@ -130,6 +130,14 @@ impl<'a> Needle<'a> {
     }
 }
 
+/// Whether `needle` may match in `console`: its first line's text, as
+/// written, is somewhere in it. A cheap test before reading the console's
+/// lines, for a console still being written.
+pub(crate) fn may_have(console: &str, needle: &str) -> bool {
+    let first = needle.split('\n').next().unwrap_or(needle);
+    console.contains(first.strip_suffix('\r').unwrap_or(first))
+}
+
 /// A console's lines, each with its writer.
 pub(crate) struct Transcript<'a> {
     lines: Vec<Line<'a>>,
@@ -330,6 +338,20 @@ mod tests {
         assert!(!transcript.has_with("bulkhead: fault: ", "`pong`"));
         assert!(transcript.has_with("[mimic] bulkhead: fault: ", "`pong`"));
         assert!(!transcript.has_with("boot: cores ", "boot: cores"));
+    }
+
+    #[test]
+    fn a_needle_that_matches_passes_the_cheap_test() {
+        let transcript = Transcript::new(CONSOLE);
+        for needle in [
+            "[ping] ping: done\r\n",
+            "bulkhead: fault: partition `mimic` stopped (reason 0x1); the others carry on\r\n\
+             [ping] ping: done",
+            "boot: cores online 2 of 2\r",
+        ] {
+            assert!(transcript.has(needle) && super::may_have(CONSOLE, needle));
+        }
+        assert!(!super::may_have(CONSOLE, "[pong] serving"));
     }
 
     #[test]
