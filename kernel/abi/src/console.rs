@@ -33,6 +33,26 @@ pub const PARTITION_FAULT: &str = "bulkhead: fault: ";
 /// not entered at EL2). The machine is then powered off.
 pub const FATAL: &str = "!!! BULKHEAD CANNOT BOOT: ";
 
+/// A partition's byte as the console shows it: a carriage return dropped,
+/// another control character (but tab) shown as `.`, anything else as it is.
+///
+/// Both the kernel (for a partition that logs through it) and the console
+/// service (for its clients) show a partition's text this way, after the
+/// partition's `[name] ` prefix. So a partition's text can neither end its
+/// line early nor move a terminal's cursor back over its prefix (`\r`,
+/// backspace, escape sequences): every line a partition prints starts with
+/// its name, and a line without one is the kernel's. (A newline, which ends
+/// the line, is the caller's business: it never reaches this.)
+#[must_use]
+pub const fn shown(byte: u8) -> Option<u8> {
+    match byte {
+        b'\r' => None,
+        b'\t' => Some(byte),
+        0..=0x1f | 0x7f => Some(b'.'),
+        _ => Some(byte),
+    }
+}
+
 /// Whether a console line reports a failure: a panic or a refusal to boot.
 #[must_use]
 pub fn is_failure(line: &str) -> bool {
@@ -41,7 +61,18 @@ pub fn is_failure(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{PANIC, READY, is_failure};
+    use super::{PANIC, READY, is_failure, shown};
+
+    #[test]
+    fn a_partitions_control_characters_are_shown_harmlessly() {
+        assert_eq!(shown(b'\r'), None);
+        for byte in [0x08, 0x1b, 0x00, 0x0b, 0x0c, 0x7f] {
+            assert_eq!(shown(byte), Some(b'.'), "{byte:#x}");
+        }
+        for byte in [b'\t', b' ', b'a', b'[', b'~', 0x80, 0xc3, 0xff] {
+            assert_eq!(shown(byte), Some(byte), "{byte:#x}");
+        }
+    }
 
     #[test]
     fn failure_lines_are_recognised_anywhere_on_the_line() {

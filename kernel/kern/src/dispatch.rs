@@ -13,7 +13,7 @@
 //! `LINES`, then `STATE` or the console lock.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use hv_abi::console::PARTITION_FAULT;
+use hv_abi::console::{PARTITION_FAULT, shown};
 use hv_abi::hypercall::{REASON_EXCEPTION, controller_of};
 use hv_abi::vm::{EXIT_SYSREG, VIRTUAL_TIMER_INTID, WRITE, exit_kind};
 use hv_arch_aarch64 as arch;
@@ -625,25 +625,35 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u
 }
 
 /// Appends a partition's bytes to its log line; prints whole lines as
-/// `[name] text`.
+/// `[name] text`, the text shown as the console shows its clients'
+/// (`hv_abi::console::shown`: no carriage return, no other control
+/// character), so no partition's text can pass for a line of the kernel's.
 fn log(partition: PartitionId, bytes: &[u8]) {
     let mut lines = LINES.lock();
     let Some(line) = lines.get_mut(usize::from(partition.0)) else {
         return;
     };
     for &byte in bytes {
-        if byte != b'\n'
+        // `None`: a newline, which ends the line.
+        let shown = match byte {
+            b'\n' => None,
+            _ => match shown(byte) {
+                Some(shown) => Some(shown),
+                None => continue,
+            },
+        };
+        if let Some(shown) = shown
             && let Some(slot) = line.bytes.get_mut(line.len)
         {
-            *slot = byte;
+            *slot = shown;
             line.len += 1;
             continue;
         }
         let text = core::str::from_utf8(&line.bytes[..line.len]).unwrap_or("(not UTF-8)");
         kernel_print!("[{}] {text}", name(partition));
         line.len = 0;
-        if byte != b'\n' {
-            line.bytes[0] = byte;
+        if let Some(shown) = shown {
+            line.bytes[0] = shown;
             line.len = 1;
         }
     }

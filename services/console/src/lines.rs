@@ -70,15 +70,9 @@ impl Edit {
 }
 
 /// `byte` as a terminal may safely show it: carriage returns dropped, other
-/// control characters (but tab) shown as `.`.
-pub(crate) fn shown(byte: u8) -> Option<u8> {
-    match byte {
-        b'\r' => None,
-        b'\t' => Some(byte),
-        0..=0x1f | 0x7f => Some(b'.'),
-        _ => Some(byte),
-    }
-}
+/// control characters (but tab) shown as `.`. The kernel shows the text of a
+/// partition that logs through it by the same rule.
+pub(crate) use hv_abi::console::shown;
 
 /// A client's text since its last newline, as shown.
 pub(crate) struct Unfinished {

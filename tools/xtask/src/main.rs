@@ -5,8 +5,8 @@
 //! that on a fresh machine `cargo xtask run` and `cargo xtask test` just work.
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
-//! [`qemu`] (running a machine and reading its console), [`test`] (the test
-//! suite CI runs), [`debian`] (files made from Debian packages, cached) and
+//! [`qemu`] (running a machine and reading its console), [`transcript`]
+//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached) and
 //! [`guests`] (the Linux guest's kernel and initramfs).
 
 mod bench;
@@ -19,6 +19,7 @@ mod qemu;
 mod setup;
 mod system;
 mod test;
+mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,9 +85,9 @@ Commands:
         Check a system manifest: print every error (file, line, column, key,
         and what would fix it) and exit 1, or print the report (memory map,
         capabilities, channel graph).
-  test [--no-lint] [FILTER]
+  test [--no-lint] [FILTER...]
         Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
-        and the QEMU system tests (only those whose name contains FILTER, if
+        and the QEMU system tests (only those whose name contains a FILTER, if
         given). Ends with `N passed, N failed`.
   bench
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run

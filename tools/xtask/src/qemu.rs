@@ -18,6 +18,7 @@ use hv_abi::console::{READY, is_failure};
 
 use crate::setup::Tools;
 use crate::system::Platform;
+use crate::transcript::{Transcript, Writer, may_have};
 use crate::{Result, error};
 
 /// The interrupt controller QEMU gives the machine.
@@ -139,11 +140,13 @@ pub(crate) struct RunSpec {
     pub(crate) interactive: bool,
     /// Stop it as soon as the system reports ready.
     pub(crate) stop_when_ready: bool,
-    /// Pairs of (text to wait for, text to type then), in order.
+    /// Pairs of (text to wait for, text to type then), in order. (Where to
+    /// type, not a check: searched as plain text, anywhere.)
     pub(crate) script: Vec<(String, String)>,
-    /// Stop it as soon as the console shows this text.
+    /// Stop it as soon as the console shows this line (a needle, matched
+    /// as [`Transcript`] matches it: at the start of a line of its writer).
     pub(crate) until: Option<String>,
-    /// Stop it as soon as the console shows every one of these texts.
+    /// Stop it as soon as the console shows every one of these lines.
     pub(crate) until_all: Vec<String>,
 }
 
@@ -176,7 +179,12 @@ pub(crate) enum Verdict {
 impl Outcome {
     /// Whether the console printed the ready line.
     pub(crate) fn ready(&self) -> bool {
-        self.console.lines().any(|l| l.trim_end() == READY)
+        is_ready(&self.console)
+    }
+
+    /// The console's lines, each with its writer: what checks read.
+    pub(crate) fn transcript(&self) -> Transcript<'_> {
+        Transcript::new(&self.console)
     }
 
     /// The first failure line, if any.
@@ -205,6 +213,16 @@ impl Outcome {
             _ => Verdict::Failed(format!("the machine stopped before `{READY}`")),
         }
     }
+}
+
+/// Whether `console` has the kernel's ready line (a line of its own, not a
+/// partition's imitation of it).
+fn is_ready(console: &str) -> bool {
+    may_have(console, READY)
+        && Transcript::new(console)
+            .lines()
+            .iter()
+            .any(|l| l.writer == Writer::Kernel && l.text.trim_end() == READY)
 }
 
 /// Runs `machine` as `spec` says.
@@ -266,6 +284,11 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        // Everything that has arrived, so the console is read once per
+        // batch, not once per (often one-byte) chunk.
+        while let Ok(chunk) = rx.try_recv() {
+            console.extend_from_slice(&chunk);
+        }
         let text = String::from_utf8_lossy(&console);
         if let Some((expect, send)) = step
             && let Some(at) = text[searched_from.min(text.len())..].find(expect.as_str())
@@ -277,21 +300,28 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             }
             step = script.next();
         }
-        if spec.stop_when_ready && text.lines().any(|l| l.trim_end() == READY) {
+        if spec.stop_when_ready && is_ready(&text) {
             stopped_when_ready = true;
             stop(&mut child);
             break;
         }
+        // Its lines are read only once the text waited for is there.
+        let found = |needles: &[String]| {
+            needles.iter().all(|u| may_have(&text, u)) && {
+                let transcript = Transcript::new(&text);
+                needles.iter().all(|u| transcript.has(u))
+            }
+        };
         if spec
             .until
             .as_ref()
-            .is_some_and(|u| text.contains(u.as_str()))
+            .is_some_and(|u| found(std::slice::from_ref(u)))
         {
             stopped_when_ready = true;
             stop(&mut child);
             break;
         }
-        if !spec.until_all.is_empty() && spec.until_all.iter().all(|u| text.contains(u.as_str())) {
+        if !spec.until_all.is_empty() && found(&spec.until_all) {
             stopped_when_ready = true;
             stop(&mut child);
             break;
@@ -387,6 +417,20 @@ mod tests {
         assert!(
             matches!(outcome("", false).verdict(), Verdict::Failed(why) if why.contains("stopped before"))
         );
+    }
+
+    #[test]
+    fn a_partitions_imitation_of_the_ready_line_is_not_ready() {
+        let forged = outcome("Bulkhead\r\n[mimic] bulkhead: system ready\r\n", true);
+        assert!(!forged.ready());
+        assert!(matches!(forged.verdict(), Verdict::Failed(_)));
+        // A panic marker is a failure wherever it is, even in a partition's
+        // line: it may have been printed in the middle of one.
+        let panicked = outcome(
+            "bulkhead: system ready\r\n[ping] 1000 ca!!! BULKHEAD PANIC: boom\r\n",
+            true,
+        );
+        assert!(matches!(panicked.verdict(), Verdict::Failed(why) if why.contains("boom")));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use hv_abi::console::{PARTITION_FAULT, READY};
 use super::{Context, machine, start};
 use crate::qemu::{Gic, Machine, Outcome, RunSpec};
 use crate::system::System;
+use crate::transcript::{Line, Writer};
 
 /// How long a demo run may take (the 1-core runs are the slow ones).
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -148,7 +149,13 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, spec: RunSpec) -> Result<Outcome, S
             show()
         ));
     }
-    if outcome.console.contains(PARTITION_FAULT) || outcome.console.contains("panicked") {
+    let transcript = outcome.transcript();
+    if transcript.has(PARTITION_FAULT)
+        || transcript
+            .lines()
+            .iter()
+            .any(|l| matches!(l.writer, Writer::Partition(_)) && l.text.starts_with("panicked"))
+    {
         return Err(format!("a partition failed\n{}", show()));
     }
     Ok(outcome)
@@ -157,22 +164,33 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, spec: RunSpec) -> Result<Outcome, S
 /// echo's prompt.
 const PROMPT: &str = "echo> ";
 
-/// The console after the kernel's ready line.
+/// The console after the kernel's ready line (a line of its own: a
+/// partition's imitation of it does not count).
 fn after_ready(outcome: &Outcome) -> Result<&str, String> {
-    let ready = format!("{READY}\r\n");
-    outcome
-        .console
-        .find(&ready)
-        .map(|at| &outcome.console[at + ready.len()..])
-        .ok_or_else(|| "no ready line".into())
+    let mut at = 0;
+    for line in outcome.console.split_inclusive('\n') {
+        at += line.len();
+        if line.ends_with('\n') && line.trim_end() == READY {
+            return Ok(&outcome.console[at..]);
+        }
+    }
+    Err("no ready line".into())
 }
 
 /// The partition whose line `line` is (`[name] text`, a name from the
 /// manifest, no carriage return in it), and its text as written.
 fn owner<'a>(line: &'a str, demo: &Demo) -> Option<(&'a str, &'a str)> {
-    line.strip_prefix('[')
-        .and_then(|rest| rest.split_once("] "))
-        .filter(|(name, text)| demo.partitions.iter().any(|p| p == name) && !text.contains('\r'))
+    if line.contains('\r') {
+        return None;
+    }
+    match Line::read(line, true) {
+        Line {
+            writer: Writer::Partition(name),
+            text,
+            ..
+        } if demo.partitions.iter().any(|p| p == name) => Some((name, text)),
+        _ => None,
+    }
 }
 
 /// A line's text as a terminal shows it: a backspace moves the cursor one
@@ -261,7 +279,10 @@ fn lines_by_partition(outcome: &Outcome, demo: &Demo) -> Result<Lines, String> {
     let mut focus: Option<String> = None;
     for line in whole.lines() {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.starts_with("bulkhead: ") && !line.contains(['\r', '\u{8}']) {
+        if Line::read(line, true).writer == Writer::Kernel
+            && line.starts_with("bulkhead: ")
+            && !line.contains(['\r', '\u{8}'])
+        {
             continue;
         }
         let Some((name, written)) = owner(line, demo) else {
@@ -439,6 +460,7 @@ pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
         ],
         Some(PROMPT),
     )?;
+    // Anywhere on the console, whoever's line: nothing may show it.
     if outcome.console.contains("not for echo") {
         return Err(format!(
             "input typed to ping reached the console's output\n--- console ---\n{}",
@@ -593,6 +615,22 @@ mod tests {
         assert_eq!(lines.finished["ping"], ["a", "c"]);
         assert_eq!(lines.finished["echo"], ["b"]);
         assert!(lines.open.is_empty());
+    }
+
+    #[test]
+    fn a_partitions_imitation_of_the_ready_line_is_not_where_the_check_starts() {
+        // Read from the imitation, ping's `x` would be a line after the
+        // ready line, and echo's imitation of a kernel line would pass.
+        let lines = lines_by_partition(
+            &outcome(
+                "[echo] bulkhead: system ready\r\n[ping] x\r\nbulkhead: system ready\r\n\
+                 [ping] a\r\n",
+            ),
+            &demo(),
+        )
+        .unwrap();
+        assert_eq!(lines.finished["ping"], ["a"]);
+        assert!(!lines.finished.contains_key("echo"));
     }
 
     #[test]

@@ -16,8 +16,7 @@ use std::time::Duration;
 use hv_abi::console::PARTITION_FAULT;
 use hv_abi::hypercall::REASON_CONTROLLER;
 
-use super::linux::lines_of;
-use super::{BOOT_TIMEOUT, Context, expect_lines, in_order, machine, start};
+use super::{BOOT_TIMEOUT, Context, expect_lines, expect_lines_with, in_order, machine, start};
 use crate::guests::{MARKER, PROMPT};
 use crate::qemu::{Gic, Machine, Outcome, RunSpec};
 
@@ -92,14 +91,19 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
         "[ping] ping: done".into(),
     ]);
     expect_lines(&outcome, &needles)?;
-    let count = |needle: &str| console.matches(needle).count();
+    let transcript = outcome.transcript();
+    let count = |needle: &str| transcript.count(needle);
     let starts = count("[crasher] crasher starting (start 1 since load)");
     let stops =
         count("bulkhead: fault: partition `crasher` stopped (reason 0x1); the others carry on");
     let restarts = count(&format!(
         "bulkhead: fault: partition `crasher` restarting {by_monitor}"
     ));
-    if starts != 4 || stops != 4 || restarts != 3 || console.contains("(start 2") {
+    if starts != 4
+        || stops != 4
+        || restarts != 3
+        || transcript.has("[crasher] crasher starting (start 2")
+    {
         return fail(format!(
             "crasher: {starts} starts, {stops} stops, {restarts} restarts by the monitor; \
              expected 4, 4 and 3, each from fresh memory"
@@ -108,20 +112,19 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
     // Nothing but the monitor's doing and crasher's own faults stops or
     // restarts anything: not meddler's calls. spin, stopped first, is never
     // restarted.
-    let reports: Vec<&str> = console
-        .lines()
-        .filter(|l| l.starts_with("bulkhead: fault: partition `"))
-        .collect();
+    let reports = count("bulkhead: fault: partition `");
     let expected_reports = 1 + stops + restarts;
-    if reports.len() != expected_reports
-        || count("partition `crasher` restarting") != restarts
-        || count("partition `spin` stopped") != 1
-        || count("`spin` stopped (fault") != 0
-        || console.contains("isolation is broken")
+    if reports != expected_reports
+        || count("bulkhead: fault: partition `crasher` restarting") != restarts
+        || count("bulkhead: fault: partition `spin` stopped") != 1
+        || count("[monitor] `spin` stopped (fault") != 0
+        || transcript
+            .partition_lines("meddler")
+            .iter()
+            .any(|l| l.contains("isolation is broken"))
     {
         return fail(format!(
-            "{} fault reports, expected {expected_reports}: spin's stop and crasher's",
-            reports.len()
+            "{reports} fault reports, expected {expected_reports}: spin's stop and crasher's"
         ));
     }
     in_order(
@@ -130,13 +133,13 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
             "[monitor] `spin` is stopped",
             "[monitor] watching crasher, spin",
             "[monitor] `crasher` stopped (fault 1,",
-            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
+            "bulkhead: fault: partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped (fault 2,",
-            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
+            "bulkhead: fault: partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped (fault 3,",
-            "partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
+            "bulkhead: fault: partition `crasher` restarting (reason 0x202, at the request of `monitor`)",
             "[crasher] crasher starting",
             "[monitor] `crasher` stopped again (fault 4,",
             "[monitor] monitor: done",
@@ -198,49 +201,55 @@ pub(super) fn monitor_crash(c: &Context<'_>, gic: Gic, smp: u32) -> Result<Strin
         &[
             "[health] watching small-vmm: up to 3 restarts each within 60 s, looking every 10 ms, counter at 62500000 Hz"
                 .into(),
-            "[small] panicked at services/vmm/src/exits.rs:".into(),
-            "small wrote to 0xa000000, where the setting `panic-on-write` makes the monitor panic"
-                .into(),
             stopped.into(),
             restarted.clone(),
             restarting.into(),
             "[ping] ping: done".into(),
         ],
     )?;
+    expect_lines_with(
+        &outcome,
+        &[(
+            "[small] panicked at services/vmm/src/exits.rs:",
+            "small wrote to 0xa000000, where the setting `panic-on-write` makes the monitor panic",
+        )],
+    )?;
+    let devmem = format!("[small] {PROMPT}devmem 0x0a000000 32 1");
+    let echo = format!("[small] {PROMPT}echo back");
     in_order(
         &outcome,
         &[
             marker.as_str(),
-            "devmem 0x0a000000 32 1",
+            &devmem,
             "[small] panicked at",
             stopped,
             restarting,
             &restarted,
             "[small] vmm: booting small",
             marker.as_str(),
-            "echo back",
+            &echo,
             "[small] back",
         ],
     )?;
-    let lines = lines_of(&outcome, "small");
+    let transcript = outcome.transcript();
+    let lines = transcript.partition_lines("small");
     let boots = lines.iter().filter(|l| **l == MARKER).count();
     if boots != 2 {
         return fail(format!("{boots} boots of the guest, not 2"));
     }
     // Only the monitor faulted, once, and was restarted once; the health
     // monitor did not give up.
-    let reports: Vec<&str> = outcome
-        .console
-        .lines()
-        .filter(|l| l.contains(PARTITION_FAULT))
+    let reports: Vec<&str> = transcript
+        .kernel_lines()
+        .into_iter()
+        .filter(|l| l.starts_with(PARTITION_FAULT))
         .collect();
     let expected = [stopped, restarted.as_str()];
-    if reports.len() != 2
-        || reports
+    if reports != expected
+        || transcript
+            .partition_lines("health")
             .iter()
-            .zip(expected)
-            .any(|(line, wanted)| !line.trim_end().ends_with(wanted))
-        || outcome.console.contains("stays stopped")
+            .any(|l| l.contains("stays stopped"))
     {
         return fail(format!(
             "fault reports {reports:?}, expected only `small-vmm`'s stop and its restart"

@@ -25,16 +25,6 @@ use crate::qemu::{Gic, Machine, Outcome, RunSpec, Verdict};
 /// one core here, several times that on a slow CI machine.
 const TIMEOUT: Duration = Duration::from_secs(150);
 
-/// The lines of partition `name` (`[name] text`), as text.
-pub(super) fn lines_of<'a>(outcome: &'a Outcome, name: &str) -> Vec<&'a str> {
-    let prefix = format!("[{name}] ");
-    outcome
-        .console
-        .lines()
-        .filter_map(|l| l.trim_end_matches('\r').strip_prefix(prefix.as_str()))
-        .collect()
-}
-
 /// The console, for a failure's message.
 fn console(outcome: &Outcome) -> String {
     format!(
@@ -50,7 +40,7 @@ fn healthy_and_quiet(outcome: &Outcome) -> Result<(), String> {
     {
         return Err(format!("{why}{}", console(outcome)));
     }
-    if outcome.console.contains(PARTITION_FAULT) {
+    if outcome.transcript().has(PARTITION_FAULT) {
         return Err(format!("a partition faulted{}", console(outcome)));
     }
     if outcome.timed_out {
@@ -109,7 +99,7 @@ pub(super) fn shell(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
         },
     )?;
     healthy_and_quiet(&outcome)?;
-    let lines = lines_of(&outcome, "linux");
+    let lines = outcome.transcript().partition_lines("linux");
     let fail = |what: String| Err(format!("{what}{}", console(&outcome)));
     if !lines.contains(&MARKER) {
         return fail(format!("no `{MARKER}`"));
@@ -178,7 +168,7 @@ pub(super) fn reboot_and_panic(c: &Context<'_>, gic: Gic, smp: u32) -> Result<St
         },
     )?;
     healthy_and_quiet(&outcome)?;
-    let lines = lines_of(&outcome, "small");
+    let lines = outcome.transcript().partition_lines("small");
     let fail = |what: String| Err(format!("{what}{}", console(&outcome)));
     let boots = lines.iter().filter(|l| **l == MARKER).count();
     if boots != 3 {
@@ -253,13 +243,13 @@ pub(super) fn rtc_passthrough(c: &Context<'_>, gic: Gic, smp: u32) -> Result<Str
         },
     )?;
     healthy_and_quiet(&outcome)?;
-    let lines = lines_of(&outcome, "rtc");
+    let lines = outcome.transcript().partition_lines("rtc");
     let fail = |what: String| Err(format!("{what}{}", console(&outcome)));
     if !lines.contains(&MARKER) {
         return fail(format!("no `{MARKER}`"));
     }
     let device = "[rtc] vmm: device rtc0 (arm,pl031) at 0x9010000..0x9011000, INTID 34 passed through to rtc";
-    if !outcome.console.lines().any(|l| l.trim_end() == device) {
+    if !outcome.transcript().has(&format!("{device}\n")) {
         return fail(format!("no `{device}`"));
     }
     let name = answer(&lines, commands[0]);
@@ -300,11 +290,7 @@ pub(super) fn rtc_passthrough(c: &Context<'_>, gic: Gic, smp: u32) -> Result<Str
             "no alarm interrupt: rtc-pl031 counted {before} before the alarm and {after} after"
         ));
     }
-    if !outcome
-        .console
-        .lines()
-        .any(|l| l.trim_end() == "[rtc] vmm: rtc powered off")
-    {
+    if !outcome.transcript().has("[rtc] vmm: rtc powered off\n") {
         return fail("`poweroff -f` was not reported".into());
     }
     Ok(format!(

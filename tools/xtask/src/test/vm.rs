@@ -30,7 +30,7 @@ fn checked(outcome: &Outcome) -> Result<(), String> {
     {
         return Err(format!("{why}{}", console(outcome)));
     }
-    if outcome.console.contains(hv_abi::console::PARTITION_FAULT) {
+    if outcome.transcript().has(hv_abi::console::PARTITION_FAULT) {
         return Err(format!("a partition faulted{}", console(outcome)));
     }
     Ok(())
@@ -38,10 +38,10 @@ fn checked(outcome: &Outcome) -> Result<(), String> {
 
 /// Every line of `expected` is on the console, whole.
 fn has_lines(outcome: &Outcome, expected: &[&str]) -> Result<(), String> {
-    let lines: Vec<&str> = outcome.console.lines().map(str::trim_end).collect();
+    let transcript = outcome.transcript();
     let missing: Vec<&&str> = expected
         .iter()
-        .filter(|line| !lines.contains(*line))
+        .filter(|line| !transcript.has(&format!("{line}\n")))
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -81,29 +81,22 @@ pub(super) fn two_guests(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, 
             "[ping] ping: done",
         ],
     )?;
-    let reader_scans = outcome
-        .console
-        .lines()
-        .filter(|l| l.trim_end() == "[reader] probe: scanned 64 MiB: marker 7e57 not found")
-        .count();
-    if reader_scans != 2 {
+    let transcript = outcome.transcript();
+    let reader_scans =
+        transcript.positions("[reader] probe: scanned 64 MiB: marker 7e57 not found\n");
+    if reader_scans.len() != 2 {
         return Err(format!(
-            "reader scanned for writer's marker {reader_scans} times, not twice, without finding it{}",
+            "reader scanned for writer's marker {} times, not twice, without finding it{}",
+            reader_scans.len(),
             console(&outcome)
         ));
     }
-    if outcome
-        .console
-        .contains("[reader] probe: scanned 64 MiB: marker 7e57 found")
-    {
+    if transcript.has("[reader] probe: scanned 64 MiB: marker 7e57 found") {
         return Err(format!("reader found writer's marker{}", console(&outcome)));
     }
     // The writer must have written before the reader's scans ended.
-    let written = outcome.console.find("[writer] probe: marker 7e57 written");
-    let last_scan = outcome
-        .console
-        .rfind("[reader] probe: scanned 64 MiB: marker 7e57 not found");
-    if !matches!((written, last_scan), (Some(w), Some(r)) if w < r) {
+    let written = transcript.find("[writer] probe: marker 7e57 written", 0);
+    if !matches!((written, reader_scans.last()), (Some(w), Some(&r)) if w < r) {
         return Err(format!(
             "reader's last scan ended before writer wrote its marker{}",
             console(&outcome)
@@ -158,7 +151,12 @@ pub(super) fn hostile(c: &Context<'_>, gic: Gic) -> Result<String, String> {
     }
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     has_lines(&outcome, &expected)?;
-    if outcome.console.contains("took an exception") {
+    if outcome
+        .transcript()
+        .partition_lines("probe")
+        .iter()
+        .any(|l| l.contains("took an exception"))
+    {
         return Err(format!(
             "an attempt ended in an exception{}",
             console(&outcome)
@@ -222,10 +220,12 @@ pub(super) fn passthrough(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String,
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     has_lines(&outcome, &expected)?;
     let prefix = format!("{at} RTCDR ");
+    let prefix = prefix.strip_prefix("[probe] ").unwrap_or(&prefix);
     let time: Option<u64> = outcome
-        .console
-        .lines()
-        .find_map(|l| l.trim_end().strip_prefix(prefix.as_str()))
+        .transcript()
+        .partition_lines("probe")
+        .iter()
+        .find_map(|l| l.trim_end().strip_prefix(prefix))
         .and_then(|t| t.parse().ok());
     let Some(time) = time.filter(|&t| t != 0) else {
         return Err(format!(
@@ -234,11 +234,11 @@ pub(super) fn passthrough(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String,
         ));
     };
     for bad in [
-        "probe: unexpected exception",
-        "probe: panic",
-        "vmm: cannot boot",
+        "[probe] probe: unexpected exception",
+        "[probe] probe: panic",
+        "[probe] vmm: cannot boot",
     ] {
-        if outcome.console.contains(bad) {
+        if outcome.transcript().has(bad) {
             return Err(format!("the console has `{bad}`{}", console(&outcome)));
         }
     }
