@@ -20,7 +20,25 @@ pub enum PsciFunction {
     SystemOff = 0x8400_0008,
     /// `SYSTEM_RESET`: resets the machine. Does not return.
     SystemReset = 0x8400_0009,
+    /// `PSCI_FEATURES` (PSCI 1.0): x1 = a function ID; 0 or more if
+    /// implemented. The way to learn whether `SMCCC_VERSION` may be called.
+    Features = 0x8400_000A,
 }
+
+/// `SMCCC_VERSION` (SMCCC 1.1): returns major << 16 | minor. Call it only if
+/// `PSCI_FEATURES` says it is implemented (older firmware treats an unknown
+/// ID as an undefined instruction).
+pub const SMCCC_VERSION: u32 = 0x8000_0000;
+/// `SMCCC_ARCH_FEATURES` (SMCCC 1.1): x1 = an architecture function ID;
+/// 0 if implemented (for the workarounds: and needed on this core), 1 for a
+/// workaround this core does not need, negative if not implemented.
+pub const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
+/// `SMCCC_ARCH_WORKAROUND_1`: invalidates the branch predictor
+/// (Spectre-v2, CVE-2017-5715).
+pub const SMCCC_ARCH_WORKAROUND_1: u32 = 0x8000_8000;
+/// `SMCCC_ARCH_WORKAROUND_3`: invalidates the branch predictor and clears
+/// the branch history (Spectre-v2 and Spectre-BHB, CVE-2022-23960).
+pub const SMCCC_ARCH_WORKAROUND_3: u32 = 0x8000_3FFF;
 
 impl TryFrom<u32> for PsciFunction {
     type Error = u32;
@@ -34,6 +52,7 @@ impl TryFrom<u32> for PsciFunction {
             0xC400_0003 => Ok(Self::CpuOn),
             0x8400_0008 => Ok(Self::SystemOff),
             0x8400_0009 => Ok(Self::SystemReset),
+            0x8400_000A => Ok(Self::Features),
             other => Err(other),
         }
     }
@@ -103,6 +122,7 @@ mod tests {
             PsciFunction::CpuOn,
             PsciFunction::SystemOff,
             PsciFunction::SystemReset,
+            PsciFunction::Features,
         ] {
             assert_eq!(PsciFunction::try_from(f as u32), Ok(f));
         }

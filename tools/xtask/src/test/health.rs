@@ -40,7 +40,11 @@ fn console(outcome: &Outcome) -> String {
 /// memory: always start 1). meddler, which holds no capability over anyone,
 /// tries `PartitionStop`, `PartitionRestart` and `PartitionStatus` on every
 /// slot: every call is refused and nothing stops or restarts because of it.
-/// ping/pong finish.
+/// It then calls `Fault` with the kernel's reasons (an exception's, every
+/// controller's): each is refused, so no report blames the monitor (or
+/// anyone) for a stop meddler asked for. Last it reads the activity
+/// monitors, and the kernel stops it for that (reason 0x100). ping/pong
+/// finish.
 pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
     let machine = Machine {
         kernel: Some(c.system("control")?),
@@ -52,6 +56,7 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
             "[ping] ping: done".into(),
             "[monitor] monitor: done".into(),
             "[meddler] meddler: done".into(),
+            "bulkhead: fault: partition `meddler` stopped".into(),
         ],
         ..RunSpec::default()
     };
@@ -89,6 +94,11 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
         "[meddler] PartitionStop on an empty slot: refused, no capability in that slot".into(),
         "[meddler] all 198 calls refused: 3 wrong kind of object, 195 no capability, 0 other"
             .into(),
+        "[meddler] Fault with the kernel's reasons (0x100, 0x200 to 0x2ff): 257 refused as \
+         invalid arguments, 0 other"
+            .into(),
+        "[meddler] meddler: reading the activity monitors".into(),
+        "bulkhead: fault: partition `meddler` stopped (reason 0x100); the others carry on".into(),
         "[ping] ping: done".into(),
     ]);
     expect_lines(&outcome, &needles)?;
@@ -108,10 +118,26 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
     // Nothing but the monitor's doing and crasher's own faults stops or
     // restarts anything: not meddler's calls. spin, stopped first, is never
     // restarted.
+    // meddler's own stop (the activity monitors) is counted apart: exactly
+    // one, for the exception.
     let reports: Vec<&str> = console
         .lines()
-        .filter(|l| l.starts_with("bulkhead: fault: partition `"))
+        .filter(|l| {
+            l.starts_with("bulkhead: fault: partition `")
+                && !l.starts_with("bulkhead: fault: partition `meddler`")
+        })
         .collect();
+    let meddler_stops = count("partition `meddler` stopped");
+    if meddler_stops != 1
+        || count("partition `meddler` stopped (reason 0x100); the others carry on") != 1
+        || console.contains("partition `meddler` restarting")
+        || console.contains("meddler: read the activity monitors (")
+    {
+        return fail(format!(
+            "meddler stopped {meddler_stops} times; expected once, for reading the activity \
+             monitors (reason 0x100), never by a forged reason"
+        ));
+    }
     let expected_reports = 1 + stops + restarts;
     if reports.len() != expected_reports
         || count("partition `crasher` restarting") != restarts
