@@ -129,9 +129,11 @@ pub fn tlbi_alle1() {
     };
 }
 
-/// Overwrites the branch history: `count` (at least 1) taken branches, then
-/// `dsb nsh; isb` (Arm's Spectre-BHB loop, as Linux's
+/// Overwrites the branch history: `count` taken branches (at least 1: the
+/// caller checks, since 0 would loop 2^64 times),
+/// then `dsb nsh; isb` (Arm's Spectre-BHB loop, as Linux's
 /// `__mitigate_spectre_bhb_loop`).
+#[inline(always)]
 pub fn branch_history_loop(count: u8) {
     // SAFETY: branches to the next instruction and a counter in a scratch
     // register; no memory is accessed.
@@ -144,7 +146,7 @@ pub fn branch_history_loop(count: u8) {
             "b.ne 2b",
             "dsb nsh",
             "isb",
-            n = inout(reg) u64::from(count.max(1)) => _,
+            n = inout(reg) u64::from(count) => _,
             options(nostack),
         );
     }

@@ -56,22 +56,84 @@ fn plan() -> Plan {
     choose(cpu_id(), firmware, scrub)
 }
 
-/// This core's plan, once [`configure`] has run (`None` before).
-pub(crate) fn plan_if_configured() -> Option<Plan> {
-    SETTINGS.get().map(|_| plan())
+/// What a switch between partitions does on one core, as its `PerCpu`
+/// keeps it: the common case (only a branch history loop, as on A57 and
+/// A72) costs a load and the loop; anything else goes out of line.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Switch {
+    /// The plan is known (once [`configure`] has run).
+    known: bool,
+    /// The branch history loop's count, 0 for none.
+    history_loop: u8,
+    /// Anything besides the loop: firmware, `CLRBHB`, the scrub.
+    other: bool,
+    /// The plan, for `other`.
+    plan: Option<Plan>,
 }
 
-/// Carries out `plan` on a switch between partitions: predictors first
-/// (firmware, then the branch history), then, when scrubbing, the caches
-/// and TLBs.
-pub(crate) fn on_partition_switch(plan: &Plan) {
+impl Switch {
+    /// Before the kernel configured it: nothing is done, and the plan is
+    /// looked for at every switch until it is known.
+    pub(crate) const UNKNOWN: Self = Self {
+        known: false,
+        history_loop: 0,
+        other: false,
+        plan: None,
+    };
+
+    /// The switch for `plan`.
+    fn from_plan(plan: Plan) -> Self {
+        let history_loop = match plan.bhb {
+            Bhb::Loop(count) => count.max(1),
+            _ => 0,
+        };
+        Self {
+            known: true,
+            history_loop,
+            other: plan.workaround_1
+                || plan.scrub
+                || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware),
+            plan: Some(plan),
+        }
+    }
+}
+
+/// Carries out this core's plan on a switch between partitions
+/// (`switch` is its `PerCpu`'s, filled in the first time the plan is known).
+#[inline(always)]
+pub(crate) fn on_partition_switch(switch: &mut Switch) {
+    if !switch.known {
+        learn(switch);
+    }
+    if switch.history_loop != 0 {
+        insn::branch_history_loop(switch.history_loop);
+    }
+    if switch.other
+        && let Some(plan) = &switch.plan
+    {
+        the_rest(plan);
+    }
+}
+
+/// Looks for this core's plan, once [`configure`] has run.
+#[cold]
+#[inline(never)]
+fn learn(switch: &mut Switch) {
+    if SETTINGS.get().is_some() {
+        *switch = Switch::from_plan(plan());
+    }
+}
+
+/// Everything in `plan` but the branch history loop: firmware's
+/// workarounds, `CLRBHB`, and, when scrubbing, the caches and TLBs.
+#[inline(never)]
+fn the_rest(plan: &Plan) {
     if plan.workaround_1 {
         crate::psci::workaround(SMCCC_ARCH_WORKAROUND_1);
     }
     match plan.bhb {
-        Bhb::None | Bhb::Unavailable => {}
+        Bhb::None | Bhb::Unavailable | Bhb::Loop(_) => {}
         Bhb::Clear => insn::clear_branch_history(),
-        Bhb::Loop(count) => insn::branch_history_loop(count),
         Bhb::Firmware => crate::psci::workaround(SMCCC_ARCH_WORKAROUND_3),
     }
     if plan.scrub {

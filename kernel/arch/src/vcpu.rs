@@ -83,7 +83,7 @@ pub(crate) struct PerCpu {
     vm: crate::vm::PerCore,
     /// What a switch between partitions does here (`crate::speculation`),
     /// chosen at the first switch after the kernel configured it.
-    speculation: Option<hv_core::speculation::Plan>,
+    switch: crate::speculation::Switch,
 }
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
@@ -99,7 +99,7 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
         vcpu: usize::MAX,
         loaded_vttbr: 0,
         vm: crate::vm::PerCore::NEW,
-        speculation: None,
+        switch: crate::speculation::Switch::UNKNOWN,
     }))
 }; MAX_CPUS];
 
@@ -392,14 +392,7 @@ fn make_current(
         // Another partition's vCPU (each partition has its own VMID, so its
         // own VTTBR_EL2): nothing the last one left in the predictors (or,
         // when scrubbing, the caches) may reach it.
-        if cpu.speculation.is_none() {
-            cpu.speculation = crate::speculation::plan_if_configured();
-        }
-        if let Some(plan) = &cpu.speculation
-            && plan.does_something()
-        {
-            crate::speculation::on_partition_switch(plan);
-        }
+        crate::speculation::on_partition_switch(&mut cpu.switch);
         VTTBR_EL2.set(vttbr);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         cpu.loaded_vttbr = vttbr;

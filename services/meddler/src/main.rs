@@ -77,8 +77,16 @@ fn main(_start: svc_rt::Start) -> ! {
 /// (named), stopped it.
 fn forge_reasons() {
     let fault = u64::from(Hypercall::Fault.function_id());
-    let reasons =
-        core::iter::once(REASON_EXCEPTION).chain((0..=0xff).map(|i| REASON_CONTROLLER + i));
+    // The monitor's first (it is partition 2 in tests/qemu/control.toml:
+    // "at the request of `monitor`"), then every other controller's, then
+    // an exception's.
+    let reasons = core::iter::once(REASON_CONTROLLER + 2)
+        .chain(
+            (0..=0xff)
+                .filter(|&i| i != 2)
+                .map(|i| REASON_CONTROLLER + i),
+        )
+        .chain(core::iter::once(REASON_EXCEPTION));
     let (mut refused, mut other) = (0, 0);
     for reason in reasons {
         let out = call::raw([fault, 0, reason, 0, 0, 0, 0, 0]);
