@@ -61,11 +61,11 @@ pub fn spectre_workarounds() -> Firmware {
     let Ok((major, _)) = version() else {
         return none;
     };
-    if major < 1
-        || call(PsciFunction::Features, u64::from(SMCCC_VERSION), 0, 0).is_err()
-        || smccc(SMCCC_VERSION, 0, 0, 0).is_ok_and(|v| v < 0x1_0001)
-        || smccc(SMCCC_VERSION, 0, 0, 0).is_err()
-    {
+    if major < 1 || call(PsciFunction::Features, u64::from(SMCCC_VERSION), 0, 0).is_err() {
+        return none;
+    }
+    // 1.1 or later: ARCH_FEATURES exists.
+    if !smccc(SMCCC_VERSION, 0, 0, 0).is_ok_and(|version| version >= 0x1_0001) {
         return none;
     }
     let needed = |id: u32| smccc(SMCCC_ARCH_FEATURES, u64::from(id), 0, 0) == Ok(0);
