@@ -2,7 +2,7 @@
 //! The system the state machine targets run, and the simulated glue that
 //! drives it one step at a time.
 
-use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights};
+use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
 use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
@@ -235,7 +235,13 @@ impl Machine {
                 self.run(core, |s, r| s.interrupt(core, intid, r));
             }
             8 => {
-                let reason = input.register();
+                // What the glue reports: an exception it caught (a
+                // partition's own reasons come through its `Fault` call).
+                let reason = if input.byte() & 1 == 0 {
+                    StopReason::Exception
+                } else {
+                    StopReason::Own(input.byte())
+                };
                 self.run(core, |s, r| s.fault(core, reason, r));
             }
             9 => {

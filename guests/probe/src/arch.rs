@@ -299,6 +299,25 @@ pub(crate) fn hvc(args: [u64; 4]) -> [u64; 4] {
     [x0, x1, x2, x3]
 }
 
+/// `hvc #1` with x0..x3 = `args`; returns x0..x3. The immediate is
+/// reserved (`docs/abi.md` §1.1): the hypervisor must refuse the call.
+pub(crate) fn hvc_reserved(args: [u64; 4]) -> [u64; 4] {
+    let [mut x0, mut x1, mut x2, mut x3] = args;
+    // SAFETY: as for `hvc`.
+    unsafe {
+        asm!(
+            "hvc #1",
+            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
+            out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    [x0, x1, x2, x3]
+}
+
 /// `smc #0` with x0..x3 = `args`; returns x0..x3, as [`hvc`].
 pub(crate) fn smc(args: [u64; 4]) -> [u64; 4] {
     let [mut x0, mut x1, mut x2, mut x3] = args;
@@ -460,6 +479,25 @@ pub(crate) fn pmu_control() -> u64 {
     // SAFETY: reads a register (or traps to the hypervisor).
     unsafe { asm!("mrs {}, pmcr_el0", out(reg) value, options(nostack)) };
     value
+}
+
+/// Reads AMCNTENSET0_EL0 (which activity monitor counters count), an
+/// activity monitors (AMU) register that the hypervisor should trap
+/// (CPTR_EL2.TAM). Without FEAT_AMUv1 it is undefined.
+pub(crate) fn amu_counters_enabled() -> u64 {
+    let value: u64;
+    // SAFETY: reads a register (or traps).
+    unsafe { asm!("mrs {}, s3_3_c13_c2_1", out(reg) value, options(nostack)) };
+    value
+}
+
+/// ID_AA64PFR0_EL1.AMU (bits 47:44): 0 when the CPU has no activity
+/// monitors.
+pub(crate) fn amu_version() -> u64 {
+    let value: u64;
+    // SAFETY: reads an ID register, changes nothing.
+    unsafe { asm!("mrs {}, id_aa64pfr0_el1", out(reg) value, options(nostack)) };
+    (value >> 44) & 0xf
 }
 
 /// The syndrome and fault address of the exception being handled

@@ -19,7 +19,13 @@
 //!   the monitor does not implement;
 //! - `read MDSCR_EL1: returned <value>`, `write MDSCR_EL1: returned, reads
 //!   back <value>`, `read PMCR_EL0: returned <value>`: debug and PMU
-//!   registers, which the hypervisor should trap (reads as zero).
+//!   registers, which the hypervisor should trap (reads as zero);
+//! - `hvc #1 with x0 0xc6000000: returned x0 <n>`: Bulkhead's `Version`
+//!   with a reserved immediate, which must be refused (-1), not answered;
+//! - `read AMCNTENSET0_EL0: returned <value>`: an activity monitors
+//!   register, trapped by the hypervisor (reads as zero); on a CPU without
+//!   activity monitors (QEMU's) the line is `read AMCNTENSET0_EL0:
+//!   undefined, the CPU has no activity monitors`.
 //!
 //! If the CPU took an exception instead, the line ends `took an exception,
 //! ESR <esr>`. Then `hostile done`.
@@ -133,5 +139,17 @@ pub(crate) fn run(ram: &Ram) {
         }),
     );
     report("read PMCR_EL0", attempt(|| Returned(arch::pmu_control())));
+    report(
+        format_args!("hvc #1 with x0 {version:#x}"),
+        attempt(|| ReturnedX0(arch::hvc_reserved([version, 0, 0, 0])[0])),
+    );
+    match attempt(|| Returned(arch::amu_counters_enabled())) {
+        // Undefined instruction (EC 0), which is all a CPU without FEAT_AMUv1
+        // can do.
+        Err(esr) if esr >> 26 == 0 && arch::amu_version() == 0 => {
+            say!("read AMCNTENSET0_EL0: undefined, the CPU has no activity monitors");
+        }
+        outcome => report("read AMCNTENSET0_EL0", outcome),
+    }
     say!("hostile done");
 }

@@ -336,6 +336,12 @@ impl fmt::Display for RunState {
     }
 }
 
+/// The largest reason a partition may give its own `Fault` (x2): reasons
+/// 0 to 0xff are the partition's, everything above is the kernel's. A
+/// `Fault` with a larger reason is refused (`InvalidArgument`), so no
+/// partition can pass for the kernel or for a controller in a report.
+pub const REASON_OWN_MAX: u64 = 0xff;
+
 /// The reason the kernel gives when it stops or restarts a partition for an
 /// exception it caught (a stage-2 abort, an undefined instruction, an
 /// SError).
@@ -345,18 +351,70 @@ pub const REASON_EXCEPTION: u64 = 0x100;
 /// for through a `Partition` capability (`PartitionStop`,
 /// `PartitionRestart`): this plus the controller's partition index. It is
 /// what the kernel's report of the stop shows and what `PartitionStatus`
-/// returns as the last reason. (A partition's own `Fault` may pass any
-/// reason, this range included: the reason informs, it proves nothing.)
+/// returns as the last reason. No partition can give it to its own `Fault`
+/// (see [`REASON_OWN_MAX`]).
 pub const REASON_CONTROLLER: u64 = 0x200;
 
-/// The index of the controlling partition, if `reason` is
-/// [`REASON_CONTROLLER`] plus one.
+/// Why a partition was stopped or restarted: the three sources are
+/// disjoint, so what a report or `PartitionStatus` says (the register form,
+/// [`StopReason::to_register`]) always names who acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    /// The partition's own `Fault`, with its reason (0 to
+    /// [`REASON_OWN_MAX`]).
+    Own(u8),
+    /// An exception the kernel caught ([`REASON_EXCEPTION`]).
+    Exception,
+    /// A partition holding a `Partition` capability with CONTROL stopped or
+    /// restarted it: that partition's index ([`REASON_CONTROLLER`] plus it).
+    Controller(u8),
+}
+
+impl StopReason {
+    /// The reason of a `Fault` call whose x2 is `x2`: only the partition's
+    /// own range; `None` (the call is refused) for anything above.
+    #[must_use]
+    pub const fn own(x2: u64) -> Option<Self> {
+        if x2 <= REASON_OWN_MAX {
+            Some(Self::Own(x2 as u8))
+        } else {
+            None
+        }
+    }
+
+    /// The register form, as `PartitionStatus` returns it in x3 and the
+    /// kernel's reports print it.
+    #[must_use]
+    pub const fn to_register(self) -> u64 {
+        match self {
+            Self::Own(reason) => reason as u64,
+            Self::Exception => REASON_EXCEPTION,
+            Self::Controller(index) => REASON_CONTROLLER + index as u64,
+        }
+    }
+
+    /// The reason whose register form is `x`, if it is one.
+    #[must_use]
+    pub const fn from_register(x: u64) -> Option<Self> {
+        if x <= REASON_OWN_MAX {
+            Some(Self::Own(x as u8))
+        } else if x == REASON_EXCEPTION {
+            Some(Self::Exception)
+        } else if x & !0xff == REASON_CONTROLLER {
+            Some(Self::Controller((x & 0xff) as u8))
+        } else {
+            None
+        }
+    }
+}
+
+/// The index of the controlling partition, if `reason` (a register form)
+/// is [`REASON_CONTROLLER`] plus one.
 #[must_use]
 pub const fn controller_of(reason: u64) -> Option<u64> {
-    if reason & !0xff == REASON_CONTROLLER {
-        Some(reason & 0xff)
-    } else {
-        None
+    match StopReason::from_register(reason) {
+        Some(StopReason::Controller(index)) => Some(index as u64),
+        _ => None,
     }
 }
 
@@ -568,6 +626,38 @@ mod tests {
         assert_eq!(controller_of(0x300), None);
         assert_eq!(controller_of(1), None);
         assert_eq!(controller_of(u64::MAX), None);
+    }
+
+    #[test]
+    fn a_partition_cannot_give_the_kernels_reasons() {
+        use super::{REASON_EXCEPTION, REASON_OWN_MAX, StopReason};
+        // Its own range round-trips; nothing above it is its to give.
+        for x2 in 0..=REASON_OWN_MAX {
+            let reason = StopReason::own(x2).unwrap();
+            assert_eq!(reason.to_register(), x2);
+            assert_eq!(StopReason::from_register(x2), Some(reason));
+        }
+        for x2 in [
+            REASON_OWN_MAX + 1,
+            REASON_EXCEPTION,
+            REASON_CONTROLLER,
+            REASON_CONTROLLER + 2,
+            0x1_0000_0202,
+            u64::MAX,
+        ] {
+            assert_eq!(StopReason::own(x2), None, "{x2:#x}");
+        }
+        // The kernel's reasons are disjoint from every reason a partition
+        // can give, and round-trip.
+        let kernels = core::iter::once(StopReason::Exception)
+            .chain((0..=u8::MAX).map(StopReason::Controller));
+        for reason in kernels {
+            let x = reason.to_register();
+            assert!(x > REASON_OWN_MAX);
+            assert_eq!(StopReason::from_register(x), Some(reason));
+        }
+        assert_eq!(StopReason::from_register(0x101), None);
+        assert_eq!(StopReason::from_register(0x300), None);
     }
 
     #[test]

@@ -38,8 +38,21 @@ pub mod function {
     pub const SYSTEM_SUSPEND: u32 = 0x8400_000e;
     /// SYSTEM_RESET2 (also SMC64).
     pub const SYSTEM_RESET2: u32 = 0x8400_0012;
-    /// SMCCC_VERSION (an SMCCC call, not PSCI, but Linux asks PSCI_FEATURES about it).
+    /// SMCCC_VERSION (SMCCC 1.1): returns major << 16 | minor. Call it only
+    /// if PSCI_FEATURES says it is implemented (older firmware treats an
+    /// unknown ID as an undefined instruction). Linux asks PSCI_FEATURES
+    /// about it.
     pub const SMCCC_VERSION: u32 = 0x8000_0000;
+    /// SMCCC_ARCH_FEATURES (SMCCC 1.1): x1 = an architecture function ID; 0
+    /// if implemented (for the workarounds: and needed on this core), 1 for
+    /// a workaround this core does not need, negative if not implemented.
+    pub const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
+    /// SMCCC_ARCH_WORKAROUND_1: invalidates the branch predictor
+    /// (Spectre-v2, CVE-2017-5715).
+    pub const SMCCC_ARCH_WORKAROUND_1: u32 = 0x8000_8000;
+    /// SMCCC_ARCH_WORKAROUND_3: invalidates the branch predictor and clears
+    /// the branch history (Spectre-v2 and Spectre-BHB, CVE-2022-23960).
+    pub const SMCCC_ARCH_WORKAROUND_3: u32 = 0x8000_3FFF;
 }
 
 /// A PSCI function, by its SMCCC function ID (SMC64 IDs where one exists).
@@ -56,7 +69,14 @@ pub enum PsciFunction {
     SystemOff = function::SYSTEM_OFF,
     /// `SYSTEM_RESET`: resets the machine. Does not return.
     SystemReset = function::SYSTEM_RESET,
+    /// `PSCI_FEATURES` (PSCI 1.0): x1 = a function ID; 0 or more if
+    /// implemented. The way to learn whether `SMCCC_VERSION` may be called.
+    Features = function::PSCI_FEATURES,
 }
+
+pub use function::{
+    SMCCC_ARCH_FEATURES, SMCCC_ARCH_WORKAROUND_1, SMCCC_ARCH_WORKAROUND_3, SMCCC_VERSION,
+};
 
 impl TryFrom<u32> for PsciFunction {
     type Error = u32;
@@ -71,6 +91,7 @@ impl TryFrom<u32> for PsciFunction {
             CPU_ON_64 => Ok(Self::CpuOn),
             function::SYSTEM_OFF => Ok(Self::SystemOff),
             function::SYSTEM_RESET => Ok(Self::SystemReset),
+            function::PSCI_FEATURES => Ok(Self::Features),
             other => Err(other),
         }
     }
@@ -177,6 +198,7 @@ mod tests {
             PsciFunction::CpuOn,
             PsciFunction::SystemOff,
             PsciFunction::SystemReset,
+            PsciFunction::Features,
         ] {
             assert_eq!(PsciFunction::try_from(f as u32), Ok(f));
         }

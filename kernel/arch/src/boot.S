@@ -14,7 +14,7 @@
 //
 // Operands (from boot.rs): boot_stack and boot_stack_size core 0's stack,
 // stacks the other cores' stacks, stack_size one stack's
-// size, sctlr and cptr the EL2 reset values, primary and secondary the
+// size, sctlr and cptr_low/cptr_high the EL2 reset values, primary and secondary the
 // Rust entry points.
 
 .section .text.head, "ax"
@@ -55,7 +55,8 @@ hv_boot_primary:
     msr     pmcr_el0, x9
     ldr     x9, ={sctlr}                // EL2: MMU and caches off, known state
     msr     sctlr_el2, x9
-    mov     x9, #{cptr}                 // FP/SIMD trapped: the kernel never uses them
+    movz    x9, #{cptr_low}             // FP/SIMD trapped: the kernel never uses them;
+    movk    x9, #{cptr_high}, lsl #16   // activity monitors trapped
     msr     cptr_el2, x9
     isb
     b       2f
@@ -109,7 +110,8 @@ bulkhead_secondary_entry:
     mov     x19, x0                     // x19 = core index
     ldr     x9, ={sctlr}
     msr     sctlr_el2, x9
-    mov     x9, #{cptr}
+    movz    x9, #{cptr_low}
+    movk    x9, #{cptr_high}, lsl #16
     msr     cptr_el2, x9
     isb
     adrp    x9, {stacks}

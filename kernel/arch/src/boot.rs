@@ -24,9 +24,13 @@ pub const STACK_SIZE: usize = 32 * 1024;
 /// The value SCTLR_EL2 gets at entry: its RES1 bits, MMU and caches off.
 const SCTLR_EL2_BOOT: u64 = 0x30c5_0830;
 /// The value CPTR_EL2 gets at entry: its RES1 bits and TFP, so that FP/SIMD
-/// instructions trap. The kernel is built without floating point; an FP
-/// instruction at EL2 is a bug and is reported as an exception.
-const CPTR_EL2_BOOT: u64 = 0x37ff;
+/// instructions trap, and TAM (activity monitors trapped): a service's
+/// value, which services keep until a guest first runs on the core. The
+/// kernel is built without floating point; an FP instruction at EL2 is a
+/// bug and is reported as an exception.
+const CPTR_EL2_BOOT: u64 = hv_core::traps::CPTR_SERVICE;
+// boot.S loads it with MOVZ (bits 15:0) and MOVK (bits 31:16).
+const _: () = assert!(CPTR_EL2_BOOT >> 32 == 0);
 
 /// Stack memory. It lives in `.stacks`, which the boot code does not clear
 /// (clearing 768 KiB would cost the boot about 200,000 instructions, and a
@@ -53,7 +57,8 @@ core::arch::global_asm!(
     stacks = sym STACKS,
     stack_size = const STACK_SIZE,
     sctlr = const SCTLR_EL2_BOOT,
-    cptr = const CPTR_EL2_BOOT,
+    cptr_low = const CPTR_EL2_BOOT & 0xffff,
+    cptr_high = const CPTR_EL2_BOOT >> 16,
     primary = sym primary_rust_entry,
     secondary = sym secondary_rust_entry,
 );

@@ -104,8 +104,12 @@ core::arch::global_asm!(
 
 /// Called by `exception.S` with the saved frame and the vector's index.
 extern "C" fn exception_entry(frame: &mut Frame, index: u64) {
+    let vector = Vector::from_index(index);
+    if crate::serror::absorb(vector) {
+        return;
+    }
     match HANDLER.get() {
-        Some(handler) => handler(frame, Vector::from_index(index)),
+        Some(handler) => handler(frame, vector),
         // Before the kernel set a handler nothing can be reported.
         None => crate::cpu::park(),
     }

@@ -104,3 +104,57 @@ pub fn hvc(function: u32, x1: u64, x2: u64, x3: u64) -> u64 {
     }
     ret
 }
+
+/// Cleans and invalidates one data or unified cache line by set and way
+/// (`DC CISW`; the operand as [`hv_core::speculation::CacheGeometry::operand`]
+/// makes it).
+pub fn dc_cisw(set_way: u64) {
+    // SAFETY: clean and invalidate together write a dirty line back before
+    // dropping it, so memory keeps every value; no address is accessed.
+    unsafe { asm!("dc cisw, {}", in(reg) set_way, options(nostack, preserves_flags)) };
+}
+
+/// Invalidates every stage 1 and stage 2 EL1&0 TLB entry on this core, of
+/// every VMID (`TLBI ALLE1`), and waits for it.
+pub fn tlbi_alle1() {
+    // SAFETY: TLB invalidation only drops cached translations of the
+    // partitions; the kernel's own (EL2) stay. No memory is accessed.
+    unsafe {
+        asm!(
+            "tlbi alle1",
+            "dsb nsh",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Overwrites the branch history: `count` taken branches (at least 1: the
+/// caller checks, since 0 would loop 2^64 times),
+/// then `dsb nsh; isb` (Arm's Spectre-BHB loop, as Linux's
+/// `__mitigate_spectre_bhb_loop`).
+#[inline(always)]
+pub fn branch_history_loop(count: u8) {
+    // SAFETY: branches to the next instruction and a counter in a scratch
+    // register; no memory is accessed.
+    unsafe {
+        asm!(
+            "2:",
+            "b 3f",
+            "3:",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            "dsb nsh",
+            "isb",
+            n = inout(reg) u64::from(count) => _,
+            options(nostack),
+        );
+    }
+}
+
+/// `CLRBHB` (`hint #22`, FEAT_CLRBHB), then `isb`: clears the branch
+/// history.
+pub fn clear_branch_history() {
+    // SAFETY: a hint that changes only predictor state.
+    unsafe { asm!("hint #22", "isb", options(nostack, preserves_flags)) };
+}

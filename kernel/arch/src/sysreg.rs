@@ -27,6 +27,45 @@ pub fn read_ctr_el0() -> u64 {
     value
 }
 
+/// ID_AA64ISAR2_EL1 (`S3_0_C0_C6_2`; `aarch64-cpu` lacks it): bits 31:28
+/// say whether `CLRBHB` exists. On a core older than the register it is in
+/// the reserved ID space, which reads as zero.
+pub fn read_id_aa64isar2_el1() -> u64 {
+    let value: u64;
+    // SAFETY: reading an ID register has no side effect and touches no memory.
+    unsafe {
+        asm!("mrs {}, S3_0_C0_C6_2", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
+/// ISR_EL1 (`aarch64-cpu` lacks it): at EL2, which physical interrupts
+/// are pending; bit 8 (A) an SError.
+pub fn read_isr_el1() -> u64 {
+    let value: u64;
+    // SAFETY: reading ISR_EL1 has no side effect and touches no memory.
+    unsafe { asm!("mrs {}, isr_el1", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// Unmasks SErrors for one instruction (PSTATE.A), so that a pending one is
+/// taken at EL2 (by the ISB at the latest), then masks them again. Only
+/// for `crate::serror`, whose handler expects it.
+pub(crate) fn take_pending_serror() {
+    // SAFETY: the SError taken in the window goes to the EL2 vectors, whose
+    // handler (`crate::serror::absorb`) returns straight into the window; the
+    // exception saves and restores every register, so nothing here changes
+    // but ELR_EL2, SPSR_EL2 and ESR_EL2, which the caller no longer needs.
+    unsafe {
+        asm!(
+            "msr daifclr, #4",
+            "isb",
+            "msr daifset, #4",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 /// Defines a function writing one system register by name.
 macro_rules! write_register {
     ($(#[$doc:meta])* $name:ident, $register:literal) => {

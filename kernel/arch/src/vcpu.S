@@ -25,11 +25,16 @@
 .balign 4
 hv_lower_sync:
     // The caller's x0/x1 are on the stack and still in x0/x1. A hypercall
-    // is an SVC (from EL0) or an HVC (from EL1).
+    // is an SVC #0 (from EL0) or an HVC #0 (from EL1). Rotated right by
+    // 25, ESR_EL2 puts IL in bit 0 and the class in bits 6:1, and the
+    // immediate (ISS bits 15:0, the rest of the ISS and ISS2 being zero for
+    // these classes) above them: one test checks class and immediate at
+    // once, so an `svc #n` or `hvc #n` with n != 0 is not a hypercall
+    // (it goes the general way, as index 8, and is refused there).
     mrs     x1, esr_el2
-    lsr     x1, x1, #26
-    cmp     x1, #0x15
-    ccmp    x1, #0x16, #4, ne
+    ror     x1, x1, #25
+    sub     x1, x1, #{svc_zero}         // 0 for SVC #0, 2 for HVC #0
+    tst     x1, #0xfffffffffffffffd
     b.ne    2f
     // The null hypercall (Version) reads no kernel state, so it is answered
     // here, before any register is saved: x0 = Success, x1 = the ABI

@@ -55,6 +55,9 @@ pub struct Context {
     pub fresh: bool,
     /// A virtual machine's vCPU (EL1, with the state [`crate::vm`] keeps).
     pub vm: bool,
+    /// Its partition owns a device: every exit synchronises SErrors first
+    /// ([`crate::serror`]), so that one its accesses raised is its own.
+    pub sync_errors: bool,
 }
 
 const _: () = assert!(offset_of!(Context, x) == 0);
@@ -78,6 +81,9 @@ pub(crate) struct PerCpu {
     loaded_vttbr: u64,
     /// What this core has loaded of the guests.
     vm: crate::vm::PerCore,
+    /// What a switch between partitions does here (`crate::speculation`),
+    /// chosen at the first switch after the kernel configured it.
+    switch: crate::speculation::Switch,
 }
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
@@ -93,6 +99,7 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
         vcpu: usize::MAX,
         loaded_vttbr: 0,
         vm: crate::vm::PerCore::NEW,
+        switch: crate::speculation::Switch::UNKNOWN,
     }))
 }; MAX_CPUS];
 
@@ -135,6 +142,7 @@ static VCPUS: [VcpuCell; MAX_VCPUS] = [const {
             vttbr: 0,
             fresh: false,
             vm: false,
+            sync_errors: false,
         }),
         running: AtomicUsize::new(NOWHERE),
         pending: UnsafeCell::new(None),
@@ -151,6 +159,7 @@ core::arch::global_asm!(
     hypercall = const HYPERCALL,
     version_high = const Hypercall::Version.function_id() >> 16,
     abi_version = const ABI_VERSION,
+    svc_zero = const hv_core::esr::SVC_ZERO_ROTATED,
 );
 
 /// The index `vcpu.S` passes for a synchronous exception that is a
@@ -161,6 +170,9 @@ const HYPERCALL: u64 = 12;
 // #16` need values MOVZ can encode.
 const _: () = assert!(ABI_VERSION & 0xffff == 0 || ABI_VERSION >> 16 == 0);
 const _: () = assert!(Hypercall::Version.function_id() & 0xffff == 0);
+// The entry's class-and-immediate test (`sub`, then `tst` against all bits
+// but bit 1) admits exactly SVC #0 and HVC #0.
+const _: () = assert!(hv_core::esr::HVC_ZERO_ROTATED == hv_core::esr::SVC_ZERO_ROTATED + 2);
 
 unsafe extern "C" {
     fn hv_enter_current() -> !;
@@ -261,6 +273,8 @@ pub struct Start {
     /// A virtual machine's vCPU: it does not run until the kernel stages a
     /// start for it (`entry`, `stack` and `args` are then ignored but x0).
     pub vm: bool,
+    /// Its partition owns a device (see [`Context::sync_errors`]).
+    pub sync_errors: bool,
 }
 
 /// Why a vCPU cannot be prepared or run.
@@ -332,6 +346,7 @@ fn reset(context: &mut Context, start: &Start) {
         vttbr: start.vttbr,
         fresh: !start.vm,
         vm: start.vm,
+        sync_errors: start.sync_errors,
         ..Context::default()
     };
     if !start.vm {
@@ -374,6 +389,10 @@ fn make_current(
     load_regs(context, unsafe { &*regs });
     let vttbr = context.vttbr;
     if cpu.loaded_vttbr != vttbr {
+        // Another partition's vCPU (each partition has its own VMID, so its
+        // own VTTBR_EL2): nothing the last one left in the predictors (or,
+        // when scrubbing, the caches) may reach it.
+        crate::speculation::on_partition_switch(&mut cpu.switch);
         VTTBR_EL2.set(vttbr);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         cpu.loaded_vttbr = vttbr;
@@ -438,7 +457,7 @@ pub fn skip_instruction() {
 /// entering whatever vCPU is current, so that the compiler need not keep any
 /// register of its caller.
 extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
-    let exit = if index == HYPERCALL {
+    let mut exit = if index == HYPERCALL {
         Exit::Hypercall
     } else {
         other_exit(index)
@@ -451,6 +470,11 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
     let Some(context) = (unsafe { current.as_mut() }) else {
         crate::cpu::park()
     };
+    // A partition that owns a device: an SError its accesses raised is
+    // taken now, while it is still the one running, and is its exit.
+    if context.sync_errors && exit != Exit::SError && crate::serror::synchronise() {
+        exit = Exit::SError;
+    }
     // The handler works on the context's own x0..x7: no copy on the way in,
     // none on the way out when the same vCPU resumes.
     let regs = context

@@ -13,7 +13,7 @@
 //! | register | why it is switched between a guest and a service |
 //! |---|---|
 //! | HCR_EL2 | services run under TGE (every exception to EL2), guests not |
-//! | CPTR_EL2 | FP/SIMD trap for services (built soft-float), open for guests |
+//! | CPTR_EL2 | FP/SIMD trap for services (built soft-float), open for guests (activity monitors trapped for both, `hv_core::traps`) |
 //! | SCTLR_EL1 | governs EL0 under TGE (alignment, cache maintenance, DC ZVA) |
 //! | CNTKCTL_EL1 | governs EL0's access to the counters and timers |
 //! | TPIDRRO_EL0 | readable at EL0: the guest's would leak to the service |
@@ -101,10 +101,10 @@ pub(crate) const SCTLR_SERVICE: u64 = 0x30d0_0800 | (1 << 4) | (1 << 3);
 /// EL0VCTEN), not program the timers.
 pub(crate) const CNTKCTL_SERVICE: u64 = 0b11;
 
-/// CPTR_EL2 while a guest runs: FP/SIMD open (RES1 bits only).
-const CPTR_GUEST: u64 = 0x33ff;
-/// CPTR_EL2 while a service runs: FP/SIMD trapped.
-const CPTR_SERVICE: u64 = 0x37ff;
+/// CPTR_EL2 while a guest runs: FP/SIMD open, activity monitors trapped.
+const CPTR_GUEST: u64 = hv_core::traps::CPTR_GUEST;
+/// CPTR_EL2 while a service runs: FP/SIMD and activity monitors trapped.
+const CPTR_SERVICE: u64 = hv_core::traps::CPTR_SERVICE;
 
 /// SCTLR_EL1 at a guest vCPU's reset: its RES1 bits, MMU and caches off.
 const SCTLR_RESET: u64 = 0x30d0_0800;

@@ -8,6 +8,23 @@
 
 use core::fmt;
 
+/// ESR_EL2 of an `svc #0` from AArch64 (class 0x15, IL set, immediate 0)
+/// rotated right by 25 bits, as the kernel's entry code compares it: IL in
+/// bit 0, the class in bits 6:1, the immediate and the rest of the ISS
+/// above. See [`is_hypercall`].
+pub const SVC_ZERO_ROTATED: u64 = (0x15 << 1) | 1;
+/// The same for an `hvc #0` (class 0x16).
+pub const HVC_ZERO_ROTATED: u64 = (0x16 << 1) | 1;
+
+/// Whether `esr` is an `svc #0` or `hvc #0`, computed as the entry code
+/// (`vcpu.S`) does: rotate right by 25, subtract [`SVC_ZERO_ROTATED`], and
+/// all bits but bit 1 must be clear. `svc #n` and `hvc #n` with n != 0 are
+/// reserved (`docs/abi.md` §1.1) and are not hypercalls.
+#[must_use]
+pub const fn is_hypercall(esr: u64) -> bool {
+    esr.rotate_right(25).wrapping_sub(SVC_ZERO_ROTATED) & !2 == 0
+}
+
 /// An exception class (ESR bits \[31:26\]) and the parts of its ISS that the
 /// kernel decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +266,33 @@ mod tests {
             "data abort in the kernel on a write: translation fault (not mapped), level 2"
         );
         assert!(s.far_valid());
+    }
+
+    #[test]
+    fn hypercalls_are_svc_or_hvc_with_immediate_zero() {
+        use super::is_hypercall;
+        let il = 1 << 25;
+        assert!(is_hypercall(0x15 << 26 | il));
+        assert!(is_hypercall(0x16 << 26 | il));
+        // A reserved immediate, any of its bits.
+        for bit in 0..16 {
+            assert!(!is_hypercall(0x15 << 26 | il | 1 << bit));
+            assert!(!is_hypercall(0x16 << 26 | il | 1 << bit));
+        }
+        assert!(!is_hypercall(0x15 << 26 | il | 0xffff));
+        // Other classes, AArch32's SVC and HVC among them, SMC, and a
+        // 16-bit instruction's syndrome (IL clear).
+        for class in (0..0x40u64).filter(|&c| c != 0x15 && c != 0x16) {
+            assert!(!is_hypercall(class << 26 | il), "class {class:#x}");
+        }
+        assert!(!is_hypercall(0x15 << 26));
+        // ISS2 (bits 36:32) is zero for these classes; anything there is not
+        // a hypercall either.
+        assert!(!is_hypercall(1 << 32 | 0x15 << 26 | il));
+        assert_eq!(
+            Syndrome::decode(0x15 << 26 | il | 1),
+            Syndrome::Svc { imm: 1 }
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub mod pagetable;
 pub mod platform;
 pub mod range;
 pub mod sched;
+pub mod speculation;
 pub mod state;
+pub mod traps;
 pub mod uart;
 
 /// The most cores the kernel drives. Cores beyond this are left off and the

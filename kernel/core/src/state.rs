@@ -43,7 +43,7 @@
 //! exits to monitors, `Vcpu` calls, virtual interrupts, WFI) and
 //! `invariants`.
 
-use hv_abi::hypercall::{Badge, Status};
+use hv_abi::hypercall::{Badge, Status, StopReason};
 
 use crate::MAX_CPUS;
 use crate::cap::{
@@ -225,8 +225,9 @@ pub enum Effect {
     Fault {
         /// The partition.
         partition: PartitionId,
-        /// The reason given by the glue or by the `Fault` hypercall.
-        reason: u64,
+        /// Who stopped it: the glue (an exception), a controller, or the
+        /// partition's own `Fault`.
+        reason: StopReason,
     },
     /// Read (`write` is `None`; the value goes in x1 of what runs on this
     /// core, which is the caller, with x0 = `Success`) or write register
@@ -250,8 +251,8 @@ pub enum Effect {
     Restart {
         /// The partition.
         partition: PartitionId,
-        /// The reason given by the glue or by the `Fault` hypercall.
-        reason: u64,
+        /// Who restarted it, as for [`Effect::Fault`].
+        reason: StopReason,
     },
 }
 

@@ -96,6 +96,13 @@ pub struct BootManifest {
     /// kernel never reads them; it maps them, read-only, into the monitors
     /// that load them ([`MappingKind::File`]).
     pub files: Vec<FileSpec, MAX_FILES>,
+    /// Scrub on every switch between partitions (`[system] scrub =
+    /// "on-switch"`): besides the branch-predictor maintenance the core
+    /// needs anyway, every switch clears the predictors and branch history
+    /// whether the core needs it or not, cleans and invalidates the data
+    /// caches by set/way, and invalidates the instruction cache and TLBs
+    /// (`hv_core::speculation`).
+    pub scrub_on_switch: bool,
 }
 
 /// A file the boot package carries for a monitor to read.
@@ -136,6 +143,7 @@ impl BootManifest {
             kernel_log: None,
             replies: Vec::new(),
             files: Vec::new(),
+            scrub_on_switch: false,
         }
     }
 }
@@ -169,6 +177,18 @@ pub struct PartitionSpec {
     pub mappings: Vec<Mapping, MAX_MAPPINGS>,
     /// The capability table: slot n is `caps[n]`.
     pub caps: Vec<CapSpec, MAX_CAPS>,
+}
+
+impl PartitionSpec {
+    /// Whether a device is mapped into it ([`MappingKind::Device`]): its
+    /// accesses can then raise SErrors, so the kernel synchronises them on
+    /// every exit from it, to blame it and no one else for one.
+    #[must_use]
+    pub fn owns_devices(&self) -> bool {
+        self.mappings
+            .iter()
+            .any(|m| matches!(m.kind, MappingKind::Device { .. }))
+    }
 }
 
 /// What runs in a partition.

@@ -52,6 +52,7 @@ fn sample() -> BootManifest {
     let mut m = BootManifest::empty(name("demo"), name("qemu-virt"));
     m.endpoint_count = 1;
     m.notification_count = 2;
+    m.scrub_on_switch = true;
     m.shared_regions
         .push(SharedRegion {
             name: name("buffer"),
@@ -1205,4 +1206,17 @@ fn devices_and_interrupts_pass_through_to_a_guest() {
         edit(&mut m);
         assert_eq!(m.validate(), Err(*expected), "case {i}");
     }
+}
+
+#[test]
+fn only_partitions_with_a_device_synchronise_serrors() {
+    // uart maps uart0; console maps only RAM and shared memory.
+    let m = sample();
+    let owners: std::vec::Vec<bool> = m
+        .partitions
+        .iter()
+        .map(PartitionSpec::owns_devices)
+        .collect();
+    assert!(owners[0]);
+    assert!(owners[1..].iter().all(|owns| !owns));
 }

@@ -147,6 +147,14 @@ pub fn start<P: Platform>() -> ! {
         println!("{READY}");
         irq::idle()
     };
+    // Before any partition runs: what every switch between partitions does
+    // to the branch predictors (and, if the manifest asks, the caches).
+    let scrub = if manifest.scrub_on_switch {
+        hv_core::speculation::Scrub::OnSwitch
+    } else {
+        hv_core::speculation::Scrub::Needed
+    };
+    report!("speculation: {}", arch::speculation::configure(scrub));
     let cores = smp::core_affinities(&info);
     dispatch::install(loaded, &manifest, cores, online)
         .unwrap_or_else(|e| fatal(format_args!("cannot start the system: {e}")));

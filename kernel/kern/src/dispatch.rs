@@ -14,7 +14,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hv_abi::console::{PARTITION_FAULT, shown};
-use hv_abi::hypercall::{REASON_EXCEPTION, controller_of};
+use hv_abi::hypercall::StopReason;
 use hv_abi::vm::{EXIT_SYSREG, VIRTUAL_TIMER_INTID, WRITE, exit_kind};
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
@@ -136,15 +136,19 @@ fn kick_cores(kick: u8, here: usize) {
 }
 
 /// A stop's or restart's reason as the kernel reports it: the number, and
-/// the controller's name when a controlling partition asked for it.
-struct Why(u64);
+/// the controller's name when a controlling partition asked for it. Only
+/// the kernel makes a [`StopReason::Controller`] (a partition's own `Fault`
+/// gives at most 0xff), so the name is always of the partition that acted.
+struct Why(StopReason);
 
 impl core::fmt::Display for Why {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "reason {:#x}", self.0)?;
-        match controller_of(self.0).and_then(|c| u8::try_from(c).ok()) {
-            Some(c) => write!(f, ", at the request of `{}`", name(PartitionId(c))),
-            None => Ok(()),
+        write!(f, "reason {:#x}", self.0.to_register())?;
+        match self.0 {
+            StopReason::Controller(c) => {
+                write!(f, ", at the request of `{}`", name(PartitionId(c)))
+            }
+            StopReason::Own(_) | StopReason::Exception => Ok(()),
         }
     }
 }
@@ -324,7 +328,14 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
         // Answered by `on_exit`; here only for completeness.
         Exit::Hypercall => step(core, |s| s.hypercall(core, regs)),
         Exit::Synchronous { esr } => match Syndrome::decode(esr) {
-            Syndrome::Svc { .. } | Syndrome::Hvc { .. } => step(core, |s| s.hypercall(core, regs)),
+            Syndrome::Svc { imm: 0 } | Syndrome::Hvc { imm: 0 } => {
+                step(core, |s| s.hypercall(core, regs))
+            }
+            // `svc #n`, `hvc #n`: reserved, refused (the entry code sends
+            // them here rather than as hypercalls).
+            Syndrome::Svc { .. } | Syndrome::Hvc { .. } => {
+                step(core, |s| s.reserved_call(core, regs))
+            }
             // A guest's WFI waits for an interrupt; WFE, and a service's
             // either, gives the core away.
             Syndrome::WfiWfe if is_guest(vcpu) && esr & 1 == 0 => {
@@ -340,13 +351,13 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
             syndrome => {
                 let (far, ipa) = arch::vcpu::fault_address();
                 report_exception(vcpu, syndrome, esr, far, ipa);
-                step(core, |s| s.fault(core, REASON_EXCEPTION, regs))
+                step(core, |s| s.fault(core, StopReason::Exception, regs))
             }
         },
         Exit::Irq => interrupt(core, regs),
         Exit::Fiq | Exit::SError => {
             report_exception(vcpu, Syndrome::SError, 0, 0, 0);
-            step(core, |s| s.fault(core, REASON_EXCEPTION, regs))
+            step(core, |s| s.fault(core, StopReason::Exception, regs))
         }
     };
     apply(core, outcome, regs)

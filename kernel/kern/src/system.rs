@@ -158,6 +158,8 @@ pub(crate) struct LoadedPartition {
     ram_ipa: u64,
     /// The interrupt controller's version, which services learn in x4.
     gic_version: u64,
+    /// It owns a device: its exits synchronise SErrors (`arch::serror`).
+    owns_devices: bool,
 }
 
 /// Reads the package, re-validates the manifest and loads every partition.
@@ -443,6 +445,7 @@ fn load_partition(
         program,
         ram_ipa: spec.ram_ipa,
         gic_version,
+        owns_devices: spec.owns_devices(),
     };
     if program.is_none() {
         for v in 0..loaded.vcpus {
@@ -496,6 +499,7 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
             ],
             vttbr: partition.vttbr,
             vm: partition.program.is_none(),
+            sync_errors: partition.owns_devices,
         };
         arch::vcpu::prepare(partition.first_vcpu + v, start).map_err(LoadError::Vcpu)?;
     }

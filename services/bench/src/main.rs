@@ -20,8 +20,13 @@ svc_rt::entry!(main);
 const SERVER: CapSlot = svc_rt::cap!(PING);
 
 /// Iterations per measurement: enough that the counter's 16-instruction
-/// granularity and the kernel's timer ticks vanish in the average.
-const ROUNDS: u64 = 1 << 14;
+/// granularity and the kernel's timer ticks vanish in the average. The
+/// setting `rounds` lowers it where each round is expensive (a system that
+/// scrubs caches on every switch, `tests/qemu/bench-scrub.toml`).
+const ROUNDS: u64 = match svc_rt::optional_setting!(ROUNDS) {
+    Some(text) => svc_rt::parse_number(text),
+    None => 1 << 14,
+};
 
 /// Instructions per counter tick at `-icount shift=0` with the 62.5 MHz counter.
 const INSTRUCTIONS_PER_TICK: u64 = 16;

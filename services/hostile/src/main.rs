@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! hostile: a partition that attacks the kernel (`../shared/reference/
 //! attack-catalogue.md`: hypercall decoding, forged and mistyped
-//! capabilities, rights it lacks, IPC protocol abuse). It holds one
+//! capabilities, rights it lacks, IPC protocol abuse, `svc` with a reserved
+//! immediate). It holds one
 //! capability, a client end of `ping` (write, no grant, no derive), and
 //! hands the kernel register sets built to be wrong. Each must come back
 //! with exactly the documented error (`docs/abi.md`) and change nothing; it
@@ -13,6 +14,7 @@
 
 use svc_rt::call;
 use svc_rt::hypercall::{FUNCTION_BASE, Hypercall, MessageInfo, Status};
+use svc_rt::probe::Reserved;
 
 svc_rt::entry!(main);
 
@@ -27,15 +29,33 @@ fn id(call: Hypercall) -> u64 {
     u64::from(call.function_id())
 }
 
-/// An attack: what it is, x0..x7, and the status it must get.
+/// An attack: what it is, x0..x7, the status it must get, and the `svc`
+/// immediate it uses if not 0.
 struct Attack {
     what: &'static str,
     regs: [u64; 8],
     expect: Status,
+    immediate: Option<Reserved>,
 }
 
 fn attack(what: &'static str, regs: [u64; 8], expect: Status) -> Attack {
-    Attack { what, regs, expect }
+    Attack {
+        what,
+        regs,
+        expect,
+        immediate: None,
+    }
+}
+
+/// An attack through `svc` with a reserved immediate: refused with
+/// `NotSupported` whatever x0 asks for.
+fn reserved(what: &'static str, immediate: Reserved, regs: [u64; 8]) -> Attack {
+    Attack {
+        what,
+        regs,
+        expect: Status::NotSupported,
+        immediate: Some(immediate),
+    }
 }
 
 /// `call` on `slot` with x2.. = `rest`, the others zero.
@@ -47,7 +67,7 @@ fn on(call: Hypercall, slot: u64, rest: &[u64]) -> [u64; 8] {
     regs
 }
 
-fn attacks() -> [Attack; 29] {
+fn attacks() -> [Attack; 32] {
     use Hypercall as H;
     use Status as S;
     let base = u64::from(FUNCTION_BASE);
@@ -189,6 +209,23 @@ fn attacks() -> [Attack; 29] {
             on(H::Send, PING, &[words(7)]),
             S::InvalidArgument,
         ),
+        // Were the immediate ignored, these would be answered (the version),
+        // reach pong (a call with one word) or give the core away.
+        reserved(
+            "svc #1 asking the version",
+            Reserved::One,
+            [id(H::Version), 0, 0, 0, 0, 0, 0, 0],
+        ),
+        reserved(
+            "svc #1 calling ping",
+            Reserved::One,
+            on(H::Call, PING, &[words(1), 7]),
+        ),
+        reserved(
+            "svc #0xffff yielding",
+            Reserved::Max,
+            [id(H::Yield), 0, 0, 0, 0, 0, 0, 0],
+        ),
     ]
 }
 
@@ -196,7 +233,10 @@ fn main(_start: svc_rt::Start) -> ! {
     let attacks = attacks();
     let mut surprises = 0;
     for a in &attacks {
-        let out = call::raw(a.regs);
+        let out = match a.immediate {
+            None => call::raw(a.regs),
+            Some(immediate) => svc_rt::probe::svc_reserved(immediate, a.regs),
+        };
         let got = Status::from_register(out[0]);
         // A refused call changes nothing but x0.
         if got != Some(a.expect) || out[1..] != a.regs[1..] {
@@ -217,5 +257,5 @@ fn main(_start: svc_rt::Start) -> ! {
     svc_rt::println!("hostile: smc with PSCI SYSTEM_OFF");
     svc_rt::probe::smc(PSCI_SYSTEM_OFF);
     svc_rt::println!("hostile: the smc came back: firmware was reached");
-    call::fault(0xbad, &[])
+    call::fault(0xba, &[])
 }

@@ -19,5 +19,5 @@ fn main(start: svc_rt::Start) -> ! {
         uart.write32(0, u32::from(b'!'));
     }
     svc_rt::println!("the write went through: isolation is broken");
-    svc_rt::call::fault(0xbad, &[])
+    svc_rt::call::fault(0xba, &[])
 }

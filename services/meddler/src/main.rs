@@ -4,13 +4,19 @@
 //! `PartitionStop`, `PartitionRestart` and `PartitionStatus` on every slot
 //! of its table and past it. Every call must be refused (the endpoint is the
 //! wrong kind of object, every other slot is empty) and nothing may stop or
-//! restart; the system test checks both.
+//! restart; the system test checks both. Then it tries to forge a stop in
+//! its own name that a report would blame on someone else: `Fault` with the
+//! kernel's reasons (an exception's, 0x100, and a controller's, 0x200 plus
+//! any partition index), each of which must be refused as an invalid
+//! argument. Last, it reads the activity monitors (AMCNTENSET0_EL0), which
+//! must stop it (the kernel traps them; QEMU's CPUs have none, so there the
+//! instruction is undefined).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
 use svc_rt::call;
-use svc_rt::hypercall::{CapSlot, Status};
+use svc_rt::hypercall::{CapSlot, Hypercall, REASON_CONTROLLER, REASON_EXCEPTION, Status};
 
 svc_rt::entry!(main);
 
@@ -44,7 +50,7 @@ fn main(_start: svc_rt::Start) -> ! {
             match result {
                 Ok(()) => {
                     svc_rt::println!("slot {}: a call went through: isolation is broken", slot.0);
-                    call::fault(0xbad, &[u64::from(slot.0)]);
+                    call::fault(0xba, &[u64::from(slot.0)]);
                 }
                 Err(Status::WrongType) => wrong_type += 1,
                 Err(Status::InvalidCapability) => empty += 1,
@@ -56,10 +62,45 @@ fn main(_start: svc_rt::Start) -> ! {
         "all {} calls refused: {wrong_type} wrong kind of object, {empty} no capability, {other} other",
         wrong_type + empty + other
     );
+    forge_reasons();
     svc_rt::println!("meddler: done");
+    svc_rt::println!("meddler: reading the activity monitors");
+    let value = svc_rt::probe::read_activity_monitors();
+    svc_rt::println!("meddler: read the activity monitors ({value:#x}): isolation is broken");
     loop {
         call::yield_now();
     }
+}
+
+/// `Fault` with each of the kernel's reasons: were one accepted, this
+/// partition would stop with a report that an exception, or a controller
+/// (named), stopped it.
+fn forge_reasons() {
+    let fault = u64::from(Hypercall::Fault.function_id());
+    // The monitor's first (it is partition 2 in tests/qemu/control.toml:
+    // "at the request of `monitor`"), then every other controller's, then
+    // an exception's.
+    let reasons = core::iter::once(REASON_CONTROLLER + 2)
+        .chain(
+            (0..=0xff)
+                .filter(|&i| i != 2)
+                .map(|i| REASON_CONTROLLER + i),
+        )
+        .chain(core::iter::once(REASON_EXCEPTION));
+    let (mut refused, mut other) = (0, 0);
+    for reason in reasons {
+        let out = call::raw([fault, 0, reason, 0, 0, 0, 0, 0]);
+        match Status::from_register(out[0]) {
+            Some(Status::InvalidArgument) => refused += 1,
+            status => {
+                other += 1;
+                svc_rt::println!("Fault with reason {reason:#x}: {status:?}");
+            }
+        }
+    }
+    svc_rt::println!(
+        "Fault with the kernel's reasons (0x100, 0x200 to 0x2ff): {refused} refused as invalid arguments, {other} other"
+    );
 }
 
 /// How a refusal reads.

@@ -308,9 +308,11 @@ pub fn log_read(log: CapSlot) -> Result<KernelLogBytes, Status> {
 
 /// Reports that this partition failed, with `reason` and up to five words of
 /// detail. The kernel applies the partition's fault policy; this never returns.
-pub fn fault(reason: u64, detail: &[u64]) -> ! {
+/// A partition's reasons are 0 to 0xff (`REASON_OWN_MAX`): larger ones are
+/// the kernel's, and a `Fault` giving one is refused.
+pub fn fault(reason: u8, detail: &[u64]) -> ! {
     let mut message = Message::new(detail);
-    message.info = MessageInfo(reason);
+    message.info = MessageInfo(u64::from(reason));
     loop {
         let _ = invoke(Hypercall::Fault, 0, &message);
     }
@@ -359,8 +361,10 @@ pub struct PartitionStatus {
     pub state: RunState,
     /// How many times it has faulted (an exception, or its own `Fault`).
     pub faults: u64,
-    /// The reason of its last stop or restart, 0 before any: its fault's
-    /// (1 for a panic under this runtime), or
+    /// The reason of its last stop or restart, 0 before any, in register
+    /// form ([`hv_abi::hypercall::StopReason::from_register`] decodes it):
+    /// its own fault's (0 to 0xff; 1 for a panic under this runtime),
+    /// [`hv_abi::hypercall::REASON_EXCEPTION`], or
     /// [`hv_abi::hypercall::REASON_CONTROLLER`] plus the index of the
     /// partition that stopped or restarted it.
     pub last_reason: u64,

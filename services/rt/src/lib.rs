@@ -44,11 +44,11 @@ pub mod ring;
 pub mod shared;
 
 /// The reason code a service's fault carries when it panicked.
-pub const FAULT_PANIC: u64 = 1;
+pub const FAULT_PANIC: u8 = 1;
 /// The reason code when its program had a relocation the runtime cannot apply.
-pub const FAULT_BAD_RELOCATION: u64 = 2;
+pub const FAULT_BAD_RELOCATION: u8 = 2;
 /// The reason code when its main returned (mains never should).
-pub const FAULT_MAIN_RETURNED: u64 = 3;
+pub const FAULT_MAIN_RETURNED: u8 = 3;
 
 core::arch::global_asm!(
     include_str!("start.S"),

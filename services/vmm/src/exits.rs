@@ -116,7 +116,8 @@ fn handle(start: &svc_rt::Start, exit: &Received) -> Answer {
             }
         }
         EXIT_HVC | EXIT_SMC => psci(start, vcpu, [words[1], words[2], words[3], words[4]]),
-        // Debug, PMU and implementation-defined registers read as zero.
+        // Debug, PMU, activity monitor and implementation-defined registers
+        // read as zero.
         EXIT_SYSREG => {
             if words[0] & WRITE != 0 {
                 reply(&RESUME)

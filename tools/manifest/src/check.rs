@@ -135,6 +135,7 @@ pub(crate) fn check(
         channels: checked.channels,
         irqs: checked.irqs,
         kernel_log,
+        scrub_on_switch: decl.scrub_on_switch,
     })
 }
 

@@ -284,6 +284,7 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
         }
     }
 
+    manifest.scrub_on_switch = system.scrub_on_switch;
     if let Some(log) = &system.kernel_log {
         let Some(Object::Notification(notification)) = objects.get(log.channel).copied() else {
             return Err("the kernel log's channel is not a notification".to_owned());

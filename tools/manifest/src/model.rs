@@ -39,6 +39,9 @@ pub(crate) struct System {
     pub(crate) irqs: Vec<BoundIrq>,
     /// Who reads the kernel's log, if anyone.
     pub(crate) kernel_log: Option<KernelLog>,
+    /// `[system] scrub = "on-switch"`: scrub caches and predictors on every
+    /// switch between partitions.
+    pub(crate) scrub_on_switch: bool,
 }
 
 /// The kernel log's reader.

@@ -128,6 +128,13 @@ pub(crate) fn report(
     if let Some(description) = &system.description {
         let _ = writeln!(out, "  {description}");
     }
+    if system.scrub_on_switch {
+        let _ = writeln!(
+            out,
+            "  scrub on-switch: caches, TLBs and branch predictors scrubbed on every switch \
+             between partitions"
+        );
+    }
 
     let _ = writeln!(out, "\nmemory");
     let mut rows = Vec::new();

@@ -46,6 +46,8 @@ pub(crate) struct SystemDecl {
     pub(crate) channels: Vec<ChannelDecl>,
     /// `[system] kernel-log`.
     pub(crate) kernel_log: Option<KernelLogDecl>,
+    /// `[system] scrub = "on-switch"` (the default, `"needed"`, is false).
+    pub(crate) scrub_on_switch: bool,
 }
 
 /// `[system] kernel-log = { partition = "...", notification = "..." }`: the
@@ -232,7 +234,14 @@ pub(crate) fn read(document: &toml::de::DeTable<'_>, sink: &mut Sink<'_>) -> Sys
                     notification: notification?,
                 })
             });
-        table.finish(sink, &["name", "platform", "description", "kernel-log"]);
+        system.scrub_on_switch = table
+            .get("scrub")
+            .and_then(|field| read_scrub(&field, sink))
+            .unwrap_or(false);
+        table.finish(
+            sink,
+            &["name", "platform", "description", "kernel-log", "scrub"],
+        );
     }
     let partitions_help = "declare each partition as a table: `[partitions.<name>]`";
     if let Some(mut table) = root
@@ -528,6 +537,26 @@ fn read_irqs(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Vec<IrqDecl> {
 pub(crate) fn read_bit(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Option<At<u8>> {
     let bit = field.integer_in(sink, 0..=63, "bit", "a notification has 64 bits, 0 to 63")?;
     u8::try_from(bit.value).ok().map(|b| At::new(b, bit.place))
+}
+
+/// `scrub = "needed" | "on-switch"`: whether every switch between
+/// partitions scrubs caches and predictors (true), or does only the
+/// branch-predictor maintenance the core needs (false).
+fn read_scrub(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Option<bool> {
+    let help = "write `scrub = \"needed\"` (the default) or `scrub = \"on-switch\"`";
+    let text = field.string(sink, help)?;
+    match text.value.as_str() {
+        "needed" => Some(false),
+        "on-switch" => Some(true),
+        other => {
+            sink.error(
+                &text.place,
+                format!("unknown scrub setting `{other}`"),
+                help,
+            );
+            None
+        }
+    }
 }
 
 /// `fault = "stop" | "restart"`.

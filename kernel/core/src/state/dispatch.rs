@@ -26,12 +26,14 @@
 //!   root takes its descendants with it).
 //! - `Log`: x2 byte count (at most [`LOG_BYTES`]), x3..x7 the bytes,
 //!   little-endian; becomes [`Effect::Log`].
-//! - `Fault`: x2 reason; the partition's fault policy applies.
+//! - `Fault`: x2 reason, at most [`hv_abi::hypercall::REASON_OWN_MAX`]
+//!   (`InvalidArgument` above: the kernel's reasons cannot be forged); the
+//!   partition's fault policy applies.
 //!
 //! The partition-control calls (`PartitionStatus`, `PartitionStop`,
 //! `PartitionRestart`) are `fault/control.rs`'s.
 
-use hv_abi::hypercall::{ABI_VERSION, Hypercall, Status, derive_fields};
+use hv_abi::hypercall::{ABI_VERSION, Hypercall, Status, StopReason, derive_fields};
 
 use super::{Effect, KernelState, LOG_BYTES, Next, Outcome, Step};
 use crate::cap::{CapSpace, PartitionId};
@@ -87,6 +89,18 @@ impl KernelState {
             return Outcome::CONTINUE;
         }
         self.dispatch(core, regs)
+    }
+
+    /// The running vCPU on `core` executed `svc #n` or `hvc #n` with n != 0,
+    /// which the ABI reserves (`docs/abi.md` §1.1): refused with
+    /// `NotSupported` whatever x0 says (a virtual machine's goes to no
+    /// monitor either), nothing else changed. As for a hypercall, a core
+    /// that runs nothing (the vCPU was stopped meanwhile) reschedules.
+    pub fn reserved_call(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        if self.current(core).is_none() {
+            return self.reschedule(core, regs);
+        }
+        refuse(regs, Status::NotSupported)
     }
 
     /// Every hypercall but `Version`. The calls that can ask the glue for
@@ -147,8 +161,13 @@ impl KernelState {
                     .unwrap_or_else(|status| refuse(regs, status));
             }
             Hypercall::Fault => {
+                // Only the partition's own reasons: the kernel's (an
+                // exception, a controller) cannot be forged.
+                let Some(reason) = StopReason::own(regs[2]) else {
+                    return refuse(regs, Status::InvalidArgument);
+                };
                 return match self.partition_of(cur) {
-                    Ok(p) => self.fault_partition(core, p, regs[2], regs),
+                    Ok(p) => self.fault_partition(core, p, reason, regs),
                     Err(status) => refuse(regs, status),
                 };
             }

@@ -36,6 +36,8 @@
 mod control;
 
 use super::{Effect, FaultPolicy, KernelState, Outcome, PartitionState, VcpuState};
+use hv_abi::hypercall::StopReason;
+
 use crate::cap::PartitionId;
 use crate::state::ipc::Holds;
 
@@ -48,9 +50,8 @@ pub(super) struct History {
     /// Times it was restarted: by its fault policy or by a partition that
     /// controls it.
     pub(super) restarts: u32,
-    /// The reason of its last stop or restart (0 before any): its fault's,
-    /// or [`hv_abi::hypercall::REASON_CONTROLLER`] plus the index of the
-    /// partition that stopped or restarted it.
+    /// The reason of its last stop or restart, in register form
+    /// ([`StopReason::to_register`]; 0 before any).
     pub(super) last_reason: u64,
 }
 
@@ -64,11 +65,12 @@ impl History {
 
 impl KernelState {
     /// The vCPU running on `core` faulted (`reason` is the glue's, for the
-    /// report): apply its partition's fault policy. `regs` are its x0..x7;
+    /// report; a partition's own `Fault` comes through the hypercall, and
+    /// only [`StopReason::Own`] can): apply its partition's fault policy. `regs` are its x0..x7;
     /// on return they are those of what runs next. If the core runs nothing
     /// (its vCPU was stopped from another core meanwhile), this only
     /// reschedules.
-    pub fn fault(&mut self, core: usize, reason: u64, regs: &mut [u64; 8]) -> Outcome {
+    pub fn fault(&mut self, core: usize, reason: StopReason, regs: &mut [u64; 8]) -> Outcome {
         match self.current(core).and_then(|v| self.vcpu_partition(v)) {
             Some(partition) => self.fault_partition(core, partition, reason, regs),
             None => self.reschedule(core, regs),
@@ -80,7 +82,7 @@ impl KernelState {
         &mut self,
         core: usize,
         partition: PartitionId,
-        reason: u64,
+        reason: StopReason,
         regs: &mut [u64; 8],
     ) -> Outcome {
         let Some(policy) = self.partition(partition).map(|p| p.policy) else {
@@ -101,7 +103,7 @@ impl KernelState {
         core: usize,
         partition: PartitionId,
         how: FaultPolicy,
-        reason: u64,
+        reason: StopReason,
         regs: &mut [u64; 8],
     ) -> Outcome {
         let kick = self.tear_down(partition, core);
@@ -122,7 +124,7 @@ impl KernelState {
             p.state = state;
         }
         self.record(partition, |h| {
-            h.last_reason = reason;
+            h.last_reason = reason.to_register();
             if how == FaultPolicy::Restart {
                 h.restarts = h.restarts.saturating_add(1);
             }

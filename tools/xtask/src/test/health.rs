@@ -39,7 +39,11 @@ fn console(outcome: &Outcome) -> String {
 /// memory: always start 1). meddler, which holds no capability over anyone,
 /// tries `PartitionStop`, `PartitionRestart` and `PartitionStatus` on every
 /// slot: every call is refused and nothing stops or restarts because of it.
-/// ping/pong finish.
+/// It then calls `Fault` with the kernel's reasons (an exception's, every
+/// controller's): each is refused, so no report blames the monitor (or
+/// anyone) for a stop meddler asked for. Last it reads the activity
+/// monitors, and the kernel stops it for that (reason 0x100). ping/pong
+/// finish.
 pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
     let machine = Machine {
         kernel: Some(c.system("control")?),
@@ -51,6 +55,7 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
             "[ping] ping: done".into(),
             "[monitor] monitor: done".into(),
             "[meddler] meddler: done".into(),
+            "bulkhead: fault: partition `meddler` stopped".into(),
         ],
         ..RunSpec::default()
     };
@@ -88,6 +93,11 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
         "[meddler] PartitionStop on an empty slot: refused, no capability in that slot".into(),
         "[meddler] all 198 calls refused: 3 wrong kind of object, 195 no capability, 0 other"
             .into(),
+        "[meddler] Fault with the kernel's reasons (0x100, 0x200 to 0x2ff): 257 refused as \
+         invalid arguments, 0 other"
+            .into(),
+        "[meddler] meddler: reading the activity monitors".into(),
+        "bulkhead: fault: partition `meddler` stopped (reason 0x100); the others carry on".into(),
         "[ping] ping: done".into(),
     ]);
     expect_lines(&outcome, &needles)?;
@@ -112,7 +122,22 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
     // Nothing but the monitor's doing and crasher's own faults stops or
     // restarts anything: not meddler's calls. spin, stopped first, is never
     // restarted.
-    let reports = count("bulkhead: fault: partition `");
+    // meddler's own stop (the activity monitors) is counted apart: exactly
+    // one, for the exception.
+    let reports =
+        count("bulkhead: fault: partition `") - count("bulkhead: fault: partition `meddler`");
+    let meddler_stops = count("bulkhead: fault: partition `meddler` stopped");
+    if meddler_stops != 1
+        || count("bulkhead: fault: partition `meddler` stopped (reason 0x100); the others carry on")
+            != 1
+        || transcript.has("bulkhead: fault: partition `meddler` restarting")
+        || transcript.has("[meddler] meddler: read the activity monitors (")
+    {
+        return fail(format!(
+            "meddler stopped {meddler_stops} times; expected once, for reading the activity \
+             monitors (reason 0x100), never by a forged reason"
+        ));
+    }
     let expected_reports = 1 + stops + restarts;
     if reports != expected_reports
         || count("bulkhead: fault: partition `crasher` restarting") != restarts

@@ -16,7 +16,7 @@
 //!   monitor brings back a partition that stopped on a fault this way.
 //!
 //! The reason a stop or restart carries (for the glue's report and for the
-//! target's history) is [`REASON_CONTROLLER`] plus the caller's partition
+//! target's history) is [`StopReason::Controller`] with the caller's partition
 //! index. Neither counts as a fault of the target.
 //!
 //! Both refuse with `Busy` while the target is restarting: the glue is then
@@ -34,7 +34,7 @@
 //! partition exists ([`Status::InvalidCapability`]), its state
 //! ([`Status::Busy`]). A refused call changes nothing but x0.
 
-use hv_abi::hypercall::{REASON_CONTROLLER, Rights, RunState, Status};
+use hv_abi::hypercall::{Rights, RunState, Status, StopReason};
 
 use super::super::dispatch::SUCCESS;
 use super::super::{FaultPolicy, KernelState, Outcome, PartitionState, Step};
@@ -114,7 +114,7 @@ impl KernelState {
             (PartitionState::Active, _) | (PartitionState::Stopped, FaultPolicy::Restart) => {}
         }
         regs[0] = SUCCESS;
-        let reason = REASON_CONTROLLER + u64::from(caller.0);
+        let reason = StopReason::Controller(caller.0);
         Ok(self.stop_or_restart(core, target, how, reason, regs))
     }
 }

@@ -2,7 +2,7 @@
 //! Partition control: status, stop and restart through `Partition`
 //! capabilities.
 
-use hv_abi::hypercall::{Hypercall, REASON_CONTROLLER, Rights, RunState, Status};
+use hv_abi::hypercall::{Hypercall, REASON_CONTROLLER, Rights, RunState, Status, StopReason};
 
 use super::support::{D, Machine, Part, R, System, W, endpoint, object, p, st, v};
 use crate::cap::{Object, PartitionId};
@@ -77,7 +77,7 @@ fn status_follows_a_fault_and_a_restart() {
         out.effect,
         Some(Effect::Restart {
             partition: p(1),
-            reason: BY_MONITOR
+            reason: StopReason::Controller(0)
         })
     );
     assert_eq!(out.next, Next::Continue);
@@ -112,7 +112,7 @@ fn stop_tears_down_like_the_stop_policy() {
         out.effect,
         Some(Effect::Fault {
             partition: p(1),
-            reason: BY_MONITOR
+            reason: StopReason::Controller(0)
         })
     );
     // The worker ran on core 1: that core is told to look again.
@@ -152,7 +152,7 @@ fn stop_overrides_the_targets_own_restart_policy() {
         out.effect,
         Some(Effect::Fault {
             partition: p(2),
-            reason: BY_MONITOR
+            reason: StopReason::Controller(0)
         })
     );
     assert_eq!(m.state.partition_state(p(2)), Some(PartitionState::Stopped));
@@ -197,7 +197,7 @@ fn restart_of_a_running_partition_kicks_its_core() {
         out.effect,
         Some(Effect::Restart {
             partition: p(1),
-            reason: BY_MONITOR
+            reason: StopReason::Controller(0)
         })
     );
     // Core 1 was still in the worker: its next trap goes nowhere.
@@ -262,7 +262,7 @@ fn a_partition_may_stop_itself() {
         out.effect,
         Some(Effect::Fault {
             partition: p(0),
-            reason: BY_MONITOR
+            reason: StopReason::Controller(0)
         })
     );
     // It does not come back: the core runs the next partition.
@@ -286,7 +286,7 @@ fn a_partition_may_restart_itself() {
         out.effect,
         Some(Effect::Restart {
             partition: p(0),
-            reason: BY_MONITOR
+            reason: StopReason::Controller(0)
         })
     );
     assert_eq!(out.next, Next::Idle { from: None });
@@ -312,7 +312,7 @@ fn the_reason_names_the_controller() {
         out.effect,
         Some(Effect::Fault {
             partition: p(0),
-            reason: REASON_CONTROLLER + 1
+            reason: StopReason::Controller(1)
         })
     );
     assert_eq!(

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Fault policies: stop and restart, and what IPC partners see.
 
-use hv_abi::hypercall::{Hypercall, MessageInfo, Status};
+use hv_abi::hypercall::{Hypercall, MessageInfo, Status, StopReason};
 
 use super::ipc::client_server;
 use super::support::{D, Machine, Part, R, W, endpoint, object, p, st, v};
@@ -17,12 +17,12 @@ fn a_stopped_server_wakes_its_caller_with_peer_gone() {
     m.hvc(0, Hypercall::Recv, &[0]);
     m.hvc(0, Hypercall::Call, &[0, 2, 1, 2]);
     assert_eq!(m.on(0), Some(v(1)));
-    let out = m.step(0, |s, r| s.fault(0, 0xbad, r));
+    let out = m.step(0, |s, r| s.fault(0, StopReason::Exception, r));
     assert_eq!(
         out.effect,
         Some(Effect::Fault {
             partition: p(1),
-            reason: 0xbad
+            reason: StopReason::Exception
         })
     );
     assert_eq!(
@@ -57,7 +57,7 @@ fn senders_to_a_stopped_servers_endpoint_get_peer_gone_and_later_ones_fail_at_on
         out.effect,
         Some(Effect::Fault {
             partition: p(1),
-            reason: 7
+            reason: StopReason::Own(7)
         })
     );
     assert_eq!(out.kick, 0b10);
@@ -83,12 +83,12 @@ fn a_stopped_caller_is_forgotten_by_its_server() {
     m.hvc(0, Hypercall::Recv, &[0]);
     assert_eq!(m.state.caller_of(v(2)), Some(v(0)));
     assert_eq!(m.on(1), Some(v(1)));
-    let out = m.step(1, |s, r| s.fault(1, 1, r));
+    let out = m.step(1, |s, r| s.fault(1, StopReason::Exception, r));
     assert_eq!(
         out.effect,
         Some(Effect::Fault {
             partition: p(0),
-            reason: 1
+            reason: StopReason::Exception
         })
     );
     assert_eq!(m.state.caller_of(v(2)), None);
@@ -146,7 +146,7 @@ fn restart_resets_the_table_and_waits_for_the_glue() {
         out.effect,
         Some(Effect::Restart {
             partition: p(1),
-            reason: 9
+            reason: StopReason::Own(9)
         })
     );
     assert_eq!(
@@ -192,4 +192,32 @@ fn restart_done_kicks_the_cores_that_should_look_again() {
         }
     );
     assert_eq!(m.regs[1][0], st(Status::Success));
+}
+
+#[test]
+fn a_fault_cannot_forge_the_kernels_or_a_controllers_reason() {
+    // Partition 1 runs on core 0 after a yield. Reasons above 0xff are the
+    // kernel's: an exception (0x100) or a controller (0x200 + its index).
+    let mut m = Machine::new(&client_server());
+    m.hvc(0, Hypercall::Yield, &[]);
+    assert_eq!(m.on(0), Some(v(1)));
+    let before = m.state.clone();
+    for forged in [0x100, 0x200, 0x202, 0x2ff, 0x1_0000_0001, u64::MAX] {
+        let out = m.hvc(0, Hypercall::Fault, &[0, forged, 5]);
+        assert_eq!(out, crate::state::Outcome::CONTINUE, "{forged:#x}");
+        assert_eq!(
+            m.regs[0],
+            [st(Status::InvalidArgument), 0, forged, 5, 0, 0, 0, 0]
+        );
+        assert!(m.state == before, "{forged:#x}");
+    }
+    // Its own largest reason is its own.
+    let out = m.hvc(0, Hypercall::Fault, &[0, 0xff]);
+    assert_eq!(
+        out.effect,
+        Some(Effect::Fault {
+            partition: p(1),
+            reason: StopReason::Own(0xff)
+        })
+    );
 }

@@ -82,6 +82,23 @@ fn version_is_the_null_hypercall() {
 }
 
 #[test]
+fn a_reserved_immediate_is_refused_whatever_x0_says() {
+    // `svc #1` with the null hypercall's, a call's and a log's x0: each is
+    // refused with `NotSupported`, x1..x7 and the state unchanged.
+    let mut m = Machine::new(&client_server());
+    let before = m.state.clone();
+    for call in [Hypercall::Version, Hypercall::Call, Hypercall::Log] {
+        let regs = [fid(call), 0, words(1), 7, 8, 9, 10, 11];
+        m.regs[0] = regs;
+        let out = m.step(0, |s, r| s.reserved_call(0, r));
+        assert_eq!(out, crate::state::Outcome::CONTINUE);
+        assert_eq!(m.status(0), Some(Status::NotSupported));
+        assert_eq!(m.regs[0][1..], regs[1..]);
+        assert!(m.state == before);
+    }
+}
+
+#[test]
 fn call_and_reply_recv_round_trip_on_the_fast_path() {
     let mut m = Machine::new(&client_server());
     server_waiting(&mut m);

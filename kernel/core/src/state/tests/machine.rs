@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use hv_abi::hypercall::{Badge, CapSlot, FUNCTION_BASE, Hypercall, MessageInfo, Rights, Status};
+use hv_abi::hypercall::{
+    Badge, CapSlot, FUNCTION_BASE, Hypercall, MessageInfo, Rights, Status, StopReason,
+};
 use proptest::prelude::{Just, Strategy, any, prop_oneof, proptest};
 use proptest::test_runner::{Config, TestRunner};
 
@@ -490,6 +492,7 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.reschedule(core);
         }
         Action::Fault { core, reason } => {
+            let reason = StopReason::from_register(reason).unwrap_or(StopReason::Exception);
             m.step(core, |s, r| s.fault(core, reason, r));
         }
         Action::RestartDone { partition } => {

@@ -196,7 +196,9 @@ fn a_reply_object_is_its_owners_alone() {
 fn a_kept_caller_hears_peer_gone_when_the_server_restarts() {
     let mut m = server_holding_a();
     m.hvc(0, Hypercall::SaveReply, &[1]);
-    m.step(0, |s, r| s.fault(0, 7, r));
+    m.step(0, |s, r| {
+        s.fault(0, hv_abi::hypercall::StopReason::Exception, r)
+    });
     assert_eq!(m.state.saved_regs(v(0)).unwrap()[0], st(Status::PeerGone));
     assert_eq!(m.state.vcpu_state(v(0)), Some(VcpuState::Ready));
     m.state.restart_done(p(2));

@@ -155,7 +155,9 @@ fn an_empty_state_does_nothing_on_any_step() {
         );
         assert_eq!(state.tick(core, &mut regs).next, Next::Idle { from: None });
         assert_eq!(
-            state.fault(core, 0, &mut regs).next,
+            state
+                .fault(core, hv_abi::hypercall::StopReason::Exception, &mut regs)
+                .next,
             Next::Idle { from: None }
         );
         assert_eq!(

@@ -250,6 +250,26 @@ fn system_registers_smc_and_aborts_are_described() {
 }
 
 #[test]
+fn a_reserved_hvc_immediate_reaches_no_monitor() {
+    // `hvc #1` with PSCI CPU_ON in x0: refused, not an exit for the monitor.
+    let mut m = started();
+    m.hvc(0, Hypercall::Recv, &[0]);
+    let regs = [0xC400_0003, 1, 0x4020_0100, 0x77, 0, 0, 0, 0];
+    m.regs[1] = regs;
+    m.step(1, |s, r| s.reserved_call(1, r));
+    assert_eq!(m.status(1), Some(Status::NotSupported));
+    assert_eq!(m.regs[1][1..], regs[1..]);
+    assert_eq!(m.on(1), Some(v(1)));
+    assert_eq!(
+        m.state.vcpu_state(v(0)),
+        Some(VcpuState::Receiving {
+            endpoint: crate::cap::EndpointId(0),
+            accept: crate::state::ReceiveSlot::NONE,
+        })
+    );
+}
+
+#[test]
 fn psci_through_hvc_reaches_the_monitor_which_starts_another_vcpu() {
     let mut m = started();
     m.hvc(0, Hypercall::Recv, &[0]);
@@ -508,7 +528,9 @@ fn a_monitor_that_stops_turns_its_guest_off_and_a_guest_restart_leaves_it_off() 
         Some(VcpuState::ExitSending { .. })
     ));
     // The monitor faults.
-    m.step(0, |s, r| s.fault(0, 1, r));
+    m.step(0, |s, r| {
+        s.fault(0, hv_abi::hypercall::StopReason::Exception, r)
+    });
     assert_eq!(m.state.partition_state(p(0)), Some(PartitionState::Stopped));
     for guest in [v(1), v(2)] {
         assert_eq!(m.state.vcpu_state(guest), Some(VcpuState::Off), "{guest:?}");
@@ -516,7 +538,9 @@ fn a_monitor_that_stops_turns_its_guest_off_and_a_guest_restart_leaves_it_off() 
     // With its monitor down, a started vCPU's exit turns it off at once.
     let mut m = started();
     m.hvc(0, Hypercall::VcpuStart, &[2, ENTRY, 0]);
-    let out = m.step(0, |s, r| s.fault(0, 1, r));
+    let out = m.step(0, |s, r| {
+        s.fault(0, hv_abi::hypercall::StopReason::Exception, r)
+    });
     assert_eq!(out.next, Next::Idle { from: None });
     m.tick(1);
     let guest = m.on(1).unwrap();
@@ -532,7 +556,9 @@ fn a_monitor_that_stops_turns_its_guest_off_and_a_guest_restart_leaves_it_off() 
     m.hvc(0, Hypercall::VcpuStart, &[1, ENTRY, DTB]);
     m.hvc(0, Hypercall::VcpuInject, &[1, 33]);
     m.reschedule(1);
-    let out = m.step(1, |s, r| s.fault(1, 7, r));
+    let out = m.step(1, |s, r| {
+        s.fault(1, hv_abi::hypercall::StopReason::Exception, r)
+    });
     assert!(matches!(out.effect, Some(Effect::Restart { .. })));
     assert!(m.state.take_vm_entry(v(1)).is_none());
     m.state.restart_done(p(1));
