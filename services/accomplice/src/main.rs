@@ -25,5 +25,5 @@ fn main(start: svc_rt::Start) -> ! {
         uart.write32(0, u32::from(b'!'));
     }
     svc_rt::println!("the write went through: isolation is broken");
-    call::fault(0xbad, &[])
+    call::fault(0xba, &[])
 }

@@ -14,7 +14,7 @@
 
 use hv_image::{BootManifest, Object, Package};
 
-use super::{Context, Gic, Machine, machine, refused};
+use super::{Context, Gic, Machine, machine};
 
 /// One alteration and the kernel's words for it.
 struct Forgery {
@@ -140,6 +140,22 @@ const FORGERIES: &[Forgery] = &[
 
 /// Boots each forgery of the demo's package: each must be refused with the
 /// kernel's reason, the machine powered off, and no partition started.
+/// Boots `machine`, which the kernel must refuse before anything runs, with
+/// its refusal line saying `says`.
+fn refused_saying(c: &Context<'_>, machine: &Machine<'_>, says: &str) -> Result<(), String> {
+    let outcome = super::start(c, machine, super::healthy())?;
+    if outcome.timed_out || outcome.ready() {
+        return Err(format!(
+            "the kernel did not refuse and power off\n--- console ---\n{}",
+            outcome.console
+        ));
+    }
+    super::expect_lines_with(
+        &outcome,
+        &[("!!! BULKHEAD CANNOT BOOT: cannot load the system: ", says)],
+    )
+}
+
 pub(super) fn hand_made(c: &Context<'_>) -> std::result::Result<String, String> {
     let image = std::fs::read(c.system("demo")?).map_err(|e| e.to_string())?;
     // The kernel alone, whose header says where the package starts.
@@ -169,14 +185,7 @@ pub(super) fn hand_made(c: &Context<'_>) -> std::result::Result<String, String> 
             ..machine(c, Gic::V3, 2, "1G")
         };
         // Every forgery is tried, and every one that boots is reported.
-        if let Err(e) = refused(
-            c,
-            &machine,
-            &[
-                "!!! BULKHEAD CANNOT BOOT: cannot load the system: ".to_owned(),
-                forgery.says.to_owned(),
-            ],
-        ) {
+        if let Err(e) = refused_saying(c, &machine, forgery.says) {
             failures.push(format!("{}: {e}", forgery.name));
         }
     }
