@@ -65,7 +65,9 @@ mod seed;
 mod vm;
 
 use ipc::Endpoint;
-pub use klog::KERNEL_LOG_BYTES;
+pub use klog::{
+    Admission, KERNEL_LOG_BYTES, KERNEL_LOG_RESERVE, LOG_LINES_PER_WINDOW, LOG_WINDOW_TICKS,
+};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};

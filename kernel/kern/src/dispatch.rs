@@ -23,7 +23,10 @@ use hv_core::MAX_CPUS;
 use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
-use hv_core::state::{Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, Next, Outcome, VmExit};
+use hv_core::state::{
+    Admission, Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome,
+    VmExit,
+};
 
 use spin::{Mutex, Once};
 
@@ -114,14 +117,60 @@ fn print_line(args: core::fmt::Arguments<'_>) {
         crate::console::print_line(args);
         return;
     }
+    let line = format_line(args);
+    let kick = STATE.lock().append_kernel_log(line.as_bytes());
+    kick_cores(kick, arch::cpu::index());
+}
+
+/// `args` and a newline in a [`LineBuffer`]: cut if need be, but always
+/// ending with its newline, so the reader never glues the next line on.
+fn format_line(args: core::fmt::Arguments<'_>) -> LineBuffer {
     let mut line = LineBuffer {
         bytes: [0; 200],
         len: 0,
     };
-    let _ = core::fmt::Write::write_fmt(&mut line, format_args!("{args}\n"));
-    let kick = STATE.lock().append_kernel_log(&line.bytes[..line.len]);
+    let _ = core::fmt::Write::write_fmt(&mut line, args);
+    line.len = line.len.min(line.bytes.len() - 1);
+    line.bytes[line.len] = b'\n';
+    line.len += 1;
+    line
+}
+
+impl LineBuffer {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Prints a finished line of `partition`'s, `[name] text`, if its log quota
+/// lets it (reporting first how many of its lines were dropped, if any):
+/// to the UART until the system runs, then to the kernel-log reader if the
+/// manifest names one.
+fn partition_line(partition: PartitionId, text: &str) {
+    let admission = STATE.lock().admit_log_line(partition, irq::now());
+    let Admission::Admitted { dropped } = admission else {
+        return;
+    };
+    if dropped > 0 {
+        kernel_print!(
+            "{LOG_DROPPED}`{}` dropped {dropped} lines (over its quota of \
+             {LOG_LINES_PER_WINDOW} a second, or the log was full)",
+            name(partition)
+        );
+    }
+    if !TO_READER.load(Ordering::Acquire) {
+        crate::console::print_line(format_args!("[{}] {text}", name(partition)));
+        return;
+    }
+    let line = format_line(format_args!("[{}] {text}", name(partition)));
+    let kick = STATE
+        .lock()
+        .append_partition_log(partition, line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
+
+/// How the kernel's report of a partition's dropped log lines begins.
+const LOG_DROPPED: &str = "bulkhead: log: ";
 
 /// Sends the kick SGI to every core in `kick` but `here` (`usize::MAX`: to
 /// every one of them).
@@ -640,7 +689,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
             continue;
         }
         let text = core::str::from_utf8(&line.bytes[..line.len]).unwrap_or("(not UTF-8)");
-        kernel_print!("[{}] {text}", name(partition));
+        partition_line(partition, text);
         line.len = 0;
         if byte != b'\n' {
             line.bytes[0] = byte;

@@ -84,6 +84,13 @@ pub(crate) fn timer_intid() -> u32 {
     TIMER_INTID.load(Ordering::Relaxed)
 }
 
+/// The kernel's ticks since the counter started: the clock `hv-core`'s
+/// time-based decisions (log quotas, restart back-off) count in. The same on
+/// every core, since the counter is the system's.
+pub(crate) fn now() -> u64 {
+    arch::cpu::counter() / PERIOD.load(Ordering::Relaxed).max(1)
+}
+
 /// Counts a tick on this core and re-arms the timer for the next.
 pub(crate) fn tick() {
     if let Some(count) = TICKS.get(arch::cpu::index()) {

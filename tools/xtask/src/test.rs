@@ -9,6 +9,7 @@
 mod demo;
 mod health;
 mod linux;
+mod quotas;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 24] = [
+const BARE_METAL: [&str; 25] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -36,6 +37,7 @@ const BARE_METAL: [&str; 24] = [
     "svc-consumer",
     "svc-crasher",
     "svc-echo",
+    "svc-flood",
     "svc-hello",
     "svc-hostile",
     "svc-intruder",
@@ -620,6 +622,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "hostile-partition",
             run: hostile,
+        },
+        SystemTest {
+            name: "log-flood-bounded",
+            run: quotas::log_flood,
         },
         SystemTest {
             name: "capability-transfer-and-revoke",

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! System tests of what one partition may cost the others (issue 8,
+//! findings 2 to 4): a log flood, a restart storm, an interrupt storm. Each
+//! boots a system with the attacker beside ping/pong and checks that
+//! ping/pong finish in their usual time and that the kernel reports what it
+//! bounded.
+
+use hv_abi::console::{PARTITION_FAULT, READY};
+
+use super::{BOOT_TIMEOUT, Context, machine, start};
+use crate::image::{self, Variant};
+use crate::qemu::{Gic, Machine, Outcome, RunSpec};
+use crate::system::System;
+
+/// Builds `tests/qemu/<name>.toml` and runs it on `smp` cores until ping is
+/// done (or [`BOOT_TIMEOUT`]); returns the outcome and the partitions' names.
+fn run(c: &Context<'_>, name: &str, smp: u32) -> Result<(Outcome, Vec<String>), String> {
+    let path = crate::root().join(format!("tests/qemu/{name}.toml"));
+    let system = System::load(&path).map_err(|e| e.to_string())?;
+    let partitions = system
+        .compiled
+        .manifest
+        .partitions
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    let image = image::build_system(
+        c.tools,
+        &system,
+        Variant {
+            release: true,
+            fault_injection: false,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let machine = Machine {
+        kernel: Some(image),
+        ..machine(c, Gic::V3, smp, "1G")
+    };
+    let spec = RunSpec {
+        timeout: Some(BOOT_TIMEOUT),
+        until: Some("[ping] ping: done".into()),
+        ..RunSpec::default()
+    };
+    let outcome = start(c, &machine, spec)?;
+    if let Some(line) = outcome.failure() {
+        return Err(format!("{line}\n--- console ---\n{}", outcome.console));
+    }
+    if !outcome.console.contains("[ping] ping: done") {
+        return Err(format!(
+            "ping did not finish within {} s\n--- console ---\n{}",
+            BOOT_TIMEOUT.as_secs(),
+            outcome.console
+        ));
+    }
+    Ok((outcome, partitions))
+}
+
+/// The console's whole lines after the kernel's ready line (the last,
+/// unfinished one left out), without their carriage returns.
+fn lines_after_ready(outcome: &Outcome) -> Result<Vec<&str>, String> {
+    let ready = format!("{READY}\r\n");
+    let at = outcome
+        .console
+        .find(&ready)
+        .ok_or_else(|| format!("no ready line\n--- console ---\n{}", outcome.console))?;
+    let after = &outcome.console[at + ready.len()..];
+    let whole = &after[..after.rfind('\n').map_or(0, |at| at + 1)];
+    Ok(whole
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect())
+}
+
+/// Fails on a line that does not start with a partition's `[name] ` or the
+/// kernel's `bulkhead: `, or that holds another such prefix past its start
+/// (two lines spliced into one).
+fn all_whole(lines: &[&str], partitions: &[String], console: &str) -> Result<(), String> {
+    let prefixes: Vec<String> = partitions
+        .iter()
+        .map(|p| format!("[{p}] "))
+        .chain(["bulkhead: ".to_owned()])
+        .collect();
+    for line in lines {
+        let starts = prefixes.iter().any(|p| line.starts_with(p.as_str()));
+        let spliced = prefixes
+            .iter()
+            .any(|p| line.get(1..).is_some_and(|rest| rest.contains(p.as_str())));
+        if !starts || spliced {
+            return Err(format!(
+                "a line that is not one whole line of a partition or the kernel: {line:?}\n\
+                 --- console ---\n{console}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// flood holds no capability and prints through the kernel's `Log` as fast
+/// as it can, on ping's core and at its priority, while crasher keeps
+/// crashing: ping/pong finish in their usual time, every console line is
+/// whole, the kernel reports flood's dropped lines and crasher's faults
+/// still get through, and flood's lines stay within its quota.
+pub(super) fn log_flood(c: &Context<'_>) -> Result<String, String> {
+    let (outcome, partitions) = run(c, "log-flood", 2)?;
+    let console = &outcome.console;
+    let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
+    let lines = lines_after_ready(&outcome)?;
+    all_whole(&lines, &partitions, console)?;
+    let floods = lines.iter().filter(|l| l.starts_with("[flood] ")).count();
+    let drops = lines
+        .iter()
+        .position(|l| l.starts_with("bulkhead: log: `flood` dropped "));
+    let Some(first_drop) = drops else {
+        return fail("no report of flood's dropped lines".into());
+    };
+    let fault = format!("{PARTITION_FAULT}partition `crasher` restarting");
+    if !lines[first_drop..].iter().any(|l| l.starts_with(&fault)) {
+        return fail("no fault report of crasher's once the flood was on".into());
+    }
+    let quota = hv_core::state::LOG_LINES_PER_WINDOW as usize;
+    let seconds = outcome.elapsed.as_secs() as usize + 2;
+    if floods == 0 || floods > quota * seconds {
+        return fail(format!(
+            "{floods} lines of flood's in {} s: none, or more than its quota",
+            outcome.elapsed.as_secs_f32()
+        ));
+    }
+    Ok(format!(
+        "ping done in {:.1} s; {floods} flood lines shown",
+        outcome.elapsed.as_secs_f32()
+    ))
+}
