@@ -25,7 +25,7 @@ use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
     Admission, Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome,
-    VmExit,
+    RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, RestartPlan, VmExit,
 };
 
 use spin::{Mutex, Once};
@@ -438,7 +438,15 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     let outcome = if intid == irq::timer_intid() {
         irq::tick();
-        step(core, |s| s.tick(core, regs))
+        let now = irq::now();
+        let outcome = step(core, |s| {
+            s.advance_clock(now);
+            s.tick(core, regs)
+        });
+        if RELOADING.load(Ordering::Acquire) {
+            reload_step(core);
+        }
+        outcome
     } else if intid == gic::SGI_KICK {
         if let Some(taken) = KICKS_TAKEN.get(core) {
             taken.fetch_add(1, Ordering::AcqRel);
@@ -544,47 +552,164 @@ fn name(partition: PartitionId) -> &'static str {
         .map_or("?", |p| p.name.as_str())
 }
 
-/// Restarts a partition may go through within one second before the kernel
-/// gives up on it: a partition that faults as soon as it starts would
-/// otherwise keep its core busy reloading it, unaccounted.
-const MAX_RESTARTS: u32 = 20;
-
-/// Per partition: when its current one-second window began (counter ticks),
-/// and how many restarts it has had in it.
-static RESTARTS: Mutex<[(u64, u32); MAX_PARTITIONS]> = Mutex::new([(0, 0); MAX_PARTITIONS]);
-
-/// Counts a restart of partition `index`; says whether it has had too many.
-fn restarting_too_often(index: usize) -> bool {
-    let now = arch::cpu::counter();
-    let second = arch::cpu::timer_frequency();
-    let mut restarts = RESTARTS.lock();
-    let Some((since, count)) = restarts.get_mut(index) else {
-        return false;
-    };
-    if now.saturating_sub(*since) > second {
-        *since = now;
-        *count = 0;
-    }
-    *count += 1;
-    *count > MAX_RESTARTS
+/// A restart in progress: its reload is carried out on the partition's home
+/// core in the timer tick, in pieces for at most [`RELOAD_TICK_PERCENT`] of
+/// each tick, once its back-off is over ([`KernelState::restart_due`]).
+#[derive(Clone, Copy)]
+struct Reload {
+    /// The core that does the work: the one its first vCPU is pinned to.
+    home: usize,
+    /// The cores kicked when it stopped, and the kicks each had taken
+    /// before: its memory is ours once each has taken one more.
+    kicked: u8,
+    before: [u64; MAX_CPUS],
+    /// When it was queued (the kernel's ticks), to give up on a core that
+    /// never lets go of it.
+    since: u64,
+    /// Its vCPUs are back at their entry.
+    prepared: bool,
+    /// Bytes of its RAM reloaded so far.
+    done: u64,
 }
 
-/// Waits (up to one second) until every core in `kicked` has taken a kick
-/// since `before` was read; says whether they all did.
+/// Restarts in progress, per partition. Taken before `STATE` (to ask
+/// whether one is due, and to finish it), never after.
+static RELOADS: Mutex<[Option<Reload>; MAX_PARTITIONS]> = Mutex::new([None; MAX_PARTITIONS]);
+
+/// Whether any restart is in progress, so that a tick need not look.
+static RELOADING: AtomicBool = AtomicBool::new(false);
+
+/// Whether every core in `kicked` has taken a kick since `before` was read.
 fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
-    let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();
-    let all = || {
-        (0..MAX_CPUS)
-            .filter(|c| kicked & (1 << c) != 0)
-            .all(|c| KICKS_TAKEN[c].load(Ordering::Acquire) > before[c])
-    };
-    while !all() {
-        if arch::cpu::counter() > deadline {
-            return false;
-        }
-        arch::cpu::relax();
+    (0..MAX_CPUS)
+        .filter(|c| kicked & (1 << c) != 0)
+        .all(|c| KICKS_TAKEN[c].load(Ordering::Acquire) > before[c])
+}
+
+/// Queues the reload of restarting `partition` (reported already).
+fn queue_reload(partition: PartitionId, kicked: u8, before: &[u64; MAX_CPUS]) {
+    let index = usize::from(partition.0);
+    let first = SYSTEM
+        .get()
+        .and_then(|s| s.loaded.partitions.get(index))
+        .map(|p| p.first_vcpu);
+    let home = first
+        .and_then(|v| STATE.lock().vcpu_core(VcpuId(v as u8)))
+        .unwrap_or(0);
+    let mut reloads = RELOADS.lock();
+    if let Some(slot) = reloads.get_mut(index) {
+        *slot = Some(Reload {
+            home,
+            kicked,
+            before: *before,
+            since: irq::now(),
+            prepared: false,
+            done: 0,
+        });
+        RELOADING.store(true, Ordering::Release);
     }
-    true
+}
+
+/// On a tick: a bounded share of the work of a due restart whose home is
+/// `core`, if any (the first such partition's, in index order).
+fn reload_step(core: usize) {
+    let mut reloads = RELOADS.lock();
+    let mut any = false;
+    let mut stepped = false;
+    for (index, slot) in reloads.iter_mut().enumerate() {
+        let Some(reload) = slot.as_mut() else {
+            continue;
+        };
+        any = true;
+        if stepped || reload.home != core {
+            continue;
+        }
+        let partition = PartitionId(index as u8);
+        let Some(loaded) = SYSTEM.get().and_then(|s| s.loaded.partitions.get(index)) else {
+            *slot = None;
+            continue;
+        };
+        if !STATE.lock().restart_due(partition) {
+            continue;
+        }
+        stepped = true;
+        if !reload.prepared {
+            // Other cores may still be inside its old vCPUs until they take
+            // their kick: only then is its memory ours. Looked at again
+            // next tick, never waited for.
+            if !kicks_taken(reload.kicked, &reload.before) {
+                if irq::now().saturating_sub(reload.since) > irq::TICK_HZ {
+                    // It stays restarting (controllers get `Busy`): its
+                    // memory may still be in use on that core, so it is
+                    // never reloaded.
+                    kernel_print!(
+                        "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
+                        loaded.name.as_str()
+                    );
+                    *slot = None;
+                }
+                continue;
+            }
+            if let Err(e) = system::reload_vcpus(index, loaded) {
+                abandon(partition, loaded.name.as_str(), e);
+                *slot = None;
+                continue;
+            }
+            reload.prepared = true;
+        }
+        // Pieces of RELOAD_STEP_BYTES until this tick's share is used up.
+        let deadline = arch::cpu::counter() + irq::period() * RELOAD_TICK_PERCENT / 100;
+        let mut failed = None;
+        while reload.done < loaded.ram.size() && failed.is_none() {
+            match system::reload_step(index, loaded, reload.done, RELOAD_STEP_BYTES) {
+                Ok(done) => reload.done = done,
+                Err(e) => failed = Some(e),
+            }
+            if arch::cpu::counter() >= deadline {
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            abandon(partition, loaded.name.as_str(), e);
+            *slot = None;
+            continue;
+        }
+        if reload.done >= loaded.ram.size() {
+            *slot = None;
+            // Every core with a vCPU of it to run, this one too (it may be
+            // about to go idle): a kick to itself is taken as soon as it
+            // unmasks interrupts.
+            let kick = STATE.lock().restart_done(partition);
+            kick_cores(kick, usize::MAX);
+        }
+    }
+    if !any {
+        RELOADING.store(false, Ordering::Release);
+    }
+}
+
+/// Gives up on restarting `partition`, whose reload failed with `error`.
+fn abandon(partition: PartitionId, name: &str, error: system::LoadError) {
+    kernel_print!("bulkhead: partition `{name}` cannot restart: {error}");
+    STATE.lock().restart_abandoned(partition);
+}
+
+/// How a restart's report ends: its place in a streak of restarts in quick
+/// succession and its back-off, once it is not the first.
+struct Backoff(Option<RestartPlan>);
+
+impl core::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(plan) if plan.streak > 1 => write!(
+                f,
+                "; restart {} in a row, after a back-off of {} ms",
+                plan.streak,
+                plan.backoff * 1000 / irq::TICK_HZ
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u64; 8]) {
@@ -622,53 +747,14 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u
             );
         }
         Effect::Restart { partition, reason } => {
+            let plan = STATE.lock().restart_plan(partition);
             kernel_print!(
-                "{PARTITION_FAULT}partition `{}` restarting ({})",
+                "{PARTITION_FAULT}partition `{}` restarting ({}){}",
                 name(partition),
-                Why(reason)
+                Why(reason),
+                Backoff(plan)
             );
-            let index = usize::from(partition.0);
-            if restarting_too_often(index) {
-                kernel_print!(
-                    "{PARTITION_FAULT}partition `{}` restarted {MAX_RESTARTS} times within a second; \
-                     it stays stopped",
-                    name(partition)
-                );
-                STATE.lock().restart_abandoned(partition);
-                return;
-            }
-            // Other cores may still be inside the partition's old vCPUs
-            // until they take their kick: only then is its memory ours.
-            if !kicks_taken(kicked, before) {
-                // It stays restarting (controllers get `Busy`): its memory
-                // may still be in use on that core, so it is never reloaded.
-                kernel_print!(
-                    "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
-                    name(partition)
-                );
-                return;
-            }
-            let reloaded = SYSTEM
-                .get()
-                .and_then(|s| s.loaded.partitions.get(index))
-                .map(|p| system::reload(index, p));
-            match reloaded {
-                Some(Ok(())) => {
-                    // Every core with a vCPU of it to run, this one too (it
-                    // may be about to go idle): a kick to itself is taken as
-                    // soon as it unmasks interrupts.
-                    let kick = STATE.lock().restart_done(partition);
-                    kick_cores(kick, usize::MAX);
-                }
-                Some(Err(e)) => {
-                    kernel_print!(
-                        "bulkhead: partition `{}` cannot restart: {e}",
-                        name(partition)
-                    );
-                    STATE.lock().restart_abandoned(partition);
-                }
-                None => STATE.lock().restart_abandoned(partition),
-            }
+            queue_reload(partition, kicked, before);
         }
     }
 }

@@ -42,8 +42,8 @@ pub const KERNEL_LOG_RESERVE: usize = 1024;
 /// flooder's share of the console stays a fraction of it.
 pub const LOG_LINES_PER_WINDOW: u32 = 64;
 
-/// The quota's window, in the kernel's ticks (100 a second): one second.
-pub const LOG_WINDOW_TICKS: u64 = 100;
+/// The quota's window, in the kernel's ticks: one second.
+pub const LOG_WINDOW_TICKS: u64 = super::TICK_HZ;
 
 /// One partition's use of its log quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

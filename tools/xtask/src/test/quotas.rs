@@ -15,6 +15,17 @@ use crate::system::System;
 /// Builds `tests/qemu/<name>.toml` and runs it on `smp` cores until ping is
 /// done (or [`BOOT_TIMEOUT`]); returns the outcome and the partitions' names.
 fn run(c: &Context<'_>, name: &str, smp: u32) -> Result<(Outcome, Vec<String>), String> {
+    run_until(c, name, smp, &["[ping] ping: done"])
+}
+
+/// As [`run`], until the console shows every one of `until` (ping's done
+/// line among them).
+fn run_until(
+    c: &Context<'_>,
+    name: &str,
+    smp: u32,
+    until: &[&str],
+) -> Result<(Outcome, Vec<String>), String> {
     let path = crate::root().join(format!("tests/qemu/{name}.toml"));
     let system = System::load(&path).map_err(|e| e.to_string())?;
     let partitions = system
@@ -39,16 +50,16 @@ fn run(c: &Context<'_>, name: &str, smp: u32) -> Result<(Outcome, Vec<String>), 
     };
     let spec = RunSpec {
         timeout: Some(BOOT_TIMEOUT),
-        until: Some("[ping] ping: done".into()),
+        until_all: until.iter().map(|u| (*u).to_owned()).collect(),
         ..RunSpec::default()
     };
     let outcome = start(c, &machine, spec)?;
     if let Some(line) = outcome.failure() {
         return Err(format!("{line}\n--- console ---\n{}", outcome.console));
     }
-    if !outcome.console.contains("[ping] ping: done") {
+    if let Some(missing) = until.iter().find(|u| !outcome.console.contains(**u)) {
         return Err(format!(
-            "ping did not finish within {} s\n--- console ---\n{}",
+            "no `{missing}` within {} s\n--- console ---\n{}",
             BOOT_TIMEOUT.as_secs(),
             outcome.console
         ));
@@ -129,5 +140,72 @@ pub(super) fn log_flood(c: &Context<'_>) -> Result<String, String> {
     Ok(format!(
         "ping done in {:.1} s; {floods} flood lines shown",
         outcome.elapsed.as_secs_f32()
+    ))
+}
+
+/// The restart of `crasher` that must be reported before the restart test
+/// stops: far enough into its streak to show the back-off growing.
+const STREAK_SHOWN: u32 = 7;
+
+/// crasher (16 MiB of RAM, fault policy `restart`) panics as soon as it
+/// starts, on the core ping and pong share: ping/pong finish their 3000
+/// calls; crasher always starts from fresh memory; every restart after the
+/// second reports its place in the streak and a back-off that doubles
+/// (exactly `hv_core`'s); and there are no more restarts than the back-off
+/// allows in the time the run took.
+pub(super) fn restart_storm(c: &Context<'_>) -> Result<String, String> {
+    use hv_core::state::{TICK_HZ, backoff_ticks};
+    let streak_line = format!("restart {STREAK_SHOWN} in a row");
+    let (outcome, _) = run_until(c, "restart", 2, &["[ping] ping: done", &streak_line])?;
+    let console = &outcome.console;
+    let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
+    let starts = console
+        .matches("[crasher] crasher starting (start 1 since load)")
+        .count();
+    if starts < 3 || console.contains("(start 2") {
+        return fail(format!("{starts} starts, or one not from fresh memory"));
+    }
+    let reports: Vec<&str> = console
+        .lines()
+        .filter(|l| l.starts_with(&format!("{PARTITION_FAULT}partition `crasher` restarting")))
+        .collect();
+    for (i, report) in reports.iter().enumerate() {
+        let streak = i as u32 + 1;
+        let ms = backoff_ticks(streak) * 1000 / TICK_HZ;
+        let expected = if streak == 1 {
+            "(reason 0x1)".to_owned()
+        } else {
+            format!("(reason 0x1); restart {streak} in a row, after a back-off of {ms} ms")
+        };
+        if !report.trim_end().ends_with(&expected) {
+            return fail(format!(
+                "restart {streak} was reported as {report:?}, not {expected:?}"
+            ));
+        }
+    }
+    // The most restarts the back-off lets through in the time the run took
+    // (each waits out the back-off before it), counting as if each reload
+    // took no time.
+    let ticks = outcome.elapsed.as_millis() as u64 * TICK_HZ / 1000 + 1;
+    let (mut allowed, mut spent) = (1u32, 0u64);
+    while spent + backoff_ticks(allowed) <= ticks {
+        spent += backoff_ticks(allowed);
+        allowed += 1;
+    }
+    if reports.len() as u32 > allowed {
+        return fail(format!(
+            "{} restarts in {} ticks; the back-off allows {allowed}",
+            reports.len(),
+            ticks
+        ));
+    }
+    if console.contains("[ping] panicked") || console.contains("cannot restart") {
+        return fail("a restart disturbed the others".into());
+    }
+    Ok(format!(
+        "{} restarts in {:.1} s, back-off up to {} ms",
+        reports.len(),
+        outcome.elapsed.as_secs_f32(),
+        backoff_ticks(reports.len() as u32) * 1000 / TICK_HZ
     ))
 }
