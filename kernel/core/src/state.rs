@@ -73,6 +73,7 @@ use ipc::Endpoint;
 pub use klog::{
     Admission, KERNEL_LOG_BYTES, KERNEL_LOG_RESERVE, LOG_LINES_PER_WINDOW, LOG_WINDOW_TICKS,
 };
+pub use notify::{HeldIrq, IRQ_FIRES_PER_TICK};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};

@@ -24,8 +24,9 @@ use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    Admission, Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome,
-    RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, RestartPlan, VmExit,
+    Admission, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LOG_BYTES,
+    LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, RestartPlan,
+    VmExit,
 };
 
 use spin::{Mutex, Once};
@@ -44,6 +45,8 @@ struct System {
     cores: [u64; MAX_CPUS],
     /// (INTID, core) for every interrupt bound to a partition.
     irq_cores: alloc::vec::Vec<(u32, usize)>,
+    /// (INTID, owner) for every interrupt bound to a partition.
+    irq_owners: alloc::vec::Vec<(u32, PartitionId)>,
     /// (INTID, guest vCPU) for every interrupt passed through to a virtual
     /// machine (its first vCPU, on whose core it is taken).
     passthrough: alloc::vec::Vec<(u32, usize)>,
@@ -220,6 +223,7 @@ pub(crate) fn install(
     system::with_seed(manifest, online, |seed| state.boot(seed))?
         .map_err(system::LoadError::Seed)?;
     let mut irq_cores = alloc::vec::Vec::new();
+    let mut irq_owners = alloc::vec::Vec::new();
     for irq in &manifest.irqs {
         let owner = manifest
             .devices
@@ -230,6 +234,9 @@ pub(crate) fn install(
             .and_then(|p| state.vcpu_core(VcpuId(p.first_vcpu as u8)))
             .unwrap_or(0);
         irq_cores.push((irq.intid, core));
+        if let Some(owner) = owner.and_then(|o| u8::try_from(o).ok()) {
+            irq_owners.push((irq.intid, PartitionId(owner)));
+        }
     }
     let mut passthrough = alloc::vec::Vec::new();
     let mut routes = alloc::vec::Vec::new();
@@ -256,6 +263,7 @@ pub(crate) fn install(
         loaded,
         cores,
         irq_cores,
+        irq_owners,
         passthrough,
     });
     arch::vcpu::set_handler::<Exits>();
@@ -439,10 +447,15 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     let outcome = if intid == irq::timer_intid() {
         irq::tick();
         let now = irq::now();
+        let mut held = false;
         let outcome = step(core, |s| {
             s.advance_clock(now);
+            held = s.has_held_irqs();
             s.tick(core, regs)
         });
+        if held {
+            release_held_irqs();
+        }
         if RELOADING.load(Ordering::Acquire) {
             reload_step(core);
         }
@@ -550,6 +563,39 @@ fn name(partition: PartitionId) -> &'static str {
         .get()
         .and_then(|s| s.loaded.partitions.get(usize::from(partition.0)))
         .map_or("?", |p| p.name.as_str())
+}
+
+/// Unmasks partition interrupt `intid`, routed to its owner's core.
+fn unmask(intid: u32) {
+    let system = SYSTEM.get();
+    let core = system
+        .and_then(|s| s.irq_cores.iter().find(|(i, _)| *i == intid))
+        .map_or(0, |(_, c)| *c);
+    let mpidr = system.map_or(0, |s| s.cores[core]);
+    let _ = gic::enable(intid, mpidr);
+}
+
+/// On a tick: unmasks the interrupts held over their budget in an earlier
+/// tick, reporting each the first time.
+fn release_held_irqs() {
+    loop {
+        let Some(held) = STATE.lock().release_held_irq() else {
+            return;
+        };
+        if held.first {
+            let owner = SYSTEM
+                .get()
+                .and_then(|s| s.irq_owners.iter().find(|(i, _)| *i == held.intid))
+                .map_or("?", |&(_, p)| name(p));
+            kernel_print!(
+                "bulkhead: irq: interrupt {} of `{owner}` fired more than {IRQ_FIRES_PER_TICK} \
+                 times in a tick; it is held masked until the next tick whenever it does \
+                 (reported once)",
+                held.intid
+            );
+        }
+        unmask(held.intid);
+    }
 }
 
 /// A restart in progress: its reload is carried out on the partition's home
@@ -731,14 +777,7 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u
             bytes,
             len,
         } => log(partition, &bytes[..usize::from(len).min(LOG_BYTES)]),
-        Effect::UnmaskIrq(intid) => {
-            let system = SYSTEM.get();
-            let core = system
-                .and_then(|s| s.irq_cores.iter().find(|(i, _)| *i == intid))
-                .map_or(0, |(_, c)| *c);
-            let mpidr = system.map_or(0, |s| s.cores[core]);
-            let _ = gic::enable(intid, mpidr);
-        }
+        Effect::UnmaskIrq(intid) => unmask(intid),
         Effect::Fault { partition, reason } => {
             kernel_print!(
                 "{PARTITION_FAULT}partition `{}` stopped ({}); the others carry on",

@@ -25,7 +25,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 25] = [
+const BARE_METAL: [&str; 26] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -48,6 +48,7 @@ const BARE_METAL: [&str; 25] = [
     "svc-pong",
     "svc-producer",
     "svc-spin",
+    "svc-storm",
     "svc-uart-pl011",
     "svc-vmm",
     "guest-probe",
@@ -626,6 +627,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "log-flood-bounded",
             run: quotas::log_flood,
+        },
+        SystemTest {
+            name: "irq-storm-bounded",
+            run: quotas::irq_storm,
         },
         SystemTest {
             name: "capability-transfer-and-revoke",
