@@ -9,8 +9,11 @@
 //! log), never while printing or touching the GIC, and nothing else is taken
 //! while it is held. The log's line buffers (`LINES`) have their own lock,
 //! taken with `STATE` released; while it is held, a finished line goes to
-//! the kernel log (taking `STATE`) or the console (taking its lock). Order:
-//! `LINES`, then `STATE` or the console lock.
+//! the kernel log (taking `STATE`) or the console (taking its lock). The
+//! restarts in progress (`RELOADS`) have one too, held by a core's tick
+//! while it does a bounded share of a reload, taking `STATE` to ask whether
+//! the restart is due and to finish it, and printing. Order: `LINES` or
+//! `RELOADS`, then `STATE` or the console lock.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hv_abi::console::PARTITION_FAULT;
