@@ -21,6 +21,7 @@
 //! | a virtual machine's virtual timer fired | [`KernelState::vm_timer`] |
 //! | a restarted partition's memory is reloaded | [`KernelState::restart_done`] |
 //! | the glue gave up reloading it | [`KernelState::restart_abandoned`] |
+//! | the timer tick, for the time | [`KernelState::advance_clock`] |
 //!
 //! Each takes the core it runs on and that core's live x0..x7, and returns an
 //! [`Outcome`]: what the core runs next (with `regs` then holding that
@@ -64,12 +65,24 @@ mod schedule;
 mod seed;
 mod vm;
 
+pub use fault::backoff::{
+    BACKOFF_FIRST_TICKS, BACKOFF_MAX_TICKS, GOOD_RUN_TICKS, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT,
+    RESTARTS_AT_ONCE, RestartPlan, backoff_ticks,
+};
 use ipc::Endpoint;
-pub use klog::KERNEL_LOG_BYTES;
+pub use klog::{
+    Admission, KERNEL_LOG_BYTES, KERNEL_LOG_RESERVE, LOG_LINES_PER_WINDOW, LOG_WINDOW_TICKS,
+};
+pub use notify::{HeldIrq, IRQ_FIRES_PER_TICK};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
 pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
 pub use vm::{Access, ICC_SGI1R_EL1, VmEntry, VmExit, sgi_targets};
+
+/// The kernel's timer ticks per second on each core: the unit of the
+/// state's clock ([`KernelState::advance_clock`]), in which log quotas and
+/// restart back-offs count.
+pub const TICK_HZ: u64 = 100;
 
 /// Bytes one `Log` hypercall carries (x3..x7).
 pub const LOG_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
@@ -421,6 +434,10 @@ pub struct KernelState {
     /// What has happened to each partition (faults, restarts, the last
     /// reason), for `PartitionStatus`.
     history: [fault::History; MAX_PARTITIONS],
+    /// Each partition's restart streak and back-off.
+    backoff: [fault::backoff::Backoff; MAX_PARTITIONS],
+    /// The kernel's ticks since boot, as the glue last said.
+    clock: u64,
     caps: CapSpace,
     /// Which vCPUs belong to virtual machines (bit n: vCPU n), so the glue
     /// can tell in one load whether a vCPU it enters needs [`VmEntry`] work.
@@ -464,6 +481,8 @@ impl KernelState {
             replies: [ReplyObject::EMPTY; MAX_REPLIES],
             reply_count: 0,
             history: [fault::History::EMPTY; MAX_PARTITIONS],
+            backoff: [fault::backoff::Backoff::EMPTY; MAX_PARTITIONS],
+            clock: 0,
             vm_vcpus: 0,
             vm_entries: 0,
             passthrough: [0; vm::PENDING_WORDS],

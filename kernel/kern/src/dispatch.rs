@@ -9,8 +9,11 @@
 //! log), never while printing or touching the GIC, and nothing else is taken
 //! while it is held. The log's line buffers (`LINES`) have their own lock,
 //! taken with `STATE` released; while it is held, a finished line goes to
-//! the kernel log (taking `STATE`) or the console (taking its lock). Order:
-//! `LINES`, then `STATE` or the console lock.
+//! the kernel log (taking `STATE`) or the console (taking its lock). The
+//! restarts in progress (`RELOADS`) have one too, held by a core's tick
+//! while it does a bounded share of a reload, taking `STATE` to ask whether
+//! the restart is due and to finish it, and printing. Order: `LINES` or
+//! `RELOADS`, then `STATE` or the console lock.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hv_abi::console::{PARTITION_FAULT, shown};
@@ -23,7 +26,11 @@ use hv_core::MAX_CPUS;
 use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
-use hv_core::state::{Effect, ICC_SGI1R_EL1, KernelState, LOG_BYTES, Next, Outcome, VmExit};
+use hv_core::state::{
+    Admission, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LOG_BYTES,
+    LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, RestartPlan,
+    VmExit,
+};
 
 use spin::{Mutex, Once};
 
@@ -41,6 +48,8 @@ struct System {
     cores: [u64; MAX_CPUS],
     /// (INTID, core) for every interrupt bound to a partition.
     irq_cores: alloc::vec::Vec<(u32, usize)>,
+    /// (INTID, owner) for every interrupt bound to a partition.
+    irq_owners: alloc::vec::Vec<(u32, PartitionId)>,
     /// (INTID, guest vCPU) for every interrupt passed through to a virtual
     /// machine (its first vCPU, on whose core it is taken).
     passthrough: alloc::vec::Vec<(u32, usize)>,
@@ -114,14 +123,60 @@ fn print_line(args: core::fmt::Arguments<'_>) {
         crate::console::print_line(args);
         return;
     }
+    let line = format_line(args);
+    let kick = STATE.lock().append_kernel_log(line.as_bytes());
+    kick_cores(kick, arch::cpu::index());
+}
+
+/// `args` and a newline in a [`LineBuffer`]: cut if need be, but always
+/// ending with its newline, so the reader never glues the next line on.
+fn format_line(args: core::fmt::Arguments<'_>) -> LineBuffer {
     let mut line = LineBuffer {
         bytes: [0; 200],
         len: 0,
     };
-    let _ = core::fmt::Write::write_fmt(&mut line, format_args!("{args}\n"));
-    let kick = STATE.lock().append_kernel_log(&line.bytes[..line.len]);
+    let _ = core::fmt::Write::write_fmt(&mut line, args);
+    line.len = line.len.min(line.bytes.len() - 1);
+    line.bytes[line.len] = b'\n';
+    line.len += 1;
+    line
+}
+
+impl LineBuffer {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Prints a finished line of `partition`'s, `[name] text`, if its log quota
+/// lets it (reporting first how many of its lines were dropped, if any):
+/// to the UART until the system runs, then to the kernel-log reader if the
+/// manifest names one.
+fn partition_line(partition: PartitionId, text: &str) {
+    let admission = STATE.lock().admit_log_line(partition, irq::now());
+    let Admission::Admitted { dropped } = admission else {
+        return;
+    };
+    if dropped > 0 {
+        kernel_print!(
+            "{LOG_DROPPED}`{}` dropped {dropped} lines (over its quota of \
+             {LOG_LINES_PER_WINDOW} a second, or the log was full)",
+            name(partition)
+        );
+    }
+    if !TO_READER.load(Ordering::Acquire) {
+        crate::console::print_line(format_args!("[{}] {text}", name(partition)));
+        return;
+    }
+    let line = format_line(format_args!("[{}] {text}", name(partition)));
+    let kick = STATE
+        .lock()
+        .append_partition_log(partition, line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
+
+/// How the kernel's report of a partition's dropped log lines begins.
+const LOG_DROPPED: &str = "bulkhead: log: ";
 
 /// Sends the kick SGI to every core in `kick` but `here` (`usize::MAX`: to
 /// every one of them).
@@ -167,6 +222,7 @@ pub(crate) fn install(
     system::with_seed(manifest, online, |seed| state.boot(seed))?
         .map_err(system::LoadError::Seed)?;
     let mut irq_cores = alloc::vec::Vec::new();
+    let mut irq_owners = alloc::vec::Vec::new();
     for irq in &manifest.irqs {
         let owner = manifest
             .devices
@@ -177,6 +233,9 @@ pub(crate) fn install(
             .and_then(|p| state.vcpu_core(VcpuId(p.first_vcpu as u8)))
             .unwrap_or(0);
         irq_cores.push((irq.intid, core));
+        if let Some(owner) = owner.and_then(|o| u8::try_from(o).ok()) {
+            irq_owners.push((irq.intid, PartitionId(owner)));
+        }
     }
     let mut passthrough = alloc::vec::Vec::new();
     let mut routes = alloc::vec::Vec::new();
@@ -203,6 +262,7 @@ pub(crate) fn install(
         loaded,
         cores,
         irq_cores,
+        irq_owners,
         passthrough,
     });
     arch::vcpu::set_handler::<Exits>();
@@ -400,7 +460,20 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     let outcome = if intid == irq::timer_intid() {
         irq::tick();
-        step(core, |s| s.tick(core, regs))
+        let now = irq::now();
+        let mut held = false;
+        let outcome = step(core, |s| {
+            s.advance_clock(now);
+            held = s.has_held_irqs();
+            s.tick(core, regs)
+        });
+        if held {
+            release_held_irqs();
+        }
+        if RELOADING.load(Ordering::Acquire) {
+            reload_step(core);
+        }
+        outcome
     } else if intid == gic::SGI_KICK {
         if let Some(taken) = KICKS_TAKEN.get(core) {
             taken.fetch_add(1, Ordering::AcqRel);
@@ -506,47 +579,197 @@ fn name(partition: PartitionId) -> &'static str {
         .map_or("?", |p| p.name.as_str())
 }
 
-/// Restarts a partition may go through within one second before the kernel
-/// gives up on it: a partition that faults as soon as it starts would
-/// otherwise keep its core busy reloading it, unaccounted.
-const MAX_RESTARTS: u32 = 20;
-
-/// Per partition: when its current one-second window began (counter ticks),
-/// and how many restarts it has had in it.
-static RESTARTS: Mutex<[(u64, u32); MAX_PARTITIONS]> = Mutex::new([(0, 0); MAX_PARTITIONS]);
-
-/// Counts a restart of partition `index`; says whether it has had too many.
-fn restarting_too_often(index: usize) -> bool {
-    let now = arch::cpu::counter();
-    let second = arch::cpu::timer_frequency();
-    let mut restarts = RESTARTS.lock();
-    let Some((since, count)) = restarts.get_mut(index) else {
-        return false;
-    };
-    if now.saturating_sub(*since) > second {
-        *since = now;
-        *count = 0;
-    }
-    *count += 1;
-    *count > MAX_RESTARTS
+/// Unmasks partition interrupt `intid`, routed to its owner's core.
+fn unmask(intid: u32) {
+    let system = SYSTEM.get();
+    let core = system
+        .and_then(|s| s.irq_cores.iter().find(|(i, _)| *i == intid))
+        .map_or(0, |(_, c)| *c);
+    let mpidr = system.map_or(0, |s| s.cores[core]);
+    let _ = gic::enable(intid, mpidr);
 }
 
-/// Waits (up to one second) until every core in `kicked` has taken a kick
-/// since `before` was read; says whether they all did.
-fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
-    let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();
-    let all = || {
-        (0..MAX_CPUS)
-            .filter(|c| kicked & (1 << c) != 0)
-            .all(|c| KICKS_TAKEN[c].load(Ordering::Acquire) > before[c])
-    };
-    while !all() {
-        if arch::cpu::counter() > deadline {
-            return false;
+/// On a tick: unmasks the interrupts held over their budget in an earlier
+/// tick, reporting each the first time.
+fn release_held_irqs() {
+    loop {
+        let Some(held) = STATE.lock().release_held_irq() else {
+            return;
+        };
+        if held.first {
+            let owner = SYSTEM
+                .get()
+                .and_then(|s| s.irq_owners.iter().find(|(i, _)| *i == held.intid))
+                .map_or("?", |&(_, p)| name(p));
+            kernel_print!(
+                "bulkhead: irq: interrupt {} of `{owner}` fired more than {IRQ_FIRES_PER_TICK} \
+                 times in a tick; it is held masked until the next tick whenever it does \
+                 (reported once)",
+                held.intid
+            );
         }
-        arch::cpu::relax();
+        unmask(held.intid);
     }
-    true
+}
+
+/// A restart in progress: its reload is carried out on the partition's home
+/// core in the timer tick, in pieces for at most [`RELOAD_TICK_PERCENT`] of
+/// each tick, once its back-off is over ([`KernelState::restart_due`]).
+#[derive(Clone, Copy)]
+struct Reload {
+    /// The core that does the work: the one its first vCPU is pinned to.
+    home: usize,
+    /// The cores kicked when it stopped, and the kicks each had taken
+    /// before: its memory is ours once each has taken one more.
+    kicked: u8,
+    before: [u64; MAX_CPUS],
+    /// When it was queued (the kernel's ticks), to give up on a core that
+    /// never lets go of it.
+    since: u64,
+    /// Its vCPUs are back at their entry.
+    prepared: bool,
+    /// Bytes of its RAM reloaded so far.
+    done: u64,
+}
+
+/// Restarts in progress, per partition. Taken before `STATE` (to ask
+/// whether one is due, and to finish it), never after.
+static RELOADS: Mutex<[Option<Reload>; MAX_PARTITIONS]> = Mutex::new([None; MAX_PARTITIONS]);
+
+/// Whether any restart is in progress, so that a tick need not look.
+static RELOADING: AtomicBool = AtomicBool::new(false);
+
+/// Whether every core in `kicked` has taken a kick since `before` was read.
+fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
+    (0..MAX_CPUS)
+        .filter(|c| kicked & (1 << c) != 0)
+        .all(|c| KICKS_TAKEN[c].load(Ordering::Acquire) > before[c])
+}
+
+/// Queues the reload of restarting `partition` (reported already).
+fn queue_reload(partition: PartitionId, kicked: u8, before: &[u64; MAX_CPUS]) {
+    let index = usize::from(partition.0);
+    let first = SYSTEM
+        .get()
+        .and_then(|s| s.loaded.partitions.get(index))
+        .map(|p| p.first_vcpu);
+    let home = first
+        .and_then(|v| STATE.lock().vcpu_core(VcpuId(v as u8)))
+        .unwrap_or(0);
+    let mut reloads = RELOADS.lock();
+    if let Some(slot) = reloads.get_mut(index) {
+        *slot = Some(Reload {
+            home,
+            kicked,
+            before: *before,
+            since: irq::now(),
+            prepared: false,
+            done: 0,
+        });
+        RELOADING.store(true, Ordering::Release);
+    }
+}
+
+/// On a tick: a bounded share of the work of a due restart whose home is
+/// `core`, if any (the first such partition's, in index order).
+fn reload_step(core: usize) {
+    let mut reloads = RELOADS.lock();
+    let mut any = false;
+    let mut stepped = false;
+    for (index, slot) in reloads.iter_mut().enumerate() {
+        let Some(reload) = slot.as_mut() else {
+            continue;
+        };
+        any = true;
+        if stepped || reload.home != core {
+            continue;
+        }
+        let partition = PartitionId(index as u8);
+        let Some(loaded) = SYSTEM.get().and_then(|s| s.loaded.partitions.get(index)) else {
+            *slot = None;
+            continue;
+        };
+        if !STATE.lock().restart_due(partition) {
+            continue;
+        }
+        stepped = true;
+        if !reload.prepared {
+            // Other cores may still be inside its old vCPUs until they take
+            // their kick: only then is its memory ours. Looked at again
+            // next tick, never waited for.
+            if !kicks_taken(reload.kicked, &reload.before) {
+                if irq::now().saturating_sub(reload.since) > irq::TICK_HZ {
+                    // It stays restarting (controllers get `Busy`): its
+                    // memory may still be in use on that core, so it is
+                    // never reloaded.
+                    kernel_print!(
+                        "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
+                        loaded.name.as_str()
+                    );
+                    *slot = None;
+                }
+                continue;
+            }
+            if let Err(e) = system::reload_vcpus(index, loaded) {
+                abandon(partition, loaded.name.as_str(), e);
+                *slot = None;
+                continue;
+            }
+            reload.prepared = true;
+        }
+        // Pieces of RELOAD_STEP_BYTES until this tick's share is used up.
+        let deadline = arch::cpu::counter() + irq::period() * RELOAD_TICK_PERCENT / 100;
+        let mut failed = None;
+        while reload.done < loaded.ram.size() && failed.is_none() {
+            match system::reload_step(index, loaded, reload.done, RELOAD_STEP_BYTES) {
+                Ok(done) => reload.done = done,
+                Err(e) => failed = Some(e),
+            }
+            if arch::cpu::counter() >= deadline {
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            abandon(partition, loaded.name.as_str(), e);
+            *slot = None;
+            continue;
+        }
+        if reload.done >= loaded.ram.size() {
+            *slot = None;
+            // Every core with a vCPU of it to run, this one too (it may be
+            // about to go idle): a kick to itself is taken as soon as it
+            // unmasks interrupts.
+            let kick = STATE.lock().restart_done(partition);
+            kick_cores(kick, usize::MAX);
+        }
+    }
+    if !any {
+        RELOADING.store(false, Ordering::Release);
+    }
+}
+
+/// Gives up on restarting `partition`, whose reload failed with `error`.
+fn abandon(partition: PartitionId, name: &str, error: system::LoadError) {
+    kernel_print!("bulkhead: partition `{name}` cannot restart: {error}");
+    STATE.lock().restart_abandoned(partition);
+}
+
+/// How a restart's report ends: its place in a streak of restarts in quick
+/// succession and its back-off, once it is not the first.
+struct Backoff(Option<RestartPlan>);
+
+impl core::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(plan) if plan.streak > 1 => write!(
+                f,
+                "; restart {} in a row, after a back-off of {} ms",
+                plan.streak,
+                plan.backoff * 1000 / irq::TICK_HZ
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u64; 8]) {
@@ -568,14 +791,7 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u
             bytes,
             len,
         } => log(partition, &bytes[..usize::from(len).min(LOG_BYTES)]),
-        Effect::UnmaskIrq(intid) => {
-            let system = SYSTEM.get();
-            let core = system
-                .and_then(|s| s.irq_cores.iter().find(|(i, _)| *i == intid))
-                .map_or(0, |(_, c)| *c);
-            let mpidr = system.map_or(0, |s| s.cores[core]);
-            let _ = gic::enable(intid, mpidr);
-        }
+        Effect::UnmaskIrq(intid) => unmask(intid),
         Effect::Fault { partition, reason } => {
             kernel_print!(
                 "{PARTITION_FAULT}partition `{}` stopped ({}); the others carry on",
@@ -584,53 +800,14 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u
             );
         }
         Effect::Restart { partition, reason } => {
+            let plan = STATE.lock().restart_plan(partition);
             kernel_print!(
-                "{PARTITION_FAULT}partition `{}` restarting ({})",
+                "{PARTITION_FAULT}partition `{}` restarting ({}){}",
                 name(partition),
-                Why(reason)
+                Why(reason),
+                Backoff(plan)
             );
-            let index = usize::from(partition.0);
-            if restarting_too_often(index) {
-                kernel_print!(
-                    "{PARTITION_FAULT}partition `{}` restarted {MAX_RESTARTS} times within a second; \
-                     it stays stopped",
-                    name(partition)
-                );
-                STATE.lock().restart_abandoned(partition);
-                return;
-            }
-            // Other cores may still be inside the partition's old vCPUs
-            // until they take their kick: only then is its memory ours.
-            if !kicks_taken(kicked, before) {
-                // It stays restarting (controllers get `Busy`): its memory
-                // may still be in use on that core, so it is never reloaded.
-                kernel_print!(
-                    "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
-                    name(partition)
-                );
-                return;
-            }
-            let reloaded = SYSTEM
-                .get()
-                .and_then(|s| s.loaded.partitions.get(index))
-                .map(|p| system::reload(index, p));
-            match reloaded {
-                Some(Ok(())) => {
-                    // Every core with a vCPU of it to run, this one too (it
-                    // may be about to go idle): a kick to itself is taken as
-                    // soon as it unmasks interrupts.
-                    let kick = STATE.lock().restart_done(partition);
-                    kick_cores(kick, usize::MAX);
-                }
-                Some(Err(e)) => {
-                    kernel_print!(
-                        "bulkhead: partition `{}` cannot restart: {e}",
-                        name(partition)
-                    );
-                    STATE.lock().restart_abandoned(partition);
-                }
-                None => STATE.lock().restart_abandoned(partition),
-            }
+            queue_reload(partition, kicked, before);
         }
     }
 }
@@ -661,7 +838,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
             continue;
         }
         let text = core::str::from_utf8(&line.bytes[..line.len]).unwrap_or("(not UTF-8)");
-        kernel_print!("[{}] {text}", name(partition));
+        partition_line(partition, text);
         line.len = 0;
         if let Some(shown) = shown {
             line.bytes[0] = shown;

@@ -13,8 +13,8 @@ use hv_arch_aarch64::gic;
 use hv_core::MAX_CPUS;
 use hv_core::platform::PlatformInfo;
 
-/// Timer interrupts per second on each core.
-pub(crate) const TICK_HZ: u64 = 100;
+/// Timer interrupts per second on each core (`hv-core`'s clock counts them).
+pub(crate) const TICK_HZ: u64 = hv_core::state::TICK_HZ;
 
 static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The GIC's maintenance interrupt, if guests can be given virtual
@@ -82,6 +82,18 @@ pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
 /// The EL2 timer's interrupt.
 pub(crate) fn timer_intid() -> u32 {
     TIMER_INTID.load(Ordering::Relaxed)
+}
+
+/// The kernel's ticks since the counter started: the clock `hv-core`'s
+/// time-based decisions (log quotas, restart back-off) count in. The same on
+/// every core, since the counter is the system's.
+pub(crate) fn now() -> u64 {
+    arch::cpu::counter() / PERIOD.load(Ordering::Relaxed).max(1)
+}
+
+/// Counter ticks between two timer ticks.
+pub(crate) fn period() -> u64 {
+    PERIOD.load(Ordering::Relaxed)
 }
 
 /// Counts a tick on this core and re-arms the timer for the next.

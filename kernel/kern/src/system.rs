@@ -506,24 +506,49 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
     Ok(())
 }
 
-/// Reloads a restarting partition: vCPUs at the entry, fresh RAM contents.
-/// The vCPUs first: preparing one waits (up to a second) until no other core
-/// is still inside it, so its memory is rewritten only once nothing runs
-/// its old code (it may have stopped earlier with a core yet to let go).
-pub(crate) fn reload(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
-    prepare_vcpus(index, partition)?;
-    match partition.program {
-        Some(program) => load_program(
-            index,
-            program,
-            partition.ram,
-            partition.ram_ipa,
-            partition.vcpus,
-        )
-        .map(|_| ()),
-        // A virtual machine comes back empty, for its monitor to load.
-        None => arch::ram::zero(partition.ram).map_err(LoadError::Ram),
+/// Sets a restarting partition's vCPUs back at their entry, the first step
+/// of its reload. Preparing one waits (up to a second) until no other core
+/// is still inside it; the caller first checks that every core that may
+/// have run it has taken its kick, so in practice nothing waits.
+pub(crate) fn reload_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
+    prepare_vcpus(index, partition)
+}
+
+/// One step of reloading a restarting partition's RAM (after
+/// [`reload_vcpus`]): zeroes at most `step` bytes from `offset` and copies
+/// in what of its program falls there (a virtual machine's RAM is only
+/// zeroed, for its monitor to load). Returns the offset reached; the reload
+/// is done when that is the RAM's size. Bounded, so that the core doing it
+/// (with interrupts masked) is held up at most that long per step.
+pub(crate) fn reload_step(
+    index: usize,
+    partition: &LoadedPartition,
+    offset: u64,
+    step: u64,
+) -> Result<u64, LoadError> {
+    let ram = partition.ram;
+    let len = step.min(ram.size().saturating_sub(offset));
+    let Some(chunk) = PhysRange::new(ram.start() + offset, len) else {
+        return Ok(ram.size());
+    };
+    arch::ram::zero(chunk).map_err(LoadError::Ram)?;
+    let Some(program) = partition.program else {
+        return Ok(offset + len);
+    };
+    let elf = Elf::parse(program).map_err(|e| LoadError::Program(index, e))?;
+    for segment in elf.segments() {
+        let (start, end) = (segment.address, segment.address + segment.data.len() as u64);
+        let (from, to) = (start.max(offset), end.min(offset + len));
+        if from >= to {
+            continue;
+        }
+        let bytes = segment
+            .data
+            .get((from - start) as usize..(to - start) as usize)
+            .ok_or(LoadError::Program(index, ElfError::BadSegment))?;
+        arch::ram::write(chunk, from - offset, bytes).map_err(LoadError::Ram)?;
     }
+    Ok(offset + len)
 }
 
 /// The capability system's seed for `manifest`: calls `f` with it (the seed

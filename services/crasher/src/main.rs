@@ -15,7 +15,7 @@ static STARTS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::ne
 fn main(_start: svc_rt::Start) -> ! {
     let starts = STARTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1;
     svc_rt::println!("crasher starting (start {starts} since load)");
-    // Straight away: the restarts must come faster than the kernel's limit
-    // (20 within a second) however slow the machine, for the test to see it.
+    // Straight away: the restarts must come as fast as the kernel's back-off
+    // lets them, however slow the machine, for the test to see it grow.
     panic!("crashing on purpose");
 }

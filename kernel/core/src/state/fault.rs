@@ -20,7 +20,10 @@
 //! seed ([`crate::cap::CapSpace::reset_partition`]: what it handed on from
 //! its roots is revoked), its vCPUs get their initial x0..x7, and it waits
 //! in [`PartitionState::Restarting`] while the glue reloads its memory
-//! ([`Effect::Restart`]); [`KernelState::restart_done`] makes it run again.
+//! ([`Effect::Restart`]), which it begins once [`KernelState::restart_due`]
+//! says the partition's back-off is over (submodule `backoff`: restarts in
+//! quick succession wait longer and longer) and carries out in bounded
+//! steps; [`KernelState::restart_done`] makes it run again.
 //! The two phases exist because on a multi-core machine another core may
 //! still be executing the partition's old code until it takes its kick. If
 //! the glue gives up on a restart (it restarted too often, or its memory
@@ -33,6 +36,7 @@
 //! partition holding a `Partition` capability (`PartitionStop`,
 //! `PartitionRestart`), and reports the history (`PartitionStatus`).
 
+pub(super) mod backoff;
 mod control;
 
 use super::{Effect, FaultPolicy, KernelState, Outcome, PartitionState, VcpuState};
@@ -110,6 +114,7 @@ impl KernelState {
         let (state, effect) = match how {
             FaultPolicy::Stop => (PartitionState::Stopped, Effect::Fault { partition, reason }),
             FaultPolicy::Restart => {
+                let _ = self.plan_restart(partition);
                 self.caps.reset_partition(partition);
                 for v in self.partition_vcpus(partition) {
                     self.set_regs(v, self.initial_regs_of(v));
@@ -133,7 +138,8 @@ impl KernelState {
     }
 
     /// The glue has reloaded a restarting partition's memory and reset its
-    /// vCPUs' other registers: make them ready again. Returns the cores that
+    /// vCPUs' other registers (having waited for [`KernelState::restart_due`]):
+    /// make them ready again. Returns the cores that
     /// should call [`KernelState::reschedule`] (bit n: core n, which may
     /// include the caller's own). Does nothing, returning 0, unless the
     /// partition is restarting.
@@ -147,6 +153,7 @@ impl KernelState {
         if let Some(p) = self.partitions.get_mut(partition.index()) {
             p.state = PartitionState::Active;
         }
+        self.restarted(partition);
         let mut kick = 0;
         for v in self.partition_vcpus(partition) {
             self.set_regs(v, self.initial_regs_of(v));

@@ -5,18 +5,77 @@
 //! kernel stops writing to the UART after boot: its messages (fault reports,
 //! the lines of partitions that log through the kernel) go into this bounded
 //! ring instead, and the kernel signals the reader's notification. The reader
-//! takes them with `LogRead` on its `KernelLog` capability. A full ring drops
-//! the newest bytes and counts them; the count reaches the reader with its
-//! next read, so nothing is lost silently.
+//! takes them with `LogRead` on its `KernelLog` capability.
+//!
+//! **Whole lines, bounded shares.** A line enters the ring whole or not at
+//! all, so the reader never sees one cut short with another glued on. The
+//! kernel's own messages (fault reports) may use the whole ring; a
+//! partition's lines only what leaves [`KERNEL_LOG_RESERVE`] bytes free, so no
+//! flood of partition lines can crowd out a fault report. Before a
+//! partition's finished line goes anywhere (this ring, or the UART when
+//! nobody reads the log) it must pass [`KernelState::admit_log_line`]: each
+//! partition may log [`LOG_LINES_PER_WINDOW`] lines per window of
+//! [`LOG_WINDOW_TICKS`] ticks, so its share of the log, and of the console
+//! behind it, is bounded whoever else logs. Lines over quota, or that found
+//! the ring full, are counted per partition and reported (by the glue, as
+//! `bulkhead: log: `name` dropped N lines`) just before that partition's next
+//! line that goes out. A kernel message that finds even the reserve full is
+//! dropped whole and its bytes counted; the count reaches the reader with
+//! its next read, so nothing is lost silently.
 
 use hv_abi::hypercall::{Badge, Rights, Status};
 
 use super::{KernelState, Outcome};
-use crate::cap::{NotificationId, Object};
+use crate::cap::{MAX_PARTITIONS, NotificationId, Object, PartitionId};
 use crate::sched::VcpuId;
 
 /// Bytes the ring holds.
 pub const KERNEL_LOG_BYTES: usize = 4096;
+
+/// Bytes of the ring that partitions' lines may not use: room kept for the
+/// kernel's own messages (about ten fault reports) whatever partitions log.
+pub const KERNEL_LOG_RESERVE: usize = 1024;
+
+/// Lines one partition may log per window: far more than any service prints
+/// in a burst at start, far fewer than a console shows in that time (a
+/// 115200-baud UART shows about 140 lines of 80 characters a second), so a
+/// flooder's share of the console stays a fraction of it.
+pub const LOG_LINES_PER_WINDOW: u32 = 64;
+
+/// The quota's window, in the kernel's ticks: one second.
+pub const LOG_WINDOW_TICKS: u64 = super::TICK_HZ;
+
+/// One partition's use of its log quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Quota {
+    /// The window (`now / LOG_WINDOW_TICKS`) `lines` counts in.
+    window: u64,
+    /// Lines admitted in that window.
+    lines: u32,
+    /// Lines dropped since its last line that went out.
+    dropped: u32,
+}
+
+impl Quota {
+    const EMPTY: Self = Self {
+        window: 0,
+        lines: 0,
+        dropped: 0,
+    };
+}
+
+/// Whether a partition's finished line may go out, by its quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Over quota: the line is dropped (and counted).
+    Dropped,
+    /// It goes out; `dropped` lines of this partition were dropped since its
+    /// last one that did, which the glue reports first.
+    Admitted {
+        /// Lines dropped before this one (reset now).
+        dropped: u32,
+    },
+}
 
 /// Bytes one `LogRead` returns at most (x3..x7).
 const READ_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
@@ -33,6 +92,8 @@ pub(super) struct KernelLog {
     dropped: u64,
     /// The reader's notification and the bits to set there.
     reader: Option<(NotificationId, Badge)>,
+    /// Each partition's use of its quota.
+    quotas: [Quota; MAX_PARTITIONS],
 }
 
 impl KernelLog {
@@ -42,6 +103,7 @@ impl KernelLog {
         len: 0,
         dropped: 0,
         reader: None,
+        quotas: [Quota::EMPTY; MAX_PARTITIONS],
     };
 
     /// Empties the ring and names the reader (at boot).
@@ -52,18 +114,39 @@ impl KernelLog {
         };
     }
 
-    /// Appends what fits; counts the rest as dropped.
-    fn append(&mut self, bytes: &[u8]) {
+    /// Appends `bytes` whole if the ring has room for them with `keep`
+    /// bytes left free; says whether it did.
+    fn append(&mut self, bytes: &[u8], keep: usize) -> bool {
+        if self.len + bytes.len() + keep > KERNEL_LOG_BYTES {
+            return false;
+        }
         for &byte in bytes {
-            if self.len == KERNEL_LOG_BYTES {
-                self.dropped = self.dropped.saturating_add(1);
-                continue;
-            }
             let at = (self.head + self.len) % KERNEL_LOG_BYTES;
             if let Some(slot) = self.bytes.get_mut(at) {
                 *slot = byte;
             }
             self.len += 1;
+        }
+        true
+    }
+
+    /// Counts a line of `partition` against its quota at tick `now`.
+    fn admit(&mut self, partition: PartitionId, now: u64) -> Admission {
+        let Some(quota) = self.quotas.get_mut(partition.index()) else {
+            return Admission::Dropped;
+        };
+        let window = now / LOG_WINDOW_TICKS;
+        if window != quota.window {
+            quota.window = window;
+            quota.lines = 0;
+        }
+        if quota.lines >= LOG_LINES_PER_WINDOW {
+            quota.dropped = quota.dropped.saturating_add(1);
+            return Admission::Dropped;
+        }
+        quota.lines += 1;
+        Admission::Admitted {
+            dropped: core::mem::take(&mut quota.dropped),
         }
     }
 
@@ -87,11 +170,40 @@ impl KernelState {
         self.klog.reader.is_some()
     }
 
-    /// Appends the kernel's own message to its log and signals the reader.
-    /// Returns the cores to kick (bit n: core n, which may include the
-    /// caller's own) so the reader gets to run.
+    /// Counts a finished line of `partition` against its log quota at tick
+    /// `now` (the kernel's ticks since boot): whether it may go out, to the
+    /// log or the UART, and how many of its lines to report dropped first.
+    pub fn admit_log_line(&mut self, partition: PartitionId, now: u64) -> Admission {
+        self.klog.admit(partition, now)
+    }
+
+    /// Appends the kernel's own message (one line, whole) to its log and
+    /// signals the reader. It may use the whole ring; if even that is full
+    /// it is dropped whole and its bytes counted for the reader. Returns the
+    /// cores to kick (bit n: core n, which may include the caller's own) so
+    /// the reader gets to run.
     pub fn append_kernel_log(&mut self, bytes: &[u8]) -> u8 {
-        self.klog.append(bytes);
+        if !self.klog.append(bytes, 0) {
+            self.klog.dropped = self.klog.dropped.saturating_add(bytes.len() as u64);
+        }
+        self.signal_log_reader()
+    }
+
+    /// Appends a line of `partition`'s (already admitted by
+    /// [`KernelState::admit_log_line`]) to the log, whole, if the ring has
+    /// room for it besides [`KERNEL_LOG_RESERVE`]; otherwise it counts as
+    /// one of the partition's dropped lines. Returns the cores to kick.
+    pub fn append_partition_log(&mut self, partition: PartitionId, bytes: &[u8]) -> u8 {
+        if !self.klog.append(bytes, KERNEL_LOG_RESERVE) {
+            if let Some(quota) = self.klog.quotas.get_mut(partition.index()) {
+                quota.dropped = quota.dropped.saturating_add(1);
+            }
+            return 0;
+        }
+        self.signal_log_reader()
+    }
+
+    fn signal_log_reader(&mut self) -> u8 {
         match self.klog.reader {
             // No core is "here": every core that should look again is named.
             Some((n, badge)) => self.signal_notification(n, badge, usize::MAX),
@@ -125,8 +237,11 @@ impl KernelState {
 mod tests {
     use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 
-    use super::{KERNEL_LOG_BYTES, KernelLog};
-    use crate::cap::{Capability, NotificationId, Object};
+    use super::{
+        Admission, KERNEL_LOG_BYTES, KERNEL_LOG_RESERVE, KernelLog, LOG_LINES_PER_WINDOW,
+        LOG_WINDOW_TICKS,
+    };
+    use crate::cap::{Capability, NotificationId, Object, PartitionId};
     use crate::state::{FaultPolicy, KernelState, PartitionSeed, Seed};
 
     /// One partition: slot 0 reads the kernel log, slot 1 waits on
@@ -202,18 +317,100 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_keeps_order_and_counts_what_it_drops() {
+    fn the_ring_keeps_order_and_takes_lines_whole() {
         let mut log = KernelLog::EMPTY;
-        log.append(b"hello ");
-        log.append(b"world\n");
+        assert!(log.append(b"hello ", 0));
+        assert!(log.append(b"world\n", 0));
         let mut out = [0u8; 8];
         assert_eq!(log.take(&mut out), (8, 0));
         assert_eq!(&out, b"hello wo");
         assert_eq!(log.take(&mut out), (4, 0));
         assert_eq!(&out[..4], b"rld\n");
-        log.append(&[b'x'; KERNEL_LOG_BYTES + 10]);
-        assert_eq!(log.take(&mut out), (8, 10));
-        assert_eq!(log.take(&mut out), (8, 0), "the count resets once read");
+        assert!(
+            !log.append(&[b'x'; KERNEL_LOG_BYTES + 10], 0),
+            "too long: not a byte of it"
+        );
+        assert_eq!(log.take(&mut out), (0, 0));
+        assert!(
+            log.append(&[b'x'; KERNEL_LOG_BYTES - 8], 8),
+            "fits exactly with 8 kept"
+        );
+        assert!(!log.append(b"y", 8), "would eat into what is kept");
+        assert!(log.append(b"12345678", 0));
+        assert!(!log.append(b"z", 0));
         assert_eq!(log.take(&mut []), (0, 0));
+    }
+
+    /// A full ring drops the kernel's message whole and counts its bytes;
+    /// a partition's line stops short of the reserve, and is counted as its
+    /// drop, while the kernel's next message still fits.
+    #[test]
+    fn partitions_cannot_fill_the_kernels_reserve() {
+        let mut state = system(true);
+        let flooder = PartitionId(0);
+        let line = [b'f'; 99];
+        for _ in 0..KERNEL_LOG_BYTES {
+            let _ = state.append_partition_log(flooder, &line);
+        }
+        let fitted = (KERNEL_LOG_BYTES - KERNEL_LOG_RESERVE) / line.len();
+        assert_eq!(
+            state.klog.len,
+            fitted * line.len(),
+            "only whole lines went in"
+        );
+        let report = b"bulkhead: fault: partition `x` stopped\n";
+        for _ in 0..KERNEL_LOG_RESERVE / report.len() {
+            let _ = state.append_kernel_log(report);
+        }
+        assert_eq!(state.klog.dropped, 0, "every report fitted in the reserve");
+        let _ = state.append_kernel_log(&[b'k'; KERNEL_LOG_RESERVE]);
+        assert_eq!(
+            state.klog.dropped, KERNEL_LOG_RESERVE as u64,
+            "dropped whole"
+        );
+        assert_eq!(
+            state.admit_log_line(flooder, 0),
+            Admission::Admitted {
+                dropped: (KERNEL_LOG_BYTES - fitted) as u32
+            },
+            "the lines the ring refused are reported with the next"
+        );
+    }
+
+    /// Each partition gets its quota per window, counts what it drops, and
+    /// learns the count once, with its next admitted line; one partition's
+    /// flood does not touch another's quota.
+    #[test]
+    fn each_partition_has_its_own_quota_per_window() {
+        let mut state = system(true);
+        let (flooder, quiet) = (PartitionId(0), PartitionId(1));
+        for n in 0..LOG_LINES_PER_WINDOW {
+            assert_eq!(
+                state.admit_log_line(flooder, 5),
+                Admission::Admitted { dropped: 0 },
+                "line {n}"
+            );
+        }
+        for _ in 0..1000 {
+            assert_eq!(state.admit_log_line(flooder, 50), Admission::Dropped);
+        }
+        assert_eq!(
+            state.admit_log_line(quiet, 99),
+            Admission::Admitted { dropped: 0 }
+        );
+        assert_eq!(
+            state.admit_log_line(flooder, LOG_WINDOW_TICKS),
+            Admission::Admitted { dropped: 1000 },
+            "a new window: the drops are reported with the first line"
+        );
+        assert_eq!(
+            state.admit_log_line(flooder, LOG_WINDOW_TICKS + 1),
+            Admission::Admitted { dropped: 0 }
+        );
+        assert_eq!(
+            state.admit_log_line(PartitionId(u8::MAX), 0),
+            Admission::Dropped,
+            "no such partition"
+        );
     }
 }

@@ -461,6 +461,7 @@ impl KernelState {
         self.replies.fill(super::ReplyObject::EMPTY);
         self.reply_count = 0;
         self.history.fill(super::fault::History::EMPTY);
+        self.backoff.fill(super::fault::backoff::Backoff::EMPTY);
         self.klog.set_reader(None);
         self.vm.fill(super::vm::VmVcpu::EMPTY);
         self.vm_vcpus = 0;

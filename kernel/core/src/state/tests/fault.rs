@@ -221,3 +221,124 @@ fn a_fault_cannot_forge_the_kernels_or_a_controllers_reason() {
         })
     );
 }
+
+/// The back-off before each restart of a streak: none for the first
+/// `RESTARTS_AT_ONCE`, then doubling from `BACKOFF_FIRST_TICKS` to the cap.
+#[test]
+fn the_backoff_doubles_up_to_its_cap() {
+    use crate::state::{BACKOFF_FIRST_TICKS, BACKOFF_MAX_TICKS, RESTARTS_AT_ONCE, backoff_ticks};
+    for streak in 0..=RESTARTS_AT_ONCE {
+        assert_eq!(backoff_ticks(streak), 0);
+    }
+    assert_eq!(backoff_ticks(RESTARTS_AT_ONCE + 1), BACKOFF_FIRST_TICKS);
+    assert_eq!(backoff_ticks(RESTARTS_AT_ONCE + 2), 2 * BACKOFF_FIRST_TICKS);
+    let mut last = 0;
+    for streak in RESTARTS_AT_ONCE + 1..200 {
+        let t = backoff_ticks(streak);
+        assert!(t == (last * 2).max(BACKOFF_FIRST_TICKS) || t == BACKOFF_MAX_TICKS);
+        assert!(t >= last && t <= BACKOFF_MAX_TICKS);
+        last = t;
+    }
+    assert_eq!(backoff_ticks(u32::MAX), BACKOFF_MAX_TICKS);
+}
+
+/// A partition (1) that faults as soon as it runs, on core 0 beside another
+/// (0), restarted whenever the state says its back-off is over and its
+/// reload takes one tick: returns the tick of each restart and the plan
+/// reported for it, over `ticks` ticks.
+fn crash_loop(ticks: u64) -> Vec<(u64, crate::state::RestartPlan)> {
+    let mut system = client_server();
+    system.parts[1] = Part::new(0b01, 10, &[]).restart();
+    let mut m = Machine::new(&system);
+    let mut restarts = Vec::new();
+    for now in 0..ticks {
+        m.state.advance_clock(now);
+        if m.state.restart_due(p(1)) {
+            m.state.restart_done(p(1));
+        }
+        m.tick(0);
+        if m.on(0) == Some(v(1)) {
+            let out = m.step(0, |s, r| s.fault(0, StopReason::Own(1), r));
+            assert!(matches!(out.effect, Some(Effect::Restart { .. })));
+            assert!(!m.state.restart_due(p(1)) || m.state.restart_plan(p(1)).unwrap().backoff == 0);
+            restarts.push((now, m.state.restart_plan(p(1)).unwrap()));
+        }
+    }
+    restarts
+}
+
+/// However fast a partition crashes, its restarts wait longer and longer,
+/// and no window of one second (100 ticks), wherever it falls, holds more
+/// than a handful: the fixed window that allowed 20 a second (40 across a
+/// boundary) is gone.
+#[test]
+fn a_crash_loop_backs_off_and_is_bounded_in_every_window() {
+    use crate::state::{BACKOFF_MAX_TICKS, RESTARTS_AT_ONCE};
+    let restarts = crash_loop(20_000);
+    for (i, (_, plan)) in restarts.iter().enumerate() {
+        assert_eq!(
+            plan.streak as usize,
+            i + 1,
+            "one streak: it never runs well"
+        );
+        assert_eq!(plan.backoff, crate::state::backoff_ticks(plan.streak));
+    }
+    assert!(
+        restarts[..RESTARTS_AT_ONCE as usize]
+            .iter()
+            .all(|(_, p)| p.backoff == 0)
+    );
+    for pair in restarts.windows(2) {
+        let ((at, plan), (next, _)) = (pair[0], pair[1]);
+        assert!(
+            next > at && next >= at + plan.backoff,
+            "it waited out its back-off"
+        );
+    }
+    for (start, _) in &restarts {
+        let in_window = restarts
+            .iter()
+            .filter(|(at, _)| (*start..start + 100).contains(at))
+            .count();
+        assert!(in_window <= 8, "{in_window} restarts within a second");
+    }
+    // At the cap, one restart per BACKOFF_MAX_TICKS (plus its reload).
+    let late: Vec<u64> = restarts.iter().rev().take(3).map(|(at, _)| *at).collect();
+    assert!(late[0] - late[1] >= BACKOFF_MAX_TICKS && late[1] - late[2] >= BACKOFF_MAX_TICKS);
+}
+
+/// A partition that runs `GOOD_RUN_TICKS` without a fault after a restart
+/// starts a new streak: its next restart goes ahead at once.
+#[test]
+fn running_well_resets_the_backoff() {
+    use crate::state::GOOD_RUN_TICKS;
+    let mut system = client_server();
+    system.parts[1] = Part::new(0b01, 10, &[]).restart();
+    let mut m = Machine::new(&system);
+    let mut now = 0;
+    let crash = |m: &mut Machine, now: &mut u64| {
+        while m.on(0) != Some(v(1)) {
+            m.tick(0);
+        }
+        m.step(0, |s, r| s.fault(0, StopReason::Own(1), r));
+        let plan = m.state.restart_plan(p(1)).unwrap();
+        *now += plan.backoff;
+        m.state.advance_clock(*now);
+        assert!(m.state.restart_due(p(1)));
+        m.state.restart_done(p(1));
+        plan
+    };
+    for streak in 1..=5 {
+        assert_eq!(crash(&mut m, &mut now).streak, streak);
+    }
+    now += GOOD_RUN_TICKS - 1;
+    m.state.advance_clock(now);
+    assert_eq!(crash(&mut m, &mut now).streak, 6, "not long enough");
+    now += GOOD_RUN_TICKS;
+    m.state.advance_clock(now);
+    let plan = crash(&mut m, &mut now);
+    assert_eq!((plan.streak, plan.backoff), (1, 0), "a new streak");
+    // Time never runs backwards.
+    m.state.advance_clock(0);
+    assert_eq!(m.state.clock(), now);
+}

@@ -213,3 +213,58 @@ fn an_unbound_interrupt_or_a_bad_core_changes_nothing() {
     assert_eq!(out.next, Next::Idle { from: None });
     assert!(m.state == before);
 }
+
+/// An interrupt that fires and is acknowledged over and over (a level
+/// interrupt its driver never clears): the first `IRQ_FIRES_PER_TICK` acks
+/// in a tick unmask it, the next one leaves it held until the next tick,
+/// when it is released once, reported the first time only; other
+/// interrupts keep their own budgets.
+#[test]
+fn a_storm_is_held_after_its_budget_until_the_next_tick() {
+    use crate::state::{HeldIrq, IRQ_FIRES_PER_TICK};
+    let mut m = Machine::new(&signals(true));
+    assert_eq!(m.on(0), Some(v(1)));
+    let storm = |m: &mut Machine| {
+        let mut unmasked = 0;
+        loop {
+            m.step(0, |s, r| s.interrupt(0, 33, r));
+            let out = m.hvc(0, Hypercall::IrqAck, &[1]);
+            assert_eq!(m.status(0), Some(Status::Success), "held is no error");
+            if out.effect != Some(Effect::UnmaskIrq(33)) {
+                assert_eq!(out.effect, None);
+                return unmasked;
+            }
+            unmasked += 1;
+            assert!(unmasked < 1000);
+        }
+    };
+    m.state.advance_clock(5);
+    assert_eq!(storm(&mut m), IRQ_FIRES_PER_TICK - 1);
+    assert!(m.state.has_held_irqs());
+    assert_eq!(m.state.release_held_irq(), None, "not within its tick");
+    // Interrupt 34 has a budget of its own.
+    m.step(0, |s, r| s.interrupt(0, 34, r));
+    let out = m.hvc(0, Hypercall::IrqAck, &[2, 1]);
+    assert_eq!(out.effect, Some(Effect::UnmaskIrq(34)));
+    m.state.advance_clock(6);
+    assert_eq!(
+        m.state.release_held_irq(),
+        Some(HeldIrq {
+            intid: 33,
+            first: true
+        })
+    );
+    assert_eq!(m.state.release_held_irq(), None);
+    assert!(!m.state.has_held_irqs());
+    // The next tick's storm is held again, and not reported again.
+    assert_eq!(storm(&mut m), IRQ_FIRES_PER_TICK - 1);
+    m.state.advance_clock(7);
+    assert_eq!(
+        m.state.release_held_irq(),
+        Some(HeldIrq {
+            intid: 33,
+            first: false
+        })
+    );
+    m.state.check_invariants().unwrap();
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! storm: an interrupt storm from a device its driver never quiets.
+//!
+//! It owns the PL031 real-time clock, whose interrupt is a level one: vCPU 0
+//! (on the core the interrupt is routed to, beside ping/pong) sets the match
+//! register to the current time, which raises the interrupt, never clears
+//! it, and parks. vCPU 1, on another core, acknowledges the interrupt as fast
+//! as it can, so that without a bound the interrupt would fire again at once
+//! on vCPU 0's core, for ever, at the expense of whoever runs there. It
+//! counts the deliveries it sees (a bit in its notification after an
+//! acknowledgement) and prints how many arrived in each second; the kernel's
+//! interrupt budget keeps that to about its budget per tick.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use svc_rt::call;
+use svc_rt::hypercall::CapSlot;
+use svc_rt::mmio::Device;
+
+svc_rt::entry!(main);
+
+/// The RTC (a `Device` capability: `IrqAck` on its first interrupt).
+const RTC0: CapSlot = svc_rt::cap!(RTC0);
+/// Where the RTC's interrupt arrives.
+const STORM_IRQ: CapSlot = svc_rt::cap!(STORM_IRQ);
+/// Nobody signals it: vCPU 0 parks on it.
+const STORM_PARK: CapSlot = svc_rt::cap!(STORM_PARK);
+
+/// PL031 registers: data (the time), match, interrupt mask, raw status.
+const DR: usize = 0x00;
+const MR: usize = 0x04;
+const IMSC: usize = 0x10;
+const RIS: usize = 0x14;
+
+/// The seconds vCPU 1 reports.
+const SECONDS: u32 = 5;
+
+/// Set by vCPU 0 once the interrupt is raised.
+static RAISED: AtomicBool = AtomicBool::new(false);
+
+fn main(start: svc_rt::Start) -> ! {
+    let window = svc_rt::device!(RTC0);
+    let Ok(rtc) = Device::new(&start, window.ipa as usize, window.size as usize) else {
+        panic!("the RTC's window lies in RAM");
+    };
+    if start.vcpu == 0 {
+        raise(&rtc);
+        loop {
+            let _ = call::wait(STORM_PARK);
+        }
+    }
+    while !RAISED.load(Ordering::Acquire) {
+        call::yield_now();
+    }
+    let second = svc_rt::counter_frequency();
+    for n in 1..=SECONDS {
+        let until = svc_rt::counter() + second;
+        let mut delivered = 0u32;
+        let _ = call::poll(STORM_IRQ);
+        while svc_rt::counter() < until {
+            let _ = call::irq_ack(RTC0);
+            if call::poll(STORM_IRQ).is_ok_and(|bits| bits != 0) {
+                delivered += 1;
+            }
+        }
+        svc_rt::println!("storm: second {n}: {delivered} interrupts delivered");
+    }
+    svc_rt::println!("storm: done");
+    loop {
+        let _ = call::irq_ack(RTC0);
+    }
+}
+
+/// Raises the RTC's interrupt: unmasked, and the match register set to the
+/// current time (QEMU's PL031 raises it at once when they are equal; the
+/// time may move on between the read and the write, so until it is raised).
+fn raise(rtc: &Device) {
+    let _ = rtc.write32(IMSC, 1);
+    for _ in 0..1000 {
+        let now = rtc.read32(DR).unwrap_or(0);
+        let _ = rtc.write32(MR, now);
+        if rtc.read32(RIS).unwrap_or(0) & 1 != 0 {
+            svc_rt::println!("storm: the RTC's interrupt is raised, and never cleared");
+            RAISED.store(true, Ordering::Release);
+            return;
+        }
+    }
+    panic!("the RTC's interrupt could not be raised");
+}
