@@ -57,7 +57,8 @@ fn run_until(
     if let Some(line) = outcome.failure() {
         return Err(format!("{line}\n--- console ---\n{}", outcome.console));
     }
-    if let Some(missing) = until.iter().find(|u| !outcome.console.contains(**u)) {
+    let transcript = outcome.transcript();
+    if let Some(missing) = until.iter().find(|u| !transcript.has(u)) {
         return Err(format!(
             "no `{missing}` within {} s\n--- console ---\n{}",
             BOOT_TIMEOUT.as_secs(),
