@@ -25,7 +25,7 @@ pub const FUNCTION_BASE: u32 = 0xC600_0000;
 
 /// The ABI's version: major in bits 31:16, minor in bits 15:0. A partition
 /// built for a different major version must not run.
-pub const ABI_VERSION: u32 = 1 << 16;
+pub const ABI_VERSION: u32 = 2 << 16;
 
 /// Message words carried in registers (x3 to x7).
 pub const MESSAGE_WORDS: usize = 5;
