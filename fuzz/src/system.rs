@@ -174,6 +174,8 @@ pub(crate) struct Machine {
     state: Box<KernelState>,
     regs: [[u64; 8]; CORES],
     restarts: Vec<PartitionId>,
+    /// The kernel's ticks since boot, as the glue tells the state.
+    now: u64,
 }
 
 impl Machine {
@@ -183,6 +185,7 @@ impl Machine {
             state: boot(),
             regs: [[0; 8]; CORES],
             restarts: Vec::new(),
+            now: 0,
         };
         for core in 0..CORES {
             m.run(core, |s, r| s.idle(core, r));
@@ -225,7 +228,16 @@ impl Machine {
                 self.regs[core] = regs;
                 self.run(core, |s, r| s.hypercall(core, r));
             }
-            6 => self.run(core, |s, r| s.tick(core, r)),
+            6 => {
+                // Time passes (up to about 2.5 s at once, so that restart
+                // back-offs end), held interrupts are released, the core
+                // ticks.
+                self.now += u64::from(input.byte());
+                self.state.advance_clock(self.now);
+                while self.state.release_held_irq().is_some() {}
+                check(&self.state);
+                self.run(core, |s, r| s.tick(core, r));
+            }
             7 => {
                 let intid = match input.below(3) {
                     0 => BOUND_INTID,
@@ -248,7 +260,11 @@ impl Machine {
                 if !self.restarts.is_empty() {
                     let i = usize::from(input.byte()) % self.restarts.len();
                     let partition = self.restarts.swap_remove(i);
-                    if input.byte() & 1 == 0 {
+                    let due = self.state.restart_due(partition);
+                    if input.byte() & 1 == 0 && !due {
+                        // Its back-off is not over: the glue waits.
+                        self.restarts.push(partition);
+                    } else if due {
                         let kick = self.state.restart_done(partition);
                         for c in (0..CORES).filter(|c| kick & (1 << c) != 0) {
                             self.run(c, |s, r| s.reschedule(c, r));
