@@ -157,14 +157,26 @@ fn partition_line(partition: PartitionId, text: &str) {
     let Admission::Admitted { dropped } = admission else {
         return;
     };
+    let to_reader = TO_READER.load(Ordering::Acquire);
     if dropped > 0 {
-        kernel_print!(
+        let report = format_args!(
             "{LOG_DROPPED}`{}` dropped {dropped} lines (over its quota of \
              {LOG_LINES_PER_WINDOW} a second, or the log was full)",
             name(partition)
         );
+        if to_reader {
+            // The partition's doing: it takes the partition's share of the
+            // log, never what is kept for the kernel's own reports.
+            let report = format_line(report);
+            let kick = STATE
+                .lock()
+                .append_drop_report(partition, report.as_bytes(), dropped);
+            kick_cores(kick, arch::cpu::index());
+        } else {
+            crate::console::print_line(report);
+        }
     }
-    if !TO_READER.load(Ordering::Acquire) {
+    if !to_reader {
         crate::console::print_line(format_args!("[{}] {text}", name(partition)));
         return;
     }

@@ -203,6 +203,23 @@ impl KernelState {
         self.signal_log_reader()
     }
 
+    /// Appends the kernel's report that `partition` lost `dropped` lines
+    /// (already taken from its count by [`KernelState::admit_log_line`]).
+    /// It is the partition's doing, so it gets the partition's share of the
+    /// ring, never [`KERNEL_LOG_RESERVE`]: a flood cannot crowd the kernel's
+    /// own reports out with reports of itself. If it does not fit, the count
+    /// goes back to the partition, to be reported with a later line.
+    /// Returns the cores to kick.
+    pub fn append_drop_report(&mut self, partition: PartitionId, bytes: &[u8], dropped: u32) -> u8 {
+        if !self.klog.append(bytes, KERNEL_LOG_RESERVE) {
+            if let Some(quota) = self.klog.quotas.get_mut(partition.index()) {
+                quota.dropped = quota.dropped.saturating_add(dropped);
+            }
+            return 0;
+        }
+        self.signal_log_reader()
+    }
+
     fn signal_log_reader(&mut self) -> u8 {
         match self.klog.reader {
             // No core is "here": every core that should look again is named.
@@ -375,6 +392,36 @@ mod tests {
             },
             "the lines the ring refused are reported with the next"
         );
+    }
+
+    /// The report of a partition's dropped lines takes the partition's
+    /// share: once that is full it never eats into the kernel's reserve,
+    /// and its count goes back to the partition instead of being lost.
+    #[test]
+    fn drop_reports_never_use_the_kernels_reserve() {
+        let mut state = system(true);
+        let flooder = PartitionId(0);
+        let line = [b'f'; 99];
+        for _ in 0..KERNEL_LOG_BYTES {
+            let _ = state.append_partition_log(flooder, &line);
+        }
+        let before = state.klog.len;
+        let Admission::Admitted { dropped } = state.admit_log_line(flooder, 0) else {
+            panic!("the flooder's next line is admitted");
+        };
+        assert!(dropped > 0);
+        let report = [b'r'; 90];
+        assert_eq!(state.append_drop_report(flooder, &report, dropped), 0);
+        assert_eq!(state.klog.len, before, "the reserve is untouched");
+        assert_eq!(
+            state.admit_log_line(flooder, 0),
+            Admission::Admitted { dropped },
+            "the count comes back with the next line"
+        );
+        let mut out = [0u8; KERNEL_LOG_BYTES];
+        let _ = state.klog.take(&mut out);
+        let _ = state.append_drop_report(flooder, &report, 3);
+        assert_eq!(state.klog.len, report.len(), "with room, it goes in");
     }
 
     /// Each partition gets its quota per window, counts what it drops, and
