@@ -311,25 +311,27 @@ fn measure(
         ..Machine::default_for(platform)
     };
     let until = match &bench.source {
-        Source::Kernel { suffix, .. } => {
+        Source::Kernel { .. } => {
             machine.kernel = Some(images.kernel.clone());
-            (*suffix).to_string()
+            // The boot line it reads comes before this one.
+            "bulkhead: system ready".to_string()
         }
         Source::Service { .. } => {
             machine.kernel = Some(images.bench.clone());
-            "bench: done".to_string()
+            "[bench] bench: done".to_string()
         }
         Source::ScrubService { .. } => {
             machine.kernel = Some(images.scrub.clone());
-            "bench: done".to_string()
+            "[bench] bench: done".to_string()
         }
         Source::Probe { .. } => {
             machine.kernel = Some(images.vm.clone());
-            "probe: bench done".to_string()
+            "[probe] probe: bench done".to_string()
         }
         Source::LinuxBoot(LinuxBoot::Bulkhead) => {
             machine.kernel = Some(images.linux.clone());
-            guests::MARKER.to_string()
+            // The guest's console lines are its partition's.
+            format!("[linux] {}", guests::MARKER)
         }
         Source::LinuxBoot(LinuxBoot::Direct) => {
             // The machine a guest of tests/qemu/bench-linux.toml sees: one
