@@ -165,8 +165,8 @@ fn partition_line(partition: PartitionId, text: &str) {
             name(partition)
         );
         if to_reader {
-            // The partition's doing: it takes the partition's share of the
-            // log, never what is kept for the kernel's own reports.
+            // The partition's doing: it may use at most half of what the
+            // log keeps for the kernel's own reports.
             let report = format_line(report);
             let kick = STATE
                 .lock()

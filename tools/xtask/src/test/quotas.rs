@@ -158,7 +158,9 @@ const STREAK_SHOWN: u32 = 5;
 /// allows in the time the run took.
 pub(super) fn restart_storm(c: &Context<'_>) -> Result<String, String> {
     use hv_core::state::{TICK_HZ, backoff_ticks};
-    let streak_line = format!("restart {STREAK_SHOWN} in a row");
+    let streak_line = format!(
+        "{PARTITION_FAULT}partition `crasher` restarting (reason 0x1); restart {STREAK_SHOWN} in a row"
+    );
     let (outcome, _) = run_until(c, "restart", 2, &["[ping] ping: done", &streak_line])?;
     let console = &outcome.console;
     let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
