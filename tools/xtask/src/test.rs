@@ -1324,12 +1324,9 @@ fn restart(c: &Context<'_>) -> std::result::Result<String, String> {
     quotas::restart_storm(c)
 }
 
-/// With the console in charge of the UART (the kernel hands its own messages
-/// to the console through the kernel log), intruder, which has no channel at
-/// all, writes to the UART: it faults, the fault report reaches the screen,
-/// and ping/pong finish.
-fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
-    let system = System::load(&crate::root().join("tests/qemu/console-isolation.toml"))
+/// Loads `tests/qemu/<name>.toml` and builds its release image.
+fn test_system(c: &Context<'_>, name: &str) -> std::result::Result<(System, PathBuf), String> {
+    let system = System::load(&crate::root().join(format!("tests/qemu/{name}.toml")))
         .map_err(|e| e.to_string())?;
     let image = image::build_system(
         c.tools,
@@ -1340,6 +1337,15 @@ fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    Ok((system, image))
+}
+
+/// With the console in charge of the UART (the kernel hands its own messages
+/// to the console through the kernel log), intruder, which has no channel at
+/// all, writes to the UART: it faults, the fault report reaches the screen,
+/// and ping/pong finish.
+fn console_isolation(c: &Context<'_>) -> std::result::Result<String, String> {
+    let (_, image) = test_system(c, "console-isolation")?;
     let outcome = run_until_ping_done(c, &image, Gic::V3, 4)?;
     expect_no_lines(&outcome, &["[intruder] the write went through"])?;
     expect_lines(

@@ -14,9 +14,7 @@
 //! show a UART that never drains; `hv_core::uart`'s host tests show the
 //! kernel's wait on one is bounded (docs/testing.md).
 
-use crate::image::{self, Variant};
 use crate::qemu::RunSpec;
-use crate::system::System;
 
 use super::{BOOT_TIMEOUT, Context, Gic, Machine, expect_lines, in_order, machine, start};
 
@@ -29,17 +27,7 @@ const PING_DONE: &str = "[jammer] | [ping] ping: done";
 /// Boots the jammer system on `smp` cores and checks the attack came to
 /// nothing.
 pub(super) fn jammed(c: &Context<'_>, gic: Gic, smp: u32) -> std::result::Result<String, String> {
-    let system =
-        System::load(&crate::root().join("tests/qemu/jammer.toml")).map_err(|e| e.to_string())?;
-    let image = image::build_system(
-        c.tools,
-        &system,
-        Variant {
-            release: true,
-            fault_injection: false,
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let (_, image) = super::test_system(c, "jammer")?;
     let machine = Machine {
         kernel: Some(image),
         ..machine(c, gic, smp, "1G")

@@ -24,9 +24,7 @@ use std::time::Duration;
 use hv_abi::console::{PARTITION_FAULT, READY};
 
 use super::{Context, expect_lines, machine, start};
-use crate::image::{self, Variant};
 use crate::qemu::{Gic, Machine, Outcome, RunSpec};
-use crate::system::System;
 use crate::transcript::Writer;
 
 /// How long a run may take (the console's system on one core is the slow
@@ -43,17 +41,7 @@ const IMITATED: [&str; 3] = [
 
 /// Builds `tests/qemu/<name>.toml`.
 fn image(c: &Context<'_>, name: &str) -> Result<PathBuf, String> {
-    let system = System::load(&crate::root().join(format!("tests/qemu/{name}.toml")))
-        .map_err(|e| e.to_string())?;
-    image::build_system(
-        c.tools,
-        &system,
-        Variant {
-            release: true,
-            fault_injection: false,
-        },
-    )
-    .map_err(|e| e.to_string())
+    super::test_system(c, name).map(|(_, image)| image)
 }
 
 /// The kernel's report of mimic `name`'s real fault: its panic.

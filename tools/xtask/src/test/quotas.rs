@@ -8,9 +8,7 @@
 use hv_abi::console::{PARTITION_FAULT, READY};
 
 use super::{BOOT_TIMEOUT, Context, machine, start};
-use crate::image::{self, Variant};
 use crate::qemu::{Gic, Machine, Outcome, RunSpec};
-use crate::system::System;
 
 /// Builds `tests/qemu/<name>.toml` and runs it on `smp` cores until ping is
 /// done (or [`BOOT_TIMEOUT`]); returns the outcome and the partitions' names.
@@ -26,8 +24,7 @@ fn run_until(
     smp: u32,
     until: &[&str],
 ) -> Result<(Outcome, Vec<String>), String> {
-    let path = crate::root().join(format!("tests/qemu/{name}.toml"));
-    let system = System::load(&path).map_err(|e| e.to_string())?;
+    let (system, image) = super::test_system(c, name)?;
     let partitions = system
         .compiled
         .manifest
@@ -35,15 +32,6 @@ fn run_until(
         .iter()
         .map(|p| p.name.to_string())
         .collect();
-    let image = image::build_system(
-        c.tools,
-        &system,
-        Variant {
-            release: true,
-            fault_injection: false,
-        },
-    )
-    .map_err(|e| e.to_string())?;
     let machine = Machine {
         kernel: Some(image),
         ..machine(c, Gic::V3, smp, "1G")
