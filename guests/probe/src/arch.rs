@@ -282,31 +282,25 @@ pub(crate) fn halt() -> ! {
 /// `hvc #0` with x0..x3 = `args`; returns x0..x3. Follows SMCCC: x4..x17
 /// may be clobbered.
 pub(crate) fn hvc(args: [u64; 4]) -> [u64; 4] {
-    let [mut x0, mut x1, mut x2, mut x3] = args;
-    // SAFETY: a call to the hypervisor, which changes only the registers
-    // declared here (SMCCC), or stops this vCPU.
-    unsafe {
-        asm!(
-            "hvc #0",
-            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
-            out("x4") _, out("x5") _, out("x6") _, out("x7") _,
-            out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-            out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-            out("x16") _, out("x17") _,
-            options(nostack),
-        );
-    }
-    [x0, x1, x2, x3]
+    hvc_with::<0>(args)
 }
 
 /// `hvc #1` with x0..x3 = `args`; returns x0..x3. The immediate is
 /// reserved (`docs/abi.md` §1.1): the hypervisor must refuse the call.
 pub(crate) fn hvc_reserved(args: [u64; 4]) -> [u64; 4] {
+    hvc_with::<1>(args)
+}
+
+/// `hvc #IMM` with x0..x3 = `args`; returns x0..x3 (SMCCC: x4..x17 may be
+/// clobbered).
+fn hvc_with<const IMM: u16>(args: [u64; 4]) -> [u64; 4] {
     let [mut x0, mut x1, mut x2, mut x3] = args;
-    // SAFETY: as for `hvc`.
+    // SAFETY: a call to the hypervisor, which changes only the registers
+    // declared here (SMCCC), or stops this vCPU.
     unsafe {
         asm!(
-            "hvc #1",
+            "hvc #{imm}",
+            imm = const IMM,
             inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
             out("x4") _, out("x5") _, out("x6") _, out("x7") _,
             out("x8") _, out("x9") _, out("x10") _, out("x11") _,

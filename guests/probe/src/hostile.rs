@@ -54,7 +54,7 @@ const DEBUG_ON: u64 = (1 << 15) | (1 << 13);
 const UNKNOWN_FUNCTION: u64 = FUNCTION_BASE as u64 | 0xffff;
 /// PSCI `MIGRATE`, which a monitor of guests with no Trusted OS does not
 /// implement.
-const PSCI_MIGRATE: u64 = 0x8400_0005;
+const PSCI_MIGRATE: u64 = hv_abi::smccc::function::MIGRATE as u64;
 
 /// Prints `<attack>: <what happened>`.
 fn report<T: Display>(attack: impl Display, outcome: Result<T, u64>) {

@@ -22,8 +22,8 @@ svc_rt::entry!(main);
 const PING: u64 = svc_rt::cap!(PING).0 as u64;
 
 /// PSCI 0.2 SYSTEM_OFF and CPU_ON (SMC64): firmware calls, not hypercalls.
-const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
-const PSCI_CPU_ON: u64 = 0xC400_0003;
+const PSCI_SYSTEM_OFF: u64 = hv_abi::smccc::function::SYSTEM_OFF as u64;
+const PSCI_CPU_ON: u64 = hv_abi::smccc::PsciFunction::CpuOn as u64;
 
 fn id(call: Hypercall) -> u64 {
     u64::from(call.function_id())
