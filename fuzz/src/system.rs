@@ -6,7 +6,7 @@ use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
 use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    Effect, EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed,
+    EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork,
     ReplySeed, Seed, VmExit,
 };
 
@@ -168,12 +168,10 @@ pub(crate) fn registers(input: &mut Bytes<'_>) -> [u64; 8] {
     regs
 }
 
-/// The kernel glue, simulated: each core's live x0..x7 and the restarts it
-/// has yet to finish.
+/// The kernel glue, simulated: each core's live x0..x7 and the time.
 pub(crate) struct Machine {
     state: Box<KernelState>,
     regs: [[u64; 8]; CORES],
-    restarts: Vec<PartitionId>,
     /// The kernel's ticks since boot, as the glue tells the state.
     now: u64,
 }
@@ -184,7 +182,6 @@ impl Machine {
         let mut m = Self {
             state: boot(),
             regs: [[0; 8]; CORES],
-            restarts: Vec::new(),
             now: 0,
         };
         for core in 0..CORES {
@@ -200,8 +197,8 @@ impl Machine {
         self.after(core, outcome);
     }
 
-    /// What the glue does after `outcome` on `core`: checks, the restart to
-    /// finish later, and the kicked cores' rescheduling.
+    /// What the glue does after `outcome` on `core`: checks, and the kicked
+    /// cores' rescheduling.
     fn after(&mut self, core: usize, outcome: Outcome) {
         check(&self.state);
         let running = self.state.current(core);
@@ -209,9 +206,6 @@ impl Machine {
             Next::Continue => {}
             Next::Switch { to, .. } => assert_eq!(running, Some(to), "{outcome:?}"),
             Next::Idle { .. } => assert_eq!(running, None, "{outcome:?}"),
-        }
-        if let Some(Effect::Restart { partition, .. }) = outcome.effect {
-            self.restarts.push(partition);
         }
         for kicked in (0..CORES).filter(|c| outcome.kick & (1 << c) != 0 && *c != core) {
             let outcome = self.state.reschedule(kicked, &mut self.regs[kicked]);
@@ -257,23 +251,30 @@ impl Machine {
                 self.run(core, |s, r| s.fault(core, reason, r));
             }
             9 => {
-                if !self.restarts.is_empty() {
-                    let i = usize::from(input.byte()) % self.restarts.len();
-                    let partition = self.restarts.swap_remove(i);
-                    let due = self.state.restart_due(partition);
-                    if input.byte() & 1 == 0 && !due {
-                        // Its back-off is not over: the glue waits.
-                        self.restarts.push(partition);
-                    } else if due {
-                        let kick = self.state.restart_done(partition);
-                        for c in (0..CORES).filter(|c| kick & (1 << c) != 0) {
-                            self.run(c, |s, r| s.reschedule(c, r));
+                // The glue's tick on `core`: what the state says to reload,
+                // a piece or all of it, or given up.
+                self.now += u64::from(input.below(4)) * u64::from(input.byte());
+                self.state.advance_clock(self.now);
+                match self.state.reload_work(core) {
+                    Some(ReloadWork::Reload {
+                        partition, from, ..
+                    }) => {
+                        assert!(self.state.restart_due(partition), "reloaded while not due");
+                        if input.byte() & 7 == 0 {
+                            self.state.restart_abandoned(partition);
+                        } else {
+                            let complete = input.byte() & 1 == 0;
+                            let kick =
+                                self.state
+                                    .reload_progress(partition, from + 0x1_0000, complete);
+                            for c in (0..CORES).filter(|c| kick & (1 << c) != 0) {
+                                self.run(c, |s, r| s.reschedule(c, r));
+                            }
                         }
-                    } else {
-                        self.state.restart_abandoned(partition);
                     }
-                    check(&self.state);
+                    Some(ReloadWork::Stuck { .. }) | None => {}
                 }
+                check(&self.state);
             }
             10 => {
                 let esr = input.register() | u64::from(input.below(0x40)) << 26;

@@ -19,8 +19,9 @@
 //! | a virtual machine's exit the kernel does not handle | [`KernelState::vm_exit`] |
 //! | a virtual machine's SGI (`ICC_SGI1R_EL1`) | [`KernelState::vm_sgi`] |
 //! | a virtual machine's virtual timer fired | [`KernelState::vm_timer`] |
-//! | a restarted partition's memory is reloaded | [`KernelState::restart_done`] |
-//! | the glue gave up reloading it | [`KernelState::restart_abandoned`] |
+//! | a tick: what to reload on this core | [`KernelState::reload_work`] |
+//! | a piece of a restarted partition's memory is reloaded | [`KernelState::reload_progress`] (all of it: [`KernelState::restart_done`]) |
+//! | the glue could not reload it | [`KernelState::restart_abandoned`] |
 //! | the timer tick, for the time | [`KernelState::advance_clock`] |
 //!
 //! Each takes the core it runs on and that core's live x0..x7, and returns an
@@ -66,8 +67,8 @@ mod seed;
 mod vm;
 
 pub use fault::backoff::{
-    BACKOFF_FIRST_TICKS, BACKOFF_MAX_TICKS, GOOD_RUN_TICKS, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT,
-    RESTARTS_AT_ONCE, RestartPlan, backoff_ticks,
+    BACKOFF_FIRST_TICKS, BACKOFF_MAX_TICKS, GOOD_RUN_TICKS, LET_GO_TICKS, RELOAD_STEP_BYTES,
+    RELOAD_TICK_PERCENT, RESTARTS_AT_ONCE, ReloadWork, RestartPlan, backoff_ticks,
 };
 use ipc::Endpoint;
 pub use klog::{

@@ -9,13 +9,13 @@
 //! log), never while printing or touching the GIC, and nothing else is taken
 //! while it is held. The log's line buffers (`LINES`) have their own lock,
 //! taken with `STATE` released; while it is held, a finished line goes to
-//! the kernel log (taking `STATE`) or the console (taking its lock). The
-//! restarts in progress (`RELOADS`) have one too, held by a core's tick
-//! while it does a bounded share of a reload, taking `STATE` to ask whether
-//! the restart is due and to finish it, and printing. Order: `LINES` or
-//! `RELOADS`, then `STATE` or the console lock.
+//! the kernel log (taking `STATE`) or the console (taking its lock). Order:
+//! `LINES`, then `STATE` or the console lock. A restart's reload takes no
+//! lock of its own: `STATE` says on a tick what to reload on that core
+//! ([`KernelState::reload_work`]), only the partition's home core works on
+//! it, and the partition runs nowhere meanwhile.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use hv_abi::console::{PARTITION_FAULT, shown};
 use hv_abi::hypercall::StopReason;
 use hv_abi::vm::{EXIT_SYSREG, VIRTUAL_TIMER_INTID, WRITE, exit_kind};
@@ -27,9 +27,9 @@ use hv_core::cap::{MAX_PARTITIONS, PartitionId};
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    Admission, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LOG_BYTES,
-    LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, RestartPlan,
-    VmExit,
+    Admission, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS, LOG_BYTES,
+    LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, ReloadWork,
+    RestartPlan, VmExit,
 };
 
 use spin::{Mutex, Once};
@@ -65,11 +65,6 @@ static GUEST_VCPUS: AtomicU32 = AtomicU32::new(0);
 fn is_guest(vcpu: usize) -> bool {
     vcpu < 32 && GUEST_VCPUS.load(Ordering::Relaxed) & (1 << vcpu) != 0
 }
-
-/// Kicks each core has taken: a core that reloads a restarting partition
-/// waits until every core that may still run the partition's old code has
-/// taken the kick it was sent.
-static KICKS_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Partial log lines, one buffer per partition. Taken before `STATE` (to
 /// append to the kernel log) or the console lock, never after either.
@@ -474,22 +469,22 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         irq::tick();
         let now = irq::now();
         let mut held = false;
+        let mut work = None;
         let outcome = step(core, |s| {
             s.advance_clock(now);
             held = s.has_held_irqs();
-            s.tick(core, regs)
+            let outcome = s.tick(core, regs);
+            work = s.reload_work(core);
+            outcome
         });
         if held {
             release_held_irqs();
         }
-        if RELOADING.load(Ordering::Acquire) {
-            reload_step(core);
+        if let Some(work) = work {
+            reload(work);
         }
         outcome
     } else if intid == gic::SGI_KICK {
-        if let Some(taken) = KICKS_TAKEN.get(core) {
-            taken.fetch_add(1, Ordering::AcqRel);
-        }
         step(core, |s| s.reschedule(core, regs))
     } else if intid == VIRTUAL_TIMER_INTID {
         // The guest whose timer it is deactivates it, through the list
@@ -575,12 +570,9 @@ fn apply(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ArchNext {
 /// The kicks and the effect of an outcome.
 #[inline(never)]
 fn kick_and_carry_out(core: usize, outcome: &Outcome, regs: &mut [u64; 8]) {
-    // The kicks each core has taken so far, read before sending new ones, so
-    // that a restart can wait until they are taken.
-    let before: [u64; MAX_CPUS] = core::array::from_fn(|c| KICKS_TAKEN[c].load(Ordering::Acquire));
     kick_cores(outcome.kick, core);
     if let Some(effect) = outcome.effect {
-        carry_out(effect, outcome.kick & !(1 << core), &before, regs);
+        carry_out(effect, regs);
     }
 }
 
@@ -624,139 +616,72 @@ fn release_held_irqs() {
     }
 }
 
-/// A restart in progress: its reload is carried out on the partition's home
-/// core in the timer tick, in pieces for at most [`RELOAD_TICK_PERCENT`] of
-/// each tick, once its back-off is over ([`KernelState::restart_due`]).
-#[derive(Clone, Copy)]
-struct Reload {
-    /// The core that does the work: the one its first vCPU is pinned to.
-    home: usize,
-    /// The cores kicked when it stopped, and the kicks each had taken
-    /// before: its memory is ours once each has taken one more.
-    kicked: u8,
-    before: [u64; MAX_CPUS],
-    /// When it was queued (the kernel's ticks), to give up on a core that
-    /// never lets go of it.
-    since: u64,
-    /// Its vCPUs are back at their entry.
-    prepared: bool,
-    /// Bytes of its RAM reloaded so far.
-    done: u64,
-}
-
-/// Restarts in progress, per partition. Taken before `STATE` (to ask
-/// whether one is due, and to finish it), never after.
-static RELOADS: Mutex<[Option<Reload>; MAX_PARTITIONS]> = Mutex::new([None; MAX_PARTITIONS]);
-
-/// Whether any restart is in progress, so that a tick need not look.
-static RELOADING: AtomicBool = AtomicBool::new(false);
-
-/// Whether every core in `kicked` has taken a kick since `before` was read.
-fn kicks_taken(kicked: u8, before: &[u64; MAX_CPUS]) -> bool {
-    (0..MAX_CPUS)
-        .filter(|c| kicked & (1 << c) != 0)
-        .all(|c| KICKS_TAKEN[c].load(Ordering::Acquire) > before[c])
-}
-
-/// Queues the reload of restarting `partition` (reported already).
-fn queue_reload(partition: PartitionId, kicked: u8, before: &[u64; MAX_CPUS]) {
+/// A bounded share of a restart's reload on this core's tick, as
+/// [`KernelState::reload_work`] said: its vCPUs put back at their entry if
+/// not yet, then its RAM zeroed and refilled in pieces of
+/// [`RELOAD_STEP_BYTES`] for at most [`RELOAD_TICK_PERCENT`] of the tick.
+fn reload(work: ReloadWork) {
+    let (partition, from, prepare) = match work {
+        ReloadWork::Reload {
+            partition,
+            from,
+            prepare,
+        } => (partition, from, prepare),
+        ReloadWork::Stuck { partition, cores } => {
+            kernel_print!(
+                "{PARTITION_FAULT}partition `{}` cannot restart: core(s) {} did not let go of \
+                 it within {} ms; it is left stopped",
+                name(partition),
+                Cores(cores),
+                LET_GO_TICKS * 1000 / irq::TICK_HZ
+            );
+            return;
+        }
+    };
     let index = usize::from(partition.0);
-    let first = SYSTEM
-        .get()
-        .and_then(|s| s.loaded.partitions.get(index))
-        .map(|p| p.first_vcpu);
-    let home = first
-        .and_then(|v| STATE.lock().vcpu_core(VcpuId(v as u8)))
-        .unwrap_or(0);
-    let mut reloads = RELOADS.lock();
-    if let Some(slot) = reloads.get_mut(index) {
-        *slot = Some(Reload {
-            home,
-            kicked,
-            before: *before,
-            since: irq::now(),
-            prepared: false,
-            done: 0,
-        });
-        RELOADING.store(true, Ordering::Release);
+    let Some(loaded) = SYSTEM.get().and_then(|s| s.loaded.partitions.get(index)) else {
+        return;
+    };
+    if prepare && let Err(e) = system::reload_vcpus(index, loaded) {
+        abandon(partition, loaded.name.as_str(), e);
+        return;
     }
+    let deadline = arch::cpu::counter() + irq::period() * RELOAD_TICK_PERCENT / 100;
+    let mut done = from;
+    while done < loaded.ram.size() {
+        match system::reload_step(index, loaded, done, RELOAD_STEP_BYTES) {
+            Ok(reached) => done = reached,
+            Err(e) => {
+                abandon(partition, loaded.name.as_str(), e);
+                return;
+            }
+        }
+        if arch::cpu::counter() >= deadline {
+            break;
+        }
+    }
+    // When it is complete: every core with a vCPU of it to run, this one
+    // too (it may be about to go idle), is kicked; a kick to itself is
+    // taken as soon as it unmasks interrupts.
+    let complete = done >= loaded.ram.size();
+    let kick = STATE.lock().reload_progress(partition, done, complete);
+    kick_cores(kick, usize::MAX);
 }
 
-/// On a tick: a bounded share of the work of a due restart whose home is
-/// `core`, if any (the first such partition's, in index order).
-fn reload_step(core: usize) {
-    let mut reloads = RELOADS.lock();
-    let mut any = false;
-    let mut stepped = false;
-    for (index, slot) in reloads.iter_mut().enumerate() {
-        let Some(reload) = slot.as_mut() else {
-            continue;
-        };
-        any = true;
-        if stepped || reload.home != core {
-            continue;
-        }
-        let partition = PartitionId(index as u8);
-        let Some(loaded) = SYSTEM.get().and_then(|s| s.loaded.partitions.get(index)) else {
-            *slot = None;
-            continue;
-        };
-        if !STATE.lock().restart_due(partition) {
-            continue;
-        }
-        stepped = true;
-        if !reload.prepared {
-            // Other cores may still be inside its old vCPUs until they take
-            // their kick: only then is its memory ours. Looked at again
-            // next tick, never waited for.
-            if !kicks_taken(reload.kicked, &reload.before) {
-                if irq::now().saturating_sub(reload.since) > irq::TICK_HZ {
-                    // It stays restarting (controllers get `Busy`): its
-                    // memory may still be in use on that core, so it is
-                    // never reloaded.
-                    kernel_print!(
-                        "{PARTITION_FAULT}partition `{}` cannot restart: a core did not let go of it",
-                        loaded.name.as_str()
-                    );
-                    *slot = None;
-                }
-                continue;
+/// A set of cores (bit n: core n), as a list.
+struct Cores(u8);
+
+impl core::fmt::Display for Cores {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for core in (0..8).filter(|c| self.0 & (1 << c) != 0) {
+            if !first {
+                f.write_str(", ")?;
             }
-            if let Err(e) = system::reload_vcpus(index, loaded) {
-                abandon(partition, loaded.name.as_str(), e);
-                *slot = None;
-                continue;
-            }
-            reload.prepared = true;
+            first = false;
+            write!(f, "{core}")?;
         }
-        // Pieces of RELOAD_STEP_BYTES until this tick's share is used up.
-        let deadline = arch::cpu::counter() + irq::period() * RELOAD_TICK_PERCENT / 100;
-        let mut failed = None;
-        while reload.done < loaded.ram.size() && failed.is_none() {
-            match system::reload_step(index, loaded, reload.done, RELOAD_STEP_BYTES) {
-                Ok(done) => reload.done = done,
-                Err(e) => failed = Some(e),
-            }
-            if arch::cpu::counter() >= deadline {
-                break;
-            }
-        }
-        if let Some(e) = failed {
-            abandon(partition, loaded.name.as_str(), e);
-            *slot = None;
-            continue;
-        }
-        if reload.done >= loaded.ram.size() {
-            *slot = None;
-            // Every core with a vCPU of it to run, this one too (it may be
-            // about to go idle): a kick to itself is taken as soon as it
-            // unmasks interrupts.
-            let kick = STATE.lock().restart_done(partition);
-            kick_cores(kick, usize::MAX);
-        }
-    }
-    if !any {
-        RELOADING.store(false, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -784,7 +709,7 @@ impl core::fmt::Display for Backoff {
     }
 }
 
-fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u64; 8]) {
+fn carry_out(effect: Effect, regs: &mut [u64; 8]) {
     match effect {
         Effect::VcpuRegister {
             vcpu,
@@ -819,7 +744,6 @@ fn carry_out(effect: Effect, kicked: u8, before: &[u64; MAX_CPUS], regs: &mut [u
                 Why(reason),
                 Backoff(plan)
             );
-            queue_reload(partition, kicked, before);
         }
     }
 }

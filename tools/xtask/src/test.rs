@@ -28,7 +28,7 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 31] = [
+const BARE_METAL: [&str; 32] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
@@ -55,6 +55,7 @@ const BARE_METAL: [&str; 31] = [
     "svc-ping",
     "svc-pong",
     "svc-producer",
+    "svc-rearm",
     "svc-spin",
     "svc-storm",
     "svc-uart-pl011",
@@ -656,6 +657,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "irq-storm-bounded",
             run: quotas::irq_storm,
+        },
+        SystemTest {
+            name: "irq-back-after-restart",
+            run: quotas::irq_after_restart,
         },
         SystemTest {
             name: "capability-transfer-and-revoke",

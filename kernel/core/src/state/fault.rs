@@ -20,15 +20,15 @@
 //! seed ([`crate::cap::CapSpace::reset_partition`]: what it handed on from
 //! its roots is revoked), its vCPUs get their initial x0..x7, and it waits
 //! in [`PartitionState::Restarting`] while the glue reloads its memory
-//! ([`Effect::Restart`]), which it begins once [`KernelState::restart_due`]
-//! says the partition's back-off is over (submodule `backoff`: restarts in
-//! quick succession wait longer and longer) and carries out in bounded
-//! steps; [`KernelState::restart_done`] makes it run again.
-//! The two phases exist because on a multi-core machine another core may
-//! still be executing the partition's old code until it takes its kick. If
-//! the glue gives up on a restart (it restarted too often, or its memory
-//! could not be reloaded), [`KernelState::restart_abandoned`] leaves it
-//! stopped instead.
+//! ([`Effect::Restart`]) in the bounded steps [`KernelState::reload_work`]
+//! gives it, once the partition's back-off is over (submodule `backoff`:
+//! restarts in quick succession wait longer and longer) and every core
+//! that ran it has let go of it; [`KernelState::restart_done`] makes it run
+//! again. The two phases exist because on a multi-core machine another core
+//! may still be executing the partition's old code until it takes its kick.
+//! If a restart cannot finish (a core never let go, or its memory could not
+//! be reloaded), [`KernelState::restart_abandoned`] leaves it stopped
+//! instead.
 //!
 //! Every partition has a [`History`]: how many times it faulted, how many
 //! times it was restarted, and the reason of its last stop or restart.
@@ -110,7 +110,17 @@ impl KernelState {
         reason: StopReason,
         regs: &mut [u64; 8],
     ) -> Outcome {
+        // The other cores running its vCPUs, which must let go of it
+        // before its memory may be reloaded.
+        let running = (0..self.core_count)
+            .filter(|&c| c != core)
+            .filter(|&c| {
+                self.current(c)
+                    .is_some_and(|v| self.vcpu_partition(v) == Some(partition))
+            })
+            .fold(0u8, |m, c| m | 1u8.checked_shl(c as u32).unwrap_or(0));
         let kick = self.tear_down(partition, core);
+        self.stopped(partition, core, running, how == FaultPolicy::Restart);
         let (state, effect) = match how {
             FaultPolicy::Stop => (PartitionState::Stopped, Effect::Fault { partition, reason }),
             FaultPolicy::Restart => {
@@ -138,22 +148,23 @@ impl KernelState {
     }
 
     /// The glue has reloaded a restarting partition's memory and reset its
-    /// vCPUs' other registers (having waited for [`KernelState::restart_due`]):
-    /// make them ready again. Returns the cores that
-    /// should call [`KernelState::reschedule`] (bit n: core n, which may
-    /// include the caller's own). Does nothing, returning 0, unless the
-    /// partition is restarting.
+    /// vCPUs' other registers: make them ready again, and unmask the
+    /// interrupts it holds that its old self left masked (delivered and not
+    /// acknowledged, or held over budget), which it would otherwise never
+    /// see again. Returns the cores that should call
+    /// [`KernelState::reschedule`] (bit n: core n, which may include the
+    /// caller's own). Does nothing, returning 0, unless the partition is
+    /// restarting and [`KernelState::restart_due`] (so never before its
+    /// back-off is over or while a core may still run its old code).
     pub fn restart_done(&mut self, partition: PartitionId) -> u8 {
-        let restarting = self
-            .partition(partition)
-            .is_some_and(|p| p.state == PartitionState::Restarting);
-        if !restarting {
+        if !self.restart_due(partition) {
             return 0;
         }
         if let Some(p) = self.partitions.get_mut(partition.index()) {
             p.state = PartitionState::Active;
         }
         self.restarted(partition);
+        self.release_irqs_of(partition);
         let mut kick = 0;
         for v in self.partition_vcpus(partition) {
             self.set_regs(v, self.initial_regs_of(v));
@@ -184,6 +195,7 @@ impl KernelState {
         if let Some(p) = self.partitions.get_mut(partition.index()) {
             p.state = PartitionState::Stopped;
         }
+        self.reload_dropped(partition);
     }
 
     /// What has happened to `partition` since boot; the empty history for a

@@ -92,6 +92,15 @@ impl KernelState {
                     "a restarting partition has no restart in its history",
                 )?;
             }
+            let (reloading, leaving) = self.reload_state(crate::cap::PartitionId(p as u8));
+            ensure(
+                reloading == (state == Some(PartitionState::Restarting)),
+                "a partition has a reload queued exactly while it is restarting",
+            )?;
+            ensure(
+                leaving & !((1u16 << self.core_count) - 1) as u8 == 0,
+                "a partition waits for a core the system lacks",
+            )?;
         }
         Ok(())
     }

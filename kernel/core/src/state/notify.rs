@@ -29,6 +29,14 @@
 //! the first time, that it should be reported). So a storm costs the core at
 //! most that many interrupts a tick, and `IrqAck` cannot be used to make it
 //! cost more.
+//!
+//! # Restarts
+//!
+//! A restarted partition's new self cannot know to acknowledge an
+//! interrupt its old self took, so [`KernelState::restart_done`] releases
+//! the masked and held interrupts it holds a capability to, and the next
+//! tick unmasks them through [`KernelState::release_held_irq`] (not
+//! reported). A stopped partition's stay masked.
 
 use hv_abi::hypercall::{Badge, Rights, Status};
 
@@ -81,6 +89,8 @@ pub(super) struct IrqBinding {
     pub(super) fires: u32,
     /// Acknowledged over budget: masked until a later tick.
     pub(super) held: bool,
+    /// Masked, and its owner restarted: unmask it at the next tick.
+    pub(super) release: bool,
     /// It has been held before (and reported).
     pub(super) was_held: bool,
 }
@@ -95,6 +105,7 @@ impl IrqBinding {
         tick: 0,
         fires: 0,
         held: false,
+        release: false,
         was_held: false,
     };
 }
@@ -254,11 +265,39 @@ impl KernelState {
         self.settle(core, regs, kick).into()
     }
 
+    /// `partition` was restarted: the interrupts it holds a capability to
+    /// (its own, or its device's) that are masked are released at the next
+    /// tick, since the partition's new self cannot know to acknowledge them.
+    pub(super) fn release_irqs_of(&mut self, partition: PartitionId) {
+        for i in 0..self.irq_count {
+            let Some(binding) = self.irqs.get(i) else {
+                break;
+            };
+            if !binding.masked && !binding.held {
+                continue;
+            }
+            let device = binding.device;
+            let holds = self.caps.slots(partition).any(|(_, cap)| match cap.object {
+                Object::Irq(irq) => irq.index() == i,
+                Object::Device(d) => Some(d) == device,
+                _ => false,
+            });
+            if holds && let Some(binding) = self.irqs.get_mut(i) {
+                binding.masked = false;
+                binding.held = false;
+                binding.release = true;
+            }
+        }
+    }
+
     /// Whether an interrupt is held (over its budget, acknowledged): then
     /// the glue calls [`KernelState::release_held_irq`] on its next tick.
     #[must_use]
     pub fn has_held_irqs(&self) -> bool {
-        self.irqs.iter().take(self.irq_count).any(|b| b.held)
+        self.irqs
+            .iter()
+            .take(self.irq_count)
+            .any(|b| b.held || b.release)
     }
 
     /// A held interrupt whose tick is over, now unheld, for the glue to
@@ -270,9 +309,10 @@ impl KernelState {
             .irqs
             .iter_mut()
             .take(self.irq_count)
-            .find(|b| b.held && b.tick != clock)?;
+            .find(|b| (b.held && b.tick != clock) || b.release)?;
         binding.held = false;
-        let first = !core::mem::replace(&mut binding.was_held, true);
+        let first = !core::mem::take(&mut binding.release)
+            && !core::mem::replace(&mut binding.was_held, true);
         Some(HeldIrq {
             intid: binding.intid,
             first,

@@ -143,6 +143,7 @@ impl KernelState {
     /// The timer preempted `core`: round-robin within the running vCPU's
     /// priority. `regs` are its x0..x7 (ignored if the core idled).
     pub fn tick(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        self.let_go(core);
         self.rotate(core, regs).into()
     }
 
@@ -159,6 +160,7 @@ impl KernelState {
     /// stopped by another core meanwhile: then the result switches away
     /// with `from: None`.
     pub fn reschedule(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
+        self.let_go(core);
         self.settle(core, regs, 0).into()
     }
 

@@ -12,6 +12,7 @@ mod fault;
 mod ipc;
 mod machine;
 mod notify;
+mod reload;
 mod reply;
 mod sched;
 mod seed;

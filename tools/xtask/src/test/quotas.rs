@@ -250,3 +250,28 @@ pub(super) fn irq_storm(c: &Context<'_>) -> Result<String, String> {
         outcome.elapsed.as_secs_f32()
     ))
 }
+
+/// A driver that crashes between taking its interrupt and acknowledging it
+/// gets the interrupt back when restarted (`tests/qemu/irq-restart.toml`):
+/// without that, its level interrupt would stay masked for ever.
+pub(super) fn irq_after_restart(c: &Context<'_>) -> Result<String, String> {
+    let arrived = "[rearm] rearm: the interrupt arrived after the restart";
+    let (outcome, _) = run_until(c, "irq-restart", 2, &["[ping] ping: done", arrived])?;
+    super::expect_lines(
+        &outcome,
+        &[
+            "[rearm] rearm: took the interrupt (bits 0x".into(),
+            "bulkhead: fault: partition `rearm` restarting (".into(),
+            "[rearm] rearm: restarted with the RTC's interrupt still raised; waiting for it".into(),
+        ],
+    )?;
+    super::in_order(
+        &outcome,
+        &[
+            "[rearm] rearm: took the interrupt",
+            "bulkhead: fault: partition `rearm` restarting",
+            arrived,
+        ],
+    )?;
+    Ok(String::new())
+}

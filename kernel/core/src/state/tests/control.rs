@@ -59,7 +59,13 @@ fn status(m: &mut Machine, slot: u64) -> (RunState, u64, u64, u64) {
     (state, regs[2], regs[3], regs[4])
 }
 
+/// What the glue does: the cores still in the partition let go of it at
+/// their next kick, then its reload finishes.
 fn restart_done(m: &mut Machine, partition: PartitionId) -> u8 {
+    let (_, leaving) = m.state.reload_state(partition);
+    for core in (0..8).filter(|c| leaving & (1 << c) != 0) {
+        m.reschedule(core);
+    }
     let kick = m.state.restart_done(partition);
     m.state.check_invariants().unwrap();
     kick

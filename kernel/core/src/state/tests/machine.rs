@@ -23,7 +23,8 @@ const C: Rights = Rights::CONTROL;
 use crate::cap::{NotificationId, Object, ReplyId};
 use crate::sched::VcpuId;
 use crate::state::{
-    Effect, EndpointSeed, IrqSeed, KernelState, Next, Outcome, ReplySeed, VcpuState, VmExit,
+    Effect, EndpointSeed, IrqSeed, KernelState, Next, Outcome, PartitionState, ReloadWork,
+    ReplySeed, VcpuState, VmExit,
 };
 
 /// Six partitions on two cores, nine vCPUs, five endpoints (two carrying
@@ -235,6 +236,13 @@ enum Action {
     RestartAbandoned {
         partition: u8,
     },
+    /// The glue's tick on `core`, `advance` ticks later: it does what
+    /// `reload_work` says, finishing the reload if `complete`.
+    Reload {
+        core: usize,
+        advance: u8,
+        complete: bool,
+    },
     /// The running vCPU (a virtual machine's, or not) exits with this
     /// syndrome.
     VmExit {
@@ -416,6 +424,7 @@ fn action(vm: u32) -> impl Strategy<Value = Action> {
         1 => (0usize..2, any::<u64>()).prop_map(|(core, reason)| Action::Fault { core, reason }),
         2 => (0u8..7).prop_map(|partition| Action::RestartDone { partition }),
         1 => (0u8..7).prop_map(|partition| Action::RestartAbandoned { partition }),
+        2 => (0usize..2, prop_oneof![0u8..3, 100u8..=120], any::<bool>()).prop_map(|(core, advance, complete)| Action::Reload { core, advance, complete }),
     ]
 }
 
@@ -503,6 +512,41 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.state.restart_abandoned(p(partition));
             m.state.check_invariants().unwrap();
         }
+        Action::Reload {
+            core,
+            advance,
+            complete,
+        } => {
+            let now = m.state.clock() + u64::from(advance);
+            m.state.advance_clock(now);
+            match m.state.reload_work(core) {
+                Some(ReloadWork::Reload {
+                    partition, from, ..
+                }) => {
+                    // Never while a core may still run its old code.
+                    assert_eq!(before.reload_state(partition).1, 0);
+                    assert_eq!(
+                        before.partition_state(partition),
+                        Some(PartitionState::Restarting)
+                    );
+                    let kick = m
+                        .state
+                        .reload_progress(partition, from + 0x1_0000, complete);
+                    for c in (0..2).filter(|c| kick & (1 << c) != 0) {
+                        m.reschedule(c);
+                    }
+                }
+                Some(ReloadWork::Stuck { partition, cores }) => {
+                    assert_ne!(cores, 0);
+                    assert_eq!(
+                        m.state.partition_state(partition),
+                        Some(PartitionState::Stopped)
+                    );
+                }
+                None => {}
+            }
+            m.state.check_invariants().unwrap();
+        }
         Action::VmExit { core, esr, source } => {
             let exit = VmExit::describe(esr, 0x1000, 0x0900_0000, 0x4000_0000, source);
             let exiting = m.on(core).filter(|v| m.state.is_vm(*v));
@@ -567,7 +611,62 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.state.check_invariants().unwrap();
         }
     }
+    check_letting_go(&before, &m.state, action);
     oracle.check(&m.state);
+}
+
+/// The core an action runs on, if it is one core's step.
+fn acting_core(action: &Action) -> Option<usize> {
+    match *action {
+        Action::Hvc { core, .. }
+        | Action::Interrupt { core, .. }
+        | Action::Tick { core }
+        | Action::Reschedule { core }
+        | Action::Fault { core, .. }
+        | Action::Reload { core, .. }
+        | Action::VmExit { core, .. }
+        | Action::VmIrq { core, .. }
+        | Action::VmHalt { core, .. }
+        | Action::VmSgi { core, .. } => Some(core),
+        _ => None,
+    }
+}
+
+/// The reload protocol's safety, stated apart from the state's own
+/// bookkeeping: when a partition stops, every other core that was running
+/// one of its vCPUs is waited for, and only a step of that core itself
+/// (taken outside any vCPU) lets go of it.
+fn check_letting_go(before: &KernelState, after: &KernelState, action: &Action) {
+    let acting = acting_core(action);
+    for q in 0..after.partition_count() as u8 {
+        let (_, was) = before.reload_state(p(q));
+        let (_, now) = after.reload_state(p(q));
+        let kept = match acting {
+            // A reload's kicks reschedule any core.
+            Some(_) if matches!(action, Action::Reload { .. }) => 0,
+            // A step on a core is taken outside any vCPU.
+            Some(core) => was & !(1 << core),
+            None => was,
+        };
+        assert_eq!(
+            now & kept,
+            kept,
+            "partition {q}: a core let go by another's step"
+        );
+        let stopped = before.partition_state(p(q)) == Some(PartitionState::Active)
+            && after.partition_state(p(q)) != Some(PartitionState::Active);
+        if stopped {
+            for c in (0..before.core_count()).filter(|&c| Some(c) != acting) {
+                let ran = before
+                    .current(c)
+                    .is_some_and(|v| before.vcpu_partition(v) == Some(p(q)));
+                assert!(
+                    !ran || now & (1 << c) != 0,
+                    "partition {q} stopped while core {c} ran it, and nobody waits for core {c}"
+                );
+            }
+        }
+    }
 }
 
 proptest! {
@@ -763,6 +862,21 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
             if transferred {
                 see("transfer");
             }
+            for q in 0..4 {
+                let (was, now) = (before.partition_state(p(q)), m.state.partition_state(p(q)));
+                if let Action::Reload { .. } = action
+                    && was == Some(PartitionState::Restarting)
+                {
+                    if now == Some(PartitionState::Active) {
+                        see("reload finished");
+                    } else if now == Some(PartitionState::Stopped) {
+                        see("reload given up: a core did not let go");
+                    }
+                }
+                if m.state.reload_state(p(q)).1 != 0 {
+                    see("waiting for a core to let go");
+                }
+            }
         }
     }
     seen
@@ -801,6 +915,9 @@ fn random_steps_reach_the_interesting_states() {
         "vCPU started",
         "vCPU stopped",
         "vcpu register",
+        "reload finished",
+        "waiting for a core to let go",
+        "reload given up: a core did not let go",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,
