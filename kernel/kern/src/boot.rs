@@ -18,18 +18,11 @@ use hv_core::pagetable::{Attributes, Builder, MapError};
 use hv_core::platform::{Conduit, DtError, GicVersion, PlatformInfo, Uart};
 use hv_core::range::{PhysRange, Size, subtract};
 
+use crate::console::report;
 use crate::{Platform, console, dispatch, exception, irq, println, smp, system};
 
 /// The kernel heap's size.
 const HEAP_SIZE: u64 = 4 << 20;
-
-/// Prints one line of the boot report.
-macro_rules! report {
-    ($($arg:tt)*) => {
-        $crate::println!("{}{}", hv_abi::console::REPORT_PREFIX, format_args!($($arg)*))
-    };
-}
-pub(crate) use report;
 
 /// Prints why the kernel cannot boot, powers the machine off and stops.
 fn fatal(why: fmt::Arguments<'_>) -> ! {

@@ -78,3 +78,11 @@ macro_rules! println {
         $crate::console::print_line(format_args!($($arg)*))
     };
 }
+
+/// Prints one line of the boot report.
+macro_rules! report {
+    ($($arg:tt)*) => {
+        $crate::println!("{}{}", hv_abi::console::REPORT_PREFIX, format_args!($($arg)*))
+    };
+}
+pub(crate) use report;

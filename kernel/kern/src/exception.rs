@@ -16,7 +16,8 @@ pub(crate) fn install() {
 
 fn on_exception(frame: &mut Frame, vector: Vector) {
     if vector.kind == Kind::Irq && vector.source == Source::CurrentElSpx {
-        crate::irq::handle();
+        // An interrupt while the core idled in the kernel.
+        crate::dispatch::interrupt_while_idle(arch::cpu::index());
         return;
     }
     let syndrome = Syndrome::decode(frame.esr);
@@ -61,6 +62,6 @@ pub(crate) fn inject(info: &hv_core::platform::PlatformInfo<'_>) {
             }
         }
         Some("undefined") => arch::diagnostic::undefined_instruction(),
-        Some(other) => crate::boot::report!("ignoring unknown bulkhead.inject={other}"),
+        Some(other) => crate::console::report!("ignoring unknown bulkhead.inject={other}"),
     }
 }

@@ -104,11 +104,6 @@ pub(crate) fn tick() {
     arch::timer::arm(PERIOD.load(Ordering::Relaxed));
 }
 
-/// Handles an interrupt that arrived while this core was in the kernel (idle).
-pub(crate) fn handle() {
-    crate::dispatch::interrupt_while_idle(arch::cpu::index());
-}
-
 /// Waits (up to one second) until each of the first `cores` cores has ticked
 /// twice; returns how many have.
 pub(crate) fn wait_for_ticks(cores: usize) -> usize {

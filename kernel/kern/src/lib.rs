@@ -12,6 +12,10 @@
 //! - No `cfg(feature = "board")`: a board is a crate implementing [`Platform`].
 //! - The kernel writes to the console only through [`console`], which keeps
 //!   each line whole when several cores print.
+//! - The modules form a tree (a host test in `tools/xtask/src/layers.rs`
+//!   checks it): `boot` uses any; `exception` uses `dispatch`; `dispatch`
+//!   uses `irq` and `system`; `smp` uses `irq`; every one may use `console`;
+//!   `console` and `irq` use none.
 #![no_std]
 #![forbid(unsafe_code)]
 

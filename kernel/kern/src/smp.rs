@@ -7,7 +7,7 @@ use hv_arch_aarch64 as arch;
 use hv_core::MAX_CPUS;
 use hv_core::platform::PlatformInfo;
 
-use crate::boot::report;
+use crate::console::report;
 
 /// Cores that have reached the kernel, the boot core included.
 static ONLINE: AtomicUsize = AtomicUsize::new(1);

@@ -36,7 +36,7 @@ use hv_image::ManifestError;
 use hv_image::{BootManifest, MappingKind, PartitionSpec};
 use hv_image::{Package, PackageError};
 
-use crate::boot::report;
+use crate::console::report;
 
 // The manifest's address spaces must fit the kernel's stage-2 tables.
 const _: () = assert!(hv_image::IPA_BITS == hv_core::pagetable::IPA_BITS);

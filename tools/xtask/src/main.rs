@@ -15,6 +15,8 @@ mod fuzz;
 mod guest_programs;
 mod guests;
 mod image;
+#[cfg(test)]
+mod layers;
 mod qemu;
 mod setup;
 mod system;
