@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Build script: links with `link.x` and turns `platform.toml`'s console
-//! entry and its devices into constants (`$OUT_DIR/platform.rs`), so the address is written
-//! down once. Reads no environment variables.
+//! entry and its devices into constants (`$OUT_DIR/platform.rs`), so the
+//! address is written down once. The file is read and checked by
+//! `hv-manifest`'s platform reader, the one the manifest compiler and
+//! `cargo xtask` use too; a mistake in it fails the build with the file, line
+//! and key. Reads no environment variables.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
+
+use hv_manifest::platform::Platform;
 
 fn main() {
     let dir = PathBuf::from(
@@ -16,65 +22,42 @@ fn main() {
         dir.join("link.x").display()
     );
 
-    let text =
-        std::fs::read_to_string(dir.join("platform.toml")).expect("platform.toml is readable");
-    let table: toml::Table = text.parse().expect("platform.toml is valid TOML");
-    let console = table["console"]
-        .as_table()
-        .expect("platform.toml has a [console] table");
-    let field = |key: &str| {
-        console[key]
-            .as_integer()
-            .unwrap_or_else(|| panic!("[console] {key} is an integer"))
+    let platform = Platform::read(&dir.join("platform.toml")).unwrap_or_else(|errors| {
+        eprint!("{errors}");
+        std::process::exit(1);
+    });
+    let Some(console) = &platform.console else {
+        eprintln!(
+            "error: {}: no `[console]`: the kernel needs a UART to print through",
+            platform.file
+        );
+        std::process::exit(1);
     };
-    let out = format!(
+    let mut out = format!(
         "/// The console UART's registers (platform.toml `[console]`).\n\
          const CONSOLE_BASE: u64 = {:#x};\n\
          /// The size of the console UART's register block.\n\
          const CONSOLE_SIZE: u64 = {:#x};\n\
          /// The console UART's interrupt.\n\
          const CONSOLE_INTID: u32 = {};\n",
-        field("base"),
-        field("size"),
-        field("intid"),
+        console.span.base, console.span.size, console.intid,
     );
     // The devices partitions may own: the kernel refuses a boot package
     // that gives any other (hv_core::devices).
-    let mut out = out;
     out.push_str(
         "/// The devices partitions may own (platform.toml `[devices]`).\n\
          const DEVICES: &[hv_core::devices::Peripheral] = &[\n",
     );
-    let devices = table
-        .get("devices")
-        .and_then(toml::Value::as_table)
-        .cloned()
-        .unwrap_or_default();
-    for (name, device) in &devices {
-        let integer = |key: &str| {
-            device[key]
-                .as_integer()
-                .unwrap_or_else(|| panic!("[devices.{name}] {key} is an integer"))
-        };
-        let irqs: Vec<String> = device
-            .get("irqs")
-            .and_then(toml::Value::as_array)
-            .map(|irqs| {
-                irqs.iter()
-                    .map(|i| {
-                        i.as_integer()
-                            .unwrap_or_else(|| panic!("[devices.{name}] irqs are integers"))
-                            .to_string()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "    // {name}\n    hv_core::devices::Peripheral {{ base: {:#x}, size: {:#x}, irqs: &[{}] }},\n",
-            integer("base"),
-            integer("size"),
+    for device in &platform.devices {
+        let irqs: Vec<String> = device.irqs.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            out,
+            "    // {}\n    hv_core::devices::Peripheral {{ base: {:#x}, size: {:#x}, irqs: &[{}] }},",
+            device.name,
+            device.span.base,
+            device.span.size,
             irqs.join(", ")
-        ));
+        );
     }
     out.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

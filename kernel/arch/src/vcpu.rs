@@ -23,8 +23,8 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::{
-    CNTKCTL_EL1, CNTV_CTL_EL0, CNTVOFF_EL2, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, Readable,
-    SCTLR_EL1, TPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
+    CNTKCTL_EL1, CNTV_CTL_EL0, CNTVOFF_EL2, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, MDCR_EL2,
+    ReadWriteable, Readable, SCTLR_EL1, TPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 use hv_abi::hypercall::{ABI_VERSION, Hypercall};
 use hv_core::MAX_CPUS;
@@ -285,15 +285,6 @@ pub enum VcpuError {
     /// It already runs on a core, and only that core may touch it.
     Running(usize),
 }
-
-/// MDCR_EL2.TPM: EL1/EL0 PMU accesses trap to EL2.
-const MDCR_EL2_TPM: u64 = 1 << 6;
-/// MDCR_EL2.TPMCR: EL1/EL0 PMCR_EL0 accesses trap to EL2.
-const MDCR_EL2_TPMCR: u64 = 1 << 5;
-/// MDCR_EL2.TDA, TDOSA, TDRA: debug registers, OS lock and debug ROM
-/// accesses from EL1/EL0 trap to EL2 (guests get them through their
-/// monitor, which makes them read as zero and ignores writes).
-const MDCR_EL2_DEBUG: u64 = (1 << 9) | (1 << 10) | (1 << 11);
 
 /// SPSR for a service vCPU's first entry: EL0t, interrupts unmasked (they are
 /// taken at EL2 regardless).
@@ -754,10 +745,17 @@ pub fn configure_cpu() {
     CNTVOFF_EL2.set(0);
     // No performance monitors below EL2: EL0 access off, and any access from
     // EL1/EL0 traps (MDCR_EL2.TPM, TPMCR), whatever firmware left there. The
-    // PMU is the kernel's (its cycle counter measures boots).
+    // PMU is the kernel's (its cycle counter measures boots). Debug
+    // registers, the OS lock and the debug ROM trap too (TDA, TDOSA, TDRA):
+    // guests get them through their monitor, which makes them read as zero
+    // and ignores writes.
     crate::sysreg::write_pmuserenr_el0(0);
-    crate::sysreg::write_mdcr_el2(
-        crate::sysreg::read_mdcr_el2() | MDCR_EL2_TPM | MDCR_EL2_TPMCR | MDCR_EL2_DEBUG,
+    MDCR_EL2.modify(
+        MDCR_EL2::TPM::SET
+            + MDCR_EL2::TPMCR::SET
+            + MDCR_EL2::TDA::SET
+            + MDCR_EL2::TDOSA::SET
+            + MDCR_EL2::TDRA::SET,
     );
     // No guest's virtual timer is loaded yet, nor a wake-up set.
     CNTV_CTL_EL0.set(0);

@@ -1,68 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The PL011 UART, through tock-registers.
+//! The PL011 UART the kernel prints through.
 //!
 //! The one place in this crate that turns a physical address into a register
-//! block. The kernel identity-maps the UART as device memory, so the same
-//! address works before and after the MMU is turned on.
+//! block. The registers and what is done with them are `drv_pl011`'s (the
+//! UART driver partition drives the same device through the same crate);
+//! this module only places the block and keeps the kernel's rule for it. The
+//! kernel identity-maps the UART as device memory, so the same address works
+//! before and after the MMU is turned on.
 //!
 //! Every wait on the UART is bounded ([`hv_core::uart::Transmitter`]
 //! decides): a partition that owns the UART, or a UART that never drains,
 //! costs the kernel dropped output, never a hang.
 
+use drv_pl011::Registers;
 use hv_core::platform::Uart;
 use hv_core::uart::{Decision, Transmitter};
 use hv_kernel::console::Console;
 use spin::Once;
-use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
-use tock_registers::{register_bitfields, register_structs};
-
-register_bitfields! [u32,
-    FR [
-        /// Transmit FIFO full.
-        TXFF OFFSET(5) NUMBITS(1) [],
-        /// Busy transmitting.
-        BUSY OFFSET(3) NUMBITS(1) [],
-    ],
-    LCR_H [
-        /// Word length.
-        WLEN OFFSET(5) NUMBITS(2) [EightBit = 0b11],
-        /// FIFOs enabled.
-        FEN OFFSET(4) NUMBITS(1) [],
-    ],
-    CR [
-        /// Receive enable.
-        RXE OFFSET(9) NUMBITS(1) [],
-        /// Transmit enable.
-        TXE OFFSET(8) NUMBITS(1) [],
-        /// UART enable.
-        UARTEN OFFSET(0) NUMBITS(1) [],
-    ],
-];
-
-register_structs! {
-    Registers {
-        (0x000 => dr: ReadWrite<u32>),
-        (0x004 => _reserved0),
-        (0x018 => fr: ReadOnly<u32, FR::Register>),
-        (0x01c => _reserved1),
-        (0x02c => lcr_h: ReadWrite<u32, LCR_H::Register>),
-        (0x030 => cr: ReadWrite<u32, CR::Register>),
-        (0x034 => _reserved2),
-        (0x038 => imsc: ReadWrite<u32>),
-        (0x03c => _reserved3),
-        (0x044 => icr: WriteOnly<u32>),
-        (0x048 => @END),
-    }
-}
 
 /// A PL011 the kernel prints through.
 ///
 /// # Invariants
-/// `registers` points at a PL011 register block that nothing else in the
+/// `uart`'s registers are a PL011 register block that nothing else in the
 /// kernel drives.
 pub(crate) struct Pl011 {
-    registers: &'static Registers,
+    uart: drv_pl011::Pl011<'static>,
     /// Whether the UART was found stalled, and what was dropped. Writers
     /// hold the kernel's console lock, so this lock is free but for the
     /// panic path, which then waits with a bound of its own.
@@ -79,24 +41,9 @@ unsafe impl Sync for Pl011 {}
 unsafe impl Send for Pl011 {}
 
 impl Pl011 {
-    fn init(&self) {
-        // Keep the line settings firmware chose (the baud rate depends on a
-        // clock only firmware knows); only enable what is off.
-        if !self.registers.cr.is_set(CR::UARTEN) {
-            self.registers
-                .lcr_h
-                .write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
-        }
-        self.registers.imsc.set(0);
-        self.registers.icr.set(0x7ff);
-        self.registers
-            .cr
-            .modify(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
-    }
-
     fn put(&self, transmitter: &mut Transmitter, byte: u8) {
-        if transmitter.admit(|| self.registers.fr.is_set(FR::TXFF)) == Decision::Send {
-            self.registers.dr.set(u32::from(byte));
+        if transmitter.admit(|| self.uart.transmit_full()) == Decision::Send {
+            self.uart.send(byte);
         }
     }
 }
@@ -113,7 +60,7 @@ impl Console for Pl011 {
             }
             self.put(transmitter, byte);
         }
-        transmitter.drain(|| self.registers.fr.is_set(FR::BUSY));
+        transmitter.drain(|| self.uart.busy());
     }
 
     fn dropped(&self) -> u64 {
@@ -134,10 +81,10 @@ pub(crate) fn pl011(uart: &Uart) -> &'static Pl011 {
         // the type's invariant.
         let registers = unsafe { &*(base as *const Registers) };
         let pl011 = Pl011 {
-            registers,
+            uart: drv_pl011::Pl011::new(registers),
             transmitter: spin::Mutex::new(Transmitter::new()),
         };
-        pl011.init();
+        pl011.uart.enable();
         pl011
     })
 }

@@ -2,7 +2,8 @@
 //! uart-pl011: the PL011 UART driver partition.
 //!
 //! It owns uart0's registers (mapped at IPA = PA by the manifest, reached
-//! only through [`svc_rt::mmio::Device`]) and its interrupt (bound to the
+//! only through [`svc_rt::mmio::Device`], as the register block `drv_pl011`
+//! describes for the kernel's console too) and its interrupt (bound to the
 //! `uart-events` notification), and moves bytes between the UART and two
 //! rings in shared memory that its one client, the console, fills and
 //! drains. The protocol is documented in this crate's library
@@ -22,6 +23,7 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+use drv_pl011::{INT, Interrupts, Pl011};
 use svc_rt::call;
 use svc_rt::hypercall::CapSlot;
 use svc_rt::mmio::Device;
@@ -39,38 +41,6 @@ const SPACE: CapSlot = svc_rt::cap!(UART_SPACE);
 /// The device capability, to acknowledge its interrupt.
 const UART0: CapSlot = svc_rt::cap!(UART0);
 
-/// PL011 registers (offsets) and bits, from the Arm PrimeCell UART (PL011)
-/// Technical Reference Manual.
-mod pl011 {
-    /// Data: bits 7:0 the byte; on reads, bits 11:8 its error flags.
-    pub(crate) const DR: usize = 0x000;
-    /// Flags.
-    pub(crate) const FR: usize = 0x018;
-    /// Interrupt mask set/clear: a set bit enables that interrupt.
-    pub(crate) const IMSC: usize = 0x038;
-    /// Interrupt clear: a set bit clears that interrupt.
-    pub(crate) const ICR: usize = 0x044;
-
-    /// FR: receive FIFO empty.
-    pub(crate) const FR_RXFE: u32 = 1 << 4;
-    /// FR: transmit FIFO full.
-    pub(crate) const FR_TXFF: u32 = 1 << 5;
-
-    /// DR: framing, parity, break and overrun error flags of a received byte.
-    pub(crate) const DR_ERRORS: u32 = 0xf00;
-
-    /// Interrupts: receive (FIFO at its trigger level).
-    pub(crate) const INT_RX: u32 = 1 << 4;
-    /// Transmit (FIFO at or below its trigger level).
-    pub(crate) const INT_TX: u32 = 1 << 5;
-    /// Receive timeout (bytes waiting below the trigger level).
-    pub(crate) const INT_RT: u32 = 1 << 6;
-    /// Framing, parity, break and overrun errors.
-    pub(crate) const INT_ERRORS: u32 = 0xf << 7;
-    /// Every interrupt.
-    pub(crate) const INT_ALL: u32 = 0x7ff;
-}
-
 /// Bytes moved per batch between the UART and a ring.
 const CHUNK: usize = 64;
 
@@ -79,26 +49,19 @@ const CHUNK: usize = 64;
 const RECEIVE_LIMIT: usize = 4096;
 
 struct Driver {
-    uart: Device,
+    uart: Pl011<'static>,
     buffers: Buffers,
     /// The interrupts enabled now.
-    mask: u32,
+    mask: Interrupts,
     /// Received bytes dropped: error flags, or the receive ring was full.
     dropped: u64,
 }
 
 impl Driver {
-    fn flags(&self) -> u32 {
-        // Unreadable flags read as "nothing to receive, no room to send".
-        self.uart
-            .read32(pl011::FR)
-            .unwrap_or(pl011::FR_RXFE | pl011::FR_TXFF)
-    }
-
-    fn set_mask(&mut self, mask: u32) {
-        if mask != self.mask {
+    fn set_mask(&mut self, mask: Interrupts) {
+        if mask.get() != self.mask.get() {
             self.mask = mask;
-            self.uart.write32(pl011::IMSC, mask);
+            self.uart.set_enabled(mask);
         }
     }
 
@@ -108,14 +71,13 @@ impl Driver {
         let mut len = 0;
         let mut added = false;
         let mut taken = 0;
-        while taken < RECEIVE_LIMIT && self.flags() & pl011::FR_RXFE == 0 {
+        while taken < RECEIVE_LIMIT && !self.uart.receive_empty() {
             taken += 1;
-            let data = self.uart.read32(pl011::DR).unwrap_or(pl011::DR_ERRORS);
-            if data & pl011::DR_ERRORS != 0 {
+            let Ok(byte) = self.uart.receive() else {
                 self.dropped += 1;
                 continue;
-            }
-            chunk[len] = data as u8;
+            };
+            chunk[len] = byte;
             len += 1;
             if len == chunk.len() {
                 added |= self.deliver(&chunk[..len]);
@@ -123,10 +85,7 @@ impl Driver {
             }
         }
         added |= self.deliver(&chunk[..len]);
-        self.uart.write32(
-            pl011::ICR,
-            pl011::INT_RX | pl011::INT_RT | pl011::INT_ERRORS,
-        );
+        self.uart.clear(drv_pl011::receive_causes());
         added
     }
 
@@ -163,11 +122,11 @@ impl Driver {
             }
             let mut sent = 0;
             while sent < queued {
-                if self.flags() & pl011::FR_TXFF != 0 {
+                if self.uart.transmit_full() {
                     full = true;
                     break;
                 }
-                self.uart.write32(pl011::DR, u32::from(chunk[sent]));
+                self.uart.send(chunk[sent]);
                 sent += 1;
             }
             self.buffers.tx.advance(sent);
@@ -178,13 +137,8 @@ impl Driver {
         }
         // Clear a stale transmit interrupt before (re-)enabling it: it fires
         // again only once the FIFO has drained to its trigger level.
-        self.uart.write32(pl011::ICR, pl011::INT_TX);
-        let mask = if full {
-            self.mask | pl011::INT_TX
-        } else {
-            self.mask & !pl011::INT_TX
-        };
-        self.set_mask(mask);
+        self.uart.clear(INT::TX::SET);
+        self.set_mask(drv_pl011::transmit_mask(self.mask, full));
         consumed
     }
 
@@ -204,12 +158,16 @@ impl Driver {
 
 fn main(start: svc_rt::Start) -> ! {
     let registers = svc_rt::device!(UART0);
-    let Ok(uart) = Device::new(&start, registers.ipa as usize, registers.size as usize) else {
-        panic!(
-            "uart0's registers at {:#x} overlap this partition's RAM",
-            registers.ipa
-        );
-    };
+    let uart = Device::new(&start, registers.ipa as usize, registers.size as usize)
+        .ok()
+        .and_then(|device| device.registers::<drv_pl011::Registers>())
+        .unwrap_or_else(|| {
+            panic!(
+                "uart0's registers ({} bytes at {:#x}) are unusable: they overlap this \
+                 partition's RAM, or are too small or misaligned for a PL011",
+                registers.size, registers.ipa
+            )
+        });
     let window = svc_rt::shared!(UART_BUFFERS);
     let buffers = Region::new(&start, window)
         .ok()
@@ -227,13 +185,13 @@ fn main(start: svc_rt::Start) -> ! {
         registers.ipa
     );
     let mut driver = Driver {
-        uart,
+        uart: Pl011::new(uart),
         buffers,
-        mask: 0,
+        mask: Interrupts::new(0),
         dropped: 0,
     };
-    driver.uart.write32(pl011::ICR, pl011::INT_ALL);
-    driver.set_mask(pl011::INT_RX | pl011::INT_RT);
+    driver.uart.clear(drv_pl011::ALL);
+    driver.set_mask(Interrupts::new(u32::from(INT::RX::SET + INT::RT::SET)));
     loop {
         driver.service();
         // Unmask the interrupt if it was delivered; harmless if it was not.

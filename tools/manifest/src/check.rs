@@ -430,8 +430,9 @@ fn judge_device(
     let reserved = platform.reserved.iter().map(|r| (r.span, Refusal::Memory));
     let console = platform
         .console
+        .as_ref()
         .filter(|_| decl.kernel_log.is_none())
-        .map(|span| (span, Refusal::Console));
+        .map(|console| (console.span, Refusal::Console));
     let kept: Vec<Kept> = memory
         .chain(reserved)
         .chain(console)

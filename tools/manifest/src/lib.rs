@@ -10,8 +10,10 @@
 //! 1. `read`/`system`: the TOML, parsed with spans, read into declarations
 //!    (`diag` collects the errors, `size` reads sizes);
 //!    unknown keys, missing keys and wrong types are errors.
-//! 2. `environment`/`platform`: the programs that exist, and
-//!    `platforms/<name>/platform.toml`, read and checked the same way.
+//! 2. `environment`/[`platform`]: the programs that exist, and
+//!    `platforms/<name>/platform.toml`, read and checked the same way
+//!    (the one reader of that file: `cargo xtask` and the platform crate's
+//!    build script use [`platform::Platform::read`] too).
 //! 3. `check`/`channels`/`vm`: names resolve, memory and devices fit the
 //!    platform and are owned once, badges and bits are chosen, virtual
 //!    machines have their monitors and files and devices that can be passed
@@ -31,7 +33,7 @@ mod diag;
 mod environment;
 mod lower;
 mod model;
-mod platform;
+pub mod platform;
 mod read;
 mod report;
 mod size;

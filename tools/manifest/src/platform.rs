@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The platform description (`platforms/<name>/platform.toml`): the board's
-//! cores, RAM, reserved ranges and devices, as the manifest compiler needs
-//! them.
+//! The platform description (`platforms/<name>/platform.toml`), read once
+//! for everyone: the board's cores, RAM, reserved ranges and devices for the
+//! manifest compiler; its console UART and devices for the platform crate's
+//! build script (`platforms/<name>/build.rs`, which has this crate as a
+//! build-dependency); its kernel binary and QEMU settings for `cargo xtask`.
 //!
-//! The file also holds keys for the build and the runner (`name`, `binary`,
-//! `[qemu]`, `[console]`); those are read elsewhere and only allowed here.
-//! Everything this module reads is checked with the same care as a system
-//! manifest, and its errors name the platform file.
+//! This is the only reader of the file. Everything in it is checked with
+//! the same care as a system manifest, and its errors name the platform
+//! file, line, column and key ([`Platform::read`]).
+
+use std::path::Path;
 
 use hv_image::{NAME_LENGTH, PAGE_SIZE, is_valid_name};
 
-use crate::diag::{At, Place, Sink};
+use crate::diag::{At, Diagnostic, Diagnostics, Place, Sink};
 use crate::read::{FieldAt, TableReader};
 use crate::size;
 
@@ -23,16 +26,17 @@ pub(crate) const MAX_CORES: u8 = 8;
 
 /// A range of physical memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Span {
+pub struct Span {
     /// First byte.
-    pub(crate) base: u64,
+    pub base: u64,
     /// Bytes; `base + size` does not overflow.
-    pub(crate) size: u64,
+    pub size: u64,
 }
 
 impl Span {
     /// One past the last byte.
-    pub(crate) const fn end(self) -> u64 {
+    #[must_use]
+    pub const fn end(self) -> u64 {
         self.base + self.size
     }
 
@@ -48,44 +52,71 @@ impl Span {
 }
 
 /// A range set aside for the kernel and the loader.
-#[derive(Clone, Debug)]
-pub(crate) struct Reserved {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reserved {
     /// The range.
-    pub(crate) span: Span,
+    pub span: Span,
     /// What is there.
-    pub(crate) what: String,
+    pub what: String,
 }
 
-/// A device partitions may own.
-#[derive(Clone, Debug)]
-pub(crate) struct Device {
+/// A device partitions may own (`[devices.<name>]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
     /// Its name.
-    pub(crate) name: String,
+    pub name: String,
     /// Its device-tree compatible string.
-    pub(crate) compatible: String,
+    pub compatible: String,
     /// Its register block.
-    pub(crate) span: Span,
-    /// Its interrupts (GIC INTIDs).
-    pub(crate) irqs: Vec<u32>,
+    pub span: Span,
+    /// Its interrupts (GIC INTIDs, shared peripheral interrupts).
+    pub irqs: Vec<u32>,
+}
+
+/// The UART the kernel prints through from its first line (`[console]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Console {
+    /// Its device-tree compatible string.
+    pub compatible: String,
+    /// Its register block.
+    pub span: Span,
+    /// Its interrupt (a GIC INTID, a shared peripheral interrupt).
+    pub intid: u32,
+}
+
+/// How `cargo xtask` runs the board under QEMU (`[qemu]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Qemu {
+    /// QEMU's `-M` value, before the runner adds the GIC version.
+    pub machine: String,
+    /// QEMU's `-cpu` value.
+    pub cpu: String,
+    /// Where RAM starts: the image is loaded at this address.
+    pub ram_base: u64,
 }
 
 /// A checked platform description.
-#[derive(Clone, Debug)]
-pub(crate) struct Platform {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
     /// Its name, which is also its folder.
-    pub(crate) name: String,
+    pub name: String,
     /// The file, as shown in messages.
-    pub(crate) file: String,
+    pub file: String,
+    /// The kernel binary the platform crate builds (`binary`), if it
+    /// builds one (test boards do not).
+    pub binary: Option<String>,
+    /// How to run it under QEMU (`[qemu]`), if QEMU models it.
+    pub qemu: Option<Qemu>,
     /// Cores in the default configuration.
-    pub(crate) cores: u8,
+    pub cores: u8,
     /// RAM banks.
-    pub(crate) memory: Vec<Span>,
+    pub memory: Vec<Span>,
     /// Ranges partitions never get.
-    pub(crate) reserved: Vec<Reserved>,
+    pub reserved: Vec<Reserved>,
     /// Devices, in file order.
-    pub(crate) devices: Vec<Device>,
+    pub devices: Vec<Device>,
     /// The kernel's console UART (`[console]`), if the platform names one.
-    pub(crate) console: Option<Span>,
+    pub console: Option<Console>,
 }
 
 impl Platform {
@@ -129,6 +160,39 @@ impl Platform {
             .find(|(_, d)| d.name == name)
     }
 
+    /// Reads and checks the platform description at `path`
+    /// (`platforms/<name>/platform.toml`), whose `name` must be its folder's.
+    /// Errors show the path as given.
+    ///
+    /// # Errors
+    ///
+    /// Every error found, each with file, line, column and key; or that the
+    /// file cannot be read.
+    pub fn read(path: &Path) -> Result<Self, Diagnostics> {
+        let file = path.display().to_string();
+        let folder = path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|name| name.to_str())
+            .unwrap_or_default();
+        let source = std::fs::read_to_string(path).map_err(|error| Diagnostics {
+            errors: vec![Diagnostic {
+                file: file.clone(),
+                position: None,
+                key: String::new(),
+                message: format!("cannot read the platform description: {error}"),
+                help: "check the path".to_owned(),
+            }],
+        })?;
+        let mut sink = Sink::new(&file, &source);
+        let platform = Self::parse(&file, &source, folder, &mut sink);
+        let errors = sink.into_diagnostics();
+        match platform {
+            Some(platform) if errors.is_empty() => Ok(platform),
+            _ => Err(Diagnostics { errors }),
+        }
+    }
+
     /// Reads and checks a platform description; `file` is how to show its
     /// path, `folder` the name it must carry.
     pub(crate) fn parse(
@@ -164,10 +228,11 @@ impl Platform {
                 format!("write `name = \"{folder}\"`"),
             );
         }
-        // Read by the build and the runner, not here.
-        for key in ["binary", "qemu"] {
-            let _ = root.get(key);
-        }
+        let binary = root
+            .get("binary")
+            .and_then(|field| field.string(sink, "write the kernel binary's name in quotes"))
+            .map(|binary| binary.value);
+        let qemu = read_qemu(&mut root, sink);
         let console = read_console(&mut root, sink);
         let cores = read_cores(&mut root, sink);
         let memory = read_memory(&mut root, sink);
@@ -185,6 +250,8 @@ impl Platform {
         Some(Self {
             name: folder.to_owned(),
             file: file.to_owned(),
+            binary,
+            qemu,
             cores: cores?,
             memory,
             reserved,
@@ -194,19 +261,58 @@ impl Platform {
     }
 }
 
-/// `[console]`: where the kernel prints. Only `base` and `size` matter
-/// here (the build reads the rest).
-fn read_console(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Span> {
+/// `[qemu]`: how the runner starts QEMU for this board.
+fn read_qemu(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Qemu> {
+    let help = "`[qemu]` takes `machine`, `cpu` and `ram_base`";
+    let mut table = root.get("qemu")?.table(sink, "the `[qemu]` table", help)?;
+    let machine = table
+        .require(sink, "machine", "add `machine = \"<QEMU's -M value>\"`")
+        .and_then(|field| field.string(sink, "write QEMU's machine in quotes"));
+    let cpu = table
+        .require(sink, "cpu", "add `cpu = \"<QEMU's -cpu value>\"`")
+        .and_then(|field| field.string(sink, "write QEMU's CPU in quotes"));
+    let ram_base = table
+        .require(sink, "ram_base", "add `ram_base = <where RAM starts>`")
+        .and_then(|field| address(&field, sink));
+    table.finish(sink, &["machine", "cpu", "ram_base"]);
+    Some(Qemu {
+        machine: machine?.value,
+        cpu: cpu?.value,
+        ram_base: ram_base?.value,
+    })
+}
+
+/// `[console]`: the UART the kernel prints through.
+fn read_console(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Console> {
     let help = "`[console]` takes `compatible`, `base`, `size` and `intid`";
     let mut table = root
         .get("console")?
         .table(sink, "the `[console]` table", help)?;
-    for key in ["compatible", "intid"] {
-        let _ = table.get(key);
-    }
+    let compatible = table
+        .require(
+            sink,
+            "compatible",
+            "add `compatible = \"vendor,model\"` as in the device tree",
+        )
+        .and_then(|field| field.string(sink, "write the compatible string in quotes"));
     let span = read_span(&mut table, sink, "console");
+    let intid = table
+        .require(sink, "intid", "add `intid = <the UART's GIC INTID>`")
+        .and_then(|field| {
+            field.integer_in(
+                sink,
+                SPI_FIRST..=SPI_LAST,
+                "INTID",
+                "the console's interrupt is a shared peripheral interrupt, INTIDs 32 to 1019",
+            )
+        })
+        .and_then(|intid| u32::try_from(intid.value).ok());
     table.finish(sink, &["compatible", "base", "size", "intid"]);
-    span
+    Some(Console {
+        compatible: compatible?.value,
+        span: span?,
+        intid: intid?,
+    })
 }
 
 /// `[cores] count = N`.
@@ -473,4 +579,116 @@ pub(crate) fn check_name(name: &At<String>, sink: &mut Sink<'_>, what: &str) -> 
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::{Console, Platform, Qemu, Span};
+
+    /// The workspace root.
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// Writes `text` as `<scratch>/<folder>/platform.toml`.
+    fn board(test: &str, folder: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir()
+            .join(format!(
+                "hv-manifest-platform-{}-{test}",
+                std::process::id()
+            ))
+            .join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("platform.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn qemu_virt_reads_with_everything_its_readers_need() {
+        let path = root().join("platforms/qemu-virt/platform.toml");
+        let platform = Platform::read(&path).unwrap();
+        assert_eq!(platform.name, "qemu-virt");
+        assert_eq!(platform.binary.as_deref(), Some("bulkhead-qemu-virt"));
+        assert_eq!(
+            platform.qemu,
+            Some(Qemu {
+                machine: "virt,virtualization=on".to_owned(),
+                cpu: "cortex-a57".to_owned(),
+                ram_base: 0x4000_0000,
+            })
+        );
+        assert_eq!(
+            platform.console,
+            Some(Console {
+                compatible: "arm,pl011".to_owned(),
+                span: Span {
+                    base: 0x0900_0000,
+                    size: 0x1000
+                },
+                intid: 33,
+            })
+        );
+        assert_eq!(platform.cores, 4);
+        let (_, uart) = platform.device("uart0").unwrap();
+        assert_eq!(uart.irqs, [33]);
+        assert_eq!(uart.span.base, 0x0900_0000);
+    }
+
+    #[test]
+    fn a_board_without_binary_qemu_or_console_reads() {
+        let path = board(
+            "minimal",
+            "tiny",
+            "name = \"tiny\"\n[cores]\ncount = 1\n\
+             [[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
+        );
+        let platform = Platform::read(&path).unwrap();
+        assert_eq!(platform.binary, None);
+        assert_eq!(platform.qemu, None);
+        assert_eq!(platform.console, None);
+        assert!(platform.devices.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_key() {
+        let path = board(
+            "bad",
+            "shaky",
+            "name = \"shaky\"\nbinary = 7\n\n[qemu]\nmachine = \"virt\"\nram_base = -1\n\n\
+             [console]\ncompatible = \"arm,pl011\"\nbase = 0x0900_0000\nsize = 0x1000\n\
+             intid = 7\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
+        );
+        let file = path.display().to_string();
+        let errors = Platform::read(&path).unwrap_err().to_string();
+        let expected = [
+            format!("error: {file}:2:10: binary: "),
+            format!("error: {file}:4:1: qemu: the `[qemu]` table needs the key `cpu`"),
+            format!("error: {file}:6:12: qemu.ram_base: -1 is not an address"),
+            format!("error: {file}:12:9: console.intid: INTID 7 is out of range"),
+        ];
+        for line in &expected {
+            assert!(errors.contains(line.as_str()), "{line}\nnot in\n{errors}");
+        }
+        assert_eq!(
+            errors.matches("error: ").count(),
+            expected.len(),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_error_naming_it() {
+        let errors = Platform::read(Path::new("/nonexistent/board/platform.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.starts_with(
+                "error: /nonexistent/board/platform.toml: cannot read the platform description"
+            ),
+            "{errors}"
+        );
+    }
 }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use hv_abi::hypercall::Rights;
 use hv_image::{MappingKind, Object};
-use serde::Deserialize;
 
 use crate::{Result, error};
 
@@ -384,48 +383,37 @@ pub(crate) struct Platform {
     pub(crate) ram_base: u64,
 }
 
-#[derive(Deserialize)]
-struct PlatformFile {
-    name: String,
-    binary: String,
-    qemu: QemuTable,
-}
-
-#[derive(Deserialize)]
-struct QemuTable {
-    machine: String,
-    cpu: String,
-    ram_base: u64,
-}
-
 impl Platform {
-    /// Reads `platforms/<name>/platform.toml`.
+    /// Reads `platforms/<name>/platform.toml` with `hv-manifest`'s reader
+    /// (the one every user of the file shares), for a board that builds a
+    /// kernel binary and runs under QEMU.
     pub(crate) fn load(name: &str) -> Result<Self> {
-        let dir = crate::root().join("platforms").join(name);
-        let path = dir.join("platform.toml");
+        let path = crate::root()
+            .join("platforms")
+            .join(name)
+            .join("platform.toml");
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !path.is_file() {
             return Err(error!(
                 "unknown platform `{name}`; known platforms: {}",
                 known_platforms().join(", ")
             ));
         }
-        let text = std::fs::read_to_string(&path)?;
-        let file: PlatformFile = toml::from_str(&text)
-            .map_err(|e| error!("{}: {}", path.display(), e.to_string().trim_end()))?;
-        if file.name != name {
-            return Err(error!(
-                "{}: name is `{}`, but the folder is `{name}`",
-                path.display(),
-                file.name
-            ));
-        }
+        let file = hv_manifest::platform::Platform::read(&path)
+            .map_err(|errors| error!("{}", errors.to_string().trim_end()))?;
+        let shown = path.display();
+        let binary = file
+            .binary
+            .ok_or_else(|| error!("{shown}: no `binary`: the platform builds no kernel"))?;
+        let qemu = file
+            .qemu
+            .ok_or_else(|| error!("{shown}: no `[qemu]` table: QEMU cannot run this platform"))?;
         Ok(Self {
             name: file.name,
             package: format!("plat-{name}"),
-            binary: file.binary,
-            qemu_machine: file.qemu.machine,
-            qemu_cpu: file.qemu.cpu,
-            ram_base: file.qemu.ram_base,
+            binary,
+            qemu_machine: qemu.machine,
+            qemu_cpu: qemu.cpu,
+            ram_base: qemu.ram_base,
         })
     }
 }

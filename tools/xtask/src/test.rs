@@ -433,7 +433,7 @@ fn macro_arguments(texts: &[String], macro_name: &str) -> Vec<String> {
 fn unsafe_audit() -> std::result::Result<String, String> {
     let root = crate::root();
     let mut files = Vec::new();
-    for dir in ["kernel", "platforms", "services", "guests"] {
+    for dir in ["kernel", "drivers", "platforms", "services", "guests"] {
         collect_rust_files(&root.join(dir), &mut files);
     }
     let mut offending = Vec::new();

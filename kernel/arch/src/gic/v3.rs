@@ -2,7 +2,7 @@
 //! GICv3: a memory-mapped distributor and redistributors, and the CPU
 //! interface in system registers (ICC_*_EL1, ICC_SRE_EL2).
 
-use aarch64_cpu::registers::{ICC_SRE_EL2, ReadWriteable};
+use aarch64_cpu::registers::{ICC_CTLR_EL1, ICC_SRE_EL2, ReadWriteable};
 use hv_core::platform::Gic as GicInfo;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
@@ -162,7 +162,7 @@ impl Gic {
         // ICC_SGI1R_EL1); without it they would be lost. The CPU interfaces
         // of one system agree, so this core's answer stands for its senders.
         let affinity = crate::cpu::mpidr_affinity();
-        if affinity & 0xff > 15 && sysreg::read_icc_ctlr_el1() & ICC_CTLR_RSS == 0 {
+        if affinity & 0xff > 15 && ICC_CTLR_EL1.get() & ICC_CTLR_RSS == 0 {
             return Err(GicError::NoRangeSelector(affinity));
         }
         Ok(())
