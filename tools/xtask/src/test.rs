@@ -64,11 +64,12 @@ const BARE_METAL: [&str; 31] = [
 
 /// The workspace folders whose crates are bare-metal.
 #[cfg(test)]
-const BARE_METAL_FOLDERS: [&str; 5] = [
+const BARE_METAL_FOLDERS: [&str; 6] = [
     "kernel/arch",
     "kernel/kern",
     "platforms/",
     "services/",
+    "tests/partitions/",
     "guests/",
 ];
 
@@ -359,7 +360,9 @@ fn lints(tools: &Tools, tally: &mut Tally) {
 /// services' sources: `BULKHEAD_CAP_<NAME>` for each `cap!(NAME)`, and so on.
 fn placeholder_environment() -> Vec<(String, &'static str)> {
     let mut files = Vec::new();
-    collect_rust_files(&crate::root().join("services"), &mut files);
+    for folder in hv_manifest::PROGRAM_FOLDERS {
+        collect_rust_files(&crate::root().join(folder), &mut files);
+    }
     let texts: Vec<String> = files
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
@@ -432,7 +435,13 @@ fn macro_arguments(texts: &[String], macro_name: &str) -> Vec<String> {
 fn unsafe_audit() -> std::result::Result<String, String> {
     let root = crate::root();
     let mut files = Vec::new();
-    for dir in ["kernel", "platforms", "services", "guests"] {
+    for dir in [
+        "kernel",
+        "platforms",
+        "services",
+        "tests/partitions",
+        "guests",
+    ] {
         collect_rust_files(&root.join(dir), &mut files);
     }
     let mut offending = Vec::new();

@@ -86,7 +86,7 @@ pub(super) fn partition_control(c: &Context<'_>, gic: Gic, smp: u32) -> Result<S
          stays stopped"
             .to_owned(),
         "[monitor] monitor: done: everything it watches stays stopped".into(),
-        "[crasher] panicked at services/crasher/src/main.rs".into(),
+        "[crasher] panicked at tests/partitions/crasher/src/main.rs".into(),
         "[meddler] PartitionStop on its `ping` endpoint: refused, the capability names the wrong \
          kind of object"
             .into(),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The console UART's owner attacks the kernel through it
-//! (`tests/qemu/jammer.toml`, `services/jammer`).
+//! (`tests/qemu/jammer.toml`, `tests/partitions/jammer`).
 //!
 //! jammer owns uart0 and reads the kernel log (a manifest that gave the UART
 //! away without a reader would be refused: `err/device-console-without-kernel-log`

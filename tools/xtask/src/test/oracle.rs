@@ -2,7 +2,7 @@
 //! System tests of the test oracle itself: a partition that prints lines
 //! imitating the kernel's and another partition's cannot make a check pass.
 //!
-//! `mimic` (`services/mimic`) prints a fault report of `pong`, which never
+//! `mimic` (`tests/partitions/mimic`) prints a fault report of `pong`, which never
 //! faults, the ready line and `[ping] ping: done`, plainly and behind a
 //! carriage return, backspaces, an escape sequence and padding that fills a
 //! line buffer; then it panics, so the kernel reports a real fault. The
