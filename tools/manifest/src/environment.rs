@@ -183,7 +183,7 @@ impl Environment {
     }
 
     /// The known program names, sorted, once each.
-    pub fn programs(&self) -> Vec<&str> {
+    pub(crate) fn programs(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.programs.iter().map(|(n, _)| n.as_str()).collect();
         names.dedup();
         names
@@ -192,7 +192,7 @@ impl Environment {
     /// The folders (relative to the root) that hold a program `name`: one
     /// for a program that exists, none for one that does not, two for a
     /// name in both of [`PROGRAM_FOLDERS`].
-    pub fn program_folders(&self, name: &str) -> Vec<&Path> {
+    pub(crate) fn program_folders(&self, name: &str) -> Vec<&Path> {
         self.programs
             .iter()
             .filter(|(n, _)| n == name)
