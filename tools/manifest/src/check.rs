@@ -21,7 +21,7 @@ use hv_image::{MAX_DEVICES, MAX_PARTITIONS, MAX_PROGRAMS};
 
 use crate::channels;
 use crate::diag::{At, Sink};
-use crate::environment::Environment;
+use crate::environment::{Environment, PROGRAM_PLACES};
 use crate::model::{ChannelKind, KernelLog, Kind, Partition, System};
 use crate::platform::Platform;
 use crate::read::{closest, list};
@@ -61,7 +61,7 @@ pub(crate) fn check(
             format!("a system has at most {MAX_PARTITIONS} partitions; merge some services"),
         );
     }
-    let (program_indices, program_names) = check_programs(decl, environment.programs(), sink);
+    let (program_indices, program_names) = check_programs(decl, environment, sink);
     let mut pieces = Vec::new();
     for (i, declared) in decl.partitions.iter().enumerate() {
         let cores = platform.and_then(|platform| check_cores(declared, platform, sink));
@@ -130,6 +130,15 @@ pub(crate) fn check(
         name: decl.name.as_ref()?.value.clone(),
         description: decl.description.clone(),
         platform: platform.clone(),
+        program_folders: program_names
+            .iter()
+            .map(|name| {
+                environment
+                    .program_folders(name)
+                    .first()
+                    .map_or_else(|| format!("services/{name}"), |f| f.display().to_string())
+            })
+            .collect(),
         programs: program_names,
         partitions,
         channels: checked.channels,
@@ -251,12 +260,12 @@ fn check_controls(
 /// settings, since each is built with its own.
 fn check_programs(
     decl: &SystemDecl,
-    programs: &[String],
+    environment: &Environment,
     sink: &mut Sink<'_>,
 ) -> (Vec<Option<usize>>, Vec<String>) {
     // Entries, each with whether it is one partition's own.
     let mut table: Vec<(&str, bool)> = Vec::new();
-    let known: Vec<&str> = programs.iter().map(String::as_str).collect();
+    let known = environment.programs();
     let mut indices = Vec::new();
     for (position, partition) in decl.partitions.iter().enumerate() {
         let Some(program) = partition.program.as_ref().filter(|_| !partition.is_vm()) else {
@@ -266,9 +275,9 @@ fn check_programs(
         let name = program.value.as_str();
         if !known.contains(&name) {
             let available = if known.is_empty() {
-                "services/ has no programs yet".to_owned()
+                format!("{PROGRAM_PLACES} have no programs yet")
             } else {
-                format!("the programs in services/ are {}", list(&known))
+                format!("the programs in {PROGRAM_PLACES} are {}", list(&known))
             };
             let help = match closest(name, &known) {
                 Some(near) => format!("did you mean `{near}`? {available}"),
@@ -276,8 +285,29 @@ fn check_programs(
             };
             sink.error(
                 &program.place,
-                format!("no program `{name}`: there is no services/{name}/ with a Cargo.toml and src/main.rs"),
+                format!(
+                    "no program `{name}`: there is no services/{name}/ or tests/partitions/{name}/ \
+                     with a Cargo.toml and src/main.rs"
+                ),
                 help,
+            );
+            indices.push(None);
+            continue;
+        }
+        let folders = environment.program_folders(name);
+        if folders.len() > 1 {
+            let places: Vec<String> = folders
+                .iter()
+                .map(|f| format!("{}/", f.display()))
+                .collect();
+            let places: Vec<&str> = places.iter().map(String::as_str).collect();
+            sink.error(
+                &program.place,
+                format!("program `{name}` is in two places: {}", list(&places)),
+                format!(
+                    "a program is named by its folder, so the name must be unique across \
+                     {PROGRAM_PLACES}: rename one (its folder and its package `svc-{name}`)"
+                ),
             );
             indices.push(None);
             continue;

@@ -17,8 +17,11 @@ use crate::read;
 pub struct Environment {
     /// The workspace root; platform folders are relative to it.
     root: PathBuf,
-    /// Known program names.
-    programs: Vec<String>,
+    /// Known programs: each name with its crate's folder, relative to
+    /// `root`, sorted by name. A name may appear twice (a folder of that
+    /// name in both of [`PROGRAM_FOLDERS`]), which a manifest that names it
+    /// is told.
+    programs: Vec<(String, PathBuf)>,
     /// Folders holding `<platform>/platform.toml`, relative to `root`,
     /// searched in order.
     platform_dirs: Vec<PathBuf>,
@@ -40,15 +43,30 @@ pub(crate) struct DefaultGuest {
     pub(crate) initrd: PathBuf,
 }
 
+/// Where a workspace's programs are, relative to its root: the services a
+/// shipped system may run, and the partitions only the tests run (attackers,
+/// crashers, spinners). Program `x` is the crate in `<folder>/x/` (package
+/// `svc-x`, binary `x`) in either; a name may be in only one of them.
+pub const PROGRAM_FOLDERS: [&str; 2] = ["services", "tests/partitions"];
+
+/// How the places programs come from are named in messages.
+pub(crate) const PROGRAM_PLACES: &str = "services/ and tests/partitions/";
+
 impl Environment {
-    /// The environment of a workspace: programs are the folders
-    /// `services/<x>` that hold a `Cargo.toml` and a `src/main.rs` (so the
-    /// runtime library `services/rt` is not one); guest programs are the
-    /// folders `guests/<x>` that hold both, not yet built (see
+    /// The environment of a workspace: programs are the folders `<x>` of
+    /// [`PROGRAM_FOLDERS`] (`services/` and `tests/partitions/`) that hold a
+    /// `Cargo.toml` and a `src/main.rs` (so the runtime library
+    /// `services/rt` is not one); guest programs are the folders
+    /// `guests/<x>` that hold both, not yet built (see
     /// [`Self::with_guest_program`]); platforms are under `platforms/`.
     #[must_use]
     pub fn from_workspace(root: &Path) -> Self {
-        let mut environment = Self::new(root, crates_in(&root.join("services")));
+        let mut environment = Self::new(root, Vec::new());
+        for folder in PROGRAM_FOLDERS {
+            for name in crates_in(&root.join(folder)) {
+                environment = environment.with_program(&name, &Path::new(folder).join(&name));
+            }
+        }
         environment.guest_programs = crates_in(&root.join("guests"))
             .into_iter()
             .map(|name| (name, None))
@@ -56,10 +74,18 @@ impl Environment {
         environment
     }
 
-    /// An environment with the given programs, and platforms under
-    /// `root/platforms`.
+    /// An environment with the given programs (each as if in
+    /// `services/<name>`), and platforms under `root/platforms`.
     #[must_use]
     pub fn new(root: &Path, programs: Vec<String>) -> Self {
+        let mut programs: Vec<(String, PathBuf)> = programs
+            .into_iter()
+            .map(|name| {
+                let folder = Path::new(PROGRAM_FOLDERS[0]).join(&name);
+                (name, folder)
+            })
+            .collect();
+        programs.sort();
         Self {
             root: root.to_path_buf(),
             programs,
@@ -83,6 +109,15 @@ impl Environment {
     /// The default guest, if one was given.
     pub(crate) fn default_guest(&self) -> Option<&DefaultGuest> {
         self.default_guest.as_ref()
+    }
+
+    /// Adds the program `name`, whose crate is in `folder` (relative to the
+    /// root, as messages and the report show it).
+    #[must_use]
+    pub fn with_program(mut self, name: &str, folder: &Path) -> Self {
+        self.programs.push((name.to_owned(), folder.to_path_buf()));
+        self.programs.sort();
+        self
     }
 
     /// Gives the guest program `name` (the project's own bare-metal guest
@@ -147,9 +182,22 @@ impl Environment {
         names
     }
 
-    /// The known program names.
-    pub(crate) fn programs(&self) -> &[String] {
-        &self.programs
+    /// The known program names, sorted, once each.
+    pub(crate) fn programs(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.programs.iter().map(|(n, _)| n.as_str()).collect();
+        names.dedup();
+        names
+    }
+
+    /// The folders (relative to the root) that hold a program `name`: one
+    /// for a program that exists, none for one that does not, two for a
+    /// name in both of [`PROGRAM_FOLDERS`].
+    pub(crate) fn program_folders(&self, name: &str) -> Vec<&Path> {
+        self.programs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, folder)| folder.as_path())
+            .collect()
     }
 
     /// Finds, reads and checks the platform `name`; its errors go to

@@ -43,7 +43,7 @@ mod vm;
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics};
-pub use environment::Environment;
+pub use environment::{Environment, PROGRAM_FOLDERS};
 pub use hv_image::BootManifest;
 use hv_image::package::{self, BuildError};
 
@@ -54,8 +54,8 @@ use crate::diag::Sink;
 pub struct Compiled {
     /// The manifest the kernel will read, already validated.
     pub manifest: BootManifest,
-    /// Program names by index: program `x` is the crate `services/x`
-    /// (package `svc-x`); a service's program indexes this list. A name
+    /// Program names by index: program `x` is the crate `services/x` or
+    /// `tests/partitions/x` (package `svc-x`); a service's program indexes this list. A name
     /// appears once for all the partitions that run it, except that every
     /// monitor of a virtual machine has an entry of its own (so `vmm` may be
     /// listed once per guest): each is built with its own guest's layout;

@@ -31,6 +31,9 @@ pub(crate) struct System {
     /// has an entry of its own (each is built with its own guest's layout or
     /// settings).
     pub(crate) programs: Vec<String>,
+    /// Each program's crate folder, relative to the workspace root
+    /// (`services/ping`, `tests/partitions/spin`), by the same index.
+    pub(crate) program_folders: Vec<String>,
     /// Partitions, in file order.
     pub(crate) partitions: Vec<Partition>,
     /// Channels, in file order.

@@ -259,7 +259,8 @@ pub(crate) fn report(
             .collect();
         let _ = writeln!(
             out,
-            "  {index}  {program} (services/{program}): {}",
+            "  {index}  {program} ({}): {}",
+            system.program_folders[index],
             users.join(", ")
         );
     }

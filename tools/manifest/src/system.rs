@@ -283,8 +283,7 @@ fn read_partition(
     if kind == Some(KindDecl::Vm) {
         table.set_what("a virtual machine partition");
     }
-    let program_help =
-        "add `program = \"<name>\"`: the service in services/<name> that the partition runs";
+    let program_help = "add `program = \"<name>\"`: the program in services/<name> or tests/partitions/<name> that the partition runs";
     let program = if kind == Some(KindDecl::Service) {
         table.require(sink, "program", program_help)
     } else {

@@ -47,17 +47,20 @@ fn an_unreadable_file_is_one_error_without_a_position() {
 }
 
 #[test]
-fn programs_are_the_services_with_a_main() {
+fn programs_are_the_services_and_test_partitions_with_a_main() {
     let dir = std::env::temp_dir().join(format!("hv-manifest-test-{}", std::process::id()));
     // A program has a Cargo.toml and a main.rs; a library (like svc-rt) or
-    // a stray folder is not one.
-    for (service, files) in [
-        ("console", &["Cargo.toml", "src/main.rs"][..]),
-        ("hello", &["Cargo.toml", "src/main.rs"]),
-        ("rt", &["Cargo.toml", "src/lib.rs"]),
-        ("notes", &["src/main.rs"]),
+    // a stray folder is not one. Programs come from services/ and
+    // tests/partitions/.
+    for (folder, files) in [
+        ("services/console", &["Cargo.toml", "src/main.rs"][..]),
+        ("services/hello", &["Cargo.toml", "src/main.rs"]),
+        ("services/rt", &["Cargo.toml", "src/lib.rs"]),
+        ("services/notes", &["src/main.rs"]),
+        ("tests/partitions/spin", &["Cargo.toml", "src/main.rs"]),
+        ("tests/partitions/hello", &["Cargo.toml", "src/main.rs"]),
     ] {
-        let folder = dir.join("services").join(service);
+        let folder = dir.join(folder);
         std::fs::create_dir_all(folder.join("src")).unwrap();
         for file in files {
             std::fs::write(folder.join(file), "").unwrap();
@@ -65,7 +68,46 @@ fn programs_are_the_services_with_a_main() {
     }
     let environment = Environment::from_workspace(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(environment.programs(), ["console", "hello"]);
+    assert_eq!(environment.programs(), ["console", "hello", "spin"]);
+    assert_eq!(
+        environment.program_folders("spin"),
+        [Path::new("tests/partitions/spin")]
+    );
+    assert_eq!(
+        environment.program_folders("hello"),
+        [
+            Path::new("services/hello"),
+            Path::new("tests/partitions/hello")
+        ]
+    );
+    // A manifest that names a program in both places is told so.
+    let source = "[system]\nname = \"twice\"\nplatform = \"qemu-virt\"\n\n\
+                  [partitions.a]\nprogram = \"hello\"\nmemory = \"64K\"\n\n\
+                  [partitions.b]\nprogram = \"spin\"\nmemory = \"64K\"\n";
+    let environment = Environment::new(&root(), vec!["hello".to_owned()])
+        .with_program("hello", Path::new("tests/partitions/hello"))
+        .with_program("spin", Path::new("tests/partitions/spin"));
+    let errors = compile_source("twice.toml", source, &environment).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "error: twice.toml:6:11: partitions.a.program: program `hello` is in two places: \
+         `services/hello/` and `tests/partitions/hello/`\n  help: a program is named by its \
+         folder, so the name must be unique across services/ and tests/partitions/: rename one \
+         (its folder and its package `svc-hello`)\n"
+    );
+    let compiled = compile_source(
+        "once.toml",
+        &source.replace("\"hello\"", "\"spin\""),
+        &environment,
+    )
+    .unwrap();
+    assert!(
+        compiled
+            .report
+            .contains("  0  spin (tests/partitions/spin): a, b\n"),
+        "{}",
+        compiled.report
+    );
 }
 
 #[test]

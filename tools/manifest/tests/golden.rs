@@ -17,10 +17,9 @@ use hv_image::package::Package;
 use hv_manifest::{Environment, compile_source_in};
 
 /// The programs the fixtures may name, as if `services/<x>` existed.
-const PROGRAMS: [&str; 8] = [
+const PROGRAMS: [&str; 7] = [
     "console",
     "consumer",
-    "hello",
     "ping",
     "pong",
     "producer",
@@ -33,12 +32,21 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The test partition the fixtures may name, as if `tests/partitions/<x>`
+/// existed.
+const TEST_PROGRAMS: [&str; 1] = ["hello"];
+
 /// The environment the fixtures compile in: the fixture programs, the test
 /// boards besides the real platforms, the guest program `probe` and (unless
 /// `default_guest` is false) the stand-in default guest.
 fn environment(default_guest: bool) -> Environment {
     let guest = root().join("tests/manifests/guest");
-    let environment = Environment::new(&root(), PROGRAMS.iter().map(|p| (*p).to_owned()).collect())
+    let mut environment =
+        Environment::new(&root(), PROGRAMS.iter().map(|p| (*p).to_owned()).collect());
+    for name in TEST_PROGRAMS {
+        environment = environment.with_program(name, &Path::new("tests/partitions").join(name));
+    }
+    let environment = environment
         .with_platform_dir(Path::new("tests/manifests/platforms"))
         .with_guest_program("probe", guest.join("Image"));
     if default_guest {

@@ -107,8 +107,11 @@ fn profile(variant: Variant) -> &'static str {
     if variant.release { "release" } else { "debug" }
 }
 
-/// Builds the service program `name` (package `svc-<name>`, binary `<name>`,
-/// linked with `services/rt/link.x`) and returns its ELF file.
+/// Builds the program `name` (package `svc-<name>`, binary `<name>`, linked
+/// with `services/rt/link.x`) and returns its ELF file. Its crate is
+/// `services/<name>` or `tests/partitions/<name>`
+/// ([`hv_manifest::PROGRAM_FOLDERS`]); both are workspace members, so cargo
+/// finds it by its package name in either.
 pub(crate) fn build_program(
     tools: &Tools,
     name: &str,

@@ -2,7 +2,7 @@
 //! System tests of the test oracle itself: a partition that prints lines
 //! imitating the kernel's and another partition's cannot make a check pass.
 //!
-//! `mimic` (`services/mimic`) prints a fault report of `pong`, which never
+//! `mimic` (`tests/partitions/mimic`) prints a fault report of `pong`, which never
 //! faults, the ready line and `[ping] ping: done`, plainly and behind a
 //! carriage return, backspaces, an escape sequence and padding that fills a
 //! line buffer; then it panics, so the kernel reports a real fault. The
@@ -17,19 +17,16 @@
 //! - `tests/qemu/oracle-console.toml`: the console and the UART driver;
 //!   `mimic` prints through the console, `mimic-log` (no channel) through
 //!   the kernel's log, which the console prints.
-
-use std::path::PathBuf;
-use std::time::Duration;
+//!
+//! The machines and the lines each run waits for are in their `.expect`
+//! files; the judgement is here.
 
 use hv_abi::console::{PARTITION_FAULT, READY};
 
-use super::{Context, expect_lines, machine, start};
-use crate::qemu::{Gic, Machine, Outcome, RunSpec};
+use super::expect::Expect;
+use super::{Context, expect_lines};
+use crate::qemu::Outcome;
 use crate::transcript::Writer;
-
-/// How long a run may take (the console's system on one core is the slow
-/// one).
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The kernel's lines mimic imitates, as a check would look for them: none
 /// of them happens in these systems.
@@ -39,49 +36,35 @@ const IMITATED: [&str; 3] = [
     "bulkhead: fault: partition `pong` restarting (reason 0x1)",
 ];
 
-/// Builds `tests/qemu/<name>.toml`.
-fn image(c: &Context<'_>, name: &str) -> Result<PathBuf, String> {
-    super::test_system(c, name).map(|(_, image)| image)
-}
-
 /// The kernel's report of mimic `name`'s real fault: its panic.
 fn real_fault(name: &str) -> String {
     format!("{PARTITION_FAULT}partition `{name}` stopped (reason 0x1); the others carry on")
 }
 
-/// Boots system `name` (whose mimics are `mimics`) until ping is done and
-/// each mimic's real fault is reported, then judges what the oracle made of
-/// the imitations.
-pub(super) fn spoof(
-    c: &Context<'_>,
-    name: &str,
-    mimics: &[&str],
-    gic: Gic,
-    smp: u32,
-) -> Result<String, String> {
-    let machine = Machine {
-        kernel: Some(image(c, name)?),
-        ..machine(c, gic, smp, "1G")
-    };
-    let mut until_all: Vec<String> = mimics.iter().map(|m| real_fault(m)).collect();
-    until_all.push("[ping] ping: done".into());
-    let outcome = start(
-        c,
-        &machine,
-        RunSpec {
-            timeout: Some(TIMEOUT),
-            until_all,
-            ..RunSpec::default()
-        },
-    )?;
-    let fail = |why: String| Err(format!("{why}\n--- console ---\n{}", outcome.console));
-    if let Some(line) = outcome.failure() {
-        return fail(format!("the kernel reported: {line}"));
+/// After the expectation file's checks (the run reached each mimic's real
+/// fault report and ping's last line, nothing panicked): what the oracle
+/// made of the imitations. The mimics are the partitions whose real fault
+/// report the file waits for.
+pub(super) fn spoof(_: &Context<'_>, expect: &Expect, outcome: &Outcome) -> Result<String, String> {
+    let mimics: Vec<&str> = expect
+        .until
+        .iter()
+        .filter_map(|line| {
+            let name = line
+                .strip_prefix(PARTITION_FAULT)?
+                .strip_prefix("partition `")?
+                .split('`')
+                .next()?;
+            (*line == real_fault(name)).then_some(name)
+        })
+        .collect();
+    if mimics.is_empty() {
+        return Err(format!(
+            "{}.expect waits for no mimic's fault report",
+            expect.system
+        ));
     }
-    if outcome.timed_out {
-        return fail("timed out".into());
-    }
-    judge(&outcome, mimics).or_else(fail)
+    judge(outcome, &mimics).map_err(|why| format!("{why}\n--- console ---\n{}", outcome.console))
 }
 
 /// What the oracle must make of a run in which `mimics` did their
