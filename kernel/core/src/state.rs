@@ -47,11 +47,13 @@
 use hv_abi::hypercall::{Badge, Status, StopReason};
 
 use crate::MAX_CPUS;
-use crate::cap::{
-    CapSpace, Capability, EndpointId, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
-    MAX_REPLIES, NotificationId, PartitionId, SlotRef,
+use hv_image::{
+    FaultPolicy, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES,
+    MAX_SYSTEM_VCPUS,
 };
-use crate::sched::{Links, MAX_VCPUS, RunQueue, VcpuId};
+
+use crate::cap::{CapSpace, Capability, EndpointId, NotificationId, PartitionId, SlotRef};
+use crate::sched::{Links, RunQueue, VcpuId};
 
 mod dispatch;
 mod fastpath;
@@ -76,7 +78,7 @@ pub use klog::{
 pub use notify::{HeldIrq, IRQ_FIRES_PER_TICK};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
-pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
+pub use seed::{EndpointSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
 pub use vm::{Access, ICC_SGI1R_EL1, VmEntry, VmExit, sgi_targets};
 
 /// The kernel's timer ticks per second on each core: the unit of the
@@ -164,7 +166,7 @@ pub enum VcpuState {
 /// receiver that named none, or whose slot is no longer empty, is refused.
 ///
 /// # Invariants
-/// The slot is below [`crate::cap::MAX_SLOTS`], or the value is
+/// The slot is below [`hv_image::MAX_CAPS`], or the value is
 /// [`ReceiveSlot::NONE`]; [`ReceiveSlot::new`] is the only other way to make
 /// one. One byte, so that [`VcpuState`] stays three.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -177,7 +179,7 @@ impl ReceiveSlot {
     /// Slot `slot` (a raw register value), if it is in range.
     #[must_use]
     pub const fn new(slot: u64) -> Option<Self> {
-        if slot < crate::cap::MAX_SLOTS as u64 {
+        if slot < hv_image::MAX_CAPS as u64 {
             Some(Self(slot as u8))
         } else {
             None
@@ -187,7 +189,7 @@ impl ReceiveSlot {
     /// The slot named, if any.
     #[must_use]
     pub const fn slot(self) -> Option<u64> {
-        if (self.0 as usize) < crate::cap::MAX_SLOTS {
+        if (self.0 as usize) < hv_image::MAX_CAPS {
             Some(self.0 as u64)
         } else {
             None
@@ -195,7 +197,7 @@ impl ReceiveSlot {
     }
 }
 
-const _: () = assert!(crate::cap::MAX_SLOTS < u8::MAX as usize);
+const _: () = assert!(hv_image::MAX_CAPS < u8::MAX as usize);
 
 /// What the core runs after a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -411,7 +413,7 @@ impl Core {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct KernelState {
-    vcpus: [Vcpu; MAX_VCPUS],
+    vcpus: [Vcpu; MAX_SYSTEM_VCPUS],
     /// Each vCPU's place in the one queue it is in.
     links: Links,
     endpoints: [Endpoint; MAX_ENDPOINTS],
@@ -423,9 +425,9 @@ pub struct KernelState {
     irq_count: usize,
     cores: [Core; MAX_CPUS],
     /// Each vCPU's x0..x7, valid whenever it is not running.
-    regs: [[u64; 8]; MAX_VCPUS],
+    regs: [[u64; 8]; MAX_SYSTEM_VCPUS],
     /// The badge each sending vCPU sent with (see [`VcpuState::Sending`]).
-    badges: [Badge; MAX_VCPUS],
+    badges: [Badge; MAX_SYSTEM_VCPUS],
     partitions: [Partition; MAX_PARTITIONS],
     notifications: [Notification; MAX_NOTIFICATIONS],
     irqs: [IrqBinding; MAX_IRQS],
@@ -451,7 +453,7 @@ pub struct KernelState {
     passthrough: [u64; vm::PENDING_WORDS],
     /// What the kernel keeps for each virtual machine vCPU besides its
     /// x0..x7: interrupts to deliver, its exit, how to resume it.
-    vm: [vm::VmVcpu; MAX_VCPUS],
+    vm: [vm::VmVcpu; MAX_SYSTEM_VCPUS],
     /// The kernel's log, for its reader partition: last, so its 4 KiB do not
     /// push the hot fields' offsets out of reach of one load.
     klog: klog::KernelLog,
@@ -463,7 +465,7 @@ impl KernelState {
     #[must_use]
     pub const fn empty() -> Self {
         Self {
-            vcpus: [Vcpu::EMPTY; MAX_VCPUS],
+            vcpus: [Vcpu::EMPTY; MAX_SYSTEM_VCPUS],
             links: Links::new(),
             endpoints: [Endpoint::EMPTY; MAX_ENDPOINTS],
             endpoint_count: 0,
@@ -473,8 +475,8 @@ impl KernelState {
             notification_count: 0,
             irq_count: 0,
             cores: [Core::EMPTY; MAX_CPUS],
-            regs: [[0; 8]; MAX_VCPUS],
-            badges: [Badge(0); MAX_VCPUS],
+            regs: [[0; 8]; MAX_SYSTEM_VCPUS],
+            badges: [Badge(0); MAX_SYSTEM_VCPUS],
             partitions: [Partition::EMPTY; MAX_PARTITIONS],
             notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
             irqs: [IrqBinding::EMPTY; MAX_IRQS],
@@ -486,7 +488,7 @@ impl KernelState {
             vm_vcpus: 0,
             vm_entries: 0,
             passthrough: [0; vm::PENDING_WORDS],
-            vm: [vm::VmVcpu::EMPTY; MAX_VCPUS],
+            vm: [vm::VmVcpu::EMPTY; MAX_SYSTEM_VCPUS],
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),
         }

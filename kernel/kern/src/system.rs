@@ -21,36 +21,19 @@ use core::fmt;
 
 use hv_abi::hypercall::Rights;
 use hv_arch_aarch64 as arch;
-use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
+use hv_core::cap::{Capability, EndpointId, NotificationId, PartitionId};
 use hv_core::devices::{self, DeviceError, Peripheral};
 use hv_core::elf::{Elf, ElfError};
 use hv_core::memory::{MapError as MemoryError, MemoryMap, Use};
 use hv_core::pagetable::{self, Attributes, Builder, Regime, Table};
 use hv_core::platform::PlatformInfo;
 use hv_core::range::{PhysRange, Size};
-use hv_core::sched::VcpuId;
-use hv_core::state::{
-    EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError,
-};
+use hv_core::state::{EndpointSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
 use hv_image::ManifestError;
-use hv_image::{BootManifest, MappingKind, PartitionSpec};
+use hv_image::{BootManifest, MappingKind, Object, PartitionSpec};
 use hv_image::{Package, PackageError};
 
 use crate::boot::report;
-
-// The manifest's address spaces must fit the kernel's stage-2 tables.
-const _: () = assert!(hv_image::IPA_BITS == hv_core::pagetable::IPA_BITS);
-const _: () = assert!(hv_image::MAX_SYSTEM_VCPUS == hv_core::sched::MAX_VCPUS);
-// The compiler's limits (hv-image) are the kernel's tables' (hv-core): a
-// manifest the compiler accepts fits them.
-const _: () = assert!(hv_image::MAX_PARTITIONS == hv_core::cap::MAX_PARTITIONS);
-const _: () = assert!(hv_image::MAX_CAPS == hv_core::cap::MAX_SLOTS);
-const _: () = assert!(hv_image::MAX_ENDPOINTS == hv_core::cap::MAX_ENDPOINTS);
-const _: () = assert!(hv_image::MAX_NOTIFICATIONS == hv_core::cap::MAX_NOTIFICATIONS);
-const _: () = assert!(hv_image::MAX_IRQS == hv_core::cap::MAX_IRQS);
-const _: () = assert!(hv_image::MAX_REPLIES == hv_core::cap::MAX_REPLIES);
-// Guests' RAM is where the guest machine's layout puts it.
-const _: () = assert!(hv_image::RAM_IPA == hv_abi::vm::GUEST_RAM_BASE);
 
 /// Translation tables per partition for its RAM (in blocks) and a few small
 /// mappings in pages; larger mappings (a monitor's view of its guest's
@@ -558,20 +541,12 @@ pub(crate) fn with_seed<R>(
     cores: usize,
     f: impl FnOnce(&Seed<'_>) -> R,
 ) -> Result<R, LoadError> {
-    // The first vCPU of each partition: they are numbered in order.
-    let mut first_vcpus = Vec::new();
-    let mut next = 0usize;
-    for spec in &manifest.partitions {
-        first_vcpus.push(next);
-        next += usize::from(spec.vcpus);
-    }
     let mut caps: Vec<Vec<Option<Capability>>> = Vec::new();
     for spec in &manifest.partitions {
         let mut table = Vec::new();
         for cap in &spec.caps {
             table.push(Some(
-                Capability::new(object(cap.object, &first_vcpus)?, cap.rights)
-                    .with_badge(cap.badge),
+                Capability::new(cap.object, cap.rights).with_badge(cap.badge),
             ));
         }
         caps.push(table);
@@ -584,10 +559,7 @@ pub(crate) fn with_seed<R>(
             vcpus: usize::from(spec.vcpus),
             cores: u64::from(spec.cores),
             priority: spec.priority,
-            fault_policy: match spec.fault {
-                hv_image::FaultPolicy::Stop => FaultPolicy::Stop,
-                hv_image::FaultPolicy::Restart => FaultPolicy::Restart,
-            },
+            fault_policy: spec.fault,
             capabilities: table,
             exits: spec
                 .vm()
@@ -599,7 +571,7 @@ pub(crate) fn with_seed<R>(
     let mut endpoints = vec![EndpointSeed::default(); usize::from(manifest.endpoint_count)];
     for (p, spec) in manifest.partitions.iter().enumerate() {
         for cap in &spec.caps {
-            if let hv_image::Object::Endpoint(e) = cap.object
+            if let Object::Endpoint(e) = cap.object
                 && cap.rights.contains(Rights::READ)
                 && let Some(seed) = endpoints.get_mut(usize::from(e))
             {
@@ -654,28 +626,4 @@ pub(crate) fn with_seed<R>(
         },
     };
     Ok(f(&seed))
-}
-
-fn object(object: hv_image::Object, first_vcpus: &[usize]) -> Result<Object, LoadError> {
-    use hv_image::Object as Spec;
-    let id = |n: u16, what| u8::try_from(n).map_err(|_| LoadError::TooLarge(what));
-    Ok(match object {
-        Spec::Endpoint(n) => Object::Endpoint(EndpointId(id(n, "endpoints")?)),
-        Spec::Notification(n) => Object::Notification(NotificationId(id(n, "notifications")?)),
-        Spec::Memory(n) => Object::Memory(n),
-        Spec::Device(n) => Object::Device(n),
-        Spec::Irq(n) => Object::Irq(IrqId(id(n, "interrupts")?)),
-        Spec::Partition(n) => Object::Partition(PartitionId(id(n, "partitions")?)),
-        Spec::KernelLog => Object::KernelLog,
-        Spec::Reply(n) => Object::Reply(ReplyId(id(n, "reply objects")?)),
-        Spec::Vcpu { partition, vcpu } => {
-            let first = first_vcpus
-                .get(usize::from(partition))
-                .ok_or(LoadError::TooLarge("partitions"))?;
-            let index = first.saturating_add(usize::from(vcpu));
-            Object::Vcpu(VcpuId(
-                u8::try_from(index).map_err(|_| LoadError::TooLarge("vCPUs"))?,
-            ))
-        }
-    })
 }

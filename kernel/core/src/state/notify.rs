@@ -34,8 +34,9 @@ use hv_abi::hypercall::{Badge, Rights, Status};
 
 use super::dispatch::SUCCESS;
 use super::{Effect, KernelState, Next, Outcome, Step, VcpuState};
-use crate::cap::{Capability, NotificationId, Object, PartitionId};
+use crate::cap::{Capability, NotificationId, PartitionId};
 use crate::sched::{Queue, VcpuId};
+use hv_image::Object;
 
 /// The times one interrupt may fire per tick before an acknowledgement
 /// leaves it masked until the next tick: far above what a driver needs
@@ -109,7 +110,7 @@ impl KernelState {
         right: Rights,
     ) -> Result<(NotificationId, Capability), Status> {
         let (n, cap) = self.object_cap(partition, slot, right, |o| match o {
-            Object::Notification(n) => Some(n),
+            Object::Notification(n) => NotificationId::of(n),
             _ => None,
         })?;
         if n.index() >= self.notification_count {
@@ -187,7 +188,7 @@ impl KernelState {
     pub(super) fn irq_ack(&mut self, cur: VcpuId, regs: &mut [u64; 8]) -> Result<Outcome, Status> {
         let partition = self.partition_of(cur)?;
         let (which, _) = self.object_cap(partition, regs[1], Rights::WRITE, |o| match o {
-            Object::Irq(irq) => Some((Some(irq.index()), None)),
+            Object::Irq(irq) => Some((Some(usize::from(irq)), None)),
             Object::Device(device) => Some((None, Some(device))),
             _ => None,
         })?;
