@@ -4,8 +4,8 @@
 //! [`KernelState`] holds everything the kernel decides with: partitions,
 //! vCPUs, capability tables ([`CapSpace`]), endpoints, notifications,
 //! interrupt bindings and each core's current vCPU and ready queue. It is
-//! built once from a [`Seed`] (plain data the kernel glue makes from the
-//! compiled manifest), then changed only by the step functions, which the
+//! built once from a [`Seed`] (plain data that [`crate::lower::with_seed`]
+//! makes from the compiled manifest), then changed only by the step functions, which the
 //! glue calls with the one kernel lock held:
 //!
 //! | event | step |

@@ -12,7 +12,9 @@
 //! Design principles:
 //! - **Plain data, fixed capacity.** Every table is a `heapless` vector with a
 //!   limit written here once ([`MAX_PARTITIONS`] and friends), so decoding
-//!   needs no allocator and a blob can never ask for more than the kernel has.
+//!   needs no allocator and a blob can never ask for more than the kernel has:
+//!   the kernel's own tables (`hv-core`) are sized by the same constants, and
+//!   speak the same [`Object`] and [`FaultPolicy`].
 //! - **No panics on any input.** Decoding and validation use `get`, checked
 //!   arithmetic and `Result`s; errors are small `Copy` values that say what is
 //!   wrong and where.

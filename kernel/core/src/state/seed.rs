@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Boot: the [`Seed`] a system starts from, and checking it.
 //!
-//! A [`Seed`] is plain data, independent of any manifest format: the kernel
-//! glue converts the compiled manifest into one. [`KernelState::boot`]
+//! A [`Seed`] is plain data, so that tests and the fuzzer can write one by
+//! hand; [`crate::lower::with_seed`] makes the kernel's from the compiled
+//! manifest. [`KernelState::boot`]
 //! checks all of it before changing anything, so a bad seed leaves the state
 //! as it was, and reports the first problem as a [`SeedError`].
 //!
