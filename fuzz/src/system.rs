@@ -3,12 +3,13 @@
 //! drives it one step at a time.
 
 use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
-use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
+use hv_core::cap::{EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
     Effect, EndpointSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReplySeed, Seed,
     VmExit,
 };
+use hv_image::Capability;
 use hv_image::{FaultPolicy, Object};
 
 use crate::Bytes;

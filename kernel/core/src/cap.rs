@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Capabilities: the kernel objects a partition may name, and with what rights.
 //!
-//! A capability is an [`Object`] (an endpoint, a notification, a memory
-//! region, a device, an interrupt, a reply object, a partition or a virtual
-//! machine's vCPU), the
-//! [`Rights`] held over it and a [`Badge`]. Each partition has a table of
-//! [`MAX_CAPS`] slots; a hypercall names a capability by its slot number in
-//! the caller's table, so a partition can only ever use what is in its own
-//! table.
+//! A capability ([`hv_image::Capability`], the compiled manifest's word and
+//! the kernel's alike) is an [`hv_image::Object`] (an endpoint, a
+//! notification, a memory region, a device, an interrupt, a reply object, a
+//! partition or a virtual machine's vCPU), the rights held over it and a
+//! badge. Each partition has a table of [`MAX_CAPS`] slots; a hypercall names
+//! a capability by its slot number in the caller's table, so a partition can
+//! only ever use what is in its own table.
 //!
-//! This module holds the small, `Copy` vocabulary (object IDs and
-//! [`Capability`]); [`CapSpace`] (in `cap/space.rs`) holds every partition's
+//! This module holds the small, `Copy` object IDs and the rule of derivation
+//! ([`may_derive`]); [`CapSpace`] (in `cap/space.rs`) holds every partition's
 //! table together with the derivation tree that makes revocation complete.
 //!
-//! What a capability names is an [`Object`] of `hv_image`, the same word the
-//! compiled manifest uses: objects by their number in the system (a vCPU by
-//! its virtual machine and its index there), so that a manifest's capability
-//! is the kernel's without translation. The fixed capacities of the kernel's
-//! tables are the manifest's limits (`hv_image::MAX_PARTITIONS` and friends).
+//! A capability names objects by their number in the system (a vCPU by its
+//! virtual machine and its index there), as the manifest does, so that a
+//! manifest's capability is the kernel's without translation. The fixed
+//! capacities of the kernel's tables are the manifest's limits
+//! (`hv_image::MAX_PARTITIONS` and friends).
 //!
 //! Object IDs are plain indices into tables that [`crate::state::KernelState`]
 //! sizes at boot from its [`crate::state::Seed`]; [`EndpointId::of`] and its
@@ -25,9 +25,8 @@
 //! the kernel glue and tests can name objects; the kernel never trusts one it
 //! did not validate (every table access is a checked `get`).
 
-use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
-    MAX_CAPS, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES, Object,
+    Capability, MAX_CAPS, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES,
 };
 
 mod space;
@@ -55,7 +54,7 @@ macro_rules! object_id {
                 self.0 as usize
             }
 
-            /// The object an [`Object`] numbers `n`, if the kernel's IDs
+            /// The object an [`hv_image::Object`] numbers `n`, if the kernel's IDs
             /// reach it (every object of a checked seed does).
             #[must_use]
             pub const fn of(n: u16) -> Option<Self> {
@@ -66,7 +65,7 @@ macro_rules! object_id {
                 }
             }
 
-            /// Its number in an [`Object`].
+            /// Its number in an [`hv_image::Object`].
             #[must_use]
             pub const fn number(self) -> u16 {
                 self.0 as u16
@@ -98,44 +97,14 @@ object_id!(
     IrqId
 );
 
-/// A capability: an object, the rights held over it and a badge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Capability {
-    /// What it names.
-    pub object: Object,
-    /// What the holder may do with it.
-    pub rights: Rights,
-    /// Delivered to the receiver with every message sent through it (an
-    /// endpoint), or ORed into the word by `signal` (a notification).
-    pub badge: Badge,
-}
-
-impl Capability {
-    /// A capability over `object` with `rights` and no badge.
-    #[must_use]
-    pub const fn new(object: Object, rights: Rights) -> Self {
-        Self {
-            object,
-            rights,
-            badge: Badge(0),
-        }
-    }
-
-    /// This capability with `badge`.
-    #[must_use]
-    pub const fn with_badge(self, badge: Badge) -> Self {
-        Self { badge, ..self }
-    }
-
-    /// Whether `child` could have been derived from this capability: the same
-    /// object, no right this one lacks, and the same badge unless this one
-    /// has none (a badge is set once, as seL4 mints, and then never changes).
-    #[must_use]
-    pub fn may_derive(self, child: Self) -> bool {
-        self.object == child.object
-            && self.rights.contains(child.rights)
-            && (self.badge == child.badge || self.badge.0 == 0)
-    }
+/// Whether `child` could have been derived from `parent`: the same object,
+/// no right `parent` lacks, and the same badge unless `parent` has none (a
+/// badge is set once, as seL4 mints, and then never changes).
+#[must_use]
+pub fn may_derive(parent: Capability, child: Capability) -> bool {
+    parent.object == child.object
+        && parent.rights.contains(child.rights)
+        && (parent.badge == child.badge || parent.badge.0 == 0)
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ use hv_image::{
     MAX_SHARED_REGIONS, MappingKind, Name, Object, PAGE_SIZE, PartitionSpec,
 };
 
-use crate::cap::{Capability, EndpointId, NotificationId, PartitionId};
+use crate::cap::{EndpointId, NotificationId, PartitionId};
 use crate::devices::{self, DeviceError, Peripheral};
 use crate::elf::{Elf, ElfError, Segment};
 use crate::memory::{MapError, MemoryMap, Use};
@@ -46,6 +46,7 @@ use crate::pagetable::{self, Attributes, Builder, Regime, Table};
 use crate::platform::{Gic, GicVersion, PlatformInfo};
 use crate::range::PhysRange;
 use crate::state::{EndpointSeed, IrqSeed, PartitionSeed, ReplySeed, Seed};
+use hv_image::Capability;
 
 /// Each vCPU's stack, carved from the top of its partition's RAM.
 pub const VCPU_STACK: u64 = 16 << 10;
@@ -529,8 +530,8 @@ pub fn reload_pieces<'a, 'f>(
 /// it (the seed borrows tables built here, on the stack).
 ///
 /// Partition `n` is the manifest's partition `n`, with its vCPUs, cores,
-/// priority, fault policy and capabilities (slot `n` is the manifest's cap
-/// `n`, the same [`Object`]); a virtual machine's exits go to its exit
+/// priority, fault policy and capabilities (slot `n` is the manifest's
+/// capability `n`, unchanged); a virtual machine's exits go to its exit
 /// endpoint. An endpoint's server is the partition holding a capability to
 /// receive on it (READ). Interrupt bindings, reply objects and the kernel
 /// log's reader are the manifest's. Whether the seed is sound is
@@ -549,7 +550,7 @@ pub fn with_seed<R>(
     let mut caps = [[None::<Capability>; MAX_CAPS]; MAX_PARTITIONS];
     for (table, spec) in caps.iter_mut().zip(&manifest.partitions) {
         for (slot, cap) in table.iter_mut().zip(&spec.caps) {
-            *slot = Some(Capability::new(cap.object, cap.rights).with_badge(cap.badge));
+            *slot = Some(*cap);
         }
     }
     let mut partitions: Vec<PartitionSeed<'_>, MAX_PARTITIONS> = Vec::new();

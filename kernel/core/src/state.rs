@@ -52,8 +52,9 @@ use hv_image::{
     MAX_SYSTEM_VCPUS,
 };
 
-use crate::cap::{CapSpace, Capability, EndpointId, NotificationId, PartitionId, SlotRef};
+use crate::cap::{CapSpace, EndpointId, NotificationId, PartitionId, SlotRef};
 use crate::sched::{Links, RunQueue, VcpuId};
+use hv_image::Capability;
 
 mod dispatch;
 mod fastpath;

@@ -177,7 +177,7 @@ pub struct PartitionSpec {
     /// Stage-2 mappings besides RAM: devices and shared memory.
     pub mappings: Vec<Mapping, MAX_MAPPINGS>,
     /// The capability table: slot n is `caps[n]`.
-    pub caps: Vec<CapSpec, MAX_CAPS>,
+    pub caps: Vec<Capability, MAX_CAPS>,
 }
 
 impl PartitionSpec {
@@ -295,18 +295,40 @@ pub enum MappingKind {
     },
 }
 
-/// One capability in a partition's table.
+/// A capability: an object, the rights held over it and a badge. One in a
+/// partition's table in the manifest, and in the kernel's capability tables
+/// alike (`hv_core::cap`), which copy the manifest's at boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CapSpec {
+pub struct Capability {
     /// What it names.
     pub object: Object,
-    /// What it allows; only rights meaningful for the object.
+    /// What the holder may do with it; only rights meaningful for the
+    /// object.
     #[serde(with = "rights_serde")]
     pub rights: Rights,
-    /// The badge delivered with what is sent through it (for a notification,
-    /// the bits `signal` sets).
+    /// Delivered to the receiver with every message sent through it (an
+    /// endpoint), or ORed into the word by `signal` (a notification: the
+    /// bits it sets).
     #[serde(with = "badge_serde")]
     pub badge: Badge,
+}
+
+impl Capability {
+    /// A capability over `object` with `rights` and no badge.
+    #[must_use]
+    pub const fn new(object: Object, rights: Rights) -> Self {
+        Self {
+            object,
+            rights,
+            badge: Badge(0),
+        }
+    }
+
+    /// This capability with `badge`.
+    #[must_use]
+    pub const fn with_badge(self, badge: Badge) -> Self {
+        Self { badge, ..self }
+    }
 }
 
 /// The object a capability names, by number: in the manifest, and in the

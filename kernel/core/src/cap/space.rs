@@ -33,7 +33,8 @@ use hv_abi::hypercall::{Badge, CapSlot, Rights, Status};
 
 use hv_image::{MAX_CAPS, MAX_PARTITIONS};
 
-use super::{Capability, PartitionId};
+use super::PartitionId;
+use hv_image::Capability;
 
 /// Slots in all partitions' tables together.
 const TOTAL: usize = MAX_PARTITIONS * MAX_CAPS;
@@ -509,7 +510,7 @@ impl CapSpace {
             }
             Some(up) => {
                 let parent = self.get(up).ok_or("a capability's parent slot is empty")?;
-                if !parent.may_derive(cap) {
+                if !super::may_derive(parent, cap) {
                     return Err("a capability exceeds its parent (object, rights or badge)");
                 }
                 let first = self.node(up).and_then(|n| n.first_child);

@@ -4,7 +4,8 @@
 use hv_abi::hypercall::{Badge, CapSlot, Rights, Status};
 use proptest::prelude::{Just, Strategy, prop_assert, prop_assert_eq, prop_oneof, proptest};
 
-use super::{CapSpace, Capability, EndpointId, NotificationId, Object, PartitionId, SlotRef};
+use super::{CapSpace, EndpointId, NotificationId, PartitionId, SlotRef};
+use hv_image::{Capability, Object};
 
 const RW: Rights = Rights(Rights::READ.0 | Rights::WRITE.0);
 const RWD: Rights = Rights(RW.0 | Rights::DERIVE.0);

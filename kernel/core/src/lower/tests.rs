@@ -7,8 +7,9 @@
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::grant::Refusal;
 use hv_image::{
-    BootManifest, CapSpec, DeviceSpec, FaultPolicy, IrqSpec, KernelLogSpec, Mapping, MappingKind,
-    Name, Object, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
+    BootManifest, Capability, DeviceSpec, FaultPolicy, IrqSpec, KernelLogSpec, Mapping,
+    MappingKind, Name, Object, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion,
+    VmSpec,
 };
 
 use super::{
@@ -16,7 +17,7 @@ use super::{
     place, program, reload_chunk, reload_pieces, stage2, stage2_tables, vcpu_start, vmid,
     with_seed,
 };
-use crate::cap::{Capability, EndpointId, NotificationId, PartitionId, ReplyId};
+use crate::cap::{EndpointId, NotificationId, PartitionId, ReplyId};
 use crate::devices::{DeviceError, Peripheral};
 use crate::elf::ElfError;
 use crate::memory::{MapError, MemoryMap, Use};
@@ -72,8 +73,8 @@ fn r(start: u64, size: u64) -> PhysRange {
     PhysRange::new(start, size).unwrap()
 }
 
-fn cap(object: Object, all: &[Rights], badge: u64) -> CapSpec {
-    CapSpec {
+fn cap(object: Object, all: &[Rights], badge: u64) -> Capability {
+    Capability {
         object,
         rights: rights(all),
         badge: Badge(badge),

@@ -63,8 +63,9 @@ use hv_abi::hypercall::{MessageInfo, Rights, Status};
 
 use super::dispatch::SUCCESS;
 use super::{KernelState, Next, PartitionState, ReceiveSlot, Step, VcpuState};
-use crate::cap::{Capability, EndpointId, PartitionId, SlotRef};
+use crate::cap::{EndpointId, PartitionId, SlotRef};
 use crate::sched::{Queue, VcpuId};
+use hv_image::Capability;
 use hv_image::Object;
 
 /// What an endpoint's queue holds.

@@ -262,8 +262,9 @@ mod tests {
         Admission, KERNEL_LOG_BYTES, KERNEL_LOG_RESERVE, KernelLog, LOG_LINES_PER_WINDOW,
         LOG_WINDOW_TICKS,
     };
-    use crate::cap::{Capability, NotificationId, PartitionId};
+    use crate::cap::{NotificationId, PartitionId};
     use crate::state::{FaultPolicy, KernelState, PartitionSeed, Seed};
+    use hv_image::Capability;
     use hv_image::Object;
 
     /// One partition: slot 0 reads the kernel log, slot 1 waits on

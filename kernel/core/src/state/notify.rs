@@ -34,8 +34,9 @@ use hv_abi::hypercall::{Badge, Rights, Status};
 
 use super::dispatch::SUCCESS;
 use super::{Effect, KernelState, Next, Outcome, Step, VcpuState};
-use crate::cap::{Capability, NotificationId, PartitionId};
+use crate::cap::{NotificationId, PartitionId};
 use crate::sched::{Queue, VcpuId};
+use hv_image::Capability;
 use hv_image::Object;
 
 /// The times one interrupt may fire per tick before an acknowledgement

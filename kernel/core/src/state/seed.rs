@@ -25,8 +25,9 @@ use hv_image::{
     MAX_SYSTEM_VCPUS,
 };
 
-use crate::cap::{Capability, EndpointId, NotificationId, PartitionId, SlotRef};
+use crate::cap::{EndpointId, NotificationId, PartitionId, SlotRef};
 use crate::sched::VcpuId;
+use hv_image::Capability;
 use hv_image::Object;
 
 /// One partition of a [`Seed`].

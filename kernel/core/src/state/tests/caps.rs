@@ -5,8 +5,9 @@ use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 
 use super::ipc::client_server;
 use super::support::{D, Machine, R, W, p, rights};
-use crate::cap::{Capability, EndpointId, SlotRef};
+use crate::cap::{EndpointId, SlotRef};
 use crate::state::{Effect, LOG_BYTES, Outcome};
+use hv_image::Capability;
 use hv_image::Object;
 
 /// x2 for `Derive`: rights in the low half, badge in the high half.

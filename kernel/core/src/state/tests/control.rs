@@ -369,7 +369,7 @@ fn a_capability_naming_a_partition_the_system_lacks_is_invalid() {
         .caps
         .seed(
             crate::cap::SlotRef::new(p(0), 7).unwrap(),
-            crate::cap::Capability::new(Object::Partition(p(9).number()), Rights::ALL),
+            hv_image::Capability::new(Object::Partition(p(9).number()), Rights::ALL),
         )
         .unwrap();
     m.state = forged;

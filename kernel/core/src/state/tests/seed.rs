@@ -5,8 +5,9 @@ use hv_abi::hypercall::{Badge, Rights};
 
 use super::ipc::client_server;
 use super::support::{Part, R, System, endpoint, irq, notification, object, p};
-use crate::cap::{Capability, NotificationId};
+use crate::cap::NotificationId;
 use crate::state::{EndpointSeed, IrqSeed, KernelState, PartitionState, SeedError, VcpuState};
+use hv_image::Capability;
 use hv_image::Object;
 
 fn refused(system: &System) -> SeedError {

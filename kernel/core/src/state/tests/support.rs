@@ -3,11 +3,12 @@
 
 use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 
-use crate::cap::{Capability, EndpointId, IrqId, NotificationId, PartitionId};
+use crate::cap::{EndpointId, IrqId, NotificationId, PartitionId};
 use crate::sched::VcpuId;
 use crate::state::{
     EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReplySeed, Seed,
 };
+use hv_image::Capability;
 use hv_image::Object;
 
 pub(super) const R: Rights = Rights::READ;
