@@ -3,12 +3,14 @@
 //! drives it one step at a time.
 
 use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
-use hv_core::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId, ReplyId};
+use hv_core::cap::{EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork,
-    ReplySeed, Seed, VmExit,
+    EndpointSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork, ReplySeed, Seed,
+    VmExit,
 };
+use hv_image::Capability;
+use hv_image::{FaultPolicy, Object};
 
 use crate::Bytes;
 
@@ -38,12 +40,18 @@ fn cap(object: Object, rights: &[Rights], badge: u64) -> Option<Capability> {
     })
 }
 
-fn ep(n: u8) -> Object {
-    Object::Endpoint(EndpointId(n))
+fn ep(n: u16) -> Object {
+    Object::Endpoint(n)
 }
 
-fn note(n: u8) -> Object {
-    Object::Notification(NotificationId(n))
+fn note(n: u16) -> Object {
+    Object::Notification(n)
+}
+
+/// The virtual machine (partition 3)'s vCPU `vcpu`, global vCPU
+/// `GUEST_VCPUS[vcpu]`.
+fn guest_vcpu(vcpu: u8) -> Object {
+    Object::Vcpu { partition: 3, vcpu }
 }
 
 /// Boots the system: a client with two vCPUs on both cores (restarts on a
@@ -60,18 +68,18 @@ pub(crate) fn boot() -> Box<KernelState> {
         cap(Object::Memory(0), &[R, W, D], 0),
         cap(ep(2), &[R], 0),
         cap(note(1), &[R], 0),
-        cap(Object::Partition(PartitionId(2)), &[R], 0),
+        cap(Object::Partition(PartitionId(2).number()), &[R], 0),
     ];
     let server = [
         cap(ep(0), &[R, G], 0),
         cap(ep(1), &[R], 0),
         cap(note(0), &[R], 0),
         cap(ep(2), &[W, G, D], 3),
-        cap(Object::Irq(IrqId(0)), &[W], 0),
+        cap(Object::Irq(IrqId(0).number()), &[W], 0),
         cap(Object::Device(5), &[W], 0),
-        cap(Object::Partition(PartitionId(0)), &[R, C], 0),
-        cap(Object::Reply(ReplyId(0)), &[W], 0),
-        cap(Object::Reply(ReplyId(1)), &[W, D], 0),
+        cap(Object::Partition(PartitionId(0).number()), &[R, C], 0),
+        cap(Object::Reply(ReplyId(0).number()), &[W], 0),
+        cap(Object::Reply(ReplyId(1).number()), &[W, D], 0),
         cap(Object::KernelLog, &[R], 0),
         None,
         None,
@@ -81,15 +89,15 @@ pub(crate) fn boot() -> Box<KernelState> {
         cap(ep(2), &[R], 0),
         cap(note(1), &[W, D], 0b10),
         cap(Object::Memory(1), &[R, W, D, G], 0),
-        cap(Object::Partition(PartitionId(0)), &[R, C, D], 0),
+        cap(Object::Partition(PartitionId(0).number()), &[R, C, D], 0),
     ];
     let guest = [cap(ep(0), &[W], 6)];
     let monitor = [
         cap(ep(3), &[R], 0),
-        cap(Object::Vcpu(VcpuId(GUEST_VCPUS[0])), &[R, W, C], 0),
-        cap(Object::Vcpu(VcpuId(GUEST_VCPUS[1])), &[R, W, C], 0),
-        cap(Object::Vcpu(VcpuId(GUEST_VCPUS[1])), &[R], 0),
-        cap(Object::Reply(ReplyId(2)), &[W], 0),
+        cap(guest_vcpu(0), &[R, W, C], 0),
+        cap(guest_vcpu(1), &[R, W, C], 0),
+        cap(guest_vcpu(1), &[R], 0),
+        cap(Object::Reply(ReplyId(2).number()), &[W], 0),
     ];
     let partition = |vcpus, cores, priority, fault_policy, capabilities, exits| PartitionSeed {
         vcpus,

@@ -28,10 +28,7 @@ use aarch64_cpu::registers::{
 };
 use hv_abi::hypercall::{ABI_VERSION, Hypercall};
 use hv_core::MAX_CPUS;
-use hv_core::pagetable::IPA_BITS;
-
-/// The most vCPUs the kernel runs.
-pub const MAX_VCPUS: usize = hv_core::sched::MAX_VCPUS;
+use hv_image::{IPA_BITS, MAX_SYSTEM_VCPUS};
 
 /// A vCPU's registers while it is not running (and, while it runs, the place
 /// its registers go when it traps).
@@ -131,7 +128,7 @@ const _: () = assert!(offset_of!(VcpuCell, context) == 0);
 // enforced by `running`).
 unsafe impl Sync for VcpuCell {}
 
-static VCPUS: [VcpuCell; MAX_VCPUS] = [const {
+static VCPUS: [VcpuCell; MAX_SYSTEM_VCPUS] = [const {
     VcpuCell {
         context: UnsafeCell::new(Context {
             x: [0; 31],
@@ -147,7 +144,7 @@ static VCPUS: [VcpuCell; MAX_VCPUS] = [const {
         running: AtomicUsize::new(NOWHERE),
         pending: UnsafeCell::new(None),
     }
-}; MAX_VCPUS];
+}; MAX_SYSTEM_VCPUS];
 
 core::arch::global_asm!(
     include_str!("vcpu.S"),

@@ -54,7 +54,9 @@ use aarch64_cpu::registers::{
 use hv_abi::vm::{VIRTUAL_INTIDS, VIRTUAL_TIMER_INTID};
 use hv_core::state::VmEntry;
 
-use crate::vcpu::{Context, MAX_VCPUS};
+use hv_image::MAX_SYSTEM_VCPUS;
+
+use crate::vcpu::Context;
 
 /// HCR_EL2 while a guest runs: stage 2 on (VM); set/way cache maintenance
 /// by VA instead (SWIO); interrupts to EL2 and virtual ones to the guest
@@ -243,7 +245,8 @@ struct VmCell(UnsafeCell<VmState>);
 // (module invariants).
 unsafe impl Sync for VmCell {}
 
-static VM: [VmCell; MAX_VCPUS] = [const { VmCell(UnsafeCell::new(VmState::EMPTY)) }; MAX_VCPUS];
+static VM: [VmCell; MAX_SYSTEM_VCPUS] =
+    [const { VmCell(UnsafeCell::new(VmState::EMPTY)) }; MAX_SYSTEM_VCPUS];
 
 /// vCPU `vcpu`'s state.
 ///

@@ -1,51 +1,43 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Capabilities: the kernel objects a partition may name, and with what rights.
 //!
-//! A capability is an [`Object`] (an endpoint, a notification, a memory
-//! region, a device, an interrupt, a reply object, a partition or a virtual
-//! machine's vCPU), the
-//! [`Rights`] held over it and a [`Badge`]. Each partition has a table of
-//! [`MAX_SLOTS`] slots; a hypercall names a capability by its slot number in
-//! the caller's table, so a partition can only ever use what is in its own
-//! table.
+//! A capability ([`hv_image::Capability`], the compiled manifest's word and
+//! the kernel's alike) is an [`hv_image::Object`] (an endpoint, a
+//! notification, a memory region, a device, an interrupt, a reply object, a
+//! partition or a virtual machine's vCPU), the rights held over it and a
+//! badge. Each partition has a table of [`MAX_CAPS`] slots; a hypercall names
+//! a capability by its slot number in the caller's table, so a partition can
+//! only ever use what is in its own table.
 //!
-//! This module holds the small, `Copy` vocabulary (object IDs, [`Object`],
-//! [`Capability`]) and the fixed capacities of the kernel's object tables;
-//! [`CapSpace`] (in `cap/space.rs`) holds every partition's table together with
-//! the derivation tree that makes revocation complete.
+//! This module holds the small, `Copy` object IDs and the rule of derivation
+//! ([`may_derive`]); [`CapSpace`] (in `cap/space.rs`) holds every partition's
+//! table together with the derivation tree that makes revocation complete.
+//!
+//! A capability names objects by their number in the system (a vCPU by its
+//! virtual machine and its index there), as the manifest does, so that a
+//! manifest's capability is the kernel's without translation. The fixed
+//! capacities of the kernel's tables are the manifest's limits
+//! (`hv_image::MAX_PARTITIONS` and friends).
 //!
 //! Object IDs are plain indices into tables that [`crate::state::KernelState`]
-//! sizes at boot from its [`crate::state::Seed`]. Their fields are public so
+//! sizes at boot from its [`crate::state::Seed`]; [`EndpointId::of`] and its
+//! kind turn an object's number into one. Their fields are public so
 //! the kernel glue and tests can name objects; the kernel never trusts one it
 //! did not validate (every table access is a checked `get`).
 
-use hv_abi::hypercall::{Badge, Rights};
+use hv_image::{
+    Capability, MAX_CAPS, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES,
+};
 
 mod space;
 
 pub use space::{CapSpace, SlotRef};
 
-/// The most partitions a system may have.
-pub const MAX_PARTITIONS: usize = 16;
-
-/// Capability slots in each partition's table.
-pub const MAX_SLOTS: usize = 64;
-
-/// The most endpoints a system may have.
-pub const MAX_ENDPOINTS: usize = 64;
-
-/// The most notifications a system may have.
-pub const MAX_NOTIFICATIONS: usize = 64;
-
-/// The most interrupts that may be bound to notifications.
-pub const MAX_IRQS: usize = 32;
-
-/// The most reply objects a system may have.
-pub const MAX_REPLIES: usize = 64;
-
-// A slot's occupancy is one bit of a `u64` per partition (see `CapSpace`), and
-// every table index must fit the `u8` inside the ID newtypes.
-const _: () = assert!(MAX_SLOTS == 64);
+// The kernel's tables are as large as the compiled manifest's limits
+// (`hv_image`), written there once. A slot's occupancy is one bit of a `u64`
+// per partition (see `CapSpace`), and every table index must fit the `u8`
+// inside the ID newtypes.
+const _: () = assert!(MAX_CAPS == 64);
 const _: () = assert!(MAX_PARTITIONS <= 256 && MAX_ENDPOINTS <= 256);
 const _: () = assert!(MAX_NOTIFICATIONS <= 256 && MAX_IRQS <= 256 && MAX_REPLIES <= 256);
 
@@ -60,6 +52,23 @@ macro_rules! object_id {
             #[must_use]
             pub const fn index(self) -> usize {
                 self.0 as usize
+            }
+
+            /// The object an [`hv_image::Object`] numbers `n`, if the kernel's IDs
+            /// reach it (every object of a checked seed does).
+            #[must_use]
+            pub const fn of(n: u16) -> Option<Self> {
+                if n <= u8::MAX as u16 {
+                    Some(Self(n as u8))
+                } else {
+                    None
+                }
+            }
+
+            /// Its number in an [`hv_image::Object`].
+            #[must_use]
+            pub const fn number(self) -> u16 {
+                self.0 as u16
             }
         }
     };
@@ -88,78 +97,14 @@ object_id!(
     IrqId
 );
 
-/// What a capability names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Object {
-    /// A synchronous endpoint: WRITE to send or call, READ to receive, GRANT
-    /// to move capabilities through it.
-    Endpoint(EndpointId),
-    /// A notification: WRITE to signal (ORing in the capability's badge),
-    /// READ to wait or poll.
-    Notification(NotificationId),
-    /// A memory region, by the glue's region number. The kernel's stage-2
-    /// bookkeeping, not this crate, gives it meaning.
-    Memory(u16),
-    /// A device (MMIO range plus interrupts), by the glue's device number.
-    /// WRITE lets the holder acknowledge the device's interrupts.
-    Device(u16),
-    /// One interrupt binding; WRITE lets the holder acknowledge it.
-    Irq(IrqId),
-    /// A reply object: WRITE lets the holder keep the caller it owes a
-    /// reply in it (`SaveReply`) and answer that caller later through it
-    /// (`ReplySaved`), so one server can have several calls in hand.
-    Reply(ReplyId),
-    /// A partition: READ lets the holder see its status
-    /// (`PartitionStatus`), CONTROL stop or restart it (`PartitionStop`,
-    /// `PartitionRestart`).
-    Partition(PartitionId),
-    /// The kernel's log: READ lets the holder take its messages (`LogRead`).
-    KernelLog,
-    /// A virtual machine's vCPU, held by its monitor: READ lets the holder
-    /// see its state and read its registers (`VcpuStatus`, `VcpuRead`),
-    /// WRITE write them and make interrupts pending (`VcpuWrite`,
-    /// `VcpuInject`), CONTROL start and stop it (`VcpuStart`, `VcpuStop`).
-    Vcpu(crate::sched::VcpuId),
-}
-
-/// A capability: an object, the rights held over it and a badge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Capability {
-    /// What it names.
-    pub object: Object,
-    /// What the holder may do with it.
-    pub rights: Rights,
-    /// Delivered to the receiver with every message sent through it (an
-    /// endpoint), or ORed into the word by `signal` (a notification).
-    pub badge: Badge,
-}
-
-impl Capability {
-    /// A capability over `object` with `rights` and no badge.
-    #[must_use]
-    pub const fn new(object: Object, rights: Rights) -> Self {
-        Self {
-            object,
-            rights,
-            badge: Badge(0),
-        }
-    }
-
-    /// This capability with `badge`.
-    #[must_use]
-    pub const fn with_badge(self, badge: Badge) -> Self {
-        Self { badge, ..self }
-    }
-
-    /// Whether `child` could have been derived from this capability: the same
-    /// object, no right this one lacks, and the same badge unless this one
-    /// has none (a badge is set once, as seL4 mints, and then never changes).
-    #[must_use]
-    pub fn may_derive(self, child: Self) -> bool {
-        self.object == child.object
-            && self.rights.contains(child.rights)
-            && (self.badge == child.badge || self.badge.0 == 0)
-    }
+/// Whether `child` could have been derived from `parent`: the same object,
+/// no right `parent` lacks, and the same badge unless `parent` has none (a
+/// badge is set once, as seL4 mints, and then never changes).
+#[must_use]
+pub fn may_derive(parent: Capability, child: Capability) -> bool {
+    parent.object == child.object
+        && parent.rights.contains(child.rights)
+        && (parent.badge == child.badge || parent.badge.0 == 0)
 }
 
 #[cfg(test)]

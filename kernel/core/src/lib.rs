@@ -8,7 +8,8 @@
 //! what an exception syndrome means ([`esr`]), which devices a partition may
 //! be given on this machine ([`devices`]), and how long to wait for a
 //! UART the kernel prints through ([`uart`]). Capabilities, IPC state and the
-//! scheduler join it with partitions.
+//! scheduler join it with partitions, and [`lower`] decides how a compiled
+//! manifest becomes them.
 //!
 //! Design rules:
 //! - `no_std`, no `unsafe`, no allocation: fixed-capacity `heapless` tables,
@@ -26,6 +27,7 @@ pub mod devices;
 pub mod devicetree;
 pub mod elf;
 pub mod esr;
+pub mod lower;
 pub mod memory;
 pub mod pagetable;
 pub mod platform;

@@ -15,6 +15,11 @@
 //! arithmetic on arrays, so all of it is tested on the host. Anything not
 //! mapped faults.
 
+// A partition's stage-2 regime translates the manifest's address spaces
+// (`hv_image::IPA_BITS`, 39 bits): VTCR_EL2.T0SZ = 25, starting at level 1
+// (VTCR_EL2.SL0 = 1) with one root table.
+use hv_image::IPA_BITS;
+
 use crate::range::PhysRange;
 
 /// One translation table: 512 descriptors in one 4 KiB-aligned page, so that
@@ -33,10 +38,6 @@ pub const ENTRIES: usize = 512;
 
 /// Bits of virtual address the kernel's regime translates: 48, so `T0SZ` = 16.
 pub const VA_BITS: u32 = 48;
-
-/// Bits of IPA a partition's stage-2 regime translates: 39, so VTCR_EL2.T0SZ
-/// = 25, starting at level 1 (VTCR_EL2.SL0 = 1) with one root table.
-pub const IPA_BITS: u32 = 39;
 
 /// The index in MAIR_EL2 of each memory type the kernel's descriptors name.
 pub mod mair {

@@ -15,15 +15,14 @@
 //! The policy (who is pinned where, when to preempt, when to kick another
 //! core) is in [`crate::state`]; this module is only the data structures.
 
-/// The most vCPUs a system may have.
-pub const MAX_VCPUS: usize = 32;
+use hv_image::MAX_SYSTEM_VCPUS;
 
 /// Priority levels: 0 (lowest) to 255 (highest).
 pub const PRIORITIES: usize = 256;
 
 // IDs are `u8`; and a `u8` priority indexes the per-priority tables, so
 // `RunQueue` can index them directly without a check that could fail.
-const _: () = assert!(MAX_VCPUS <= 255 && PRIORITIES == 256);
+const _: () = assert!(MAX_SYSTEM_VCPUS <= 255 && PRIORITIES == 256);
 
 /// A virtual CPU, by its index in the kernel's table (a partition's vCPUs
 /// are numbered consecutively, in seed order).
@@ -41,8 +40,8 @@ impl VcpuId {
 /// Each vCPU's place in the one queue it is in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Links {
-    next: [Option<VcpuId>; MAX_VCPUS],
-    prev: [Option<VcpuId>; MAX_VCPUS],
+    next: [Option<VcpuId>; MAX_SYSTEM_VCPUS],
+    prev: [Option<VcpuId>; MAX_SYSTEM_VCPUS],
 }
 
 impl Default for Links {
@@ -56,8 +55,8 @@ impl Links {
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            next: [None; MAX_VCPUS],
-            prev: [None; MAX_VCPUS],
+            next: [None; MAX_SYSTEM_VCPUS],
+            prev: [None; MAX_SYSTEM_VCPUS],
         }
     }
 
@@ -175,7 +174,7 @@ impl Queue {
         true
     }
 
-    /// The vCPUs in the queue, front first. Stops after [`MAX_VCPUS`] even if
+    /// The vCPUs in the queue, front first. Stops after [`MAX_SYSTEM_VCPUS`] even if
     /// the links were to loop, so callers checking invariants can detect it.
     pub fn iter<'a>(&self, links: &'a Links) -> impl Iterator<Item = VcpuId> + 'a {
         let mut at = self.head;
@@ -184,7 +183,7 @@ impl Queue {
             at = links.next(v);
             Some(v)
         })
-        .take(MAX_VCPUS + 1)
+        .take(MAX_SYSTEM_VCPUS + 1)
     }
 }
 

@@ -4,8 +4,8 @@
 //! [`KernelState`] holds everything the kernel decides with: partitions,
 //! vCPUs, capability tables ([`CapSpace`]), endpoints, notifications,
 //! interrupt bindings and each core's current vCPU and ready queue. It is
-//! built once from a [`Seed`] (plain data the kernel glue makes from the
-//! compiled manifest), then changed only by the step functions, which the
+//! built once from a [`Seed`] (plain data that [`crate::lower::with_seed`]
+//! makes from the compiled manifest), then changed only by the step functions, which the
 //! glue calls with the one kernel lock held:
 //!
 //! | event | step |
@@ -48,11 +48,14 @@
 use hv_abi::hypercall::{Badge, Status, StopReason};
 
 use crate::MAX_CPUS;
-use crate::cap::{
-    CapSpace, Capability, EndpointId, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
-    MAX_REPLIES, NotificationId, PartitionId, SlotRef,
+use hv_image::{
+    FaultPolicy, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES,
+    MAX_SYSTEM_VCPUS,
 };
-use crate::sched::{Links, MAX_VCPUS, RunQueue, VcpuId};
+
+use crate::cap::{CapSpace, EndpointId, NotificationId, PartitionId, SlotRef};
+use crate::sched::{Links, RunQueue, VcpuId};
+use hv_image::Capability;
 
 mod dispatch;
 mod fastpath;
@@ -77,7 +80,7 @@ pub use klog::{
 pub use notify::{HeldIrq, IRQ_FIRES_PER_TICK};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
-pub use seed::{EndpointSeed, FaultPolicy, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
+pub use seed::{EndpointSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
 pub use vm::{Access, ICC_SGI1R_EL1, VmEntry, VmExit, sgi_targets};
 
 /// The kernel's timer ticks per second on each core: the unit of the
@@ -165,7 +168,7 @@ pub enum VcpuState {
 /// receiver that named none, or whose slot is no longer empty, is refused.
 ///
 /// # Invariants
-/// The slot is below [`crate::cap::MAX_SLOTS`], or the value is
+/// The slot is below [`hv_image::MAX_CAPS`], or the value is
 /// [`ReceiveSlot::NONE`]; [`ReceiveSlot::new`] is the only other way to make
 /// one. One byte, so that [`VcpuState`] stays three.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -178,7 +181,7 @@ impl ReceiveSlot {
     /// Slot `slot` (a raw register value), if it is in range.
     #[must_use]
     pub const fn new(slot: u64) -> Option<Self> {
-        if slot < crate::cap::MAX_SLOTS as u64 {
+        if slot < hv_image::MAX_CAPS as u64 {
             Some(Self(slot as u8))
         } else {
             None
@@ -188,7 +191,7 @@ impl ReceiveSlot {
     /// The slot named, if any.
     #[must_use]
     pub const fn slot(self) -> Option<u64> {
-        if (self.0 as usize) < crate::cap::MAX_SLOTS {
+        if (self.0 as usize) < hv_image::MAX_CAPS {
             Some(self.0 as u64)
         } else {
             None
@@ -196,7 +199,7 @@ impl ReceiveSlot {
     }
 }
 
-const _: () = assert!(crate::cap::MAX_SLOTS < u8::MAX as usize);
+const _: () = assert!(hv_image::MAX_CAPS < u8::MAX as usize);
 
 /// What the core runs after a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -412,7 +415,7 @@ impl Core {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct KernelState {
-    vcpus: [Vcpu; MAX_VCPUS],
+    vcpus: [Vcpu; MAX_SYSTEM_VCPUS],
     /// Each vCPU's place in the one queue it is in.
     links: Links,
     endpoints: [Endpoint; MAX_ENDPOINTS],
@@ -424,9 +427,9 @@ pub struct KernelState {
     irq_count: usize,
     cores: [Core; MAX_CPUS],
     /// Each vCPU's x0..x7, valid whenever it is not running.
-    regs: [[u64; 8]; MAX_VCPUS],
+    regs: [[u64; 8]; MAX_SYSTEM_VCPUS],
     /// The badge each sending vCPU sent with (see [`VcpuState::Sending`]).
-    badges: [Badge; MAX_VCPUS],
+    badges: [Badge; MAX_SYSTEM_VCPUS],
     partitions: [Partition; MAX_PARTITIONS],
     notifications: [Notification; MAX_NOTIFICATIONS],
     irqs: [IrqBinding; MAX_IRQS],
@@ -452,7 +455,7 @@ pub struct KernelState {
     passthrough: [u64; vm::PENDING_WORDS],
     /// What the kernel keeps for each virtual machine vCPU besides its
     /// x0..x7: interrupts to deliver, its exit, how to resume it.
-    vm: [vm::VmVcpu; MAX_VCPUS],
+    vm: [vm::VmVcpu; MAX_SYSTEM_VCPUS],
     /// The kernel's log, for its reader partition: last, so its 4 KiB do not
     /// push the hot fields' offsets out of reach of one load.
     klog: klog::KernelLog,
@@ -464,7 +467,7 @@ impl KernelState {
     #[must_use]
     pub const fn empty() -> Self {
         Self {
-            vcpus: [Vcpu::EMPTY; MAX_VCPUS],
+            vcpus: [Vcpu::EMPTY; MAX_SYSTEM_VCPUS],
             links: Links::new(),
             endpoints: [Endpoint::EMPTY; MAX_ENDPOINTS],
             endpoint_count: 0,
@@ -474,8 +477,8 @@ impl KernelState {
             notification_count: 0,
             irq_count: 0,
             cores: [Core::EMPTY; MAX_CPUS],
-            regs: [[0; 8]; MAX_VCPUS],
-            badges: [Badge(0); MAX_VCPUS],
+            regs: [[0; 8]; MAX_SYSTEM_VCPUS],
+            badges: [Badge(0); MAX_SYSTEM_VCPUS],
             partitions: [Partition::EMPTY; MAX_PARTITIONS],
             notifications: [Notification::EMPTY; MAX_NOTIFICATIONS],
             irqs: [IrqBinding::EMPTY; MAX_IRQS],
@@ -487,7 +490,7 @@ impl KernelState {
             vm_vcpus: 0,
             vm_entries: 0,
             passthrough: [0; vm::PENDING_WORDS],
-            vm: [vm::VmVcpu::EMPTY; MAX_VCPUS],
+            vm: [vm::VmVcpu::EMPTY; MAX_SYSTEM_VCPUS],
             klog: klog::KernelLog::EMPTY,
             caps: CapSpace::new(),
         }

@@ -12,7 +12,9 @@
 //! Design principles:
 //! - **Plain data, fixed capacity.** Every table is a `heapless` vector with a
 //!   limit written here once ([`MAX_PARTITIONS`] and friends), so decoding
-//!   needs no allocator and a blob can never ask for more than the kernel has.
+//!   needs no allocator and a blob can never ask for more than the kernel has:
+//!   the kernel's own tables (`hv-core`) are sized by the same constants, and
+//!   speak the same [`Capability`], [`Object`] and [`FaultPolicy`].
 //! - **No panics on any input.** Decoding and validation use `get`, checked
 //!   arithmetic and `Result`s; errors are small `Copy` values that say what is
 //!   wrong and where.
@@ -39,7 +41,7 @@ pub use error::{Item, ManifestError, MappingProblem, VmProblem};
 /// build one.
 pub use heapless;
 pub use manifest::{
-    BootManifest, CapSpec, DeviceSpec, FaultPolicy, FileSpec, IPA_BITS, IPA_LIMIT, IrqSpec,
+    BootManifest, Capability, DeviceSpec, FaultPolicy, FileSpec, IPA_BITS, IPA_LIMIT, IrqSpec,
     KernelLogSpec, MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_FILES, MAX_IRQS, MAX_MAPPINGS,
     MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS,
     MAX_SYSTEM_VCPUS, MAX_VCPUS, Mapping, MappingKind, NAME_LENGTH, Name, Object, PAGE_SIZE,

@@ -39,8 +39,7 @@ pub const MAX_SHARED_REGIONS: usize = 32;
 pub const MAX_DEVICES: usize = 32;
 /// vCPUs of one partition.
 pub const MAX_VCPUS: u8 = 8;
-/// vCPUs of a whole system (the kernel's table; `hv_core::sched::MAX_VCPUS`
-/// agrees, which the kernel checks at compile time).
+/// vCPUs of a whole system (the size of the kernel's vCPU tables).
 pub const MAX_SYSTEM_VCPUS: usize = 32;
 /// Reply objects in a system.
 pub const MAX_REPLIES: usize = 64;
@@ -52,15 +51,17 @@ pub const MAX_FILES: usize = 8;
 pub const PAGE_SIZE: u64 = 4096;
 /// Bits of a partition's intermediate physical address space: 39 (512 GiB),
 /// one level-1 stage-2 table with a 4 KiB granule, which every Armv8-A core
-/// supports. The kernel checks at compile time that its stage-2 tables
-/// (`hv_core::pagetable::IPA_BITS`) agree.
+/// supports. The kernel's stage-2 tables (`hv_core::pagetable`) translate
+/// exactly this.
 pub const IPA_BITS: u32 = 39;
 /// The first IPA past a partition's address space.
 pub const IPA_LIMIT: u64 = 1 << IPA_BITS;
 /// Where the manifest compiler puts every partition's RAM in its address
 /// space. The kernel takes `ram_ipa` from the manifest; services link for this
-/// address.
-pub const RAM_IPA: u64 = 0x4000_0000;
+/// address. It is where a guest machine's RAM is
+/// ([`hv_abi::vm::GUEST_RAM_BASE`]), so a virtual machine's RAM is where its
+/// kernel looks.
+pub const RAM_IPA: u64 = hv_abi::vm::GUEST_RAM_BASE;
 
 /// The compiled manifest of a whole system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,7 +177,7 @@ pub struct PartitionSpec {
     /// Stage-2 mappings besides RAM: devices and shared memory.
     pub mappings: Vec<Mapping, MAX_MAPPINGS>,
     /// The capability table: slot n is `caps[n]`.
-    pub caps: Vec<CapSpec, MAX_CAPS>,
+    pub caps: Vec<Capability, MAX_CAPS>,
 }
 
 impl PartitionSpec {
@@ -237,12 +238,16 @@ impl PartitionSpec {
     }
 }
 
-/// What happens to a partition that faults.
+/// What happens to a partition that faults: the manifest's word, and the
+/// kernel's (`hv_core::state`), which carries it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FaultPolicy {
-    /// It stops for good; the others carry on.
+    /// It stops for good; the others carry on, and its IPC partners get
+    /// `PeerGone`.
     Stop,
-    /// It starts again from its program's entry with fresh RAM.
+    /// It starts again from its program's entry with fresh RAM: its
+    /// capability table returns to its seed, its IPC partners get
+    /// `PeerGone`, and the kernel reloads its memory and starts it again.
     Restart,
 }
 
@@ -290,40 +295,83 @@ pub enum MappingKind {
     },
 }
 
-/// One capability in a partition's table.
+/// A capability: an object, the rights held over it and a badge. One in a
+/// partition's table in the manifest, and in the kernel's capability tables
+/// alike (`hv_core::cap`), which copy the manifest's at boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CapSpec {
+pub struct Capability {
     /// What it names.
     pub object: Object,
-    /// What it allows; only rights meaningful for the object.
+    /// What the holder may do with it; only rights meaningful for the
+    /// object.
     #[serde(with = "rights_serde")]
     pub rights: Rights,
-    /// The badge delivered with what is sent through it (for a notification,
-    /// the bits `signal` sets).
+    /// Delivered to the receiver with every message sent through it (an
+    /// endpoint), or ORed into the word by `signal` (a notification: the
+    /// bits it sets).
     #[serde(with = "badge_serde")]
     pub badge: Badge,
 }
 
-/// The object a capability names, by number.
+impl Capability {
+    /// A capability over `object` with `rights` and no badge.
+    #[must_use]
+    pub const fn new(object: Object, rights: Rights) -> Self {
+        Self {
+            object,
+            rights,
+            badge: Badge(0),
+        }
+    }
+
+    /// This capability with `badge`.
+    #[must_use]
+    pub const fn with_badge(self, badge: Badge) -> Self {
+        Self { badge, ..self }
+    }
+}
+
+/// The object a capability names, by number: in the manifest, and in the
+/// kernel's capability tables alike (`hv_core::cap`), which turn a number
+/// into an index of their own tables only where they use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Object {
-    /// Endpoint `n` of `0..endpoint_count`.
+    /// Endpoint `n` of `0..endpoint_count`: a synchronous endpoint. WRITE
+    /// to send or call, READ to receive, GRANT to move capabilities through
+    /// it.
     Endpoint(u16),
-    /// Notification `n` of `0..notification_count`.
+    /// Notification `n` of `0..notification_count` (a word of signal bits):
+    /// WRITE to signal (ORing in the capability's badge), READ to wait or
+    /// poll.
     Notification(u16),
-    /// Shared region `n`.
+    /// Shared region `n`. The kernel's stage-2 tables, not its capability
+    /// tables, give it meaning.
     Memory(u16),
-    /// Device `n` (its registers and the acknowledgement of its interrupts).
+    /// Device `n` (its registers and the acknowledgement of its
+    /// interrupts): WRITE lets the holder acknowledge the device's
+    /// interrupts.
     Device(u16),
-    /// Interrupt `n` of [`BootManifest::irqs`].
+    /// Interrupt `n` of [`BootManifest::irqs`] (an interrupt and the
+    /// notification it signals): WRITE lets the holder acknowledge it.
     Irq(u16),
-    /// Partition `n`.
+    /// Partition `n`: READ lets the holder see its status
+    /// (`PartitionStatus`), CONTROL stop or restart it (`PartitionStop`,
+    /// `PartitionRestart`).
     Partition(u16),
-    /// The kernel's log (held by [`BootManifest::kernel_log`]'s partition).
+    /// The kernel's log (held by [`BootManifest::kernel_log`]'s
+    /// partition): READ lets the holder take its messages (`LogRead`).
     KernelLog,
-    /// Reply object `n` of [`BootManifest::replies`] (held by its owner).
+    /// Reply object `n` of [`BootManifest::replies`] (held by its owner): a
+    /// place to keep one caller waiting for its reply. WRITE lets the holder
+    /// keep the caller it owes a reply in it (`SaveReply`) and answer that
+    /// caller later through it (`ReplySaved`), so one server can have several
+    /// calls in hand.
     Reply(u16),
-    /// vCPU `vcpu` of virtual machine `partition` (held by its monitor).
+    /// vCPU `vcpu` of virtual machine `partition` (held by its monitor):
+    /// READ lets the holder see its state and read its registers
+    /// (`VcpuStatus`, `VcpuRead`), WRITE write them and make interrupts
+    /// pending (`VcpuWrite`, `VcpuInject`), CONTROL start and stop it
+    /// (`VcpuStart`, `VcpuStop`).
     Vcpu {
         /// The virtual machine partition.
         partition: u16,

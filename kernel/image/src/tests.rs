@@ -8,7 +8,7 @@ use proptest::prelude::{Strategy, any, prop, prop_assert, prop_assert_eq, propte
 
 use crate::error::{Item, ManifestError, MappingProblem};
 use crate::manifest::{
-    BootManifest, CapSpec, DeviceSpec, FaultPolicy, FileSpec, IrqSpec, KernelLogSpec, Mapping,
+    BootManifest, Capability, DeviceSpec, FaultPolicy, FileSpec, IrqSpec, KernelLogSpec, Mapping,
     MappingKind, Name, Object, PartitionKind, PartitionSpec, RAM_IPA, SharedRegion, VmSpec,
 };
 use crate::package::{self, FORMAT_VERSION, Package, PackageError};
@@ -37,8 +37,8 @@ fn partition(text: &str, program: u8) -> PartitionSpec {
     }
 }
 
-fn cap(object: Object, rights: Rights, badge: u64) -> CapSpec {
-    CapSpec {
+fn cap(object: Object, rights: Rights, badge: u64) -> Capability {
+    Capability {
         object,
         rights,
         badge: Badge(badge),

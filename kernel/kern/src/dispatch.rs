@@ -23,7 +23,7 @@ use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
 use hv_arch_aarch64::vcpu::{Exit, Next as ArchNext};
 use hv_core::MAX_CPUS;
-use hv_core::cap::{MAX_PARTITIONS, PartitionId};
+use hv_core::cap::PartitionId;
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
@@ -31,6 +31,7 @@ use hv_core::state::{
     LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, ReloadWork,
     RestartPlan, VmExit,
 };
+use hv_image::MAX_PARTITIONS;
 
 use spin::{Mutex, Once};
 

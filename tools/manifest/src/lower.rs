@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
-    BootManifest, CapSpec, DeviceSpec, FileSpec, IrqSpec, Mapping, MappingKind, Name, Object,
+    BootManifest, Capability, DeviceSpec, FileSpec, IrqSpec, Mapping, MappingKind, Name, Object,
     PAGE_SIZE, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
 };
 
@@ -127,7 +127,7 @@ fn number_vms(
 
 /// A monitor's capabilities over its guest (partition number `partition`,
 /// with `guest_vcpus` vCPUs), with their names: `exits`, then one per vCPU.
-fn monitor_caps(guest_vcpus: u8, partition: u16, numbers: &VmNumbers) -> Vec<(String, CapSpec)> {
+fn monitor_caps(guest_vcpus: u8, partition: u16, numbers: &VmNumbers) -> Vec<(String, Capability)> {
     let vcpu_rights = Rights::READ.union(Rights::WRITE).union(Rights::CONTROL);
     let objects = std::iter::once((Object::Endpoint(numbers.exit_endpoint), Rights::READ))
         .chain((0..guest_vcpus).map(|vcpu| (Object::Vcpu { partition, vcpu }, vcpu_rights)));
@@ -137,7 +137,7 @@ fn monitor_caps(guest_vcpus: u8, partition: u16, numbers: &VmNumbers) -> Vec<(St
         .map(|(name, (object, rights))| {
             (
                 name,
-                CapSpec {
+                Capability {
                     object,
                     rights,
                     badge: Badge(0),
@@ -351,7 +351,7 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
             names.push((channel.name.clone(), number(spec.caps.len())?));
             push(
                 &mut spec.caps,
-                CapSpec {
+                Capability {
                     object: *object,
                     // `derive = true` lets every end copy its capability (and
                     // so, over a `grant` endpoint, hand a copy on).
@@ -408,7 +408,7 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
             ));
             push(
                 &mut spec.caps,
-                CapSpec {
+                Capability {
                     object: Object::Device(number),
                     rights: read_write,
                     badge: Badge(0),
@@ -427,7 +427,7 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
             names.push(("kernel-log".to_owned(), number(spec.caps.len())?));
             push(
                 &mut spec.caps,
-                CapSpec {
+                Capability {
                     object: Object::KernelLog,
                     rights: Rights::READ,
                     badge: Badge(0),
@@ -443,7 +443,7 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
             names.push((controlled.name.clone(), number(spec.caps.len())?));
             push(
                 &mut spec.caps,
-                CapSpec {
+                Capability {
                     object: Object::Partition(number(target)?),
                     rights: Rights::READ.union(Rights::CONTROL),
                     badge: Badge(0),
@@ -457,7 +457,7 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
             names.push((format!("reply-{k}"), number(spec.caps.len())?));
             push(
                 &mut spec.caps,
-                CapSpec {
+                Capability {
                     object: Object::Reply(reply),
                     rights: Rights::WRITE,
                     badge: Badge(0),

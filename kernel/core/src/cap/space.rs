@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Every partition's capability table, and the derivation tree across them.
 //!
-//! [`CapSpace`] holds [`MAX_SLOTS`] slots for each of [`MAX_PARTITIONS`]
+//! [`CapSpace`] holds [`MAX_CAPS`] slots for each of [`MAX_PARTITIONS`]
 //! partitions in one array, so a [`SlotRef`] (partition, slot) is a 16-bit
 //! index and a derivation can link slots of different partitions (a capability
 //! transferred over an endpoint is a child of the sender's slot).
@@ -31,16 +31,19 @@
 
 use hv_abi::hypercall::{Badge, CapSlot, Rights, Status};
 
-use super::{Capability, MAX_PARTITIONS, MAX_SLOTS, PartitionId};
+use hv_image::{MAX_CAPS, MAX_PARTITIONS};
+
+use super::PartitionId;
+use hv_image::Capability;
 
 /// Slots in all partitions' tables together.
-const TOTAL: usize = MAX_PARTITIONS * MAX_SLOTS;
+const TOTAL: usize = MAX_PARTITIONS * MAX_CAPS;
 const _: () = assert!(TOTAL <= u16::MAX as usize);
 
-/// One slot of one partition's table: `partition * MAX_SLOTS + slot`.
+/// One slot of one partition's table: `partition * MAX_CAPS + slot`.
 ///
 /// # Invariants
-/// The index is below `MAX_PARTITIONS * MAX_SLOTS`; [`SlotRef::new`] is the
+/// The index is below `MAX_PARTITIONS * MAX_CAPS`; [`SlotRef::new`] is the
 /// only way to make one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SlotRef(u16);
@@ -51,23 +54,23 @@ impl SlotRef {
     #[must_use]
     #[inline]
     pub const fn new(partition: PartitionId, slot: u64) -> Option<Self> {
-        if partition.index() >= MAX_PARTITIONS || slot >= MAX_SLOTS as u64 {
+        if partition.index() >= MAX_PARTITIONS || slot >= MAX_CAPS as u64 {
             return None;
         }
         // Both factors are bounded above, so this is below TOTAL.
-        Some(Self((partition.index() * MAX_SLOTS + slot as usize) as u16))
+        Some(Self((partition.index() * MAX_CAPS + slot as usize) as u16))
     }
 
     /// The partition whose table holds this slot.
     #[must_use]
     pub const fn partition(self) -> PartitionId {
-        PartitionId((self.0 as usize / MAX_SLOTS) as u8)
+        PartitionId((self.0 as usize / MAX_CAPS) as u8)
     }
 
     /// The slot's number in that table.
     #[must_use]
     pub const fn slot(self) -> CapSlot {
-        CapSlot((self.0 as usize % MAX_SLOTS) as u32)
+        CapSlot((self.0 as usize % MAX_CAPS) as u32)
     }
 
     const fn index(self) -> usize {
@@ -174,7 +177,7 @@ impl CapSpace {
         &self,
         partition: PartitionId,
     ) -> impl Iterator<Item = (SlotRef, Capability)> + '_ {
-        (0..MAX_SLOTS as u64).filter_map(move |s| {
+        (0..MAX_CAPS as u64).filter_map(move |s| {
             let at = SlotRef::new(partition, s)?;
             Some((at, self.get(at)?))
         })
@@ -287,14 +290,14 @@ impl CapSpace {
     /// what it derived from capabilities it received moves up to the giver),
     /// then the seed's roots are put back.
     pub fn reset_partition(&mut self, partition: PartitionId) {
-        for s in 0..MAX_SLOTS as u64 {
+        for s in 0..MAX_CAPS as u64 {
             if let Some(at) = SlotRef::new(partition, s)
                 && self.get(at).is_some()
             {
                 self.delete_slot(at);
             }
         }
-        for s in 0..MAX_SLOTS as u64 {
+        for s in 0..MAX_CAPS as u64 {
             if let Some(at) = SlotRef::new(partition, s)
                 && let Some(Some(cap)) = self.seeds.get(at.index()).copied()
             {
@@ -507,7 +510,7 @@ impl CapSpace {
             }
             Some(up) => {
                 let parent = self.get(up).ok_or("a capability's parent slot is empty")?;
-                if !parent.may_derive(cap) {
+                if !super::may_derive(parent, cap) {
                     return Err("a capability exceeds its parent (object, rights or badge)");
                 }
                 let first = self.node(up).and_then(|n| n.first_child);

@@ -4,7 +4,8 @@
 use hv_abi::hypercall::{Badge, CapSlot, Rights, Status};
 use proptest::prelude::{Just, Strategy, prop_assert, prop_assert_eq, prop_oneof, proptest};
 
-use super::{CapSpace, Capability, EndpointId, NotificationId, Object, PartitionId, SlotRef};
+use super::{CapSpace, EndpointId, NotificationId, PartitionId, SlotRef};
+use hv_image::{Capability, Object};
 
 const RW: Rights = Rights(Rights::READ.0 | Rights::WRITE.0);
 const RWD: Rights = Rights(RW.0 | Rights::DERIVE.0);
@@ -14,7 +15,7 @@ fn at(partition: u8, slot: u64) -> SlotRef {
 }
 
 fn endpoint(i: u8, rights: Rights) -> Capability {
-    Capability::new(Object::Endpoint(EndpointId(i)), rights)
+    Capability::new(Object::Endpoint(EndpointId(i).number()), rights)
 }
 
 /// Partition 0 holds an all-rights endpoint in slot 0 and a notification in
@@ -22,7 +23,7 @@ fn endpoint(i: u8, rights: Rights) -> Capability {
 fn seeded() -> Box<CapSpace> {
     let mut caps = Box::new(CapSpace::new());
     caps.seed(at(0, 0), endpoint(0, Rights::ALL)).unwrap();
-    let note = Capability::new(Object::Notification(NotificationId(0)), RWD);
+    let note = Capability::new(Object::Notification(NotificationId(0).number()), RWD);
     caps.seed(at(0, 1), note).unwrap();
     caps.seed(at(1, 0), endpoint(1, Rights::READ)).unwrap();
     caps.check().unwrap();
@@ -32,7 +33,7 @@ fn seeded() -> Box<CapSpace> {
 /// Every slot that has `top` among its ancestors.
 fn descendants(caps: &CapSpace, top: SlotRef) -> Vec<SlotRef> {
     let mut found = Vec::new();
-    for p in 0..super::MAX_PARTITIONS as u8 {
+    for p in 0..hv_image::MAX_PARTITIONS as u8 {
         for (slot, _) in caps.slots(PartitionId(p)) {
             let mut up = caps.parent(slot);
             while let Some(a) = up {

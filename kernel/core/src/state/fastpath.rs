@@ -31,8 +31,9 @@ use hv_abi::hypercall::{Hypercall, MESSAGE_WORDS, Rights};
 use super::ipc::{Holds, message};
 use super::vm::{VmExit, exit_message};
 use super::{KernelState, Next, ReceiveSlot, Step, VcpuState};
-use crate::cap::{EndpointId, Object, SlotRef};
+use crate::cap::{EndpointId, SlotRef};
 use crate::sched::VcpuId;
+use hv_image::Object;
 
 /// x0 of `Call`.
 const CALL: u64 = Hypercall::Call.function_id() as u64;
@@ -68,7 +69,9 @@ impl KernelState {
         // path does: every endpoint capability names an endpoint of the
         // seed (an invariant: the seed is checked, derivation copies it).
         match cap.object {
-            Object::Endpoint(e) if cap.rights.contains(right) => Some((e, cap.badge.0)),
+            Object::Endpoint(e) if cap.rights.contains(right) => {
+                EndpointId::of(e).map(|e| (e, cap.badge.0))
+            }
             _ => None,
         }
     }

@@ -34,8 +34,11 @@
 use super::ipc::Holds;
 use super::{KernelState, PartitionState, VcpuState};
 use crate::MAX_CPUS;
-use crate::cap::{MAX_PARTITIONS, Object, PartitionId};
-use crate::sched::{MAX_VCPUS, Queue, VcpuId};
+use hv_image::{MAX_PARTITIONS, MAX_SYSTEM_VCPUS};
+
+use crate::cap::PartitionId;
+use crate::sched::{Queue, VcpuId};
+use hv_image::Object;
 
 type Check = Result<(), &'static str>;
 
@@ -48,7 +51,10 @@ impl KernelState {
     /// one broken.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
         ensure(self.core_count <= MAX_CPUS, "core count out of range")?;
-        ensure(self.vcpu_count <= MAX_VCPUS, "vCPU count out of range")?;
+        ensure(
+            self.vcpu_count <= MAX_SYSTEM_VCPUS,
+            "vCPU count out of range",
+        )?;
         ensure(
             self.partition_count <= self.partitions.len()
                 && self.endpoint_count <= self.endpoints.len()
@@ -62,7 +68,7 @@ impl KernelState {
             self.caps
                 .slots(PartitionId(p as u8))
                 .all(|(_, cap)| match cap.object {
-                    Object::Endpoint(e) => e.index() < self.endpoint_count,
+                    Object::Endpoint(e) => usize::from(e) < self.endpoint_count,
                     _ => true,
                 })
         });
@@ -70,7 +76,7 @@ impl KernelState {
             named_endpoints_exist,
             "a capability names an unused endpoint",
         )?;
-        let mut membership = [0u8; MAX_VCPUS];
+        let mut membership = [0u8; MAX_SYSTEM_VCPUS];
         self.check_queues(&mut membership)?;
         self.check_vcpus(&membership)?;
         self.check_replies()?;
@@ -110,14 +116,14 @@ impl KernelState {
     fn walk(
         &self,
         queue: &Queue,
-        membership: &mut [u8; MAX_VCPUS],
+        membership: &mut [u8; MAX_SYSTEM_VCPUS],
         fits: impl Fn(VcpuId, VcpuState) -> bool,
     ) -> Check {
         let mut before = None;
         let mut count = 0;
         for v in queue.iter(&self.links) {
             count += 1;
-            ensure(count <= MAX_VCPUS, "a queue loops")?;
+            ensure(count <= MAX_SYSTEM_VCPUS, "a queue loops")?;
             ensure(v.index() < self.vcpu_count, "a queue holds an unknown vCPU")?;
             ensure(self.links.prev(v) == before, "queue links disagree")?;
             let state = self.vcpu_state(v).ok_or("a queue holds an unknown vCPU")?;
@@ -134,7 +140,7 @@ impl KernelState {
         )
     }
 
-    fn check_queues(&self, membership: &mut [u8; MAX_VCPUS]) -> Check {
+    fn check_queues(&self, membership: &mut [u8; MAX_SYSTEM_VCPUS]) -> Check {
         for (c, core) in self.cores.iter().enumerate() {
             ensure(
                 core.ready.levels_agree(),
@@ -190,7 +196,7 @@ impl KernelState {
         Ok(())
     }
 
-    fn check_vcpus(&self, membership: &[u8; MAX_VCPUS]) -> Check {
+    fn check_vcpus(&self, membership: &[u8; MAX_SYSTEM_VCPUS]) -> Check {
         for (i, vcpu) in self.vcpus.iter().enumerate() {
             let v = VcpuId(i as u8);
             let queued = membership.get(i).copied().unwrap_or(0);
@@ -342,7 +348,7 @@ impl KernelState {
             for (_, cap) in self.caps.slots(PartitionId(partition as u8)) {
                 if let Object::Reply(r) = cap.object {
                     ensure(
-                        r.index() < self.reply_count,
+                        usize::from(r) < self.reply_count,
                         "a capability names an unused reply object",
                     )?;
                 }

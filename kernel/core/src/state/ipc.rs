@@ -63,8 +63,10 @@ use hv_abi::hypercall::{MessageInfo, Rights, Status};
 
 use super::dispatch::SUCCESS;
 use super::{KernelState, Next, PartitionState, ReceiveSlot, Step, VcpuState};
-use crate::cap::{Capability, EndpointId, Object, PartitionId, SlotRef};
+use crate::cap::{EndpointId, PartitionId, SlotRef};
 use crate::sched::{Queue, VcpuId};
+use hv_image::Capability;
+use hv_image::Object;
 
 /// What an endpoint's queue holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +165,7 @@ impl KernelState {
         right: Rights,
     ) -> Result<(EndpointId, Capability), Status> {
         let (e, cap) = self.object_cap(partition, slot, right, |o| match o {
-            Object::Endpoint(e) => Some(e),
+            Object::Endpoint(e) => EndpointId::of(e),
             _ => None,
         })?;
         if e.index() >= self.endpoint_count {
@@ -410,7 +412,7 @@ impl KernelState {
         reply: Option<(VcpuId, [u64; 8])>,
     ) -> Step {
         let mut kick = 0;
-        // Each turn takes a sender off the queue: at most MAX_VCPUS turns.
+        // Each turn takes a sender off the queue: at most MAX_SYSTEM_VCPUS turns.
         while let Some(sender) = self.first_waiting(e, Holds::Senders) {
             match self.queued_transfer(sender, cur, accept) {
                 Err(status) => {

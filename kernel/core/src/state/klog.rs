@@ -26,8 +26,11 @@
 use hv_abi::hypercall::{Badge, Rights, Status};
 
 use super::{KernelState, Outcome};
-use crate::cap::{MAX_PARTITIONS, NotificationId, Object, PartitionId};
+use hv_image::MAX_PARTITIONS;
+
+use crate::cap::{NotificationId, PartitionId};
 use crate::sched::VcpuId;
+use hv_image::Object;
 
 /// Bytes the ring holds.
 pub const KERNEL_LOG_BYTES: usize = 4096;
@@ -259,18 +262,17 @@ mod tests {
         Admission, KERNEL_LOG_BYTES, KERNEL_LOG_RESERVE, KernelLog, LOG_LINES_PER_WINDOW,
         LOG_WINDOW_TICKS,
     };
-    use crate::cap::{Capability, NotificationId, Object, PartitionId};
+    use crate::cap::{NotificationId, PartitionId};
     use crate::state::{FaultPolicy, KernelState, PartitionSeed, Seed};
+    use hv_image::Capability;
+    use hv_image::Object;
 
     /// One partition: slot 0 reads the kernel log, slot 1 waits on
     /// notification 0, where the kernel signals bit 4 when it logs.
     fn system(with_reader: bool) -> Box<KernelState> {
         let caps = [
             Some(Capability::new(Object::KernelLog, Rights::READ)),
-            Some(Capability::new(
-                Object::Notification(NotificationId(0)),
-                Rights::READ,
-            )),
+            Some(Capability::new(Object::Notification(0), Rights::READ)),
         ];
         let partitions = [PartitionSeed {
             vcpus: 1,

@@ -42,8 +42,10 @@ use hv_abi::hypercall::{Badge, Rights, Status};
 
 use super::dispatch::SUCCESS;
 use super::{Effect, KernelState, Next, Outcome, Step, VcpuState};
-use crate::cap::{Capability, NotificationId, Object, PartitionId};
+use crate::cap::{NotificationId, PartitionId};
 use crate::sched::{Queue, VcpuId};
+use hv_image::Capability;
+use hv_image::Object;
 
 /// The times one interrupt may fire per tick before an acknowledgement
 /// leaves it masked until the next tick: far above what a driver needs
@@ -120,7 +122,7 @@ impl KernelState {
         right: Rights,
     ) -> Result<(NotificationId, Capability), Status> {
         let (n, cap) = self.object_cap(partition, slot, right, |o| match o {
-            Object::Notification(n) => Some(n),
+            Object::Notification(n) => NotificationId::of(n),
             _ => None,
         })?;
         if n.index() >= self.notification_count {
@@ -198,7 +200,7 @@ impl KernelState {
     pub(super) fn irq_ack(&mut self, cur: VcpuId, regs: &mut [u64; 8]) -> Result<Outcome, Status> {
         let partition = self.partition_of(cur)?;
         let (which, _) = self.object_cap(partition, regs[1], Rights::WRITE, |o| match o {
-            Object::Irq(irq) => Some((Some(irq.index()), None)),
+            Object::Irq(irq) => Some((Some(usize::from(irq)), None)),
             Object::Device(device) => Some((None, Some(device))),
             _ => None,
         })?;
@@ -278,7 +280,7 @@ impl KernelState {
             }
             let device = binding.device;
             let holds = self.caps.slots(partition).any(|(_, cap)| match cap.object {
-                Object::Irq(irq) => irq.index() == i,
+                Object::Irq(irq) => usize::from(irq) == i,
                 Object::Device(d) => Some(d) == device,
                 _ => false,
             });

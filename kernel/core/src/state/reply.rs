@@ -35,8 +35,9 @@ use hv_abi::hypercall::{MessageInfo, Rights, Status};
 use super::dispatch::SUCCESS;
 use super::ipc::{message, reply_length};
 use super::{KernelState, Step, VcpuState};
-use crate::cap::{Object, PartitionId, ReplyId};
+use crate::cap::{PartitionId, ReplyId};
 use crate::sched::VcpuId;
+use hv_image::Object;
 
 /// A reply object: its owner, and the caller kept in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +59,7 @@ impl KernelState {
     /// owns (else `InvalidCapability`).
     fn reply_object(&self, partition: PartitionId, slot: u64) -> Result<ReplyId, Status> {
         let (r, _) = self.object_cap(partition, slot, Rights::WRITE, |o| match o {
-            Object::Reply(r) => Some(r),
+            Object::Reply(r) => ReplyId::of(r),
             _ => None,
         })?;
         match self.replies.get(r.index()) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Boot: the [`Seed`] a system starts from, and checking it.
 //!
-//! A [`Seed`] is plain data, independent of any manifest format: the kernel
-//! glue converts the compiled manifest into one. [`KernelState::boot`]
+//! A [`Seed`] is plain data, so that tests and the fuzzer can write one by
+//! hand; [`crate::lower::with_seed`] makes the kernel's from the compiled
+//! manifest. [`KernelState::boot`]
 //! checks all of it before changing anything, so a bad seed leaves the state
 //! as it was, and reports the first problem as a [`SeedError`].
 //!
@@ -19,21 +20,15 @@ use hv_abi::hypercall::Badge;
 
 use super::{Core, KernelState, Partition, PartitionState, Vcpu, VcpuState};
 use crate::MAX_CPUS;
-use crate::cap::{
-    Capability, EndpointId, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS,
-    MAX_REPLIES, MAX_SLOTS, NotificationId, Object, PartitionId, SlotRef,
+use hv_image::{
+    FaultPolicy, MAX_CAPS, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES,
+    MAX_SYSTEM_VCPUS,
 };
-use crate::sched::{MAX_VCPUS, VcpuId};
 
-/// What happens to a partition that faults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultPolicy {
-    /// It stops for good; its IPC partners get `PeerGone`.
-    Stop,
-    /// Its capability table returns to its seed, its IPC partners get
-    /// `PeerGone`, and the glue reloads its memory and starts it again.
-    Restart,
-}
+use crate::cap::{EndpointId, NotificationId, PartitionId, SlotRef};
+use crate::sched::VcpuId;
+use hv_image::Capability;
+use hv_image::Object;
 
 /// One partition of a [`Seed`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +42,7 @@ pub struct PartitionSeed<'a> {
     /// What happens when it faults.
     pub fault_policy: FaultPolicy,
     /// Its initial capabilities: entry n goes in slot n (at most
-    /// [`MAX_SLOTS`] entries).
+    /// [`MAX_CAPS`] entries).
     pub capabilities: &'a [Option<Capability>],
     /// If it is a virtual machine: the endpoint its exits go to. Its vCPUs
     /// then start off, for its monitor to start.
@@ -263,16 +258,12 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
         .iter()
         .try_fold(0usize, |sum, p| sum.checked_add(p.vcpus))
         .unwrap_or(usize::MAX);
-    at_most("vCPUs", vcpus, MAX_VCPUS)?;
-    // Whether a vCPU belongs to a virtual machine: the seed's partitions, in
-    // order, own consecutive vCPUs.
-    let vcpu_exists = |vcpu: crate::sched::VcpuId| {
-        let mut base = 0usize;
-        seed.partitions.iter().any(|q| {
-            let range = base..base + q.vcpus;
-            base += q.vcpus;
-            q.exits.is_some() && range.contains(&vcpu.index())
-        })
+    at_most("vCPUs", vcpus, MAX_SYSTEM_VCPUS)?;
+    // Whether vCPU `vcpu` of `partition` is a virtual machine's.
+    let vcpu_exists = |partition: u16, vcpu: u8| {
+        seed.partitions
+            .get(usize::from(partition))
+            .is_some_and(|q| q.exits.is_some() && usize::from(vcpu) < q.vcpus)
     };
     for (i, p) in seed.partitions.iter().enumerate() {
         if let Some(e) = p.exits {
@@ -288,20 +279,20 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
         if p.cores & online == 0 {
             return Err(SeedError::NoAllowedCore { partition: i });
         }
-        at_most("capability slots", p.capabilities.len(), MAX_SLOTS)?;
+        at_most("capability slots", p.capabilities.len(), MAX_CAPS)?;
         for (slot, cap) in p.capabilities.iter().enumerate() {
             let Some(cap) = cap else { continue };
             if !cap.rights.is_valid() {
                 return Err(SeedError::InvalidRights { partition: i, slot });
             }
             let known = match cap.object {
-                Object::Endpoint(e) => e.index() < seed.endpoints.len(),
-                Object::Notification(n) => n.index() < seed.notifications,
-                Object::Irq(q) => q.index() < seed.irqs.len(),
-                Object::Partition(q) => q.index() < seed.partitions.len(),
+                Object::Endpoint(e) => usize::from(e) < seed.endpoints.len(),
+                Object::Notification(n) => usize::from(n) < seed.notifications,
+                Object::Irq(q) => usize::from(q) < seed.irqs.len(),
+                Object::Partition(q) => usize::from(q) < seed.partitions.len(),
                 Object::KernelLog => seed.kernel_log.is_some(),
-                Object::Vcpu(vcpu) => vcpu_exists(vcpu),
-                Object::Reply(r) => match seed.replies.get(r.index()) {
+                Object::Vcpu { partition, vcpu } => vcpu_exists(partition, vcpu),
+                Object::Reply(r) => match seed.replies.get(usize::from(r)) {
                     Some(reply) if reply.owner.index() != i => {
                         return Err(SeedError::ForeignReply { partition: i, slot });
                     }

@@ -58,7 +58,7 @@ pub use exit::{Access, ICC_SGI1R_EL1, VmExit, sgi_targets};
 pub(super) const PENDING_WORDS: usize = VIRTUAL_INTIDS as usize / 64;
 const _: () = assert!(VIRTUAL_INTIDS.is_multiple_of(64));
 // `vm_vcpus` and `vm_entries` have a bit per vCPU.
-const _: () = assert!(crate::sched::MAX_VCPUS <= 32);
+const _: () = assert!(hv_image::MAX_SYSTEM_VCPUS <= 32);
 
 /// What the glue must do when it next enters a virtual machine's vCPU,
 /// taken from the state by [`KernelState::take_vm_entry`].

@@ -38,8 +38,9 @@ use hv_abi::hypercall::{Rights, RunState, Status, StopReason};
 
 use super::super::dispatch::SUCCESS;
 use super::super::{FaultPolicy, KernelState, Outcome, PartitionState, Step};
-use crate::cap::{Object, PartitionId};
+use crate::cap::PartitionId;
 use crate::sched::VcpuId;
+use hv_image::Object;
 
 impl KernelState {
     /// The partition named by the capability in `slot` of `caller`'s table,
@@ -51,7 +52,7 @@ impl KernelState {
         right: Rights,
     ) -> Result<PartitionId, Status> {
         let (target, _) = self.object_cap(caller, slot, right, |o| match o {
-            Object::Partition(p) => Some(p),
+            Object::Partition(p) => PartitionId::of(p),
             _ => None,
         })?;
         self.partition(target).ok_or(Status::InvalidCapability)?;

@@ -5,8 +5,10 @@ use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 
 use super::ipc::client_server;
 use super::support::{D, Machine, R, W, p, rights};
-use crate::cap::{Capability, EndpointId, Object, SlotRef};
+use crate::cap::{EndpointId, SlotRef};
 use crate::state::{Effect, LOG_BYTES, Outcome};
+use hv_image::Capability;
+use hv_image::Object;
 
 /// x2 for `Derive`: rights in the low half, badge in the high half.
 fn derive_arg(r: Rights, badge: u32) -> u64 {
@@ -123,7 +125,7 @@ fn a_partition_names_only_its_own_slots() {
     assert_eq!(m.status(1), Some(Status::InvalidCapability));
     assert_eq!(
         m.state.capability(p(2), 0).map(|c| c.object),
-        Some(Object::Endpoint(EndpointId(0)))
+        Some(Object::Endpoint(EndpointId(0).number()))
     );
 }
 

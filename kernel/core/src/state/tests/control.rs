@@ -5,8 +5,9 @@
 use hv_abi::hypercall::{Hypercall, REASON_CONTROLLER, Rights, RunState, Status, StopReason};
 
 use super::support::{D, Machine, Part, R, System, W, endpoint, object, p, st, v};
-use crate::cap::{Object, PartitionId};
+use crate::cap::PartitionId;
 use crate::state::{Effect, EndpointSeed, Next, PartitionState, VcpuState};
+use hv_image::Object;
 
 const C: Rights = Rights::CONTROL;
 
@@ -21,7 +22,7 @@ const BY_MONITOR: u64 = REASON_CONTROLLER;
 /// 2 is a client of endpoint 1, 3 controls itself, 4 controls the other
 /// without READ.
 fn monitored() -> System {
-    let partition = |i: u8, r: &[Rights]| object(Object::Partition(p(i)), r);
+    let partition = |i: u8, r: &[Rights]| object(Object::Partition(p(i).number()), r);
     let monitor = Part::new(
         0b01,
         10,
@@ -151,7 +152,7 @@ fn stop_tears_down_like_the_stop_policy() {
 #[test]
 fn stop_overrides_the_targets_own_restart_policy() {
     let mut system = monitored();
-    system.parts[0].caps[4] = object(Object::Partition(p(2)), &[R, C]);
+    system.parts[0].caps[4] = object(Object::Partition(p(2).number()), &[R, C]);
     let mut m = Machine::new(&system);
     let out = m.hvc(0, Hypercall::PartitionStop, &[4]);
     assert_eq!(
@@ -311,7 +312,7 @@ fn the_reason_names_the_controller() {
     let mut system = monitored();
     system.parts[1]
         .caps
-        .push(object(Object::Partition(p(0)), &[C]));
+        .push(object(Object::Partition(p(0).number()), &[C]));
     let mut m = Machine::new(&system);
     let out = m.hvc(1, Hypercall::PartitionStop, &[2]);
     assert_eq!(
@@ -374,7 +375,7 @@ fn a_capability_naming_a_partition_the_system_lacks_is_invalid() {
         .caps
         .seed(
             crate::cap::SlotRef::new(p(0), 7).unwrap(),
-            crate::cap::Capability::new(Object::Partition(p(9)), Rights::ALL),
+            hv_image::Capability::new(Object::Partition(p(9).number()), Rights::ALL),
         )
         .unwrap();
     m.state = forged;

@@ -5,8 +5,8 @@ use hv_abi::hypercall::{Hypercall, MessageInfo, Status, StopReason};
 
 use super::ipc::client_server;
 use super::support::{D, Machine, Part, R, W, endpoint, object, p, st, v};
-use crate::cap::Object;
 use crate::state::{Effect, EndpointSeed, Next, PartitionState, VcpuState};
+use hv_image::Object;
 
 const PEER_GONE: [u64; 8] = [Status::PeerGone.to_register(), 0, 0, 0, 0, 0, 0, 0];
 

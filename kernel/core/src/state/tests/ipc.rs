@@ -8,8 +8,10 @@ use hv_abi::hypercall::{
 use super::support::{
     D, G, Machine, Part, R, System, W, endpoint, fid, notification, object, p, st, v,
 };
-use crate::cap::{Capability, NotificationId, Object, SlotRef};
+use crate::cap::{NotificationId, SlotRef};
 use crate::state::{IrqSeed, Next, Outcome, ReceiveSlot, VcpuState};
+use hv_image::Capability;
+use hv_image::Object;
 
 /// Core 0: the client (vCPU 0) and the server (vCPU 1), both priority 10;
 /// core 1: the remote client (vCPU 2). Endpoint 0 carries capabilities,

@@ -20,12 +20,13 @@ use super::support::{
 };
 
 const C: Rights = Rights::CONTROL;
-use crate::cap::{NotificationId, Object, ReplyId};
+use crate::cap::{NotificationId, ReplyId};
 use crate::sched::VcpuId;
 use crate::state::{
     Effect, EndpointSeed, IrqSeed, KernelState, Next, Outcome, PartitionState, ReloadWork,
     ReplySeed, VcpuState, VmExit,
 };
+use hv_image::Object;
 
 /// Six partitions on two cores, nine vCPUs, five endpoints (two carrying
 /// capabilities), two notifications, two interrupts; the first two
@@ -61,9 +62,9 @@ fn system() -> System {
             endpoint(2, &[W, G, D], 3),
             object(irq(0), &[W]),
             object(Object::Device(5), &[W]),
-            object(Object::Partition(p(1)), &[R, C]),
-            object(Object::Reply(ReplyId(0)), &[W]),
-            object(Object::Reply(ReplyId(1)), &[W, D]),
+            object(Object::Partition(p(1).number()), &[R, C]),
+            object(Object::Reply(ReplyId(0).number()), &[W]),
+            object(Object::Reply(ReplyId(1).number()), &[W, D]),
         ],
     )
     .restart();
@@ -75,7 +76,7 @@ fn system() -> System {
             endpoint(2, &[R], 0),
             notification(1, &[W, D], 0),
             object(Object::Memory(1), &[R, W, D, G]),
-            object(Object::Partition(p(0)), &[R, C]),
+            object(Object::Partition(p(0).number()), &[R, C]),
         ],
     );
     let d = Part::new(
@@ -86,8 +87,8 @@ fn system() -> System {
             endpoint(3, &[R, W, G, D], 0),
             object(Object::Memory(2), &[R, W, D]),
             notification(0, &[R], 0),
-            object(Object::Partition(p(2)), &[R, C, D]),
-            object(Object::Reply(ReplyId(2)), &[W]),
+            object(Object::Partition(p(2).number()), &[R, C, D]),
+            object(Object::Reply(ReplyId(2).number()), &[W]),
         ],
     )
     .vcpus(2);
@@ -95,7 +96,16 @@ fn system() -> System {
         .vcpus(2)
         .vm(4)
         .restart();
-    let vcpu = |i: u8, r: &[Rights]| object(Object::Vcpu(VcpuId(i)), r);
+    // e's vCPUs 6 and 7 are its vCPUs 0 and 1.
+    let vcpu = |i: u8, r: &[Rights]| {
+        object(
+            Object::Vcpu {
+                partition: 4,
+                vcpu: i - 6,
+            },
+            r,
+        )
+    };
     let f = Part::new(
         0b11,
         12,
@@ -104,7 +114,7 @@ fn system() -> System {
             vcpu(6, &[R, W, C]),
             vcpu(7, &[R, W, C]),
             vcpu(7, &[R]),
-            object(Object::Reply(ReplyId(3)), &[W]),
+            object(Object::Reply(ReplyId(3).number()), &[W]),
         ],
     );
     let mut system = System::new(2, vec![a, b, c, d, e, f], 5, 2);
@@ -166,7 +176,7 @@ impl Oracle {
         loop {
             let before = may.clone();
             for e in 0..system.endpoints.len() as u8 {
-                let ep = Object::Endpoint(crate::cap::EndpointId(e));
+                let ep = Object::Endpoint(u16::from(e));
                 let has = |m: &HashMap<_, Rights>, q: u8, r: Rights| {
                     m.get(&(q, ep)).is_some_and(|x| x.contains(r))
                 };

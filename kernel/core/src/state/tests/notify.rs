@@ -4,8 +4,9 @@
 use hv_abi::hypercall::{Badge, Hypercall, Status};
 
 use super::support::{Machine, Part, R, System, W, irq, notification, object, v};
-use crate::cap::{NotificationId, Object};
+use crate::cap::NotificationId;
 use crate::state::{Effect, IrqSeed, Next, Outcome, VcpuState};
+use hv_image::Object;
 
 /// Core 0: a signaller (vCPU 0, priority 10) and a waiter (vCPU 1, priority
 /// 20 when `urgent`, else 10); core 1: a second waiter (vCPU 2). Interrupt

@@ -5,8 +5,9 @@
 use hv_abi::hypercall::{Badge, Hypercall, Status, StopReason};
 
 use super::support::{Machine, Part, R, System, W, irq, notification, object, p, v};
-use crate::cap::{NotificationId, Object, PartitionId};
+use crate::cap::{NotificationId, PartitionId};
 use crate::state::{HeldIrq, IrqSeed, LET_GO_TICKS, PartitionState, ReloadWork};
+use hv_image::Object;
 
 /// Core 0: a controller (partition 0) whose slot 0 controls the worker.
 /// Core 1: the worker (partition 1, stops on a fault).
@@ -15,7 +16,7 @@ fn controlled() -> System {
         0b01,
         10,
         &[object(
-            Object::Partition(p(1)),
+            Object::Partition(p(1).number()),
             &[R, hv_abi::hypercall::Rights::CONTROL],
         )],
     );

@@ -4,11 +4,12 @@
 use hv_abi::hypercall::{Hypercall, MessageInfo, Rights, Status};
 
 use super::support::{Machine, Part, R, System, W, endpoint, object, p, st, v};
-use crate::cap::{Object, ReplyId};
+use crate::cap::ReplyId;
 use crate::state::{EndpointSeed, ReplySeed, SeedError, VcpuState};
+use hv_image::Object;
 
 fn reply(i: u8) -> Object {
-    Object::Reply(ReplyId(i))
+    Object::Reply(ReplyId(i).number())
 }
 
 fn words(n: usize) -> u64 {
@@ -28,7 +29,7 @@ fn deferred() -> System {
         &[
             endpoint(0, &[W], 0xb),
             object(reply(2), &[W]),
-            object(Object::Partition(p(0)), &[Rights::CONTROL]),
+            object(Object::Partition(p(0).number()), &[Rights::CONTROL]),
         ],
     );
     let server = Part::new(

@@ -5,8 +5,10 @@ use hv_abi::hypercall::{Badge, Rights};
 
 use super::ipc::client_server;
 use super::support::{Part, R, System, endpoint, irq, notification, object, p};
-use crate::cap::{Capability, NotificationId, Object};
+use crate::cap::NotificationId;
 use crate::state::{EndpointSeed, IrqSeed, KernelState, PartitionState, SeedError, VcpuState};
+use hv_image::Capability;
+use hv_image::Object;
 
 fn refused(system: &System) -> SeedError {
     let mut state = client_server().boot();
@@ -128,7 +130,11 @@ fn every_bad_seed_is_refused() {
         unknown(1, 2),
     );
     with(
-        &|s| s.parts[1].caps.push(object(Object::Partition(p(3)), &[R])),
+        &|s| {
+            s.parts[1]
+                .caps
+                .push(object(Object::Partition(p(3).number()), &[R]))
+        },
         unknown(1, 2),
     );
     with(
@@ -163,6 +169,6 @@ fn memory_and_device_numbers_are_the_glues_to_check() {
         .push(object(Object::Memory(u16::MAX), &[R]));
     system.parts[1]
         .caps
-        .push(object(Object::Partition(p(2)), &[R]));
+        .push(object(Object::Partition(p(2).number()), &[R]));
     system.boot();
 }

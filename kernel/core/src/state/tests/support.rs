@@ -3,11 +3,13 @@
 
 use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 
-use crate::cap::{Capability, EndpointId, IrqId, NotificationId, Object, PartitionId};
+use crate::cap::{EndpointId, IrqId, NotificationId, PartitionId};
 use crate::sched::VcpuId;
 use crate::state::{
     EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReplySeed, Seed,
 };
+use hv_image::Capability;
+use hv_image::Object;
 
 pub(super) const R: Rights = Rights::READ;
 pub(super) const W: Rights = Rights::WRITE;
@@ -24,12 +26,15 @@ pub(super) fn fid(call: Hypercall) -> u64 {
 }
 
 pub(super) fn endpoint(i: u8, r: &[Rights], badge: u64) -> Option<Capability> {
-    Some(Capability::new(Object::Endpoint(EndpointId(i)), rights(r)).with_badge(Badge(badge)))
+    Some(
+        Capability::new(Object::Endpoint(EndpointId(i).number()), rights(r))
+            .with_badge(Badge(badge)),
+    )
 }
 
 pub(super) fn notification(i: u8, r: &[Rights], badge: u64) -> Option<Capability> {
     Some(
-        Capability::new(Object::Notification(NotificationId(i)), rights(r))
+        Capability::new(Object::Notification(NotificationId(i).number()), rights(r))
             .with_badge(Badge(badge)),
     )
 }
@@ -39,7 +44,7 @@ pub(super) fn object(object: Object, r: &[Rights]) -> Option<Capability> {
 }
 
 pub(super) fn irq(i: u8) -> Object {
-    Object::Irq(IrqId(i))
+    Object::Irq(IrqId(i).number())
 }
 
 /// A partition of a test system, owning its capabilities.

@@ -11,12 +11,12 @@ use hv_abi::vm::{
 };
 
 use super::support::{Machine, Part, R, System, W, endpoint, fid, object, p, st, v};
-use crate::cap::{Object, ReplyId};
-use crate::sched::VcpuId;
+use crate::cap::ReplyId;
 use crate::state::{
     Access, Effect, EndpointSeed, ICC_SGI1R_EL1, Next, PartitionState, ReplySeed, VcpuState,
     VmEntry, VmExit, sgi_targets,
 };
+use hv_image::Object;
 
 const C: Rights = Rights::CONTROL;
 
@@ -28,7 +28,16 @@ const C: Rights = Rights::CONTROL;
 /// The monitor's slots: 0 receives exits, 1 and 2 name the guest's vCPUs
 /// with every right, 3 names vCPU 1 with READ only, 4 is a reply object.
 fn system() -> System {
-    let vcpu = |i: u8, r: &[Rights]| object(Object::Vcpu(VcpuId(i)), r);
+    // The guest's vCPUs 1 and 2 are its vCPUs 0 and 1.
+    let vcpu = |i: u8, r: &[Rights]| {
+        object(
+            Object::Vcpu {
+                partition: 1,
+                vcpu: i - 1,
+            },
+            r,
+        )
+    };
     let monitor = Part::new(
         0b01,
         10,
@@ -37,7 +46,7 @@ fn system() -> System {
             vcpu(1, &[R, W, C]),
             vcpu(2, &[R, W, C]),
             vcpu(1, &[R]),
-            object(Object::Reply(ReplyId(0)), &[W]),
+            object(Object::Reply(ReplyId(0).number()), &[W]),
         ],
     );
     let guest = Part::new(0b10, 20, &[endpoint(1, &[W], 7)]).vcpus(2).vm(0);
@@ -571,9 +580,13 @@ fn a_monitor_that_stops_turns_its_guest_off_and_a_guest_restart_leaves_it_off() 
 fn only_virtual_machines_have_vcpu_capabilities_and_exits() {
     // A Vcpu capability naming a service's vCPU is refused at boot.
     let mut system = system();
-    system.parts[0]
-        .caps
-        .push(object(Object::Vcpu(VcpuId(3)), &[R]));
+    system.parts[0].caps.push(object(
+        Object::Vcpu {
+            partition: 2,
+            vcpu: 0,
+        },
+        &[R],
+    ));
     assert!(system.with_seed(crate::state::KernelState::new).is_err());
     // Two virtual machines cannot share an exit endpoint.
     let mut system = super::vm::system();
@@ -605,7 +618,13 @@ fn a_monitor_on_its_guests_core_answers_exits_on_the_fast_path() {
         10,
         &[
             endpoint(0, &[R], 0),
-            object(Object::Vcpu(VcpuId(1)), &[R, W, C]),
+            object(
+                Object::Vcpu {
+                    partition: 1,
+                    vcpu: 0,
+                },
+                &[R, W, C],
+            ),
         ],
     );
     let guest = Part::new(0b1, 20, &[]).vm(0);

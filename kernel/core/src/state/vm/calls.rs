@@ -9,8 +9,9 @@ use hv_abi::vm::{
 
 use super::super::dispatch::SUCCESS;
 use super::super::{Effect, KernelState, Outcome, PartitionState, VcpuState};
-use crate::cap::{Object, PartitionId};
+use crate::cap::PartitionId;
 use crate::sched::VcpuId;
+use hv_image::Object;
 
 impl KernelState {
     /// The `Vcpu` calls (`VcpuStart` .. `VcpuStatus`): x1 the capability.
@@ -117,10 +118,17 @@ impl KernelState {
     /// The vCPU named by the capability in `slot` of `caller`'s table, if
     /// that capability names one and holds `right`.
     fn vcpu_cap(&self, caller: PartitionId, slot: u64, right: Rights) -> Result<VcpuId, Status> {
-        let (target, _) = self.object_cap(caller, slot, right, |o| match o {
-            Object::Vcpu(v) => Some(v),
+        let ((partition, index), _) = self.object_cap(caller, slot, right, |o| match o {
+            Object::Vcpu { partition, vcpu } => Some((partition, vcpu)),
             _ => None,
         })?;
+        // vCPU `index` of the partition: they are numbered consecutively.
+        let target = PartitionId::of(partition)
+            .and_then(|p| self.partition(p))
+            .filter(|p| index < p.vcpu_count)
+            .and_then(|p| p.first_vcpu.checked_add(index))
+            .map(VcpuId)
+            .ok_or(Status::InvalidCapability)?;
         if !self.is_vm(target) || target.index() >= self.vcpu_count {
             return Err(Status::InvalidCapability);
         }
