@@ -19,6 +19,10 @@ use core::arch::asm;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVCT_EL0, CurrentEL, Readable, Writeable,
+};
 use hv_abi::vm::GUEST_RAM_BASE;
 
 core::arch::global_asm!(
@@ -197,58 +201,44 @@ pub(crate) fn write32(address: u64, value: u32) -> bool {
 
 /// The exception level the probe runs at.
 pub(crate) fn current_el() -> u64 {
-    let value: u64;
-    // SAFETY: reads a register, changes nothing.
-    unsafe { asm!("mrs {}, CurrentEL", out(reg) value, options(nomem, nostack)) };
-    (value >> 2) & 0b11
+    CurrentEL.read(CurrentEL::EL)
 }
 
 /// The virtual counter, after the instructions before it.
 pub(crate) fn counter() -> u64 {
-    let value: u64;
-    // SAFETY: an ISB and a counter read; nothing else changes.
-    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack)) };
-    value
+    barrier::isb(barrier::SY);
+    CNTVCT_EL0.get()
 }
 
 /// The counter's frequency in Hz.
 pub(crate) fn counter_frequency() -> u64 {
-    let value: u64;
-    // SAFETY: reads a register, changes nothing.
-    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) value, options(nomem, nostack)) };
-    value
+    CNTFRQ_EL0.get()
 }
 
 /// Arms the virtual timer to fire when the virtual counter reaches
-/// `compare` (enabled, not masked).
+/// `compare` (enabled, not masked); its interrupt is handled by the vector
+/// table (`trap`).
 pub(crate) fn timer_arm(compare: u64) {
-    // SAFETY: the probe's own virtual timer; its interrupt is handled by
-    // the vector table (`trap`).
-    unsafe {
-        asm!(
-            "msr cntv_cval_el0, {c}",
-            "msr cntv_ctl_el0, {e}",
-            "isb",
-            c = in(reg) compare,
-            e = in(reg) 1u64,
-            options(nomem, nostack),
-        );
-    }
+    CNTV_CVAL_EL0.set(compare);
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+    barrier::isb(barrier::SY);
 }
 
 /// Turns the virtual timer off (its interrupt line drops).
 pub(crate) fn timer_disarm() {
-    // SAFETY: as for `timer_arm`.
-    unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
+    CNTV_CTL_EL0.set(0);
+    barrier::isb(barrier::SY);
 }
 
 /// The virtual timer's compare value.
 pub(crate) fn timer_compare() -> u64 {
-    let value: u64;
-    // SAFETY: reads a register, changes nothing.
-    unsafe { asm!("mrs {}, cntv_cval_el0", out(reg) value, options(nomem, nostack)) };
-    value
+    CNTV_CVAL_EL0.get()
 }
+
+// PSTATE.I is set and cleared with the immediate forms (`daifset`,
+// `daifclr`), which aarch64-cpu lacks (its DAIF is a read-modify-write of
+// the whole register), and as compiler barriers, so that no memory access
+// moves across them.
 
 /// Lets IRQs in (PSTATE.I clear).
 pub(crate) fn irq_unmask() {
@@ -265,8 +255,7 @@ pub(crate) fn irq_mask() {
 
 /// Waits for an interrupt (one pending wakes it even while masked).
 pub(crate) fn wait_for_interrupt() {
-    // SAFETY: WFI changes no state the program sees.
-    unsafe { asm!("wfi", options(nomem, nostack)) };
+    aarch64_cpu::asm::wfi();
 }
 
 /// Masks every exception and waits for interrupts forever: the guest costs

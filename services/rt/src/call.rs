@@ -9,6 +9,9 @@
 
 use core::arch::asm;
 
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, Readable};
+
 use hv_abi::hypercall::{
     ABI_VERSION, Badge, CapSlot, Hypercall, MESSAGE_WORDS, MessageInfo, RunState, Status,
 };
@@ -103,24 +106,16 @@ fn received(regs: &[u64; 8]) -> Received {
 }
 
 /// Reads CNTVCT_EL0, the virtual counter, which the kernel keeps equal to
-/// the physical one.
+/// the physical one (EL0 may read it: CNTKCTL_EL1.EL0VCTEN), after the
+/// instructions before it.
 pub(crate) fn counter() -> u64 {
-    let value: u64;
-    // SAFETY: reading the counter has no side effect; the kernel lets EL0
-    // read it (CNTKCTL_EL1.EL0VCTEN).
-    unsafe {
-        asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack, preserves_flags))
-    };
-    value
+    barrier::isb(barrier::SY);
+    CNTVCT_EL0.get()
 }
 
 /// Reads CNTFRQ_EL0, the counter's frequency in Hz.
 pub(crate) fn counter_frequency() -> u64 {
-    let value: u64;
-    // SAFETY: reading the frequency has no side effect; EL0 may read it
-    // when it may read a counter (CNTKCTL_EL1.EL0VCTEN).
-    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
-    value
+    CNTFRQ_EL0.get()
 }
 
 /// The kernel's ABI version: the null hypercall.
