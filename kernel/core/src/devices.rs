@@ -140,32 +140,12 @@ pub fn check<'p>(
 
 #[cfg(test)]
 mod tests {
-    use super::{DeviceError, Peripheral, check};
+    use super::{DeviceError, check};
     use crate::platform::PlatformInfo;
     use crate::range::PhysRange;
     use hv_image::grant::Refusal;
 
-    const GICV3: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb");
-    const GICV2: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
-
-    /// QEMU virt's platform.toml.
-    const QEMU_VIRT: &[Peripheral] = &[
-        Peripheral {
-            base: 0x0900_0000,
-            size: 0x1000,
-            irqs: &[33],
-        },
-        Peripheral {
-            base: 0x0901_0000,
-            size: 0x1000,
-            irqs: &[34],
-        },
-        Peripheral {
-            base: 0x0903_0000,
-            size: 0x1000,
-            irqs: &[39],
-        },
-    ];
+    use crate::fixtures::{GICV2, GICV3, QEMU_VIRT};
 
     fn console() -> Option<PhysRange> {
         PhysRange::new(0x0900_0000, 0x1000)

@@ -385,8 +385,7 @@ mod tests {
     use crate::platform::{DtError, PlatformInfo};
     use crate::range::PhysRange;
 
-    const GICV3: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb");
-    const GICV2: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
+    use crate::fixtures::{GICV2, GICV3};
 
     /// Where [`Tree::blob`] puts the structure block: after the header and a
     /// memory reservation block holding only its terminator.

@@ -156,25 +156,7 @@ impl<'f> Elf<'f> {
 #[cfg(test)]
 mod tests {
     use super::{Elf, ElfError};
-
-    /// A minimal ELF with one PT_LOAD segment holding `payload` at `address`.
-    fn elf(address: u64, payload: &[u8], memory_size: u64) -> Vec<u8> {
-        let mut e = vec![0u8; 64 + 56];
-        e[..6].copy_from_slice(b"\x7fELF\x02\x01");
-        e[18..20].copy_from_slice(&183u16.to_le_bytes());
-        e[24..32].copy_from_slice(&address.wrapping_add(4).to_le_bytes());
-        e[32..40].copy_from_slice(&64u64.to_le_bytes());
-        e[54..56].copy_from_slice(&56u16.to_le_bytes());
-        e[56..58].copy_from_slice(&1u16.to_le_bytes());
-        let ph = 64;
-        e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
-        e[ph + 8..ph + 16].copy_from_slice(&120u64.to_le_bytes());
-        e[ph + 16..ph + 24].copy_from_slice(&address.to_le_bytes());
-        e[ph + 32..ph + 40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        e[ph + 40..ph + 48].copy_from_slice(&memory_size.to_le_bytes());
-        e.extend_from_slice(payload);
-        e
-    }
+    use crate::fixtures::elf;
 
     #[test]
     fn a_program_parses() {

@@ -27,6 +27,8 @@ pub mod devices;
 pub mod devicetree;
 pub mod elf;
 pub mod esr;
+#[cfg(test)]
+mod fixtures;
 pub mod lower;
 pub mod memory;
 pub mod pagetable;

@@ -419,8 +419,7 @@ mod tests {
     use super::{Conduit, DtError, GicVersion, PlatformInfo};
     use crate::range::PhysRange;
 
-    const GICV3: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb");
-    const GICV2: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
+    use crate::fixtures::{GICV2, GICV3};
 
     #[test]
     fn qemu_virt_gicv3() {

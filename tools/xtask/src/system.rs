@@ -58,6 +58,17 @@ fn needs_default_guest(path: &Path) -> bool {
 }
 
 impl System {
+    /// Its partitions' names, in the manifest's order (partition n is
+    /// entry n).
+    pub(crate) fn partition_names(&self) -> Vec<String> {
+        self.compiled
+            .manifest
+            .partitions
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect()
+    }
+
     /// Compiles and checks a system manifest, with Debian's guest files for
     /// virtual machines that take them. The error lists every problem, each
     /// with file, line, column and key.

@@ -18,35 +18,14 @@ use super::{
     with_seed,
 };
 use crate::cap::{EndpointId, NotificationId, PartitionId, ReplyId};
-use crate::devices::{DeviceError, Peripheral};
+use crate::devices::DeviceError;
 use crate::elf::ElfError;
+use crate::fixtures::{GICV2, GICV3, QEMU_VIRT, elf};
 use crate::memory::{MapError, MemoryMap, Use};
 use crate::pagetable::{self, Attributes, Regime, Table};
 use crate::platform::PlatformInfo;
 use crate::range::PhysRange;
 use crate::state::{EndpointSeed, IrqSeed, KernelState, ReplySeed, SeedError, VcpuState};
-
-const GICV3: &[u8] = include_bytes!("../../tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb");
-const GICV2: &[u8] = include_bytes!("../../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
-
-/// QEMU virt's platform.toml: uart0, rtc0, gpio0.
-const QEMU_VIRT: &[Peripheral] = &[
-    Peripheral {
-        base: 0x0900_0000,
-        size: 0x1000,
-        irqs: &[33],
-    },
-    Peripheral {
-        base: 0x0901_0000,
-        size: 0x1000,
-        irqs: &[34],
-    },
-    Peripheral {
-        base: 0x0903_0000,
-        size: 0x1000,
-        irqs: &[39],
-    },
-];
 
 const BOARD: Board<'static> = Board {
     name: "qemu-virt",
@@ -235,26 +214,6 @@ fn memory(info: &PlatformInfo<'_>) -> MemoryMap {
 fn placed(m: &BootManifest) -> Result<Placement, LowerError> {
     let info = PlatformInfo::parse(GICV3).unwrap();
     place(m, &mut memory(&info))
-}
-
-/// A minimal AArch64 ELF file: one segment of `payload` at `address`,
-/// `memory_size` bytes in memory, entry 4 bytes in.
-fn elf(address: u64, payload: &[u8], memory_size: u64) -> Vec<u8> {
-    let mut e = vec![0u8; 64 + 56];
-    e[..6].copy_from_slice(b"\x7fELF\x02\x01");
-    e[18..20].copy_from_slice(&183u16.to_le_bytes());
-    e[24..32].copy_from_slice(&address.wrapping_add(4).to_le_bytes());
-    e[32..40].copy_from_slice(&64u64.to_le_bytes());
-    e[54..56].copy_from_slice(&56u16.to_le_bytes());
-    e[56..58].copy_from_slice(&1u16.to_le_bytes());
-    let ph = 64;
-    e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
-    e[ph + 8..ph + 16].copy_from_slice(&120u64.to_le_bytes());
-    e[ph + 16..ph + 24].copy_from_slice(&address.to_le_bytes());
-    e[ph + 32..ph + 40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    e[ph + 40..ph + 48].copy_from_slice(&memory_size.to_le_bytes());
-    e.extend_from_slice(payload);
-    e
 }
 
 #[test]

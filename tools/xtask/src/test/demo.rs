@@ -53,13 +53,7 @@ impl Demo {
     fn load() -> Result<Self, String> {
         let system =
             System::load(&crate::root().join("systems/demo.toml")).map_err(|e| e.to_string())?;
-        let partitions: Vec<String> = system
-            .compiled
-            .manifest
-            .partitions
-            .iter()
-            .map(|p| p.name.to_string())
-            .collect();
+        let partitions = system.partition_names();
         let index = |name: &str| {
             partitions
                 .iter()

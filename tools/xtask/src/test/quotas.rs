@@ -61,13 +61,7 @@ fn all_whole(lines: &[&str], partitions: &[String], console: &str) -> Result<(),
 pub(super) fn log_flood(_: &Context<'_>, _: &Expect, outcome: &Outcome) -> Result<String, String> {
     let system = System::load(&crate::root().join("tests/qemu/log-flood.toml"))
         .map_err(|e| e.to_string())?;
-    let partitions: Vec<String> = system
-        .compiled
-        .manifest
-        .partitions
-        .iter()
-        .map(|p| p.name.to_string())
-        .collect();
+    let partitions = system.partition_names();
     let console = &outcome.console;
     let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
     let lines = lines_after_ready(outcome)?;

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! What the host tests of several modules share: QEMU virt's device trees
+//! and peripherals, and a minimal ELF file.
+
+use crate::devices::Peripheral;
+
+/// QEMU virt's device tree with a GICv3, 4 cores and 512 MiB.
+pub(crate) const GICV3: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb");
+/// The same with a GICv2.
+pub(crate) const GICV2: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
+
+/// QEMU virt's `platform.toml` devices: uart0, rtc0, gpio0.
+pub(crate) const QEMU_VIRT: &[Peripheral] = &[
+    Peripheral {
+        base: 0x0900_0000,
+        size: 0x1000,
+        irqs: &[33],
+    },
+    Peripheral {
+        base: 0x0901_0000,
+        size: 0x1000,
+        irqs: &[34],
+    },
+    Peripheral {
+        base: 0x0903_0000,
+        size: 0x1000,
+        irqs: &[39],
+    },
+];
+
+/// A minimal AArch64 ELF file: one PT_LOAD segment of `payload` at
+/// `address`, `memory_size` bytes in memory, entry 4 bytes in.
+pub(crate) fn elf(address: u64, payload: &[u8], memory_size: u64) -> Vec<u8> {
+    let mut e = vec![0u8; 64 + 56];
+    e[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    e[18..20].copy_from_slice(&183u16.to_le_bytes());
+    e[24..32].copy_from_slice(&address.wrapping_add(4).to_le_bytes());
+    e[32..40].copy_from_slice(&64u64.to_le_bytes());
+    e[54..56].copy_from_slice(&56u16.to_le_bytes());
+    e[56..58].copy_from_slice(&1u16.to_le_bytes());
+    let ph = 64;
+    e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
+    e[ph + 8..ph + 16].copy_from_slice(&120u64.to_le_bytes());
+    e[ph + 16..ph + 24].copy_from_slice(&address.to_le_bytes());
+    e[ph + 32..ph + 40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    e[ph + 40..ph + 48].copy_from_slice(&memory_size.to_le_bytes());
+    e.extend_from_slice(payload);
+    e
+}
