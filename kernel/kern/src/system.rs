@@ -267,8 +267,9 @@ fn prepare_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadEr
 
 /// Sets a restarting partition's vCPUs back at their entry, the first step
 /// of its reload. Preparing one waits (up to a second) until no other core
-/// is still inside it; the caller first checks that every core that may
-/// have run it has taken its kick, so in practice nothing waits.
+/// is still inside it; `hv-core` hands the reload out only once every core
+/// that ran it has let go of it (`KernelState::reload_work`), so in
+/// practice nothing waits.
 pub(crate) fn reload_vcpus(index: usize, partition: &LoadedPartition) -> Result<(), LoadError> {
     prepare_vcpus(index, partition)
 }

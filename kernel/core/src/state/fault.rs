@@ -120,6 +120,7 @@ impl KernelState {
             })
             .fold(0u8, |m, c| m | 1u8.checked_shl(c as u32).unwrap_or(0));
         let kick = self.tear_down(partition, core);
+        self.keep_irqs_of(partition);
         self.stopped(partition, core, running, how == FaultPolicy::Restart);
         let (state, effect) = match how {
             FaultPolicy::Stop => (PartitionState::Stopped, Effect::Fault { partition, reason }),

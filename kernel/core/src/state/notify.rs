@@ -267,27 +267,51 @@ impl KernelState {
         self.settle(core, regs, kick).into()
     }
 
-    /// `partition` was restarted: the interrupts it holds a capability to
-    /// (its own, or its device's) that are masked are released at the next
-    /// tick, since the partition's new self cannot know to acknowledge them.
+    /// Whether `partition` holds a capability that may acknowledge
+    /// interrupt binding `i` (WRITE on it, or on its device).
+    fn acknowledges(&self, partition: PartitionId, i: usize) -> bool {
+        let device = self.irqs.get(i).and_then(|b| b.device);
+        self.caps.slots(partition).any(|(_, cap)| {
+            cap.rights.contains(Rights::WRITE)
+                && match cap.object {
+                    Object::Irq(irq) => usize::from(irq) == i,
+                    Object::Device(d) => Some(d) == device,
+                    _ => false,
+                }
+        })
+    }
+
+    /// `partition` was restarted: the interrupts it may acknowledge that
+    /// are masked (delivered and not acknowledged, or held over budget) are
+    /// released at the next tick, since its new self cannot know to
+    /// acknowledge them.
     pub(super) fn release_irqs_of(&mut self, partition: PartitionId) {
         for i in 0..self.irq_count {
-            let Some(binding) = self.irqs.get(i) else {
-                break;
-            };
-            if !binding.masked && !binding.held {
-                continue;
-            }
-            let device = binding.device;
-            let holds = self.caps.slots(partition).any(|(_, cap)| match cap.object {
-                Object::Irq(irq) => usize::from(irq) == i,
-                Object::Device(d) => Some(d) == device,
-                _ => false,
-            });
-            if holds && let Some(binding) = self.irqs.get_mut(i) {
+            let masked = self.irqs.get(i).is_some_and(|b| b.masked || b.held);
+            if masked
+                && self.acknowledges(partition, i)
+                && let Some(binding) = self.irqs.get_mut(i)
+            {
                 binding.masked = false;
                 binding.held = false;
                 binding.release = true;
+            }
+        }
+    }
+
+    /// `partition` stopped: an interrupt of its that a restart released and
+    /// no tick has unmasked yet stays masked after all (awaiting an
+    /// acknowledgement, as it was), so a stopped partition's interrupts
+    /// stay masked.
+    pub(super) fn keep_irqs_of(&mut self, partition: PartitionId) {
+        for i in 0..self.irq_count {
+            let released = self.irqs.get(i).is_some_and(|b| b.release);
+            if released
+                && self.acknowledges(partition, i)
+                && let Some(binding) = self.irqs.get_mut(i)
+            {
+                binding.release = false;
+                binding.masked = true;
             }
         }
     }

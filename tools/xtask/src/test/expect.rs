@@ -166,7 +166,8 @@ pub(super) fn parse(system: &str, text: &str) -> Result<Expect, String> {
     let mut block = Block::None;
     for (number, line) in text.lines().enumerate() {
         let at = |why: String| format!("line {}: {why}", number + 1);
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+        // A comment starts its line: an indented `#` is a needle's.
+        if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         if line.starts_with([' ', '\t']) {
@@ -211,7 +212,16 @@ pub(super) fn parse(system: &str, text: &str) -> Result<Expect, String> {
                 "until" => expect.until.push(needle(value).map_err(at)?),
                 "has" => expect.has.push(needle(value).map_err(at)?),
                 "not" => expect.not.push(needle(value).map_err(at)?),
-                "nowhere" => expect.nowhere.push(needle(value).map_err(at)?),
+                "nowhere" => {
+                    let text = needle(value).map_err(at)?;
+                    if text.ends_with('\n') {
+                        // Console lines end in "\r\n": it could never fail.
+                        return Err(at(
+                            "`nowhere:` is plain text; `$` means nothing there".into()
+                        ));
+                    }
+                    expect.nowhere.push(text);
+                }
                 "note" => expect.note = value.trim().to_owned(),
                 "in order" | "one of" if value.trim().is_empty() => {
                     if key == "in order" {
@@ -239,6 +249,15 @@ pub(super) fn parse(system: &str, text: &str) -> Result<Expect, String> {
             "a block of {} needle(s): `in order:` and `one of:` need two or more",
             empty.len()
         ));
+    }
+    if expect.until.is_empty()
+        && expect.has.is_empty()
+        && expect.count.is_empty()
+        && expect.in_order.is_empty()
+        && expect.one_of.is_empty()
+    {
+        // Only absences: a kernel that never booted would pass.
+        return Err("no `until:`, `has:`, `count N:` or block: nothing must appear".into());
     }
     Ok(expect)
 }
@@ -507,6 +526,28 @@ mod tests {
     fn an_imitation_does_not_pass() {
         let console = GOOD.replace("[pong] serving", "[x] [pong] serving");
         assert!(judged(&console).is_err());
+    }
+
+    #[test]
+    fn files_that_could_not_fail_are_refused() {
+        let only_absences = "test t: gicv3, 1 core\nnot: [x] boom\n";
+        assert!(
+            parse("s", only_absences)
+                .unwrap_err()
+                .contains("nothing must appear")
+        );
+        let whole_line_nowhere = "test t: gicv3, 1 core\nhas: a\nnowhere: b$\n";
+        assert!(
+            parse("s", whole_line_nowhere)
+                .unwrap_err()
+                .contains("plain text")
+        );
+        // An indented `#` is a needle, not a comment.
+        let hashes = "test t: gicv3, 1 core\nhas: a\nin order:\n    [x] # 1\n    [x] # 2\n";
+        assert_eq!(
+            parse("s", hashes).unwrap().in_order,
+            [["[x] # 1", "[x] # 2"]]
+        );
     }
 
     /// Every expectation file in `tests/qemu/` reads, beside its system.

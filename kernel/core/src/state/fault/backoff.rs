@@ -62,6 +62,9 @@ pub const RELOAD_STEP_BYTES: u64 = 64 * 1024;
 /// the most a restart costs the others on that core while it lasts.
 pub const RELOAD_TICK_PERCENT: u64 = 10;
 
+// A partition's `leaving` cores are a `u8`, one bit per core.
+const _: () = assert!(crate::MAX_CPUS <= 8);
+
 /// Ticks after a stop within which every core that ran the partition must
 /// have let go of it for a restart to go ahead (1 s).
 pub const LET_GO_TICKS: u64 = 100;

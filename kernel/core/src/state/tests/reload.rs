@@ -172,3 +172,28 @@ fn a_stopped_drivers_interrupts_stay_masked() {
     assert!(!m.state.has_held_irqs());
     assert_eq!(m.state.release_held_irq(), None);
 }
+
+#[test]
+fn a_driver_that_stops_again_before_the_tick_keeps_its_interrupts_masked() {
+    let mut m = Machine::new(&driver());
+    m.step(0, |s, r| s.interrupt(0, 33, r));
+    m.step(0, |s, r| s.fault(0, StopReason::Exception, r));
+    m.state.restart_done(p(0));
+    assert!(m.state.has_held_irqs());
+    // It runs again and faults before any tick released its interrupt.
+    m.reschedule(0);
+    assert_eq!(m.on(0), Some(v(0)));
+    m.step(0, |s, r| s.fault(0, StopReason::Exception, r));
+    m.state.check_invariants().unwrap();
+    assert!(!m.state.has_held_irqs(), "masked while it restarts");
+    assert_eq!(m.state.release_held_irq(), None);
+    // Its next restart releases it again.
+    m.state.restart_done(p(0));
+    assert_eq!(
+        m.state.release_held_irq(),
+        Some(HeldIrq {
+            intid: 33,
+            first: false
+        })
+    );
+}
