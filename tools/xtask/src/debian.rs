@@ -47,6 +47,16 @@ pub(crate) const SUITE: &str = "bookworm";
 /// The architecture of the package index.
 pub(crate) const ARCHITECTURE: &str = "arm64";
 
+/// Debian's name for the architecture this xtask runs on (for host tools
+/// such as QEMU).
+pub(crate) const HOST_ARCHITECTURE: &str = if cfg!(target_arch = "x86_64") {
+    "amd64"
+} else if cfg!(target_arch = "aarch64") {
+    "arm64"
+} else {
+    "unsupported-host"
+};
+
 /// Debian's archive signing keys (package `debian-archive-keyring`).
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
@@ -1105,6 +1115,26 @@ pub(crate) fn extract(deb: &Path, dest: &Path, members: &[&str]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A field of a .deb's control file (`dpkg-deb --field DEB FIELD`), empty
+/// if the package has no such field.
+pub(crate) fn control_field(deb: &Path, field: &str) -> Result<String> {
+    let out = Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(deb)
+        .arg(field)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| error!("cannot run dpkg-deb: {e} (it is in the package dpkg)"))?;
+    if !out.status.success() {
+        return Err(error!(
+            "dpkg-deb --field {} {field} failed: {}",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 #[cfg(test)]
