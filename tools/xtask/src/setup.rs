@@ -22,7 +22,7 @@
 //!
 //! When everything is present this takes about a quarter of a second: one
 //! `rustc --print sysroot`, one `dpkg-query`, reading QEMU's cache entry and
-//! hashing its 30 MB binary (and, for U-Boot, the same for one 1 MB file).
+//! hashing its 34 MB binary (and, for U-Boot, the same for one 1 MB file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
