@@ -277,6 +277,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         );
     }
     println!("guest: {}", images.guest);
+    println!("qemu: {}", tools.describe_qemu());
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

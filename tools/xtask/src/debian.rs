@@ -4,10 +4,13 @@
 //!
 //! The guest kernel and busybox ([`crate::guests`]) and U-Boot
 //! ([`crate::setup`]) come from Debian 12 ("bookworm") packages for arm64
-//! (or `all`). They are fetched with the host's apt-get, but through a private
-//! apt state in `target/debian/apt/` (its own sources list, index lists,
-//! package cache, an empty dpkg status and `APT::Architecture=arm64`), so the
-//! host's dpkg and apt configuration is never changed and root is not needed.
+//! (or `all`); QEMU ([`crate::setup`]) from bookworm-backports, for the host's
+//! architecture. They are fetched with the host's apt-get, but through a
+//! private apt state per set of [`Sources`] in `target/debian/<state>/`
+//! (`target/debian/apt/` for bookworm's arm64 index: its own sources list,
+//! index lists, package cache, an empty dpkg status and
+//! `APT::Architecture=arm64`), so the host's dpkg and apt configuration is
+//! never changed and root is not needed.
 //! apt checks the index's signature and every package against the index's
 //! hashes; the SHA-256 of each package and of each file made from it is also
 //! recorded in the cache entry's `manifest.toml` and checked again.
@@ -44,19 +47,98 @@ pub(crate) const SUITE: &str = "bookworm";
 /// The architecture of the package index.
 pub(crate) const ARCHITECTURE: &str = "arm64";
 
+/// Debian's name for the architecture this xtask runs on (for host tools
+/// such as QEMU).
+pub(crate) const HOST_ARCHITECTURE: &str = if cfg!(target_arch = "x86_64") {
+    "amd64"
+} else if cfg!(target_arch = "aarch64") {
+    "arm64"
+} else {
+    "unsupported-host"
+};
+
 /// Debian's archive signing keys (package `debian-archive-keyring`).
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
-/// The archive, its suites and components (one-line sources.list format,
-/// completed with the keyring).
-const SOURCES: [(&str, &str); 3] = [
-    ("http://deb.debian.org/debian", "bookworm main"),
-    ("http://deb.debian.org/debian", "bookworm-updates main"),
-    (
-        "http://deb.debian.org/debian-security",
-        "bookworm-security main",
-    ),
-];
+/// One line of a sources list: an archive, a suite and its components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// The archive, e.g. `http://deb.debian.org/debian`.
+    pub(crate) uri: &'static str,
+    /// The suite, e.g. `bookworm-updates`.
+    pub(crate) suite: &'static str,
+    /// Its components, separated by spaces, e.g. `main non-free-firmware`.
+    pub(crate) components: &'static str,
+}
+
+/// Where a recipe's packages come from: the architecture of the index and
+/// the lines of its sources list. Each set has an apt state of its own,
+/// `target/debian/<state>/`, so recipes that want different indexes never
+/// share (or race on) one sources list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sources {
+    /// The folder of the apt state under `target/debian/`.
+    pub(crate) state: &'static str,
+    /// `APT::Architecture` of the index, e.g. `arm64`.
+    pub(crate) architecture: &'static str,
+    /// The sources list.
+    pub(crate) lines: &'static [Source],
+}
+
+/// Debian 12's arm64 index with its updates and security fixes: what a
+/// [`Recipe`] uses unless it says otherwise.
+pub(crate) const BOOKWORM_ARM64: Sources = Sources {
+    state: "apt",
+    architecture: ARCHITECTURE,
+    lines: &[
+        Source {
+            uri: "http://deb.debian.org/debian",
+            suite: SUITE,
+            components: "main",
+        },
+        Source {
+            uri: "http://deb.debian.org/debian",
+            suite: "bookworm-updates",
+            components: "main",
+        },
+        Source {
+            uri: "http://deb.debian.org/debian-security",
+            suite: "bookworm-security",
+            components: "main",
+        },
+    ],
+};
+
+impl Sources {
+    /// The `sources.list` of the apt state (one-line format, signed by
+    /// Debian's keyring).
+    pub(crate) fn list(&self) -> String {
+        let mut text = String::new();
+        for line in self.lines {
+            let _ = writeln!(
+                text,
+                "deb [arch={} signed-by={KEYRING}] {} {} {}",
+                self.architecture, line.uri, line.suite, line.components
+            );
+        }
+        text
+    }
+
+    /// `arm64 index (bookworm, bookworm-updates)`, for messages.
+    fn describe(&self) -> String {
+        let mut suites: Vec<&str> = Vec::new();
+        for line in self.lines {
+            if !suites.contains(&line.suite) {
+                suites.push(line.suite);
+            }
+        }
+        format!(
+            "{} package index ({})",
+            self.architecture,
+            suites.join(", ")
+        )
+    }
+}
 
 /// The target directory: `CARGO_TARGET_DIR` if set, else `<workspace>/target`.
 pub(crate) fn target_dir() -> PathBuf {
@@ -172,6 +254,11 @@ pub(crate) trait Recipe {
     fn outputs(&self) -> &[&str];
     /// What the user can do without the network, for the error message.
     fn offline_hint(&self) -> String;
+    /// The index the packages come from: Debian 12's arm64 packages unless
+    /// the recipe says otherwise.
+    fn sources(&self) -> Sources {
+        BOOKWORM_ARM64
+    }
     /// Picks the packages from the archive's current index.
     fn resolve(&self, archive: &Archive) -> Result<Vec<Package>>;
     /// Writes [`Recipe::outputs`] into `out` from the packages (in the order
@@ -197,7 +284,7 @@ pub(crate) fn ensure(recipe: &dyn Recipe, resolve: Resolve) -> Result<Entry> {
             return Ok(Entry { dir, manifest });
         }
     }
-    let archive = Archive::open(name)?;
+    let archive = Archive::open(name, recipe.sources())?;
     archive.update().map_err(|e| {
         let kept = if resolve == Resolve::Refresh && index_path.is_file() {
             format!(
@@ -554,21 +641,25 @@ fn seconds(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-/// The private apt state for Debian's arm64 index, in `target/debian/apt/`.
+/// A private apt state for one set of [`Sources`], in
+/// `target/debian/<state>/` (`target/debian/apt/` for Debian's arm64 index).
 pub(crate) struct Archive {
     /// The message prefix (the recipe's name).
     who: String,
     /// The state folder.
     dir: PathBuf,
+    /// The index it holds.
+    sources: Sources,
 }
 
 impl Archive {
-    /// Prepares the private apt state (no network).
-    pub(crate) fn open(who: &str) -> Result<Self> {
-        let dir = target_dir().join("debian/apt");
+    /// Prepares the private apt state for `sources` (no network).
+    pub(crate) fn open(who: &str, sources: Sources) -> Result<Self> {
+        let dir = target_dir().join("debian").join(sources.state);
         let archive = Self {
             who: who.to_string(),
             dir,
+            sources,
         };
         archive.prepare().map_err(|e| {
             error!(
@@ -590,15 +681,8 @@ impl Archive {
             std::fs::create_dir_all(d.join(sub))?;
         }
         std::fs::write(d.join("status"), "")?;
-        let mut sources = String::new();
-        for (uri, rest) in SOURCES {
-            let _ = writeln!(
-                sources,
-                "deb [arch={ARCHITECTURE} signed-by={KEYRING}] {uri} {rest}"
-            );
-        }
-        std::fs::write(d.join("sources.list"), sources)?;
-        std::fs::write(d.join("apt.conf"), apt_config(d))
+        std::fs::write(d.join("sources.list"), self.sources.list())?;
+        std::fs::write(d.join("apt.conf"), apt_config(d, self.sources.architecture))
     }
 
     /// An `apt-get` or `apt-cache` command on the private state.
@@ -643,8 +727,9 @@ impl Archive {
             ));
         }
         eprintln!(
-            "{}: updating Debian's {ARCHITECTURE} package index ({SUITE}) in {}...",
+            "{}: updating Debian's {} in {}...",
             self.who,
+            self.sources.describe(),
             self.dir.display()
         );
         let started = Instant::now();
@@ -677,7 +762,7 @@ impl Archive {
     }
 
     /// The index's record of the candidate version of `name` for
-    /// `architecture` (`arm64` or `all`).
+    /// `architecture` (the index's, or `all`).
     pub(crate) fn record(
         &self,
         name: &str,
@@ -692,8 +777,9 @@ impl Archive {
             .and_then(|(_, candidate)| candidate)
             .ok_or_else(|| {
                 error!(
-                    "{}: Debian's {ARCHITECTURE} index ({SUITE}) has no package {name}",
-                    self.who
+                    "{}: Debian's {} has no package {name}",
+                    self.who,
+                    self.sources.describe()
                 )
             })?;
         let mut show = self.apt("apt-cache");
@@ -714,7 +800,8 @@ impl Archive {
             })
     }
 
-    /// The candidate version of `name` for `architecture` (`arm64` or `all`).
+    /// The candidate version of `name` for `architecture` (the index's, or
+    /// `all`).
     pub(crate) fn package(&self, name: &str, architecture: &str) -> Result<Package> {
         let record = self.record(name, architecture)?;
         package_from_record(&record)
@@ -724,7 +811,7 @@ impl Archive {
     /// The package that `metapackage`'s candidate depends on whose name starts
     /// with `prefix`: `linux-image-arm64` gives `linux-image-6.1.0-56-arm64`.
     pub(crate) fn dependency(&self, metapackage: &str, prefix: &str) -> Result<String> {
-        let record = self.record(metapackage, ARCHITECTURE)?;
+        let record = self.record(metapackage, self.sources.architecture)?;
         dependencies(record.get("Depends").map_or("", String::as_str))
             .into_iter()
             .find(|d| d.starts_with(prefix))
@@ -834,12 +921,13 @@ impl Archive {
     }
 }
 
-/// The private apt configuration, read after the host's (`apt-get -c`).
-fn apt_config(dir: &Path) -> String {
+/// The private apt configuration for an index of `architecture`, read after
+/// the host's (`apt-get -c`).
+fn apt_config(dir: &Path, architecture: &str) -> String {
     let d = dir.display();
     let mut config = format!(
         r#"// Written by cargo xtask (tools/xtask/src/debian.rs): apt state of its own,
-// so that fetching {ARCHITECTURE} packages never touches the host's.
+// so that fetching {architecture} packages never touches the host's.
 Dir::State "{d}";
 Dir::State::Lists "{d}/lists";
 Dir::State::status "{d}/status";
@@ -851,9 +939,9 @@ Dir::Etc::SourceList "{d}/sources.list";
 Dir::Etc::SourceParts "{d}/sources.list.d";
 Dir::Etc::Preferences "{d}/preferences";
 Dir::Etc::PreferencesParts "{d}/preferences.d";
-APT::Architecture "{ARCHITECTURE}";
+APT::Architecture "{architecture}";
 #clear APT::Architectures;
-APT::Architectures {{ "{ARCHITECTURE}"; }};
+APT::Architectures {{ "{architecture}"; }};
 Acquire::Languages "none";
 Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
 Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
@@ -1029,11 +1117,32 @@ pub(crate) fn extract(deb: &Path, dest: &Path, members: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// A field of a .deb's control file (`dpkg-deb --field DEB FIELD`), empty
+/// if the package has no such field.
+pub(crate) fn control_field(deb: &Path, field: &str) -> Result<String> {
+    let out = Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(deb)
+        .arg(field)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| error!("cannot run dpkg-deb: {e} (it is in the package dpkg)"))?;
+    if !out.status.success() {
+        return Err(error!(
+            "dpkg-deb --field {} {field} failed: {}",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{
-        Index, Manifest, Package, dependencies, human_size, install, key, package_from_record,
-        parse_policy, parse_sha256sum, parse_stanzas, remove_stale_temporaries, utc,
+        BOOKWORM_ARM64, Index, Manifest, Package, Source, Sources, apt_config, dependencies,
+        human_size, install, key, package_from_record, parse_policy, parse_sha256sum,
+        parse_stanzas, remove_stale_temporaries, utc,
     };
     use crate::error;
 
@@ -1255,6 +1364,46 @@ sha256 = "02a14f0876b76c0d7d7934e9b83a77515c5bdbad1e00af84c445bfeb1e6b8665"
             vec![format!(".tmp-{}", std::process::id()), "entry".to_string()]
         );
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn sources_lists_per_recipe() {
+        // The arm64 recipes' list, as it was before recipes could choose.
+        assert_eq!(
+            BOOKWORM_ARM64.list(),
+            "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main\n\
+             deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main\n\
+             deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main\n"
+        );
+        assert_eq!(BOOKWORM_ARM64.state, "apt");
+        let firmware = Sources {
+            state: "apt-firmware",
+            architecture: "arm64",
+            lines: &[Source {
+                uri: "http://deb.debian.org/debian",
+                suite: "bookworm",
+                components: "main non-free-firmware",
+            }],
+        };
+        assert_eq!(
+            firmware.list(),
+            "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main non-free-firmware\n"
+        );
+        assert_eq!(
+            BOOKWORM_ARM64.describe(),
+            "arm64 package index (bookworm, bookworm-updates, bookworm-security)"
+        );
+        let config = apt_config(std::path::Path::new("/t/debian/apt-host"), "amd64");
+        assert!(
+            config.contains("APT::Architecture \"amd64\";\n"),
+            "{config}"
+        );
+        assert!(
+            config.contains("APT::Architectures { \"amd64\"; };\n"),
+            "{config}"
+        );
+        assert!(config.contains("Dir::Etc::SourceList \"/t/debian/apt-host/sources.list\";"));
+        assert!(!config.contains("arm64"), "{config}");
     }
 
     #[test]

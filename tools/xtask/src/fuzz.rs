@@ -302,14 +302,15 @@ fn device_trees() -> Result<Vec<Vec<u8>>> {
     let mut trees = Vec::new();
     for (gic, smp) in [(3, 4), (2, 1), (3, 1)] {
         let path = dir.join(format!("fuzz-virt-gic{gic}-{smp}.dtb"));
-        let status = Command::new(&tools.qemu)
+        let status = tools
+            .qemu_command()
             .arg("-M")
             .arg(format!(
                 "virt,virtualization=on,gic-version={gic},dumpdtb={}",
                 path.display()
             ))
             .args(["-cpu", "cortex-a57", "-m", "1G", "-smp", &smp.to_string()])
-            .args(["-display", "none", "-nic", "none"])
+            .args(["-display", "none", "-nic", "none", "-audio", "none"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

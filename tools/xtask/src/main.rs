@@ -106,7 +106,8 @@ Commands:
         versions. Once cached, no network is needed.
         --refresh        look for newer Debian packages
   setup
-        Install what is missing (bare-metal Rust target, QEMU, U-Boot) and exit.
+        Install what is missing (bare-metal Rust target, QEMU 10.0 and U-Boot
+        into target/ from Debian's archive) and exit.
   help
         This text.
 
@@ -141,8 +142,8 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "guests" => guests::main(rest),
         "fuzz" => fuzz::main(rest),
         "setup" => {
-            setup::ensure(setup::Needs { uboot: true })?;
-            println!("setup: everything is installed");
+            let tools = setup::ensure(setup::Needs { uboot: true })?;
+            println!("setup: everything is installed; {}", tools.describe_qemu());
             Ok(ExitCode::SUCCESS)
         }
         "help" | "--help" | "-h" => {

@@ -100,7 +100,7 @@ impl<'p> Machine<'p> {
     }
 
     fn command(&self, tools: &Tools) -> Command {
-        let mut c = Command::new(&tools.qemu);
+        let mut c = tools.qemu_command();
         c.args([
             "-M",
             &self.machine_argument(),
@@ -109,8 +109,10 @@ impl<'p> Machine<'p> {
         ])
         .args(["-smp", &self.smp.to_string(), "-m", &self.memory])
         // -nographic: the serial port on stdio, Ctrl-A X to quit. No
-        // network: the default NIC wants an option ROM we do not need.
-        .args(["-nographic", "-nic", "none", "-no-reboot"]);
+        // network: the default NIC wants an option ROM we do not need. No
+        // sound: QEMU would look for audio modules, and has none of its own
+        // (setup::Tools::qemu_command).
+        .args(["-nographic", "-nic", "none", "-audio", "none", "-no-reboot"]);
         if let Some(bios) = &self.bios {
             c.arg("-bios").arg(bios);
         }

@@ -7,22 +7,28 @@
 //!   `rust-web-src` build the kernel with `RUSTC_BOOTSTRAP=1` and
 //!   `-Zbuild-std`, linking with the host toolchain's `rust-lld` or Debian's
 //!   `lld`.
-//! - QEMU (`qemu-system-arm`), from Debian. As root it is installed with
-//!   apt-get; otherwise the exact command is printed and the command stops.
+//! - QEMU 10.0: `qemu-system-aarch64` of Debian's `qemu-system-arm` from
+//!   bookworm-backports, for the host's architecture, fetched through
+//!   [`crate::debian`] into `target/qemu/` (no root, the host's QEMU left
+//!   alone and never used: bookworm's 7.2 has no `raspi4b`). The shared
+//!   libraries it needs are the host packages its `Depends` names (every one
+//!   in bookworm); those missing are installed with apt-get as root, or the
+//!   exact command is printed and the command stops.
 //! - For the tests, U-Boot: `usr/lib/u-boot/qemu_arm64/u-boot.bin` of
 //!   Debian's `u-boot-qemu` (architecture `all`), fetched through
 //!   [`crate::debian`] into `target/u-boot/`, which needs neither root nor a
 //!   host install. If it cannot be fetched and the host has `u-boot-qemu`
 //!   installed, the host's copy is used.
 //!
-//! When everything is present this takes a few tens of milliseconds: one
-//! `rustc --print sysroot` and one `dpkg-query` (and, for U-Boot, reading its
-//! cache entry and hashing one 1 MB file).
+//! When everything is present this takes about a quarter of a second: one
+//! `rustc --print sysroot`, one `dpkg-query`, reading QEMU's cache entry and
+//! hashing its 34 MB binary (and, for U-Boot, the same for one 1 MB file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::debian::{self, Archive, Fetched, Package, Recipe, Resolve};
+use crate::debian::{self, Archive, Fetched, HOST_ARCHITECTURE, Package, Recipe, Resolve};
+use crate::debian::{Source, Sources};
 use crate::{Result, error};
 
 /// The bare-metal target the kernel is built for.
@@ -52,8 +58,13 @@ pub(crate) enum Toolchain {
 pub(crate) struct Tools {
     /// How to build the kernel.
     pub(crate) toolchain: Toolchain,
-    /// `qemu-system-aarch64`.
+    /// `qemu-system-aarch64` (QEMU 10.0, from `target/qemu/`); run it with
+    /// [`Tools::qemu_command`].
     pub(crate) qemu: PathBuf,
+    /// An empty folder for `QEMU_MODULE_DIR`.
+    pub(crate) qemu_modules: PathBuf,
+    /// The Debian version of `qemu-system-arm` it came from.
+    pub(crate) qemu_version: String,
     /// U-Boot for QEMU, if asked for.
     pub(crate) uboot: Option<PathBuf>,
 }
@@ -64,18 +75,154 @@ pub(crate) struct Needs {
     pub(crate) uboot: bool,
 }
 
+impl Tools {
+    /// A command that runs QEMU. QEMU looks for loadable modules in
+    /// `QEMU_MODULE_DIR` first, here an empty folder: the host's
+    /// `/usr/lib/x86_64-linux-gnu/qemu/` holds modules of the host's own QEMU
+    /// (7.2 on bookworm), which QEMU 10 refuses with a complaint. (It still
+    /// looks there after the empty folder: what keeps it from wanting any
+    /// module is `-nographic -audio none`, [`crate::qemu`].)
+    pub(crate) fn qemu_command(&self) -> Command {
+        let mut command = Command::new(&self.qemu);
+        command.env("QEMU_MODULE_DIR", &self.qemu_modules);
+        command
+    }
+
+    /// `QEMU 10.0.2 (Debian qemu-system-arm 1:10.0.2+ds-2+deb13u1~bpo12+1,
+    /// bookworm-backports)`.
+    pub(crate) fn describe_qemu(&self) -> String {
+        format!(
+            "QEMU {} (Debian {QEMU_PACKAGE} {}, {})",
+            upstream_version(&self.qemu_version),
+            self.qemu_version,
+            QEMU_SOURCES
+                .lines
+                .iter()
+                .map(|l| l.suite)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
 /// Makes sure everything in `needs` is installed, installing what is missing.
 pub(crate) fn ensure(needs: Needs) -> Result<Tools> {
-    install_packages(&["qemu-system-arm"])?;
-    let qemu = which("qemu-system-aarch64").ok_or_else(|| {
-        error!("qemu-system-arm is installed but qemu-system-aarch64 is not on PATH")
-    })?;
+    let qemu = debian::ensure(&Qemu, Resolve::Cached)?;
+    let libraries = std::fs::read_to_string(qemu.dir.join("host-packages"))?;
+    let libraries: Vec<Vec<&str>> = libraries
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .filter(|alternatives: &Vec<&str>| !alternatives.is_empty())
+        .collect();
+    install_dependencies(&libraries)
+        .map_err(|e| error!("{e}\n(the shared libraries QEMU 10 needs, from its Depends)"))?;
+    let qemu_modules = qemu.dir.join("no-modules");
+    std::fs::create_dir_all(&qemu_modules)?;
+    let qemu_version = qemu
+        .package(QEMU_PACKAGE)
+        .map(|p| p.version.clone())
+        .unwrap_or_default();
     let uboot = if needs.uboot { Some(uboot()?) } else { None };
     Ok(Tools {
         toolchain: toolchain()?,
-        qemu,
+        qemu: qemu.dir.join("qemu-system-aarch64"),
+        qemu_modules,
+        qemu_version,
         uboot,
     })
+}
+
+/// The package QEMU for arm64 comes from.
+const QEMU_PACKAGE: &str = "qemu-system-arm";
+
+/// QEMU 10.0: Debian 13's, built for Debian 12 (bookworm-backports), for the
+/// host's architecture.
+const QEMU_SOURCES: Sources = Sources {
+    state: "apt-host-backports",
+    architecture: HOST_ARCHITECTURE,
+    lines: &[Source {
+        uri: "http://deb.debian.org/debian",
+        suite: "bookworm-backports",
+        components: "main",
+    }],
+};
+
+/// The recipe: `qemu-system-arm` in; its `qemu-system-aarch64`, and the host
+/// packages its `Depends` names (its shared libraries, each line a package
+/// and its alternatives), out.
+struct Qemu;
+
+impl Recipe for Qemu {
+    fn name(&self) -> &str {
+        "qemu"
+    }
+
+    fn revision(&self) -> String {
+        "/usr/bin/qemu-system-aarch64 as is; host-packages from Depends without qemu-*".into()
+    }
+
+    fn outputs(&self) -> &[&str] {
+        &["qemu-system-aarch64", "host-packages"]
+    }
+
+    fn offline_hint(&self) -> String {
+        "qemu: QEMU 10.0 (qemu-system-arm from Debian's bookworm-backports) is fetched the \
+         first time, then runs from target/qemu/ with no network. No other QEMU is used in \
+         its place: connect this machine to deb.debian.org once, or copy target/qemu/ from \
+         a machine that has it"
+            .to_string()
+    }
+
+    fn sources(&self) -> Sources {
+        QEMU_SOURCES
+    }
+
+    fn resolve(&self, archive: &Archive) -> Result<Vec<Package>> {
+        Ok(vec![archive.package(QEMU_PACKAGE, HOST_ARCHITECTURE)?])
+    }
+
+    fn build(&self, fetched: &[Fetched], work: &Path, out: &Path) -> Result<()> {
+        let [package] = fetched else {
+            return Err(error!("qemu: expected one package, got {}", fetched.len()));
+        };
+        let member = "./usr/bin/qemu-system-aarch64";
+        debian::extract(&package.deb, work, &[member])?;
+        std::fs::rename(work.join(member), out.join("qemu-system-aarch64"))?;
+        let depends = debian::control_field(&package.deb, "Depends")?;
+        std::fs::write(out.join("host-packages"), host_packages(&depends))?;
+        std::fs::create_dir_all(out.join("no-modules"))?;
+        Ok(())
+    }
+}
+
+/// The upstream part of a Debian version: `1:10.0.2+ds-2~bpo12+1` gives
+/// `10.0.2`.
+fn upstream_version(debian: &str) -> &str {
+    let without_epoch = debian.split_once(':').map_or(debian, |(_, rest)| rest);
+    without_epoch
+        .split(['+', '-', '~'])
+        .next()
+        .unwrap_or(without_epoch)
+}
+
+/// The host packages of a `Depends` field, one item a line (its alternatives
+/// separated by spaces), without version constraints or architecture
+/// qualifiers, leaving out QEMU's own packages: `qemu-system-common` and
+/// `qemu-system-data` hold helpers, ROMs and keymaps that a machine with
+/// `-nographic -nic none -audio none` does not load.
+fn host_packages(depends: &str) -> String {
+    let mut text = String::new();
+    for item in depends.split(',') {
+        let alternatives: Vec<String> = debian::dependencies(item)
+            .into_iter()
+            .filter(|name| !name.starts_with("qemu-"))
+            .collect();
+        if !alternatives.is_empty() {
+            text.push_str(&alternatives.join(" "));
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// U-Boot for QEMU's arm64 `virt` machine, from the cache (fetched from
@@ -221,6 +368,41 @@ fn host_rust_lld() -> Option<PathBuf> {
     runs.is_ok_and(|s| s.success()).then_some(lld)
 }
 
+/// Installs, for each item of `dependencies` (a package and its
+/// alternatives) none of which is installed, its first package. Asks
+/// `dpkg-query` once.
+fn install_dependencies(dependencies: &[Vec<&str>]) -> Result<()> {
+    let names: Vec<&str> = dependencies.iter().flatten().copied().collect();
+    let installed = installed_packages(&names);
+    let missing: Vec<&str> = dependencies
+        .iter()
+        .filter(|item| !item.iter().any(|name| installed.contains(*name)))
+        .filter_map(|item| item.first().copied())
+        .collect();
+    install_packages(&missing)
+}
+
+/// Which of `names` are installed, with one `dpkg-query`.
+fn installed_packages(names: &[&str]) -> std::collections::BTreeSet<String> {
+    if names.is_empty() {
+        return std::collections::BTreeSet::new();
+    }
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${Status}\\n", "--"])
+        .args(names)
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.ends_with(" install ok installed"))
+                .filter_map(|l| l.split_whitespace().next())
+                .map(|name| name.split(':').next().unwrap_or(name).to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Installs the Debian packages in `names` that are not installed yet.
 fn install_packages(names: &[&str]) -> Result<()> {
     let missing: Vec<&str> = names
@@ -287,4 +469,28 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{host_packages, upstream_version};
+
+    #[test]
+    fn qemu_versions() {
+        assert_eq!(upstream_version("1:10.0.2+ds-2+deb13u1~bpo12+1"), "10.0.2");
+        assert_eq!(upstream_version("1:7.2+dfsg-7+deb12u18+b2"), "7.2");
+        assert_eq!(upstream_version("2023.01"), "2023.01");
+    }
+
+    #[test]
+    fn qemu_host_packages() {
+        let depends = "libaio1 (>= 0.3.93), libc6 (>= 2.34), libfdt1 (>= 1.6.1), \
+            qemu-system-common (= 1:10.0.2+ds-2+deb13u1~bpo12+1), \
+            qemu-system-data (>> 1:10.0.2+ds~), libjpeg62-turbo | libjpeg8:any (>= 8)";
+        assert_eq!(
+            host_packages(depends),
+            "libaio1\nlibc6\nlibfdt1\nlibjpeg62-turbo libjpeg8\n"
+        );
+        assert_eq!(host_packages(""), "");
+    }
 }

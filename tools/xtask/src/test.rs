@@ -138,6 +138,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         }
     }
     let tools = setup::ensure(setup::Needs { uboot: true })?;
+    println!("qemu: {}", tools.describe_qemu());
     let mut tally = Tally::default();
 
     if filters.is_empty() {
