@@ -170,6 +170,13 @@ pub(crate) trait Recipe {
     fn revision(&self) -> String;
     /// The files [`Recipe::build`] writes into its output folder.
     fn outputs(&self) -> &[&str];
+    /// Archive components besides `main` that its packages come from, e.g.
+    /// `non-free-firmware`. A recipe with extra components gets an apt state
+    /// of its own (`target/debian/apt+<components>/`), so the other recipes'
+    /// index stays as it was.
+    fn extra_components(&self) -> &[&str] {
+        &[]
+    }
     /// What the user can do without the network, for the error message.
     fn offline_hint(&self) -> String;
     /// Picks the packages from the archive's current index.
@@ -197,7 +204,7 @@ pub(crate) fn ensure(recipe: &dyn Recipe, resolve: Resolve) -> Result<Entry> {
             return Ok(Entry { dir, manifest });
         }
     }
-    let archive = Archive::open(name)?;
+    let archive = Archive::open(name, recipe.extra_components())?;
     archive.update().map_err(|e| {
         let kept = if resolve == Resolve::Refresh && index_path.is_file() {
             format!(
@@ -554,21 +561,30 @@ fn seconds(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-/// The private apt state for Debian's arm64 index, in `target/debian/apt/`.
+/// The private apt state for Debian's arm64 index, in `target/debian/apt/`
+/// (`target/debian/apt+<components>/` with extra components).
 pub(crate) struct Archive {
     /// The message prefix (the recipe's name).
     who: String,
     /// The state folder.
     dir: PathBuf,
+    /// Components besides `main`.
+    extra_components: Vec<String>,
 }
 
 impl Archive {
-    /// Prepares the private apt state (no network).
-    pub(crate) fn open(who: &str) -> Result<Self> {
-        let dir = target_dir().join("debian/apt");
+    /// Prepares the private apt state (no network) for `main` and
+    /// `extra_components`.
+    pub(crate) fn open(who: &str, extra_components: &[&str]) -> Result<Self> {
+        let mut folder = String::from("debian/apt");
+        for component in extra_components {
+            folder.push('+');
+            folder.push_str(component);
+        }
         let archive = Self {
             who: who.to_string(),
-            dir,
+            dir: target_dir().join(folder),
+            extra_components: extra_components.iter().map(|c| (*c).to_string()).collect(),
         };
         archive.prepare().map_err(|e| {
             error!(
@@ -592,10 +608,14 @@ impl Archive {
         std::fs::write(d.join("status"), "")?;
         let mut sources = String::new();
         for (uri, rest) in SOURCES {
-            let _ = writeln!(
+            let _ = write!(
                 sources,
                 "deb [arch={ARCHITECTURE} signed-by={KEYRING}] {uri} {rest}"
             );
+            for component in &self.extra_components {
+                let _ = write!(sources, " {component}");
+            }
+            sources.push('\n');
         }
         std::fs::write(d.join("sources.list"), sources)?;
         std::fs::write(d.join("apt.conf"), apt_config(d))
