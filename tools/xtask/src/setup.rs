@@ -221,6 +221,17 @@ fn host_rust_lld() -> Option<PathBuf> {
     runs.is_ok_and(|s| s.success()).then_some(lld)
 }
 
+/// The host tools the SD card test checks a card with, none of them built on
+/// the crates that write it: mtools (`mdir`, `mcopy`), dosfstools
+/// (`fsck.fat`), fdisk (`sfdisk`) and u-boot-tools (`dumpimage`).
+pub(crate) const CARD_TOOLS: [&str; 4] = ["mtools", "dosfstools", "fdisk", "u-boot-tools"];
+
+/// Installs [`CARD_TOOLS`] if they are missing (as root; otherwise the error
+/// gives the command).
+pub(crate) fn ensure_card_tools() -> Result<()> {
+    install_packages(&CARD_TOOLS)
+}
+
 /// Installs the Debian packages in `names` that are not installed yet.
 fn install_packages(names: &[&str]) -> Result<()> {
     let missing: Vec<&str> = names

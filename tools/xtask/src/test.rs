@@ -138,6 +138,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         }
     }
     let tools = setup::ensure(setup::Needs { uboot: true })?;
+    // The SD card's host test checks the card with these.
+    setup::ensure_card_tools()?;
     let mut tally = Tally::default();
 
     if filters.is_empty() {
