@@ -335,7 +335,8 @@ pub(crate) fn config(kernel: &str, loader: Loader) -> String {
 # cores wait in a spin table.
 
 [all]
-# 64-bit mode: the kernel is an arm64 Image, loaded where its header asks.
+# 64-bit mode: the kernel is an arm64 Image (Bulkhead runs wherever it is
+# loaded; recent firmware honours the image header and loads it at 0x200000).
 arm_64bit=1
 kernel={kernel}
 # The GIC-400, which Bulkhead drives (the Pi 4's default, said anyway).
@@ -363,8 +364,9 @@ init_uart_clock=48000000
         text.push_str(
             "
 # U-Boot (Debian's u-boot-rpi, rpi_arm64) prints on GPIO 14/15 through the
-# mini UART at 115200, then runs boot.scr, which loads bulkhead.img and
-# starts it with booti and the firmware's device tree.
+# mini UART at 115200 (the device tree's stdout-path), then runs boot.scr,
+# which loads bulkhead.img and starts it with booti and the firmware's
+# device tree; Bulkhead then moves GPIO 14/15 to the PL011.
 ",
         );
     }

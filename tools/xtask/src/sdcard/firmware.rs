@@ -115,7 +115,8 @@ impl Recipe for Rpi4Boot {
     fn resolve(&self, archive: &Archive) -> Result<Vec<Package>> {
         let kernel = archive.dependency(KERNEL_METAPACKAGE, KERNEL_PREFIX)?;
         Ok(vec![
-            archive.package(FIRMWARE, debian::ARCHITECTURE)?,
+            // The firmware runs on the VideoCore, so the package is `all`.
+            archive.package(FIRMWARE, "all")?,
             archive.package(&kernel, debian::ARCHITECTURE)?,
             archive.package(UBOOT, debian::ARCHITECTURE)?,
         ])
