@@ -26,6 +26,7 @@
 //! or not at all; an existing file is replaced only with `--force`, and never
 //! anything but a regular file (a card is written with `cargo xtask flash`).
 
+mod check;
 mod disk;
 mod firmware;
 mod script;
@@ -443,4 +444,44 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
         return Err(error!("cannot write {}: {e}", path.display()));
     }
     Ok(())
+}
+
+/// The system test `sdcard-rpi4`: cards for both loaders made of Debian's
+/// real files (fetched like `cargo xtask sdcard` fetches them) and `image`,
+/// written through the command's own output path and checked with the
+/// independent tools of [`check`]; `bulkhead.img` on the card is `image`
+/// byte for byte.
+pub(crate) fn system_test(image: &Path) -> std::result::Result<String, String> {
+    let boot = firmware::ensure(Resolve::Cached).map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("xtask-sdcard-system-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut report = Vec::new();
+    let result = (|| {
+        for (loader, name) in [(Loader::Firmware, "firmware"), (Loader::UBoot, "u-boot")] {
+            let mut inputs = Inputs::default();
+            let mut names: Vec<&str> = firmware::FIRMWARE_FILES.to_vec();
+            names.push(firmware::FIRMWARE_LICENCE);
+            names.extend(firmware::DEVICE_TREES);
+            if loader == Loader::UBoot {
+                names.push(firmware::UBOOT_FILE);
+            }
+            for file in names {
+                inputs.push(file, read(&boot.path(file)).map_err(|e| e.to_string())?);
+            }
+            inputs.push(IMAGE_FILE, read(image).map_err(|e| e.to_string())?);
+            let files = contents(inputs, loader).map_err(|e| e.to_string())?;
+            let path = dir.join(format!("{name}.img"));
+            let card = disk::card(&files).map_err(|e| e.to_string())?;
+            write_output(&path, &card, false).map_err(|e| e.to_string())?;
+            let summary = check::card(&path, &files)?;
+            if let Some(script) = files.iter().find(|f| f.name == SCRIPT_FILE) {
+                check::boot_script(&script.data, &script::text(IMAGE_FILE), &dir)?;
+            }
+            report.push(format!("{name}: {summary}"));
+        }
+        Ok(format!("{}; {}", boot.describe(), report.join("; ")))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

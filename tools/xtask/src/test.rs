@@ -616,6 +616,10 @@ fn system_tests() -> Vec<SystemTest> {
             run: uboot_booti,
         },
         SystemTest {
+            name: "sdcard-rpi4",
+            run: |c| crate::sdcard::system_test(&c.systems["demo"]),
+        },
+        SystemTest {
             name: "corrupt-package-is-refused",
             run: corrupt_package,
         },

@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The card checked with tools that share no code with the crates that wrote
-//! it: `sfdisk` (the partition table), mtools' `mdir` and `mcopy` (the files,
-//! byte for byte), `fsck.fat` (the file system) and `dumpimage` (the boot
-//! script's header and CRCs). `cargo xtask test` (and `cargo xtask setup`)
-//! install them as root; without them these tests fail and say how.
+//! Host tests of the card, made of small stand-in files and checked with the
+//! independent tools of [`super::check`] (and `mkimage`); without the tools
+//! these tests fail and say how to install them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::disk::{FAT32_LBA, PARTITION_START, SECTOR};
 use super::{
-    IMAGE_FILE, Inputs, Loader, check_output, config, contents, disk, firmware, write_output,
+    IMAGE_FILE, Inputs, Loader, check, check_output, config, contents, disk, firmware, write_output,
 };
 
 /// A scratch folder of this test's own.
@@ -19,38 +16,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The host tool `name` (also looked for in the sbin folders, which a user's
-/// PATH may lack).
-fn tool(name: &str, package: &str) -> PathBuf {
-    let found = crate::setup::which(name).or_else(|| {
-        ["/usr/sbin", "/sbin"]
-            .iter()
-            .map(|d| Path::new(d).join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "the SD card test checks the card with `{name}` (Debian package {package}), which is \
-             not installed. `cargo xtask setup` installs it as root; or run: sudo apt-get \
-             install -y --no-install-recommends {}",
-            crate::setup::CARD_TOOLS.join(" ")
-        )
-    })
-}
-
-/// Runs a tool; its standard output, or a panic with everything it said.
-fn run(command: &mut Command) -> String {
-    let out = command.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}):\n{text}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
 }
 
 /// Small stand-ins for Debian's files and the image, each different.
@@ -103,112 +68,17 @@ fn card(dir: &Path, loader: Loader) -> (PathBuf, Vec<disk::File>) {
     (path, files)
 }
 
-/// sfdisk's dump: `label: dos` and one line per partition.
-struct Table {
-    label: String,
-    partitions: Vec<String>,
+fn tool(name: &str, package: &str) -> PathBuf {
+    check::tool(name, package).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn sfdisk(path: &Path) -> Table {
-    let text = run(Command::new(tool("sfdisk", "fdisk"))
-        .arg("--dump")
-        .arg(path));
-    let label = text
-        .lines()
-        .find_map(|l| l.strip_prefix("label:"))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let partitions = text
-        .lines()
-        .filter(|l| l.contains(" : start="))
-        .map(String::from)
-        .collect();
-    Table { label, partitions }
+fn run(command: &mut Command) -> String {
+    check::run(command).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A `key=value` field of an sfdisk dump line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(':')
-        .nth(1)?
-        .split(',')
-        .map(str::trim)
-        .find_map(|f| {
-            f.strip_prefix(key)?
-                .trim_start()
-                .strip_prefix('=')
-                .map(str::trim)
-        })
-}
-
-/// Checks everything about a card with the independent tools.
 fn check_card(path: &Path, files: &[disk::File]) {
-    let dir = path.parent().unwrap();
-    let image = std::fs::read(path).unwrap();
-
-    // The partition table: DOS, one partition, 1 MiB aligned, type 0x0c,
-    // bootable, filling the image.
-    let table = sfdisk(path);
-    assert_eq!(table.label, "dos");
-    let [line] = table.partitions.as_slice() else {
-        panic!("one partition expected: {:?}", table.partitions)
-    };
-    let start: u64 = field(line, "start").unwrap().parse().unwrap();
-    let size: u64 = field(line, "size").unwrap().parse().unwrap();
-    assert_eq!(start * SECTOR, PARTITION_START, "{line}");
-    assert_eq!(start % 2048, 0, "1 MiB aligned: {line}");
-    assert_eq!(
-        field(line, "type").unwrap(),
-        format!("{FAT32_LBA:x}"),
-        "{line}"
-    );
-    assert!(line.trim_end().ends_with("bootable"), "{line}");
-    assert_eq!((start + size) * SECTOR, image.len() as u64, "{line}");
-
-    // The file system, on its own, as fsck.fat reads it.
-    let partition = dir.join("partition.img");
-    std::fs::write(
-        &partition,
-        &image[usize::try_from(start * SECTOR).unwrap()..],
-    )
-    .unwrap();
-    let fsck = run(Command::new(tool("fsck.fat", "dosfstools"))
-        .args(["-n", "-v"])
-        .arg(&partition));
-    assert!(fsck.contains("32 bit entries"), "not FAT32:\n{fsck}");
-    assert!(
-        !fsck.to_lowercase().contains("differ") && !fsck.contains("Free cluster summary"),
-        "{fsck}"
-    );
-
-    // Every file, by name, byte for byte, through mtools at the partition's
-    // offset; nothing else in the root folder.
-    let at = format!("{}@@{}", path.display(), start * SECTOR);
-    let listing = run(Command::new(tool("mdir", "mtools"))
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .args(["-b", "-i", &at, "::/"]));
-    let mut listed: Vec<String> = listing
-        .lines()
-        .map(|l| l.trim().trim_start_matches("::/").to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    listed.sort();
-    let mut expected: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    expected.sort();
-    assert_eq!(listed, expected);
-    let copied = dir.join("copied");
-    for file in files {
-        let _ = std::fs::remove_file(&copied);
-        run(Command::new(tool("mcopy", "mtools"))
-            .env("MTOOLS_SKIP_CHECK", "1")
-            .args(["-n", "-i", &at])
-            .arg(format!("::/{}", file.name))
-            .arg(&copied));
-        assert!(
-            std::fs::read(&copied).unwrap() == file.data,
-            "{} differs on the card",
-            file.name
-        );
+    if let Err(e) = check::card(path, files) {
+        panic!("{e}");
     }
 }
 
@@ -292,18 +162,9 @@ fn u_boot_card_checks_out_and_its_script_is_a_valid_image() {
     assert!(!config.contains("kernel=bulkhead.img"), "{config}");
     // dumpimage (u-boot-tools) checks the header's and the data's CRC-32 and
     // reads the type; extracting the script gives the text back.
-    let script = dir.join("boot.scr");
-    std::fs::write(&script, file("boot.scr")).unwrap();
-    let dumpimage = tool("dumpimage", "u-boot-tools");
-    let listing = run(Command::new(&dumpimage).arg("-l").arg(&script));
-    assert!(listing.contains("Script"), "{listing}");
-    assert!(listing.contains("AArch64"), "{listing}");
-    let text = dir.join("boot.cmd");
-    run(Command::new(&dumpimage)
-        .args(["-T", "script", "-p", "0", "-o"])
-        .arg(&text)
-        .arg(&script));
-    let text = std::fs::read_to_string(&text).unwrap();
+    check::boot_script(file("boot.scr"), &super::script::text(IMAGE_FILE), &dir)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = super::script::text(IMAGE_FILE);
     assert!(
         text.contains("load ${devtype} ${devnum}:${distro_bootpart} ${kernel_addr_r} bulkhead.img"),
         "{text}"
@@ -312,6 +173,8 @@ fn u_boot_card_checks_out_and_its_script_is_a_valid_image() {
         text.contains("booti ${kernel_addr_r} - ${fdt_addr}"),
         "{text}"
     );
+    let script = dir.join("damaged.scr");
+    let dumpimage = tool("dumpimage", "u-boot-tools");
     // A damaged script is refused by the same tool, so the check above means something.
     let mut damaged = file("boot.scr").clone();
     let last = damaged.len() - 2;
