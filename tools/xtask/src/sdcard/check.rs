@@ -129,6 +129,9 @@ pub(crate) fn card(path: &Path, files: &[File]) -> Outcome<String> {
     ensure(fsck.contains("32 bit entries"), || {
         format!("not FAT32:\n{fsck}")
     })?;
+    ensure(fsck.contains(" 512 bytes per cluster"), || {
+        format!("not one sector per cluster:\n{fsck}")
+    })?;
     ensure(
         !fsck.to_lowercase().contains("differ") && !fsck.contains("Free cluster summary"),
         || format!("fsck.fat complains:\n{fsck}"),

@@ -6,10 +6,10 @@
 //! the alignment every partitioning tool uses, which keeps the file system's
 //! clusters on the card's erase blocks); it has type `0x0c` (FAT32 with LBA
 //! addressing, what the Pi's boot ROM and firmware look for) and the boot
-//! flag. Its size is a power of two from 64 MiB up, the smallest that holds
-//! the files with room to spare, so that it is FAT32 (at least 65,525
-//! clusters) with `fatfs`'s 512-byte clusters up to 256 MiB and 4 KiB ones
-//! beyond. Nothing depends on the time: the same files make the same card
+//! flag. It is FAT32 with one sector per cluster ([`CLUSTER`]), and its size
+//! is a power of two from 64 MiB up (at least 65,525 clusters, which FAT32
+//! needs), the smallest that holds the files with half as much again free (a
+//! Pi 4 bootloader failed on a full FAT partition). Nothing depends on the time: the same files make the same card
 //! (FAT timestamps are 1980-01-01 without `fatfs`'s `chrono` feature, the
 //! volume ID and disk signature are fixed).
 
@@ -26,6 +26,10 @@ const MIN_PARTITION: u64 = 64 << 20;
 /// The largest partition this writes (FAT32 and MBR could go further; a boot
 /// partition this large means something is wrong).
 const MAX_PARTITION: u64 = 4 << 30;
+/// The cluster size: one sector, as Raspberry Pi OS's FAT32 boot partitions
+/// have (they use 1 or 4 sectors per cluster, which Raspberry Pi's engineers
+/// advise for the widest compatibility with the boot ROMs).
+const CLUSTER: u32 = 512;
 /// The partition type: FAT32, LBA.
 pub(crate) const FAT32_LBA: u8 = 0x0c;
 /// The MBR's disk signature (`BKHD`).
@@ -108,6 +112,7 @@ fn fat32(files: &[File], size: u64) -> Result<Vec<u8>> {
     let mut volume = Cursor::new(vec![0u8; usize::try_from(size).map_err(|e| error!("{e}"))?]);
     let options = fatfs::FormatVolumeOptions::new()
         .fat_type(fatfs::FatType::Fat32)
+        .bytes_per_cluster(CLUSTER)
         .volume_id(VOLUME_ID)
         .volume_label(*LABEL);
     fatfs::format_volume(&mut volume, options)
