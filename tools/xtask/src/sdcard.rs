@@ -150,9 +150,12 @@ fn parse(args: &[String]) -> Result<Options> {
             }
         }
     }
-    if options.image.is_some() && system_given {
+    if options.image.is_some()
+        && (system_given || options.guest.kernel.is_some() || options.guest.initrd.is_some())
+    {
         return Err(error!(
-            "give either a system manifest or --image FILE, not both"
+            "--image FILE puts that image on the card as is: give either it or a system \
+             manifest (with --kernel/--initrd), not both"
         ));
     }
     Ok(options)
@@ -169,20 +172,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
     check_output(&output, options.force)?;
     let (image, source) = bulkhead_image(options.board, &options)?;
     let boot = firmware::ensure(options.resolve)?;
-    let mut inputs = Inputs::default();
-    for name in firmware::FIRMWARE_FILES
-        .iter()
-        .chain(&[firmware::FIRMWARE_LICENCE])
-        .chain(&firmware::DEVICE_TREES)
-    {
-        inputs.push(name, read(&boot.path(name))?);
-    }
-    if options.loader == Loader::UBoot {
-        inputs.push(
-            firmware::UBOOT_FILE,
-            read(&boot.path(firmware::UBOOT_FILE))?,
-        );
-    }
+    let mut inputs = debian_inputs(&boot, options.loader)?;
     inputs.push(IMAGE_FILE, image);
     let files = contents(inputs, options.loader)?;
     let card = disk::card(&files)?;
@@ -205,6 +195,21 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
     eprintln!("sdcard: {IMAGE_FILE} is {source}");
     eprintln!("sdcard: from Debian: {}", boot.describe());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Debian's files that `loader` needs on the card.
+fn debian_inputs(boot: &firmware::BootFiles, loader: Loader) -> Result<Inputs> {
+    let mut names: Vec<&str> = firmware::FIRMWARE_FILES.to_vec();
+    names.push(firmware::FIRMWARE_LICENCE);
+    names.extend(firmware::DEVICE_TREES);
+    if loader == Loader::UBoot {
+        names.push(firmware::UBOOT_FILE);
+    }
+    let mut inputs = Inputs::default();
+    for name in names {
+        inputs.push(name, read(&boot.path(name))?);
+    }
+    Ok(inputs)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -459,16 +464,7 @@ pub(crate) fn system_test(image: &Path) -> std::result::Result<String, String> {
     let mut report = Vec::new();
     let result = (|| {
         for (loader, name) in [(Loader::Firmware, "firmware"), (Loader::UBoot, "u-boot")] {
-            let mut inputs = Inputs::default();
-            let mut names: Vec<&str> = firmware::FIRMWARE_FILES.to_vec();
-            names.push(firmware::FIRMWARE_LICENCE);
-            names.extend(firmware::DEVICE_TREES);
-            if loader == Loader::UBoot {
-                names.push(firmware::UBOOT_FILE);
-            }
-            for file in names {
-                inputs.push(file, read(&boot.path(file)).map_err(|e| e.to_string())?);
-            }
+            let mut inputs = debian_inputs(&boot, loader).map_err(|e| e.to_string())?;
             inputs.push(IMAGE_FILE, read(image).map_err(|e| e.to_string())?);
             let files = contents(inputs, loader).map_err(|e| e.to_string())?;
             let path = dir.join(format!("{name}.img"));

@@ -311,3 +311,16 @@ fn boot_script_is_what_mkimage_writes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_missing_tool_fails_and_says_how_to_install_it() {
+    let e = check::tool("no-such-card-tool", "nothing").unwrap_err();
+    assert!(e.contains("no-such-card-tool"), "{e}");
+    assert!(e.contains("cargo xtask setup"), "{e}");
+    assert!(
+        e.contains(
+            "apt-get install -y --no-install-recommends mtools dosfstools fdisk u-boot-tools"
+        ),
+        "{e}"
+    );
+}
