@@ -6,7 +6,7 @@
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
 //! [`qemu`] (running a machine and reading its console), [`transcript`]
-//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached) and
+//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached),
 //! [`guests`] (the Linux guest's kernel and initramfs) and [`sdcard`] (the Raspberry Pi 4's SD card image).
 
 mod bench;
@@ -118,7 +118,8 @@ Commands:
         --refresh        look for newer Debian packages
         --debug, --kernel PATH, --initrd PATH   as for build
   setup
-        Install what is missing (bare-metal Rust target, QEMU, U-Boot) and exit.
+        Install what is missing (bare-metal Rust target, QEMU, U-Boot, the
+        tools the SD card test checks cards with) and exit.
   help
         This text.
 

@@ -14,6 +14,8 @@
 //!   [`crate::debian`] into `target/u-boot/`, which needs neither root nor a
 //!   host install. If it cannot be fetched and the host has `u-boot-qemu`
 //!   installed, the host's copy is used.
+//! - For the SD card test, [`CARD_TOOLS`] (mtools, dosfstools, fdisk,
+//!   u-boot-tools), installed with apt-get as root like QEMU.
 //!
 //! When everything is present this takes a few tens of milliseconds: one
 //! `rustc --print sysroot` and one `dpkg-query` (and, for U-Boot, reading its
