@@ -85,6 +85,31 @@ pub(crate) struct Sources {
     pub(crate) lines: &'static [Source],
 }
 
+/// Debian 12's arm64 index with `non-free-firmware` beside `main` (the
+/// Raspberry Pi's firmware), in an apt state of its own so that the other
+/// recipes' index stays as it was.
+pub(crate) const BOOKWORM_ARM64_FIRMWARE: Sources = Sources {
+    state: "apt+non-free-firmware",
+    architecture: ARCHITECTURE,
+    lines: &[
+        Source {
+            uri: "http://deb.debian.org/debian",
+            suite: SUITE,
+            components: "main non-free-firmware",
+        },
+        Source {
+            uri: "http://deb.debian.org/debian",
+            suite: "bookworm-updates",
+            components: "main non-free-firmware",
+        },
+        Source {
+            uri: "http://deb.debian.org/debian-security",
+            suite: "bookworm-security",
+            components: "main non-free-firmware",
+        },
+    ],
+};
+
 /// Debian 12's arm64 index with its updates and security fixes: what a
 /// [`Recipe`] uses unless it says otherwise.
 pub(crate) const BOOKWORM_ARM64: Sources = Sources {

@@ -24,9 +24,9 @@ use crate::debian::{self, Archive, Entry, Fetched, Package, Recipe, Resolve};
 use crate::{Result, error};
 
 /// The metapackage whose dependency is the current kernel package.
-const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
+pub(crate) const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 /// What the kernel package's name starts with.
-const KERNEL_PREFIX: &str = "linux-image-";
+pub(crate) const KERNEL_PREFIX: &str = "linux-image-";
 /// The statically linked busybox.
 const BUSYBOX: &str = "busybox-static";
 

@@ -6,8 +6,8 @@
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
 //! [`qemu`] (running a machine and reading its console), [`transcript`]
-//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached) and
-//! [`guests`] (the Linux guest's kernel and initramfs).
+//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached),
+//! [`guests`] (the Linux guest's kernel and initramfs) and [`sdcard`] (the Raspberry Pi 4's SD card image).
 
 mod bench;
 mod debian;
@@ -18,6 +18,7 @@ mod image;
 #[cfg(test)]
 mod layers;
 mod qemu;
+mod sdcard;
 mod setup;
 mod system;
 mod test;
@@ -105,9 +106,21 @@ Commands:
         initramfs, cache both in target/guests/ and print their paths and
         versions. Once cached, no network is needed.
         --refresh        look for newer Debian packages
+  sdcard [SYSTEM.toml] --board rpi4 -o FILE [OPTIONS]
+        Write an SD card image for the Raspberry Pi 4 (Pi 400, CM4): an MBR
+        with one FAT32 boot partition holding Debian's Pi firmware and device
+        trees, config.txt and the Bulkhead image (docs/boards.md).
+        --loader firmware|u-boot  what starts Bulkhead: the Pi's firmware
+                         (default), or Debian's U-Boot through boot.scr
+        --image FILE     put this Bulkhead image on the card instead of
+                         building SYSTEM.toml
+        --force          replace FILE if it exists (only a regular file)
+        --refresh        look for newer Debian packages
+        --debug, --kernel PATH, --initrd PATH   as for build
   setup
         Install what is missing (bare-metal Rust target, QEMU 10.0 and U-Boot
-        into target/ from Debian's archive) and exit.
+        into target/ from Debian's archive, the tools the SD card test checks
+        cards with) and exit.
   help
         This text.
 
@@ -141,8 +154,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "bench" => bench::main(rest),
         "guests" => guests::main(rest),
         "fuzz" => fuzz::main(rest),
+        "sdcard" => sdcard::main(rest),
         "setup" => {
             let tools = setup::ensure(setup::Needs { uboot: true })?;
+            setup::ensure_card_tools()?;
             println!("setup: everything is installed; {}", tools.describe_qemu());
             Ok(ExitCode::SUCCESS)
         }

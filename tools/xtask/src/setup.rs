@@ -19,6 +19,8 @@
 //!   [`crate::debian`] into `target/u-boot/`, which needs neither root nor a
 //!   host install. If it cannot be fetched and the host has `u-boot-qemu`
 //!   installed, the host's copy is used.
+//! - For the SD card test, [`CARD_TOOLS`] (mtools, dosfstools, fdisk,
+//!   u-boot-tools), installed with apt-get as root like QEMU.
 //!
 //! When everything is present this takes about a quarter of a second: one
 //! `rustc --print sysroot`, one `dpkg-query`, reading QEMU's cache entry and
@@ -401,6 +403,17 @@ fn installed_packages(names: &[&str]) -> std::collections::BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The host tools the SD card test checks a card with, none of them built on
+/// the crates that write it: mtools (`mdir`, `mcopy`), dosfstools
+/// (`fsck.fat`), fdisk (`sfdisk`) and u-boot-tools (`dumpimage`).
+pub(crate) const CARD_TOOLS: [&str; 4] = ["mtools", "dosfstools", "fdisk", "u-boot-tools"];
+
+/// Installs [`CARD_TOOLS`] if they are missing (as root; otherwise the error
+/// gives the command).
+pub(crate) fn ensure_card_tools() -> Result<()> {
+    install_packages(&CARD_TOOLS)
 }
 
 /// Installs the Debian packages in `names` that are not installed yet.

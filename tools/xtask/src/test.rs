@@ -139,6 +139,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
     }
     let tools = setup::ensure(setup::Needs { uboot: true })?;
     println!("qemu: {}", tools.describe_qemu());
+    // The SD card's host test checks the card with these.
+    setup::ensure_card_tools()?;
     let mut tally = Tally::default();
 
     if filters.is_empty() {
@@ -613,6 +615,10 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "u-boot-booti",
             run: uboot_booti,
+        },
+        SystemTest {
+            name: "sdcard-rpi4",
+            run: |c| crate::sdcard::system_test(&c.systems["demo"]),
         },
         SystemTest {
             name: "corrupt-package-is-refused",
