@@ -115,18 +115,18 @@ pub fn check<'p>(
     let kept = kept(info, console);
     grant::judge(base, size, [], &kept).map_err(DeviceError::Refused)?;
     let fdt = Fdt::new(blob).map_err(|_| DeviceError::Missing)?;
-    // The device tree node whose registers start at `base`.
-    let (compatible, span) = fdt
-        .all_nodes()
-        .find_map(|node| {
-            let compatible = node.property("compatible")?.value;
-            let span = node.reg()?.find_map(|r| {
-                let size = r.size.unwrap_or(0) as u64;
-                (r.starting_address as u64 == base).then_some(size)
-            })?;
-            Some((compatible, span))
-        })
-        .ok_or(DeviceError::Missing)?;
+    // The device tree node whose registers start at `base`, as a physical
+    // address (translated through the buses above it).
+    let (compatible, span) = crate::devicetree::translate::find(&fdt, |node, translation| {
+        let compatible = node.property("compatible")?.value;
+        let span = node.reg()?.find_map(|r| {
+            let size = r.size.unwrap_or(0) as u64;
+            let physical = translation.range(PhysRange::new(r.starting_address as u64, size)?)?;
+            (physical.start() == base).then_some(size)
+        })?;
+        Some((compatible, span))
+    })
+    .ok_or(DeviceError::Missing)?;
     grant::judge(base, size, grant::compatibles(compatible), &kept)
         .map_err(DeviceError::Refused)?;
     if span < size {
@@ -155,6 +155,24 @@ mod tests {
         let info = PlatformInfo::parse(blob).unwrap();
         let console = if printing { console() } else { None };
         check(&info, blob, QEMU_VIRT, (base, size), console).map(|p| p.base)
+    }
+
+    #[test]
+    fn the_pi_4s_uart0_is_found_at_its_physical_address() {
+        let blob = crate::fixtures::rpi4b();
+        let info = PlatformInfo::parse(&blob).unwrap();
+        let uart0 = [super::Peripheral {
+            base: 0xfe20_1000,
+            size: 0x200,
+            irqs: &[153],
+        }];
+        let found = check(&info, &blob, &uart0, (0xfe20_1000, 0x200), None);
+        assert_eq!(found.map(|p| p.base), Ok(0xfe20_1000));
+        // Its bus address is no device's physical address.
+        assert_eq!(
+            check(&info, &blob, &uart0, (0x7e20_1000, 0x200), None),
+            Err(DeviceError::Missing)
+        );
     }
 
     #[test]
