@@ -40,6 +40,20 @@ pub enum GicVersion {
     V3,
 }
 
+impl GicVersion {
+    /// The INTID in a value read from the acknowledge register (GICC_IAR,
+    /// ICC_IAR1_EL1). GICv2's also carries an SGI's source core in bits
+    /// 12:10; the end-of-interrupt and deactivate writes must give back the
+    /// whole value read, or a GIC-400 leaves the SGI active.
+    #[must_use]
+    pub const fn intid(self, iar: u32) -> u32 {
+        match self {
+            Self::V2 => iar & 0x3ff,
+            Self::V3 => iar & 0xff_ffff,
+        }
+    }
+}
+
 /// The interrupt controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gic {
@@ -232,7 +246,15 @@ impl<'dt> PlatformInfo<'dt> {
         }
         if let Some(node) = fdt.find_node("/reserved-memory") {
             for child in node.children() {
+                // A disabled or empty node reserves nothing (the Pi 4's tree
+                // has an empty, disabled `nvram@0` for the bootloader).
+                if child.property("status").and_then(|p| p.as_str()) == Some("disabled") {
+                    continue;
+                }
                 for range in regs(child, "/reserved-memory")? {
+                    if range.is_empty() {
+                        continue;
+                    }
                     reserved
                         .push(range)
                         .map_err(|_| DtError::TooMany("memory reservations"))?;
@@ -548,8 +570,12 @@ mod tests {
             info.memory.as_slice(),
             &[PhysRange::new(0, 0x3c00_0000).unwrap()]
         );
-        // QEMU's /memreserve/ for the spin table covers every release address.
-        assert!(info.reserved.contains(&PhysRange::new(0, 0x1000).unwrap()));
+        // QEMU's /memreserve/ for the spin table covers every release
+        // address; the disabled, empty nvram@0 reserves nothing.
+        assert_eq!(
+            info.reserved.as_slice(),
+            &[PhysRange::new(0, 0x1000).unwrap()]
+        );
         assert_eq!(info.cpus.as_slice(), &[0, 1, 2, 3]);
         let releases: Vec<_> = info.starts.iter().copied().collect();
         assert_eq!(
@@ -587,6 +613,16 @@ mod tests {
             (timer.physical, timer.virtual_timer, timer.hypervisor),
             (30, 27, 26)
         );
+    }
+
+    #[test]
+    fn a_gicv2_sgi_keeps_its_source_core_out_of_the_intid() {
+        // SGI 0 from core 3: the INTID is 0, the value to write back is not.
+        let iar = 3 << 10;
+        assert_eq!(GicVersion::V2.intid(iar), 0);
+        assert_ne!(GicVersion::V2.intid(iar), iar);
+        assert_eq!(GicVersion::V2.intid(1023), 1023);
+        assert_eq!(GicVersion::V3.intid(8192), 8192);
     }
 
     #[test]
