@@ -32,10 +32,11 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 32] = [
+const BARE_METAL: [&str; 33] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
+    "plat-rpi4",
     "svc-rt",
     "svc-accomplice",
     "svc-batcher",
