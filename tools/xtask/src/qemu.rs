@@ -53,6 +53,11 @@ pub(crate) struct Machine<'p> {
     pub(crate) loader: Vec<(PathBuf, u64)>,
     /// Extra arguments, last on the command line.
     pub(crate) extra: Vec<String>,
+    /// `-dtb`: the device tree, for machines QEMU makes none for (raspi4b).
+    pub(crate) dtb: Option<PathBuf>,
+    /// Another QEMU than the set-up's, with its module folder: for machines
+    /// the set-up's QEMU lacks ([`crate::rpi4::qemu`]).
+    pub(crate) qemu: Option<(PathBuf, PathBuf)>,
 }
 
 impl<'p> Machine<'p> {
@@ -69,11 +74,26 @@ impl<'p> Machine<'p> {
             bios: None,
             loader: Vec::new(),
             extra: Vec::new(),
+            dtb: None,
+            qemu: None,
         }
+    }
+
+    /// Whether the board is QEMU's `virt`, whose machine takes the GIC
+    /// version and `virtualization=` options and any core count and RAM
+    /// size; other machines (raspi4b) are fixed boards.
+    fn is_virt(&self) -> bool {
+        self.platform.qemu_machine.split(',').next() == Some("virt")
     }
 
     /// A one-line summary for messages.
     pub(crate) fn describe(&self) -> String {
+        if !self.is_virt() {
+            return format!(
+                "{} ({}, {} cores)",
+                self.platform.name, self.platform.qemu_machine, self.smp
+            );
+        }
         let gic = match self.gic {
             Gic::V2 => "GICv2",
             Gic::V3 => "GICv3",
@@ -85,6 +105,9 @@ impl<'p> Machine<'p> {
     }
 
     fn machine_argument(&self) -> String {
+        if !self.is_virt() {
+            return self.platform.qemu_machine.clone();
+        }
         let base = if self.virtualization {
             self.platform.qemu_machine.clone()
         } else {
@@ -100,17 +123,35 @@ impl<'p> Machine<'p> {
     }
 
     fn command(&self, tools: &Tools) -> Command {
-        let mut c = Command::new(&tools.qemu);
+        let mut c = match &self.qemu {
+            Some((qemu, modules)) => {
+                let mut c = Command::new(qemu);
+                // Not the system QEMU's modules, which are another version's.
+                c.env("QEMU_MODULE_DIR", modules);
+                c
+            }
+            None => Command::new(&tools.qemu),
+        };
         c.args([
             "-M",
             &self.machine_argument(),
             "-cpu",
             &self.platform.qemu_cpu,
         ])
-        .args(["-smp", &self.smp.to_string(), "-m", &self.memory])
-        // -nographic: the serial port on stdio, Ctrl-A X to quit. No
-        // network: the default NIC wants an option ROM we do not need.
-        .args(["-nographic", "-nic", "none", "-no-reboot"]);
+        .args(["-smp", &self.smp.to_string()]);
+        if self.is_virt() {
+            c.args(["-m", &self.memory]);
+        } else {
+            // A fixed board: its own RAM; and no sound card back end.
+            c.args(["-audio", "none"]);
+        }
+        if let Some(dtb) = &self.dtb {
+            c.arg("-dtb").arg(dtb);
+        }
+        c
+            // -nographic: the serial port on stdio, Ctrl-A X to quit. No
+            // network: the default NIC wants an option ROM we do not need.
+            .args(["-nographic", "-nic", "none", "-no-reboot"]);
         if let Some(bios) = &self.bios {
             c.arg("-bios").arg(bios);
         }

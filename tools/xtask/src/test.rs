@@ -17,6 +17,7 @@ mod jammer;
 mod linux;
 mod oracle;
 mod quotas;
+mod rpi4;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -661,6 +662,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "linux-monitor-crash-contained",
             run: |c| health::monitor_crash(c, Gic::V3, 2),
+        },
+        SystemTest {
+            name: "boot-rpi4",
+            run: rpi4::boot,
+        },
+        SystemTest {
+            name: "demo-rpi4",
+            run: rpi4::demo,
         },
         SystemTest {
             name: "linux-rtc-passthrough",
