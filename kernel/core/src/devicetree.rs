@@ -52,11 +52,11 @@ const MAGIC: u32 = 0xd00d_feed;
 const HEADER_SIZE: usize = 40;
 const RESERVATION_SIZE: usize = 16;
 
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
+pub(crate) const FDT_BEGIN_NODE: u32 = 1;
+pub(crate) const FDT_END_NODE: u32 = 2;
+pub(crate) const FDT_PROP: u32 = 3;
 const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+pub(crate) const FDT_END: u32 = 9;
 
 /// Checks that `blob` is a flattened device tree that the `fdt` crate can
 /// walk without panicking.
@@ -86,7 +86,7 @@ pub fn validate(blob: &[u8]) -> Result<(), DtError> {
 }
 
 /// A big-endian `u32` at `offset`.
-fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
+pub(crate) fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
     match *bytes.get(offset..offset.checked_add(4)?)? {
         [a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
         _ => None,
@@ -94,7 +94,7 @@ fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
 }
 
 /// A big-endian `u32` at `offset`, as a size or an offset.
-fn be32_usize(bytes: &[u8], offset: usize) -> Option<usize> {
+pub(crate) fn be32_usize(bytes: &[u8], offset: usize) -> Option<usize> {
     usize::try_from(be32(bytes, offset)?).ok()
 }
 
@@ -123,18 +123,23 @@ pub fn move_nops_out(blob: &mut [u8]) -> Result<usize, DtError> {
         offset: start.saturating_add(position),
         what: "a token that cannot be walked to FDT_END",
     };
-    // First pass: that every token can be walked, up to FDT_END.
-    let (mut position, mut depth) = (0usize, 0usize);
+    // First pass: that every token can be walked, up to FDT_END, and
+    // whether there is anything to move (usually not: then nothing more).
+    let (mut position, mut depth, mut nops) = (0usize, 0usize, false);
     let end_token = loop {
         let (token, length) = token(block, position).ok_or_else(|| malformed(position))?;
         match token {
             FDT_END => break position,
             FDT_BEGIN_NODE => depth += 1,
             FDT_END_NODE => depth = depth.checked_sub(1).ok_or_else(|| malformed(position))?,
+            FDT_NOP if depth > 0 => nops = true,
             _ => {}
         }
         position += length;
     };
+    if !nops {
+        return Ok(0);
+    }
     // Second pass: each kept token copied down to `write`, which never
     // passes the token being read.
     let (mut position, mut write, mut depth, mut moved) = (0usize, 0usize, 0usize, 0usize);
@@ -164,7 +169,7 @@ pub fn move_nops_out(blob: &mut [u8]) -> Result<usize, DtError> {
 
 /// The token at `position` of a structure block and its length with its
 /// padding, if it lies wholly inside the block; `FDT_END` counts as 4.
-fn token(block: &[u8], position: usize) -> Option<(u32, usize)> {
+pub(crate) fn token(block: &[u8], position: usize) -> Option<(u32, usize)> {
     let token = be32(block, position)?;
     let length = match token {
         FDT_BEGIN_NODE => align4(4 + c_str(block.get(position + 4..)?)?.len() + 1)?,
@@ -181,7 +186,7 @@ fn align4(offset: usize) -> Option<usize> {
 }
 
 /// The bytes from the start of `bytes` up to (not including) the first NUL.
-fn c_str(bytes: &[u8]) -> Option<&[u8]> {
+pub(crate) fn c_str(bytes: &[u8]) -> Option<&[u8]> {
     // `CStr` finds the NUL with `memchr`, and comes optimized even in debug
     // builds, which keeps the exhaustive corruption tests quick.
     Some(CStr::from_bytes_until_nul(bytes).ok()?.to_bytes())

@@ -294,8 +294,8 @@ impl<'dt> PlatformInfo<'dt> {
                     .map_err(|_| DtError::TooMany("memory reservations"))?;
             }
         }
-        let gic = parse_gic(&fdt)?;
-        let uart = parse_uart(&fdt)?;
+        let gic = parse_gic(&fdt, blob)?;
+        let uart = parse_uart(&fdt, blob)?;
         let timer = parse_timer(&fdt)?;
         Ok(Self {
             model,
@@ -357,16 +357,16 @@ fn regs(node: FdtNode<'_, '_>, name: &'static str) -> Result<heapless::Vec<PhysR
 
 /// A node's `reg` ranges as physical addresses: translated through the
 /// ancestors' `ranges`.
-fn physical_regs(
-    fdt: &Fdt<'_>,
-    node: FdtNode<'_, '_>,
+fn physical_regs<'dt>(
+    blob: &'dt [u8],
+    node: FdtNode<'_, 'dt>,
     name: &'static str,
 ) -> Result<heapless::Vec<PhysRange, 8>, DtError> {
     let bad = DtError::BadProperty {
         node: name,
         property: "reg",
     };
-    let translation = crate::devicetree::translate::of(fdt, node).ok_or(bad)?;
+    let translation = crate::devicetree::translate::of(blob, node).ok_or(bad)?;
     regs(node, name)?
         .iter()
         .map(|&range| translation.range(range).ok_or(bad))
@@ -481,7 +481,7 @@ fn interrupts(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {
     out
 }
 
-fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
+fn parse_gic<'dt>(fdt: &Fdt<'dt>, blob: &'dt [u8]) -> Result<Gic, DtError> {
     let (node, version) = if let Some(n) = fdt.find_compatible(GIC_V3) {
         (n, GicVersion::V3)
     } else if let Some(n) = fdt.find_compatible(GIC_V2) {
@@ -489,7 +489,7 @@ fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
     } else {
         return Err(DtError::Missing("GICv2 or GICv3 interrupt controller"));
     };
-    let reg = physical_regs(fdt, node, "GIC")?;
+    let reg = physical_regs(blob, node, "GIC")?;
     let missing = DtError::BadProperty {
         node: "GIC",
         property: "reg",
@@ -511,7 +511,7 @@ fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
     })
 }
 
-fn parse_uart(fdt: &Fdt<'_>) -> Result<Option<Uart>, DtError> {
+fn parse_uart<'dt>(fdt: &Fdt<'dt>, blob: &'dt [u8]) -> Result<Option<Uart>, DtError> {
     let is_pl011 = |n: &FdtNode<'_, '_>| {
         n.compatible()
             .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
@@ -523,7 +523,7 @@ fn parse_uart(fdt: &Fdt<'_>) -> Result<Option<Uart>, DtError> {
     let Some(node) = chosen.or_else(|| fdt.find_compatible(&["arm,pl011"])) else {
         return Ok(None);
     };
-    let registers = *physical_regs(fdt, node, "PL011")?
+    let registers = *physical_regs(blob, node, "PL011")?
         .first()
         .ok_or(DtError::BadProperty {
             node: "PL011",
