@@ -10,7 +10,10 @@
 // points sp at core 0's boot stack and calls boot::primary_rust_entry.
 //
 // Secondary cores arrive at bulkhead_secondary_entry from PSCI CPU_ON with
-// x0 = their core index; the image is already relocated.
+// x0 = their core index; the image is already relocated. Cores released from
+// a spin table arrive at bulkhead_spin_entry with x0 = 0, MMU and caches off,
+// and find their index by their MPIDR in spin_mpidrs (smp.rs, cleaned to the
+// point of coherency before the release).
 //
 // Operands (from boot.rs): boot_stack and boot_stack_size core 0's stack,
 // stacks the other cores' stacks, stack_size one stack's
@@ -101,6 +104,25 @@ hv_boot_primary:
     bl      {primary}
 8:  wfe
     b       8b
+
+.global bulkhead_spin_entry
+.balign 4
+bulkhead_spin_entry:
+    msr     daifset, #0xf
+    mrs     x9, mpidr_el1
+    ldr     x10, =0xff00ffffff          // Aff3, Aff2, Aff1, Aff0 (cpu.rs mpidr_affinity)
+    and     x9, x9, x10
+    adrp    x10, {spin_mpidrs}
+    add     x10, x10, :lo12:{spin_mpidrs}
+    mov     x0, #1                      // slot 0 is the boot core's
+10: ldr     x11, [x10, x0, lsl #3]
+    cmp     x11, x9
+    b.eq    bulkhead_secondary_entry    // x0 = this core's index
+    add     x0, x0, #1
+    cmp     x0, #{max_cpus}
+    b.lo    10b
+11: wfe                                 // released but not listed: cannot run
+    b       11b
 
 .global bulkhead_secondary_entry
 .balign 4

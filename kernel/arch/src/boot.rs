@@ -59,6 +59,8 @@ core::arch::global_asm!(
     sctlr = const SCTLR_EL2_BOOT,
     cptr_low = const CPTR_EL2_BOOT & 0xffff,
     cptr_high = const CPTR_EL2_BOOT >> 16,
+    spin_mpidrs = sym crate::smp::SPIN_MPIDRS,
+    max_cpus = const MAX_CPUS,
     primary = sym primary_rust_entry,
     secondary = sym secondary_rust_entry,
 );
@@ -71,6 +73,7 @@ unsafe extern "C" {
     static hv_exception_vectors: u8;
     fn bulkhead_kernel_entry() -> !;
     fn bulkhead_secondary_entry();
+    fn bulkhead_spin_entry();
 }
 
 /// Where the parts of the kernel image sit in physical memory. The image is
@@ -134,6 +137,12 @@ pub(crate) fn secondary_entry_address() -> u64 {
     (bulkhead_secondary_entry as unsafe extern "C" fn()) as usize as u64
 }
 
+/// The physical address of the spin-table entry, which a released core
+/// jumps to with x0 = 0 (`boot.S` finds its index by its MPIDR).
+pub(crate) fn spin_entry_address() -> u64 {
+    (bulkhead_spin_entry as unsafe extern "C" fn()) as usize as u64
+}
+
 fn symbol_address(symbol: &'static u8) -> u64 {
     core::ptr::from_ref(symbol) as u64
 }
@@ -191,9 +200,16 @@ fn device_tree(address: usize, image: PhysRange) -> Result<&'static [u8], Device
         return Err(DeviceTreeError::BadSize(size));
     }
     // SAFETY: as above, the loader gave us these `size` bytes; they lie
-    // outside the image, and the kernel never writes to them (the memory map
-    // keeps them out of every allocation), so a shared `'static` slice holds.
-    Ok(unsafe { core::slice::from_raw_parts(address as *const u8, size) })
+    // outside the image and the memory map keeps them out of every
+    // allocation. This is the only reference to them while it is mutable
+    // (core 0, before anything else runs), and the kernel never writes to
+    // them again, so the shared `'static` slice returned holds.
+    let blob = unsafe { core::slice::from_raw_parts_mut(address as *mut u8, size) };
+    // QEMU's raspi4b deletes nodes with FDT_NOPs that `fdt` cannot walk:
+    // move them out of the root (a tree that cannot be walked stays as it
+    // is, for `PlatformInfo::parse` to refuse with the reason).
+    let _ = hv_core::devicetree::move_nops_out(blob);
+    Ok(blob)
 }
 
 /// The top of core `index`'s boot stack (which stays its kernel stack).

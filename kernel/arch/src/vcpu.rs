@@ -760,4 +760,8 @@ pub fn configure_cpu() {
     crate::vm::vgic::init_cpu();
     HCR_EL2.set(crate::vm::HCR_SERVICE);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // Before the first stage-2 use: whatever firmware or an earlier boot
+    // left in this core's EL1&0 TLBs (of any VMID) goes. QEMU starts with
+    // empty TLBs; a board's firmware or a warm reboot may not.
+    crate::insn::tlbi_alle1();
 }

@@ -115,27 +115,67 @@ pub fn check<'p>(
     let kept = kept(info, console);
     grant::judge(base, size, [], &kept).map_err(DeviceError::Refused)?;
     let fdt = Fdt::new(blob).map_err(|_| DeviceError::Missing)?;
-    // The device tree node whose registers start at `base`.
-    let (compatible, span) = fdt
-        .all_nodes()
-        .find_map(|node| {
-            let compatible = node.property("compatible")?.value;
-            let span = node.reg()?.find_map(|r| {
-                let size = r.size.unwrap_or(0) as u64;
-                (r.starting_address as u64 == base).then_some(size)
-            })?;
-            Some((compatible, span))
-        })
-        .ok_or(DeviceError::Missing)?;
+    // The device tree node whose registers start at `base`, as a physical
+    // address (translated through the buses above it).
+    let (compatible, span) = crate::devicetree::translate::find(&fdt, |node, translation| {
+        let compatible = node.property("compatible")?.value;
+        let span = node.reg()?.find_map(|r| {
+            let size = r.size.unwrap_or(0) as u64;
+            let physical = translation.range(PhysRange::new(r.starting_address as u64, size)?)?;
+            (physical.start() == base).then_some(size)
+        })?;
+        Some((compatible, span))
+    })
+    .ok_or(DeviceError::Missing)?;
     grant::judge(base, size, grant::compatibles(compatible), &kept)
         .map_err(DeviceError::Refused)?;
     if span < size {
-        return Err(DeviceError::Missing);
+        // Only the device's own page(s), which other devices may share.
+        if span.checked_next_multiple_of(crate::memory::PAGE_SIZE) != Some(size) {
+            return Err(DeviceError::Missing);
+        }
+        shared_page(&fdt, (base, size), &kept)?;
     }
     platform
         .iter()
         .find(|p| p.base == base && p.size == size)
         .ok_or(DeviceError::NotOnPlatform)
+}
+
+/// A range larger than the device at its start (its page), as page
+/// granularity makes it where several devices share a page (the Raspberry Pi 4's UART0 and
+/// UART2..5): allowed only if every device-tree node with registers in the
+/// range lies wholly inside it and has a model the rule allows, so the
+/// partition gets nothing the rule would refuse it on its own.
+fn shared_page(fdt: &Fdt<'_>, (base, size): (u64, u64), kept: &[Kept]) -> Result<(), DeviceError> {
+    let range = PhysRange::new(base, size).ok_or(DeviceError::Missing)?;
+    let problem = crate::devicetree::translate::find(fdt, |node, translation| {
+        for r in node.reg()? {
+            let Some(physical) =
+                PhysRange::new(r.starting_address as u64, r.size.unwrap_or(0) as u64)
+                    .and_then(|bus| translation.range(bus))
+            else {
+                continue;
+            };
+            if physical.is_empty() || !physical.overlaps(range) {
+                continue;
+            }
+            if !range.covers(physical) {
+                return Some(DeviceError::Missing);
+            }
+            let compatible = node.property("compatible").map_or(&[][..], |p| p.value);
+            if let Err(refusal) = grant::judge(
+                physical.start(),
+                physical.size(),
+                grant::compatibles(compatible),
+                kept,
+            ) {
+                return Some(DeviceError::Refused(refusal));
+            }
+        }
+        None
+    });
+    problem.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -155,6 +195,34 @@ mod tests {
         let info = PlatformInfo::parse(blob).unwrap();
         let console = if printing { console() } else { None };
         check(&info, blob, QEMU_VIRT, (base, size), console).map(|p| p.base)
+    }
+
+    #[test]
+    fn the_pi_4s_uart0_is_found_at_its_physical_address() {
+        let blob = crate::fixtures::rpi4b();
+        let info = PlatformInfo::parse(&blob).unwrap();
+        let uart0 = [super::Peripheral {
+            base: 0xfe20_1000,
+            size: 0x200,
+            irqs: &[153],
+        }];
+        let found = check(&info, &blob, &uart0, (0xfe20_1000, 0x200), None);
+        assert_eq!(found.map(|p| p.base), Ok(0xfe20_1000));
+        // The whole page, which UART2..5 (PL011s too) share with it.
+        let page = [super::Peripheral {
+            base: 0xfe20_1000,
+            size: 0x1000,
+            irqs: &[153],
+        }];
+        let found = check(&info, &blob, &page, (0xfe20_1000, 0x1000), None);
+        assert_eq!(found.map(|p| p.base), Ok(0xfe20_1000));
+        // More than the device's own page: refused, as on any board.
+        assert!(check(&info, &blob, &page, (0xfe20_0000, 0x2000), None).is_err());
+        // Its bus address is no device's physical address.
+        assert_eq!(
+            check(&info, &blob, &uart0, (0x7e20_1000, 0x200), None),
+            Err(DeviceError::Missing)
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@
 //! [`crate::platform`], which checks what it uses: refusing a whole tree for
 //! an odd value in a node the kernel never reads would stop a boot for nothing.
 
+pub mod translate;
+
 use core::ffi::CStr;
 use core::str;
 
@@ -50,11 +52,11 @@ const MAGIC: u32 = 0xd00d_feed;
 const HEADER_SIZE: usize = 40;
 const RESERVATION_SIZE: usize = 16;
 
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
+pub(crate) const FDT_BEGIN_NODE: u32 = 1;
+pub(crate) const FDT_END_NODE: u32 = 2;
+pub(crate) const FDT_PROP: u32 = 3;
 const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+pub(crate) const FDT_END: u32 = 9;
 
 /// Checks that `blob` is a flattened device tree that the `fdt` crate can
 /// walk without panicking.
@@ -84,7 +86,7 @@ pub fn validate(blob: &[u8]) -> Result<(), DtError> {
 }
 
 /// A big-endian `u32` at `offset`.
-fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
+pub(crate) fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
     match *bytes.get(offset..offset.checked_add(4)?)? {
         [a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
         _ => None,
@@ -92,8 +94,90 @@ fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
 }
 
 /// A big-endian `u32` at `offset`, as a size or an offset.
-fn be32_usize(bytes: &[u8], offset: usize) -> Option<usize> {
+pub(crate) fn be32_usize(bytes: &[u8], offset: usize) -> Option<usize> {
     usize::try_from(be32(bytes, offset)?).ok()
+}
+
+/// Moves every `FDT_NOP` inside the root node to just after it, in place,
+/// and returns how many it moved; the tree means the same afterwards.
+///
+/// QEMU 10's `raspi4b` deletes nodes from the tree it is given
+/// (`brcm,bcm2711-thermal`, `brcm,bcm2711-genet-v5`) with libfdt's
+/// `fdt_nop_node`, which leaves `FDT_NOP`s inside the root node, where
+/// [`validate`] refuses them because `fdt` cannot walk them. The kernel calls
+/// this on the loader's tree (its own memory from then on) before
+/// [`validate`]. The tokens that are not NOPs keep their order and move
+/// towards the start of the structure block; the NOPs go after the root's
+/// `FDT_END_NODE`, before `FDT_END`, where they are allowed: no block
+/// changes size or place, so the header stays as it is.
+///
+/// # Errors
+/// [`DtError::BadHeader`] or [`DtError::Malformed`] if the tree is not one
+/// whose tokens can be walked to `FDT_END`; the blob is then unchanged
+/// ([`validate`] says more).
+pub fn move_nops_out(blob: &mut [u8]) -> Result<usize, DtError> {
+    let header = Header::read(blob)?;
+    let (start, end) = header.structure;
+    let block = blob.get_mut(start..end).ok_or(DtError::BadHeader)?;
+    let malformed = |position: usize| DtError::Malformed {
+        offset: start.saturating_add(position),
+        what: "a token that cannot be walked to FDT_END",
+    };
+    // First pass: that every token can be walked, up to FDT_END, and
+    // whether there is anything to move (usually not: then nothing more).
+    let (mut position, mut depth, mut nops) = (0usize, 0usize, false);
+    let end_token = loop {
+        let (token, length) = token(block, position).ok_or_else(|| malformed(position))?;
+        match token {
+            FDT_END => break position,
+            FDT_BEGIN_NODE => depth += 1,
+            FDT_END_NODE => depth = depth.checked_sub(1).ok_or_else(|| malformed(position))?,
+            FDT_NOP if depth > 0 => nops = true,
+            _ => {}
+        }
+        position += length;
+    };
+    if !nops {
+        return Ok(0);
+    }
+    // Second pass: each kept token copied down to `write`, which never
+    // passes the token being read.
+    let (mut position, mut write, mut depth, mut moved) = (0usize, 0usize, 0usize, 0usize);
+    while position < end_token {
+        let Some((token, length)) = token(block, position) else {
+            break; // checked above
+        };
+        match token {
+            FDT_NOP if depth > 0 => moved += 1,
+            _ => {
+                block.copy_within(position..position + length, write);
+                write += length;
+            }
+        }
+        match token {
+            FDT_BEGIN_NODE => depth += 1,
+            FDT_END_NODE => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        position += length;
+    }
+    for word in block[write..end_token].chunks_exact_mut(4) {
+        word.copy_from_slice(&FDT_NOP.to_be_bytes());
+    }
+    Ok(moved)
+}
+
+/// The token at `position` of a structure block and its length with its
+/// padding, if it lies wholly inside the block; `FDT_END` counts as 4.
+pub(crate) fn token(block: &[u8], position: usize) -> Option<(u32, usize)> {
+    let token = be32(block, position)?;
+    let length = match token {
+        FDT_BEGIN_NODE => align4(4 + c_str(block.get(position + 4..)?)?.len() + 1)?,
+        FDT_PROP => align4(be32_usize(block, position + 4)?.checked_add(12)?)?,
+        FDT_END_NODE | FDT_NOP | FDT_END => 4,
+        _ => return None,
+    };
+    (position.checked_add(length)? <= block.len()).then_some((token, length))
 }
 
 /// `offset` rounded up to a multiple of four, as tokens are aligned.
@@ -102,7 +186,7 @@ fn align4(offset: usize) -> Option<usize> {
 }
 
 /// The bytes from the start of `bytes` up to (not including) the first NUL.
-fn c_str(bytes: &[u8]) -> Option<&[u8]> {
+pub(crate) fn c_str(bytes: &[u8]) -> Option<&[u8]> {
     // `CStr` finds the NUL with `memchr`, and comes optimized even in debug
     // builds, which keeps the exhaustive corruption tests quick.
     Some(CStr::from_bytes_until_nul(bytes).ok()?.to_bytes())
@@ -375,6 +459,42 @@ fn check_value(name: &str, value: &[u8], special: Special) -> Result<(), &'stati
 
 #[cfg(test)]
 mod tests {
+    use super::move_nops_out;
+    use crate::fixtures::RPI4B;
+
+    #[test]
+    fn qemus_deleted_nodes_are_moved_out_of_the_root() {
+        let mut blob = RPI4B.to_vec();
+        assert!(validate(&blob).is_err(), "QEMU 10 leaves NOPs in the root");
+        let moved = move_nops_out(&mut blob).unwrap();
+        assert!(moved > 0);
+        assert_eq!(blob.len(), RPI4B.len());
+        validate(&blob).unwrap();
+        let fdt = fdt::Fdt::new(&blob).unwrap();
+        assert!(fdt.find_node("/soc/serial@7e201000").is_some());
+        // The nodes QEMU deleted are gone; their neighbours are not.
+        assert!(fdt.find_compatible(&["brcm,bcm2711-thermal"]).is_none());
+        assert!(fdt.find_compatible(&["brcm,bcm2711-genet-v5"]).is_none());
+        assert!(fdt.find_node("/cpus/cpu@3").is_some());
+        // Nothing more to move, and a tree without any stays as it was.
+        assert_eq!(move_nops_out(&mut blob), Ok(0));
+        let mut virt = GICV3.to_vec();
+        assert_eq!(move_nops_out(&mut virt), Ok(0));
+        assert_eq!(virt, GICV3);
+    }
+
+    #[test]
+    fn a_tree_that_cannot_be_walked_is_left_alone() {
+        let mut blob = RPI4B.to_vec();
+        // Cut the structure block short: an unknown token in the middle.
+        let start = u32::from_be_bytes(blob[8..12].try_into().unwrap()) as usize;
+        let at = start + 4 * 64;
+        blob[at..at + 4].copy_from_slice(&0x77u32.to_be_bytes());
+        let before = blob.clone();
+        assert!(move_nops_out(&mut blob).is_err());
+        assert_eq!(blob, before);
+    }
+
     use std::panic::catch_unwind;
     use std::thread;
 

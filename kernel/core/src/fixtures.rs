@@ -9,6 +9,21 @@ pub(crate) const GICV3: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv
 /// The same with a GICv2.
 pub(crate) const GICV2: &[u8] = include_bytes!("../tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb");
 
+/// QEMU 10's `raspi4b` with Debian's `bcm2711-rpi-4-b.dtb`, as QEMU passes
+/// it to the kernel (memory node filled in, `/memreserve/` for the spin
+/// table), dumped with `-M raspi4b,dumpdtb=`.
+/// QEMU deletes two nodes with `FDT_NOP`s, which the kernel moves out of
+/// the root before it reads the tree: see [`rpi4b`].
+pub(crate) const RPI4B: &[u8] = include_bytes!("../tests/fixtures/rpi4b-qemu10.dtb");
+
+/// [`RPI4B`] as the kernel reads it, once
+/// [`move_nops_out`](crate::devicetree::move_nops_out) has run.
+pub(crate) fn rpi4b() -> Vec<u8> {
+    let mut blob = RPI4B.to_vec();
+    crate::devicetree::move_nops_out(&mut blob).expect("QEMU's tree can be walked");
+    blob
+}
+
 /// QEMU virt's `platform.toml` devices: uart0, rtc0, gpio0.
 pub(crate) const QEMU_VIRT: &[Peripheral] = &[
     Peripheral {

@@ -3,9 +3,14 @@
 //!
 //! The loader (QEMU, U-Boot, the Raspberry Pi firmware) passes a flattened
 //! device tree in x0. [`PlatformInfo::parse`] reads what the kernel needs from
-//! it into plain fixed-size data: RAM banks, cores, the GIC, the console UART,
+//! it into plain fixed-size data: RAM banks, cores and how each is started
+//! (PSCI or a spin table, from its `enable-method`), the GIC, the console UART,
 //! the generic timer's interrupts and how to reach PSCI firmware. The rest of
 //! the kernel never touches the device tree again.
+//!
+//! Device addresses are physical: a node's `reg` is translated through its
+//! ancestors' `ranges` ([`crate::devicetree::translate`]), as the Raspberry
+//! Pi 4's `/soc` bus needs.
 //!
 //! The `fdt` crate does the parsing. It trusts the tree's structure and
 //! panics on many corrupt ones, so [`crate::devicetree::validate`] checks the
@@ -33,6 +38,20 @@ pub enum GicVersion {
     V2,
     /// GICv3: distributor plus redistributors; CPU interface in system registers.
     V3,
+}
+
+impl GicVersion {
+    /// The INTID in a value read from the acknowledge register (GICC_IAR,
+    /// ICC_IAR1_EL1). GICv2's also carries an SGI's source core in bits
+    /// 12:10; the end-of-interrupt and deactivate writes must give back the
+    /// whole value read, or a GIC-400 leaves the SGI active.
+    #[must_use]
+    pub const fn intid(self, iar: u32) -> u32 {
+        match self {
+            Self::V2 => iar & 0x3ff,
+            Self::V3 => iar & 0xff_ffff,
+        }
+    }
 }
 
 /// The interrupt controller.
@@ -81,6 +100,30 @@ pub enum Conduit {
     Hvc,
 }
 
+/// How a secondary core is started, from its `enable-method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuStart {
+    /// PSCI `CPU_ON` (`enable-method = "psci"`, or none on a machine with PSCI).
+    Psci,
+    /// A spin table (`enable-method = "spin-table"`): the core waits, caches
+    /// off, for an entry address at `release`, then jumps there with x0 = 0.
+    SpinTable {
+        /// The core's `cpu-release-addr`.
+        release: u64,
+    },
+}
+
+/// Why a core cannot be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoStart {
+    /// `enable-method = "psci"` (or none) on a machine without PSCI.
+    NoPsci,
+    /// `enable-method = "spin-table"` without a `cpu-release-addr`.
+    NoReleaseAddress,
+    /// An `enable-method` the kernel does not implement.
+    Unsupported,
+}
+
 /// Everything the kernel reads from the device tree.
 #[derive(Clone, Debug)]
 pub struct PlatformInfo<'dt> {
@@ -93,6 +136,8 @@ pub struct PlatformInfo<'dt> {
     /// Each core's MPIDR affinity value, in device-tree order; the first
     /// [`MAX_CPUS`] only.
     pub cpus: heapless::Vec<u64, MAX_CPUS>,
+    /// How each core in [`Self::cpus`] is started, in the same order.
+    pub starts: heapless::Vec<Result<CpuStart, NoStart>, MAX_CPUS>,
     /// Cores the device tree lists beyond [`MAX_CPUS`], which stay off.
     pub cpus_ignored: usize,
     /// The interrupt controller.
@@ -201,7 +246,15 @@ impl<'dt> PlatformInfo<'dt> {
         }
         if let Some(node) = fdt.find_node("/reserved-memory") {
             for child in node.children() {
+                // A disabled or empty node reserves nothing (the Pi 4's tree
+                // has an empty, disabled `nvram@0` for the bootloader).
+                if child.property("status").and_then(|p| p.as_str()) == Some("disabled") {
+                    continue;
+                }
                 for range in regs(child, "/reserved-memory")? {
+                    if range.is_empty() {
+                        continue;
+                    }
                     reserved
                         .push(range)
                         .map_err(|_| DtError::TooMany("memory reservations"))?;
@@ -209,10 +262,6 @@ impl<'dt> PlatformInfo<'dt> {
             }
         }
 
-        let (cpus, cpus_ignored) = parse_cpus(&fdt)?;
-        let gic = parse_gic(&fdt)?;
-        let uart = parse_uart(&fdt)?;
-        let timer = parse_timer(&fdt)?;
         let psci = fdt
             .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
             .and_then(|n| match n.property("method").and_then(|p| p.as_str()) {
@@ -225,11 +274,35 @@ impl<'dt> PlatformInfo<'dt> {
             .and_then(|c| c.property("bootargs"))
             .and_then(|p| p.as_str())
             .unwrap_or("");
+        let (cpus, methods, cpus_ignored) = parse_cpus(&fdt)?;
+        let starts = methods
+            .iter()
+            .map(|&(method, release)| start_method(method, release, psci.is_some()))
+            .collect();
+        // A spin table's release addresses are the waiting cores' mailboxes:
+        // never handed out, even where the loader reserved nothing.
+        for release in methods.iter().filter_map(|&(method, release)| {
+            (method == Some("spin-table")).then_some(release).flatten()
+        }) {
+            let page = PhysRange::new(release & !0xfff, 0x1000).ok_or(DtError::BadProperty {
+                node: "cpu",
+                property: "cpu-release-addr",
+            })?;
+            if !reserved.iter().any(|r: &PhysRange| r.covers(page)) {
+                reserved
+                    .push(page)
+                    .map_err(|_| DtError::TooMany("memory reservations"))?;
+            }
+        }
+        let gic = parse_gic(&fdt, blob)?;
+        let uart = parse_uart(&fdt, blob)?;
+        let timer = parse_timer(&fdt)?;
         Ok(Self {
             model,
             memory,
             reserved,
             cpus,
+            starts,
             cpus_ignored,
             gic,
             uart,
@@ -246,6 +319,14 @@ impl<'dt> PlatformInfo<'dt> {
             let (k, v) = word.split_once('=')?;
             (k == key).then_some(v)
         })
+    }
+
+    /// How the core whose MPIDR affinity is `mpidr` is started; `None` if the
+    /// device tree does not list it.
+    #[must_use]
+    pub fn start_of(&self, mpidr: u64) -> Option<Result<CpuStart, NoStart>> {
+        let index = self.cpus.iter().position(|&m| m == mpidr)?;
+        self.starts.get(index).copied()
     }
 
     /// The total RAM in bytes.
@@ -274,6 +355,43 @@ fn regs(node: FdtNode<'_, '_>, name: &'static str) -> Result<heapless::Vec<PhysR
     Ok(out)
 }
 
+/// A node's `reg` ranges as physical addresses: translated through the
+/// ancestors' `ranges`.
+fn physical_regs<'dt>(
+    blob: &'dt [u8],
+    node: FdtNode<'_, 'dt>,
+    name: &'static str,
+) -> Result<heapless::Vec<PhysRange, 8>, DtError> {
+    let bad = DtError::BadProperty {
+        node: name,
+        property: "reg",
+    };
+    let translation = crate::devicetree::translate::of(blob, node).ok_or(bad)?;
+    regs(node, name)?
+        .iter()
+        .map(|&range| translation.range(range).ok_or(bad))
+        .collect()
+}
+
+/// Decides how a core is started from its `enable-method` and
+/// `cpu-release-addr`, on a machine that has PSCI or not. No
+/// `enable-method` means PSCI where there is PSCI (QEMU's `virt` without
+/// `virtualization=on` leaves it out).
+fn start_method(
+    method: Option<&str>,
+    release: Option<u64>,
+    psci: bool,
+) -> Result<CpuStart, NoStart> {
+    match method {
+        Some("spin-table") => release
+            .map(|release| CpuStart::SpinTable { release })
+            .ok_or(NoStart::NoReleaseAddress),
+        Some("psci") | None if psci => Ok(CpuStart::Psci),
+        Some("psci") | None => Err(NoStart::NoPsci),
+        Some(_) => Err(NoStart::Unsupported),
+    }
+}
+
 /// Big-endian cells of a property, `cells` at a time.
 fn cells(bytes: &[u8], cells: usize) -> impl Iterator<Item = u64> + '_ {
     bytes.chunks_exact(4 * cells.max(1)).map(|chunk| {
@@ -283,7 +401,17 @@ fn cells(bytes: &[u8], cells: usize) -> impl Iterator<Item = u64> + '_ {
     })
 }
 
-fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), DtError> {
+/// A core's `enable-method` and `cpu-release-addr`, as written.
+type Method<'dt> = (Option<&'dt str>, Option<u64>);
+
+/// Each core's MPIDR and [`Method`], and how many more there were.
+type Cpus<'dt> = (
+    heapless::Vec<u64, MAX_CPUS>,
+    heapless::Vec<Method<'dt>, MAX_CPUS>,
+    usize,
+);
+
+fn parse_cpus<'dt>(fdt: &Fdt<'dt>) -> Result<Cpus<'dt>, DtError> {
     let node = fdt
         .find_node("/cpus")
         .ok_or(DtError::Missing("/cpus node"))?;
@@ -295,6 +423,7 @@ fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), Dt
             property: "#address-cells",
         })?;
     let mut cpus = heapless::Vec::new();
+    let mut methods = heapless::Vec::new();
     let mut ignored = 0;
     for cpu in node.children() {
         let is_cpu = cpu.property("device_type").and_then(|p| p.as_str()) == Some("cpu");
@@ -312,14 +441,23 @@ fn parse_cpus(fdt: &Fdt<'_>) -> Result<(heapless::Vec<u64, MAX_CPUS>, usize), Dt
                 node: "cpu",
                 property: "reg",
             })?;
+        let method = cpu.property("enable-method").and_then(|p| p.as_str());
+        // One or two cells (/bits/ 64), whatever #address-cells says.
+        let release = cpu
+            .property("cpu-release-addr")
+            .filter(|p| matches!(p.value.len(), 4 | 8))
+            .and_then(|p| cells(p.value, p.value.len() / 4).next());
         if cpus.push(mpidr).is_err() {
             ignored += 1;
+        } else {
+            // Same capacity as `cpus`, which just took one more.
+            let _ = methods.push((method, release));
         }
     }
     if cpus.is_empty() {
         return Err(DtError::Missing("cpu nodes"));
     }
-    Ok((cpus, ignored))
+    Ok((cpus, methods, ignored))
 }
 
 /// The INTIDs in a node's `interrupts` property (three cells each: type,
@@ -343,7 +481,7 @@ fn interrupts(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {
     out
 }
 
-fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
+fn parse_gic<'dt>(fdt: &Fdt<'dt>, blob: &'dt [u8]) -> Result<Gic, DtError> {
     let (node, version) = if let Some(n) = fdt.find_compatible(GIC_V3) {
         (n, GicVersion::V3)
     } else if let Some(n) = fdt.find_compatible(GIC_V2) {
@@ -351,7 +489,7 @@ fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
     } else {
         return Err(DtError::Missing("GICv2 or GICv3 interrupt controller"));
     };
-    let reg = regs(node, "GIC")?;
+    let reg = physical_regs(blob, node, "GIC")?;
     let missing = DtError::BadProperty {
         node: "GIC",
         property: "reg",
@@ -373,7 +511,7 @@ fn parse_gic(fdt: &Fdt<'_>) -> Result<Gic, DtError> {
     })
 }
 
-fn parse_uart(fdt: &Fdt<'_>) -> Result<Option<Uart>, DtError> {
+fn parse_uart<'dt>(fdt: &Fdt<'dt>, blob: &'dt [u8]) -> Result<Option<Uart>, DtError> {
     let is_pl011 = |n: &FdtNode<'_, '_>| {
         n.compatible()
             .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
@@ -385,10 +523,12 @@ fn parse_uart(fdt: &Fdt<'_>) -> Result<Option<Uart>, DtError> {
     let Some(node) = chosen.or_else(|| fdt.find_compatible(&["arm,pl011"])) else {
         return Ok(None);
     };
-    let registers = *regs(node, "PL011")?.first().ok_or(DtError::BadProperty {
-        node: "PL011",
-        property: "reg",
-    })?;
+    let registers = *physical_regs(blob, node, "PL011")?
+        .first()
+        .ok_or(DtError::BadProperty {
+            node: "PL011",
+            property: "reg",
+        })?;
     Ok(Some(Uart {
         registers,
         irq: interrupts(node).first().copied(),
@@ -416,10 +556,108 @@ fn parse_timer(fdt: &Fdt<'_>) -> Result<Option<Timer>, DtError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Conduit, DtError, GicVersion, PlatformInfo};
+    use super::{Conduit, CpuStart, DtError, GicVersion, NoStart, PlatformInfo, start_method};
     use crate::range::PhysRange;
 
-    use crate::fixtures::{GICV2, GICV3};
+    use crate::fixtures::{GICV2, GICV3, rpi4b};
+
+    #[test]
+    fn raspberry_pi_4_in_qemu_10() {
+        let blob = rpi4b();
+        let info = PlatformInfo::parse(&blob).unwrap();
+        assert_eq!(info.model, "Raspberry Pi 4 Model B");
+        assert_eq!(
+            info.memory.as_slice(),
+            &[PhysRange::new(0, 0x3c00_0000).unwrap()]
+        );
+        // QEMU's /memreserve/ for the spin table covers every release
+        // address; the disabled, empty nvram@0 reserves nothing.
+        assert_eq!(
+            info.reserved.as_slice(),
+            &[PhysRange::new(0, 0x1000).unwrap()]
+        );
+        assert_eq!(info.cpus.as_slice(), &[0, 1, 2, 3]);
+        let releases: Vec<_> = info.starts.iter().copied().collect();
+        assert_eq!(
+            releases,
+            [0xd8, 0xe0, 0xe8, 0xf0].map(|release| Ok(CpuStart::SpinTable { release }))
+        );
+        assert_eq!(
+            info.start_of(2),
+            Some(Ok(CpuStart::SpinTable { release: 0xe8 }))
+        );
+        assert_eq!(info.start_of(7), None);
+        assert_eq!(info.psci, None);
+        // The GIC-400 and UART0, through /soc's ranges.
+        assert_eq!(info.gic.version, GicVersion::V2);
+        assert_eq!(
+            info.gic.distributor,
+            PhysRange::new(0xff84_1000, 0x1000).unwrap()
+        );
+        assert_eq!(
+            info.gic.cpu_interface,
+            PhysRange::new(0xff84_2000, 0x2000).unwrap()
+        );
+        assert_eq!(info.gic.hyp_interface, PhysRange::new(0xff84_4000, 0x2000));
+        assert_eq!(
+            info.gic.virtual_cpu_interface,
+            PhysRange::new(0xff84_6000, 0x2000)
+        );
+        assert_eq!(info.gic.maintenance_irq, Some(25));
+        // stdout-path names the mini UART; the first PL011 is UART0.
+        let uart = info.uart.unwrap();
+        assert_eq!(uart.registers, PhysRange::new(0xfe20_1000, 0x200).unwrap());
+        assert_eq!(uart.irq, Some(32 + 121));
+        let timer = info.timer.unwrap();
+        assert_eq!(
+            (timer.physical, timer.virtual_timer, timer.hypervisor),
+            (30, 27, 26)
+        );
+    }
+
+    #[test]
+    fn a_gicv2_sgi_keeps_its_source_core_out_of_the_intid() {
+        // SGI 0 from core 3: the INTID is 0, the value to write back is not.
+        let iar = 3 << 10;
+        assert_eq!(GicVersion::V2.intid(iar), 0);
+        assert_ne!(GicVersion::V2.intid(iar), iar);
+        assert_eq!(GicVersion::V2.intid(1023), 1023);
+        assert_eq!(GicVersion::V3.intid(8192), 8192);
+    }
+
+    #[test]
+    fn qemu_virt_starts_cores_with_psci() {
+        for blob in [GICV2, GICV3] {
+            let info = PlatformInfo::parse(blob).unwrap();
+            assert!(info.starts.iter().all(|s| *s == Ok(CpuStart::Psci)));
+        }
+    }
+
+    #[test]
+    fn each_cores_enable_method_decides() {
+        let spin = CpuStart::SpinTable { release: 0xd8 };
+        assert_eq!(
+            start_method(Some("spin-table"), Some(0xd8), false),
+            Ok(spin)
+        );
+        // A spin table wins over PSCI where a core asks for one.
+        assert_eq!(start_method(Some("spin-table"), Some(0xd8), true), Ok(spin));
+        assert_eq!(
+            start_method(Some("spin-table"), None, true),
+            Err(NoStart::NoReleaseAddress)
+        );
+        assert_eq!(start_method(Some("psci"), None, true), Ok(CpuStart::Psci));
+        assert_eq!(start_method(None, None, true), Ok(CpuStart::Psci));
+        assert_eq!(
+            start_method(Some("psci"), None, false),
+            Err(NoStart::NoPsci)
+        );
+        assert_eq!(start_method(None, Some(0xd8), false), Err(NoStart::NoPsci));
+        assert_eq!(
+            start_method(Some("brcm,bcm2836-smp"), None, true),
+            Err(NoStart::Unsupported)
+        );
+    }
 
     #[test]
     fn qemu_virt_gicv3() {

@@ -463,9 +463,10 @@ fn describe_guest_exit(esr: u64, regs: &[u64; 8]) -> VmExit {
 
 /// Takes one interrupt on this core and steps the state for it.
 fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
-    let Some(intid) = gic::acknowledge() else {
+    let Some(acknowledged) = gic::acknowledge() else {
         return Outcome::CONTINUE;
     };
+    let intid = acknowledged.intid;
     let outcome = if intid == irq::timer_intid() {
         irq::tick();
         let now = irq::now();
@@ -525,7 +526,7 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         let _ = gic::disable(intid);
         step(core, |s| s.interrupt(core, intid, regs))
     };
-    gic::end(intid);
+    gic::end(acknowledged);
     outcome
 }
 

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use hv_arch_aarch64 as arch;
 use hv_core::MAX_CPUS;
-use hv_core::platform::PlatformInfo;
+use hv_core::platform::{CpuStart, NoStart, PlatformInfo};
 
 use crate::console::report;
 
@@ -16,10 +16,20 @@ static ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// timer ticks) until they report in. Returns (online, listed).
 pub(crate) fn start_secondaries(info: &PlatformInfo<'_>) -> (usize, usize) {
     let me = arch::cpu::mpidr_affinity();
+    let (mut psci, mut spin_table) = (0, 0);
     for (index, &mpidr) in (1..).zip(info.cpus.iter().filter(|&&m| m != me)) {
-        if let Err(e) = arch::smp::start_cpu(index, mpidr, secondary_main) {
-            report!("core {index} (MPIDR {mpidr:#x}) did not start: {e:?}");
+        let method = info.start_of(mpidr).unwrap_or(Err(NoStart::Unsupported));
+        match arch::smp::start_cpu(index, mpidr, method, secondary_main) {
+            Ok(()) if method == Ok(CpuStart::Psci) => psci += 1,
+            Ok(()) => spin_table += 1,
+            Err(e) => report!("core {index} (MPIDR {mpidr:#x}) did not start: {e:?}"),
         }
+    }
+    match (psci, spin_table) {
+        (0, 0) => {}
+        (n, 0) => report!("{n} cores started through PSCI"),
+        (0, n) => report!("{n} cores released from the spin table"),
+        (p, s) => report!("{p} cores started through PSCI, {s} released from the spin table"),
     }
     let listed = info.cpus.len();
     let deadline = arch::cpu::counter() + arch::cpu::timer_frequency();

@@ -30,6 +30,9 @@ pub struct Environment {
     /// The guest programs (`kernel = "guest:<name>"`), sorted by name, each
     /// with its built `Image` if the caller gave one.
     guest_programs: Vec<(String, Option<PathBuf>)>,
+    /// The board to build for, whatever the manifest's `platform` says
+    /// (`cargo xtask run --board rpi4`).
+    board: Option<String>,
 }
 
 /// The files a virtual machine boots by default: Debian's arm64 kernel and
@@ -92,6 +95,7 @@ impl Environment {
             platform_dirs: vec![PathBuf::from("platforms")],
             default_guest: None,
             guest_programs: Vec::new(),
+            board: None,
         }
     }
 
@@ -153,6 +157,20 @@ impl Environment {
             .iter()
             .map(|(name, _)| name.as_str())
             .collect()
+    }
+
+    /// Builds the system for `board`'s platform instead of the one its
+    /// `[system] platform` names: the same manifest on another board, whose
+    /// `platform.toml` must name the devices it uses.
+    #[must_use]
+    pub fn with_board(mut self, board: &str) -> Self {
+        self.board = Some(board.to_owned());
+        self
+    }
+
+    /// The board [`Self::with_board`] chose, if any.
+    pub(crate) fn board(&self) -> Option<&str> {
+        self.board.as_deref()
     }
 
     /// Also looks for platforms in `dir` (relative to the root), before the

@@ -269,7 +269,10 @@ pub fn compile_source_in(
             errors: sink.into_diagnostics(),
         });
     }
-    let declared = system::read(document.get_ref(), &mut sink);
+    let mut declared = system::read(document.get_ref(), &mut sink);
+    if let (Some(board), Some(platform)) = (environment.board(), declared.platform.as_mut()) {
+        board.clone_into(&mut platform.value);
+    }
     let mut platform_errors = Vec::new();
     let platform = declared
         .platform

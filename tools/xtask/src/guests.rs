@@ -10,6 +10,11 @@
 //!   `bulkhead-guest: userspace up` and gives the console a shell whose
 //!   prompt is `guest# `.
 //!
+//! - `bcm2711-rpi-4-b.dtb`, `bcm2711-rpi-400.dtb`, `bcm2711-rpi-cm4-io.dtb`:
+//!   the Raspberry Pi 4 family's device trees from the same kernel package
+//!   (`usr/lib/linux-image-<abi>/broadcom/`), which `cargo xtask run --board
+//!   rpi4` passes to QEMU's `raspi4b` ([`RPI4_DTB`]).
+//!
 //! The initramfs is written here (the cpio writer is [`cpio`]; gzip is the
 //! `flate2` crate), not with a host `cpio`, and is reproducible: every
 //! timestamp is 0.
@@ -29,6 +34,15 @@ pub(crate) const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 pub(crate) const KERNEL_PREFIX: &str = "linux-image-";
 /// The statically linked busybox.
 const BUSYBOX: &str = "busybox-static";
+
+/// The Raspberry Pi 4 family's device trees kept from the kernel package.
+const BROADCOM_DTBS: [&str; 3] = [
+    "bcm2711-rpi-4-b.dtb",
+    "bcm2711-rpi-400.dtb",
+    "bcm2711-rpi-cm4-io.dtb",
+];
+/// The Raspberry Pi 4 Model B's device tree, one of [`BROADCOM_DTBS`].
+pub(crate) const RPI4_DTB: &str = BROADCOM_DTBS[0];
 
 /// The line `/init` prints once userspace runs; tests wait for it.
 pub(crate) const MARKER: &str = "bulkhead-guest: userspace up";
@@ -64,6 +78,8 @@ pub(crate) struct GuestAssets {
     pub kernel: PathBuf,
     /// The gzip'd cpio initramfs.
     pub initrd: PathBuf,
+    /// The folder holding Debian's Raspberry Pi 4 device trees ([`RPI4_DTB`]).
+    pub dtbs: PathBuf,
     /// The kernel's Debian package, e.g. `linux-image-6.1.0-56-arm64`.
     pub kernel_package: String,
     /// Its Debian version, e.g. `6.1.192-2`.
@@ -104,6 +120,7 @@ fn assets(entry: &Entry) -> Result<GuestAssets> {
     Ok(GuestAssets {
         kernel: entry.dir.join("Image"),
         initrd: entry.dir.join("initrd.gz"),
+        dtbs: entry.dir.clone(),
         kernel_package: kernel.name.clone(),
         kernel_version: kernel.version.clone(),
         busybox_version: busybox.version.clone(),
@@ -145,7 +162,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The recipe: kernel and busybox packages in, `Image` and `initrd.gz` out.
+/// The recipe: kernel and busybox packages in, `Image`, `initrd.gz` and the
+/// Raspberry Pi 4 device trees out.
 struct Guests;
 
 impl Recipe for Guests {
@@ -154,11 +172,19 @@ impl Recipe for Guests {
     }
 
     fn revision(&self) -> String {
-        format!("Image as is; initrd.gz newc+gzip 1; init:\n{INIT}")
+        format!(
+            "Image as is; initrd.gz newc+gzip 1; broadcom dtbs {BROADCOM_DTBS:?}; init:\n{INIT}"
+        )
     }
 
     fn outputs(&self) -> &[&str] {
-        &["Image", "initrd.gz"]
+        &[
+            "Image",
+            "initrd.gz",
+            BROADCOM_DTBS[0],
+            BROADCOM_DTBS[1],
+            BROADCOM_DTBS[2],
+        ]
     }
 
     fn offline_hint(&self) -> String {
@@ -194,6 +220,15 @@ impl Recipe for Guests {
         let image = work.join(&vmlinuz);
         check_image(&image)?;
         std::fs::rename(&image, out.join("Image"))?;
+        let dtbs: Vec<String> = BROADCOM_DTBS
+            .iter()
+            .map(|name| format!("./usr/lib/linux-image-{abi}/broadcom/{name}"))
+            .collect();
+        let members: Vec<&str> = dtbs.iter().map(String::as_str).collect();
+        debian::extract(&kernel.deb, work, &members)?;
+        for (path, name) in dtbs.iter().zip(BROADCOM_DTBS) {
+            std::fs::rename(work.join(path), out.join(name))?;
+        }
 
         debian::extract(&busybox.deb, work, &["./bin/busybox"])?;
         let busybox = std::fs::read(work.join("bin/busybox"))?;

@@ -173,6 +173,10 @@ pub(crate) fn build_system(tools: &Tools, system: &System, variant: Variant) -> 
         .map_err(|e| error!("cannot pack system `{}`: {e}", system.name))?;
     let image = append_package(&kernel, &package).map_err(|e| error!("{e}"))?;
     let mut name = system.name.clone();
+    // The same system built for another board: an image of its own.
+    if system.platform.name != "qemu-virt" {
+        name = format!("{name}-{}", system.platform.name);
+    }
     if variant.fault_injection {
         name.push_str("-fault-injection");
     }

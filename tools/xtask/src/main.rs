@@ -18,6 +18,7 @@ mod image;
 #[cfg(test)]
 mod layers;
 mod qemu;
+mod rpi4;
 mod sdcard;
 mod setup;
 mod system;
@@ -73,6 +74,9 @@ Commands:
         the console on this terminal. Ctrl-A X quits QEMU.
         --timeout SECS   stop after SECS; exit 0 if the system was healthy
                          (ready, no panic), non-zero otherwise
+        --board virt|rpi4  QEMU's virt (default) or the Raspberry Pi 4 in QEMU 10's
+                         raspi4b, with Debian's bcm2711-rpi-4-b.dtb (the system's
+                         devices must be ones the board's platform.toml names)
         --gic v2|v3      interrupt controller (default v3)
         --smp N          cores (default 4)
         --memory SIZE    RAM, as QEMU's -m takes it (default 1G)
@@ -81,7 +85,7 @@ Commands:
                          manifest takes the default (Debian's, from
                          `cargo xtask guests`)
         --initrd PATH    an initramfs for them, likewise
-  build [SYSTEM.toml] [--debug] [--kernel PATH] [--initrd PATH]
+  build [SYSTEM.toml] [--board virt|rpi4] [--debug] [--kernel PATH] [--initrd PATH]
         Build the bootable image (kernel, programs, compiled manifest) and
         print its path.
   check SYSTEM.toml
@@ -179,6 +183,8 @@ struct RunOptions {
     release: bool,
     qemu_args: Vec<String>,
     guest: system::GuestChoice,
+    /// `--board`: a platform folder, or `None` for the manifest's.
+    board: Option<String>,
 }
 
 fn parse_run_options(args: &[String]) -> Result<RunOptions> {
@@ -191,6 +197,7 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions> {
         release: true,
         qemu_args: Vec::new(),
         guest: system::GuestChoice::default(),
+        board: None,
     };
     let mut args = args.iter();
     let mut system_given = false;
@@ -228,6 +235,13 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions> {
                 qemu::parse_memory(&v)?;
                 options.memory = v;
             }
+            "--board" => {
+                options.board = match value("--board")?.as_str() {
+                    "virt" | "qemu-virt" => None,
+                    "rpi4" => Some(rpi4::PLATFORM.to_owned()),
+                    other => return Err(error!("--board takes virt or rpi4, not `{other}`")),
+                }
+            }
             "--debug" => options.release = false,
             "--kernel" => options.guest.kernel = Some(PathBuf::from(value("--kernel")?)),
             "--initrd" => options.guest.initrd = Some(PathBuf::from(value("--initrd")?)),
@@ -254,7 +268,8 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions> {
 fn build(args: &[String]) -> Result<ExitCode> {
     let options = parse_run_options(args)?;
     let tools = setup::ensure(setup::Needs { uboot: false })?;
-    let system = system::System::load_with(&options.system, &options.guest)?;
+    let system =
+        system::System::load_for(&options.system, &options.guest, options.board.as_deref())?;
     let image = image::build_system(
         &tools,
         &system,
@@ -288,7 +303,8 @@ fn check(args: &[String]) -> Result<ExitCode> {
 fn run(args: &[String]) -> Result<ExitCode> {
     let options = parse_run_options(args)?;
     let tools = setup::ensure(setup::Needs { uboot: false })?;
-    let system = system::System::load_with(&options.system, &options.guest)?;
+    let system =
+        system::System::load_for(&options.system, &options.guest, options.board.as_deref())?;
     let image = image::build_system(
         &tools,
         &system,
@@ -297,6 +313,13 @@ fn run(args: &[String]) -> Result<ExitCode> {
             fault_injection: false,
         },
     )?;
+    if system.platform.name == rpi4::PLATFORM {
+        let machine = Machine {
+            extra: options.qemu_args.clone(),
+            ..rpi4::machine(&system.platform, image)?
+        };
+        return run_machine(&tools, &system, &options, &machine);
+    }
     let machine = Machine {
         platform: &system.platform,
         gic: options.gic,
@@ -306,6 +329,16 @@ fn run(args: &[String]) -> Result<ExitCode> {
         extra: options.qemu_args.clone(),
         ..Machine::default_for(&system.platform)
     };
+    run_machine(&tools, &system, &options, &machine)
+}
+
+/// Boots `machine` for `cargo xtask run` and judges the run.
+fn run_machine(
+    tools: &setup::Tools,
+    system: &system::System,
+    options: &RunOptions,
+    machine: &Machine<'_>,
+) -> Result<ExitCode> {
     eprintln!(
         "xtask: booting system `{}` ({}) on {}; Ctrl-A X quits, Ctrl-A Ctrl-A N gives console client N the keyboard",
         system.name,
@@ -316,8 +349,8 @@ fn run(args: &[String]) -> Result<ExitCode> {
         eprintln!("xtask: guest: {guest}");
     }
     let outcome = qemu::run(
-        &tools,
-        &machine,
+        tools,
+        machine,
         &qemu::RunSpec {
             timeout: options.timeout,
             interactive: true,

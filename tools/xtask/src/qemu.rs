@@ -53,6 +53,8 @@ pub(crate) struct Machine<'p> {
     pub(crate) loader: Vec<(PathBuf, u64)>,
     /// Extra arguments, last on the command line.
     pub(crate) extra: Vec<String>,
+    /// `-dtb`: the device tree, for machines QEMU makes none for (raspi4b).
+    pub(crate) dtb: Option<PathBuf>,
 }
 
 impl<'p> Machine<'p> {
@@ -69,11 +71,25 @@ impl<'p> Machine<'p> {
             bios: None,
             loader: Vec::new(),
             extra: Vec::new(),
+            dtb: None,
         }
+    }
+
+    /// Whether the board is QEMU's `virt`, whose machine takes the GIC
+    /// version and `virtualization=` options and any core count and RAM
+    /// size; other machines (raspi4b) are fixed boards.
+    fn is_virt(&self) -> bool {
+        self.platform.qemu_machine.split(',').next() == Some("virt")
     }
 
     /// A one-line summary for messages.
     pub(crate) fn describe(&self) -> String {
+        if !self.is_virt() {
+            return format!(
+                "{} ({}, {} cores)",
+                self.platform.name, self.platform.qemu_machine, self.smp
+            );
+        }
         let gic = match self.gic {
             Gic::V2 => "GICv2",
             Gic::V3 => "GICv3",
@@ -85,6 +101,9 @@ impl<'p> Machine<'p> {
     }
 
     fn machine_argument(&self) -> String {
+        if !self.is_virt() {
+            return self.platform.qemu_machine.clone();
+        }
         let base = if self.virtualization {
             self.platform.qemu_machine.clone()
         } else {
@@ -107,12 +126,18 @@ impl<'p> Machine<'p> {
             "-cpu",
             &self.platform.qemu_cpu,
         ])
-        .args(["-smp", &self.smp.to_string(), "-m", &self.memory])
+        .args(["-smp", &self.smp.to_string()]);
+        if self.is_virt() {
+            c.args(["-m", &self.memory]);
+        }
+        if let Some(dtb) = &self.dtb {
+            c.arg("-dtb").arg(dtb);
+        }
         // -nographic: the serial port on stdio, Ctrl-A X to quit. No
         // network: the default NIC wants an option ROM we do not need. No
         // sound: QEMU would look for audio modules, and has none of its own
         // (setup::Tools::qemu_command).
-        .args(["-nographic", "-nic", "none", "-audio", "none", "-no-reboot"]);
+        c.args(["-nographic", "-nic", "none", "-audio", "none", "-no-reboot"]);
         if let Some(bios) = &self.bios {
             c.arg("-bios").arg(bios);
         }

@@ -80,7 +80,16 @@ impl System {
     /// the command line, or else fetched from Debian (`cargo xtask guests`)
     /// if the manifest needs them.
     pub(crate) fn load_with(path: &Path, guest: &GuestChoice) -> Result<Self> {
+        Self::load_for(path, guest, None)
+    }
+
+    /// [`Self::load_with`], built for `board`'s platform (a folder under
+    /// `platforms/`) instead of the manifest's, if given.
+    pub(crate) fn load_for(path: &Path, guest: &GuestChoice, board: Option<&str>) -> Result<Self> {
         let mut environment = hv_manifest::Environment::from_workspace(&crate::root());
+        if let Some(board) = board {
+            environment = environment.with_board(board);
+        }
         let mut description = None;
         if needs_default_guest(path) {
             let (kernel, initrd) = match (&guest.kernel, &guest.initrd) {

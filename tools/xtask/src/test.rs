@@ -17,6 +17,7 @@ mod jammer;
 mod linux;
 mod oracle;
 mod quotas;
+mod rpi4;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -32,10 +33,11 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 32] = [
+const BARE_METAL: [&str; 33] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-qemu-virt",
+    "plat-rpi4",
     "svc-rt",
     "svc-accomplice",
     "svc-batcher",
@@ -667,6 +669,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "linux-monitor-crash-contained",
             run: |c| health::monitor_crash(c, Gic::V3, 2),
+        },
+        SystemTest {
+            name: "boot-rpi4",
+            run: rpi4::boot,
+        },
+        SystemTest {
+            name: "demo-rpi4",
+            run: rpi4::demo,
         },
         SystemTest {
             name: "linux-rtc-passthrough",

@@ -110,28 +110,42 @@ pub fn disable(intid: u32) -> Result<(), GicError> {
     }
 }
 
-/// Takes the highest-priority pending interrupt on this core, if any (1023,
-/// "spurious", is `None`). It must be finished with [`end`].
-pub fn acknowledge() -> Option<u32> {
-    let intid = match DRIVER.get()? {
-        Driver::V2(g) => g.acknowledge(),
-        Driver::V3(_) => v3::acknowledge(),
-    };
-    (intid < 1020).then_some(intid)
+/// An interrupt [`acknowledge`] took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Its INTID.
+    pub intid: u32,
+    /// The whole value read from the acknowledge register, which [`end`]
+    /// writes back: on GICv2 an SGI's source core is part of it, and a
+    /// GIC-400 leaves the SGI active if it is not.
+    iar: u32,
 }
 
-/// Signals the end of handling `intid` on this core: its priority drops
-/// and it is deactivated (the CPU interface runs with EOI mode 1, where the
-/// two are separate, so that an interrupt handed to a guest through a linked
-/// list register stays active until the guest is done: [`priority_drop`]).
-pub fn end(intid: u32) {
-    priority_drop(intid);
-    deactivate(intid);
+/// Takes the highest-priority pending interrupt on this core, if any (1023,
+/// "spurious", is `None`). It must be finished with [`end`].
+pub fn acknowledge() -> Option<Acknowledged> {
+    let (version, iar) = match DRIVER.get()? {
+        Driver::V2(g) => (GicVersion::V2, g.acknowledge()),
+        Driver::V3(_) => (GicVersion::V3, v3::acknowledge()),
+    };
+    let intid = version.intid(iar);
+    (intid < 1020).then_some(Acknowledged { intid, iar })
+}
+
+/// Signals the end of handling an acknowledged interrupt on this core: its
+/// priority drops and it is deactivated (the CPU interface runs with EOI
+/// mode 1, where the two are separate, so that an interrupt handed to a
+/// guest through a linked list register stays active until the guest is
+/// done: [`priority_drop`]).
+pub fn end(interrupt: Acknowledged) {
+    priority_drop(interrupt.iar);
+    deactivate(interrupt.iar);
 }
 
 /// Ends the handling of `intid` on this core without deactivating it: a
 /// guest deactivates it when it completes the virtual interrupt it was
-/// given in its place.
+/// given in its place. For a PPI or SPI, whose acknowledge value is its
+/// INTID; an SGI is finished with [`end`].
 pub fn priority_drop(intid: u32) {
     match DRIVER.get() {
         Some(Driver::V2(g)) => g.end(intid),

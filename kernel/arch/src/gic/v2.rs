@@ -138,16 +138,20 @@ impl Gic {
         Ok(())
     }
 
+    /// The whole GICC_IAR value: an SGI's source core included.
     pub(super) fn acknowledge(&self) -> u32 {
-        self.cpu.iar.get() & 0x3ff
+        self.cpu.iar.get()
     }
 
-    pub(super) fn end(&self, intid: u32) {
-        self.cpu.eoir.set(intid);
+    /// `iar` is the whole value [`Self::acknowledge`] read (for an SGI; a PPI
+    /// or SPI has no source bits, so its INTID will do).
+    pub(super) fn end(&self, iar: u32) {
+        self.cpu.eoir.set(iar);
     }
 
-    pub(super) fn deactivate(&self, intid: u32) {
-        self.cpu.dir.set(intid);
+    /// As for [`Self::end`].
+    pub(super) fn deactivate(&self, iar: u32) {
+        self.cpu.dir.set(iar);
     }
 
     pub(super) fn send_sgi(&self, intid: u32, target: u64) -> Result<(), GicError> {
