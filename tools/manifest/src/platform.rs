@@ -9,6 +9,7 @@
 //! the same care as a system manifest, and its errors name the platform
 //! file, line, column and key ([`Platform::read`]).
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use hv_image::{NAME_LENGTH, PAGE_SIZE, is_valid_name};
@@ -150,6 +151,84 @@ impl Platform {
                 .collect();
         }
         free
+    }
+
+    /// What a platform crate's build script writes to `$OUT_DIR/platform.rs`
+    /// for its kernel: the console UART (`CONSOLE_BASE`, `CONSOLE_SIZE`,
+    /// `CONSOLE_INTID`) and the devices partitions may own (`DEVICES`), so
+    /// each address is written down once, in `platform.toml`.
+    ///
+    /// # Errors
+    ///
+    /// The platform names no `[console]`: the kernel needs one to print.
+    pub fn kernel_constants(&self) -> Result<String, String> {
+        let Some(console) = &self.console else {
+            return Err(format!(
+                "{}: no `[console]`: the kernel needs a UART to print through",
+                self.file
+            ));
+        };
+        let mut out = format!(
+            "/// The console UART's registers (platform.toml `[console]`).\n\
+             const CONSOLE_BASE: u64 = {:#x};\n\
+             /// The size of the console UART's register block.\n\
+             const CONSOLE_SIZE: u64 = {:#x};\n\
+             /// The console UART's interrupt.\n\
+             const CONSOLE_INTID: u32 = {};\n",
+            console.span.base, console.span.size, console.intid,
+        );
+        // The devices partitions may own: the kernel refuses a boot package
+        // that gives any other (hv_core::devices).
+        out.push_str(
+            "/// The devices partitions may own (platform.toml `[devices]`).\n\
+             const DEVICES: &[hv_core::devices::Peripheral] = &[\n",
+        );
+        for device in &self.devices {
+            let irqs: Vec<String> = device.irqs.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                out,
+                "    // {}\n    hv_core::devices::Peripheral {{ base: {:#x}, size: {:#x}, irqs: &[{}] }},",
+                device.name,
+                device.span.base,
+                device.span.size,
+                irqs.join(", ")
+            );
+        }
+        out.push_str("];\n");
+        Ok(out)
+    }
+
+    /// The whole of a platform crate's build script: links with the crate's
+    /// `link.x` and writes [`Platform::kernel_constants`] of its
+    /// `platform.toml` to `$OUT_DIR/platform.rs`; a mistake in the file
+    /// fails the build with the file, line and key. Reads only the
+    /// variables cargo sets for build scripts.
+    pub fn build_script() {
+        let var = |name: &str| {
+            std::path::PathBuf::from(
+                std::env::var_os(name).unwrap_or_else(|| panic!("cargo sets {name}")),
+            )
+        };
+        let dir = var("CARGO_MANIFEST_DIR");
+        println!("cargo:rerun-if-changed=link.x");
+        println!("cargo:rerun-if-changed=platform.toml");
+        println!(
+            "cargo:rustc-link-arg-bins=-T{}",
+            dir.join("link.x").display()
+        );
+        let constants = Self::read(&dir.join("platform.toml"))
+            .map_err(|errors| errors.to_string())
+            .and_then(|platform| platform.kernel_constants());
+        match constants {
+            Ok(out) => {
+                std::fs::write(var("OUT_DIR").join("platform.rs"), out)
+                    .expect("OUT_DIR is writable");
+            }
+            Err(why) => {
+                eprint!("{why}");
+                std::process::exit(1);
+            }
+        }
     }
 
     /// A device by name.
@@ -650,6 +729,51 @@ mod tests {
         assert_eq!(platform.qemu, None);
         assert_eq!(platform.console, None);
         assert!(platform.devices.is_empty());
+    }
+
+    /// What the platform crates' build scripts write: each board's console
+    /// and devices, from its file; a board without a console gets none.
+    #[test]
+    fn kernel_constants_come_from_the_file() {
+        for (board, console, uart0) in [
+            (
+                "qemu-virt",
+                "0x9000000",
+                "base: 0x9000000, size: 0x1000, irqs: &[33]",
+            ),
+            (
+                "rpi4",
+                "0xfe201000",
+                "base: 0xfe201000, size: 0x1000, irqs: &[153]",
+            ),
+        ] {
+            let path = root().join(format!("platforms/{board}/platform.toml"));
+            let out = Platform::read(&path).unwrap().kernel_constants().unwrap();
+            assert!(
+                out.contains(&format!("const CONSOLE_BASE: u64 = {console};")),
+                "{out}"
+            );
+            assert!(
+                out.contains(&format!(
+                    "// uart0\n    hv_core::devices::Peripheral {{ {uart0} }},"
+                )),
+                "{out}"
+            );
+        }
+        let tiny = board(
+            "console-less",
+            "tiny",
+            "name = \"tiny\"\n[cores]\ncount = 1\n\
+             [[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
+        );
+        let why = Platform::read(&tiny)
+            .unwrap()
+            .kernel_constants()
+            .unwrap_err();
+        assert!(
+            why.ends_with("no `[console]`: the kernel needs a UART to print through"),
+            "{why}"
+        );
     }
 
     #[test]
