@@ -2,21 +2,14 @@
 //! plat-qemu-virt: Bulkhead on QEMU's `virt` machine.
 //!
 //! This binary crate is the whole of a board: it names the kernel entry,
-//! supplies the console driver ([`mmio`]) and the facts from
+//! the console (a PL011, `plat_pl011_console`) and the facts from
 //! `platform.toml`. The kernel finds everything else (RAM, cores, GICv2 or
 //! GICv3, timer) in the device tree QEMU passes.
 //!
-//! Unsafe code: only [`mmio`], and the assembly trampoline that
-//! `kernel_entry!` emits.
+//! Unsafe code: none but the assembly trampoline that `kernel_entry!` emits.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
-
-#[expect(
-    unsafe_code,
-    reason = "the platform's MMIO module: register blocks at device addresses"
-)]
-mod mmio;
 
 use hv_core::platform::Uart;
 use hv_core::range::PhysRange;
@@ -42,7 +35,7 @@ impl Platform for QemuVirt {
     const DEVICES: &'static [hv_core::devices::Peripheral] = DEVICES;
 
     fn console(uart: &Uart) -> &'static dyn Console {
-        mmio::pl011(uart)
+        plat_pl011_console::pl011(uart, || {})
     }
 }
 

@@ -33,9 +33,10 @@ use crate::{Result, error};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 33] = [
+const BARE_METAL: [&str; 34] = [
     "hv-arch-aarch64",
     "hv-kernel",
+    "plat-pl011-console",
     "plat-qemu-virt",
     "plat-rpi4",
     "svc-rt",

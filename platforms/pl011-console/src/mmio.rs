@@ -23,7 +23,7 @@ use spin::Once;
 /// # Invariants
 /// `uart`'s registers are a PL011 register block that nothing else in the
 /// kernel drives.
-pub(crate) struct Pl011 {
+pub struct Pl011 {
     uart: drv_pl011::Pl011<'static>,
     /// Whether the UART was found stalled, and what was dropped. Writers
     /// hold the kernel's console lock, so this lock is free but for the
@@ -70,10 +70,12 @@ impl Console for Pl011 {
 
 static CONSOLE: Once<Pl011> = Once::new();
 
-/// The PL011 that `uart` describes, set up as the console. Only the first
-/// call's UART is used: the kernel has one console.
-pub(crate) fn pl011(uart: &Uart) -> &'static Pl011 {
+/// The PL011 that `uart` describes, set up as the console, after
+/// `prepare` (what the board must do first, such as routing the UART to its
+/// pins). Only the first call's UART is used: the kernel has one console.
+pub fn pl011(uart: &Uart, prepare: impl FnOnce()) -> &'static Pl011 {
     CONSOLE.call_once(|| {
+        prepare();
         let base = uart.registers.start() as usize;
         // SAFETY: the device tree (or platform.toml, when there is none) says a
         // PL011 sits at `base`; the kernel maps it as device memory and drives
