@@ -362,3 +362,35 @@ fn without_the_seam_a_plain_file_is_refused() {
     assert!(message.contains("not a block device"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_image_larger_than_the_card_is_refused() {
+    let f = Fixture::new("toobig", "sdb", USB, MIN_SIZE / 512, ROOT_ON_NVME);
+    let big = vec![0u8; MIN_SIZE as usize + 1];
+    refused(
+        &f,
+        "sdb",
+        f.flash("/dev/sdb", &big),
+        "less than the card image",
+    );
+}
+
+#[test]
+fn options() {
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let o = super::parse(&args(&[
+        "--board",
+        "rpi4",
+        "--device",
+        "/dev/sdb",
+        "--yes",
+        "systems/demo.toml",
+    ]))
+    .unwrap();
+    assert_eq!(o.device.as_deref(), Some(Path::new("/dev/sdb")));
+    assert!(o.yes);
+    assert_eq!(o.card, args(&["--board", "rpi4", "systems/demo.toml"]));
+    let e = super::parse(&args(&["--device", "/dev/sdb", "-o", "x.img"])).unwrap_err();
+    assert!(e.to_string().contains("cargo xtask sdcard -o FILE"), "{e}");
+    assert!(super::parse(&args(&["--device"])).is_err());
+}
