@@ -7,10 +7,11 @@
 //! bootable image), [`system`] (system manifests and platform descriptions),
 //! [`qemu`] (running a machine and reading its console), [`transcript`]
 //! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached),
-//! [`guests`] (the Linux guest's kernel and initramfs) and [`sdcard`] (the Raspberry Pi 4's SD card image).
+//! [`guests`] (the Linux guest's kernel and initramfs), [`sdcard`] (the Raspberry Pi 4's SD card image) and [`flash`] (writing it to a card).
 
 mod bench;
 mod debian;
+mod flash;
 mod fuzz;
 mod guest_programs;
 mod guests;
@@ -121,6 +122,13 @@ Commands:
         --force          replace FILE if it exists (only a regular file)
         --refresh        look for newer Debian packages
         --debug, --kernel PATH, --initrd PATH   as for build
+  flash --board rpi4 --device /dev/sdX [SYSTEM.toml] [OPTIONS]
+        Build the card image as sdcard does and write it to an SD card or USB
+        card reader, then read it back and compare. Refuses anything but a
+        whole, unmounted SD/MMC or USB block device of 64 MiB to 2 TiB that
+        does not hold the running system; shows the model and size and asks.
+        --yes            do not ask
+        --loader, --image, --refresh, --debug, --kernel, --initrd   as for sdcard
   setup
         Install what is missing (bare-metal Rust target, QEMU 10.0 and U-Boot
         into target/ from Debian's archive, the tools the SD card test checks
@@ -159,6 +167,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "guests" => guests::main(rest),
         "fuzz" => fuzz::main(rest),
         "sdcard" => sdcard::main(rest),
+        "flash" => flash::main(rest),
         "setup" => {
             let tools = setup::ensure(setup::Needs { uboot: true })?;
             setup::ensure_card_tools()?;

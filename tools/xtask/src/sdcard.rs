@@ -170,12 +170,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         .ok_or_else(|| error!("sdcard needs the image file to write: -o FILE"))?;
     // Refuse a bad output before building or fetching anything.
     check_output(&output, options.force)?;
-    let (image, source) = bulkhead_image(options.board, &options)?;
-    let boot = firmware::ensure(options.resolve)?;
-    let mut inputs = debian_inputs(&boot, options.loader)?;
-    inputs.push(IMAGE_FILE, image);
-    let files = contents(inputs, options.loader)?;
-    let card = disk::card(&files)?;
+    let (card, files, source, boot) = build_card(&options)?;
     write_output(&output, &card, options.force)?;
     println!("{}", output.display());
     eprintln!(
@@ -195,6 +190,39 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
     eprintln!("sdcard: {IMAGE_FILE} is {source}");
     eprintln!("sdcard: from Debian: {}", boot.describe());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The card image `options` describe, the files on it, where the Bulkhead
+/// image came from, and Debian's files.
+fn build_card(
+    options: &Options,
+) -> Result<(Vec<u8>, Vec<disk::File>, String, firmware::BootFiles)> {
+    let (image, source) = bulkhead_image(options.board, options)?;
+    let boot = firmware::ensure(options.resolve)?;
+    let mut inputs = debian_inputs(&boot, options.loader)?;
+    inputs.push(IMAGE_FILE, image);
+    let files = contents(inputs, options.loader)?;
+    let card = disk::card(&files)?;
+    Ok((card, files, source, boot))
+}
+
+/// The card image `cargo xtask sdcard ARGS -o FILE` would write, for `cargo
+/// xtask flash`: `args` are sdcard's (without `-o`), and the result is the
+/// image's bytes and a one-line description of what is on it.
+pub(crate) fn card_image(args: &[String]) -> Result<(Vec<u8>, String)> {
+    let options = parse(args)?;
+    if options.output.is_some() {
+        return Err(error!(
+            "flash writes the card itself: -o FILE is for cargo xtask sdcard"
+        ));
+    }
+    let (card, files, source, _) = build_card(&options)?;
+    let names = files
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok((card, format!("{names}; {IMAGE_FILE} is {source}")))
 }
 
 /// Debian's files that `loader` needs on the card.
