@@ -68,13 +68,20 @@ pub(super) fn boot(c: &Context<'_>) -> Result<String, String> {
     Ok(String::new())
 }
 
-/// `systems/demo.toml`, unchanged, built for the Pi: IPC, shared memory and
-/// the UART driver owning UART0.
-pub(super) fn demo(c: &Context<'_>) -> Result<String, String> {
+/// `systems/demo.toml`, unchanged, built for the Pi, and the image file:
+/// the one `demo-rpi4` boots and `sdcard-rpi4` puts on its cards.
+pub(super) fn demo_image(c: &Context<'_>) -> Result<(System, std::path::PathBuf), String> {
     let path = crate::root().join("systems/demo.toml");
     let system = System::load_for(&path, &GuestChoice::default(), Some(crate::rpi4::PLATFORM))
         .map_err(|e| e.to_string())?;
     let kernel = image::build_system(c.tools, &system, RELEASE).map_err(|e| e.to_string())?;
+    Ok((system, kernel))
+}
+
+/// `systems/demo.toml`, unchanged, built for the Pi: IPC, shared memory and
+/// the UART driver owning UART0.
+pub(super) fn demo(c: &Context<'_>) -> Result<String, String> {
+    let (system, kernel) = demo_image(c)?;
     let machine = Machine {
         ..crate::rpi4::machine(&system.platform, kernel).map_err(|e| format!("FAILED: {e}"))?
     };
