@@ -714,6 +714,22 @@ fn healthy() -> RunSpec {
     }
 }
 
+/// Fails with the console attached if the kernel reported a failure, a
+/// partition faulted, or the run stopped at its timeout rather than at what
+/// it waited for: what every run that should finish cleanly checks first.
+fn ran_clean(outcome: &Outcome) -> std::result::Result<(), String> {
+    let why = if let Some(line) = outcome.failure() {
+        line.to_owned()
+    } else if outcome.timed_out {
+        "timed out before every line it waited for came".to_owned()
+    } else if outcome.transcript().has(hv_abi::console::PARTITION_FAULT) {
+        "a partition faulted".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(format!("{why}\n--- console ---\n{}", outcome.console))
+}
+
 /// Fails with the console attached unless every needle matches a line: at
 /// its start, and a line of the writer it names (`[name] ` for a
 /// partition's, none for the kernel's; `crate::transcript`), so a partition

@@ -20,9 +20,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hv_abi::console::{PARTITION_FAULT, READY};
+use hv_abi::console::READY;
 
-use super::{Context, machine, start};
+use super::{Context, machine, ran_clean, start};
 use crate::qemu::{Gic, Machine, Outcome, RunSpec};
 use crate::system::System;
 use crate::transcript::{Line, Writer};
@@ -132,23 +132,13 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, spec: RunSpec) -> Result<Outcome, S
         ..machine(c, gic, smp, "1G")
     };
     let outcome = start(c, &machine, spec)?;
+    ran_clean(&outcome)?;
     let show = || format!("--- console ---\n{}", outcome.console);
-    if let Some(line) = outcome.failure() {
-        return Err(format!("{line}\n{}", show()));
-    }
-    if outcome.timed_out {
-        return Err(format!(
-            "not finished within {} s\n{}",
-            TIMEOUT.as_secs(),
-            show()
-        ));
-    }
     let transcript = outcome.transcript();
-    if transcript.has(PARTITION_FAULT)
-        || transcript
-            .lines()
-            .iter()
-            .any(|l| matches!(l.writer, Writer::Partition(_)) && l.text.starts_with("panicked"))
+    if transcript
+        .lines()
+        .iter()
+        .any(|l| matches!(l.writer, Writer::Partition(_)) && l.text.starts_with("panicked"))
     {
         return Err(format!("a partition failed\n{}", show()));
     }

@@ -9,9 +9,7 @@
 
 use std::time::Duration;
 
-use hv_abi::console::PARTITION_FAULT;
-
-use super::{Context, expect_lines, start};
+use super::{Context, expect_lines, ran_clean, start};
 use crate::image::{self, Variant};
 use crate::qemu::{Machine, RunSpec, Verdict};
 use crate::system::{GuestChoice, Platform, System};
@@ -95,20 +93,7 @@ pub(super) fn demo(c: &Context<'_>) -> Result<String, String> {
         ..RunSpec::default()
     };
     let outcome = start(c, &machine, spec)?;
-    let show = || format!("--- console ---\n{}", outcome.console);
-    if let Some(line) = outcome.failure() {
-        return Err(format!("{line}\n{}", show()));
-    }
-    if outcome.timed_out {
-        return Err(format!(
-            "not finished within {} s\n{}",
-            TIMEOUT.as_secs(),
-            show()
-        ));
-    }
-    if outcome.transcript().has(PARTITION_FAULT) {
-        return Err(format!("a partition faulted\n{}", show()));
-    }
+    ran_clean(&outcome)?;
     expect_lines(
         &outcome,
         &[

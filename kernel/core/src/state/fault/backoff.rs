@@ -67,7 +67,7 @@ const _: () = assert!(crate::MAX_CPUS <= 8);
 
 /// Ticks after a stop within which every core that ran the partition must
 /// have let go of it for a restart to go ahead (1 s).
-pub const LET_GO_TICKS: u64 = 100;
+pub const LET_GO_TICKS: u64 = crate::state::TICK_HZ;
 
 /// What the glue should do on its core's tick for a restart in progress
 /// ([`KernelState::reload_work`]).
