@@ -10,7 +10,9 @@
 // points sp at core 0's boot stack and calls boot::primary_rust_entry.
 //
 // Secondary cores arrive at bulkhead_secondary_entry from PSCI CPU_ON with
-// x0 = their core index; the image is already relocated. Cores released from
+// x0 = their core index; the image is already relocated. Each turns its MMU
+// and caches on (mmu.S, with the configuration core 0 cleaned to the point
+// of coherency) before it touches its stack. Cores released from
 // a spin table arrive at bulkhead_spin_entry with x0 = 0, MMU and caches off,
 // and find their index by their MPIDR in spin_mpidrs (smp.rs, cleaned to the
 // point of coherency before the release).
@@ -136,6 +138,9 @@ bulkhead_secondary_entry:
     movk    x9, #{cptr_high}, lsl #16
     msr     cptr_el2, x9
     isb
+    adrp    x0, {mmu_config}            // the MMU and caches on before the stack:
+    add     x0, x0, :lo12:{mmu_config}  // core 0 may hold lines of it in its caches
+    bl      bulkhead_mmu_on             // (mmu.S: no stack, x9-x12 only)
     adrp    x9, {stacks}
     add     x9, x9, :lo12:{stacks}
     mov     x11, #{stack_size}

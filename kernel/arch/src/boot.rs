@@ -12,7 +12,8 @@ use core::cell::UnsafeCell;
 use aarch64_cpu::registers::{VBAR_EL2, Writeable};
 use hv_core::MAX_CPUS;
 use hv_core::range::PhysRange;
-use spin::Once;
+
+use crate::early::{Early, EarlyOnce};
 
 /// The boot core's stack, in bytes: it decodes and loads the whole system,
 /// whose compiled manifest alone is tens of KiB by value.
@@ -61,9 +62,16 @@ core::arch::global_asm!(
     cptr_high = const CPTR_EL2_BOOT >> 16,
     spin_mpidrs = sym crate::smp::SPIN_MPIDRS,
     max_cpus = const MAX_CPUS,
+    mmu_config = sym crate::mmu::CONFIG,
     primary = sym primary_rust_entry,
     secondary = sym secondary_rust_entry,
 );
+
+unsafe extern "Rust" {
+    /// The kernel's entry, defined by [`kernel_entry!`](crate::kernel_entry)
+    /// in the platform crate.
+    fn bulkhead_kernel_entry(early: Early) -> !;
+}
 
 unsafe extern "C" {
     static _start: u8;
@@ -71,7 +79,6 @@ unsafe extern "C" {
     static __rodata_end: u8;
     static __image_end: u8;
     static hv_exception_vectors: u8;
-    fn bulkhead_kernel_entry() -> !;
     fn bulkhead_secondary_entry();
     fn bulkhead_spin_entry();
 }
@@ -120,7 +127,7 @@ pub struct BootParams {
     pub package: Option<&'static [u8]>,
 }
 
-static PARAMS: Once<BootParams> = Once::new();
+static PARAMS: EarlyOnce<BootParams> = EarlyOnce::new();
 
 /// The boot parameters. Valid from the kernel entry on.
 ///
@@ -231,6 +238,9 @@ fn install_vectors() {
 /// Core 0's first Rust code, called by `boot.S` with the device tree address
 /// and the exception level.
 extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u64) -> ! {
+    // The one `Early`: this runs once, on the boot core, before any other
+    // core is started.
+    let early = Early::new();
     if exception_level == 2 {
         install_vectors();
         crate::vcpu::init_cpu(0, stack_top(0));
@@ -244,7 +254,7 @@ extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u6
             image.package.size() as usize,
         )
     });
-    PARAMS.call_once(|| BootParams {
+    PARAMS.call_once(&early, || BootParams {
         exception_level: exception_level as u8,
         device_tree: device_tree(device_tree_address, image.whole),
         device_tree_address,
@@ -252,47 +262,38 @@ extern "C" fn primary_rust_entry(device_tree_address: usize, exception_level: u6
         package,
     });
     // SAFETY: `kernel_entry!` in the platform crate defines this symbol as a
-    // jump to a safe `fn() -> !`; it takes no arguments and never returns.
-    unsafe { bulkhead_kernel_entry() }
+    // safe `fn(Early) -> !`; it is called once, here.
+    unsafe { bulkhead_kernel_entry(early) }
 }
 
-/// A secondary core's first Rust code, called by `boot.S` with its index.
+/// A secondary core's first Rust code, called by `boot.S` with its index,
+/// once its MMU and caches are on (`boot.S` turns them on before it touches
+/// the stack: core 0 may hold lines of it in its caches).
 extern "C" fn secondary_rust_entry(index: usize) -> ! {
     install_vectors();
-    // The MMU and caches first: PerCpu lives in cacheable memory that core 0
-    // may hold in its cache.
-    crate::mmu::enable_on_secondary();
     crate::vcpu::init_cpu(index, stack_top(index));
     crate::smp::secondary_started(index)
 }
 
-/// Names the kernel's entry point: a safe `fn() -> !` that the boot code
-/// calls once on core 0, after relocation and with a stack. Use it once, in
-/// the platform crate:
+/// Names the kernel's entry point: a safe `fn(Early) -> !` that the boot
+/// code calls once on core 0, after relocation and with a stack. Use it once,
+/// in the platform crate:
 ///
 /// ```ignore
 /// hv_arch_aarch64::kernel_entry!(kernel_main);
 /// ```
 ///
-/// The macro emits one assembly trampoline; the platform crate must allow the
-/// `unsafe_code` lint for it (a `global_asm!`), and contains no other unsafe.
+/// The macro exports one unmangled function, so the platform crate must
+/// allow the `unsafe_code` lint for it, and contains no other unsafe.
 #[macro_export]
 macro_rules! kernel_entry {
     ($entry:path) => {
-        extern "C" fn __bulkhead_kernel_entry() -> ! {
-            let entry: fn() -> ! = $entry;
-            entry()
-        }
-        // The boot code (hv-arch-aarch64 boot.rs) calls `bulkhead_kernel_entry`
-        // with no arguments; this branches to the typed wrapper above.
-        #[expect(unsafe_code, reason = "the one assembly trampoline to the kernel entry")]
-        mod __bulkhead_kernel_entry_trampoline {
-            core::arch::global_asm!(
-                ".global bulkhead_kernel_entry",
-                "bulkhead_kernel_entry:",
-                "b {entry}",
-                entry = sym super::__bulkhead_kernel_entry,
-            );
+        // The boot code (hv-arch-aarch64 boot.rs) calls this by name.
+        #[expect(unsafe_code, reason = "the kernel entry, exported by name to the boot code")]
+        #[unsafe(no_mangle)]
+        fn bulkhead_kernel_entry(early: $crate::early::Early) -> ! {
+            let entry: fn($crate::early::Early) -> ! = $entry;
+            entry(early)
         }
     };
 }

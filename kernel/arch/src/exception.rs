@@ -8,7 +8,7 @@
 
 use core::mem::{offset_of, size_of};
 
-use spin::Once;
+use crate::early::{Early, EarlyOnce};
 
 /// The registers saved on exception entry. The handler may change them; the
 /// exit path restores them, so a change takes effect at ERET.
@@ -86,11 +86,12 @@ impl Vector {
     }
 }
 
-static HANDLER: Once<fn(&mut Frame, Vector)> = Once::new();
+static HANDLER: EarlyOnce<fn(&mut Frame, Vector)> = EarlyOnce::new();
 
-/// Sets the function every exception goes to. The first call wins.
-pub fn set_handler(handler: fn(&mut Frame, Vector)) {
-    HANDLER.call_once(|| handler);
+/// Sets the function every exception goes to, on the boot core before the
+/// MMU is on. The first call wins.
+pub fn set_handler(early: &Early, handler: fn(&mut Frame, Vector)) {
+    HANDLER.call_once(early, || handler);
 }
 
 core::arch::global_asm!(

@@ -34,6 +34,24 @@ pub fn dc_civac_range(addr: usize, len: usize) {
     }
 }
 
+/// Invalidates every data cache line holding a byte of `[addr, addr + len)`
+/// to the point of coherency, without writing any back: for memory written
+/// with the caches off, whose older copies a cache may still hold. A line
+/// that is only partly in the range is dropped whole, so the range must be
+/// whole lines of memory no cache holds dirty (the boot protocol has the
+/// loader clean the image and device tree to the point of coherency).
+pub fn dc_ivac_range(addr: usize, len: usize) {
+    let step = dcache_line();
+    let mut line = addr & !(step - 1);
+    while line < addr.saturating_add(len) {
+        // SAFETY: invalidating drops cached copies; memory keeps what was
+        // written with the caches off. The caller's range holds no dirty
+        // line (above), so nothing written is lost.
+        unsafe { asm!("dc ivac, {}", in(reg) line, options(nostack, preserves_flags)) };
+        line += step;
+    }
+}
+
 /// Cleans every data cache line holding a byte of `[addr, addr + len)` to
 /// the point of unification.
 pub fn dc_cvau_range(addr: usize, len: usize) {

@@ -25,6 +25,7 @@ compile_error!("hv-arch-aarch64 builds only for aarch64 targets: use `cargo xtas
 pub mod boot;
 pub mod cpu;
 pub mod diagnostic;
+pub mod early;
 pub mod exception;
 pub mod gic;
 pub mod heap;

@@ -3,25 +3,25 @@
 //!
 //! Core 0 calls [`build`] once, with the MMU still off, to fill the table pool
 //! (what to map is decided by the kernel through `hv-core`'s `Builder`), then
-//! [`enable`]. Secondary cores reuse the same tables through
-//! [`enable_on_secondary`]. After [`build`] returns, the tables are never
+//! [`enable`]. Secondary cores turn theirs on with the same tables in
+//! `boot.S`, before they touch their stacks, through the same
+//! `bulkhead_mmu_on` (`mmu.S`). After [`build`] returns, the tables are never
 //! written again, so [`lookup`] may read them from any core.
 //!
 //! # Invariants
 //! - `POOL` is borrowed mutably only inside [`build`], while `STATE` is
-//!   `BUILDING`, which exactly one caller ever sees.
+//!   `BUILDING`, which exactly one caller ever sees (it holds the one
+//!   [`Early`]).
 //! - From `BUILT` on, `POOL` is only read.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{
-    MAIR_EL2, ReadWriteable, Readable, SCTLR_EL2, TCR_EL2, TTBR0_EL2, Writeable,
-};
+use aarch64_cpu::registers::{Readable, SCTLR_EL2, TCR_EL2};
 use hv_core::pagetable::{self, Attributes, Builder, MapError, Regime, Table, VA_BITS, mair};
-use spin::Once;
 
+use crate::early::{Early, EarlyOnce};
 use crate::insn;
 
 /// Translation tables available to the kernel: enough for its image in pages,
@@ -42,14 +42,27 @@ const BUILT: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(EMPTY);
 static TABLES_USED: AtomicUsize = AtomicUsize::new(0);
 
-/// The register values every core loads to turn its MMU on.
+/// The register values every core loads to turn its MMU on, in the order
+/// `mmu.S` reads them.
 #[repr(C, align(64))]
 pub(crate) struct MmuConfig {
+    mair: u64,
     tcr: u64,
     ttbr0: u64,
+    /// The SCTLR_EL2 bits to set: MMU, caches, write-implies-never-execute.
+    sctlr: u64,
 }
 
-static CONFIG: Once<MmuConfig> = Once::new();
+/// Read by secondary cores with their caches off (`boot.S`), at its own
+/// address: the value comes first in an [`EarlyOnce`].
+pub(crate) static CONFIG: EarlyOnce<MmuConfig> = EarlyOnce::new();
+
+core::arch::global_asm!(include_str!("mmu.S"));
+
+unsafe extern "C" {
+    /// Turns this core's MMU and caches on with `config` (`mmu.S`).
+    fn bulkhead_mmu_on(config: &MmuConfig);
+}
 
 /// TCR_EL2 bits that are RES1 without VHE.
 const TCR_EL2_RES1: u64 = (1 << 31) | (1 << 23);
@@ -71,17 +84,20 @@ fn pool_base() -> u64 {
 
 /// Builds the kernel's tables with `f`, once, with the MMU off. Returns the
 /// number of tables used.
-pub fn build(f: impl FnOnce(&mut Builder<'_>) -> Result<(), MapError>) -> Result<usize, MmuError> {
+pub fn build(
+    _: &Early,
+    f: impl FnOnce(&mut Builder<'_>) -> Result<(), MapError>,
+) -> Result<usize, MmuError> {
     if SCTLR_EL2.is_set(SCTLR_EL2::M) {
         return Err(MmuError::AlreadyOn);
     }
-    if STATE
-        .compare_exchange(EMPTY, BUILDING, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    // A load and a store, not a compare-and-swap: the MMU is off, and the
+    // `Early` proves no other core runs.
+    if STATE.load(Ordering::Acquire) != EMPTY {
         return Err(MmuError::WrongOrder);
     }
-    // SAFETY: the state change above succeeds for one caller only, and no
+    STATE.store(BUILDING, Ordering::Release);
+    // SAFETY: the state changed above for this one caller only, and no
     // reader looks at the pool before `BUILT` (module invariants); the MMU is
     // off, so no walk reads the tables while they change.
     let tables = unsafe { &mut *POOL.0.get() };
@@ -92,10 +108,19 @@ pub fn build(f: impl FnOnce(&mut Builder<'_>) -> Result<(), MapError>) -> Result
     Ok(builder.tables_used())
 }
 
-/// Turns on this core's MMU and caches with the built tables.
-pub fn enable() -> Result<(), MmuError> {
+/// Turns on the boot core's MMU and caches with the built tables.
+///
+/// Everything core 0 wrote with its MMU off went straight to memory, but its
+/// caches may still hold older copies of those lines from the loader (which
+/// cleaned them, as the boot protocol asks): they are invalidated first, the
+/// whole image (tables, stacks, data) and the device tree, so that no stale
+/// line hides what was written.
+pub fn enable(early: &Early) -> Result<(), MmuError> {
     if STATE.load(Ordering::Acquire) != BUILT {
         return Err(MmuError::WrongOrder);
+    }
+    if SCTLR_EL2.is_set(SCTLR_EL2::M) {
+        return Err(MmuError::AlreadyOn);
     }
     let ps = match crate::cpu::physical_address_bits() {
         32 => TCR_EL2::PS::Bits_32,
@@ -113,20 +138,31 @@ pub fn enable() -> Result<(), MmuError> {
         + ps)
         .value
         | TCR_EL2_RES1;
-    let config = CONFIG.call_once(|| MmuConfig {
+    let sctlr = (SCTLR_EL2::M::Enable
+        + SCTLR_EL2::C::Cacheable
+        + SCTLR_EL2::I::Cacheable
+        + SCTLR_EL2::WXN::Enable)
+        .value;
+    let config = CONFIG.call_once(early, || MmuConfig {
+        mair: mair::VALUE,
         tcr,
         ttbr0: pool_base(),
+        sctlr,
     });
-    turn_on(config);
-    Ok(())
-}
-
-/// Turns on a secondary core's MMU with the tables core 0 installed.
-pub(crate) fn enable_on_secondary() {
-    match CONFIG.get() {
-        Some(config) => turn_on(config),
-        None => crate::cpu::park(),
+    let params = crate::boot::params();
+    let whole = params.image.whole;
+    insn::dc_ivac_range(whole.start() as usize, whole.size() as usize);
+    if let Ok(tree) = params.device_tree {
+        insn::dc_ivac_range(tree.as_ptr() as usize, tree.len());
     }
+    barrier::dsb(barrier::SY);
+    // SAFETY: `config` holds tables that map the kernel's image (code
+    // executable, the rest not), its stacks and everything it touches, at
+    // their physical addresses (hv-kernel's `map_kernel`), so execution goes
+    // on at the next instruction with the same addresses; nothing is cached
+    // that memory does not hold (above).
+    unsafe { bulkhead_mmu_on(config) };
+    Ok(())
 }
 
 /// The configuration secondary cores read with their caches off.
@@ -134,34 +170,13 @@ pub(crate) fn secondary_config() -> Option<&'static MmuConfig> {
     CONFIG.get()
 }
 
-/// Where the configuration's `Once` lies, as (address, bytes): all of it,
-/// its state as well as the value, is what a secondary core reads with its
-/// caches off.
+/// Where the configuration lies, as (address, bytes): all of it, its flag
+/// as well as the value, is what a secondary core reads with its caches off.
 pub(crate) fn secondary_config_bytes() -> (usize, usize) {
     (
         core::ptr::from_ref(&CONFIG) as usize,
         core::mem::size_of_val(&CONFIG),
     )
-}
-
-fn turn_on(config: &MmuConfig) {
-    MAIR_EL2.set(mair::VALUE);
-    TCR_EL2.set(config.tcr);
-    TTBR0_EL2.set_baddr(config.ttbr0);
-    // Table writes reach memory before the walker may read them; no stale
-    // translation survives.
-    barrier::dsb(barrier::ISH);
-    insn::tlbi_alle2();
-    insn::ic_iallu();
-    barrier::dsb(barrier::ISH);
-    barrier::isb(barrier::SY);
-    SCTLR_EL2.modify(
-        SCTLR_EL2::M::Enable
-            + SCTLR_EL2::C::Cacheable
-            + SCTLR_EL2::I::Cacheable
-            + SCTLR_EL2::WXN::Enable,
-    );
-    barrier::isb(barrier::SY);
 }
 
 /// What `addr` is mapped as in the kernel's tables, once they are built.

@@ -26,6 +26,7 @@ use hv_core::MAX_CPUS;
 use hv_core::platform::{CpuStart, NoStart};
 use spin::Once;
 
+use crate::early::Cores;
 use crate::{boot, insn, psci};
 
 static ENTRY: Once<fn(usize) -> !> = Once::new();
@@ -53,8 +54,10 @@ pub enum StartError {
 
 /// Starts core `index` (whose MPIDR affinity is `mpidr`) as `method` says,
 /// and it runs `entry` with its index once its MMU is on. Every core runs the
-/// same `entry`: the first one passed.
+/// same `entry`: the first one passed. Needs [`Cores`]: the boot core has
+/// given up its [`Early`](crate::early::Early).
 pub fn start_cpu(
+    _: Cores,
     index: usize,
     mpidr: u64,
     method: Result<CpuStart, NoStart>,

@@ -50,8 +50,8 @@ impl fmt::Display for DeviceTreeProblem {
 
 /// The kernel's entry on the boot core. Name it with
 /// `hv_arch_aarch64::kernel_entry!(hv_kernel::start::<YourPlatform>)`.
-pub fn start<P: Platform>() -> ! {
-    console::init(P::console(&P::CONSOLE));
+pub fn start<P: Platform>(early: arch::early::Early) -> ! {
+    console::init(&early, P::console(&early, &P::CONSOLE));
     let params = arch::boot::params();
     let info = params
         .device_tree
@@ -74,13 +74,13 @@ pub fn start<P: Platform>() -> ! {
             params.exception_level
         ));
     }
-    exception::install();
+    exception::install(&early);
     report!("exception level EL2, vectors installed");
 
     let mut memory = memory_map(params, &info).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    let tables = arch::mmu::build(|b| map_kernel(b, params, &info, &P::CONSOLE))
+    let tables = arch::mmu::build(&early, |b| map_kernel(b, params, &info, &P::CONSOLE))
         .unwrap_or_else(|e| fatal(format_args!("cannot build the kernel's page tables: {e:?}")));
-    arch::mmu::enable().unwrap_or_else(|e| fatal(format_args!("cannot turn the MMU on: {e:?}")));
+    arch::mmu::enable(&early).unwrap_or_else(|e| fatal(format_args!("cannot turn the MMU on: {e:?}")));
     let heap = memory
         .allocate(HEAP_SIZE, 2 << 20, Use::KernelHeap)
         .unwrap_or_else(|e| fatal(format_args!("no room for the kernel heap: {e:?}")));
@@ -116,7 +116,7 @@ pub fn start<P: Platform>() -> ! {
     irq::init_cpu()
         .unwrap_or_else(|e| fatal(format_args!("cannot set up interrupts on core 0: {e:?}")));
     report!("interrupt controller up, {lines} interrupt lines");
-    let (online, wanted) = smp::start_secondaries(&info);
+    let (online, wanted) = smp::start_secondaries(&info, early);
     report!("cores online {online} of {wanted}");
     if online != wanted {
         fatal(format_args!("only {online} of {wanted} cores came up"));

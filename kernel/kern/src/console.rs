@@ -11,7 +11,9 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::{Mutex, Once};
+use hv_arch_aarch64::cpu::exclusives_work;
+use hv_arch_aarch64::early::{Early, EarlyOnce};
+use spin::Mutex;
 
 /// A byte sink the kernel prints to.
 pub trait Console: Sync {
@@ -26,14 +28,15 @@ pub trait Console: Sync {
     }
 }
 
-static CONSOLE: Once<&'static dyn Console> = Once::new();
+static CONSOLE: EarlyOnce<&'static dyn Console> = EarlyOnce::new();
 static LOCK: Mutex<()> = Mutex::new(());
 /// Dropped bytes already reported (guarded by `LOCK`'s holder).
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 
-/// Makes `console` the kernel's console. The first call wins.
-pub fn init(console: &'static dyn Console) {
-    CONSOLE.call_once(|| console);
+/// Makes `console` the kernel's console, on the boot core before the MMU is
+/// on. The first call wins.
+pub fn init(early: &Early, console: &'static dyn Console) {
+    CONSOLE.call_once(early, || console);
 }
 
 struct Writer(&'static dyn Console);
@@ -46,9 +49,11 @@ impl Write for Writer {
 }
 
 /// Prints `args` and a newline as one line. Does nothing before [`init`].
+/// Takes no lock while the MMU is off (only the boot core prints then, and
+/// a lock would need exclusives: `hv_arch_aarch64::early`).
 pub fn print_line(args: fmt::Arguments<'_>) {
     let Some(console) = CONSOLE.get() else { return };
-    let _guard = LOCK.lock();
+    let _guard = exclusives_work().then(|| LOCK.lock());
     let dropped = console.dropped();
     let reported = REPORTED.load(Ordering::Relaxed);
     if dropped > reported {
@@ -66,7 +71,9 @@ pub fn print_line(args: fmt::Arguments<'_>) {
 /// let go (it may have crashed holding it).
 pub fn emergency_print(args: fmt::Arguments<'_>) {
     let Some(console) = CONSOLE.get() else { return };
-    let guard = (0..1_000_000).find_map(|_| LOCK.try_lock());
+    let guard = exclusives_work()
+        .then(|| (0..1_000_000).find_map(|_| LOCK.try_lock()))
+        .flatten();
     let _ = writeln!(Writer(*console), "{args}");
     drop(guard);
 }

@@ -4,14 +4,15 @@
 
 use hv_abi::console::EXCEPTION;
 use hv_arch_aarch64 as arch;
+use hv_arch_aarch64::early::Early;
 use hv_arch_aarch64::exception::{Frame, Kind, Source, Vector};
 use hv_core::esr::Syndrome;
 
 use crate::console::emergency_print;
 
 /// Routes every EL2 exception to [`on_exception`].
-pub(crate) fn install() {
-    arch::exception::set_handler(on_exception);
+pub(crate) fn install(early: &Early) {
+    arch::exception::set_handler(early, on_exception);
 }
 
 fn on_exception(frame: &mut Frame, vector: Vector) {

@@ -32,6 +32,7 @@ mod system;
 
 pub use boot::start;
 
+pub use hv_arch_aarch64::early::Early;
 use hv_core::platform::Uart;
 
 /// What a board gives the kernel.
@@ -51,7 +52,8 @@ pub trait Platform {
     const DEVICES: &'static [hv_core::devices::Peripheral];
 
     /// Sets up `uart` as the kernel's console. Called once, on core 0, with
-    /// the MMU off; the kernel maps `uart.registers` as device memory before
-    /// turning the MMU on.
-    fn console(uart: &Uart) -> &'static dyn console::Console;
+    /// the MMU off (so no lock or `spin::Once`: [`Early`] and
+    /// `hv_arch_aarch64::early::EarlyOnce` are what may be used); the kernel
+    /// maps `uart.registers` as device memory before turning the MMU on.
+    fn console(early: &Early, uart: &Uart) -> &'static dyn console::Console;
 }

@@ -18,7 +18,16 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    if PANICKING.swap(true, Ordering::AcqRel) {
+    // With the MMU off, a swap would need exclusives, and only the boot
+    // core runs: a load and a store do (`hv_arch_aarch64::early`).
+    let earlier = if arch::cpu::exclusives_work() {
+        PANICKING.swap(true, Ordering::AcqRel)
+    } else {
+        let earlier = PANICKING.load(Ordering::Acquire);
+        PANICKING.store(true, Ordering::Release);
+        earlier
+    };
+    if earlier {
         arch::cpu::park();
     }
     let core = arch::cpu::index();

@@ -4,6 +4,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use hv_arch_aarch64 as arch;
+use hv_arch_aarch64::early::Early;
 use hv_core::MAX_CPUS;
 use hv_core::platform::{CpuStart, NoStart, PlatformInfo};
 
@@ -14,12 +15,13 @@ static ONLINE: AtomicUsize = AtomicUsize::new(1);
 
 /// Starts every core the device tree lists and waits (up to one second of
 /// timer ticks) until they report in. Returns (online, listed).
-pub(crate) fn start_secondaries(info: &PlatformInfo<'_>) -> (usize, usize) {
+pub(crate) fn start_secondaries(info: &PlatformInfo<'_>, early: Early) -> (usize, usize) {
+    let cores = early.start_cores();
     let me = arch::cpu::mpidr_affinity();
     let (mut psci, mut spin_table) = (0, 0);
     for (index, &mpidr) in (1..).zip(info.cpus.iter().filter(|&&m| m != me)) {
         let method = info.start_of(mpidr).unwrap_or(Err(NoStart::Unsupported));
-        match arch::smp::start_cpu(index, mpidr, method, secondary_main) {
+        match arch::smp::start_cpu(cores, index, mpidr, method, secondary_main) {
             Ok(()) if method == Ok(CpuStart::Psci) => psci += 1,
             Ok(()) => spin_table += 1,
             Err(e) => report!("core {index} (MPIDR {mpidr:#x}) did not start: {e:?}"),

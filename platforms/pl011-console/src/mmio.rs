@@ -13,10 +13,11 @@
 //! costs the kernel dropped output, never a hang.
 
 use drv_pl011::Registers;
+use hv_arch_aarch64::cpu::exclusives_work;
+use hv_arch_aarch64::early::{Early, EarlyOnce};
 use hv_core::platform::Uart;
 use hv_core::uart::{Decision, Transmitter};
 use hv_kernel::console::Console;
-use spin::Once;
 
 /// A PL011 the kernel prints through.
 ///
@@ -51,8 +52,12 @@ impl Pl011 {
 impl Console for Pl011 {
     fn write_bytes(&self, bytes: &[u8]) {
         // Another core panicking while this one prints: a fresh bound.
+        // Before the MMU is on, no lock (`hv_arch_aarch64::early`): only the
+        // boot core prints then, with a fresh bound each time.
         let mut spare = Transmitter::new();
-        let mut guard = self.transmitter.try_lock();
+        let mut guard = exclusives_work()
+            .then(|| self.transmitter.try_lock())
+            .flatten();
         let transmitter = guard.as_deref_mut().unwrap_or(&mut spare);
         for &byte in bytes {
             if byte == b'\n' {
@@ -64,22 +69,26 @@ impl Console for Pl011 {
     }
 
     fn dropped(&self) -> u64 {
-        self.transmitter.try_lock().map_or(0, |t| t.dropped())
+        exclusives_work()
+            .then(|| self.transmitter.try_lock())
+            .flatten()
+            .map_or(0, |t| t.dropped())
     }
 }
 
-static CONSOLE: Once<Pl011> = Once::new();
+static CONSOLE: EarlyOnce<Pl011> = EarlyOnce::new();
 
 /// The PL011 that `uart` describes, set up as the console, after
 /// `prepare` (what the board must do first, such as routing the UART to its
 /// pins). Only the first call's UART is used: the kernel has one console.
-pub fn pl011(uart: &Uart, prepare: impl FnOnce()) -> &'static Pl011 {
-    CONSOLE.call_once(|| {
+/// Called on the boot core, before the MMU is on.
+pub fn pl011(early: &Early, uart: &Uart, prepare: impl FnOnce()) -> &'static Pl011 {
+    CONSOLE.call_once(early, || {
         prepare();
         let base = uart.registers.start() as usize;
         // SAFETY: the device tree (or platform.toml, when there is none) says a
         // PL011 sits at `base`; the kernel maps it as device memory and drives
-        // it only through this one `Pl011` (the `Once` above), which upholds
+        // it only through this one `Pl011` (the `EarlyOnce` above), which upholds
         // the type's invariant.
         let registers = unsafe { &*(base as *const Registers) };
         let pl011 = Pl011 {

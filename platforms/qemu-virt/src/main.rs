@@ -13,7 +13,7 @@
 
 use hv_core::platform::Uart;
 use hv_core::range::PhysRange;
-use hv_kernel::Platform;
+use hv_kernel::{Early, Platform};
 use hv_kernel::console::Console;
 
 include!(concat!(env!("OUT_DIR"), "/platform.rs"));
@@ -34,8 +34,8 @@ impl Platform for QemuVirt {
 
     const DEVICES: &'static [hv_core::devices::Peripheral] = DEVICES;
 
-    fn console(uart: &Uart) -> &'static dyn Console {
-        plat_pl011_console::pl011(uart, || {})
+    fn console(early: &Early, uart: &Uart) -> &'static dyn Console {
+        plat_pl011_console::pl011(early, uart, || {})
     }
 }
 

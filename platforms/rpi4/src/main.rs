@@ -22,7 +22,7 @@ mod mmio;
 
 use hv_core::platform::Uart;
 use hv_core::range::PhysRange;
-use hv_kernel::Platform;
+use hv_kernel::{Early, Platform};
 use hv_kernel::console::Console;
 
 include!(concat!(env!("OUT_DIR"), "/platform.rs"));
@@ -43,8 +43,8 @@ impl Platform for RaspberryPi4 {
 
     const DEVICES: &'static [hv_core::devices::Peripheral] = DEVICES;
 
-    fn console(uart: &Uart) -> &'static dyn Console {
-        mmio::pl011(uart)
+    fn console(early: &Early, uart: &Uart) -> &'static dyn Console {
+        mmio::pl011(early, uart)
     }
 }
 

@@ -11,6 +11,7 @@
 //! block.
 
 use hv_core::platform::Uart;
+use hv_kernel::Early;
 use plat_pl011_console::Pl011;
 use tock_registers::interfaces::ReadWriteable;
 use tock_registers::registers::ReadWrite;
@@ -18,8 +19,8 @@ use tock_registers::{register_bitfields, register_structs};
 
 /// The PL011 that `uart` describes, set up as the console with GPIO 14 and
 /// 15 switched to it first.
-pub(crate) fn pl011(uart: &Uart) -> &'static Pl011 {
-    plat_pl011_console::pl011(uart, uart0_pins)
+pub(crate) fn pl011(early: &Early, uart: &Uart) -> &'static Pl011 {
+    plat_pl011_console::pl011(early, uart, uart0_pins)
 }
 
 /// The BCM2711's GPIO block, as the CPU sees it (the device tree's
