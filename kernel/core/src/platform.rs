@@ -59,6 +59,9 @@ impl GicVersion {
 pub struct Gic {
     /// GICv2 or GICv3.
     pub version: GicVersion,
+    /// The `compatible` string the kernel recognised it by, which names the
+    /// part (`arm,gic-400` on the Raspberry Pi 4).
+    pub compatible: &'static str,
     /// The distributor (GICD).
     pub distributor: PhysRange,
     /// GICv2: the CPU interface (GICC). GICv3: the redistributors (GICR).
@@ -482,13 +485,15 @@ fn interrupts(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {
 }
 
 fn parse_gic<'dt>(fdt: &Fdt<'dt>, blob: &'dt [u8]) -> Result<Gic, DtError> {
-    let (node, version) = if let Some(n) = fdt.find_compatible(GIC_V3) {
-        (n, GicVersion::V3)
+    let (node, version, known) = if let Some(n) = fdt.find_compatible(GIC_V3) {
+        (n, GicVersion::V3, GIC_V3)
     } else if let Some(n) = fdt.find_compatible(GIC_V2) {
-        (n, GicVersion::V2)
+        (n, GicVersion::V2, GIC_V2)
     } else {
         return Err(DtError::Missing("GICv2 or GICv3 interrupt controller"));
     };
+    let lists = |k: &&&str| node.compatible().is_some_and(|c| c.all().any(|c| c == **k));
+    let compatible = known.iter().find(lists).copied().unwrap_or(known[0]);
     let reg = physical_regs(blob, node, "GIC")?;
     let missing = DtError::BadProperty {
         node: "GIC",
@@ -503,6 +508,7 @@ fn parse_gic<'dt>(fdt: &Fdt<'dt>, blob: &'dt [u8]) -> Result<Gic, DtError> {
     let maintenance_irq = interrupts(node).first().copied();
     Ok(Gic {
         version,
+        compatible,
         distributor,
         cpu_interface,
         hyp_interface,
@@ -590,6 +596,7 @@ mod tests {
         assert_eq!(info.psci, None);
         // The GIC-400 and UART0, through /soc's ranges.
         assert_eq!(info.gic.version, GicVersion::V2);
+        assert_eq!(info.gic.compatible, "arm,gic-400");
         assert_eq!(
             info.gic.distributor,
             PhysRange::new(0xff84_1000, 0x1000).unwrap()
@@ -695,6 +702,7 @@ mod tests {
     fn qemu_virt_gicv2() {
         let info = PlatformInfo::parse(GICV2).unwrap();
         assert_eq!(info.gic.version, GicVersion::V2);
+        assert_eq!(info.gic.compatible, "arm,cortex-a15-gic");
         assert_eq!(
             info.gic.cpu_interface,
             PhysRange::new(0x0801_0000, 0x1_0000).unwrap()

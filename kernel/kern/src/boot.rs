@@ -266,7 +266,8 @@ fn report_devices(info: &PlatformInfo<'_>, console: &Uart) {
     };
     let maintenance = gic.maintenance_irq.map_or(0, |i| i);
     report!(
-        "{version} distributor {}, {second} {}, maintenance INTID {maintenance}",
+        "{version} ({}) distributor {}, {second} {}, maintenance INTID {maintenance}",
+        gic.compatible,
         gic.distributor,
         gic.cpu_interface
     );

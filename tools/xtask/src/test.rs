@@ -777,7 +777,11 @@ fn boot(c: &Context<'_>, gic: Gic, smp: u32, memory: &str) -> std::result::Resul
     }
     let bytes = qemu::parse_memory(memory).map_err(|e| e.to_string())?;
     let base = c.platform.ram_base;
-    let version = if gic == Gic::V2 { "GICv2" } else { "GICv3" };
+    let version = if gic == Gic::V2 {
+        "GICv2 (arm,cortex-a15-gic)"
+    } else {
+        "GICv3 (arm,gic-v3)"
+    };
     let second = if gic == Gic::V2 {
         "CPU interface 0x008010000"
     } else {

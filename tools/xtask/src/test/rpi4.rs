@@ -49,7 +49,7 @@ pub(super) fn boot(c: &Context<'_>) -> Result<String, String> {
             "boot: memory 0x000000000..0x03c000000 960 MiB".into(),
             "boot:   firmware reserved 0x000000000..0x000001000 4 KiB".into(),
             // The GIC-400 at /soc 0x40041000, through ranges.
-            "boot: GICv2 distributor 0x0ff841000..0x0ff842000, \
+            "boot: GICv2 (arm,gic-400) distributor 0x0ff841000..0x0ff842000, \
              CPU interface 0x0ff842000..0x0ff844000, maintenance INTID 25"
                 .into(),
             // UART0 at /soc 0x7e201000, through ranges.
