@@ -36,6 +36,7 @@ mod tests;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::debian::Resolve;
 use crate::{Result, error, image, setup, system};
@@ -499,4 +500,126 @@ pub(crate) fn system_test(image: &Path) -> std::result::Result<String, String> {
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// How long the U-Boot card may take in QEMU: U-Boot's two-second
+/// autoboot delay, then reading `bulkhead.img` through QEMU's emulated SD
+/// controller at about 1 MiB/s, then the demo.
+const U_BOOT_CARD_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The system test `sdcard-u-boot-rpi4`: the `--loader u-boot` card for
+/// `image` (the demo, built for the Pi), booted in QEMU's `raspi4b` as far
+/// as QEMU goes, which is all of it but the VideoCore's part.
+///
+/// On a board, the VideoCore firmware (`start4.elf`) reads `config.txt` and
+/// starts `u-boot.bin` with the device tree; QEMU emulates no VideoCore, so
+/// the test starts the card's own `u-boot.bin` with the card's own
+/// `bcm2711-rpi-4-b.dtb` instead (`-kernel`, `-dtb`), and gives QEMU the
+/// card as its SD card. From there everything is the card's: U-Boot finds
+/// the FAT partition, runs `boot.scr`, which loads `bulkhead.img` from the
+/// card and `booti`s it, and the demo runs. U-Boot prints on the mini UART
+/// (QEMU's second serial port, kept in a file), Bulkhead on the PL011.
+pub(crate) fn u_boot_system_test(
+    tools: &setup::Tools,
+    platform: &system::Platform,
+    image: &Path,
+) -> std::result::Result<String, String> {
+    let boot = firmware::ensure(Resolve::Cached).map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("xtask-sdcard-u-boot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = boot_u_boot_card(tools, platform, &boot, image, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn boot_u_boot_card(
+    tools: &setup::Tools,
+    platform: &system::Platform,
+    boot: &firmware::BootFiles,
+    image: &Path,
+    dir: &Path,
+) -> std::result::Result<String, String> {
+    let mut inputs = debian_inputs(boot, Loader::UBoot).map_err(|e| e.to_string())?;
+    inputs.push(IMAGE_FILE, read(image).map_err(|e| e.to_string())?);
+    let files = contents(inputs, Loader::UBoot).map_err(|e| e.to_string())?;
+    let mut card = disk::card(&files).map_err(|e| e.to_string())?;
+    // QEMU's SD card takes only sizes that are powers of two; a real card
+    // is bigger than the image anyway, and the partition table covers only
+    // the image's own bytes.
+    card.resize(card.len().next_power_of_two(), 0);
+    let file = |name: &str| -> std::result::Result<PathBuf, String> {
+        let data = &files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| format!("the card has no {name}"))?
+            .data;
+        let path = dir.join(name);
+        std::fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    };
+    let u_boot = file(firmware::UBOOT_FILE)?;
+    let dtb = file(firmware::DEVICE_TREES[0])?;
+    let card_path = dir.join("card.img");
+    std::fs::write(&card_path, &card).map_err(|e| format!("{}: {e}", card_path.display()))?;
+    let u_boot_log = dir.join("mini-uart.txt");
+    let machine = crate::qemu::Machine {
+        smp: 4,
+        kernel: Some(u_boot),
+        dtb: Some(dtb),
+        extra: vec![
+            "-drive".into(),
+            format!("file={},if=sd,format=raw", card_path.display()),
+            // The PL011 (Bulkhead's console) on stdio as always; the mini
+            // UART (U-Boot's) into a file.
+            "-serial".into(),
+            "mon:stdio".into(),
+            "-serial".into(),
+            format!("file:{}", u_boot_log.display()),
+        ],
+        ..crate::qemu::Machine::default_for(platform)
+    };
+    let spec = crate::qemu::RunSpec {
+        timeout: Some(U_BOOT_CARD_TIMEOUT),
+        until: Some("[ping] ping: done\r\n".into()),
+        ..crate::qemu::RunSpec::default()
+    };
+    let outcome = crate::qemu::run(tools, &machine, &spec).map_err(|e| e.to_string())?;
+    let u_boot_text = std::fs::read_to_string(&u_boot_log).unwrap_or_default();
+    let show = || {
+        format!(
+            "--- U-Boot (mini UART) ---\n{u_boot_text}\n--- Bulkhead (PL011) ---\n{}",
+            outcome.console
+        )
+    };
+    // U-Boot's distro boot found the card's script, which loaded the
+    // image from the card and started it.
+    for needle in [
+        "Found U-Boot script /boot.scr",
+        "Bulkhead: loading bulkhead.img",
+        "Starting kernel ...",
+    ] {
+        if !u_boot_text.contains(needle) {
+            return Err(format!("U-Boot never printed `{needle}`\n{}", show()));
+        }
+    }
+    if let Some(line) = outcome.failure() {
+        return Err(format!("the kernel reported: {line}\n{}", show()));
+    }
+    let transcript = outcome.transcript();
+    for needle in [
+        // booti moved the image to a 2 MiB boundary.
+        "boot:   kernel image      0x000200000..",
+        "boot: system `demo`: 7 partitions",
+        "bulkhead: system ready",
+        "[ping] ping: done",
+    ] {
+        if !transcript.has(needle) {
+            return Err(format!("Bulkhead never printed `{needle}`\n{}", show()));
+        }
+    }
+    Ok(format!(
+        "U-Boot ran boot.scr from the card, which booted bulkhead.img; the demo ran ({:.1} s)",
+        outcome.elapsed.as_secs_f64()
+    ))
 }

@@ -625,6 +625,14 @@ fn system_tests() -> Vec<SystemTest> {
             run: |c| crate::sdcard::system_test(&rpi4::demo_image(c)?.1),
         },
         SystemTest {
+            name: "sdcard-u-boot-rpi4",
+            // The same demo image, on the U-Boot card, booted by U-Boot.
+            run: |c| {
+                let (system, image) = rpi4::demo_image(c)?;
+                crate::sdcard::u_boot_system_test(c.tools, &system.platform, &image)
+            },
+        },
+        SystemTest {
             name: "corrupt-package-is-refused",
             run: corrupt_package,
         },
