@@ -289,7 +289,10 @@ extern "C" fn secondary_rust_entry(index: usize) -> ! {
 macro_rules! kernel_entry {
     ($entry:path) => {
         // The boot code (hv-arch-aarch64 boot.rs) calls this by name.
-        #[expect(unsafe_code, reason = "the kernel entry, exported by name to the boot code")]
+        #[expect(
+            unsafe_code,
+            reason = "the kernel entry, exported by name to the boot code"
+        )]
         #[unsafe(no_mangle)]
         fn bulkhead_kernel_entry(early: $crate::early::Early) -> ! {
             let entry: fn($crate::early::Early) -> ! = $entry;

@@ -80,7 +80,8 @@ pub fn start<P: Platform>(early: arch::early::Early) -> ! {
     let mut memory = memory_map(params, &info).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let tables = arch::mmu::build(&early, |b| map_kernel(b, params, &info, &P::CONSOLE))
         .unwrap_or_else(|e| fatal(format_args!("cannot build the kernel's page tables: {e:?}")));
-    arch::mmu::enable(&early).unwrap_or_else(|e| fatal(format_args!("cannot turn the MMU on: {e:?}")));
+    arch::mmu::enable(&early)
+        .unwrap_or_else(|e| fatal(format_args!("cannot turn the MMU on: {e:?}")));
     let heap = memory
         .allocate(HEAP_SIZE, 2 << 20, Use::KernelHeap)
         .unwrap_or_else(|e| fatal(format_args!("no room for the kernel heap: {e:?}")));

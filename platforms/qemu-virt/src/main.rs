@@ -13,8 +13,8 @@
 
 use hv_core::platform::Uart;
 use hv_core::range::PhysRange;
-use hv_kernel::{Early, Platform};
 use hv_kernel::console::Console;
+use hv_kernel::{Early, Platform};
 
 include!(concat!(env!("OUT_DIR"), "/platform.rs"));
 
