@@ -83,12 +83,7 @@ pub(crate) fn build_kernel(
     platform: &Platform,
     variant: Variant,
 ) -> Result<Vec<u8>> {
-    let folder = if variant.fault_injection {
-        "kernel-fault-injection"
-    } else {
-        "kernel"
-    };
-    let (mut cargo, out) = cargo(tools, "build", folder);
+    let (mut cargo, _) = cargo(tools, "build", kernel_folder(variant));
     cargo.args(["--package", &platform.package, "--bin", &platform.binary]);
     if variant.release {
         cargo.arg("--release");
@@ -97,10 +92,25 @@ pub(crate) fn build_kernel(
         cargo.args(["--features", "fault-injection"]);
     }
     run_cargo(cargo, "the kernel")?;
-    let elf_path = out.join(profile(variant)).join(&platform.binary);
+    let elf_path = kernel_elf(tools, platform, variant);
     let elf =
         std::fs::read(&elf_path).map_err(|e| error!("cannot read {}: {e}", elf_path.display()))?;
     flatten(&elf).map_err(|e| error!("{}: {e}", elf_path.display()))
+}
+
+/// Where [`build_kernel`] leaves the kernel's ELF file (linked at 0, with
+/// its symbols) before flattening it: for tests that need a symbol's offset.
+pub(crate) fn kernel_elf(tools: &Tools, platform: &Platform, variant: Variant) -> PathBuf {
+    let (_, out) = cargo(tools, "build", kernel_folder(variant));
+    out.join(profile(variant)).join(&platform.binary)
+}
+
+fn kernel_folder(variant: Variant) -> &'static str {
+    if variant.fault_injection {
+        "kernel-fault-injection"
+    } else {
+        "kernel"
+    }
 }
 
 fn profile(variant: Variant) -> &'static str {

@@ -10,6 +10,7 @@
 //! for what a file cannot say.
 
 mod demo;
+mod exclusives;
 mod expect;
 mod handmade;
 mod health;
@@ -687,6 +688,14 @@ fn system_tests() -> Vec<SystemTest> {
         SystemTest {
             name: "demo-rpi4",
             run: rpi4::demo,
+        },
+        SystemTest {
+            name: "no-exclusives-before-mmu-virt-4-cores",
+            run: exclusives::virt,
+        },
+        SystemTest {
+            name: "no-exclusives-before-mmu-rpi4",
+            run: exclusives::rpi4,
         },
         SystemTest {
             name: "linux-rtc-passthrough",
