@@ -58,8 +58,11 @@ hv_boot_primary:
     mov     x10, #0x45                  // LC (64-bit), C (reset), E (enable)
     orr     x9, x9, x10
     msr     pmcr_el0, x9
-    ldr     x9, ={sctlr}                // EL2: MMU and caches off, known state
-    msr     sctlr_el2, x9
+    ic      iallu                       // nothing the loader left behind
+    dsb     nsh
+    isb
+    ldr     x9, ={sctlr}                // EL2: MMU and data cache off, known state,
+    msr     sctlr_el2, x9               // instruction cache on
     movz    x9, #{cptr_low}             // FP/SIMD trapped: the kernel never uses them;
     movk    x9, #{cptr_high}, lsl #16   // activity monitors trapped
     msr     cptr_el2, x9
@@ -132,6 +135,9 @@ bulkhead_secondary_entry:
     msr     daifset, #0xf
     msr     spsel, #1
     mov     x19, x0                     // x19 = core index
+    ic      iallu
+    dsb     nsh
+    isb
     ldr     x9, ={sctlr}
     msr     sctlr_el2, x9
     movz    x9, #{cptr_low}
