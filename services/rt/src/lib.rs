@@ -130,6 +130,23 @@ macro_rules! device {
     };
 }
 
+/// Where the board's console UART is, as a [`shared::Window`] whose `ipa` is
+/// its physical address: `svc_rt::board_console!()`. No partition but its
+/// driver is given it; the test programs that write to it anyway (and must
+/// fault) use this to find it on whichever board they are built for. `cargo
+/// xtask` passes `BULKHEAD_BOARD_CONSOLE` to every program's build.
+#[macro_export]
+macro_rules! board_console {
+    () => {
+        const {
+            $crate::shared::Window::parse(env!(
+                "BULKHEAD_BOARD_CONSOLE",
+                "the board has no console UART, or this program was not built by cargo xtask"
+            ))
+        }
+    };
+}
+
 /// The clients of the endpoint channel `NAME` that this partition serves,
 /// as the text [`clients::parse`] reads: `svc_rt::clients!(LOG)`. `cargo
 /// xtask` passes `BULKHEAD_CLIENTS_<NAME>` to the build of the endpoint's

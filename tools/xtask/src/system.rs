@@ -186,7 +186,11 @@ impl System {
     ///   whom it watches without knowing their names in its source);
     /// - `BULKHEAD_SETTING_<KEY>=<value>` for each of its `settings`, which
     ///   `svc_rt::setting!` reads (a partition with settings has a program of
-    ///   its own).
+    ///   its own);
+    /// - `BULKHEAD_BOARD_CONSOLE=<address>:<size>`: where the board's console
+    ///   UART is (the platform's, the same for every partition), which
+    ///   `svc_rt::board_console!` reads: for the test programs that touch it
+    ///   without having been given it, on whichever board they run.
     pub(crate) fn partition_environment(&self, index: usize) -> Vec<(String, String)> {
         let manifest = &self.compiled.manifest;
         let variable = |prefix: &str, name: &str| {
@@ -314,6 +318,12 @@ impl System {
         for (key, value) in self.compiled.settings.get(index).into_iter().flatten() {
             environment.push((variable("SETTING", key), value.clone()));
         }
+        if let Some((base, size)) = self.platform.console {
+            environment.push((
+                "BULKHEAD_BOARD_CONSOLE".to_owned(),
+                format!("{base}:{size}"),
+            ));
+        }
         environment
     }
 
@@ -401,6 +411,9 @@ pub(crate) struct Platform {
     pub(crate) qemu_cpu: String,
     /// Where RAM starts on this machine under QEMU.
     pub(crate) ram_base: u64,
+    /// The kernel's console UART: its physical address and size, if the
+    /// board has one.
+    pub(crate) console: Option<(u64, u64)>,
 }
 
 impl Platform {
@@ -434,6 +447,7 @@ impl Platform {
             qemu_machine: qemu.machine,
             qemu_cpu: qemu.cpu,
             ram_base: qemu.ram_base,
+            console: file.console.map(|c| (c.span.base, c.span.size)),
         })
     }
 }

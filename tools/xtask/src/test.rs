@@ -31,6 +31,7 @@ use crate::qemu::{self, Gic, Machine, Outcome, RunSpec, Verdict};
 use crate::setup::{self, TARGET, Toolchain, Tools};
 use crate::system::{Platform, System};
 use crate::{Result, error};
+use expect::{Board, Shape};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
@@ -190,31 +191,52 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             },
         )
     };
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    // An expectation file's test runs if its name or its system's matches.
+    let wanted_run = |file: &expect::ExpectFile, spec: &expect::MachineSpec| {
+        wanted(&spec.name) || wanted(&file.system)
+    };
+    let pi = Platform::load(crate::rpi4::PLATFORM);
     let expected = expect::discover(&crate::root().join("tests/qemu")).map_err(|e| error!("{e}"));
     let images = normal.and_then(|n| {
         let expected = expected?;
         let mut names: Vec<&str> = SYSTEMS.to_vec();
-        names.extend(expected.iter().map(|e| e.system.as_str()));
+        names.extend(
+            expected
+                .iter()
+                .filter(|e| e.machines.iter().any(|m| m.shape.board() == Board::Virt))
+                .map(|e| e.system.as_str()),
+        );
         names.sort_unstable();
         names.dedup();
         let systems = names
             .into_iter()
             .map(|name| Ok((name.to_owned(), system(name)?)))
             .collect::<Result<BTreeMap<_, _>>>()?;
-        Ok((n, faulty?, systems, expected))
+        // The Pi's images: only those of the Pi runs that will run.
+        let pi_systems = expected
+            .iter()
+            .filter(|e| {
+                e.machines
+                    .iter()
+                    .any(|m| m.shape.board() == Board::Rpi4 && wanted_run(e, m))
+            })
+            .map(|e| Ok((e.system.clone(), rpi4::system_image(&tools, &e.system)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok((n, faulty?, systems, pi_systems, pi?, expected))
     });
     match images {
-        Ok((normal, faulty, systems, expected)) => {
+        Ok((normal, faulty, systems, pi_systems, pi, expected)) => {
             tally.record("build::kernel-images", Ok(String::new()), started.elapsed());
             let context = Context {
                 tools: &tools,
                 platform: &platform,
+                pi: &pi,
                 normal,
                 faulty,
                 systems,
-            };
-            let wanted = |name: &str| {
-                filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+                pi_systems,
             };
             for test in system_tests() {
                 if !wanted(test.name) {
@@ -224,13 +246,13 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
                 let result = (test.run)(&context);
                 tally.record(&format!("system::{}", test.name), result, started.elapsed());
             }
-            for expect in &expected {
-                for spec in &expect.machines {
-                    if !wanted(&spec.name) {
+            for file in &expected {
+                for spec in &file.machines {
+                    if !wanted_run(file, spec) {
                         continue;
                     }
                     let started = Instant::now();
-                    let result = run_expected(&context, expect, spec);
+                    let result = run_expected(&context, file.on(spec.shape.board()), spec);
                     tally.record(&format!("system::{}", spec.name), result, started.elapsed());
                 }
             }
@@ -415,6 +437,8 @@ fn placeholder_environment() -> Vec<(String, &'static str)> {
         ("BULKHEAD_WAITS", "1"),
         // A health monitor's partitions (services/monitor).
         ("BULKHEAD_CONTROLS", "partition:0"),
+        // The board's console UART (`board_console!()`).
+        ("BULKHEAD_BOARD_CONSOLE", "150994944:4096"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -539,6 +563,8 @@ fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 struct Context<'a> {
     tools: &'a Tools,
     platform: &'a Platform,
+    /// The Raspberry Pi 4's platform (`crate::rpi4`).
+    pi: &'a Platform,
     /// The kernel alone.
     normal: PathBuf,
     /// The kernel alone, with fault injection.
@@ -546,6 +572,9 @@ struct Context<'a> {
     /// The image of each of [`SYSTEMS`] and of each system with an
     /// expectation file, by name.
     systems: BTreeMap<String, PathBuf>,
+    /// The image built for the Pi of each system with an expectation file
+    /// whose Pi runs were asked for, by name.
+    pi_systems: BTreeMap<String, PathBuf>,
 }
 
 impl Context<'_> {
@@ -556,6 +585,18 @@ impl Context<'_> {
             .get(name)
             .cloned()
             .ok_or_else(|| format!("no image of system `{name}` was built"))
+    }
+
+    /// The image of system `name` built for `board`.
+    fn system_on(&self, name: &str, board: Board) -> std::result::Result<PathBuf, String> {
+        match board {
+            Board::Virt => self.system(name),
+            Board::Rpi4 => self
+                .pi_systems
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no image of system `{name}` was built for the rpi4")),
+        }
     }
 }
 
@@ -643,27 +684,27 @@ fn system_tests() -> Vec<SystemTest> {
         },
         SystemTest {
             name: "demo-output-gicv3-4-cores",
-            run: |c| demo::output(c, Gic::V3, 4),
+            run: |c| demo::output(c, &virt(Gic::V3, 4, "1G")),
         },
         SystemTest {
             name: "demo-output-gicv2-1-core",
-            run: |c| demo::output(c, Gic::V2, 1),
+            run: |c| demo::output(c, &virt(Gic::V2, 1, "1G")),
         },
         SystemTest {
             name: "demo-input-gicv3-4-cores",
-            run: |c| demo::input(c, Gic::V3, 4),
+            run: |c| demo::input(c, &virt(Gic::V3, 4, "1G")),
         },
         SystemTest {
             name: "demo-input-gicv2-1-core",
-            run: |c| demo::input(c, Gic::V2, 1),
+            run: |c| demo::input(c, &virt(Gic::V2, 1, "1G")),
         },
         SystemTest {
             name: "demo-prompt-gicv3-4-cores",
-            run: |c| demo::prompt(c, Gic::V3, 4),
+            run: |c| demo::prompt(c, &virt(Gic::V3, 4, "1G")),
         },
         SystemTest {
             name: "demo-prompt-gicv2-1-core",
-            run: |c| demo::prompt(c, Gic::V2, 1),
+            run: |c| demo::prompt(c, &virt(Gic::V2, 1, "1G")),
         },
         SystemTest {
             name: "linux-shell-gicv3-4-cores",
@@ -698,6 +739,10 @@ fn system_tests() -> Vec<SystemTest> {
             run: exclusives::rpi4,
         },
         SystemTest {
+            name: "demo-input-rpi4",
+            run: |c| demo::input(c, &Shape::Rpi4),
+        },
+        SystemTest {
             name: "linux-rtc-passthrough",
             run: |c| linux::rtc_passthrough(c, Gic::V3, 2),
         },
@@ -713,6 +758,31 @@ fn machine<'a>(c: &'a Context<'_>, gic: Gic, smp: u32, memory: &str) -> Machine<
         memory: memory.into(),
         ..Machine::default_for(c.platform)
     }
+}
+
+/// QEMU's virt of that shape, as an expectation file's `test` line says it.
+fn virt(gic: Gic, smp: u32, memory: &str) -> Shape {
+    Shape::Virt {
+        gic,
+        smp,
+        memory: memory.to_owned(),
+    }
+}
+
+/// The machine `shape` describes, booting `kernel`: QEMU's virt of that
+/// shape, or the board as `crate::rpi4` makes it.
+fn board_machine<'a>(
+    c: &'a Context<'_>,
+    shape: &Shape,
+    kernel: PathBuf,
+) -> std::result::Result<Machine<'a>, String> {
+    Ok(match shape {
+        Shape::Virt { gic, smp, memory } => Machine {
+            kernel: Some(kernel),
+            ..machine(c, *gic, *smp, memory)
+        },
+        Shape::Rpi4 => crate::rpi4::machine(c.pi, kernel).map_err(|e| format!("FAILED: {e}"))?,
+    })
 }
 
 fn start(
@@ -1045,10 +1115,8 @@ fn run_expected(
     expect: &expect::Expect,
     spec: &expect::MachineSpec,
 ) -> std::result::Result<String, String> {
-    let machine = Machine {
-        kernel: Some(c.system(&expect.system)?),
-        ..machine(c, spec.gic, spec.smp, &spec.memory)
-    };
+    let kernel = c.system_on(&expect.system, spec.shape.board())?;
+    let machine = board_machine(c, &spec.shape, kernel)?;
     let run = RunSpec {
         timeout: Some(expect.timeout),
         until_all: expect.until.clone(),

@@ -15,8 +15,9 @@ svc_rt::entry!(main);
 
 /// Signalled by jammer once the UART is jammed.
 const GO: CapSlot = svc_rt::cap!(GO);
-/// Where QEMU virt's PL011 is (platforms/qemu-virt/platform.toml).
-const UART: usize = 0x0900_0000;
+/// The board's console PL011 (its platform.toml's `[console]`), tried at
+/// its physical address.
+const UART: usize = svc_rt::board_console!().ipa as usize;
 
 fn main(start: svc_rt::Start) -> ! {
     let _ = call::wait(GO);

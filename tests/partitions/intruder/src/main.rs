@@ -10,8 +10,9 @@ use svc_rt::mmio::Device;
 
 svc_rt::entry!(main);
 
-/// The PL011 on QEMU's virt machine (platforms/qemu-virt/platform.toml).
-const UART: usize = 0x0900_0000;
+/// The board's console PL011 (its platform.toml's `[console]`), tried at
+/// its physical address.
+const UART: usize = svc_rt::board_console!().ipa as usize;
 
 fn main(start: svc_rt::Start) -> ! {
     svc_rt::println!("writing to the UART at {UART:#x} without a capability");

@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use hv_abi::console::READY;
 
-use super::{Context, machine, ran_clean, start};
-use crate::qemu::{Gic, Machine, Outcome, RunSpec};
+use super::expect::{Board, Shape};
+use super::{Context, board_machine, ran_clean, rpi4, start};
+use crate::qemu::{Outcome, RunSpec};
 use crate::system::System;
 use crate::transcript::{Line, Writer};
 
@@ -126,11 +127,13 @@ impl Demo {
     }
 }
 
-fn boot(c: &Context<'_>, gic: Gic, smp: u32, spec: RunSpec) -> Result<Outcome, String> {
-    let machine = Machine {
-        kernel: Some(c.system("demo")?),
-        ..machine(c, gic, smp, "1G")
+fn boot(c: &Context<'_>, shape: &Shape, spec: RunSpec) -> Result<Outcome, String> {
+    let kernel = match shape.board() {
+        Board::Virt => c.system("demo")?,
+        // The manifest's numbers are the board's too: one manifest.
+        Board::Rpi4 => rpi4::demo_image(c)?.1,
     };
+    let machine = board_machine(c, shape, kernel)?;
     let outcome = start(c, &machine, spec)?;
     ran_clean(&outcome)?;
     let show = || format!("--- console ---\n{}", outcome.console);
@@ -336,7 +339,7 @@ fn ping_lines(count: usize) -> Vec<String> {
 
 /// The demo until ping, producer and consumer are done: every partition's
 /// lines arrive whole, prefixed and in order.
-pub(super) fn output(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
+pub(super) fn output(c: &Context<'_>, shape: &Shape) -> Result<String, String> {
     let demo = Demo::load()?;
     let consumer_done = format!("done, all {RECORDS} records arrived in order and intact");
     let producer_done = format!("done, {RECORDS} records written");
@@ -349,7 +352,7 @@ pub(super) fn output(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Stri
         ],
         ..RunSpec::default()
     };
-    let outcome = boot(c, gic, smp, spec)?;
+    let outcome = boot(c, shape, spec)?;
     let lines = lines_by_partition(&outcome, &demo)?;
     exactly(&lines, "console", &demo.console_start(), None)?;
     let ping_count = lines.finished.get("ping").map_or(0, Vec::len);
@@ -407,7 +410,7 @@ pub(super) fn output(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Stri
 /// Ctrl-A gives ping the focus and a line is typed, which echo must never
 /// see; then echo gets the focus (its prompt shows again) and a line typed
 /// to it is echoed as it is typed and comes back.
-pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
+pub(super) fn input(c: &Context<'_>, shape: &Shape) -> Result<String, String> {
     let demo = Demo::load()?;
     let ping = demo.key("ping")?;
     let echo = demo.key("echo")?;
@@ -428,7 +431,7 @@ pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
         until: Some(format!("[echo] echo: hello bulkhead\r\n[echo] {PROMPT}")),
         ..RunSpec::default()
     };
-    let outcome = boot(c, gic, smp, spec)?;
+    let outcome = boot(c, shape, spec)?;
     let lines = lines_by_partition(&outcome, &demo)?;
     let mut console = demo.console_start();
     console.push(format!("focus: {ping} ping"));
@@ -460,7 +463,7 @@ pub(super) fn input(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Strin
 /// and a key that names no client, the partitions' lines) is printed whole
 /// on its own line, with the prompt and what was typed so far printed again
 /// after it.
-pub(super) fn prompt(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, String> {
+pub(super) fn prompt(c: &Context<'_>, shape: &Shape) -> Result<String, String> {
     let demo = Demo::load()?;
     let reminder = demo.reminder();
     let consumer_done =
@@ -484,7 +487,7 @@ pub(super) fn prompt(c: &Context<'_>, gic: Gic, smp: u32) -> Result<String, Stri
         ],
         ..RunSpec::default()
     };
-    let outcome = boot(c, gic, smp, spec)?;
+    let outcome = boot(c, shape, spec)?;
     let lines = lines_by_partition(&outcome, &demo)?;
     let mut console = demo.console_start();
     console.push(reminder);

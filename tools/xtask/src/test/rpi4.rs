@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::{Context, expect_lines, ran_clean, start};
 use crate::image::{self, Variant};
 use crate::qemu::{Machine, RunSpec, Verdict};
+use crate::setup::Tools;
 use crate::system::{GuestChoice, Platform, System};
 
 /// How long a run may take: the spin table, four cores and QEMU 10's
@@ -74,6 +75,18 @@ pub(super) fn demo_image(c: &Context<'_>) -> Result<(System, std::path::PathBuf)
         .map_err(|e| e.to_string())?;
     let kernel = image::build_system(c.tools, &system, RELEASE).map_err(|e| e.to_string())?;
     Ok((system, kernel))
+}
+
+/// `tests/qemu/<name>.toml`, unchanged, built for the Pi: for an
+/// expectation file's runs on the rpi4 (`expect::Shape::Rpi4`). A manifest
+/// names devices by the names the platforms give them, so one that uses a
+/// device the Pi lacks fails here, with the manifest's error.
+pub(super) fn system_image(tools: &Tools, name: &str) -> crate::Result<std::path::PathBuf> {
+    let path = crate::root()
+        .join("tests/qemu")
+        .join(format!("{name}.toml"));
+    let system = System::load_for(&path, &GuestChoice::default(), Some(crate::rpi4::PLATFORM))?;
+    image::build_system(tools, &system, RELEASE)
 }
 
 /// `systems/demo.toml`, unchanged, built for the Pi: IPC, shared memory and
