@@ -22,6 +22,8 @@ use crate::qemu::{self, Gic, Machine, RunSpec};
 use crate::system::{GuestChoice, Platform, System};
 use crate::{Result, error, setup};
 
+mod peers;
+
 /// Where a benchmark's number comes from.
 enum Source {
     /// The kernel alone; its console line `<prefix>N<suffix>`.
@@ -184,6 +186,10 @@ struct Images {
 /// Runs every benchmark (or, given an argument, those whose name contains
 /// it) and prints a table.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
+    // `--peers`: the probe guest under Bulkhead and under Xen, side by side.
+    if args.iter().any(|a| a == "--peers") {
+        return peers::main();
+    }
     if let Some(extra) = args.get(1) {
         return Err(error!(
             "`cargo xtask bench` takes at most one argument (a filter), not also `{extra}`"

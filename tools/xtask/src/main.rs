@@ -100,6 +100,8 @@ Commands:
   bench
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run
         twice to prove it repeatable, against the budgets in bench.rs.
+        `bench --peers`: the probe guest under Bulkhead and under Xen 4.17
+        (Debian's, as dom0) in the same QEMU, side by side with the ratio.
   fuzz TARGET [--time SECS]
         Run one fuzz target under libFuzzer (cargo-fuzz on the nightly
         toolchain, installed into target/tools on first use) for SECS seconds
