@@ -81,8 +81,15 @@ static CONSOLE: EarlyOnce<Pl011> = EarlyOnce::new();
 /// The PL011 that `uart` describes, set up as the console, after
 /// `prepare` (what the board must do first, such as routing the UART to its
 /// pins). Only the first call's UART is used: the kernel has one console.
-/// Called on the boot core, before the MMU is on.
-pub fn pl011(early: &Early, uart: &Uart, prepare: impl FnOnce()) -> &'static Pl011 {
+/// Called on the boot core, before the MMU is on. With `clock_hz` (the
+/// board's `platform.toml` `clock-hz`) the kernel sets the line itself,
+/// 115200 8N1; without, it keeps what the loader set.
+pub fn pl011(
+    early: &Early,
+    uart: &Uart,
+    clock_hz: Option<u32>,
+    prepare: impl FnOnce(),
+) -> &'static Pl011 {
     CONSOLE.call_once(early, || {
         prepare();
         let base = uart.registers.start() as usize;
@@ -95,7 +102,10 @@ pub fn pl011(early: &Early, uart: &Uart, prepare: impl FnOnce()) -> &'static Pl0
             uart: drv_pl011::Pl011::new(registers),
             transmitter: spin::Mutex::new(Transmitter::new()),
         };
-        pl011.uart.enable();
+        match clock_hz {
+            Some(clock) => pl011.uart.enable_at(clock),
+            None => pl011.uart.enable(),
+        }
         pl011
     })
 }

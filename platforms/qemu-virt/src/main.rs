@@ -35,7 +35,7 @@ impl Platform for QemuVirt {
     const DEVICES: &'static [hv_core::devices::Peripheral] = DEVICES;
 
     fn console(early: &Early, uart: &Uart) -> &'static dyn Console {
-        plat_pl011_console::pl011(early, uart, || {})
+        plat_pl011_console::pl011(early, uart, CONSOLE_CLOCK_HZ, || {})
     }
 }
 

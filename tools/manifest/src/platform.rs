@@ -83,6 +83,11 @@ pub struct Console {
     pub span: Span,
     /// Its interrupt (a GIC INTID, a shared peripheral interrupt).
     pub intid: u32,
+    /// Its reference clock in Hz (`clock-hz`), if the kernel must set its
+    /// baud rate itself: on boards whose firmware leaves the console UART
+    /// unprogrammed (the Pi 4's PL011). Without it the kernel keeps the
+    /// loader's settings.
+    pub clock_hz: Option<u32>,
 }
 
 /// How `cargo xtask` runs the board under QEMU (`[qemu]`).
@@ -174,8 +179,11 @@ impl Platform {
              /// The size of the console UART's register block.\n\
              const CONSOLE_SIZE: u64 = {:#x};\n\
              /// The console UART's interrupt.\n\
-             const CONSOLE_INTID: u32 = {};\n",
-            console.span.base, console.span.size, console.intid,
+             const CONSOLE_INTID: u32 = {};\n\
+             /// The console UART's reference clock in Hz, if the kernel sets\n\
+             /// its baud rate (platform.toml `clock-hz`).\n\
+             const CONSOLE_CLOCK_HZ: Option<u32> = {:?};\n",
+            console.span.base, console.span.size, console.intid, console.clock_hz,
         );
         // The devices partitions may own: the kernel refuses a boot package
         // that gives any other (hv_core::devices).
@@ -363,7 +371,7 @@ fn read_qemu(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Qemu
 
 /// `[console]`: the UART the kernel prints through.
 fn read_console(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Console> {
-    let help = "`[console]` takes `compatible`, `base`, `size` and `intid`";
+    let help = "`[console]` takes `compatible`, `base`, `size`, `intid` and `clock-hz`";
     let mut table = root
         .get("console")?
         .table(sink, "the `[console]` table", help)?;
@@ -386,11 +394,24 @@ fn read_console(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<C
             )
         })
         .and_then(|intid| u32::try_from(intid.value).ok());
-    table.finish(sink, &["compatible", "base", "size", "intid"]);
+    let clock_hz = match table.get("clock-hz") {
+        None => Some(None),
+        Some(field) => field
+            .integer_in(
+                sink,
+                1_000_000..=1_000_000_000,
+                "clock",
+                "`clock-hz` is the UART's reference clock in Hz (the Pi 4's PL011: 48000000)",
+            )
+            .and_then(|clock| u32::try_from(clock.value).ok())
+            .map(Some),
+    };
+    table.finish(sink, &["compatible", "base", "size", "intid", "clock-hz"]);
     Some(Console {
         compatible: compatible?.value,
         span: span?,
         intid: intid?,
+        clock_hz: clock_hz?,
     })
 }
 
@@ -708,6 +729,7 @@ mod tests {
                     size: 0x1000
                 },
                 intid: 33,
+                clock_hz: None,
             })
         );
         assert_eq!(platform.cores, 4);
@@ -735,15 +757,17 @@ mod tests {
     /// and devices, from its file; a board without a console gets none.
     #[test]
     fn kernel_constants_come_from_the_file() {
-        for (board, console, uart0) in [
+        for (board, console, clock, uart0) in [
             (
                 "qemu-virt",
                 "0x9000000",
+                "None",
                 "base: 0x9000000, size: 0x1000, irqs: &[33]",
             ),
             (
                 "rpi4",
                 "0xfe201000",
+                "Some(48000000)",
                 "base: 0xfe201000, size: 0x1000, irqs: &[153]",
             ),
         ] {
@@ -751,6 +775,10 @@ mod tests {
             let out = Platform::read(&path).unwrap().kernel_constants().unwrap();
             assert!(
                 out.contains(&format!("const CONSOLE_BASE: u64 = {console};")),
+                "{out}"
+            );
+            assert!(
+                out.contains(&format!("const CONSOLE_CLOCK_HZ: Option<u32> = {clock};")),
                 "{out}"
             );
             assert!(
