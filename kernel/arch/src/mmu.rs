@@ -113,8 +113,8 @@ pub fn build(
 /// Everything core 0 wrote with its MMU off went straight to memory, but its
 /// caches may still hold older copies of those lines from the loader (which
 /// cleaned them, as the boot protocol asks): they are invalidated first, the
-/// whole image (tables, stacks, data) and the device tree, so that no stale
-/// line hides what was written.
+/// image's writable parts (tables, stacks, data) and the device tree, so
+/// that no stale line hides what was written.
 pub fn enable(early: &Early) -> Result<(), MmuError> {
     if STATE.load(Ordering::Acquire) != BUILT {
         return Err(MmuError::WrongOrder);
@@ -150,8 +150,12 @@ pub fn enable(early: &Early) -> Result<(), MmuError> {
         sctlr,
     });
     let params = crate::boot::params();
-    let whole = params.image.whole;
-    insn::dc_ivac_range(whole.start() as usize, whole.size() as usize);
+    // What was written with the MMU off: the relocated GOT (the end of
+    // `rodata`), data, .bss, the stacks and the tables. Code and the boot
+    // package were only read.
+    for written in [params.image.rodata, params.image.data] {
+        insn::dc_ivac_range(written.start() as usize, written.size() as usize);
+    }
     if let Ok(tree) = params.device_tree {
         insn::dc_ivac_range(tree.as_ptr() as usize, tree.len());
     }

@@ -33,7 +33,10 @@ mod system;
 pub use boot::start;
 
 pub use hv_arch_aarch64::early::Early;
+// For `board!`, which platform crates expand.
 use hv_core::platform::Uart;
+#[doc(hidden)]
+pub use {hv_arch_aarch64 as __arch, hv_core as __core};
 
 /// What a board gives the kernel.
 pub trait Platform {
@@ -56,4 +59,47 @@ pub trait Platform {
     /// `hv_arch_aarch64::early::EarlyOnce` are what may be used); the kernel
     /// maps `uart.registers` as device memory before turning the MMU on.
     fn console(early: &Early, uart: &Uart) -> &'static dyn console::Console;
+}
+
+/// Defines a board: a unit struct named `$board` that implements
+/// [`Platform`] with the facts its `platform.toml` gave the build (the
+/// constants `hv_manifest::platform::Platform::build_script` writes, which
+/// the crate must `include!` first: `NAME`, `CONSOLE`, `CONSOLE_CLOCK_HZ`,
+/// `DEVICES`), and whose console is what `$console` makes of the
+/// [`Early`] token, the console UART and its clock; and names
+/// [`start`] for it as the kernel entry.
+///
+/// ```ignore
+/// include!(concat!(env!("OUT_DIR"), "/platform.rs"));
+///
+/// hv_kernel::board! {
+///     /// QEMU's `virt` machine.
+///     QemuVirt,
+///     console: |early, uart, clock| plat_pl011_console::pl011(early, uart, clock, || {}),
+/// }
+/// ```
+///
+/// The kernel entry exports one unmangled function, so the crate must
+/// allow the `unsafe_code` lint for it.
+#[macro_export]
+macro_rules! board {
+    ($(#[$meta:meta])* $board:ident, console: $console:expr $(,)?) => {
+        $(#[$meta])*
+        struct $board;
+
+        impl $crate::Platform for $board {
+            const NAME: &'static str = NAME;
+            const CONSOLE: $crate::__core::platform::Uart = CONSOLE;
+            const DEVICES: &'static [$crate::__core::devices::Peripheral] = DEVICES;
+
+            fn console(
+                early: &$crate::Early,
+                uart: &$crate::__core::platform::Uart,
+            ) -> &'static dyn $crate::console::Console {
+                ($console)(early, uart, CONSOLE_CLOCK_HZ)
+            }
+        }
+
+        $crate::__arch::kernel_entry!($crate::start::<$board>);
+    };
 }

@@ -17,10 +17,10 @@ use tock_registers::interfaces::ReadWriteable;
 use tock_registers::registers::ReadWrite;
 use tock_registers::{register_bitfields, register_structs};
 
-/// The PL011 that `uart` describes, set up as the console with GPIO 14 and
-/// 15 switched to it first.
-pub(crate) fn pl011(early: &Early, uart: &Uart) -> &'static Pl011 {
-    plat_pl011_console::pl011(early, uart, crate::CONSOLE_CLOCK_HZ, uart0_pins)
+/// The PL011 that `uart` describes, set up as the console (at `clock_hz`,
+/// the board's `clock-hz`) with GPIO 14 and 15 switched to it first.
+pub(crate) fn pl011(early: &Early, uart: &Uart, clock_hz: Option<u32>) -> &'static Pl011 {
+    plat_pl011_console::pl011(early, uart, clock_hz, uart0_pins)
 }
 
 /// The BCM2711's GPIO block, as the CPU sees it (the device tree's

@@ -174,7 +174,9 @@ impl Platform {
             ));
         };
         let mut out = format!(
-            "/// The console UART's registers (platform.toml `[console]`).\n\
+            "/// The board's name (platform.toml `name`).\n\
+             const NAME: &str = {:?};\n\
+             /// The console UART's registers (platform.toml `[console]`).\n\
              const CONSOLE_BASE: u64 = {:#x};\n\
              /// The size of the console UART's register block.\n\
              const CONSOLE_SIZE: u64 = {:#x};\n\
@@ -182,8 +184,14 @@ impl Platform {
              const CONSOLE_INTID: u32 = {};\n\
              /// The console UART's reference clock in Hz, if the kernel sets\n\
              /// its baud rate (platform.toml `clock-hz`).\n\
-             const CONSOLE_CLOCK_HZ: Option<u32> = {:?};\n",
-            console.span.base, console.span.size, console.intid, console.clock_hz,
+             const CONSOLE_CLOCK_HZ: Option<u32> = {:?};\n\
+             /// The console UART, as the kernel takes it.\n\
+             const CONSOLE: hv_core::platform::Uart =\n    \
+             match hv_core::range::PhysRange::new(CONSOLE_BASE, CONSOLE_SIZE) {{\n        \
+             Some(registers) => hv_core::platform::Uart {{ registers, irq: Some(CONSOLE_INTID) }},\n        \
+             None => panic!(\"platform.toml's console range overflows\"),\n    \
+             }};\n",
+            self.name, console.span.base, console.span.size, console.intid, console.clock_hz,
         );
         // The devices partitions may own: the kernel refuses a boot package
         // that gives any other (hv_core::devices).
