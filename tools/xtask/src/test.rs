@@ -93,6 +93,10 @@ fn unsafe_allowed(path: &str) -> bool {
         || path == "guests/probe/src/arch.rs"
 }
 
+/// The test that runs `cargo xtask bench --check`: every benchmark, twice,
+/// each figure against the baseline.
+const BENCH_CHECK: &str = "bench::check";
+
 #[derive(Default)]
 struct Tally {
     passed: usize,
@@ -262,6 +266,16 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             Err(e.to_string()),
             started.elapsed(),
         ),
+    }
+
+    // The bench's figures against the committed baseline (docs/benchmarks.md).
+    if wanted(BENCH_CHECK) {
+        let started = Instant::now();
+        tally.record(
+            BENCH_CHECK,
+            crate::bench::check_test(&tools),
+            started.elapsed(),
+        );
     }
 
     if !tally.failures.is_empty() {
