@@ -7,7 +7,8 @@
 //! each of which boots a real image and reads its console: those written in
 //! Rust ([`system_tests`]), then one per machine of every expectation file
 //! `tests/qemu/<system>.expect` ([`expect`]), with an [`EXTRA_CHECKS`] entry
-//! for what a file cannot say.
+//! for what a file cannot say; last `bench::check`, the bench's figures
+//! against the committed baseline (`cargo xtask bench --check`).
 
 mod demo;
 mod exclusives;
