@@ -358,6 +358,92 @@ pub(crate) fn register_loop(function: u64, count: u64) {
     }
 }
 
+/// Xen's hypercall instruction's immediate (`hvc #0xEA1`): the call's
+/// number goes in x16, its arguments in x0..x4, its result comes in x0.
+const XEN_HVC: u16 = 0xEA1;
+
+/// A Xen hypercall: `hvc #0xEA1` with x16 = `number` and x0..x2 = `args`;
+/// returns x0. Xen may clobber x1..x5 and x16 (its debug builds do), which
+/// is declared.
+pub(crate) fn xen_hypercall(number: u64, args: [u64; 3]) -> u64 {
+    let [mut x0, x1, x2] = args;
+    // SAFETY: a call to the hypervisor, which changes only the registers
+    // declared here, or stops this vCPU. The calls the probe makes read
+    // guest memory at most (a console write's buffer, which is borrowed
+    // for the call by [`xen_console_write`]).
+    unsafe {
+        asm!(
+            "hvc #{imm}",
+            imm = const XEN_HVC,
+            inout("x16") number => _,
+            inout("x0") x0, inout("x1") x1 => _, inout("x2") x2 => _,
+            out("x3") _, out("x4") _, out("x5") _,
+            options(nostack),
+        );
+    }
+    x0
+}
+
+/// Xen's `HYPERVISOR_console_io`.
+const XEN_CONSOLE_IO: u64 = 18;
+/// Its `CONSOLEIO_write`.
+const XEN_CONSOLEIO_WRITE: u64 = 0;
+
+/// Writes `text` to Xen's console (`HYPERVISOR_console_io`,
+/// `CONSOLEIO_write`): the hardware domain's text goes straight to Xen's
+/// serial console. The MMU is off, so the buffer's address is its guest
+/// physical address.
+pub(crate) fn xen_console_write(text: &[u8]) {
+    if !text.is_empty() {
+        xen_hypercall(
+            XEN_CONSOLE_IO,
+            [XEN_CONSOLEIO_WRITE, text.len() as u64, text.as_ptr() as u64],
+        );
+    }
+}
+
+/// `count` (at least 1) times: x16 = `number`, x0 = `argument`, `hvc
+/// #0xEA1` (a Xen hypercall that takes no pointer: `xen_version`).
+pub(crate) fn xen_hypercall_loop(number: u64, argument: u64, count: u64) {
+    // SAFETY: as for `xen_hypercall`, `count` times, with no pointer.
+    unsafe {
+        asm!(
+            "2:",
+            "mov x16, {f}",
+            "mov x0, {a}",
+            "hvc #{imm}",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            imm = const XEN_HVC,
+            f = in(reg) number,
+            a = in(reg) argument,
+            n = inout(reg) count.max(1) => _,
+            out("x0") _, out("x1") _, out("x2") _, out("x3") _,
+            out("x4") _, out("x5") _, out("x16") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`xen_hypercall_loop`] without the `hvc`: what the loop itself costs.
+pub(crate) fn xen_register_loop(number: u64, argument: u64, count: u64) {
+    // SAFETY: register moves and a branch.
+    unsafe {
+        asm!(
+            "2:",
+            "mov x16, {f}",
+            "mov x0, {a}",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            f = in(reg) number,
+            a = in(reg) argument,
+            n = inout(reg) count.max(1) => _,
+            out("x0") _, out("x16") _,
+            options(nomem, nostack),
+        );
+    }
+}
+
 /// `count` (at least 1) times: `ldr w0, [address]`; `false` (and nothing
 /// done) if `address` is unaligned or inside RAM.
 pub(crate) fn read_loop(address: u64, count: u64) -> bool {

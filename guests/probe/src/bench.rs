@@ -13,13 +13,18 @@
 //!   ahead, the probe waits in WFI; the interrupt handler reads the counter
 //!   once it has acknowledged the interrupt, and the latency is that reading
 //!   less the compare value. [`TIMER_ROUNDS`] rounds, averaged.
+//! - `gicd-read`: `ldr w0, [GICD + GICD_TYPER]`, a GIC distributor
+//!   register, which the monitor emulates (the same exit as `mmio-read`);
+//!   [`ITERATIONS`] reads, less the same loop with a `nop`, per read. Under
+//!   Xen ([`run_xen`]) Xen's vGIC answers it itself. It comes last, after
+//!   the timer, so that the earlier figures' runs are as they were.
 //!
 //! Lines: `bench counter <Hz> Hz, <n> iterations`, `bench hvc-null <t>
 //! ticks`, `bench mmio-read <t> ticks`, `bench vtimer <t> ticks` (each `<t>`
 //! with three decimals), `bench vtimer spread <min>..<max> ticks over <n>
-//! interrupts`, `bench done`. If a round's interrupt never comes: `bench
-//! vtimer: no interrupt within <n> ticks (round <r>)`, and the timer part
-//! stops.
+//! interrupts`, `bench gicd-read <t> ticks`, `bench done`. If a round's
+//! interrupt never comes: `bench vtimer: no interrupt within <n> ticks
+//! (round <r>)`, and the timer part stops.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -28,7 +33,7 @@ use hv_abi::vm::GUEST_UART;
 
 use crate::arch;
 use crate::console::{Milli, Signed, say};
-use crate::machine::Machine;
+use crate::machine::{Gic, Machine};
 
 /// Calls and reads measured.
 pub(crate) const ITERATIONS: u64 = 10_000;
@@ -102,6 +107,56 @@ pub(crate) fn run(machine: &Machine) {
 
     crate::gic::init(machine.gic);
     timer();
+    gicd_read(machine);
+    say!("bench done");
+}
+
+/// GICD_TYPER's offset in the GIC distributor.
+const GICD_TYPER: u64 = 0x4;
+
+/// Xen's `__HYPERVISOR_xen_version`.
+const XEN_VERSION: u64 = 17;
+/// Its `XENVER_version`: the version, major in bits 16 and up, minor below.
+const XENVER_VERSION: u64 = 0;
+
+/// `gicd-read`: `ldr w0, [GICD + GICD_TYPER]`, a read of the GIC
+/// distributor the hypervisor emulates (Bulkhead's monitor, Xen's vGIC);
+/// [`ITERATIONS`] reads less the same loop with a `nop`, per read.
+fn gicd_read(machine: &Machine) {
+    let distributor = match machine.gic {
+        Gic::V2 { distributor, .. } | Gic::V3 { distributor, .. } => distributor,
+    };
+    let typer = distributor + GICD_TYPER;
+    arch::read_loop(typer, WARM_UP);
+    arch::nop_loop(WARM_UP);
+    let reads = ticks(|| {
+        arch::read_loop(typer, ITERATIONS);
+    });
+    let empty = ticks(|| arch::nop_loop(ITERATIONS));
+    say!("bench gicd-read {} ticks", per_iteration(reads, empty));
+}
+
+/// `probe=bench` under Xen, as its hardware domain: `hvc-null` is Xen's
+/// `xen_version` (`XENVER_version`; `hvc #0xEA1`, x16 = 17, x0 = 0), Xen's
+/// cheapest hypercall; `gicd-read` and `vtimer` as under Bulkhead (Xen's
+/// vGIC answers the read and injects the timer's interrupt). There is no
+/// `mmio-read` (Xen keeps the PL011 for itself). Lines as [`run`]'s, and
+/// first `bench xen <major>.<minor>`.
+pub(crate) fn run_xen(machine: &Machine) {
+    say!(
+        "bench counter {} Hz, {ITERATIONS} iterations",
+        arch::counter_frequency()
+    );
+    let version = arch::xen_hypercall(XEN_VERSION, [XENVER_VERSION, 0, 0]);
+    say!("bench xen {}.{}", version >> 16, version & 0xffff);
+    arch::xen_hypercall_loop(XEN_VERSION, XENVER_VERSION, WARM_UP);
+    arch::xen_register_loop(XEN_VERSION, XENVER_VERSION, WARM_UP);
+    let calls = ticks(|| arch::xen_hypercall_loop(XEN_VERSION, XENVER_VERSION, ITERATIONS));
+    let empty = ticks(|| arch::xen_register_loop(XEN_VERSION, XENVER_VERSION, ITERATIONS));
+    say!("bench hvc-null {} ticks", per_iteration(calls, empty));
+    crate::gic::init(machine.gic);
+    timer();
+    gicd_read(machine);
     say!("bench done");
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! Output through the PL011 the monitor emulates at `GUEST_UART`.
+//! Output through the PL011 the monitor emulates at `GUEST_UART`, or,
+//! under Xen ([`use_xen`]), through Xen's console hypercall.
 //!
 //! Every register access traps to the monitor, which gathers the bytes and
 //! sends whole lines to the console service, where they appear as
@@ -8,6 +9,7 @@
 //! wrong answer cannot hang the probe).
 
 use core::fmt::{self, Write as _};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use hv_abi::vm::GUEST_UART;
 
@@ -20,11 +22,24 @@ const FR_TXFF: u32 = 1 << 5;
 /// Polls of FR before a byte is written anyway.
 const PATIENCE: u32 = 1000;
 
+/// Lines go to Xen's console, not the PL011.
+static XEN: AtomicBool = AtomicBool::new(false);
+
+/// From now on, lines go to Xen's console (`HYPERVISOR_console_io`): under
+/// Xen, as its hardware domain, the probe has no PL011 (Xen keeps it).
+pub(crate) fn use_xen() {
+    XEN.store(true, Ordering::Relaxed);
+}
+
 /// The UART, as a formatter.
 struct Uart;
 
 impl fmt::Write for Uart {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if XEN.load(Ordering::Relaxed) {
+            crate::arch::xen_console_write(text.as_bytes());
+            return Ok(());
+        }
         for byte in text.bytes() {
             for _ in 0..PATIENCE {
                 if crate::arch::read32(GUEST_UART + FR).is_none_or(|fr| fr & FR_TXFF == 0) {

@@ -103,6 +103,12 @@ pub(crate) fn device_at(tree: &'static [u8], base: u64) -> Option<DeviceNode> {
     })
 }
 
+/// Whether the device tree is Xen's for its hardware domain: it has a node
+/// compatible with `xen,xen` (`/hypervisor`).
+pub(crate) fn is_xen(tree: &'static [u8]) -> bool {
+    Fdt::new(tree).is_ok_and(|fdt| fdt.find_compatible(&["xen,xen"]).is_some())
+}
+
 /// Reads the device tree; the error says what is missing.
 pub(crate) fn read(tree: &'static [u8]) -> Result<Machine, &'static str> {
     let fdt = Fdt::new(tree).map_err(|_| "the device tree does not parse")?;

@@ -34,10 +34,11 @@
 //!   `probe: <attack>: <what happened>` ([`hostile`] lists them), then
 //!   `probe: hostile done`.
 //! - `bench`: the costs of a null hypercall, an MMIO read the monitor
-//!   answers and the virtual timer's delivery, in counter ticks with three
-//!   decimals: `probe: bench hvc-null <t> ticks`, `probe: bench mmio-read
-//!   <t> ticks`, `probe: bench vtimer <t> ticks`, then `probe: bench done`
-//!   ([`bench`] has the other lines).
+//!   answers, the virtual timer's delivery and a read of the GIC
+//!   distributor, in counter ticks with three decimals: `probe: bench
+//!   hvc-null <t> ticks`, `probe: bench mmio-read <t> ticks`, `probe: bench
+//!   vtimer <t> ticks`, `probe: bench gicd-read <t> ticks`, then `probe:
+//!   bench done` ([`bench`] has the other lines).
 //! - `passthrough=<hex>`: exercises the PL031 real-time clock passed
 //!   through to the guest at that address (`devices = ["rtc0"]` in the
 //!   manifest; QEMU `virt`'s is at 9010000): its device tree node, its
@@ -59,6 +60,12 @@
 //! command line has `probe=off` (the monitor then says `vmm: <name> powered
 //! off`; should the call return, `probe: SYSTEM_OFF returned x0 <n>`), else
 //! WFI forever.
+//!
+//! Under Xen (`cargo xtask bench --peers` boots it as Xen's hardware
+//! domain), the probe knows Xen by its device tree's node compatible with
+//! `xen,xen` and prints through Xen's console hypercall instead of the
+//! PL011 (which Xen keeps); its `bench` mode then times Xen's `xen_version`
+//! as the null hypercall and has no `mmio-read` ([`bench::run_xen`]).
 //!
 //! An exception the probe does not expect prints `probe: unexpected
 //! exception: ...` ([`trap`]) and a panic `probe: panic: <message>`; both
@@ -154,6 +161,10 @@ extern "C" fn probe_main(device_tree: u64) -> ! {
     let Some(tree) = arch::device_tree(device_tree) else {
         cannot_start(format_args!("no device tree at {device_tree:#x}"))
     };
+    let xen = machine::is_xen(tree);
+    if xen {
+        console::use_xen();
+    }
     let machine = match machine::read(tree) {
         Ok(machine) => machine,
         Err(why) => cannot_start(format_args!("{why}")),
@@ -183,6 +194,7 @@ extern "C" fn probe_main(device_tree: u64) -> ! {
             Mode::Scan(value) => marker::scan(&ram, value),
             Mode::Passthrough(value) => passthrough::run(&machine, value),
             Mode::Hostile => hostile::run(&ram),
+            Mode::Bench if xen => bench::run_xen(&machine),
             Mode::Bench => bench::run(&machine),
             Mode::Idle => {
                 say!("idle");

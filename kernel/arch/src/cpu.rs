@@ -2,8 +2,8 @@
 //! This core: who it is, what it can do, and how it waits.
 
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTPCT_EL0, DAIF, HCR_EL2, ID_AA64MMFR0_EL1, MPIDR_EL1, ReadWriteable, Readable,
-    SCTLR_EL2,
+    CNTFRQ_EL0, CNTPCT_EL0, CurrentEL, DAIF, HCR_EL2, ID_AA64MMFR0_EL1, MPIDR_EL1, ReadWriteable,
+    Readable, SCTLR_EL2,
 };
 
 /// This core's MPIDR affinity fields (Aff3..Aff0), as the device tree's `cpu`
@@ -34,9 +34,12 @@ pub fn physical_address_bits() -> u32 {
 /// only once its MMU and data cache are on, so that the kernel's memory is
 /// Normal and cacheable (see [`crate::early`]). Before, the only core
 /// running is the boot core (or a secondary in its first instructions, which
-/// take no lock).
+/// take no lock). A kernel entered at EL1 (which only says it cannot boot)
+/// cannot read SCTLR_EL2, and its MMU is not its own: no.
 pub fn exclusives_work() -> bool {
-    SCTLR_EL2.is_set(SCTLR_EL2::M) && SCTLR_EL2.is_set(SCTLR_EL2::C)
+    CurrentEL.read(CurrentEL::EL) == 2
+        && SCTLR_EL2.is_set(SCTLR_EL2::M)
+        && SCTLR_EL2.is_set(SCTLR_EL2::C)
 }
 
 /// Parks this core for good: it waits for events that never call it back.

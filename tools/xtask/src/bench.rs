@@ -28,6 +28,8 @@ use crate::setup::Toolchain;
 use crate::system::{GuestChoice, Platform, System};
 use crate::{Result, error, setup};
 
+mod peers;
+
 /// Where a benchmark's number comes from.
 enum Source {
     /// The kernel alone; its console line `<prefix>N<suffix>`.
@@ -215,6 +217,9 @@ struct Options {
     check: bool,
     /// `--update-baseline`: write them into the baseline.
     update: bool,
+    /// `--peers`: the probe guest under Bulkhead and under Xen, side by
+    /// side ([`peers`]), instead.
+    peers: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -223,6 +228,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match arg.as_str() {
             "--check" => options.check = true,
             "--update-baseline" => options.update = true,
+            "--peers" => options.peers = true,
             flag if flag.starts_with('-') => {
                 return Err(error!(
                     "unknown option `{flag}` of `cargo xtask bench`; try `cargo xtask help`"
@@ -246,6 +252,9 @@ fn parse(args: &[String]) -> Result<Options> {
 /// asked, checks them against the baseline or updates it.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
     let options = parse(args)?;
+    if options.peers {
+        return peers::main();
+    }
     let tools = setup::ensure(setup::Needs { uboot: false })?;
     let run = run(&tools, options.filter.as_deref(), true)?;
     let mut failed = run.failures.len();
@@ -724,7 +733,8 @@ mod tests {
         assert_eq!(parse(&[]).unwrap(), super::Options::default());
         let options = parse(&["--check", "IPC", "--update-baseline"]).unwrap();
         assert_eq!(options.filter.as_deref(), Some("IPC"));
-        assert!(options.check && options.update);
+        assert!(options.check && options.update && !options.peers);
+        assert!(parse(&["--peers"]).unwrap().peers);
         assert!(parse(&["--chek"]).is_err());
         assert!(parse(&["IPC", "boot"]).is_err());
     }

@@ -97,7 +97,7 @@ Commands:
         Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
         and the QEMU system tests (only those whose name contains a FILTER, if
         given). Ends with `N passed, N failed`.
-  bench [FILTER] [--check] [--update-baseline]
+  bench [FILTER] [--check] [--update-baseline] [--peers]
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run
         twice to prove it repeatable, against the budgets in bench.rs, and the
         kernel's size (bytes, lines of code); only the benchmarks whose name
@@ -106,6 +106,9 @@ Commands:
                          (tools/xtask/bench-baseline.json) measured with the
                          same compiler, QEMU and guest; skip those that were not
         --update-baseline  write the figures measured into the baseline
+        --peers          instead: the probe guest under Bulkhead and under Xen
+                         4.17 (Debian's, as dom0) in the same QEMU, side by
+                         side with the ratio
   fuzz TARGET [--time SECS]
         Run one fuzz target under libFuzzer (cargo-fuzz on the nightly
         toolchain, installed into target/tools on first use) for SECS seconds

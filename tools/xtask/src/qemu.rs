@@ -332,10 +332,13 @@ pub(crate) fn run(tools: &Tools, machine: &Machine<'_>, spec: &RunSpec) -> Resul
             stop(&mut child);
             break;
         }
-        // Its lines are read only once the text waited for is there.
+        // Its lines are read only once the text waited for is there, and
+        // only whole lines: a line cut by the stop would fail the checks that
+        // ask for it whole.
+        let whole_lines = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
         let found = |needles: &[String]| {
-            needles.iter().all(|u| may_have(&text, u)) && {
-                let transcript = Transcript::new(&text);
+            needles.iter().all(|u| may_have(whole_lines, u)) && {
+                let transcript = Transcript::new(whole_lines);
                 needles.iter().all(|u| transcript.has(u))
             }
         };
