@@ -190,7 +190,7 @@ const BENCHES: [Bench; 10] = [
 /// stacks included: 512 KiB of it is the boot core's stack).
 const IMAGE_BUDGET: u64 = 1_310_720;
 
-/// The most lines of code the kernel may have ([`lines`]' rule): 13,946
+/// The most lines of code the kernel may have ([`lines`]' rule): 13,948
 /// when first counted, virtual machines included.
 const LINES_BUDGET: u64 = 15_000;
 /// What it should come down to (issue 10's goal: at most 10,000 with
