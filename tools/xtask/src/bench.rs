@@ -11,14 +11,20 @@
 //! goal (where there is one) what we are working towards. Wall-clock time is
 //! never measured.
 
+mod baseline;
+mod lines;
+
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::time::Duration;
+
+use baseline::{Figure, Figures, Versions};
 
 use crate::debian::Resolve;
 use crate::guests::{self, GuestAssets};
 use crate::image::{self, Variant};
 use crate::qemu::{self, Gic, Machine, RunSpec};
+use crate::setup::Toolchain;
 use crate::system::{GuestChoice, Platform, System};
 use crate::{Result, error, setup};
 
@@ -60,6 +66,8 @@ enum LinuxBoot {
 
 /// One measurement.
 struct Bench {
+    /// Its figure's stable key (in the JSON and the baseline).
+    key: &'static str,
     name: &'static str,
     source: Source,
     cores: u32,
@@ -75,6 +83,7 @@ const BOOT_RATIO_GOAL: u64 = 1150;
 
 const BENCHES: [Bench; 10] = [
     Bench {
+        key: "boot-1-core",
         name: "boot, 1 core",
         source: Source::Kernel {
             prefix: "boot: ",
@@ -85,6 +94,7 @@ const BENCHES: [Bench; 10] = [
         goal: None,
     },
     Bench {
+        key: "boot-4-cores",
         name: "boot, 4 cores",
         source: Source::Kernel {
             prefix: "boot: ",
@@ -95,6 +105,7 @@ const BENCHES: [Bench; 10] = [
         goal: None,
     },
     Bench {
+        key: "null-hypercall",
         name: "null hypercall",
         source: Source::Service {
             prefix: "[bench] bench: null hypercall ",
@@ -105,6 +116,7 @@ const BENCHES: [Bench; 10] = [
         goal: Some(60),
     },
     Bench {
+        key: "ipc-round-trip",
         name: "IPC call + reply round trip",
         source: Source::Service {
             prefix: "[bench] bench: call + reply round trip ",
@@ -117,6 +129,7 @@ const BENCHES: [Bench; 10] = [
         goal: Some(300),
     },
     Bench {
+        key: "ipc-round-trip-scrub",
         name: "IPC round trip, scrub on",
         source: Source::ScrubService {
             prefix: "[bench] bench: call + reply round trip ",
@@ -127,6 +140,7 @@ const BENCHES: [Bench; 10] = [
         goal: None,
     },
     Bench {
+        key: "guest-hvc-null",
         name: "guest null hypercall (HVC)",
         source: Source::Probe { what: "hvc-null" },
         cores: 1,
@@ -134,6 +148,7 @@ const BENCHES: [Bench; 10] = [
         goal: Some(40),
     },
     Bench {
+        key: "guest-mmio-read",
         name: "guest MMIO read via monitor",
         source: Source::Probe { what: "mmio-read" },
         cores: 1,
@@ -143,6 +158,7 @@ const BENCHES: [Bench; 10] = [
         goal: Some(1_000),
     },
     Bench {
+        key: "guest-vtimer-irq",
         name: "guest virtual timer IRQ",
         source: Source::Probe { what: "vtimer" },
         cores: 1,
@@ -153,6 +169,7 @@ const BENCHES: [Bench; 10] = [
         goal: Some(600),
     },
     Bench {
+        key: "linux-boot-bulkhead",
         name: "Linux boot, under Bulkhead",
         source: Source::LinuxBoot(LinuxBoot::Bulkhead),
         cores: 1,
@@ -160,6 +177,7 @@ const BENCHES: [Bench; 10] = [
         goal: None,
     },
     Bench {
+        key: "linux-boot-qemu",
         name: "Linux boot, by QEMU itself",
         source: Source::LinuxBoot(LinuxBoot::Direct),
         cores: 1,
@@ -172,6 +190,13 @@ const BENCHES: [Bench; 10] = [
 /// stacks included: 512 KiB of it is the boot core's stack).
 const IMAGE_BUDGET: u64 = 1_310_720;
 
+/// The most lines of code the kernel may have ([`lines`]' rule): 13,948
+/// when first counted, virtual machines included.
+const LINES_BUDGET: u64 = 15_000;
+/// What it should come down to (issue 10's goal: at most 10,000 with
+/// virtual machines included).
+const LINES_GOAL: u64 = 10_000;
+
 /// The images the benchmarks boot.
 struct Images {
     kernel: PathBuf,
@@ -183,20 +208,166 @@ struct Images {
     guest: GuestAssets,
 }
 
-/// Runs every benchmark (or, given an argument, those whose name contains
-/// it) and prints a table.
+/// What `cargo xtask bench` was asked to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Options {
+    /// Only the benchmarks whose name contains this.
+    filter: Option<String>,
+    /// `--check`: compare the figures with the baseline.
+    check: bool,
+    /// `--update-baseline`: write them into the baseline.
+    update: bool,
+    /// `--peers`: the probe guest under Bulkhead and under Xen, side by
+    /// side ([`peers`]), instead.
+    peers: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options::default();
+    for arg in args {
+        match arg.as_str() {
+            "--check" => options.check = true,
+            "--update-baseline" => options.update = true,
+            "--peers" => options.peers = true,
+            flag if flag.starts_with('-') => {
+                return Err(error!(
+                    "unknown option `{flag}` of `cargo xtask bench`; try `cargo xtask help`"
+                ));
+            }
+            filter => {
+                if let Some(first) = &options.filter {
+                    return Err(error!(
+                        "`cargo xtask bench` takes at most one filter, not `{first}` and `{filter}`"
+                    ));
+                }
+                options.filter = Some(filter.to_string());
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Runs every benchmark (or, given a filter, those whose name contains it),
+/// prints a table, writes the figures to [`baseline::FIGURES`] and, if
+/// asked, checks them against the baseline or updates it.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    // `--peers`: the probe guest under Bulkhead and under Xen, side by side.
-    if args.iter().any(|a| a == "--peers") {
+    let options = parse(args)?;
+    if options.peers {
         return peers::main();
     }
-    if let Some(extra) = args.get(1) {
-        return Err(error!(
-            "`cargo xtask bench` takes at most one argument (a filter), not also `{extra}`"
-        ));
-    }
-    let filter = args.first().map(String::as_str);
     let tools = setup::ensure(setup::Needs { uboot: false })?;
+    let run = run(&tools, options.filter.as_deref(), true)?;
+    let mut failed = run.failures.len();
+    if options.check {
+        let base = Figures::read(&baseline::baseline_path())?;
+        let report = baseline::check(&base.figures, &run.figures, options.filter.is_none());
+        println!("\nagainst the baseline ({}):", baseline::BASELINE);
+        for line in &report.lines {
+            println!("  {line}");
+        }
+        println!(
+            "{} figures compared, {} skipped (measured with other versions), {} grew more than {}%",
+            report.compared,
+            report.skipped,
+            report.failures.len(),
+            baseline::TOLERANCE_PERCENT
+        );
+        failed += report.failures.len();
+    }
+    if options.update {
+        if !run.failures.is_empty() {
+            return Err(error!(
+                "the baseline is left as it was: {}",
+                run.failures.join("; ")
+            ));
+        }
+        let path = baseline::baseline_path();
+        let base = if path.exists() {
+            Figures::read(&path)?
+        } else {
+            Figures::new(Vec::new())
+        };
+        base.updated_with(&run.figures).write(&path)?;
+        println!(
+            "baseline: {} figures written to {}",
+            run.figures.len(),
+            baseline::BASELINE
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo xtask test`'s `bench::check`: every figure measured (twice, alike,
+/// within budget) and none more than 2% over the baseline. The table and the
+/// comparison are the failure's text; the note says what was compared.
+pub(crate) fn check_test(tools: &setup::Tools) -> std::result::Result<String, String> {
+    let run = run(tools, None, false).map_err(|e| e.to_string())?;
+    let base = Figures::read(&baseline::baseline_path()).map_err(|e| e.to_string())?;
+    let report = baseline::check(&base.figures, &run.figures, true);
+    if run.failures.is_empty() && report.failures.is_empty() {
+        let skipped: Vec<&String> = report
+            .lines
+            .iter()
+            .filter(|l| l.contains(": skipped") || l.contains("not in the baseline"))
+            .collect();
+        let mut note = format!(
+            "{} figures within {}% of {}",
+            report.compared,
+            baseline::TOLERANCE_PERCENT,
+            baseline::BASELINE
+        );
+        for line in skipped {
+            note.push_str("; ");
+            note.push_str(line);
+        }
+        Ok(note)
+    } else {
+        let mut why = run.table.join("\n");
+        why.push_str("\n\n");
+        why.push_str(&report.lines.join("\n"));
+        for failure in run.failures.iter().chain(&report.failures) {
+            why.push_str("\nFAILED: ");
+            why.push_str(failure);
+        }
+        Err(why)
+    }
+}
+
+/// What a run measured.
+struct Run {
+    /// Every figure, in the table's order.
+    figures: Vec<Figure>,
+    /// Each benchmark that did not repeat or went over its budget.
+    failures: Vec<String>,
+    /// The table's lines.
+    table: Vec<String>,
+}
+
+/// `rustc -V` of the toolchain that builds the kernel.
+fn compiler_version(tools: &setup::Tools) -> Result<String> {
+    let mut rustc = match tools.toolchain {
+        Toolchain::Rustup => Command::new("rustc"),
+        Toolchain::Debian { .. } => Command::new("/usr/bin/rustc"),
+    };
+    let out = rustc
+        .arg("-V")
+        .current_dir(crate::root())
+        .output()
+        .map_err(|e| error!("cannot run rustc -V: {e}"))?;
+    if !out.status.success() {
+        return Err(error!("rustc -V failed"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Measures the figures (the benchmarks whose name contains `filter`, the
+/// kernel's size always), printing the table as it goes if `echo`, and
+/// writes them to [`baseline::FIGURES`].
+fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
     let platform = Platform::load("qemu-virt")?;
     let variant = Variant {
         release: true,
@@ -209,49 +380,118 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             initrd: Some(guest.initrd.clone()),
         };
         let path = crate::root().join(format!("tests/qemu/{name}.toml"));
-        image::build_system(&tools, &System::load_with(&path, &choice)?, variant)
+        image::build_system(tools, &System::load_with(&path, &choice)?, variant)
     };
     let images = Images {
-        kernel: image::build(&tools, &platform, variant)?,
+        kernel: image::build(tools, &platform, variant)?,
         bench: system("bench")?,
         scrub: system("bench-scrub")?,
         vm: system("bench-vm")?,
         linux: system("bench-linux")?,
         guest: guest.clone(),
     };
+    let versions = |which: &[&str]| -> Result<Versions> {
+        let mut versions = Versions::new();
+        for &what in which {
+            let version = match what {
+                "rustc" => compiler_version(tools)?,
+                "qemu" => tools.describe_qemu(),
+                _ => images.guest.to_string(),
+            };
+            versions.insert(what.to_string(), version);
+        }
+        Ok(versions)
+    };
+    let mut run = Run {
+        figures: Vec::new(),
+        failures: Vec::new(),
+        table: Vec::new(),
+    };
+    let row = |run: &mut Run, line: String| {
+        if echo {
+            println!("{line}");
+        }
+        run.table.push(line);
+    };
+    row(
+        &mut run,
+        format!(
+            "{:<30} {:>14} {:>14} {:>8}  result",
+            "benchmark", "measured", "budget", "goal"
+        ),
+    );
     let bytes = std::fs::read(&images.kernel)?;
     let loaded = bytes
         .get(16..24)
         .and_then(|b| b.try_into().ok())
         .map_or(0, u64::from_le_bytes);
-    let mut failed = 0;
-    println!(
-        "{:<30} {:>14} {:>14} {:>8}  result",
-        "benchmark", "measured", "budget", "goal"
-    );
-    let over = loaded > IMAGE_BUDGET;
-    failed += usize::from(over);
-    println!(
-        "{:<30} {loaded:>14} {IMAGE_BUDGET:>14} {:>8}  {} (bytes loaded; file {} bytes)",
-        "kernel image size",
-        "-",
-        if over { "OVER BUDGET" } else { "ok" },
-        bytes.len()
-    );
+    let lines = lines::count_tree(&crate::root())?;
+    for (key, name, count, budget, goal, unit, note, depends) in [
+        (
+            "kernel-image-bytes",
+            "kernel image size",
+            loaded,
+            IMAGE_BUDGET,
+            None,
+            "bytes",
+            format!("bytes loaded; file {} bytes", bytes.len()),
+            &["rustc"][..],
+        ),
+        (
+            "kernel-lines",
+            "kernel lines of code",
+            lines,
+            LINES_BUDGET,
+            Some(LINES_GOAL),
+            "lines",
+            "lines of .rs and .S in kernel/ and platforms/, tests left out".to_string(),
+            &[][..],
+        ),
+    ] {
+        let over = count > budget;
+        if over {
+            run.failures.push(format!(
+                "{key} ({name}): {count} {unit}, over its budget of {budget}"
+            ));
+        }
+        let goal_text = goal.map_or_else(|| "-".to_string(), |g: u64| g.to_string());
+        row(
+            &mut run,
+            format!(
+                "{name:<30} {count:>14} {budget:>14} {goal_text:>8}  {} ({note})",
+                if over { "OVER BUDGET" } else { "ok" },
+            ),
+        );
+        run.figures.push(Figure {
+            key: key.into(),
+            name: name.into(),
+            count,
+            unit: unit.into(),
+            budget,
+            goal,
+            versions: versions(depends)?,
+        });
+    }
     let mut boots = [0u64; 2];
     for bench in BENCHES
         .iter()
         .filter(|b| filter.is_none_or(|f| b.name.contains(f)))
     {
         let counts = [
-            measure(&tools, &platform, &images, bench)?,
-            measure(&tools, &platform, &images, bench)?,
+            measure(tools, &platform, &images, bench)?,
+            measure(tools, &platform, &images, bench)?,
         ];
         let verdict = if counts[0] != counts[1] {
-            failed += 1;
+            run.failures.push(format!(
+                "{} ({}): not repeatable, {} then {}",
+                bench.key, bench.name, counts[0], counts[1]
+            ));
             format!("NOT REPEATABLE ({} then {})", counts[0], counts[1])
         } else if counts[0] > bench.budget {
-            failed += 1;
+            run.failures.push(format!(
+                "{} ({}): {} instructions, over its budget of {}",
+                bench.key, bench.name, counts[0], bench.budget
+            ));
             "OVER BUDGET".to_string()
         } else {
             "ok".to_string()
@@ -262,33 +502,68 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         let goal = bench
             .goal
             .map_or_else(|| "-".to_string(), |g| g.to_string());
-        println!(
-            "{:<30} {:>14} {:>14} {goal:>8}  {verdict} (instructions)",
-            bench.name, counts[0], bench.budget
+        row(
+            &mut run,
+            format!(
+                "{:<30} {:>14} {:>14} {goal:>8}  {verdict} (instructions)",
+                bench.name, counts[0], bench.budget
+            ),
         );
+        // QEMU booting Linux itself runs none of Bulkhead's code.
+        let depends: &[&str] = match bench.source {
+            Source::LinuxBoot(LinuxBoot::Direct) => &["qemu", "guest"],
+            Source::LinuxBoot(LinuxBoot::Bulkhead) => &["rustc", "qemu", "guest"],
+            _ => &["rustc", "qemu"],
+        };
+        run.figures.push(Figure {
+            key: bench.key.into(),
+            name: bench.name.into(),
+            count: counts[0],
+            unit: "instructions".into(),
+            budget: bench.budget,
+            goal: bench.goal,
+            versions: versions(depends)?,
+        });
     }
     // The ratio's goal is its budget: Bulkhead's boot may cost at most 15%
     // more than QEMU's own. (Not when a filter left out either boot.)
     if boots.iter().all(|&b| b > 0) {
         let ratio = boots[0].saturating_mul(1000) / boots[1].max(1);
         let over = ratio > BOOT_RATIO_GOAL;
-        failed += usize::from(over);
-        println!(
-            "{:<30} {:>14} {:>14} {:>8}  {} (Bulkhead / QEMU itself)",
-            "Linux boot ratio",
-            Thousandths(ratio),
-            Thousandths(BOOT_RATIO_GOAL),
-            Thousandths(BOOT_RATIO_GOAL),
-            if over { "OVER BUDGET" } else { "ok" },
+        if over {
+            run.failures.push(format!(
+                "linux-boot-ratio: {}, over its budget of {}",
+                Thousandths(ratio),
+                Thousandths(BOOT_RATIO_GOAL)
+            ));
+        }
+        row(
+            &mut run,
+            format!(
+                "{:<30} {:>14} {:>14} {:>8}  {} (Bulkhead / QEMU itself)",
+                "Linux boot ratio",
+                Thousandths(ratio),
+                Thousandths(BOOT_RATIO_GOAL),
+                Thousandths(BOOT_RATIO_GOAL),
+                if over { "OVER BUDGET" } else { "ok" },
+            ),
         );
+        run.figures.push(Figure {
+            key: "linux-boot-ratio".into(),
+            name: "Linux boot ratio".into(),
+            count: ratio,
+            unit: "thousandths".into(),
+            budget: BOOT_RATIO_GOAL,
+            goal: Some(BOOT_RATIO_GOAL),
+            versions: versions(&["rustc", "qemu", "guest"])?,
+        });
     }
-    println!("guest: {}", images.guest);
-    println!("qemu: {}", tools.describe_qemu());
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    row(&mut run, format!("rustc: {}", compiler_version(tools)?));
+    row(&mut run, format!("guest: {}", images.guest));
+    row(&mut run, format!("qemu: {}", tools.describe_qemu()));
+    Figures::new(run.figures.clone()).write(&baseline::figures_path())?;
+    row(&mut run, format!("figures: {}", baseline::FIGURES));
+    Ok(run)
 }
 
 /// A ratio in thousandths, shown as `1.234x`.
@@ -450,6 +725,20 @@ fn marker_instructions(console: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn options_are_parsed() {
+        let parse = |args: &[&str]| {
+            super::parse(&args.iter().map(|a| (*a).to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(parse(&[]).unwrap(), super::Options::default());
+        let options = parse(&["--check", "IPC", "--update-baseline"]).unwrap();
+        assert_eq!(options.filter.as_deref(), Some("IPC"));
+        assert!(options.check && options.update && !options.peers);
+        assert!(parse(&["--peers"]).unwrap().peers);
+        assert!(parse(&["--chek"]).is_err());
+        assert!(parse(&["IPC", "boot"]).is_err());
+    }
+
     #[test]
     fn counts_are_read_from_the_console() {
         let console = "boot: cores online 1 of 1\r\nboot: 1612602 PMU cycles from entry to all cores online\r\n\

@@ -97,11 +97,18 @@ Commands:
         Everything CI runs: host unit tests, clippy, rustfmt, the unsafe audit
         and the QEMU system tests (only those whose name contains a FILTER, if
         given). Ends with `N passed, N failed`.
-  bench
+  bench [FILTER] [--check] [--update-baseline] [--peers]
         Boot costs in exact instruction counts (QEMU -icount shift=0), each run
-        twice to prove it repeatable, against the budgets in bench.rs.
-        `bench --peers`: the probe guest under Bulkhead and under Xen 4.17
-        (Debian's, as dom0) in the same QEMU, side by side with the ratio.
+        twice to prove it repeatable, against the budgets in bench.rs, and the
+        kernel's size (bytes, lines of code); only the benchmarks whose name
+        contains FILTER, if given. Writes target/bench/figures.json.
+        --check          fail if a figure grew more than 2% over the baseline
+                         (tools/xtask/bench-baseline.json) measured with the
+                         same compiler, QEMU and guest; skip those that were not
+        --update-baseline  write the figures measured into the baseline
+        --peers          instead: the probe guest under Bulkhead and under Xen
+                         4.17 (Debian's, as dom0) in the same QEMU, side by
+                         side with the ratio
   fuzz TARGET [--time SECS]
         Run one fuzz target under libFuzzer (cargo-fuzz on the nightly
         toolchain, installed into target/tools on first use) for SECS seconds

@@ -7,7 +7,8 @@
 //! each of which boots a real image and reads its console: those written in
 //! Rust ([`system_tests`]), then one per machine of every expectation file
 //! `tests/qemu/<system>.expect` ([`expect`]), with an [`EXTRA_CHECKS`] entry
-//! for what a file cannot say.
+//! for what a file cannot say; last `bench::check`, the bench's figures
+//! against the committed baseline (`cargo xtask bench --check`).
 
 mod demo;
 mod exclusives;
@@ -92,6 +93,10 @@ fn unsafe_allowed(path: &str) -> bool {
         || (path.starts_with("platforms/") && path.ends_with("/src/mmio.rs"))
         || path == "guests/probe/src/arch.rs"
 }
+
+/// The test that runs `cargo xtask bench --check`: every benchmark, twice,
+/// each figure against the baseline.
+const BENCH_CHECK: &str = "bench::check";
 
 #[derive(Default)]
 struct Tally {
@@ -262,6 +267,16 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             Err(e.to_string()),
             started.elapsed(),
         ),
+    }
+
+    // The bench's figures against the committed baseline (docs/benchmarks.md).
+    if wanted(BENCH_CHECK) {
+        let started = Instant::now();
+        tally.record(
+            BENCH_CHECK,
+            crate::bench::check_test(&tools),
+            started.elapsed(),
+        );
     }
 
     if !tally.failures.is_empty() {
