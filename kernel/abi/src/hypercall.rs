@@ -27,6 +27,13 @@ pub const FUNCTION_BASE: u32 = 0xC600_0000;
 /// built for a different major version must not run.
 pub const ABI_VERSION: u32 = 2 << 16;
 
+/// The function ID of a call that only kernels built for the bench answer
+/// (hv-kernel's `lock-count` feature): x0 = `Success`, x1 = how many times
+/// this core has taken a lock that other cores take too, since boot. Any
+/// other kernel answers it as an unknown call. Not a [`Hypercall`]: no
+/// partition but the bench's may rely on it.
+pub const BENCH_SHARED_LOCKS: u32 = FUNCTION_BASE + 0xff00;
+
 /// Message words carried in registers (x3 to x7).
 pub const MESSAGE_WORDS: usize = 5;
 

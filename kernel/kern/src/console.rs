@@ -53,7 +53,7 @@ impl Write for Writer {
 /// a lock would need exclusives: `hv_arch_aarch64::early`).
 pub fn print_line(args: fmt::Arguments<'_>) {
     let Some(console) = CONSOLE.get() else { return };
-    let _guard = exclusives_work().then(|| LOCK.lock());
+    let _guard = exclusives_work().then(|| crate::shared::lock(&LOCK));
     let dropped = console.dropped();
     let reported = REPORTED.load(Ordering::Relaxed);
     if dropped > reported {
@@ -72,7 +72,7 @@ pub fn print_line(args: fmt::Arguments<'_>) {
 pub fn emergency_print(args: fmt::Arguments<'_>) {
     let Some(console) = CONSOLE.get() else { return };
     let guard = exclusives_work()
-        .then(|| (0..1_000_000).find_map(|_| LOCK.try_lock()))
+        .then(|| (0..1_000_000).find_map(|_| crate::shared::try_lock(&LOCK)))
         .flatten();
     let _ = writeln!(Writer(*console), "{args}");
     drop(guard);

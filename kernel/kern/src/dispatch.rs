@@ -36,6 +36,7 @@ use hv_image::MAX_PARTITIONS;
 use spin::{Mutex, Once};
 
 use crate::irq;
+use crate::shared;
 use crate::system;
 use crate::system::Loaded;
 
@@ -120,7 +121,7 @@ fn print_line(args: core::fmt::Arguments<'_>) {
         return;
     }
     let line = format_line(args);
-    let kick = STATE.lock().append_kernel_log(line.as_bytes());
+    let kick = shared::lock(&STATE).append_kernel_log(line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
 
@@ -149,7 +150,7 @@ impl LineBuffer {
 /// to the UART until the system runs, then to the kernel-log reader if the
 /// manifest names one.
 fn partition_line(partition: PartitionId, text: &str) {
-    let admission = STATE.lock().admit_log_line(partition, irq::now());
+    let admission = shared::lock(&STATE).admit_log_line(partition, irq::now());
     let Admission::Admitted { dropped } = admission else {
         return;
     };
@@ -164,9 +165,8 @@ fn partition_line(partition: PartitionId, text: &str) {
             // The partition's doing: it may use at most half of what the
             // log keeps for the kernel's own reports.
             let report = format_line(report);
-            let kick = STATE
-                .lock()
-                .append_drop_report(partition, report.as_bytes(), dropped);
+            let kick =
+                shared::lock(&STATE).append_drop_report(partition, report.as_bytes(), dropped);
             kick_cores(kick, arch::cpu::index());
         } else {
             crate::console::print_line(report);
@@ -177,9 +177,7 @@ fn partition_line(partition: PartitionId, text: &str) {
         return;
     }
     let line = format_line(format_args!("[{}] {text}", name(partition)));
-    let kick = STATE
-        .lock()
-        .append_partition_log(partition, line.as_bytes());
+    let kick = shared::lock(&STATE).append_partition_log(partition, line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
 
@@ -226,7 +224,7 @@ pub(crate) fn install(
     // Hold the state lock until everything a running partition needs is in
     // place: idle cores take timer ticks meanwhile, and one that found a
     // partition ready before the exit handler was set would be lost.
-    let mut state = STATE.lock();
+    let mut state = shared::lock(&STATE);
     system::with_seed(manifest, online, |seed| state.boot(seed))?
         .map_err(system::LoadError::Seed)?;
     let mut irq_cores = alloc::vec::Vec::new();
@@ -303,7 +301,7 @@ pub(crate) fn start_core(core: usize) -> ! {
 /// stages it for the arch code.
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
-    let mut state = STATE.lock();
+    let mut state = shared::lock(&STATE);
     let outcome = f(&mut state);
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
@@ -360,7 +358,13 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
     if exit != Exit::Hypercall {
         return other_exit(core, vcpu, exit, regs);
     }
-    let mut state = STATE.lock();
+    #[cfg(feature = "lock-count")]
+    if regs[0] == u64::from(hv_abi::hypercall::BENCH_SHARED_LOCKS) {
+        regs[0] = hv_abi::hypercall::Status::Success.to_register();
+        regs[1] = shared::taken();
+        return ArchNext::Resume;
+    }
+    let mut state = shared::lock(&STATE);
     if let Some(to) = state.hypercall_fast(core, regs) {
         stage(&mut state, Some(to));
         return ArchNext::Switch(usize::from(to.0));
@@ -383,7 +387,7 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
         && is_guest(vcpu)
     {
         let exit = describe_guest_exit(esr, regs);
-        let mut state = STATE.lock();
+        let mut state = shared::lock(&STATE);
         if let Some(to) = state.vm_exit_to_waiting_monitor(core, &exit, regs) {
             stage(&mut state, Some(to));
             return ArchNext::Switch(usize::from(to.0));
@@ -599,7 +603,7 @@ fn unmask(intid: u32) {
 /// tick, reporting each the first time.
 fn release_held_irqs() {
     loop {
-        let Some(held) = STATE.lock().release_held_irq() else {
+        let Some(held) = shared::lock(&STATE).release_held_irq() else {
             return;
         };
         if held.first {
@@ -666,7 +670,7 @@ fn reload(work: ReloadWork) {
     // too (it may be about to go idle), is kicked; a kick to itself is
     // taken as soon as it unmasks interrupts.
     let complete = done >= loaded.ram.size();
-    let kick = STATE.lock().reload_progress(partition, done, complete);
+    let kick = shared::lock(&STATE).reload_progress(partition, done, complete);
     kick_cores(kick, usize::MAX);
 }
 
@@ -690,7 +694,7 @@ impl core::fmt::Display for Cores {
 /// Gives up on restarting `partition`, whose reload failed with `error`.
 fn abandon(partition: PartitionId, name: &str, error: system::LoadError) {
     kernel_print!("bulkhead: partition `{name}` cannot restart: {error}");
-    STATE.lock().restart_abandoned(partition);
+    shared::lock(&STATE).restart_abandoned(partition);
 }
 
 /// How a restart's report ends: its place in a streak of restarts in quick
@@ -739,7 +743,7 @@ fn carry_out(effect: Effect, regs: &mut [u64; 8]) {
             );
         }
         Effect::Restart { partition, reason } => {
-            let plan = STATE.lock().restart_plan(partition);
+            let plan = shared::lock(&STATE).restart_plan(partition);
             kernel_print!(
                 "{PARTITION_FAULT}partition `{}` restarting ({}){}",
                 name(partition),
@@ -755,7 +759,7 @@ fn carry_out(effect: Effect, regs: &mut [u64; 8]) {
 /// (`hv_abi::console::shown`: no carriage return, no other control
 /// character), so no partition's text can pass for a line of the kernel's.
 fn log(partition: PartitionId, bytes: &[u8]) {
-    let mut lines = LINES.lock();
+    let mut lines = shared::lock(&LINES);
     let Some(line) = lines.get_mut(usize::from(partition.0)) else {
         return;
     };
@@ -786,7 +790,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 }
 
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
-    let partition = STATE.lock().vcpu_partition(VcpuId(vcpu as u8));
+    let partition = shared::lock(&STATE).vcpu_partition(VcpuId(vcpu as u8));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
         kernel_print!(

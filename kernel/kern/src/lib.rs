@@ -27,6 +27,7 @@ mod dispatch;
 mod exception;
 mod irq;
 mod panic;
+mod shared;
 mod smp;
 mod system;
 

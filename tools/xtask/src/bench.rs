@@ -372,6 +372,7 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
     let variant = Variant {
         release: true,
         fault_injection: false,
+        lock_count: false,
     };
     let guest = guests::ensure(Resolve::Cached)?;
     let system = |name: &str| -> Result<PathBuf> {

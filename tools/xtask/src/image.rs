@@ -25,6 +25,32 @@ pub(crate) struct Variant {
     pub(crate) release: bool,
     /// With the `fault-injection` feature, for the tests that make the kernel fail.
     pub(crate) fault_injection: bool,
+    /// With the `lock-count` feature, for the bench's shared-lock figures.
+    pub(crate) lock_count: bool,
+}
+
+impl Variant {
+    /// The kernel feature this variant builds with, if any: also the suffix
+    /// of its build folder and its images' names.
+    fn feature(self) -> Option<&'static str> {
+        if self.fault_injection {
+            Some("fault-injection")
+        } else if self.lock_count {
+            Some("lock-count")
+        } else {
+            None
+        }
+    }
+
+    /// `-<feature>` (if any) and `-debug` (unless optimised): what an image
+    /// of this variant adds to its name.
+    fn suffix(self) -> String {
+        let mut suffix = self.feature().map(|f| format!("-{f}")).unwrap_or_default();
+        if !self.release {
+            suffix.push_str("-debug");
+        }
+        suffix
+    }
 }
 
 /// A `cargo` command for the bare-metal target with `toolchain`, building into
@@ -83,13 +109,13 @@ pub(crate) fn build_kernel(
     platform: &Platform,
     variant: Variant,
 ) -> Result<Vec<u8>> {
-    let (mut cargo, _) = cargo(tools, "build", kernel_folder(variant));
+    let (mut cargo, _) = cargo(tools, "build", &kernel_folder(variant));
     cargo.args(["--package", &platform.package, "--bin", &platform.binary]);
     if variant.release {
         cargo.arg("--release");
     }
-    if variant.fault_injection {
-        cargo.args(["--features", "fault-injection"]);
+    if let Some(feature) = variant.feature() {
+        cargo.args(["--features", feature]);
     }
     run_cargo(cargo, "the kernel")?;
     let elf_path = kernel_elf(tools, platform, variant);
@@ -101,16 +127,14 @@ pub(crate) fn build_kernel(
 /// Where [`build_kernel`] leaves the kernel's ELF file (linked at 0, with
 /// its symbols) before flattening it: for tests that need a symbol's offset.
 pub(crate) fn kernel_elf(tools: &Tools, platform: &Platform, variant: Variant) -> PathBuf {
-    let (_, out) = cargo(tools, "build", kernel_folder(variant));
+    let (_, out) = cargo(tools, "build", &kernel_folder(variant));
     out.join(profile(variant)).join(&platform.binary)
 }
 
-fn kernel_folder(variant: Variant) -> &'static str {
-    if variant.fault_injection {
-        "kernel-fault-injection"
-    } else {
-        "kernel"
-    }
+fn kernel_folder(variant: Variant) -> String {
+    variant
+        .feature()
+        .map_or_else(|| "kernel".to_owned(), |f| format!("kernel-{f}"))
 }
 
 fn profile(variant: Variant) -> &'static str {
@@ -147,13 +171,7 @@ pub(crate) fn build_program(
 /// `target/bulkhead/`; returns the path.
 pub(crate) fn build(tools: &Tools, platform: &Platform, variant: Variant) -> Result<PathBuf> {
     let image = build_kernel(tools, platform, variant)?;
-    let mut name = platform.binary.clone();
-    if variant.fault_injection {
-        name.push_str("-fault-injection");
-    }
-    if !variant.release {
-        name.push_str("-debug");
-    }
+    let name = format!("{}{}", platform.binary, variant.suffix());
     let out = output_dir().join(format!("{name}.img"));
     write_atomically(&out, &image)?;
     Ok(out)
@@ -187,12 +205,7 @@ pub(crate) fn build_system(tools: &Tools, system: &System, variant: Variant) -> 
     if system.platform.name != "qemu-virt" {
         name = format!("{name}-{}", system.platform.name);
     }
-    if variant.fault_injection {
-        name.push_str("-fault-injection");
-    }
-    if !variant.release {
-        name.push_str("-debug");
-    }
+    name.push_str(&variant.suffix());
     let out = output_dir().join(format!("{name}.img"));
     write_atomically(&out, &image)?;
     Ok(out)

@@ -294,6 +294,7 @@ fn build(args: &[String]) -> Result<ExitCode> {
         image::Variant {
             release: options.release,
             fault_injection: false,
+            lock_count: false,
         },
     )?;
     println!("{}", image.display());
@@ -329,6 +330,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         image::Variant {
             release: options.release,
             fault_injection: false,
+            lock_count: false,
         },
     )?;
     if system.platform.name == rpi4::PLATFORM {

@@ -269,6 +269,7 @@ fn bulkhead_image(board: Board, options: &Options) -> Result<(Vec<u8>, String)> 
         image::Variant {
             release: options.release,
             fault_injection: false,
+            lock_count: false,
         },
     )?;
     Ok((

@@ -168,6 +168,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         Variant {
             release: true,
             fault_injection: false,
+            lock_count: false,
         },
     );
     let faulty = image::build(
@@ -176,6 +177,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
         Variant {
             release: true,
             fault_injection: true,
+            lock_count: false,
         },
     );
     let system = |name: &str| -> Result<PathBuf> {
@@ -193,6 +195,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
             Variant {
                 release: true,
                 fault_injection: false,
+                lock_count: false,
             },
         )
     };

@@ -118,6 +118,7 @@ pub(crate) fn main() -> Result<ExitCode> {
     let variant = Variant {
         release: true,
         fault_injection: false,
+        lock_count: false,
     };
     let path = crate::root().join("tests/qemu/bench-vm.toml");
     let system = System::load_with(&path, &GuestChoice::default())?;

@@ -54,6 +54,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const RELEASE: Variant = Variant {
     release: true,
     fault_injection: false,
+    lock_count: false,
 };
 
 /// `virt` with GICv2 and four cores, the kernel alone.

@@ -22,6 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const RELEASE: Variant = Variant {
     release: true,
     fault_injection: false,
+    lock_count: false,
 };
 
 /// The kernel alone on the Pi: its boot report.
