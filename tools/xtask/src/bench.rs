@@ -14,12 +14,14 @@
 mod baseline;
 mod lines;
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use baseline::{Figure, Figures, Versions};
 
+use crate::args::{self, Long, Value};
 use crate::debian::Resolve;
 use crate::guests::{self, GuestAssets};
 use crate::image::{self, Variant};
@@ -210,7 +212,7 @@ struct Images {
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Options {
+pub(crate) struct Options {
     /// Only the benchmarks whose name contains this.
     filter: Option<String>,
     /// `--check`: compare the figures with the baseline.
@@ -222,36 +224,35 @@ struct Options {
     peers: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut options = Options::default();
-    for arg in args {
-        match arg.as_str() {
-            "--check" => options.check = true,
-            "--update-baseline" => options.update = true,
-            "--peers" => options.peers = true,
-            flag if flag.starts_with('-') => {
-                return Err(error!(
-                    "unknown option `{flag}` of `cargo xtask bench`; try `cargo xtask help`"
-                ));
-            }
-            filter => {
-                if let Some(first) = &options.filter {
-                    return Err(error!(
-                        "`cargo xtask bench` takes at most one filter, not `{first}` and `{filter}`"
-                    ));
+/// `cargo xtask bench [FILTER] [--check] [--update-baseline] [--peers]`.
+pub(crate) fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Options> {
+    args::parse_for("bench", args, |parser| {
+        let mut options = Options::default();
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("check") => options.check = true,
+                Long("update-baseline") => options.update = true,
+                Long("peers") => options.peers = true,
+                Value(filter) => {
+                    let filter = args::text(filter)?;
+                    if let Some(first) = &options.filter {
+                        return Err(args::bad(format!(
+                            "takes at most one filter, not `{first}` and `{filter}`"
+                        )));
+                    }
+                    options.filter = Some(filter);
                 }
-                options.filter = Some(filter.to_string());
+                other => return Err(other.unexpected()),
             }
         }
-    }
-    Ok(options)
+        Ok(options)
+    })
 }
 
 /// Runs every benchmark (or, given a filter, those whose name contains it),
 /// prints a table, writes the figures to [`baseline::FIGURES`] and, if
 /// asked, checks them against the baseline or updates it.
-pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    let options = parse(args)?;
+pub(crate) fn main(options: &Options) -> Result<ExitCode> {
     if options.peers {
         return peers::main();
     }
@@ -728,16 +729,33 @@ fn marker_instructions(console: &str) -> Option<u64> {
 mod tests {
     #[test]
     fn options_are_parsed() {
-        let parse = |args: &[&str]| {
-            super::parse(&args.iter().map(|a| (*a).to_string()).collect::<Vec<_>>())
-        };
-        assert_eq!(parse(&[]).unwrap(), super::Options::default());
+        use super::parse;
+        let error = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert_eq!(parse::<&str>(&[]).unwrap(), super::Options::default());
         let options = parse(&["--check", "IPC", "--update-baseline"]).unwrap();
         assert_eq!(options.filter.as_deref(), Some("IPC"));
         assert!(options.check && options.update && !options.peers);
         assert!(parse(&["--peers"]).unwrap().peers);
-        assert!(parse(&["--chek"]).is_err());
-        assert!(parse(&["IPC", "boot"]).is_err());
+        assert_eq!(
+            parse(&["virtual timer"]).unwrap().filter.as_deref(),
+            Some("virtual timer")
+        );
+        assert_eq!(
+            error(&["--chek"]),
+            "cargo xtask bench: unknown option `--chek`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["-c"]),
+            "cargo xtask bench: unknown option `-c`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--check=yes"]),
+            "cargo xtask bench: --check takes no value, not `yes`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["IPC", "boot"]),
+            "cargo xtask bench: takes at most one filter, not `IPC` and `boot`"
+        );
     }
 
     #[test]

@@ -21,12 +21,14 @@
 #[cfg(test)]
 mod tests;
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead as _, Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::args::{self, Long, Short, Value};
 use crate::{Result, error, sdcard};
 
 /// The environment variable that names the fixture root (the test seam).
@@ -600,56 +602,71 @@ fn verify(root: &Root, device: &Path, image: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The command's options.
-#[derive(Debug, Default)]
-struct Options {
-    device: Option<PathBuf>,
+/// `flash`'s options.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// `--device`: the card's block device.
+    device: PathBuf,
+    /// `--yes`: do not ask.
     yes: bool,
-    /// Everything else, for `cargo xtask sdcard`'s parser.
-    card: Vec<String>,
+    /// What goes on the card, as for `cargo xtask sdcard`.
+    card: sdcard::Card,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut options = Options::default();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--device" => {
-                options.device =
-                    Some(PathBuf::from(args.next().ok_or_else(|| {
-                        error!("--device needs a value, like /dev/sdb")
-                    })?));
+/// `cargo xtask flash --board rpi4 --device /dev/sdX [SYSTEM.toml] [OPTIONS]`.
+pub(crate) fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Options> {
+    args::parse_for("flash", args, |parser| {
+        let mut card = sdcard::Card::default();
+        let mut device = None;
+        let mut yes = false;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("device") => {
+                    device = Some(args::path(parser, "--device").map_err(|_| {
+                        args::bad("--device needs a value: the card's device, like /dev/sdb")
+                    })?);
+                }
+                Long("yes") | Short('y') => yes = true,
+                Short('o') | Long("output" | "force") => {
+                    return Err(args::bad(
+                        "flash writes a card, not a file: to write an image file use cargo \
+                         xtask sdcard -o FILE",
+                    ));
+                }
+                Long(name) => {
+                    let name = format!("--{name}");
+                    if !card.option(&name, parser)? {
+                        return Err(args::ArgError::UnexpectedOption(name));
+                    }
+                }
+                Value(value) => card.positional(value)?,
+                other @ Short(_) => return Err(other.unexpected()),
             }
-            "--yes" | "-y" => options.yes = true,
-            "-o" | "--output" | "--force" => {
-                return Err(error!(
-                    "flash writes a card, not a file: to write an image file use cargo xtask \
-                     sdcard -o FILE"
-                ));
-            }
-            _ => options.card.push(arg.clone()),
         }
-    }
-    Ok(options)
+        Ok(Options {
+            device: device.ok_or_else(|| {
+                args::bad("needs the card's device: --device /dev/sdX (lsblk lists them)")
+            })?,
+            yes,
+            card: card.finish()?,
+        })
+    })
 }
 
 /// `cargo xtask flash`.
-pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    let options = parse(args)?;
-    let device = options.device.clone().ok_or_else(|| {
-        error!("flash needs the card's device: --device /dev/sdX (lsblk lists them)")
-    })?;
+pub(crate) fn main(options: &Options) -> Result<ExitCode> {
+    let device = &options.device;
     let root = match std::env::var_os(ROOT_VARIABLE) {
         Some(dir) if !dir.is_empty() => Root::fixture(dir),
         _ => Root::real(),
     };
     // Refuse a bad device before building or fetching anything.
-    let facts = gather(&root, &device)?;
+    let facts = gather(&root, device)?;
     check(&facts).map_err(|r| error!("{}", r.message(&facts)))?;
     let (image, what) = sdcard::card_image(&options.card)?;
     eprintln!("flash: card image of {}: {what}", human(image.len() as u64));
     let yes = options.yes;
-    let outcome = flash(&root, &device, &image, &mut |question| {
+    let outcome = flash(&root, device, &image, &mut |question| {
         if yes {
             eprintln!("{question} --yes: writing");
             true

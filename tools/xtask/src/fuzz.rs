@@ -10,52 +10,52 @@
 //! `fuzz/regressions/TARGET/`; `cargo xtask test` replays both on stable
 //! (`fuzz/tests/replay.rs`), so a crash fails the tests until it is fixed.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+use crate::args::{self, Long, Value};
 use crate::{Result, error};
 
 /// What `fuzz` was asked.
-struct Options {
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Options {
     target: String,
     seconds: u64,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut target = None;
-    let mut seconds = 60;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--time" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| error!("--time needs a value in seconds"))?;
-                seconds = v
-                    .parse()
-                    .ok()
-                    .filter(|&s| s > 0)
-                    .ok_or_else(|| error!("--time takes whole seconds, not `{v}`"))?;
+/// `cargo xtask fuzz TARGET [--time SECS]`.
+pub(crate) fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Options> {
+    args::parse_for("fuzz", args, |parser| {
+        let mut target = None;
+        let mut seconds = 60;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("time") => {
+                    let v = args::string(parser, "--time")?;
+                    seconds = v.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+                        args::bad(format!("--time takes whole seconds, not `{v}`"))
+                    })?;
+                }
+                Value(name) if target.is_none() => target = Some(args::text(name)?),
+                other => return Err(other.unexpected()),
             }
-            name if target.is_none() && !name.starts_with('-') => target = Some(name.to_string()),
-            other => return Err(error!("fuzz: unexpected `{other}`")),
         }
-    }
-    let names: Vec<&str> = hv_fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
-    let target =
-        target.ok_or_else(|| error!("fuzz needs a target: one of {}", names.join(", ")))?;
-    if hv_fuzz::target(&target).is_none() {
-        return Err(error!(
-            "no fuzz target `{target}`; the targets are {}",
-            names.join(", ")
-        ));
-    }
-    Ok(Options { target, seconds })
+        let names: Vec<&str> = hv_fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
+        let target = target
+            .ok_or_else(|| args::bad(format!("needs a target: one of {}", names.join(", "))))?;
+        if hv_fuzz::target(&target).is_none() {
+            return Err(args::bad(format!(
+                "no fuzz target `{target}`; the targets are {}",
+                names.join(", ")
+            )));
+        }
+        Ok(Options { target, seconds })
+    })
 }
 
 /// `cargo xtask fuzz`.
-pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    let options = parse(args)?;
+pub(crate) fn main(options: &Options) -> Result<ExitCode> {
     let root = crate::root();
     let fuzz = root.join("fuzz");
     let corpus = fuzz.join("corpus").join(&options.target);
@@ -320,4 +320,41 @@ fn device_trees() -> Result<Vec<Vec<u8>>> {
         }
     }
     Ok(trees)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Options, parse};
+
+    #[test]
+    fn options_are_parsed() {
+        let error = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert_eq!(
+            parse(&["manifest"]).unwrap(),
+            Options {
+                target: "manifest".into(),
+                seconds: 60
+            }
+        );
+        assert_eq!(parse(&["hypercall", "--time", "5"]).unwrap().seconds, 5);
+        assert_eq!(parse(&["--time=7", "hypercall"]).unwrap().seconds, 7);
+        assert!(error(&[]).starts_with("cargo xtask fuzz: needs a target: one of "));
+        assert!(error(&["nothing"]).starts_with("cargo xtask fuzz: no fuzz target `nothing`"));
+        assert_eq!(
+            error(&["hypercall", "--time", "0"]),
+            "cargo xtask fuzz: --time takes whole seconds, not `0`"
+        );
+        assert_eq!(
+            error(&["hypercall", "--time"]),
+            "cargo xtask fuzz: --time needs a value; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["hypercall", "manifest"]),
+            "cargo xtask fuzz: unexpected argument `manifest`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["hypercall", "--jobs", "2"]),
+            "cargo xtask fuzz: unknown option `--jobs`; try `cargo xtask help`"
+        );
+    }
 }

@@ -19,12 +19,14 @@
 //! `flate2` crate), not with a host `cpio`, and is reproducible: every
 //! timestamp is 0.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::args::{self, Long};
 use crate::debian::{self, Archive, Entry, Fetched, Package, Recipe, Resolve};
 use crate::{Result, error};
 
@@ -127,19 +129,22 @@ fn assets(entry: &Entry) -> Result<GuestAssets> {
     })
 }
 
-/// `cargo xtask guests [--refresh]`.
-pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    let mut resolve = Resolve::Cached;
-    for arg in args {
-        match arg.as_str() {
-            "--refresh" => resolve = Resolve::Refresh,
-            other => {
-                return Err(error!(
-                    "`cargo xtask guests` takes only --refresh, not `{other}`"
-                ));
+/// `cargo xtask guests [--refresh]`: whether to look for newer packages.
+pub(crate) fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Resolve> {
+    args::parse_for("guests", args, |parser| {
+        let mut resolve = Resolve::Cached;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("refresh") => resolve = Resolve::Refresh,
+                other => return Err(other.unexpected()),
             }
         }
-    }
+        Ok(resolve)
+    })
+}
+
+/// `cargo xtask guests [--refresh]`.
+pub(crate) fn main(resolve: Resolve) -> Result<ExitCode> {
     let started = Instant::now();
     let assets = ensure(resolve)?;
     let took = started.elapsed();
@@ -503,5 +508,26 @@ mod tests {
         // The script prints what the tests wait for.
         assert!(INIT.contains(&format!("echo '{MARKER}'")));
         assert!(INIT.contains(&format!("PS1='{PROMPT}'")));
+    }
+
+    #[test]
+    fn options_are_parsed() {
+        use super::parse;
+        use crate::debian::Resolve;
+        let error = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert_eq!(parse::<&str>(&[]).unwrap(), Resolve::Cached);
+        assert_eq!(parse(&["--refresh"]).unwrap(), Resolve::Refresh);
+        assert_eq!(
+            error(&["--refersh"]),
+            "cargo xtask guests: unknown option `--refersh`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["linux"]),
+            "cargo xtask guests: unexpected argument `linux`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--refresh=now"]),
+            "cargo xtask guests: --refresh takes no value, not `now`; try `cargo xtask help`"
+        );
     }
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! xtask: builds, runs and tests Bulkhead. Run `cargo xtask help`.
 //!
+//! The command line is read whole, with `lexopt` ([`args`], and a `parse`
+//! function in each command's module), before anything is done.
 //! Every command first makes sure what it needs is installed ([`setup`]), so
 //! that on a fresh machine `cargo xtask run` and `cargo xtask test` just work.
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
@@ -9,6 +11,7 @@
 //! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached),
 //! [`guests`] (the Linux guest's kernel and initramfs), [`sdcard`] (the Raspberry Pi 4's SD card image) and [`flash`] (writing it to a card).
 
+mod args;
 mod bench;
 mod debian;
 mod flash;
@@ -26,10 +29,12 @@ mod system;
 mod test;
 mod transcript;
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use args::{Long, Short, Value};
 use qemu::{Gic, Machine, Verdict};
 
 /// An error for the user: one sentence that says what went wrong and, where
@@ -145,6 +150,10 @@ Commands:
   help
         This text.
 
+Options take their value apart or attached: --board rpi4 or --board=rpi4,
+-o FILE or -oFILE. A value that starts with `-` must be attached (--kernel=-x):
+apart, it is taken for the next option and the value for missing.
+
 Environment:
   BULKHEAD_TOOLCHAIN=rustup|debian   force one way of building for the bare-metal
                                      target (default: rustup, Debian's rustc-web
@@ -152,8 +161,14 @@ Environment:
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match dispatch(&args) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.is_empty() {
+        print!("{HELP}");
+        return ExitCode::from(2);
+    }
+    // The whole command line is read before anything is done.
+    let result = Command::parse(&args).and_then(Command::execute);
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("xtask: error: {e}");
@@ -162,134 +177,280 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(args: &[String]) -> Result<ExitCode> {
-    let Some((command, rest)) = args.split_first() else {
-        print!("{HELP}");
-        return Ok(ExitCode::from(2));
-    };
-    match command.as_str() {
-        "run" => run(rest),
-        "build" => build(rest),
-        "test" => test::main(rest),
-        "check" => check(rest),
-        "bench" => bench::main(rest),
-        "guests" => guests::main(rest),
-        "fuzz" => fuzz::main(rest),
-        "sdcard" => sdcard::main(rest),
-        "flash" => flash::main(rest),
-        "setup" => {
-            let tools = setup::ensure(setup::Needs { uboot: true })?;
-            setup::ensure_card_tools()?;
-            println!("setup: everything is installed; {}", tools.describe_qemu());
-            Ok(ExitCode::SUCCESS)
+/// A subcommand and its options, as read from the command line.
+#[derive(Debug)]
+enum Command {
+    Run(RunOptions),
+    Build(BuildOptions),
+    Check(PathBuf),
+    Test(test::Options),
+    Bench(bench::Options),
+    Guests(debian::Resolve),
+    Fuzz(fuzz::Options),
+    Sdcard(sdcard::Options),
+    Flash(flash::Options),
+    Setup,
+    Help,
+}
+
+impl Command {
+    /// Reads `args`: a command and its arguments.
+    fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Self> {
+        let Some((command, rest)) = args.split_first() else {
+            return Err(error!("no command; try `cargo xtask help`"));
+        };
+        let command = command.as_ref().to_string_lossy();
+        Ok(match &*command {
+            "run" => Self::Run(parse_run(rest)?),
+            "build" => Self::Build(parse_build(rest)?),
+            "check" => Self::Check(parse_check(rest)?),
+            "test" => Self::Test(test::parse(rest)?),
+            "bench" => Self::Bench(bench::parse(rest)?),
+            "guests" => Self::Guests(guests::parse(rest)?),
+            "fuzz" => Self::Fuzz(fuzz::parse(rest)?),
+            "sdcard" => Self::Sdcard(sdcard::parse(rest)?),
+            "flash" => Self::Flash(flash::parse(rest)?),
+            "setup" => {
+                args::none("setup", rest)?;
+                Self::Setup
+            }
+            "help" | "--help" | "-h" => {
+                args::none("help", rest)?;
+                Self::Help
+            }
+            other => return Err(error!("unknown command `{other}`; try `cargo xtask help`")),
+        })
+    }
+
+    /// Does what was asked.
+    fn execute(self) -> Result<ExitCode> {
+        match self {
+            Self::Run(options) => run(&options),
+            Self::Build(options) => build(&options),
+            Self::Check(path) => Ok(check(&path)),
+            Self::Test(options) => test::main(&options),
+            Self::Bench(options) => bench::main(&options),
+            Self::Guests(resolve) => guests::main(resolve),
+            Self::Fuzz(options) => fuzz::main(&options),
+            Self::Sdcard(options) => sdcard::main(&options),
+            Self::Flash(options) => flash::main(&options),
+            Self::Setup => {
+                let tools = setup::ensure(setup::Needs { uboot: true })?;
+                setup::ensure_card_tools()?;
+                println!("setup: everything is installed; {}", tools.describe_qemu());
+                Ok(ExitCode::SUCCESS)
+            }
+            Self::Help => {
+                print!("{HELP}");
+                Ok(ExitCode::SUCCESS)
+            }
         }
-        "help" | "--help" | "-h" => {
-            print!("{HELP}");
-            Ok(ExitCode::SUCCESS)
-        }
-        other => Err(error!("unknown command `{other}`; try `cargo xtask help`")),
     }
 }
 
-/// Options shared by `run` and `build`.
-struct RunOptions {
+/// `build`'s options, which `run` takes too.
+#[derive(Debug, PartialEq, Eq)]
+struct BuildOptions {
+    /// The system manifest (default: `systems/demo.toml`).
     system: PathBuf,
-    timeout: Option<Duration>,
-    gic: Gic,
-    smp: u32,
-    memory: String,
+    /// Whether it was given.
+    system_given: bool,
+    /// Not `--debug`.
     release: bool,
-    qemu_args: Vec<String>,
+    /// `--kernel` and `--initrd`.
     guest: system::GuestChoice,
     /// `--board`: a platform folder, or `None` for the manifest's.
     board: Option<String>,
 }
 
-fn parse_run_options(args: &[String]) -> Result<RunOptions> {
-    let mut options = RunOptions {
-        system: root().join("systems/demo.toml"),
-        timeout: None,
-        gic: Gic::V3,
-        smp: 4,
-        memory: "1G".into(),
-        release: true,
-        qemu_args: Vec::new(),
-        guest: system::GuestChoice::default(),
-        board: None,
-    };
-    let mut args = args.iter();
-    let mut system_given = false;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| error!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--timeout" => {
-                let v = value("--timeout")?;
-                let secs: u64 = v
-                    .parse()
-                    .map_err(|_| error!("--timeout takes whole seconds, not `{v}`"))?;
-                options.timeout = Some(Duration::from_secs(secs));
-            }
-            "--gic" => {
-                options.gic = match value("--gic")?.as_str() {
-                    "v2" | "2" => Gic::V2,
-                    "v3" | "3" => Gic::V3,
-                    other => return Err(error!("--gic takes v2 or v3, not `{other}`")),
-                }
-            }
-            "--smp" => {
-                let v = value("--smp")?;
-                options.smp = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=8).contains(n))
-                    .ok_or_else(|| error!("--smp takes a core count from 1 to 8, not `{v}`"))?;
-            }
-            "--memory" => {
-                let v = value("--memory")?;
-                qemu::parse_memory(&v)?;
-                options.memory = v;
-            }
-            "--board" => {
-                options.board = match value("--board")?.as_str() {
-                    "virt" | "qemu-virt" => None,
-                    "rpi4" => Some(rpi4::PLATFORM.to_owned()),
-                    other => return Err(error!("--board takes virt or rpi4, not `{other}`")),
-                }
-            }
-            "--debug" => options.release = false,
-            "--kernel" => options.guest.kernel = Some(PathBuf::from(value("--kernel")?)),
-            "--initrd" => options.guest.initrd = Some(PathBuf::from(value("--initrd")?)),
-            "--" => {
-                options.qemu_args.extend(args.by_ref().cloned());
-            }
-            flag if flag.starts_with('-') => {
-                return Err(error!("unknown option `{flag}`; try `cargo xtask help`"));
-            }
-            path if !system_given => {
-                options.system = PathBuf::from(path);
-                system_given = true;
-            }
-            extra => {
-                return Err(error!(
-                    "unexpected argument `{extra}`; try `cargo xtask help`"
-                ));
-            }
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            system: root().join("systems/demo.toml"),
+            system_given: false,
+            release: true,
+            guest: system::GuestChoice::default(),
+            board: None,
         }
     }
-    Ok(options)
 }
 
-fn build(args: &[String]) -> Result<ExitCode> {
-    let options = parse_run_options(args)?;
-    let tools = setup::ensure(setup::Needs { uboot: false })?;
+impl BuildOptions {
+    /// Reads `option` (`--board` and the like) if it is one of build's;
+    /// `false` if it is not.
+    fn option(&mut self, option: &str, parser: &mut args::Parser) -> args::Parsed<bool> {
+        match option {
+            "--board" => {
+                self.board = match args::string(parser, option)?.as_str() {
+                    "virt" | "qemu-virt" => None,
+                    "rpi4" => Some(rpi4::PLATFORM.to_owned()),
+                    other => {
+                        return Err(args::bad(format!(
+                            "--board takes virt or rpi4, not `{other}`"
+                        )));
+                    }
+                }
+            }
+            "--debug" => self.release = false,
+            "--kernel" => self.guest.kernel = Some(args::path(parser, option)?),
+            "--initrd" => self.guest.initrd = Some(args::path(parser, option)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Takes the positional argument `value`: the system manifest.
+    fn positional(&mut self, value: OsString) -> args::Parsed<()> {
+        if self.system_given {
+            return Err(args::bad(format!(
+                "takes one system manifest, not both `{}` and `{}`",
+                self.system.display(),
+                value.to_string_lossy()
+            )));
+        }
+        self.system = PathBuf::from(value);
+        self.system_given = true;
+        Ok(())
+    }
+}
+
+/// `run`'s options.
+#[derive(Debug, PartialEq, Eq)]
+struct RunOptions {
+    build: BuildOptions,
+    timeout: Option<Duration>,
+    gic: Gic,
+    smp: u32,
+    memory: String,
+    /// After `--`: QEMU's.
+    qemu_args: Vec<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            build: BuildOptions::default(),
+            timeout: None,
+            gic: Gic::V3,
+            smp: 4,
+            memory: "1G".into(),
+            qemu_args: Vec::new(),
+        }
+    }
+}
+
+/// `cargo xtask run [SYSTEM.toml] [OPTIONS] [-- QEMU-ARGS...]`.
+fn parse_run<A: AsRef<OsStr>>(args: &[A]) -> Result<RunOptions> {
+    args::parse_for("run", args, |parser| {
+        let mut options = RunOptions::default();
+        loop {
+            if let Some(rest) = args::after_dashes(parser) {
+                options.qemu_args = rest
+                    .into_iter()
+                    .map(args::text)
+                    .collect::<args::Parsed<_>>()?;
+                break;
+            }
+            let Some(arg) = parser.next()? else { break };
+            match arg {
+                Long("timeout") => {
+                    let v = args::string(parser, "--timeout")?;
+                    let secs: u64 = v.parse().map_err(|_| {
+                        args::bad(format!("--timeout takes whole seconds, not `{v}`"))
+                    })?;
+                    options.timeout = Some(Duration::from_secs(secs));
+                }
+                Long("gic") => {
+                    options.gic = match args::string(parser, "--gic")?.as_str() {
+                        "v2" | "2" => Gic::V2,
+                        "v3" | "3" => Gic::V3,
+                        other => {
+                            return Err(args::bad(format!("--gic takes v2 or v3, not `{other}`")));
+                        }
+                    }
+                }
+                Long("smp") => {
+                    let v = args::string(parser, "--smp")?;
+                    options.smp =
+                        v.parse()
+                            .ok()
+                            .filter(|n| (1..=8).contains(n))
+                            .ok_or_else(|| {
+                                args::bad(format!(
+                                    "--smp takes a core count from 1 to 8, not `{v}`"
+                                ))
+                            })?;
+                }
+                Long("memory") => {
+                    let v = args::string(parser, "--memory")?;
+                    qemu::parse_memory(&v).map_err(|e| args::bad(e.to_string()))?;
+                    options.memory = v;
+                }
+                Long(name) => {
+                    let name = format!("--{name}");
+                    if !options.build.option(&name, parser)? {
+                        return Err(args::ArgError::UnexpectedOption(name));
+                    }
+                }
+                Value(value) => options.build.positional(value)?,
+                other @ Short(_) => return Err(other.unexpected()),
+            }
+        }
+        Ok(options)
+    })
+}
+
+/// `cargo xtask build [SYSTEM.toml] [OPTIONS]`.
+fn parse_build<A: AsRef<OsStr>>(args: &[A]) -> Result<BuildOptions> {
+    args::parse_for("build", args, |parser| {
+        let mut options = BuildOptions::default();
+        loop {
+            if args::after_dashes(parser).is_some() {
+                return Err(args::bad(
+                    "-- QEMU-ARGS is for `cargo xtask run`: build boots nothing",
+                ));
+            }
+            let Some(arg) = parser.next()? else { break };
+            match arg {
+                Long(name) => {
+                    let name = format!("--{name}");
+                    if !options.option(&name, parser)? {
+                        if ["--timeout", "--gic", "--smp", "--memory"].contains(&name.as_str()) {
+                            return Err(args::bad(format!(
+                                "{name} is for `cargo xtask run`, which boots what build builds"
+                            )));
+                        }
+                        return Err(args::ArgError::UnexpectedOption(name));
+                    }
+                }
+                Value(value) => options.positional(value)?,
+                other @ Short(_) => return Err(other.unexpected()),
+            }
+        }
+        Ok(options)
+    })
+}
+
+/// `cargo xtask check SYSTEM.toml`.
+fn parse_check<A: AsRef<OsStr>>(args: &[A]) -> Result<PathBuf> {
+    args::parse_for("check", args, |parser| {
+        let mut path = None;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Value(value) if path.is_none() => path = Some(PathBuf::from(value)),
+                other => return Err(other.unexpected()),
+            }
+        }
+        path.ok_or_else(|| args::bad("takes one system manifest, e.g. systems/demo.toml"))
+    })
+}
+
+/// Loads the system `options` name and builds its image.
+fn build_image(tools: &setup::Tools, options: &BuildOptions) -> Result<(system::System, PathBuf)> {
     let system =
         system::System::load_for(&options.system, &options.guest, options.board.as_deref())?;
     let image = image::build_system(
-        &tools,
+        tools,
         &system,
         image::Variant {
             release: options.release,
@@ -297,48 +458,38 @@ fn build(args: &[String]) -> Result<ExitCode> {
             lock_count: false,
         },
     )?;
+    Ok((system, image))
+}
+
+fn build(options: &BuildOptions) -> Result<ExitCode> {
+    let tools = setup::ensure(setup::Needs { uboot: false })?;
+    let (_, image) = build_image(&tools, options)?;
     println!("{}", image.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: &[String]) -> Result<ExitCode> {
-    let [path] = args else {
-        return Err(error!(
-            "`cargo xtask check` takes one system manifest, e.g. systems/demo.toml"
-        ));
-    };
-    match system::System::load(std::path::Path::new(path)) {
+fn check(path: &Path) -> ExitCode {
+    match system::System::load(path) {
         Ok(system) => {
             print!("{}", system.compiled.report);
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("{e}");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: &[String]) -> Result<ExitCode> {
-    let options = parse_run_options(args)?;
+fn run(options: &RunOptions) -> Result<ExitCode> {
     let tools = setup::ensure(setup::Needs { uboot: false })?;
-    let system =
-        system::System::load_for(&options.system, &options.guest, options.board.as_deref())?;
-    let image = image::build_system(
-        &tools,
-        &system,
-        image::Variant {
-            release: options.release,
-            fault_injection: false,
-            lock_count: false,
-        },
-    )?;
+    let (system, image) = build_image(&tools, &options.build)?;
     if system.platform.name == rpi4::PLATFORM {
         let machine = Machine {
             extra: options.qemu_args.clone(),
             ..rpi4::machine(&system.platform, image)?
         };
-        return run_machine(&tools, &system, &options, &machine);
+        return run_machine(&tools, &system, options, &machine);
     }
     let machine = Machine {
         platform: &system.platform,
@@ -349,7 +500,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         extra: options.qemu_args.clone(),
         ..Machine::default_for(&system.platform)
     };
-    run_machine(&tools, &system, &options, &machine)
+    run_machine(&tools, &system, options, &machine)
 }
 
 /// Boots `machine` for `cargo xtask run` and judges the run.
@@ -362,7 +513,7 @@ fn run_machine(
     eprintln!(
         "xtask: booting system `{}` ({}) on {}; Ctrl-A X quits, Ctrl-A Ctrl-A N gives console client N the keyboard",
         system.name,
-        options.system.display(),
+        options.build.system.display(),
         machine.describe()
     );
     if let Some(guest) = &system.guest {
@@ -387,4 +538,208 @@ fn run_machine(
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::{BuildOptions, Command, Gic, RunOptions, parse_build, parse_check, parse_run};
+
+    #[test]
+    fn run_options() {
+        let error = |args: &[&str]| parse_run(args).unwrap_err().to_string();
+        assert_eq!(parse_run::<&str>(&[]).unwrap(), RunOptions::default());
+        let o = parse_run(&["tests/qemu/isolation.toml"]).unwrap();
+        assert_eq!(o.build.system, Path::new("tests/qemu/isolation.toml"));
+        let o = parse_run(&[
+            "systems/linux.toml",
+            "--timeout",
+            "30",
+            "--gic",
+            "v2",
+            "--smp=2",
+            "--memory",
+            "512M",
+            "--debug",
+            "--kernel",
+            "Image",
+            "--initrd",
+            "initrd.gz",
+            "--board",
+            "virt",
+            "--",
+            "-S",
+            "--kernel",
+            "--",
+        ])
+        .unwrap();
+        assert_eq!(o.timeout, Some(Duration::from_secs(30)));
+        assert_eq!((o.gic, o.smp, o.memory.as_str()), (Gic::V2, 2, "512M"));
+        assert!(!o.build.release);
+        assert_eq!(o.build.guest.kernel.as_deref(), Some(Path::new("Image")));
+        assert_eq!(
+            o.build.guest.initrd.as_deref(),
+            Some(Path::new("initrd.gz"))
+        );
+        assert_eq!(o.build.board, None);
+        assert_eq!(o.qemu_args, ["-S", "--kernel", "--"]);
+        let o = parse_run(&["--board", "rpi4", "tests/qemu/pingpong.toml"]).unwrap();
+        assert_eq!(o.build.board.as_deref(), Some(super::rpi4::PLATFORM));
+        assert_eq!(o.build.system, Path::new("tests/qemu/pingpong.toml"));
+        // Bad input.
+        assert_eq!(
+            error(&["--board", "pi5"]),
+            "cargo xtask run: --board takes virt or rpi4, not `pi5`"
+        );
+        assert_eq!(
+            error(&["--board"]),
+            "cargo xtask run: --board needs a value; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--board", "--debug"]),
+            "cargo xtask run: --board needs a value; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--debug=no"]),
+            "cargo xtask run: --debug takes no value, not `no`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--verbose"]),
+            "cargo xtask run: unknown option `--verbose`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["-v"]),
+            "cargo xtask run: unknown option `-v`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["a.toml", "b.toml"]),
+            "cargo xtask run: takes one system manifest, not both `a.toml` and `b.toml`"
+        );
+        assert_eq!(
+            error(&["--timeout", "1.5"]),
+            "cargo xtask run: --timeout takes whole seconds, not `1.5`"
+        );
+        assert_eq!(
+            error(&["--gic", "v4"]),
+            "cargo xtask run: --gic takes v2 or v3, not `v4`"
+        );
+        assert_eq!(
+            error(&["--smp", "9"]),
+            "cargo xtask run: --smp takes a core count from 1 to 8, not `9`"
+        );
+        assert!(error(&["--memory", "lots"]).contains("`lots` is not a memory size"));
+    }
+
+    #[test]
+    fn build_options() {
+        let error = |args: &[&str]| parse_build(args).unwrap_err().to_string();
+        assert_eq!(parse_build::<&str>(&[]).unwrap(), BuildOptions::default());
+        let o = parse_build(&["--board", "rpi4"]).unwrap();
+        assert_eq!(o.board.as_deref(), Some(super::rpi4::PLATFORM));
+        assert!(o.release && !o.system_given);
+        let o = parse_build(&[
+            "systems/linux.toml",
+            "--debug",
+            "--kernel=K",
+            "--initrd",
+            "I",
+        ])
+        .unwrap();
+        assert_eq!(o.system, Path::new("systems/linux.toml"));
+        assert!(!o.release);
+        assert_eq!(o.guest.kernel.as_deref(), Some(Path::new("K")));
+        assert_eq!(o.guest.initrd.as_deref(), Some(Path::new("I")));
+        assert_eq!(
+            error(&["--smp", "2"]),
+            "cargo xtask build: --smp is for `cargo xtask run`, which boots what build builds"
+        );
+        assert_eq!(
+            error(&["--", "-S"]),
+            "cargo xtask build: -- QEMU-ARGS is for `cargo xtask run`: build boots nothing"
+        );
+        assert_eq!(
+            error(&["--kernel"]),
+            "cargo xtask build: --kernel needs a value; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--board", "pi"]),
+            "cargo xtask build: --board takes virt or rpi4, not `pi`"
+        );
+        assert_eq!(
+            error(&["a.toml", "b.toml"]),
+            "cargo xtask build: takes one system manifest, not both `a.toml` and `b.toml`"
+        );
+    }
+
+    #[test]
+    fn check_options() {
+        let error = |args: &[&str]| parse_check(args).unwrap_err().to_string();
+        assert_eq!(
+            parse_check(&["systems/demo.toml"]).unwrap(),
+            Path::new("systems/demo.toml")
+        );
+        assert_eq!(
+            error(&[]),
+            "cargo xtask check: takes one system manifest, e.g. systems/demo.toml"
+        );
+        assert_eq!(
+            error(&["a.toml", "b.toml"]),
+            "cargo xtask check: unexpected argument `b.toml`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--report", "a.toml"]),
+            "cargo xtask check: unknown option `--report`; try `cargo xtask help`"
+        );
+    }
+
+    #[test]
+    fn commands() {
+        let error = |args: &[&str]| Command::parse(args).unwrap_err().to_string();
+        assert!(matches!(Command::parse(&["help"]), Ok(Command::Help)));
+        assert!(matches!(Command::parse(&["--help"]), Ok(Command::Help)));
+        assert!(matches!(Command::parse(&["-h"]), Ok(Command::Help)));
+        assert!(matches!(Command::parse(&["setup"]), Ok(Command::Setup)));
+        assert!(matches!(Command::parse(&["run"]), Ok(Command::Run(_))));
+        assert!(matches!(Command::parse(&["build"]), Ok(Command::Build(_))));
+        assert!(matches!(
+            Command::parse(&["check", "x.toml"]),
+            Ok(Command::Check(_))
+        ));
+        assert!(matches!(Command::parse(&["test"]), Ok(Command::Test(_))));
+        assert!(matches!(Command::parse(&["bench"]), Ok(Command::Bench(_))));
+        assert!(matches!(
+            Command::parse(&["guests"]),
+            Ok(Command::Guests(_))
+        ));
+        assert!(matches!(
+            Command::parse(&["fuzz", "manifest"]),
+            Ok(Command::Fuzz(_))
+        ));
+        assert!(matches!(
+            Command::parse(&["sdcard", "-o", "x.img"]),
+            Ok(Command::Sdcard(_))
+        ));
+        assert!(matches!(
+            Command::parse(&["flash", "--device", "/dev/sdb"]),
+            Ok(Command::Flash(_))
+        ));
+        assert_eq!(
+            error(&["launch"]),
+            "unknown command `launch`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--board", "rpi4"]),
+            "unknown command `--board`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["setup", "now"]),
+            "cargo xtask setup: unexpected argument `now`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["help", "run"]),
+            "cargo xtask help: unexpected argument `run`; try `cargo xtask help`"
+        );
+    }
 }

@@ -33,11 +33,13 @@ mod script;
 #[cfg(test)]
 mod tests;
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::args::{self, Long, Parsed, Short, Value};
 use crate::debian::Resolve;
 use crate::{Result, error, image, setup, system};
 
@@ -57,14 +59,16 @@ pub(crate) enum Board {
 
 impl Board {
     /// The board named on the command line.
-    fn parse(name: &str) -> Result<Self> {
+    fn parse(name: &str) -> Parsed<Self> {
         match name {
             "rpi4" => Ok(Self::Rpi4),
-            "virt" | "qemu-virt" => Err(error!(
+            "virt" | "qemu-virt" => Err(args::bad(
                 "QEMU's virt machine boots from -kernel and has no SD card: `cargo xtask run`. \
-                 sdcard takes --board rpi4"
+                 --board takes rpi4",
             )),
-            other => Err(error!("unknown board `{other}`; sdcard takes --board rpi4")),
+            other => Err(args::bad(format!(
+                "unknown board `{other}`; --board takes rpi4"
+            ))),
         }
     }
 
@@ -85,100 +89,145 @@ pub(crate) enum Loader {
     UBoot,
 }
 
-/// The command's options.
-#[derive(Debug)]
-struct Options {
+/// What goes on the card: the options `sdcard` and `flash` share.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Card {
+    /// The system manifest (default: `systems/demo.toml`).
     system: PathBuf,
+    /// Whether it was given.
+    system_given: bool,
     board: Board,
-    output: Option<PathBuf>,
     loader: Loader,
+    /// `--image FILE`: this image as is instead of building the system.
     image: Option<PathBuf>,
-    force: bool,
+    /// Not `--debug`.
     release: bool,
     resolve: Resolve,
     guest: system::GuestChoice,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut options = Options {
-        system: crate::root().join("systems/demo.toml"),
-        board: Board::Rpi4,
-        output: None,
-        loader: Loader::Firmware,
-        image: None,
-        force: false,
-        release: true,
-        resolve: Resolve::Cached,
-        guest: system::GuestChoice::default(),
-    };
-    let mut system_given = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| error!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--board" => options.board = Board::parse(&value("--board")?)?,
-            "-o" | "--output" => options.output = Some(PathBuf::from(value("-o")?)),
+impl Default for Card {
+    fn default() -> Self {
+        Self {
+            system: crate::root().join("systems/demo.toml"),
+            system_given: false,
+            board: Board::Rpi4,
+            loader: Loader::Firmware,
+            image: None,
+            release: true,
+            resolve: Resolve::Cached,
+            guest: system::GuestChoice::default(),
+        }
+    }
+}
+
+impl Card {
+    /// Reads `option` if it is one of the card's (`--board`, `--loader`,
+    /// `--image`, `--debug`, `--refresh`, `--kernel`, `--initrd`); `false`
+    /// if it is not.
+    pub(crate) fn option(&mut self, option: &str, parser: &mut args::Parser) -> Parsed<bool> {
+        match option {
+            "--board" => self.board = Board::parse(&args::string(parser, option)?)?,
             "--loader" => {
-                options.loader = match value("--loader")?.as_str() {
+                self.loader = match args::string(parser, option)?.as_str() {
                     "firmware" => Loader::Firmware,
                     "u-boot" | "uboot" => Loader::UBoot,
                     other => {
-                        return Err(error!("--loader takes firmware or u-boot, not `{other}`"));
+                        return Err(args::bad(format!(
+                            "--loader takes firmware or u-boot, not `{other}`"
+                        )));
                     }
                 }
             }
-            "--image" => options.image = Some(PathBuf::from(value("--image")?)),
-            "--force" => options.force = true,
-            "--debug" => options.release = false,
-            "--refresh" => options.resolve = Resolve::Refresh,
-            "--kernel" => options.guest.kernel = Some(PathBuf::from(value("--kernel")?)),
-            "--initrd" => options.guest.initrd = Some(PathBuf::from(value("--initrd")?)),
-            flag if flag.starts_with('-') => {
-                return Err(error!("unknown option `{flag}`; try `cargo xtask help`"));
-            }
-            path if !system_given => {
-                options.system = PathBuf::from(path);
-                system_given = true;
-            }
-            extra => {
-                return Err(error!(
-                    "unexpected argument `{extra}`; try `cargo xtask help`"
-                ));
+            "--image" => self.image = Some(args::path(parser, option)?),
+            "--debug" => self.release = false,
+            "--refresh" => self.resolve = Resolve::Refresh,
+            "--kernel" => self.guest.kernel = Some(args::path(parser, option)?),
+            "--initrd" => self.guest.initrd = Some(args::path(parser, option)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Takes the positional argument `value`: the system manifest.
+    pub(crate) fn positional(&mut self, value: OsString) -> Parsed<()> {
+        if self.system_given {
+            return Err(args::bad(format!(
+                "takes one system manifest, not both `{}` and `{}`",
+                self.system.display(),
+                value.to_string_lossy()
+            )));
+        }
+        self.system = PathBuf::from(value);
+        self.system_given = true;
+        Ok(())
+    }
+
+    /// Checks what the options say together, once all are read.
+    pub(crate) fn finish(self) -> Parsed<Self> {
+        if self.image.is_some()
+            && (self.system_given || self.guest.kernel.is_some() || self.guest.initrd.is_some())
+        {
+            return Err(args::bad(
+                "--image FILE puts that image on the card as is: give either it or a system \
+                 manifest (with --kernel/--initrd), not both",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// `sdcard`'s options.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Options {
+    card: Card,
+    /// `-o FILE`.
+    output: PathBuf,
+    /// `--force`: replace `output` if it exists.
+    force: bool,
+}
+
+/// `cargo xtask sdcard [SYSTEM.toml] --board rpi4 -o FILE [OPTIONS]`.
+pub(crate) fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Options> {
+    args::parse_for("sdcard", args, |parser| {
+        let mut card = Card::default();
+        let mut output = None;
+        let mut force = false;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Short('o') | Long("output") => output = Some(args::path(parser, "-o")?),
+                Long("force") => force = true,
+                Long(name) => {
+                    let name = format!("--{name}");
+                    if !card.option(&name, parser)? {
+                        return Err(args::ArgError::UnexpectedOption(name));
+                    }
+                }
+                Value(value) => card.positional(value)?,
+                other @ Short(_) => return Err(other.unexpected()),
             }
         }
-    }
-    if options.image.is_some()
-        && (system_given || options.guest.kernel.is_some() || options.guest.initrd.is_some())
-    {
-        return Err(error!(
-            "--image FILE puts that image on the card as is: give either it or a system \
-             manifest (with --kernel/--initrd), not both"
-        ));
-    }
-    Ok(options)
+        Ok(Options {
+            card: card.finish()?,
+            output: output.ok_or_else(|| args::bad("needs the image file to write: -o FILE"))?,
+            force,
+        })
+    })
 }
 
 /// `cargo xtask sdcard`.
-pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    let options = parse(args)?;
-    let output = options
-        .output
-        .clone()
-        .ok_or_else(|| error!("sdcard needs the image file to write: -o FILE"))?;
+pub(crate) fn main(options: &Options) -> Result<ExitCode> {
+    let output = &options.output;
     // Refuse a bad output before building or fetching anything.
-    check_output(&output, options.force)?;
-    let (card, files, source, boot) = build_card(&options)?;
-    write_output(&output, &card, options.force)?;
+    check_output(output, options.force)?;
+    let (card, files, source, boot) = build_card(&options.card)?;
+    write_output(output, &card, options.force)?;
     println!("{}", output.display());
     eprintln!(
         "sdcard: {} ({} MiB) for the Raspberry Pi 4, Pi 400 and CM4, {}: {}",
         output.display(),
         card.len() >> 20,
-        match options.loader {
+        match options.card.loader {
             Loader::Firmware => "the firmware starts Bulkhead",
             Loader::UBoot => "the firmware starts U-Boot, which starts Bulkhead",
         },
@@ -195,9 +244,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
 
 /// The card image `options` describe, the files on it, where the Bulkhead
 /// image came from, and Debian's files.
-fn build_card(
-    options: &Options,
-) -> Result<(Vec<u8>, Vec<disk::File>, String, firmware::BootFiles)> {
+fn build_card(options: &Card) -> Result<(Vec<u8>, Vec<disk::File>, String, firmware::BootFiles)> {
     let (image, source) = bulkhead_image(options.board, options)?;
     let boot = firmware::ensure(options.resolve)?;
     let mut inputs = debian_inputs(&boot, options.loader)?;
@@ -207,17 +254,11 @@ fn build_card(
     Ok((card, files, source, boot))
 }
 
-/// The card image `cargo xtask sdcard ARGS -o FILE` would write, for `cargo
-/// xtask flash`: `args` are sdcard's (without `-o`), and the result is the
-/// image's bytes and a one-line description of what is on it.
-pub(crate) fn card_image(args: &[String]) -> Result<(Vec<u8>, String)> {
-    let options = parse(args)?;
-    if options.output.is_some() {
-        return Err(error!(
-            "flash writes the card itself: -o FILE is for cargo xtask sdcard"
-        ));
-    }
-    let (card, files, source, _) = build_card(&options)?;
+/// The card image `cargo xtask sdcard` would write for `card`, for `cargo
+/// xtask flash`: the image's bytes and a one-line description of what is on
+/// it.
+pub(crate) fn card_image(card: &Card) -> Result<(Vec<u8>, String)> {
+    let (card, files, source, _) = build_card(card)?;
     let names = files
         .iter()
         .map(|f| f.name.as_str())
@@ -253,7 +294,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// on a Pi: the card is still made (its layout can be tested), with a
 /// warning. When the Pi's platform lands, this is the one place that picks
 /// the board's kernel.
-fn bulkhead_image(board: Board, options: &Options) -> Result<(Vec<u8>, String)> {
+fn bulkhead_image(board: Board, options: &Card) -> Result<(Vec<u8>, String)> {
     if let Some(path) = &options.image {
         let bytes = read(path)?;
         check_arm64_image(&bytes).map_err(|why| error!("{}: {why}", path.display()))?;

@@ -26,7 +26,7 @@ pub(crate) struct System {
 
 /// Where a virtual machine's kernel and initramfs come from when its
 /// manifest says `"debian"` (or nothing).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct GuestChoice {
     /// `--kernel PATH`: this Image instead of Debian's.
     pub(crate) kernel: Option<PathBuf>,

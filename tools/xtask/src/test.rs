@@ -23,10 +23,12 @@ mod rpi4;
 mod vm;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use crate::args::{self, Long, Value};
 use crate::image::{self, Variant};
 use crate::qemu::{self, Gic, Machine, Outcome, RunSpec, Verdict};
 use crate::setup::{self, TARGET, Toolchain, Tools};
@@ -134,19 +136,36 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-/// Runs the suite.
-pub(crate) fn main(args: &[String]) -> Result<ExitCode> {
-    let mut lint = true;
-    let mut filters: Vec<String> = Vec::new();
-    for arg in args {
-        match arg.as_str() {
-            "--no-lint" => lint = false,
-            flag if flag.starts_with('-') => {
-                return Err(error!("unknown option `{flag}`; try `cargo xtask help`"));
+/// What `cargo xtask test` was asked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// Not `--no-lint`: clippy, rustfmt and the unsafe audit too.
+    lint: bool,
+    /// Only the system tests whose name contains one of these.
+    filters: Vec<String>,
+}
+
+/// `cargo xtask test [--no-lint] [FILTER...]`.
+pub(crate) fn parse<A: AsRef<OsStr>>(args: &[A]) -> Result<Options> {
+    args::parse_for("test", args, |parser| {
+        let mut options = Options {
+            lint: true,
+            filters: Vec::new(),
+        };
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("no-lint") => options.lint = false,
+                Value(filter) => options.filters.push(args::text(filter)?),
+                other => return Err(other.unexpected()),
             }
-            name => filters.push(name.to_string()),
         }
-    }
+        Ok(options)
+    })
+}
+
+/// Runs the suite.
+pub(crate) fn main(options: &Options) -> Result<ExitCode> {
+    let (lint, filters) = (options.lint, &options.filters);
     let tools = setup::ensure(setup::Needs { uboot: true })?;
     println!("qemu: {}", tools.describe_qemu());
     // The SD card's host test checks the card with these.
@@ -1236,5 +1255,34 @@ mod tests {
         let mut listed: Vec<String> = BARE_METAL.iter().map(|s| s.to_string()).collect();
         listed.sort();
         assert_eq!(bare, listed);
+    }
+
+    #[test]
+    fn options_are_parsed() {
+        use super::{Options, parse};
+        let error = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert_eq!(
+            parse::<&str>(&[]).unwrap(),
+            Options {
+                lint: true,
+                filters: Vec::new()
+            }
+        );
+        assert_eq!(
+            parse(&["--no-lint", "sdcard", "rpi4"]).unwrap(),
+            Options {
+                lint: false,
+                filters: vec!["sdcard".into(), "rpi4".into()]
+            }
+        );
+        assert_eq!(parse(&["pingpong"]).unwrap().filters, ["pingpong"]);
+        assert_eq!(
+            error(&["--nolint"]),
+            "cargo xtask test: unknown option `--nolint`; try `cargo xtask help`"
+        );
+        assert_eq!(
+            error(&["--no-lint=1"]),
+            "cargo xtask test: --no-lint takes no value, not `1`; try `cargo xtask help`"
+        );
     }
 }

@@ -377,20 +377,82 @@ fn an_image_larger_than_the_card_is_refused() {
 
 #[test]
 fn options() {
-    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let o = super::parse(&args(&[
+    use crate::sdcard::Card;
+    let error = |args: &[&str]| super::parse(args).unwrap_err().to_string();
+    // The documented invocations.
+    let o = super::parse(&["--board", "rpi4", "--device", "/dev/sdb"]).unwrap();
+    assert_eq!(
+        o,
+        super::Options {
+            device: "/dev/sdb".into(),
+            yes: false,
+            card: Card::default(),
+        }
+    );
+    let o = super::parse(&[
         "--board",
         "rpi4",
         "--device",
         "/dev/sdb",
         "--yes",
         "systems/demo.toml",
-    ]))
+    ])
     .unwrap();
-    assert_eq!(o.device.as_deref(), Some(Path::new("/dev/sdb")));
+    assert_eq!(o.device, Path::new("/dev/sdb"));
     assert!(o.yes);
-    assert_eq!(o.card, args(&["--board", "rpi4", "systems/demo.toml"]));
-    let e = super::parse(&args(&["--device", "/dev/sdb", "-o", "x.img"])).unwrap_err();
-    assert!(e.to_string().contains("cargo xtask sdcard -o FILE"), "{e}");
-    assert!(super::parse(&args(&["--device"])).is_err());
+    let mut card = Card::default();
+    let mut parser = crate::args::parser(&["systems/demo.toml"]);
+    let Some(crate::args::Value(system)) = parser.next().unwrap() else {
+        panic!("no value")
+    };
+    card.positional(system).unwrap();
+    assert_eq!(o.card, card);
+    // sdcard's options, and -y.
+    let o = super::parse(&[
+        "-y",
+        "--device=/dev/mmcblk0",
+        "--loader",
+        "u-boot",
+        "--refresh",
+        "--debug",
+        "--image",
+        "x.img",
+    ])
+    .unwrap();
+    assert!(o.yes);
+    assert_eq!(o.device, Path::new("/dev/mmcblk0"));
+    assert!(super::parse(&["--device", "/dev/sdb", "a.toml", "--image", "b.img"]).is_err());
+    // Bad input.
+    for wrong in ["-o", "--output", "--force"] {
+        let e = error(&["--device", "/dev/sdb", wrong, "x.img"]);
+        assert!(e.contains("cargo xtask sdcard -o FILE"), "{e}");
+    }
+    assert_eq!(
+        error(&["--device"]),
+        "cargo xtask flash: --device needs a value: the card's device, like /dev/sdb"
+    );
+    assert_eq!(
+        error(&["--device", "--yes"]),
+        "cargo xtask flash: --device needs a value: the card's device, like /dev/sdb"
+    );
+    assert_eq!(
+        error(&["--board", "rpi4"]),
+        "cargo xtask flash: needs the card's device: --device /dev/sdX (lsblk lists them)"
+    );
+    assert_eq!(
+        error(&["--device", "/dev/sdb", "--board", "virt3"]),
+        "cargo xtask flash: unknown board `virt3`; --board takes rpi4"
+    );
+    assert_eq!(
+        error(&["--device", "/dev/sdb", "--yes=no"]),
+        "cargo xtask flash: --yes takes no value, not `no`; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["--device", "/dev/sdb", "--wipe"]),
+        "cargo xtask flash: unknown option `--wipe`; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["--device", "/dev/sdb", "a.toml", "b.toml"]),
+        "cargo xtask flash: takes one system manifest, not both `a.toml` and `b.toml`"
+    );
 }

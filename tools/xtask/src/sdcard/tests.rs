@@ -265,26 +265,87 @@ fn bad_outputs_are_refused_and_nothing_is_lost() {
 }
 
 #[test]
-fn options_and_images() {
-    let args = |list: &[&str]| -> Vec<String> { list.iter().map(|s| (*s).to_string()).collect() };
-    let options = super::parse(&args(&[
-        "--board", "rpi4", "-o", "x.img", "--loader", "u-boot",
-    ]))
+fn options() {
+    use super::{Board, Card, Options, parse};
+    let error = |args: &[&str]| parse(args).unwrap_err().to_string();
+    // The documented invocations.
+    let o = parse(&["--board", "rpi4", "-o", "bulkhead-rpi4.img"]).unwrap();
+    assert_eq!(
+        o,
+        Options {
+            card: Card::default(),
+            output: "bulkhead-rpi4.img".into(),
+            force: false,
+        }
+    );
+    let o = parse(&["--board", "rpi4", "--loader", "u-boot", "-o", "x.img"]).unwrap();
+    assert_eq!(o.card.loader, Loader::UBoot);
+    assert_eq!(o.output, Path::new("x.img"));
+    let o = parse(&["systems/linux.toml", "--board", "rpi4", "-o", "l.img"]).unwrap();
+    assert_eq!(o.card.system, Path::new("systems/linux.toml"));
+    let o = parse(&["--board", "rpi4", "--image", "demo.img", "-o", "card.img"]).unwrap();
+    assert_eq!(o.card.image.as_deref(), Some(Path::new("demo.img")));
+    // Every option, in both spellings lexopt reads.
+    let o = parse(&[
+        "a.toml",
+        "--board=rpi4",
+        "--output=c.img",
+        "--loader=uboot",
+        "--force",
+        "--debug",
+        "--refresh",
+        "--kernel",
+        "Image",
+        "--initrd=initrd.gz",
+    ])
     .unwrap();
-    assert_eq!(options.loader, Loader::UBoot);
-    assert_eq!(options.output.as_deref(), Some(Path::new("x.img")));
-    let e = super::parse(&args(&["--board", "virt"]))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("no SD card"), "{e}");
-    let e = super::parse(&args(&["--loader", "grub"]))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("firmware or u-boot"), "{e}");
-    let e = super::parse(&args(&["a.toml", "--image", "b.img"]))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("not both"), "{e}");
+    assert_eq!(o.card.board, Board::Rpi4);
+    assert_eq!(o.output, Path::new("c.img"));
+    assert!(o.force && !o.card.release);
+    assert_eq!(o.card.resolve, crate::debian::Resolve::Refresh);
+    assert_eq!(o.card.guest.kernel.as_deref(), Some(Path::new("Image")));
+    assert_eq!(o.card.guest.initrd.as_deref(), Some(Path::new("initrd.gz")));
+    // Bad input.
+    assert!(error(&["--board", "virt", "-o", "x"]).contains("no SD card"));
+    assert_eq!(
+        error(&["--board", "pi5", "-o", "x"]),
+        "cargo xtask sdcard: unknown board `pi5`; --board takes rpi4"
+    );
+    assert!(error(&["--loader", "grub", "-o", "x"]).contains("firmware or u-boot"));
+    assert!(error(&["a.toml", "--image", "b.img", "-o", "x"]).contains("not both"));
+    assert!(error(&["--kernel", "K", "--image", "b.img", "-o", "x"]).contains("not both"));
+    assert_eq!(
+        error(&["--board", "rpi4"]),
+        "cargo xtask sdcard: needs the image file to write: -o FILE"
+    );
+    assert_eq!(
+        error(&["-o"]),
+        "cargo xtask sdcard: -o needs a value; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["-o", "--force"]),
+        "cargo xtask sdcard: -o needs a value; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["--force=yes", "-o", "x"]),
+        "cargo xtask sdcard: --force takes no value, not `yes`; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["-o", "x", "--yes"]),
+        "cargo xtask sdcard: unknown option `--yes`; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["-o", "x", "-q"]),
+        "cargo xtask sdcard: unknown option `-q`; try `cargo xtask help`"
+    );
+    assert_eq!(
+        error(&["a.toml", "b.toml", "-o", "x"]),
+        "cargo xtask sdcard: takes one system manifest, not both `a.toml` and `b.toml`"
+    );
+}
+
+#[test]
+fn images() {
     assert!(super::check_arm64_image(b"#!/bin/sh\n").is_err());
     let mut header = vec![0u8; 64];
     header[0x38..0x3c].copy_from_slice(b"ARM\x64");
