@@ -58,6 +58,7 @@ use crate::sched::{Links, RunQueue, VcpuId};
 use hv_image::Capability;
 
 mod dispatch;
+mod domains;
 mod fastpath;
 mod fault;
 mod invariants;
@@ -69,6 +70,7 @@ mod schedule;
 mod seed;
 mod vm;
 
+pub use domains::Domains;
 pub use fault::backoff::{
     BACKOFF_FIRST_TICKS, BACKOFF_MAX_TICKS, GOOD_RUN_TICKS, LET_GO_TICKS, RELOAD_STEP_BYTES,
     RELOAD_TICK_PERCENT, RESTARTS_AT_ONCE, ReloadWork, RestartPlan, backoff_ticks,

@@ -238,7 +238,7 @@ fn at_most(what: &'static str, count: usize, max: usize) -> Result<(), SeedError
 }
 
 /// Checks everything [`KernelState::boot`] relies on.
-fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
+pub(super) fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
     if seed.cores == 0 || seed.cores > MAX_CPUS {
         return Err(SeedError::Cores(seed.cores));
     }
@@ -325,6 +325,25 @@ fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
     Ok(())
 }
 
+/// Where boot pins each vCPU of a valid `seed`: calls `each(partition,
+/// index in its partition, core)` for every vCPU, in order.
+pub(super) fn pinning(seed: &Seed<'_>, mut each: impl FnMut(usize, u8, u8)) {
+    let mut all = [0u8; MAX_CPUS];
+    for (i, p) in seed.partitions.iter().enumerate() {
+        let mut mine = [0u8; MAX_CPUS];
+        // Counts were checked against the u8-sized tables by `validate`.
+        for index in 0..p.vcpus as u8 {
+            let core = choose_core(p.cores, seed.cores, &mine, &all);
+            for counts in [&mut mine, &mut all] {
+                if let Some(n) = counts.get_mut(usize::from(core)) {
+                    *n = n.saturating_add(1);
+                }
+            }
+            each(i, index, core);
+        }
+    }
+}
+
 /// The allowed core with the fewest of this partition's vCPUs, then the
 /// fewest vCPUs overall, then the lowest number.
 fn choose_core(allowed: u64, cores: usize, mine: &[u8; MAX_CPUS], all: &[u8; MAX_CPUS]) -> u8 {
@@ -348,6 +367,18 @@ impl KernelState {
     /// Checks `seed` and, if it is sound, replaces this state with the
     /// system it describes; otherwise changes nothing.
     pub fn boot(&mut self, seed: &Seed<'_>) -> Result<(), SeedError> {
+        self.boot_only(seed, |_| true)
+    }
+
+    /// [`KernelState::boot`] with only the partitions `keep` says yes to:
+    /// the others are numbered and pinned as in the whole system, but
+    /// stopped, with no capability and no vCPU in any queue
+    /// ([`KernelState::boot_domain`]).
+    pub(super) fn boot_only(
+        &mut self,
+        seed: &Seed<'_>,
+        keep: impl Fn(usize) -> bool,
+    ) -> Result<(), SeedError> {
         validate(seed)?;
         self.clear();
         self.core_count = seed.cores;
@@ -368,56 +399,29 @@ impl KernelState {
             binding.badge = s.badge;
             binding.device = s.device;
         }
-        let mut all = [0u8; MAX_CPUS];
         let mut first = 0u8;
         for (i, p) in seed.partitions.iter().enumerate() {
             // All counts were checked against the u8-sized tables above.
-            let id = PartitionId(i as u8);
-            let count = p.vcpus as u8;
+            let kept = keep(i);
             if let Some(slot) = self.partitions.get_mut(i) {
                 *slot = Partition {
-                    state: PartitionState::Active,
+                    state: if kept {
+                        PartitionState::Active
+                    } else {
+                        PartitionState::Stopped
+                    },
                     policy: p.fault_policy,
                     first_vcpu: first,
-                    vcpu_count: count,
+                    vcpu_count: p.vcpus as u8,
                     priority: p.priority,
                     exits: p.exits,
                 };
             }
-            let mut mine = [0u8; MAX_CPUS];
-            for index in 0..count {
-                let core = choose_core(p.cores, seed.cores, &mine, &all);
-                for counts in [&mut mine, &mut all] {
-                    if let Some(n) = counts.get_mut(usize::from(core)) {
-                        *n = n.saturating_add(1);
-                    }
-                }
-                let v = VcpuId(first.saturating_add(index));
-                // A virtual machine's vCPUs start off: its monitor starts them.
-                let state = if p.exits.is_some() {
-                    VcpuState::Off
-                } else {
-                    VcpuState::Ready
-                };
-                if let Some(slot) = self.vcpus.get_mut(v.index()) {
-                    *slot = Vcpu {
-                        partition: id,
-                        core,
-                        priority: p.priority,
-                        state,
-                        reply_to: None,
-                    };
-                }
-                if let Some(saved) = self.regs.get_mut(v.index()) {
-                    *saved = super::initial_regs(index);
-                }
-                if p.exits.is_some() {
-                    self.vm_vcpus |= 1 << (v.index() % 32);
-                } else if let Some(c) = self.cores.get_mut(usize::from(core)) {
-                    c.ready.push_back(&mut self.links, v, p.priority);
-                }
+            first = first.saturating_add(p.vcpus as u8);
+            if !kept {
+                continue;
             }
-            first = first.saturating_add(count);
+            let id = PartitionId(i as u8);
             for (slot, cap) in p.capabilities.iter().enumerate() {
                 if let (Some(cap), Some(at)) = (cap, SlotRef::new(id, slot as u64)) {
                     // Every slot is empty after `clear`, so this cannot fail.
@@ -425,6 +429,40 @@ impl KernelState {
                 }
             }
         }
+        let mut next = 0u8;
+        pinning(seed, |i, index, core| {
+            let v = VcpuId(next);
+            next = next.saturating_add(1);
+            let Some(p) = seed.partitions.get(i) else {
+                return;
+            };
+            let kept = keep(i);
+            // A virtual machine's vCPUs start off: its monitor starts them.
+            let state = match (kept, p.exits.is_some()) {
+                (false, _) => VcpuState::Stopped,
+                (true, true) => VcpuState::Off,
+                (true, false) => VcpuState::Ready,
+            };
+            if let Some(slot) = self.vcpus.get_mut(v.index()) {
+                *slot = Vcpu {
+                    partition: PartitionId(i as u8),
+                    core,
+                    priority: p.priority,
+                    state,
+                    reply_to: None,
+                };
+            }
+            if let Some(saved) = self.regs.get_mut(v.index()) {
+                *saved = super::initial_regs(index);
+            }
+            if p.exits.is_some() {
+                self.vm_vcpus |= 1 << (v.index() % 32);
+            } else if state == VcpuState::Ready
+                && let Some(c) = self.cores.get_mut(usize::from(core))
+            {
+                c.ready.push_back(&mut self.links, v, p.priority);
+            }
+        });
         self.partition_count = seed.partitions.len();
         self.vcpu_count = usize::from(first);
         Ok(())

@@ -8,6 +8,7 @@
 
 mod caps;
 mod control;
+mod domains;
 mod fault;
 mod ipc;
 mod machine;

@@ -178,6 +178,25 @@ impl Machine {
         m
     }
 
+    /// Boots domain `domain` of `system` ([`crate::state::Domains`]) and
+    /// lets every core pick its first vCPU.
+    pub(super) fn domain(system: &System, domains: &crate::state::Domains, domain: usize) -> Self {
+        let mut state = Box::new(KernelState::empty());
+        system
+            .with_seed(|seed| state.boot_domain(seed, domains, domain))
+            .unwrap();
+        state.check_invariants().unwrap();
+        let mut m = Self {
+            state,
+            regs: vec![[0; 8]; system.cores],
+            last: Outcome::CONTINUE,
+        };
+        for core in 0..system.cores {
+            m.step(core, |s, r| s.idle(core, r));
+        }
+        m
+    }
+
     /// Runs one step on `core` with its live registers.
     pub(super) fn step(
         &mut self,
