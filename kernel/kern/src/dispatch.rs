@@ -4,14 +4,22 @@
 //! out.
 //!
 //! # Locks
-//! One lock, [`STATE`], guards the whole capability, IPC and scheduling
-//! state; it is held only for one step function (or to append to the kernel
-//! log), never while printing or touching the GIC, and nothing else is taken
-//! while it is held. The log's line buffers (`LINES`) have their own lock,
-//! taken with `STATE` released; while it is held, a finished line goes to
-//! the kernel log (taking `STATE`) or the console (taking its lock). Order:
-//! `LINES`, then `STATE` or the console lock. A restart's reload takes no
-//! lock of its own: `STATE` says on a tick what to reload on that core
+//! The capability, IPC and scheduling state is one [`KernelState`] per lock
+//! domain ([`Domains`]: partitions that share no core and no object are in
+//! different domains), each under its own lock: a core takes only its own
+//! domain's lock for its partitions' hypercalls, interrupts and ticks, so
+//! cores running unrelated partitions never wait for each other. Domain 0's
+//! state is [`STATE`] (the only one before the system is installed); the
+//! others live on the heap. A domain's lock is held only for one step
+//! function (or to append to the kernel log), never while printing or
+//! touching the GIC, and no other domain's lock is taken while it is held.
+//! The kernel log lives in its reader's domain: a line from anywhere takes
+//! that domain's lock (with its own released). The log's line buffers
+//! (`LINES`) have their own lock, taken with no domain's held; while it is
+//! held, a finished line goes to the kernel log (taking the reader's
+//! domain) or the console (taking its lock). Order: `LINES`, then one
+//! domain or the console lock. A restart's reload takes no lock of its own:
+//! its domain says on a tick what to reload on that core
 //! ([`KernelState::reload_work`]), only the partition's home core works on
 //! it, and the partition runs nowhere meanwhile.
 
@@ -27,7 +35,7 @@ use hv_core::cap::PartitionId;
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    Admission, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS, LOG_BYTES,
+    Admission, Domains, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS, LOG_BYTES,
     LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, ReloadWork,
     RestartPlan, VmExit,
 };
@@ -40,8 +48,45 @@ use crate::shared;
 use crate::system;
 use crate::system::Loaded;
 
-/// The kernel's state: capabilities, IPC, scheduling.
+/// The kernel's state (capabilities, IPC, scheduling) of lock domain 0,
+/// and of every core before the system is installed.
 static STATE: Mutex<KernelState> = Mutex::new(KernelState::empty());
+
+/// Every lock domain's state, once the system is installed.
+struct Locks {
+    domains: Domains,
+    /// Domain n's state: [`STATE`] for 0, the heap's for the others.
+    states: alloc::vec::Vec<&'static Mutex<KernelState>>,
+    /// The domain of the partition that reads the kernel log, if one does.
+    reader: Option<usize>,
+}
+
+static LOCKS: Once<Locks> = Once::new();
+
+/// The state of `core`'s domain.
+#[inline(always)]
+fn state_of_core(core: usize) -> &'static Mutex<KernelState> {
+    LOCKS
+        .get()
+        .and_then(|l| l.states.get(l.domains.of_core(core)?).copied())
+        .unwrap_or(&STATE)
+}
+
+/// The state of `partition`'s domain.
+fn state_of(partition: PartitionId) -> &'static Mutex<KernelState> {
+    LOCKS
+        .get()
+        .and_then(|l| l.states.get(l.domains.of_partition(partition)?).copied())
+        .unwrap_or(&STATE)
+}
+
+/// The state of the domain that holds the kernel log (its reader's).
+fn state_of_log() -> &'static Mutex<KernelState> {
+    LOCKS
+        .get()
+        .and_then(|l| l.states.get(l.reader?).copied())
+        .unwrap_or(&STATE)
+}
 
 /// What was loaded, and which core owns each partition interrupt.
 struct System {
@@ -121,7 +166,7 @@ fn print_line(args: core::fmt::Arguments<'_>) {
         return;
     }
     let line = format_line(args);
-    let kick = shared::lock(&STATE).append_kernel_log(line.as_bytes());
+    let kick = shared::lock(state_of_log()).append_kernel_log(line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
 
@@ -150,7 +195,7 @@ impl LineBuffer {
 /// to the UART until the system runs, then to the kernel-log reader if the
 /// manifest names one.
 fn partition_line(partition: PartitionId, text: &str) {
-    let admission = shared::lock(&STATE).admit_log_line(partition, irq::now());
+    let admission = shared::lock(state_of(partition)).admit_log_line(partition, irq::now());
     let Admission::Admitted { dropped } = admission else {
         return;
     };
@@ -166,7 +211,11 @@ fn partition_line(partition: PartitionId, text: &str) {
             // log keeps for the kernel's own reports.
             let report = format_line(report);
             let kick =
-                shared::lock(&STATE).append_drop_report(partition, report.as_bytes(), dropped);
+                shared::lock(state_of_log()).append_drop_report(
+                    partition,
+                    report.as_bytes(),
+                    dropped,
+                );
             kick_cores(kick, arch::cpu::index());
         } else {
             crate::console::print_line(report);
@@ -177,7 +226,7 @@ fn partition_line(partition: PartitionId, text: &str) {
         return;
     }
     let line = format_line(format_args!("[{}] {text}", name(partition)));
-    let kick = shared::lock(&STATE).append_partition_log(partition, line.as_bytes());
+    let kick = shared::lock(state_of_log()).append_partition_log(partition, line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
 
@@ -225,8 +274,23 @@ pub(crate) fn install(
     // place: idle cores take timer ticks meanwhile, and one that found a
     // partition ready before the exit handler was set would be lost.
     let mut state = shared::lock(&STATE);
-    system::with_seed(manifest, online, |seed| state.boot(seed))?
+    let domains = system::with_seed(manifest, online, Domains::of)?
         .map_err(system::LoadError::Seed)?;
+    system::with_seed(manifest, online, |seed| state.boot_domain(seed, &domains, 0))?
+        .map_err(system::LoadError::Seed)?;
+    let mut states = alloc::vec![&STATE];
+    for domain in 1..domains.count() {
+        // Booted in place: a state is too large for a stack.
+        let other: &'static Mutex<KernelState> =
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(Mutex::new(KernelState::empty())));
+        // Not shared with any core yet: its own lock, uncounted.
+        system::with_seed(manifest, online, |seed| {
+            other.lock().boot_domain(seed, &domains, domain)
+        })?
+        .map_err(system::LoadError::Seed)?;
+        states.push(other);
+    }
+    report_domains(&domains, &loaded);
     let mut irq_cores = alloc::vec::Vec::new();
     let mut irq_owners = alloc::vec::Vec::new();
     for irq in &manifest.irqs {
@@ -254,7 +318,13 @@ pub(crate) fn install(
             let vcpu = guest.first_vcpu;
             let core = state.vcpu_core(VcpuId(vcpu as u8)).unwrap_or(0);
             arch::vcpu::set_passthrough(irq.intid, vcpu);
-            state.pass_through(irq.intid);
+            let domain = domains.of_partition(PartitionId(d_owner(manifest, irq.device)));
+            match domain.and_then(|d| states.get(d)) {
+                Some(owner) if !core::ptr::eq(*owner, &STATE) => {
+                    owner.lock().pass_through(irq.intid);
+                }
+                _ => state.pass_through(irq.intid),
+            }
             passthrough.push((irq.intid, vcpu));
             routes.push((irq.intid, core));
         }
@@ -264,6 +334,16 @@ pub(crate) fn install(
         .fold(0u32, |mask, v| mask | 1 << v);
     GUEST_VCPUS.store(guests, Ordering::Relaxed);
     routes.extend_from_slice(&irq_cores);
+    let reader = manifest
+        .kernel_log
+        .as_ref()
+        .and_then(|log| u8::try_from(log.partition).ok())
+        .and_then(|p| domains.of_partition(PartitionId(p)));
+    LOCKS.call_once(|| Locks {
+        domains,
+        states,
+        reader,
+    });
     SYSTEM.call_once(|| System {
         loaded,
         cores,
@@ -277,7 +357,7 @@ pub(crate) fn install(
     // reports, the lines it prints for partitions) go there, never to the
     // UART. Only the boot report's last lines still go to the UART, with
     // the driver's bounded wait.
-    if state.has_kernel_log_reader() {
+    if reader.is_some() {
         TO_READER.store(true, Ordering::Release);
     }
     drop(state);
@@ -285,6 +365,40 @@ pub(crate) fn install(
         let _ = gic::enable(intid, cores[core]);
     }
     Ok(())
+}
+
+/// The owner of device `device`, as a partition number (0 if it has none:
+/// the manifest's devices all have one).
+fn d_owner(manifest: &hv_image::BootManifest, device: u16) -> u8 {
+    manifest
+        .devices
+        .get(usize::from(device))
+        .and_then(|d| u8::try_from(d.owner).ok())
+        .unwrap_or(0)
+}
+
+/// One boot-report line per lock domain: its cores and its partitions.
+fn report_domains(domains: &Domains, loaded: &Loaded) {
+    use core::fmt::Write;
+    for domain in 0..domains.count() {
+        let mut line = LineBuffer {
+            bytes: [0; 200],
+            len: 0,
+        };
+        let cores = domains.cores(domain);
+        for core in (0..64).filter(|c| cores & (1 << c) != 0) {
+            let _ = write!(line, " {core}");
+        }
+        let _ = line.write_str(":");
+        let partitions = domains.partitions(domain);
+        for (p, partition) in loaded.partitions.iter().enumerate() {
+            if partitions & (1 << p) != 0 {
+                let _ = write!(line, " {}", partition.name);
+            }
+        }
+        let text = core::str::from_utf8(line.as_bytes()).unwrap_or(" ?");
+        crate::console::report!("lock domain {domain}, core(s){text}");
+    }
 }
 
 /// Starts this core's share of the system: runs its first ready vCPU, or
@@ -301,7 +415,7 @@ pub(crate) fn start_core(core: usize) -> ! {
 /// stages it for the arch code.
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
-    let mut state = shared::lock(&STATE);
+    let mut state = shared::lock(state_of_core(core));
     let outcome = f(&mut state);
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
@@ -364,7 +478,7 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
         regs[1] = shared::taken();
         return ArchNext::Resume;
     }
-    let mut state = shared::lock(&STATE);
+    let mut state = shared::lock(state_of_core(core));
     if let Some(to) = state.hypercall_fast(core, regs) {
         stage(&mut state, Some(to));
         return ArchNext::Switch(usize::from(to.0));
@@ -387,7 +501,7 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
         && is_guest(vcpu)
     {
         let exit = describe_guest_exit(esr, regs);
-        let mut state = shared::lock(&STATE);
+        let mut state = shared::lock(state_of_core(core));
         if let Some(to) = state.vm_exit_to_waiting_monitor(core, &exit, regs) {
             stage(&mut state, Some(to));
             return ArchNext::Switch(usize::from(to.0));
@@ -484,7 +598,7 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
             outcome
         });
         if held {
-            release_held_irqs();
+            release_held_irqs(core);
         }
         if let Some(work) = work {
             reload(work);
@@ -599,11 +713,11 @@ fn unmask(intid: u32) {
     let _ = gic::enable(intid, mpidr);
 }
 
-/// On a tick: unmasks the interrupts held over their budget in an earlier
-/// tick, reporting each the first time.
-fn release_held_irqs() {
+/// On a tick of `core`: unmasks the interrupts of its domain held over
+/// their budget in an earlier tick, reporting each the first time.
+fn release_held_irqs(core: usize) {
     loop {
-        let Some(held) = shared::lock(&STATE).release_held_irq() else {
+        let Some(held) = shared::lock(state_of_core(core)).release_held_irq() else {
             return;
         };
         if held.first {
@@ -670,7 +784,7 @@ fn reload(work: ReloadWork) {
     // too (it may be about to go idle), is kicked; a kick to itself is
     // taken as soon as it unmasks interrupts.
     let complete = done >= loaded.ram.size();
-    let kick = shared::lock(&STATE).reload_progress(partition, done, complete);
+    let kick = shared::lock(state_of(partition)).reload_progress(partition, done, complete);
     kick_cores(kick, usize::MAX);
 }
 
@@ -694,7 +808,7 @@ impl core::fmt::Display for Cores {
 /// Gives up on restarting `partition`, whose reload failed with `error`.
 fn abandon(partition: PartitionId, name: &str, error: system::LoadError) {
     kernel_print!("bulkhead: partition `{name}` cannot restart: {error}");
-    shared::lock(&STATE).restart_abandoned(partition);
+    shared::lock(state_of(partition)).restart_abandoned(partition);
 }
 
 /// How a restart's report ends: its place in a streak of restarts in quick
@@ -743,7 +857,7 @@ fn carry_out(effect: Effect, regs: &mut [u64; 8]) {
             );
         }
         Effect::Restart { partition, reason } => {
-            let plan = shared::lock(&STATE).restart_plan(partition);
+            let plan = shared::lock(state_of(partition)).restart_plan(partition);
             kernel_print!(
                 "{PARTITION_FAULT}partition `{}` restarting ({}){}",
                 name(partition),
@@ -790,7 +904,9 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 }
 
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
-    let partition = shared::lock(&STATE).vcpu_partition(VcpuId(vcpu as u8));
+    // Every domain's state numbers every vCPU the same way.
+    let partition =
+        shared::lock(state_of_core(arch::cpu::index())).vcpu_partition(VcpuId(vcpu as u8));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
         kernel_print!(
