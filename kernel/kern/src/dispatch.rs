@@ -35,9 +35,9 @@ use hv_core::cap::PartitionId;
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    Admission, Domains, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS, LOG_BYTES,
-    LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT, ReloadWork,
-    RestartPlan, VmExit,
+    Admission, Domains, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS,
+    LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT,
+    ReloadWork, RestartPlan, VmExit,
 };
 use hv_image::MAX_PARTITIONS;
 
@@ -210,12 +210,11 @@ fn partition_line(partition: PartitionId, text: &str) {
             // The partition's doing: it may use at most half of what the
             // log keeps for the kernel's own reports.
             let report = format_line(report);
-            let kick =
-                shared::lock(state_of_log()).append_drop_report(
-                    partition,
-                    report.as_bytes(),
-                    dropped,
-                );
+            let kick = shared::lock(state_of_log()).append_drop_report(
+                partition,
+                report.as_bytes(),
+                dropped,
+            );
             kick_cores(kick, arch::cpu::index());
         } else {
             crate::console::print_line(report);
@@ -274,10 +273,12 @@ pub(crate) fn install(
     // place: idle cores take timer ticks meanwhile, and one that found a
     // partition ready before the exit handler was set would be lost.
     let mut state = shared::lock(&STATE);
-    let domains = system::with_seed(manifest, online, Domains::of)?
-        .map_err(system::LoadError::Seed)?;
-    system::with_seed(manifest, online, |seed| state.boot_domain(seed, &domains, 0))?
-        .map_err(system::LoadError::Seed)?;
+    let domains =
+        system::with_seed(manifest, online, Domains::of)?.map_err(system::LoadError::Seed)?;
+    system::with_seed(manifest, online, |seed| {
+        state.boot_domain(seed, &domains, 0)
+    })?
+    .map_err(system::LoadError::Seed)?;
     let mut states = alloc::vec![&STATE];
     for domain in 1..domains.count() {
         // Booted in place: a state is too large for a stack.
