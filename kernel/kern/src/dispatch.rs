@@ -41,7 +41,7 @@ use hv_core::state::{
 };
 use hv_image::MAX_PARTITIONS;
 
-use spin::{Mutex, Once};
+use spin::{Mutex, MutexGuard, Once};
 
 use crate::irq;
 use crate::shared;
@@ -55,37 +55,47 @@ static STATE: Mutex<KernelState> = Mutex::new(KernelState::empty());
 /// Every lock domain's state, once the system is installed.
 struct Locks {
     domains: Domains,
-    /// Domain n's state: [`STATE`] for 0, the heap's for the others.
-    states: alloc::vec::Vec<&'static Mutex<KernelState>>,
+    /// Domain n's state ([`STATE`] for 0, the heap's for the others), and
+    /// whether other cores than its own take its lock: it spans several
+    /// cores, or it holds the kernel log, which every domain writes.
+    states: alloc::vec::Vec<(&'static Mutex<KernelState>, bool)>,
     /// The domain of the partition that reads the kernel log, if one does.
     reader: Option<usize>,
 }
 
 static LOCKS: Once<Locks> = Once::new();
 
-/// The state of `core`'s domain.
+/// A domain's state and whether other cores take its lock, before the
+/// system is installed: [`STATE`], which every core takes.
+const BEFORE_INSTALL: (&Mutex<KernelState>, bool) = (&STATE, true);
+
+/// The state of `core`'s domain, locked.
 #[inline(always)]
-fn state_of_core(core: usize) -> &'static Mutex<KernelState> {
-    LOCKS
+fn lock_core(core: usize) -> MutexGuard<'static, KernelState> {
+    let (state, shared) = LOCKS
         .get()
         .and_then(|l| l.states.get(l.domains.of_core(core)?).copied())
-        .unwrap_or(&STATE)
+        .unwrap_or(BEFORE_INSTALL);
+    shared::lock_domain(state, shared)
 }
 
-/// The state of `partition`'s domain.
-fn state_of(partition: PartitionId) -> &'static Mutex<KernelState> {
-    LOCKS
+/// The state of `partition`'s domain, locked.
+fn lock_partition(partition: PartitionId) -> MutexGuard<'static, KernelState> {
+    let (state, shared) = LOCKS
         .get()
         .and_then(|l| l.states.get(l.domains.of_partition(partition)?).copied())
-        .unwrap_or(&STATE)
+        .unwrap_or(BEFORE_INSTALL);
+    shared::lock_domain(state, shared)
 }
 
-/// The state of the domain that holds the kernel log (its reader's).
-fn state_of_log() -> &'static Mutex<KernelState> {
-    LOCKS
+/// The state of the domain that holds the kernel log (its reader's),
+/// locked.
+fn lock_log() -> MutexGuard<'static, KernelState> {
+    let (state, shared) = LOCKS
         .get()
         .and_then(|l| l.states.get(l.reader?).copied())
-        .unwrap_or(&STATE)
+        .unwrap_or(BEFORE_INSTALL);
+    shared::lock_domain(state, shared)
 }
 
 /// What was loaded, and which core owns each partition interrupt.
@@ -166,7 +176,7 @@ fn print_line(args: core::fmt::Arguments<'_>) {
         return;
     }
     let line = format_line(args);
-    let kick = shared::lock(state_of_log()).append_kernel_log(line.as_bytes());
+    let kick = lock_log().append_kernel_log(line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
 
@@ -195,7 +205,7 @@ impl LineBuffer {
 /// to the UART until the system runs, then to the kernel-log reader if the
 /// manifest names one.
 fn partition_line(partition: PartitionId, text: &str) {
-    let admission = shared::lock(state_of(partition)).admit_log_line(partition, irq::now());
+    let admission = lock_partition(partition).admit_log_line(partition, irq::now());
     let Admission::Admitted { dropped } = admission else {
         return;
     };
@@ -210,7 +220,7 @@ fn partition_line(partition: PartitionId, text: &str) {
             // The partition's doing: it may use at most half of what the
             // log keeps for the kernel's own reports.
             let report = format_line(report);
-            let kick = shared::lock(state_of_log()).append_drop_report(
+            let kick = lock_log().append_drop_report(
                 partition,
                 report.as_bytes(),
                 dropped,
@@ -225,7 +235,7 @@ fn partition_line(partition: PartitionId, text: &str) {
         return;
     }
     let line = format_line(format_args!("[{}] {text}", name(partition)));
-    let kick = shared::lock(state_of_log()).append_partition_log(partition, line.as_bytes());
+    let kick = lock_log().append_partition_log(partition, line.as_bytes());
     kick_cores(kick, arch::cpu::index());
 }
 
@@ -279,7 +289,7 @@ pub(crate) fn install(
         state.boot_domain(seed, &domains, 0)
     })?
     .map_err(system::LoadError::Seed)?;
-    let mut states = alloc::vec![&STATE];
+    let mut states: alloc::vec::Vec<&'static Mutex<KernelState>> = alloc::vec![&STATE];
     for domain in 1..domains.count() {
         // Booted in place: a state is too large for a stack.
         let other: &'static Mutex<KernelState> =
@@ -340,6 +350,15 @@ pub(crate) fn install(
         .as_ref()
         .and_then(|log| u8::try_from(log.partition).ok())
         .and_then(|p| domains.of_partition(PartitionId(p)));
+    let several = domains.count() > 1;
+    let states = states
+        .into_iter()
+        .enumerate()
+        .map(|(d, state)| {
+            let spans = domains.cores(d).count_ones() > 1;
+            (state, spans || (several && reader == Some(d)))
+        })
+        .collect();
     LOCKS.call_once(|| Locks {
         domains,
         states,
@@ -416,7 +435,7 @@ pub(crate) fn start_core(core: usize) -> ! {
 /// stages it for the arch code.
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
-    let mut state = shared::lock(state_of_core(core));
+    let mut state = lock_core(core);
     let outcome = f(&mut state);
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
@@ -479,7 +498,7 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
         regs[1] = shared::taken();
         return ArchNext::Resume;
     }
-    let mut state = shared::lock(state_of_core(core));
+    let mut state = lock_core(core);
     if let Some(to) = state.hypercall_fast(core, regs) {
         stage(&mut state, Some(to));
         return ArchNext::Switch(usize::from(to.0));
@@ -502,7 +521,7 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
         && is_guest(vcpu)
     {
         let exit = describe_guest_exit(esr, regs);
-        let mut state = shared::lock(state_of_core(core));
+        let mut state = lock_core(core);
         if let Some(to) = state.vm_exit_to_waiting_monitor(core, &exit, regs) {
             stage(&mut state, Some(to));
             return ArchNext::Switch(usize::from(to.0));
@@ -718,7 +737,7 @@ fn unmask(intid: u32) {
 /// their budget in an earlier tick, reporting each the first time.
 fn release_held_irqs(core: usize) {
     loop {
-        let Some(held) = shared::lock(state_of_core(core)).release_held_irq() else {
+        let Some(held) = lock_core(core).release_held_irq() else {
             return;
         };
         if held.first {
@@ -785,7 +804,7 @@ fn reload(work: ReloadWork) {
     // too (it may be about to go idle), is kicked; a kick to itself is
     // taken as soon as it unmasks interrupts.
     let complete = done >= loaded.ram.size();
-    let kick = shared::lock(state_of(partition)).reload_progress(partition, done, complete);
+    let kick = lock_partition(partition).reload_progress(partition, done, complete);
     kick_cores(kick, usize::MAX);
 }
 
@@ -809,7 +828,7 @@ impl core::fmt::Display for Cores {
 /// Gives up on restarting `partition`, whose reload failed with `error`.
 fn abandon(partition: PartitionId, name: &str, error: system::LoadError) {
     kernel_print!("bulkhead: partition `{name}` cannot restart: {error}");
-    shared::lock(state_of(partition)).restart_abandoned(partition);
+    lock_partition(partition).restart_abandoned(partition);
 }
 
 /// How a restart's report ends: its place in a streak of restarts in quick
@@ -858,7 +877,7 @@ fn carry_out(effect: Effect, regs: &mut [u64; 8]) {
             );
         }
         Effect::Restart { partition, reason } => {
-            let plan = shared::lock(state_of(partition)).restart_plan(partition);
+            let plan = lock_partition(partition).restart_plan(partition);
             kernel_print!(
                 "{PARTITION_FAULT}partition `{}` restarting ({}){}",
                 name(partition),
@@ -907,7 +926,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
     // Every domain's state numbers every vCPU the same way.
     let partition =
-        shared::lock(state_of_core(arch::cpu::index())).vcpu_partition(VcpuId(vcpu as u8));
+        lock_core(arch::cpu::index()).vcpu_partition(VcpuId(vcpu as u8));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
         kernel_print!(

@@ -3,7 +3,8 @@
 //! each core took one.
 //!
 //! Every lock the kernel shares between cores is taken through [`lock`] or
-//! [`try_lock`]. In a build with the `lock-count` feature each acquisition
+//! [`try_lock`]; a lock domain's state lock through [`lock_domain`], which
+//! counts it only when other cores take it too. In a build with the `lock-count` feature each acquisition
 //! adds one to its core's count, which a partition reads with
 //! `hv_abi::hypercall::BENCH_SHARED_LOCKS`: `cargo xtask bench` reports the
 //! counts per IPC round trip and the like, whose goal is zero. Without the
@@ -15,6 +16,17 @@ use spin::{Mutex, MutexGuard};
 #[inline(always)]
 pub(crate) fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     count();
+    lock.lock()
+}
+
+/// Takes `lock`, a lock domain's, counting it only if other cores take it
+/// too (`shared`: the domain spans cores, or holds the kernel log that
+/// every domain writes).
+#[inline(always)]
+pub(crate) fn lock_domain<T>(lock: &Mutex<T>, shared: bool) -> MutexGuard<'_, T> {
+    if shared {
+        count();
+    }
     lock.lock()
 }
 
