@@ -69,12 +69,19 @@ static LOCKS: Once<Locks> = Once::new();
 /// system is installed: [`STATE`], which every core takes.
 const BEFORE_INSTALL: (&Mutex<KernelState>, bool) = (&STATE, true);
 
+/// Each core's domain's state and whether other cores take its lock, set
+/// once at install: the hot path's one lookup (a load of the core's entry,
+/// not a walk through [`LOCKS`]).
+static CORE_STATE: [Once<(&'static Mutex<KernelState>, bool)>; MAX_CPUS] =
+    [const { Once::new() }; MAX_CPUS];
+
 /// The state of `core`'s domain, locked.
 #[inline(always)]
 fn lock_core(core: usize) -> MutexGuard<'static, KernelState> {
-    let (state, shared) = LOCKS
-        .get()
-        .and_then(|l| l.states.get(l.domains.of_core(core)?).copied())
+    let (state, shared) = CORE_STATE
+        .get(core)
+        .and_then(Once::get)
+        .copied()
         .unwrap_or(BEFORE_INSTALL);
     shared::lock_domain(state, shared)
 }
@@ -359,11 +366,20 @@ pub(crate) fn install(
             (state, spans || (several && reader == Some(d)))
         })
         .collect();
-    LOCKS.call_once(|| Locks {
+    let locks = LOCKS.call_once(|| Locks {
         domains,
         states,
         reader,
     });
+    for (core, entry) in CORE_STATE.iter().enumerate() {
+        if let Some(&domain) = locks
+            .domains
+            .of_core(core)
+            .and_then(|d| locks.states.get(d))
+        {
+            entry.call_once(|| domain);
+        }
+    }
     SYSTEM.call_once(|| System {
         loaded,
         cores,
