@@ -227,11 +227,7 @@ fn partition_line(partition: PartitionId, text: &str) {
             // The partition's doing: it may use at most half of what the
             // log keeps for the kernel's own reports.
             let report = format_line(report);
-            let kick = lock_log().append_drop_report(
-                partition,
-                report.as_bytes(),
-                dropped,
-            );
+            let kick = lock_log().append_drop_report(partition, report.as_bytes(), dropped);
             kick_cores(kick, arch::cpu::index());
         } else {
             crate::console::print_line(report);
@@ -941,8 +937,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
     // Every domain's state numbers every vCPU the same way.
-    let partition =
-        lock_core(arch::cpu::index()).vcpu_partition(VcpuId(vcpu as u8));
+    let partition = lock_core(arch::cpu::index()).vcpu_partition(VcpuId(vcpu as u8));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
         kernel_print!(

@@ -55,6 +55,7 @@ const BARE_METAL: [&str; 34] = [
     "svc-echo",
     "svc-flood",
     "svc-flooder",
+    "svc-hammer",
     "svc-hello",
     "svc-hostile",
     "svc-intruder",
