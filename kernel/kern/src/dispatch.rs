@@ -286,24 +286,25 @@ pub(crate) fn install(
     // place: idle cores take timer ticks meanwhile, and one that found a
     // partition ready before the exit handler was set would be lost.
     let mut state = shared::lock(&STATE);
-    let domains =
-        system::with_seed(manifest, online, Domains::of)?.map_err(system::LoadError::Seed)?;
-    system::with_seed(manifest, online, |seed| {
-        state.boot_domain(seed, &domains, 0)
+    // One lowering of the manifest for every domain: each `with_seed` call
+    // site is a copy of the whole lowering in the image.
+    let (domains, states) = system::with_seed(manifest, online, |seed| {
+        let domains = Domains::of(seed)?;
+        state.boot_domain(seed, &domains, 0)?;
+        let mut states: alloc::vec::Vec<&'static Mutex<KernelState>> = alloc::vec![&STATE];
+        for domain in 1..domains.count() {
+            // A copy of domain 0's, booted over in place: built from
+            // `KernelState::empty()` instead, the compiler keeps a template
+            // of the whole state in the image. Not shared with any core yet:
+            // its own lock, uncounted.
+            let other: &'static Mutex<KernelState> =
+                alloc::boxed::Box::leak(alloc::boxed::Box::new(Mutex::new(state.clone())));
+            other.lock().boot_domain(seed, &domains, domain)?;
+            states.push(other);
+        }
+        Ok((domains, states))
     })?
     .map_err(system::LoadError::Seed)?;
-    let mut states: alloc::vec::Vec<&'static Mutex<KernelState>> = alloc::vec![&STATE];
-    for domain in 1..domains.count() {
-        // Booted in place: a state is too large for a stack.
-        let other: &'static Mutex<KernelState> =
-            alloc::boxed::Box::leak(alloc::boxed::Box::new(Mutex::new(KernelState::empty())));
-        // Not shared with any core yet: its own lock, uncounted.
-        system::with_seed(manifest, online, |seed| {
-            other.lock().boot_domain(seed, &domains, domain)
-        })?
-        .map_err(system::LoadError::Seed)?;
-        states.push(other);
-    }
     report_domains(&domains, &loaded);
     let mut irq_cores = alloc::vec::Vec::new();
     let mut irq_owners = alloc::vec::Vec::new();

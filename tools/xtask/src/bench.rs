@@ -157,8 +157,10 @@ const BENCHES: [Bench; 10] = [
         source: Source::Probe { what: "mmio-read" },
         cores: 1,
         // 970 before the Spectre-BHB loop on the two switches between the
-        // guest and its monitor.
-        budget: 1_100,
+        // guest and its monitor; 1,049 before lock domains (each of the
+        // round trip's seven acquisitions of the domain's lock looks up the
+        // core's domain: 14 instructions).
+        budget: 1_160,
         goal: Some(1_000),
     },
     Bench {
@@ -191,8 +193,10 @@ const BENCHES: [Bench; 10] = [
 ];
 
 /// The largest kernel image, in bytes of memory once loaded (.bss and the
-/// stacks included: 512 KiB of it is the boot core's stack).
-const IMAGE_BUDGET: u64 = 1_310_720;
+/// stacks included: 512 KiB of it is the boot core's stack). 1.25 MiB
+/// until lock domains (their computation, and a second copy of boot's
+/// vCPU placement, took 16 KiB more).
+const IMAGE_BUDGET: u64 = 1_327_104;
 
 /// The most lines of code the kernel may have ([`lines`]' rule): 13,948
 /// when first counted, virtual machines included.
