@@ -78,6 +78,21 @@ fn looks_like_option(arg: &OsStr) -> bool {
     bytes.len() > 1 && bytes[0] == b'-'
 }
 
+/// Takes `value` as the one system manifest a command names: `system`
+/// becomes it, or a second one is refused.
+pub(crate) fn manifest(system: &mut PathBuf, given: &mut bool, value: OsString) -> Parsed<()> {
+    if *given {
+        return Err(bad(format!(
+            "takes one system manifest, not both `{}` and `{}`",
+            system.display(),
+            value.to_string_lossy()
+        )));
+    }
+    *system = PathBuf::from(value);
+    *given = true;
+    Ok(())
+}
+
 /// A custom error for a `parse` function.
 pub(crate) fn bad(message: impl Into<String>) -> ArgError {
     ArgError::Custom(message.into().into())

@@ -301,16 +301,7 @@ impl BuildOptions {
 
     /// Takes the positional argument `value`: the system manifest.
     fn positional(&mut self, value: OsString) -> args::Parsed<()> {
-        if self.system_given {
-            return Err(args::bad(format!(
-                "takes one system manifest, not both `{}` and `{}`",
-                self.system.display(),
-                value.to_string_lossy()
-            )));
-        }
-        self.system = PathBuf::from(value);
-        self.system_given = true;
-        Ok(())
+        args::manifest(&mut self.system, &mut self.system_given, value)
     }
 }
 
