@@ -368,15 +368,6 @@ pub(crate) fn install(
         states,
         reader,
     });
-    for (core, entry) in CORE_STATE.iter().enumerate() {
-        if let Some(&domain) = locks
-            .domains
-            .of_core(core)
-            .and_then(|d| locks.states.get(d))
-        {
-            entry.call_once(|| domain);
-        }
-    }
     SYSTEM.call_once(|| System {
         loaded,
         cores,
@@ -392,6 +383,17 @@ pub(crate) fn install(
     // the driver's bounded wait.
     if reader.is_some() {
         TO_READER.store(true, Ordering::Release);
+    }
+    // Last: from here a core of another domain takes its own domain's lock,
+    // not the one held here, and may run a partition at once.
+    for (core, entry) in CORE_STATE.iter().enumerate() {
+        if let Some(&domain) = locks
+            .domains
+            .of_core(core)
+            .and_then(|d| locks.states.get(d))
+        {
+            entry.call_once(|| domain);
+        }
     }
     drop(state);
     for &(intid, core) in &routes {
