@@ -39,16 +39,18 @@ enum Source {
         prefix: &'static str,
         suffix: &'static str,
     },
-    /// `tests/qemu/bench.toml`: the `bench` service's line
-    /// `<prefix>N<suffix>`.
+    /// `tests/qemu/<system>.toml`: the `bench` service's line
+    /// `[bench] bench: <what> N instructions`.
     Service {
-        prefix: &'static str,
-        suffix: &'static str,
+        system: BenchSystem,
+        what: &'static str,
     },
-    /// The same from `tests/qemu/bench-scrub.toml` (`scrub = "on-switch"`).
-    ScrubService {
-        prefix: &'static str,
-        suffix: &'static str,
+    /// The same system on a `lock-count` kernel: the `bench` service's line
+    /// `[bench] bench: shared locks per <what> N.NNN`, in thousandths (never
+    /// an instruction count: that kernel's are not the kernel's).
+    SharedLocks {
+        system: BenchSystem,
+        what: &'static str,
     },
     /// `tests/qemu/bench-vm.toml`: the probe guest's line `probe: bench
     /// <what> <ticks> ticks`, in counter ticks with three decimals, turned
@@ -57,6 +59,34 @@ enum Source {
     /// `tests/qemu/bench-linux.toml` against QEMU booting the same kernel and
     /// initramfs itself: instructions to the guest's userspace marker.
     LinuxBoot(LinuxBoot),
+}
+
+/// The systems the `bench` service runs in (`tests/qemu/<name>.toml`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BenchSystem {
+    /// `bench`: the null hypercall, the IPC round trip and a notification
+    /// wake-up on one core.
+    Bench,
+    /// `bench-scrub`: the same with every switch scrubbed.
+    Scrub,
+    /// `bench-cross`: a notification wake-up across two cores.
+    Cross,
+    /// `bench-irq`: a device interrupt delivered to its driver.
+    Irq,
+}
+
+impl BenchSystem {
+    const ALL: [Self; 4] = [Self::Bench, Self::Scrub, Self::Cross, Self::Irq];
+
+    /// Its manifest's name under `tests/qemu/`.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Bench => "bench",
+            Self::Scrub => "bench-scrub",
+            Self::Cross => "bench-cross",
+            Self::Irq => "bench-irq",
+        }
+    }
 }
 
 /// Which Linux boot.
@@ -73,8 +103,19 @@ struct Bench {
     name: &'static str,
     source: Source,
     cores: u32,
+    /// In [`Bench::unit`]s.
     budget: u64,
     goal: Option<u64>,
+}
+
+impl Bench {
+    /// What its count is in: instructions, or shared locks in thousandths.
+    fn unit(&self) -> &'static str {
+        match self.source {
+            Source::SharedLocks { .. } => "locks",
+            _ => "instructions",
+        }
+    }
 }
 
 /// The probe guest's line with the counter's frequency.
@@ -83,7 +124,7 @@ const PROBE_COUNTER: &str = "probe: bench counter ";
 /// The largest ratio of the two Linux boots, in thousandths: the goal, 1.15x.
 const BOOT_RATIO_GOAL: u64 = 1150;
 
-const BENCHES: [Bench; 10] = [
+const BENCHES: [Bench; 16] = [
     Bench {
         key: "boot-1-core",
         name: "boot, 1 core",
@@ -110,8 +151,8 @@ const BENCHES: [Bench; 10] = [
         key: "null-hypercall",
         name: "null hypercall",
         source: Source::Service {
-            prefix: "[bench] bench: null hypercall ",
-            suffix: " instructions",
+            system: BenchSystem::Bench,
+            what: "null hypercall",
         },
         cores: 1,
         budget: 60,
@@ -121,8 +162,8 @@ const BENCHES: [Bench; 10] = [
         key: "ipc-round-trip",
         name: "IPC call + reply round trip",
         source: Source::Service {
-            prefix: "[bench] bench: call + reply round trip ",
-            suffix: " instructions",
+            system: BenchSystem::Bench,
+            what: "call + reply round trip",
         },
         cores: 1,
         // 551 before the Spectre-BHB loop on every switch between partitions
@@ -135,13 +176,91 @@ const BENCHES: [Bench; 10] = [
     Bench {
         key: "ipc-round-trip-scrub",
         name: "IPC round trip, scrub on",
-        source: Source::ScrubService {
-            prefix: "[bench] bench: call + reply round trip ",
-            suffix: " instructions",
+        source: Source::Service {
+            system: BenchSystem::Scrub,
+            what: "call + reply round trip",
         },
         cores: 1,
         budget: 700_000,
         goal: None,
+    },
+    Bench {
+        key: "notify-wake",
+        name: "notification wake-up, 1 core",
+        source: Source::Service {
+            system: BenchSystem::Bench,
+            what: "signal + wait wake-up",
+        },
+        cores: 1,
+        // Half a signal/wait ping-pong between two partitions on core 0:
+        // a `Signal`, a `Wait` that blocks and the switch to the woken.
+        budget: 1_100,
+        goal: None,
+    },
+    Bench {
+        key: "notify-wake-cross",
+        name: "notification wake-up, 2 cores",
+        source: Source::Service {
+            system: BenchSystem::Cross,
+            what: "signal + wait wake-up",
+        },
+        cores: 2,
+        // The same with the partner on core 1: every instruction of both
+        // cores (QEMU runs them in turn under icount), SGI and idle included;
+        // rounds that stall until a timer tick are left out (and counted).
+        budget: 1_400,
+        goal: None,
+    },
+    Bench {
+        key: "device-irq",
+        name: "device interrupt to driver",
+        source: Source::Service {
+            system: BenchSystem::Irq,
+            what: "device interrupt",
+        },
+        cores: 1,
+        // A full driver loop on a level interrupt that stays raised: `IrqAck`,
+        // the interrupt taken and its bit set, `Wait` collecting it.
+        budget: 1_350,
+        goal: None,
+    },
+    Bench {
+        key: "shared-locks-ipc",
+        name: "shared locks, IPC round trip",
+        source: Source::SharedLocks {
+            system: BenchSystem::Bench,
+            what: "call + reply round trip",
+        },
+        cores: 1,
+        // Today's: the fast path takes the kernel-wide lock once per call
+        // and once per reply, in thousandths.
+        budget: 2_000,
+        goal: Some(0),
+    },
+    Bench {
+        key: "shared-locks-notify",
+        name: "shared locks, wake-up",
+        source: Source::SharedLocks {
+            system: BenchSystem::Bench,
+            what: "signal + wait wake-up",
+        },
+        cores: 1,
+        // Today's: `Signal` and `Wait` each take the lock twice (the fast
+        // path's, which declines, then the general path's).
+        budget: 4_000,
+        goal: Some(0),
+    },
+    Bench {
+        key: "shared-locks-irq",
+        name: "shared locks, device interrupt",
+        source: Source::SharedLocks {
+            system: BenchSystem::Irq,
+            what: "device interrupt",
+        },
+        cores: 1,
+        // Today's: `IrqAck` and `Wait` twice each, the interrupt once.
+        budget: 5_000,
+        goal: Some(0),
     },
     Bench {
         key: "guest-hvc-null",
@@ -192,6 +311,24 @@ const BENCHES: [Bench; 10] = [
     },
 ];
 
+/// The systems also booted on a `lock-count` kernel, for the shared-lock
+/// figures.
+const COUNTED: [BenchSystem; 2] = [BenchSystem::Bench, BenchSystem::Irq];
+
+/// The image of `system` among `images`, built for `systems` in that order.
+fn service_image(
+    images: &[PathBuf],
+    systems: impl IntoIterator<Item = BenchSystem>,
+    system: BenchSystem,
+) -> Result<PathBuf> {
+    systems
+        .into_iter()
+        .zip(images)
+        .find(|(s, _)| *s == system)
+        .map(|(_, image)| image.clone())
+        .ok_or_else(|| error!("no image of tests/qemu/{}.toml was built", system.name()))
+}
+
 /// The largest kernel image, in bytes of memory once loaded (.bss and the
 /// stacks included: 512 KiB of it is the boot core's stack). 1.25 MiB
 /// until lock domains (their computation, and a second copy of boot's
@@ -208,8 +345,10 @@ const LINES_GOAL: u64 = 10_000;
 /// The images the benchmarks boot.
 struct Images {
     kernel: PathBuf,
-    bench: PathBuf,
-    scrub: PathBuf,
+    /// The `bench` service's systems, by [`BenchSystem::ALL`]'s order.
+    services: Vec<PathBuf>,
+    /// The same on a `lock-count` kernel.
+    counting: Vec<PathBuf>,
     vm: PathBuf,
     linux: PathBuf,
     /// The Linux guest's files and what they are.
@@ -382,7 +521,7 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
         lock_count: false,
     };
     let guest = guests::ensure(Resolve::Cached)?;
-    let system = |name: &str| -> Result<PathBuf> {
+    let built = |name: &str, variant: Variant| -> Result<PathBuf> {
         let choice = GuestChoice {
             kernel: Some(guest.kernel.clone()),
             initrd: Some(guest.initrd.clone()),
@@ -390,10 +529,23 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
         let path = crate::root().join(format!("tests/qemu/{name}.toml"));
         image::build_system(tools, &System::load_with(&path, &choice)?, variant)
     };
+    let system = |name: &str| built(name, variant);
+    // The shared-lock counts come from the same systems on a kernel that
+    // counts them; its instruction counts are never used.
+    let counting = Variant {
+        lock_count: true,
+        ..variant
+    };
     let images = Images {
         kernel: image::build(tools, &platform, variant)?,
-        bench: system("bench")?,
-        scrub: system("bench-scrub")?,
+        services: BenchSystem::ALL
+            .iter()
+            .map(|s| system(s.name()))
+            .collect::<Result<_>>()?,
+        counting: COUNTED
+            .iter()
+            .map(|s| built(s.name(), counting))
+            .collect::<Result<_>>()?,
         vm: system("bench-vm")?,
         linux: system("bench-linux")?,
         guest: guest.clone(),
@@ -489,16 +641,28 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
             measure(tools, &platform, &images, bench)?,
             measure(tools, &platform, &images, bench)?,
         ];
+        let unit = bench.unit();
+        let shown = |count: u64| InUnit(count, unit).to_string();
         let verdict = if counts[0] != counts[1] {
             run.failures.push(format!(
                 "{} ({}): not repeatable, {} then {}",
-                bench.key, bench.name, counts[0], counts[1]
+                bench.key,
+                bench.name,
+                shown(counts[0]),
+                shown(counts[1])
             ));
-            format!("NOT REPEATABLE ({} then {})", counts[0], counts[1])
+            format!(
+                "NOT REPEATABLE ({} then {})",
+                shown(counts[0]),
+                shown(counts[1])
+            )
         } else if counts[0] > bench.budget {
             run.failures.push(format!(
-                "{} ({}): {} instructions, over its budget of {}",
-                bench.key, bench.name, counts[0], bench.budget
+                "{} ({}): {} {unit}, over its budget of {}",
+                bench.key,
+                bench.name,
+                shown(counts[0]),
+                shown(bench.budget)
             ));
             "OVER BUDGET".to_string()
         } else {
@@ -507,14 +671,18 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
         if let Source::LinuxBoot(which) = bench.source {
             boots[which as usize] = counts[0];
         }
-        let goal = bench
-            .goal
-            .map_or_else(|| "-".to_string(), |g| g.to_string());
+        let goal = bench.goal.map_or_else(|| "-".to_string(), shown);
+        let what = match bench.source {
+            Source::SharedLocks { .. } => "shared locks per operation, on a lock-count kernel",
+            _ => "instructions",
+        };
         row(
             &mut run,
             format!(
-                "{:<30} {:>14} {:>14} {goal:>8}  {verdict} (instructions)",
-                bench.name, counts[0], bench.budget
+                "{:<30} {:>14} {:>14} {goal:>8}  {verdict} ({what})",
+                bench.name,
+                shown(counts[0]),
+                shown(bench.budget)
             ),
         );
         // QEMU booting Linux itself runs none of Bulkhead's code.
@@ -527,7 +695,7 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
             key: bench.key.into(),
             name: bench.name.into(),
             count: counts[0],
-            unit: "instructions".into(),
+            unit: unit.into(),
             budget: bench.budget,
             goal: bench.goal,
             versions: versions(depends)?,
@@ -584,6 +752,21 @@ impl std::fmt::Display for Thousandths {
     }
 }
 
+/// A count in its unit as the table shows it: shared locks (counted in
+/// thousandths) with three decimals, anything else as it is.
+struct InUnit(u64, &'static str);
+
+impl std::fmt::Display for InUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = if self.1 == "locks" {
+            format!("{}.{:03}", self.0 / 1000, self.0 % 1000)
+        } else {
+            self.0.to_string()
+        };
+        f.pad(&text)
+    }
+}
+
 /// Boots the benchmark's image once under icount and reads its number.
 fn measure(
     tools: &setup::Tools,
@@ -606,12 +789,12 @@ fn measure(
             // The boot line it reads comes before this one.
             "bulkhead: system ready".to_string()
         }
-        Source::Service { .. } => {
-            machine.kernel = Some(images.bench.clone());
+        Source::Service { system, .. } => {
+            machine.kernel = Some(service_image(&images.services, BenchSystem::ALL, *system)?);
             "[bench] bench: done".to_string()
         }
-        Source::ScrubService { .. } => {
-            machine.kernel = Some(images.scrub.clone());
+        Source::SharedLocks { system, .. } => {
+            machine.kernel = Some(service_image(&images.counting, COUNTED, *system)?);
             "[bench] bench: done".to_string()
         }
         Source::Probe { .. } => {
@@ -657,9 +840,11 @@ fn measure(
     }
     let console = &outcome.console;
     let count = match &bench.source {
-        Source::Kernel { prefix, suffix }
-        | Source::Service { prefix, suffix }
-        | Source::ScrubService { prefix, suffix } => read_count(console, prefix, suffix),
+        Source::Kernel { prefix, suffix } => read_count(console, prefix, suffix),
+        Source::Service { what, .. } => {
+            read_count(console, &format!("[bench] bench: {what} "), " instructions")
+        }
+        Source::SharedLocks { what, .. } => read_locks(console, what),
         Source::Probe { what } => probe_instructions(console, what),
         Source::LinuxBoot(_) => marker_instructions(console),
     };
@@ -681,6 +866,15 @@ fn read_count(console: &str, prefix: &str, suffix: &str) -> Option<u64> {
     console
         .lines()
         .find_map(|l| l.strip_prefix(prefix)?.split_once(suffix)?.0.parse().ok())
+}
+
+/// The `bench` service's shared locks per `what`, in thousandths, from its
+/// line `[bench] bench: shared locks per <what> N.NNN`.
+fn read_locks(console: &str, what: &str) -> Option<u64> {
+    let prefix = format!("[bench] bench: shared locks per {what} ");
+    console
+        .lines()
+        .find_map(|l| thousandths(l.strip_prefix(prefix.as_str())?.trim_end()))
 }
 
 /// A fixed-point number with up to three decimals, in thousandths.
@@ -777,6 +971,52 @@ mod tests {
             Some(27)
         );
         assert_eq!(super::read_count("boot: ready\n", "boot: ", " PMU"), None);
+    }
+
+    #[test]
+    fn shared_locks_are_read_in_thousandths() {
+        let console = "[bench] bench: call + reply round trip 622 instructions\r\n\
+                       [bench] bench: shared locks per call + reply round trip 2.000\r\n\
+                       [bench] bench: shared locks per device interrupt 4.5\r\n";
+        assert_eq!(
+            super::read_locks(console, "call + reply round trip"),
+            Some(2000)
+        );
+        assert_eq!(super::read_locks(console, "device interrupt"), Some(4500));
+        assert_eq!(super::read_locks(console, "signal + wait wake-up"), None);
+        assert_eq!(
+            super::read_count(
+                console,
+                "[bench] bench: call + reply round trip ",
+                " instructions"
+            ),
+            Some(622)
+        );
+        assert_eq!(super::InUnit(2000, "locks").to_string(), "2.000");
+        assert_eq!(format!("{:>6}", super::InUnit(12, "locks")), " 0.012");
+        assert_eq!(super::InUnit(622, "instructions").to_string(), "622");
+    }
+
+    #[test]
+    fn every_bench_system_has_its_image() {
+        use super::{BenchSystem, COUNTED, service_image};
+        let images: Vec<std::path::PathBuf> = BenchSystem::ALL
+            .iter()
+            .map(|s| std::path::PathBuf::from(s.name()))
+            .collect();
+        for system in BenchSystem::ALL {
+            let image = service_image(&images, BenchSystem::ALL, system).unwrap();
+            assert_eq!(image, std::path::PathBuf::from(system.name()));
+        }
+        let counting = &images[..COUNTED.len()];
+        assert!(service_image(counting, COUNTED, BenchSystem::Scrub).is_err());
+        // Every shared-lock figure reads a system booted on the counting
+        // kernel.
+        for bench in &super::BENCHES {
+            if let super::Source::SharedLocks { system, .. } = bench.source {
+                assert!(COUNTED.contains(&system), "{}", bench.key);
+            }
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ const BARE_METAL: [&str; 35] = [
     "svc-rt",
     "svc-accomplice",
     "svc-batcher",
+    "svc-bell",
     "svc-bench",
     "svc-borrower",
     "svc-console",

@@ -7,17 +7,47 @@
 //! measurement runs [`ROUNDS`] times and subtracts an empty loop of the same
 //! shape, so what is left is the cost of the operation: the `svc`, the
 //! kernel's work and the `eret`, plus the wrapper's few register moves.
+//!
+//! What it measures depends on the capabilities its manifest gives it, so
+//! that one program serves every bench system (`docs/benchmarks.md`):
+//!
+//! - always: the null hypercall;
+//! - `ping` (an endpoint `pong` serves): the call + reply round trip;
+//! - `bell` and `bell-back` (notifications; `bell` waits on the first and
+//!   signals the second): signal/wait ping-pong, halved: one wake-up;
+//! - `rtc0` with its interrupt on `bench-irq`: the PL031's level interrupt
+//!   acknowledged, taken and collected, a full driver loop.
+//!
+//! On a kernel built with `lock-count` (which answers
+//! `BENCH_SHARED_LOCKS`; others refuse it as an unknown call) it also prints
+//! how many shared locks its core took per operation.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
 use svc_rt::call::{self, Message};
-use svc_rt::hypercall::CapSlot;
+use svc_rt::hypercall::{self, CapSlot, Status};
+use svc_rt::mmio::Device;
+use svc_rt::shared::Window;
 
 svc_rt::entry!(main);
 
 /// The endpoint `pong` serves (the channel is called `ping`, as in the demo).
-const SERVER: CapSlot = svc_rt::cap!(PING);
+const SERVER: Option<CapSlot> = svc_rt::optional_cap!(PING);
+/// The notification `bell` waits on.
+const BELL: Option<CapSlot> = svc_rt::optional_cap!(BELL);
+/// The notification `bell` signals back.
+const BELL_BACK: Option<CapSlot> = svc_rt::optional_cap!(BELL_BACK);
+/// The PL031 RTC (a `Device` capability: `IrqAck` on its interrupt).
+const RTC0: Option<CapSlot> = svc_rt::optional_cap!(RTC0);
+/// Where the manifest mapped the RTC's registers (`svc_rt::device!`, for a
+/// program that may run without it).
+const RTC0_WINDOW: Option<Window> = match option_env!("BULKHEAD_DEVICE_RTC0") {
+    Some(text) => Some(Window::parse(text)),
+    None => None,
+};
+/// Where the RTC's interrupt arrives.
+const BENCH_IRQ: Option<CapSlot> = svc_rt::optional_cap!(BENCH_IRQ);
 
 /// Iterations per measurement: enough that the counter's 16-instruction
 /// granularity and the kernel's timer ticks vanish in the average. The
@@ -31,36 +61,237 @@ const ROUNDS: u64 = match svc_rt::optional_setting!(ROUNDS) {
 /// Instructions per counter tick at `-icount shift=0` with the 62.5 MHz counter.
 const INSTRUCTIONS_PER_TICK: u64 = 16;
 
-fn measure(mut operation: impl FnMut(u64)) -> u64 {
+/// What one measurement took: instructions, and shared locks taken on this
+/// core (on a `lock-count` kernel).
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    instructions: u64,
+    locks: Option<u64>,
+}
+
+impl Cost {
+    fn add(&mut self, other: Self) {
+        self.instructions += other.instructions;
+        self.locks = match (self.locks, other.locks) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
+}
+
+/// Shared locks this core has taken so far, if the kernel counts them
+/// (`BENCH_SHARED_LOCKS`: x0 = Success, x1 = the count). The call itself
+/// takes no lock.
+fn shared_locks() -> Option<u64> {
+    let regs = call::raw([
+        u64::from(hypercall::BENCH_SHARED_LOCKS),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    (regs[0] == Status::Success.to_register()).then_some(regs[1])
+}
+
+fn measure(rounds: u64, mut operation: impl FnMut(u64)) -> Cost {
+    let locks = shared_locks();
     let start = svc_rt::counter();
-    for i in 0..ROUNDS {
+    for i in 0..rounds {
         operation(i);
     }
     let ticks = svc_rt::counter() - start;
-    ticks * INSTRUCTIONS_PER_TICK
+    let after = shared_locks();
+    Cost {
+        instructions: ticks * INSTRUCTIONS_PER_TICK,
+        locks: locks.zip(after).map(|(before, after)| after - before),
+    }
 }
 
-fn main(_start: svc_rt::Start) -> ! {
-    let empty = measure(|i| {
+/// Prints one figure: instructions per operation (less the empty loop),
+/// and shared locks per operation with three decimals if counted.
+fn report(what: &str, cost: Cost, empty: Cost, operations: u64) {
+    let per = cost.instructions.saturating_sub(empty.instructions) / operations;
+    svc_rt::println!("bench: {what} {per} instructions");
+    if let Some(locks) = cost.locks {
+        let milli = locks * 1000 / operations;
+        svc_rt::println!(
+            "bench: shared locks per {what} {}.{:03}",
+            milli / 1000,
+            milli % 1000
+        );
+    }
+}
+
+fn main(start: svc_rt::Start) -> ! {
+    if let (Some(bell), Some(back)) = (BELL, BELL_BACK) {
+        // One round first, so that `bell` has started and waits: while it
+        // is still ready to run, the IPC round trip below pays for it.
+        let _ = call::signal(bell);
+        let _ = call::wait(back);
+    }
+    let empty = measure(ROUNDS, |i| {
         core::hint::black_box(i);
     });
-    let null = measure(|_| {
+    let null = measure(ROUNDS, |_| {
         core::hint::black_box(call::version());
     });
-    let round_trip = measure(|i| {
-        // Only the status is looked at: storing the reply's words would add
-        // the bench's own work to the figure.
-        let reply = call::call(SERVER, &Message::new(&[i]));
-        core::hint::black_box(reply.is_ok());
-    });
-    let per = |total: u64| total.saturating_sub(empty) / ROUNDS;
-    svc_rt::println!("bench: null hypercall {} instructions", per(null));
-    svc_rt::println!(
-        "bench: call + reply round trip {} instructions",
-        per(round_trip)
-    );
+    report("null hypercall", null, empty, ROUNDS);
+    if let Some(server) = SERVER {
+        let round_trip = measure(ROUNDS, |i| {
+            // Only the status is looked at: storing the reply's words would
+            // add the bench's own work to the figure.
+            let reply = call::call(server, &Message::new(&[i]));
+            core::hint::black_box(reply.is_ok());
+        });
+        report("call + reply round trip", round_trip, empty, ROUNDS);
+    }
+    if let (Some(bell), Some(back)) = (BELL, BELL_BACK) {
+        wake_ups(bell, back);
+    }
+    if let (Some(rtc), Some(window), Some(irq)) = (RTC0, RTC0_WINDOW, BENCH_IRQ) {
+        device_interrupt(&start, rtc, window, irq);
+    }
     svc_rt::println!("bench: done ({ROUNDS} rounds each)");
     loop {
         call::yield_now();
     }
+}
+
+/// A round slower than this (in counter ticks: 100,000 instructions, some
+/// forty rounds' worth) stalled: see [`wake_ups`].
+const STALL_TICKS: u64 = 100_000 / INSTRUCTIONS_PER_TICK;
+
+/// Signal/wait ping-pong with `bell`: each round wakes `bell`, which wakes
+/// this partition, two wake-ups. Each round is timed on its own (one
+/// counter read per round, so the rounds' times add up exactly), and a
+/// round that took over [`STALL_TICKS`] is left out and counted: across
+/// cores, a wake-up now and then waits for the next timer tick (both cores
+/// idle, QEMU's clock jumping to the tick: millions of instructions of
+/// nothing, `docs/benchmarks.md`), which would otherwise swamp the figure
+/// and move it with wherever the loop's rounds fall against the ticks.
+fn wake_ups(bell: CapSlot, back: CapSlot) {
+    let timed = |operation: &dyn Fn()| {
+        let locks = shared_locks();
+        let (mut kept, mut stalls, mut stalled) = (0, 0, 0);
+        let mut last = svc_rt::counter();
+        for _ in 0..ROUNDS {
+            operation();
+            let now = svc_rt::counter();
+            let ticks = now - last;
+            last = now;
+            if ticks > STALL_TICKS {
+                stalls += 1;
+                stalled += ticks;
+            } else {
+                kept += ticks;
+            }
+        }
+        let after = shared_locks();
+        let cost = Cost {
+            instructions: kept * INSTRUCTIONS_PER_TICK,
+            locks: locks.zip(after).map(|(before, after)| after - before),
+        };
+        (cost, stalls, stalled * INSTRUCTIONS_PER_TICK)
+    };
+    let (empty, _, _) = timed(&|| {
+        core::hint::black_box(());
+    });
+    let (ping_pong, stalls, stalled) = timed(&|| {
+        core::hint::black_box(call::signal(bell).is_ok());
+        core::hint::black_box(call::wait(back).is_ok());
+    });
+    let kept = ROUNDS - stalls;
+    // The empty loop's cost per round, for the rounds kept.
+    let empty = Cost {
+        instructions: empty.instructions * kept / ROUNDS,
+        ..empty
+    };
+    report("signal + wait wake-up", ping_pong, empty, 2 * kept.max(1));
+    svc_rt::println!(
+        "bench: signal + wait rounds stalled {stalls} of {ROUNDS}, {stalled} instructions"
+    );
+}
+
+/// PL031 registers: data (the time), match, interrupt mask, raw status.
+const DR: usize = 0x00;
+const MR: usize = 0x04;
+const IMSC: usize = 0x10;
+const RIS: usize = 0x14;
+
+/// Interrupts timed in a row, right after a tick: the kernel lets one
+/// interrupt fire 20 times a tick (`IRQ_FIRES_PER_TICK`) and then holds it
+/// until the next, and the first of the tick is the one that wakes us.
+const IRQ_BATCH: u64 = 16;
+/// Batches (ticks) measured.
+const IRQ_BATCHES: u64 = 64;
+
+/// The driver's loop on a level interrupt that stays raised: `IrqAck`
+/// unmasks it, it is taken at once on the way back to the partition (the
+/// kernel masks it and sets its bit on `irq`), and `Wait` returns the bit
+/// without blocking. Timed [`IRQ_BATCH`] at a time right after a tick, since
+/// the kernel's interrupt budget holds it for the rest of a tick after 20;
+/// between batches the bench uses up the tick's budget and waits for the
+/// next tick's release. A short spin of a different length before each
+/// batch moves where the batch starts relative to the counter's 16-instruction
+/// ticks, so that the counter's rounding averages out over the batches.
+fn device_interrupt(start: &svc_rt::Start, ack: CapSlot, window: Window, irq: CapSlot) {
+    let Ok(rtc) = Device::new(start, window.ipa as usize, window.size as usize) else {
+        panic!("the RTC's window lies in RAM");
+    };
+    raise(&rtc);
+    // The first delivery, which arrives whatever we do.
+    let _ = call::wait(irq);
+    let mut loops = Cost {
+        locks: Some(0),
+        ..Cost::default()
+    };
+    let mut empty = loops;
+    for batch in 0..IRQ_BATCHES {
+        // Use up this tick's budget: an acknowledgement over it leaves the
+        // interrupt held, and nothing arrives.
+        loop {
+            let _ = call::irq_ack(ack);
+            if call::poll(irq).map_or(true, |bits| bits == 0) {
+                break;
+            }
+        }
+        // Blocks until the next tick releases it and it fires.
+        let _ = call::wait(irq);
+        for _ in 0..batch % INSTRUCTIONS_PER_TICK {
+            core::hint::black_box(batch);
+        }
+        loops.add(measure(IRQ_BATCH, |_| {
+            let _ = call::irq_ack(ack);
+            core::hint::black_box(call::wait(irq).is_ok());
+        }));
+        for _ in 0..batch % INSTRUCTIONS_PER_TICK {
+            core::hint::black_box(batch);
+        }
+        empty.add(measure(IRQ_BATCH, |i| {
+            core::hint::black_box(i);
+        }));
+    }
+    if empty.locks.is_none() {
+        loops.locks = None;
+    }
+    report("device interrupt", loops, empty, IRQ_BATCH * IRQ_BATCHES);
+}
+
+/// Raises the RTC's interrupt: unmasked, and the match register set to the
+/// current time (QEMU's PL031 raises it at once when they are equal; the
+/// time may move on between the read and the write, so until it is raised).
+/// It is never cleared: the level stays up for the whole benchmark.
+fn raise(rtc: &Device) {
+    let _ = rtc.write32(IMSC, 1);
+    for _ in 0..1000 {
+        let now = rtc.read32(DR).unwrap_or(0);
+        let _ = rtc.write32(MR, now);
+        if rtc.read32(RIS).unwrap_or(0) & 1 != 0 {
+            return;
+        }
+    }
+    panic!("the RTC's interrupt could not be raised");
 }
