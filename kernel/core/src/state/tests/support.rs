@@ -166,16 +166,7 @@ pub(super) struct Machine {
 impl Machine {
     /// Boots `system` and lets every core pick its first vCPU.
     pub(super) fn new(system: &System) -> Self {
-        let state = system.boot();
-        let mut m = Self {
-            state,
-            regs: vec![[0; 8]; system.cores],
-            last: Outcome::CONTINUE,
-        };
-        for core in 0..system.cores {
-            m.step(core, |s, r| s.idle(core, r));
-        }
-        m
+        Self::running(system.boot(), system.cores)
     }
 
     /// Boots domain `domain` of `system` ([`crate::state::Domains`]) and
@@ -186,12 +177,17 @@ impl Machine {
             .with_seed(|seed| state.boot_domain(seed, domains, domain))
             .unwrap();
         state.check_invariants().unwrap();
+        Self::running(state, system.cores)
+    }
+
+    /// `state` on `cores` cores, each having picked its first vCPU.
+    fn running(state: Box<KernelState>, cores: usize) -> Self {
         let mut m = Self {
             state,
-            regs: vec![[0; 8]; system.cores],
+            regs: vec![[0; 8]; cores],
             last: Outcome::CONTINUE,
         };
-        for core in 0..system.cores {
+        for core in 0..cores {
             m.step(core, |s, r| s.idle(core, r));
         }
         m
