@@ -71,6 +71,7 @@ mod seed;
 mod vm;
 
 pub use domains::Domains;
+pub use fastpath::{FastCall, fast_candidate};
 pub use fault::backoff::{
     BACKOFF_FIRST_TICKS, BACKOFF_MAX_TICKS, GOOD_RUN_TICKS, LET_GO_TICKS, RELOAD_STEP_BYTES,
     RELOAD_TICK_PERCENT, RESTARTS_AT_ONCE, ReloadWork, RestartPlan, backoff_ticks,

@@ -37,7 +37,7 @@ use hv_core::sched::VcpuId;
 use hv_core::state::{
     Admission, Domains, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS,
     LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT,
-    ReloadWork, RestartPlan, VmExit,
+    ReloadWork, RestartPlan, VmExit, fast_candidate,
 };
 use hv_image::MAX_PARTITIONS;
 
@@ -513,12 +513,13 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
         regs[1] = shared::taken();
         return ArchNext::Resume;
     }
-    let mut state = lock_core(core);
-    if let Some(to) = state.hypercall_fast(core, regs) {
-        stage(&mut state, Some(to));
-        return ArchNext::Switch(usize::from(to.0));
+    if let Some(call) = fast_candidate(regs) {
+        let mut state = lock_core(core);
+        if let Some(to) = state.hypercall_fast(core, regs, call) {
+            stage(&mut state, Some(to));
+            return ArchNext::Switch(usize::from(to.0));
+        }
     }
-    drop(state);
     let outcome = step(core, |s| s.hypercall_general(core, regs));
     apply(core, outcome, regs)
 }

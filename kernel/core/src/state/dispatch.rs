@@ -69,9 +69,17 @@ impl KernelState {
     /// the x0..x7 of the vCPU it returns, which now runs on `core`, and
     /// nothing else needs doing (no kick, no effect). Otherwise nothing
     /// changed and the glue calls [`KernelState::hypercall_general`].
+    ///
+    /// `call` is what [`super::fast_candidate`] said of `regs`: the glue asks it
+    /// before it takes the lock.
     #[inline(always)]
-    pub fn hypercall_fast(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<VcpuId> {
-        match self.fast_path(core, regs)?.next {
+    pub fn hypercall_fast(
+        &mut self,
+        core: usize,
+        regs: &mut [u64; 8],
+        call: super::FastCall,
+    ) -> Option<VcpuId> {
+        match self.fast_path_as(core, regs, call)?.next {
             Next::Switch { to, .. } => Some(to),
             // The fast path only ever switches.
             Next::Continue | Next::Idle { .. } => None,

@@ -39,6 +39,34 @@ use hv_image::Object;
 const CALL: u64 = Hypercall::Call.function_id() as u64;
 const _: () = assert!(Hypercall::ReplyRecv.function_id() as u64 == CALL + 1);
 
+/// A hypercall the fast path may take: which one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastCall {
+    /// `Call`.
+    Call,
+    /// `ReplyRecv`.
+    ReplyRecv,
+}
+
+/// Whether the hypercall in `regs` could take the fast path at all, and as
+/// which: `Call` or `ReplyRecv` with a plain message info. The glue asks
+/// before it takes the lock for the fast path, so that every other
+/// hypercall takes its domain's lock once, for the general path, not twice.
+#[inline(always)]
+#[must_use]
+pub fn fast_candidate(regs: &[u64; 8]) -> Option<FastCall> {
+    // A plain message info is its own length.
+    if regs[2] > MESSAGE_WORDS as u64 {
+        return None;
+    }
+    // The two IDs are adjacent: one subtraction tells them apart.
+    match regs[0].wrapping_sub(CALL) {
+        0 => Some(FastCall::Call),
+        1 => Some(FastCall::ReplyRecv),
+        _ => None,
+    }
+}
+
 impl KernelState {
     /// The fast path for `regs` on `core`, if it applies.
     ///
@@ -47,15 +75,22 @@ impl KernelState {
     /// own prologue, on the one path where every instruction counts.
     #[inline(always)]
     pub(super) fn fast_path(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
-        // A plain message info is its own length.
-        if regs[2] > MESSAGE_WORDS as u64 {
-            return None;
-        }
-        // The two IDs are adjacent: one subtraction tells them apart.
-        match regs[0].wrapping_sub(CALL) {
-            0 => self.fast_call(core, regs),
-            1 => self.fast_reply_recv(core, regs),
-            _ => None,
+        let call = fast_candidate(regs)?;
+        self.fast_path_as(core, regs, call)
+    }
+
+    /// The fast path for `regs` on `core`, which [`fast_candidate`] found to be
+    /// `call`.
+    #[inline(always)]
+    pub(super) fn fast_path_as(
+        &mut self,
+        core: usize,
+        regs: &mut [u64; 8],
+        call: FastCall,
+    ) -> Option<Step> {
+        match call {
+            FastCall::Call => self.fast_call(core, regs),
+            FastCall::ReplyRecv => self.fast_reply_recv(core, regs),
         }
     }
 

@@ -240,10 +240,13 @@ impl Machine {
         } else {
             Some(general.dispatch(core, &mut general_regs))
         };
-        // The kernel glue's order: the fast path alone, then the general one.
+        // The kernel glue's order: the fast path alone, if the call may take
+        // it, then the general one. The question never turns one away that
+        // the fast path would have taken.
         let mut glue = self.state.clone();
         let mut glue_regs = regs;
-        let fast = glue.hypercall_fast(core, &mut glue_regs);
+        let fast = crate::state::fast_candidate(&regs)
+            .and_then(|call| glue.hypercall_fast(core, &mut glue_regs, call));
         let glue_outcome = match fast {
             Some(_) => None,
             None => Some(glue.hypercall_general(core, &mut glue_regs)),
