@@ -819,7 +819,7 @@ mod tests {
             "shaky",
             "name = \"shaky\"\nbinary = 7\n\n[qemu]\nmachine = \"virt\"\nram_base = -1\n\n\
              [console]\ncompatible = \"arm,pl011\"\nbase = 0x0900_0000\nsize = 0x1000\n\
-             intid = 7\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
+             intid = 7\nclock-hz = 300\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
         );
         let file = path.display().to_string();
         let errors = Platform::read(&path).unwrap_err().to_string();
@@ -828,6 +828,7 @@ mod tests {
             format!("error: {file}:4:1: qemu: the `[qemu]` table needs the key `cpu`"),
             format!("error: {file}:6:12: qemu.ram_base: -1 is not an address"),
             format!("error: {file}:12:9: console.intid: INTID 7 is out of range"),
+            format!("error: {file}:13:12: console.clock-hz: clock 300 is out of range"),
         ];
         for line in &expected {
             assert!(errors.contains(line.as_str()), "{line}\nnot in\n{errors}");

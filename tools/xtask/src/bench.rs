@@ -534,11 +534,7 @@ fn compiler_version(tools: &setup::Tools) -> Result<String> {
 /// writes them to [`baseline::FIGURES`].
 fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
     let platform = Platform::load("qemu-virt")?;
-    let variant = Variant {
-        release: true,
-        fault_injection: false,
-        lock_count: false,
-    };
+    let variant = Variant::plain(true);
     let guest = guests::ensure(Resolve::Cached)?;
     let built = |name: &str, variant: Variant| -> Result<PathBuf> {
         let choice = GuestChoice {

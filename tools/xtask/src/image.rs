@@ -30,6 +30,15 @@ pub(crate) struct Variant {
 }
 
 impl Variant {
+    /// The plain kernel, optimised or not: no feature.
+    pub(crate) const fn plain(release: bool) -> Self {
+        Self {
+            release,
+            fault_injection: false,
+            lock_count: false,
+        }
+    }
+
     /// The kernel feature this variant builds with, if any: also the suffix
     /// of its build folder and its images' names.
     fn feature(self) -> Option<&'static str> {

@@ -440,15 +440,7 @@ fn parse_check<A: AsRef<OsStr>>(args: &[A]) -> Result<PathBuf> {
 fn build_image(tools: &setup::Tools, options: &BuildOptions) -> Result<(system::System, PathBuf)> {
     let system =
         system::System::load_for(&options.system, &options.guest, options.board.as_deref())?;
-    let image = image::build_system(
-        tools,
-        &system,
-        image::Variant {
-            release: options.release,
-            fault_injection: false,
-            lock_count: false,
-        },
-    )?;
+    let image = image::build_system(tools, &system, image::Variant::plain(options.release))?;
     Ok((system, image))
 }
 

@@ -295,15 +295,7 @@ fn bulkhead_image(board: Board, options: &Card) -> Result<(Vec<u8>, String)> {
     // Built for the board's platform whatever the manifest names, as
     // `cargo xtask build --board` does.
     let system = system::System::load_for(&options.system, &options.guest, Some(board.platform()))?;
-    let path = image::build_system(
-        &tools,
-        &system,
-        image::Variant {
-            release: options.release,
-            fault_injection: false,
-            lock_count: false,
-        },
-    )?;
+    let path = image::build_system(&tools, &system, image::Variant::plain(options.release))?;
     Ok((
         read(&path)?,
         format!(

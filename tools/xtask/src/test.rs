@@ -183,15 +183,7 @@ pub(crate) fn main(options: &Options) -> Result<ExitCode> {
 
     let platform = Platform::load("qemu-virt")?;
     let started = Instant::now();
-    let normal = image::build(
-        &tools,
-        &platform,
-        Variant {
-            release: true,
-            fault_injection: false,
-            lock_count: false,
-        },
-    );
+    let normal = image::build(&tools, &platform, Variant::plain(true));
     let faulty = image::build(
         &tools,
         &platform,
@@ -210,15 +202,7 @@ pub(crate) fn main(options: &Options) -> Result<ExitCode> {
                 .join(format!("{name}.toml"))
         };
         let system = System::load(&path)?;
-        image::build_system(
-            &tools,
-            &system,
-            Variant {
-                release: true,
-                fault_injection: false,
-                lock_count: false,
-            },
-        )
+        image::build_system(&tools, &system, Variant::plain(true))
     };
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));

@@ -115,11 +115,7 @@ pub(crate) fn main() -> Result<ExitCode> {
         .package(XEN_PACKAGE)
         .map_or_else(String::new, |p| p.version.clone());
     let platform = Platform::load("qemu-virt")?;
-    let variant = Variant {
-        release: true,
-        fault_injection: false,
-        lock_count: false,
-    };
+    let variant = Variant::plain(true);
     let path = crate::root().join("tests/qemu/bench-vm.toml");
     let system = System::load_with(&path, &GuestChoice::default())?;
     let bulkhead_image = image::build_system(&tools, &system, variant)?;

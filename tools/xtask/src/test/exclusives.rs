@@ -51,11 +51,7 @@ const LOAD_OFFSET: u64 = 2 << 20;
 /// Logging every block slows QEMU down a good deal.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-const RELEASE: Variant = Variant {
-    release: true,
-    fault_injection: false,
-    lock_count: false,
-};
+const RELEASE: Variant = Variant::plain(true);
 
 /// `virt` with GICv2 and four cores, the kernel alone.
 pub(super) fn virt(c: &Context<'_>) -> Result<String, String> {

@@ -19,11 +19,7 @@ use crate::system::{GuestChoice, Platform, System};
 /// raspi4b are a little slower than `virt`.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-const RELEASE: Variant = Variant {
-    release: true,
-    fault_injection: false,
-    lock_count: false,
-};
+const RELEASE: Variant = Variant::plain(true);
 
 /// The kernel alone on the Pi: its boot report.
 pub(super) fn boot(c: &Context<'_>) -> Result<String, String> {
