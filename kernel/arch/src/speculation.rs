@@ -58,16 +58,16 @@ fn plan() -> Plan {
 
 /// What a switch between partitions does on one core, as its `PerCpu`
 /// keeps it: the common case (only a branch history loop, as on A57 and
-/// A72) costs a load and the loop; anything else goes out of line.
+/// A72) costs two tests and the loop; anything else goes out of line.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Switch {
-    /// The plan is known (once [`configure`] has run).
-    known: bool,
+    /// Out of line: the plan is not known yet (before [`configure`] has
+    /// run), or it asks for more than the loop (firmware, `CLRBHB`, the
+    /// scrub).
+    slow: bool,
     /// The branch history loop's count, 0 for none.
     history_loop: u8,
-    /// Anything besides the loop: firmware, `CLRBHB`, the scrub.
-    other: bool,
-    /// The plan, for `other`.
+    /// The plan, once known.
     plan: Option<Plan>,
 }
 
@@ -75,9 +75,8 @@ impl Switch {
     /// Before the kernel configured it: nothing is done, and the plan is
     /// looked for at every switch until it is known.
     pub(crate) const UNKNOWN: Self = Self {
-        known: false,
+        slow: true,
         history_loop: 0,
-        other: false,
         plan: None,
     };
 
@@ -88,11 +87,8 @@ impl Switch {
             _ => 0,
         };
         Self {
-            known: true,
+            slow: plan.workaround_1 || plan.scrub || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware),
             history_loop,
-            other: plan.workaround_1
-                || plan.scrub
-                || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware),
             plan: Some(plan),
         }
     }
@@ -102,15 +98,23 @@ impl Switch {
 /// (`switch` is its `PerCpu`'s, filled in the first time the plan is known).
 #[inline(always)]
 pub(crate) fn on_partition_switch(switch: &mut Switch) {
-    if !switch.known {
+    if switch.slow {
+        slow_switch(switch);
+    } else if switch.history_loop != 0 {
+        insn::branch_history_loop(switch.history_loop);
+    }
+}
+
+/// A switch whose plan is not known yet, or asks for more than the loop.
+#[inline(never)]
+fn slow_switch(switch: &mut Switch) {
+    if switch.plan.is_none() {
         learn(switch);
     }
     if switch.history_loop != 0 {
         insn::branch_history_loop(switch.history_loop);
     }
-    if switch.other
-        && let Some(plan) = &switch.plan
-    {
+    if let Some(plan) = &switch.plan {
         the_rest(plan);
     }
 }

@@ -14,44 +14,22 @@
 // null hypercall without saving anything, and gives other hypercalls their
 // own index (`hypercall`), so the kernel need not decode ESR_EL2 for them.
 //
+// `Call` and `ReplyRecv` with a plain message info (x2 no more than
+// MESSAGE_WORDS) are the IPC fast path's candidates: hv_lower_sync sends
+// them to hv_lower_ipc, which saves the same way and calls the kernel's
+// vcpu::ipc_entry (address in `ipc`) with 0 for `Call`, 1 for `ReplyRecv`.
+//
 // Operands (from vcpu.rs): current, stack_top (PerCpu offsets), sp_el0,
 // spsr (Context offsets; elr follows sp_el0 and tpidr_el0 follows spsr),
-// entry, hypercall (the index), and the null hypercall's function ID
-// (version_high: its low 16 bits are zero) and answer (abi_version), from
-// hv-abi.
+// entry, ipc, hypercall (the index), and the null hypercall's function ID
+// (version_high: its low 16 bits are zero) and answer (abi_version), `Call`'s
+// distance from it (call_offset: `ReplyRecv` is the next) and
+// message_words, from hv-abi.
 
-.section .text, "ax"
-.global hv_lower_sync
-.balign 4
-hv_lower_sync:
-    // The caller's x0/x1 are on the stack and still in x0/x1. A hypercall
-    // is an SVC #0 (from EL0) or an HVC #0 (from EL1). Rotated right by
-    // 25, ESR_EL2 puts IL in bit 0 and the class in bits 6:1, and the
-    // immediate (ISS bits 15:0, the rest of the ISS and ISS2 being zero for
-    // these classes) above them: one test checks class and immediate at
-    // once, so an `svc #n` or `hvc #n` with n != 0 is not a hypercall
-    // (it goes the general way, as index 8, and is refused there).
-    mrs     x1, esr_el2
-    ror     x1, x1, #25
-    sub     x1, x1, #{svc_zero}         // 0 for SVC #0, 2 for HVC #0
-    tst     x1, #0xfffffffffffffffd
-    b.ne    2f
-    // The null hypercall (Version) reads no kernel state, so it is answered
-    // here, before any register is saved: x0 = Success, x1 = the ABI
-    // version, everything else untouched.
-    movz    x1, #{version_high}, lsl #16
-    cmp     x0, x1
-    b.ne    3f
-    add     sp, sp, #16
-    mov     x0, xzr
-    mov     x1, #{abi_version}
-    eret
-2:  mov     x0, #8
-    b       hv_lower_common
-3:  mov     x0, #{hypercall}
-
-.global hv_lower_common
-hv_lower_common:
+// Saves the partition's registers (its x0/x1 from the kernel stack) into
+// this core's current Context, then calls the function whose address is at
+// \fn with this core's PerCpu and x0 as it came in (an index or argument).
+.macro SAVE_AND_CALL fn
     mrs     x1, tpidr_el2
     ldr     x1, [x1, #{current}]
     stp     x2, x3, [x1, #16]
@@ -79,12 +57,60 @@ hv_lower_common:
     stp     x2, x3, [x1, #{spsr}]
     mov     x1, x0
     mrs     x0, tpidr_el2
-    adrp    x2, {entry}
-    ldr     x2, [x2, :lo12:{entry}]
-    cbz     x2, 4f
+    adrp    x2, \fn
+    ldr     x2, [x2, :lo12:\fn]
+    cbz     x2, 9f
     blr     x2                          // never returns
-4:  wfe                                 // no kernel to handle it yet
-    b       4b
+9:  wfe                                 // no kernel to handle it yet
+    b       9b
+.endm
+
+.section .text, "ax"
+.global hv_lower_sync
+.balign 4
+hv_lower_sync:
+    // The caller's x0/x1 are on the stack and still in x0/x1. A hypercall
+    // is an SVC #0 (from EL0) or an HVC #0 (from EL1). Rotated right by
+    // 25, ESR_EL2 puts IL in bit 0 and the class in bits 6:1, and the
+    // immediate (ISS bits 15:0, the rest of the ISS and ISS2 being zero for
+    // these classes) above them: one test checks class and immediate at
+    // once, so an `svc #n` or `hvc #n` with n != 0 is not a hypercall
+    // (it goes the general way, as index 8, and is refused there).
+    mrs     x1, esr_el2
+    ror     x1, x1, #25
+    sub     x1, x1, #{svc_zero}         // 0 for SVC #0, 2 for HVC #0
+    tst     x1, #0xfffffffffffffffd
+    b.ne    2f
+    // The null hypercall (Version) reads no kernel state, so it is answered
+    // here, before any register is saved: x0 = Success, x1 = the ABI
+    // version, everything else untouched.
+    movz    x1, #{version_high}, lsl #16
+    cmp     x0, x1
+    b.ne    3f
+    add     sp, sp, #16
+    mov     x0, xzr
+    mov     x1, #{abi_version}
+    eret
+    // `Call` (x1 = 0 below) or `ReplyRecv` (1) with x2 <= message_words:
+    // the fast path's. The `ccmp` makes any other x1 look like a long
+    // message.
+3:  sub     x1, x0, x1
+    sub     x1, x1, #{call_offset}
+    cmp     x1, #1
+    ccmp    x2, #{message_words}, #2, ls
+    b.hi    4f
+    mov     x0, x1
+    b       hv_lower_ipc
+2:  mov     x0, #8
+    b       hv_lower_common
+4:  mov     x0, #{hypercall}
+
+.global hv_lower_common
+hv_lower_common:
+    SAVE_AND_CALL {entry}
+
+hv_lower_ipc:
+    SAVE_AND_CALL {ipc}
 
 .global hv_enter_current
 hv_enter_current:

@@ -16,18 +16,21 @@
 //! # Invariants
 //! - A vCPU's context is touched only by the core running it (its `running`
 //!   entry names that core), or, while no core runs it, by [`prepare`].
-//! - `PerCpu` of core N is touched only by core N.
+//! - `PerCpu` of core N is touched only by core N (but its `core_data`,
+//!   an atomic that [`set_core_data`] sets).
 
+use core::any::TypeId;
 use core::cell::UnsafeCell;
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::{
     CNTKCTL_EL1, CNTV_CTL_EL0, CNTVOFF_EL2, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, MDCR_EL2,
     ReadWriteable, Readable, SCTLR_EL1, TPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
-use hv_abi::hypercall::{ABI_VERSION, Hypercall};
+use hv_abi::hypercall::{ABI_VERSION, Hypercall, MESSAGE_WORDS};
 use hv_core::MAX_CPUS;
+use hv_core::state::FastCall;
 use hv_image::{IPA_BITS, MAX_SYSTEM_VCPUS};
 
 /// A vCPU's registers while it is not running (and, while it runs, the place
@@ -81,6 +84,9 @@ pub(crate) struct PerCpu {
     /// What a switch between partitions does here (`crate::speculation`),
     /// chosen at the first switch after the kernel configured it.
     switch: crate::speculation::Switch,
+    /// The kernel's data for this core ([`Exits::Core`]), or null: set by
+    /// [`set_core_data`] from any core (the one field others write).
+    core_data: AtomicPtr<()>,
 }
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
@@ -97,6 +103,7 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
         loaded_vttbr: 0,
         vm: crate::vm::PerCore::NEW,
         switch: crate::speculation::Switch::UNKNOWN,
+        core_data: AtomicPtr::new(core::ptr::null_mut()),
     }))
 }; MAX_CPUS];
 
@@ -153,7 +160,10 @@ core::arch::global_asm!(
     sp_el0 = const offset_of!(Context, sp_el0),
     spsr = const offset_of!(Context, spsr),
     entry = sym ENTRY,
+    ipc = sym IPC_ENTRY,
     hypercall = const HYPERCALL,
+    call_offset = const Hypercall::Call.function_id() - Hypercall::Version.function_id(),
+    message_words = const MESSAGE_WORDS,
     version_high = const Hypercall::Version.function_id() >> 16,
     abi_version = const ABI_VERSION,
     svc_zero = const hv_core::esr::SVC_ZERO_ROTATED,
@@ -163,10 +173,19 @@ core::arch::global_asm!(
 /// hypercall (the vector indices proper are 8 to 11).
 const HYPERCALL: u64 = 12;
 
+/// The vector index of an SError from a lower level.
+const SERROR: u64 = 11;
+
 // The fast path's `mov x1, #ABI_VERSION` and `mov x1, #version_high, lsl
 // #16` need values MOVZ can encode.
 const _: () = assert!(ABI_VERSION & 0xffff == 0 || ABI_VERSION >> 16 == 0);
 const _: () = assert!(Hypercall::Version.function_id() & 0xffff == 0);
+// The entry's fast-path test: `ReplyRecv` follows `Call`, both a small
+// distance (an immediate of `sub`) above `Version`.
+const _: () = assert!(Hypercall::ReplyRecv.function_id() == Hypercall::Call.function_id() + 1);
+const _: () = assert!(Hypercall::Call.function_id() > Hypercall::Version.function_id());
+const _: () = assert!(Hypercall::Call.function_id() - Hypercall::Version.function_id() < 4096);
+const _: () = assert!(MESSAGE_WORDS < 32);
 // The entry's class-and-immediate test (`sub`, then `tst` against all bits
 // but bit 1) admits exactly SVC #0 and HVC #0.
 const _: () = assert!(hv_core::esr::HVC_ZERO_ROTATED == hv_core::esr::SVC_ZERO_ROTATED + 2);
@@ -234,11 +253,21 @@ pub enum Next {
 }
 
 /// What the kernel does with partitions' exits.
-pub trait Exits {
+pub trait Exits: 'static {
+    /// What the kernel keeps for each core ([`set_core_data`]), which
+    /// [`Exits::ipc`] gets without looking it up.
+    type Core: Sync + 'static;
+
     /// Handles an exit: (core, vCPU, why, its x0..x7) to what next. `regs`
     /// comes in as the exiting vCPU's x0..x7 and must go out as the next
     /// vCPU's.
     fn exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Next;
+
+    /// The IPC fast path: `call` (`Call` or `ReplyRecv` with a plain
+    /// message info, which the entry checked) on `core`, whose data is
+    /// `data`, with the caller's x0..x7. The vCPU to switch to, `regs` then holding its x0..x7;
+    /// or `None`, `regs` untouched, and the hypercall goes to [`Exits::exit`].
+    fn ipc(core: usize, data: &Self::Core, call: FastCall, regs: &mut [u64; 8]) -> Option<usize>;
 
     /// The idle loop, for a core with nothing to run.
     fn idle() -> !;
@@ -248,12 +277,44 @@ pub trait Exits {
 /// `vcpu.S` calls; zero until [`set_handler`].
 static ENTRY: AtomicUsize = AtomicUsize::new(0);
 
+/// The address of `ipc_entry::<K>`, which `vcpu.S` calls for the IPC fast
+/// path's candidates; zero until [`set_handler`].
+static IPC_ENTRY: AtomicUsize = AtomicUsize::new(0);
+
+/// Which [`Exits`] [`set_handler`] installed: [`set_core_data`] takes only
+/// its [`Exits::Core`], the type `ipc_entry` reads.
+static HANDLER: spin::Once<TypeId> = spin::Once::new();
+
 /// Installs the kernel's handling of exits, `K`: from now on every exit from
 /// a partition goes to `K::exit`, with the whole path compiled as one
 /// function. Call before any partition runs.
 pub fn set_handler<K: Exits>() {
+    // Once only: `ipc_entry::<K>` reads the core data as `K::Core`.
+    if *HANDLER.call_once(TypeId::of::<K>) != TypeId::of::<K>() {
+        return;
+    }
     let entry: extern "C" fn(*mut PerCpu, u64) -> ! = lower_entry::<K>;
+    let ipc: extern "C" fn(*mut PerCpu, u64) -> ! = ipc_entry::<K>;
+    IPC_ENTRY.store(ipc as usize, Ordering::Release);
     ENTRY.store(entry as usize, Ordering::Release);
+}
+
+/// Gives core `core` the kernel's `data`, which [`Exits::ipc`] then gets on
+/// that core: for the [`Exits`] that [`set_handler`] installed (for any
+/// other, or before it, nothing is done).
+pub fn set_core_data<K: Exits>(core: usize, data: &'static K::Core) {
+    if HANDLER.get() != Some(&TypeId::of::<K>()) {
+        return;
+    }
+    if let Some(cell) = PER_CPU.get(core) {
+        // SAFETY: `core_data` is the one field of another core's PerCpu
+        // that any core may touch, through its atomic (module invariants).
+        let slot = unsafe { &(*cell.0.get()).core_data };
+        slot.store(
+            core::ptr::from_ref(data).cast_mut().cast(),
+            Ordering::Release,
+        );
+    }
 }
 
 /// How a vCPU starts.
@@ -470,25 +531,78 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
         .first_chunk_mut::<8>()
         .unwrap_or_else(|| crate::cpu::park());
     let next = K::exit(core, vcpu, exit, regs);
-    let regs: *const [u64; 8] = regs;
     match next {
-        Next::Resume => {}
-        // `regs` is the outgoing context's own x0..x7, now holding the
-        // incoming vCPU's: `make_current` copies them over before it lets
-        // go of the outgoing context (which a restart may then reset).
-        Next::Switch(next) if next != vcpu => {
-            // SAFETY: as above; the handler's borrows of this core's PerCpu
-            // have ended, and this one ends with the call.
-            if make_current(unsafe { &mut *cpu }, next, regs, true).is_err() {
-                go_idle::<K>(cpu);
-            }
-        }
-        // The same vCPU again (it was the only one ready here): its
-        // registers are already in place; `before_entry` applies what the
-        // kernel staged for it (a start, a register write, interrupts).
-        Next::Switch(_) => {}
+        Next::Resume => enter::<K>(cpu),
+        Next::Switch(next) => switch::<K>(cpu, vcpu, next, regs),
         Next::Idle => go_idle::<K>(cpu),
     }
+}
+
+/// Called by `vcpu.S` (through [`IPC_ENTRY`]) with this core's PerCpu and
+/// 0 for `Call` or 1 for `ReplyRecv`, whose message info the entry found
+/// plain: the IPC fast path, without the general exit's tests. What the
+/// fast path declines goes to [`lower_entry`] as any hypercall.
+extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
+    // SAFETY: as in `lower_entry`.
+    let (core, vcpu, current) = unsafe { ((*cpu).index, (*cpu).vcpu, (*cpu).current) };
+    // SAFETY: as in `lower_entry`.
+    let Some(context) = (unsafe { current.as_mut() }) else {
+        crate::cpu::park()
+    };
+    // As in `lower_entry`: an SError is the exit, not the hypercall.
+    if context.sync_errors && crate::serror::synchronise() {
+        lower_entry::<K>(cpu, SERROR)
+    }
+    let regs = context
+        .x
+        .first_chunk_mut::<8>()
+        .unwrap_or_else(|| crate::cpu::park());
+    let call = if call == 0 {
+        FastCall::Call
+    } else {
+        FastCall::ReplyRecv
+    };
+    // SAFETY: `cpu` is this core's PerCpu; its `core_data` is null or was
+    // set by `set_core_data::<K>` (the installed `Exits`, whose entry this
+    // is) from a `&'static K::Core`.
+    let data = unsafe {
+        (*cpu)
+            .core_data
+            .load(Ordering::Acquire)
+            .cast::<K::Core>()
+            .as_ref()
+    };
+    let Some(data) = data else {
+        lower_entry::<K>(cpu, HYPERCALL)
+    };
+    match K::ipc(core, data, call, regs) {
+        Some(next) => switch::<K>(cpu, vcpu, next, regs),
+        None => lower_entry::<K>(cpu, HYPERCALL),
+    }
+}
+
+/// Switches this core from `vcpu` to `next` (if they differ) with `regs`,
+/// the outgoing context's own x0..x7 now holding the incoming vCPU's, and
+/// enters it: `make_current` copies them over before it lets go of the
+/// outgoing context (which a restart may then reset).
+#[inline(always)]
+fn switch<K: Exits>(cpu: *mut PerCpu, vcpu: usize, next: usize, regs: *const [u64; 8]) -> ! {
+    // The same vCPU again (it was the only one ready here): its registers
+    // are already in place; `before_entry` applies what the kernel staged
+    // for it (a start, a register write, interrupts).
+    if next != vcpu {
+        // SAFETY: `cpu` is this core's PerCpu; the handler's borrows of it
+        // have ended, and this one ends with the call.
+        if make_current(unsafe { &mut *cpu }, next, regs, true).is_err() {
+            go_idle::<K>(cpu);
+        }
+    }
+    enter::<K>(cpu)
+}
+
+/// Enters this core's current vCPU.
+#[inline(always)]
+fn enter<K: Exits>(cpu: *mut PerCpu) -> ! {
     // SAFETY: `cpu` is this core's PerCpu; the handler's borrows have ended.
     before_entry(unsafe { &mut *cpu });
     // SAFETY: this core's PerCpu names the context to run; the kernel stack

@@ -35,9 +35,9 @@ use hv_core::cap::PartitionId;
 use hv_core::esr::Syndrome;
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    Admission, Domains, Effect, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState, LET_GO_TICKS,
-    LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES, RELOAD_TICK_PERCENT,
-    ReloadWork, RestartPlan, VmExit, fast_candidate,
+    Admission, Domains, Effect, FastCall, ICC_SGI1R_EL1, IRQ_FIRES_PER_TICK, KernelState,
+    LET_GO_TICKS, LOG_BYTES, LOG_LINES_PER_WINDOW, Next, Outcome, RELOAD_STEP_BYTES,
+    RELOAD_TICK_PERCENT, ReloadWork, RestartPlan, VmExit,
 };
 use hv_image::MAX_PARTITIONS;
 
@@ -392,7 +392,7 @@ pub(crate) fn install(
             .of_core(core)
             .and_then(|d| locks.states.get(d))
         {
-            entry.call_once(|| domain);
+            arch::vcpu::set_core_data::<Exits>(core, entry.call_once(|| domain));
         }
     }
     drop(state);
@@ -495,13 +495,25 @@ impl arch::vcpu::Exits for Exits {
         on_exit(core, vcpu, exit, regs)
     }
 
+    type Core = (&'static Mutex<KernelState>, bool);
+
+    #[inline(always)]
+    fn ipc(core: usize, data: &Self::Core, call: FastCall, regs: &mut [u64; 8]) -> Option<usize> {
+        let &(state, shared) = data;
+        let mut state = shared::lock_domain(state, shared);
+        let to = state.hypercall_fast(core, regs, call)?;
+        stage(&mut state, Some(to));
+        Some(usize::from(to.0))
+    }
+
     fn idle() -> ! {
         irq::idle()
     }
 }
 
-/// Every exit from a partition. The hot path, a hypercall, comes first:
-/// the IPC fast path and, if it declines, the general one.
+/// Every exit from a partition but the IPC fast path's (which the entry
+/// sends to [`Exits::ipc`] first, and here only if it declined). The hot
+/// path, a hypercall, comes first.
 #[inline(always)]
 fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNext {
     if exit != Exit::Hypercall {
@@ -512,13 +524,6 @@ fn on_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> ArchNex
         regs[0] = hv_abi::hypercall::Status::Success.to_register();
         regs[1] = shared::taken();
         return ArchNext::Resume;
-    }
-    if let Some(call) = fast_candidate(regs) {
-        let mut state = lock_core(core);
-        if let Some(to) = state.hypercall_fast(core, regs, call) {
-            stage(&mut state, Some(to));
-            return ArchNext::Switch(usize::from(to.0));
-        }
     }
     let outcome = step(core, |s| s.hypercall_general(core, regs));
     apply(core, outcome, regs)

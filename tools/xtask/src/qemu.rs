@@ -55,6 +55,8 @@ pub(crate) struct Machine<'p> {
     pub(crate) extra: Vec<String>,
     /// `-dtb`: the device tree, for machines QEMU makes none for (raspi4b).
     pub(crate) dtb: Option<PathBuf>,
+    /// `-cpu`, if not the platform's.
+    pub(crate) cpu: Option<&'static str>,
 }
 
 impl<'p> Machine<'p> {
@@ -72,6 +74,7 @@ impl<'p> Machine<'p> {
             loader: Vec::new(),
             extra: Vec::new(),
             dtb: None,
+            cpu: None,
         }
     }
 
@@ -124,7 +127,7 @@ impl<'p> Machine<'p> {
             "-M",
             &self.machine_argument(),
             "-cpu",
-            &self.platform.qemu_cpu,
+            self.cpu.unwrap_or(&self.platform.qemu_cpu),
         ])
         .args(["-smp", &self.smp.to_string()]);
         if self.is_virt() {
