@@ -532,7 +532,7 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
         .unwrap_or_else(|| crate::cpu::park());
     let next = K::exit(core, vcpu, exit, regs);
     match next {
-        Next::Resume => enter::<K>(cpu),
+        Next::Resume => enter(cpu),
         Next::Switch(next) => switch::<K>(cpu, vcpu, next, regs),
         Next::Idle => go_idle::<K>(cpu),
     }
@@ -597,12 +597,12 @@ fn switch<K: Exits>(cpu: *mut PerCpu, vcpu: usize, next: usize, regs: *const [u6
             go_idle::<K>(cpu);
         }
     }
-    enter::<K>(cpu)
+    enter(cpu)
 }
 
 /// Enters this core's current vCPU.
 #[inline(always)]
-fn enter<K: Exits>(cpu: *mut PerCpu) -> ! {
+fn enter(cpu: *mut PerCpu) -> ! {
     // SAFETY: `cpu` is this core's PerCpu; the handler's borrows have ended.
     before_entry(unsafe { &mut *cpu });
     // SAFETY: this core's PerCpu names the context to run; the kernel stack

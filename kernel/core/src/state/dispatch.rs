@@ -70,8 +70,10 @@ impl KernelState {
     /// nothing else needs doing (no kick, no effect). Otherwise nothing
     /// changed and the glue calls [`KernelState::hypercall_general`].
     ///
-    /// `call` is what [`super::fast_candidate`] said of `regs`: the glue asks it
-    /// before it takes the lock.
+    /// `call` is what [`super::fast_candidate`] says of `regs`: the kernel's
+    /// entry (`hv_lower_sync` in the arch crate's `vcpu.S`) makes the same
+    /// test in assembly before anything is saved, and sends only these
+    /// hypercalls here.
     #[inline(always)]
     pub fn hypercall_fast(
         &mut self,

@@ -49,9 +49,10 @@ pub enum FastCall {
 }
 
 /// Whether the hypercall in `regs` could take the fast path at all, and as
-/// which: `Call` or `ReplyRecv` with a plain message info. The glue asks
-/// before it takes the lock for the fast path, so that every other
-/// hypercall takes its domain's lock once, for the general path, not twice.
+/// which: `Call` or `ReplyRecv` with a plain message info. The kernel's
+/// entry makes this test in assembly (`hv_lower_sync`), so that every other
+/// hypercall goes straight to the general path and takes its domain's lock
+/// once; the test harness asks this function, in the same order.
 #[inline(always)]
 #[must_use]
 pub fn fast_candidate(regs: &[u64; 8]) -> Option<FastCall> {
