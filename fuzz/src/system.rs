@@ -6,8 +6,8 @@ use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
 use hv_core::cap::{EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork, ReplySeed, Seed,
-    VmExit,
+    EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork,
+    ReplySeed, Seed, VmExit,
 };
 use hv_image::Capability;
 use hv_image::{FaultPolicy, Object};

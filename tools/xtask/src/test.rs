@@ -459,7 +459,8 @@ fn placeholder_environment() -> Vec<(String, &'static str)> {
         ),
         ("BULKHEAD_WAITS", "1"),
         // A health monitor's partitions (services/monitor).
-        ("BULKHEAD_CONTROLS", "partition:0"),
+        ("BULKHEAD_CONTROLS", "partition:0:1"),
+        ("BULKHEAD_FAULT_NOTIFICATION", "1"),
         // The board's console UART (`board_console!()`).
         ("BULKHEAD_BOARD_CONSOLE", "150994944:4096"),
     ]
