@@ -69,14 +69,23 @@ enum BenchSystem {
     Bench,
     /// `bench-scrub`: the same with every switch scrubbed.
     Scrub,
-    /// `bench-cross`: a notification wake-up across two cores.
+    /// `bench-cross`: a notification wake-up and an IPC round trip across
+    /// two cores.
     Cross,
     /// `bench-irq`: a device interrupt delivered to its driver.
     Irq,
+    /// `bench-fault`: a fault reaching its health monitor.
+    Fault,
 }
 
 impl BenchSystem {
-    const ALL: [Self; 4] = [Self::Bench, Self::Scrub, Self::Cross, Self::Irq];
+    const ALL: [Self; 5] = [
+        Self::Bench,
+        Self::Scrub,
+        Self::Cross,
+        Self::Irq,
+        Self::Fault,
+    ];
 
     /// Its manifest's name under `tests/qemu/`.
     const fn name(self) -> &'static str {
@@ -85,6 +94,7 @@ impl BenchSystem {
             Self::Scrub => "bench-scrub",
             Self::Cross => "bench-cross",
             Self::Irq => "bench-irq",
+            Self::Fault => "bench-fault",
         }
     }
 }
@@ -124,7 +134,7 @@ const PROBE_COUNTER: &str = "probe: bench counter ";
 /// The largest ratio of the two Linux boots, in thousandths: the goal, 1.15x.
 const BOOT_RATIO_GOAL: u64 = 1150;
 
-const BENCHES: [Bench; 17] = [
+const BENCHES: [Bench; 19] = [
     Bench {
         key: "boot-1-core",
         name: "boot, 1 core",
@@ -209,6 +219,36 @@ const BENCHES: [Bench; 17] = [
         // cores (QEMU runs them in turn under icount), SGI and idle included;
         // rounds that stall until a timer tick are left out (and counted).
         budget: 1_400,
+        goal: None,
+    },
+    Bench {
+        key: "ipc-round-trip-cross",
+        name: "IPC round trip, 2 cores",
+        source: Source::Service {
+            system: BenchSystem::Cross,
+            what: "call + reply round trip",
+        },
+        cores: 2,
+        // The server on core 1: every instruction of both cores (QEMU runs
+        // them in turn under icount), the general path both ways, two SGIs
+        // and two wake-ups from idle; rounds that stall until a timer tick
+        // are left out (and counted).
+        budget: 3_000,
+        goal: None,
+    },
+    Bench {
+        key: "fault-to-monitor",
+        name: "fault to health monitor",
+        source: Source::Service {
+            system: BenchSystem::Fault,
+            what: "fault to health monitor",
+        },
+        cores: 1,
+        // From the faulting partition's last counter read to its monitor's
+        // first instruction after `Wait` returns: the data abort, the
+        // kernel's two report lines (to the UART: this system has no
+        // kernel-log reader), the stop, the fault signal and the switch.
+        budget: 30_000,
         goal: None,
     },
     Bench {
