@@ -406,8 +406,9 @@ fn service_image(
 /// The largest kernel image, in bytes of memory once loaded (.bss and the
 /// stacks included: 512 KiB of it is the boot core's stack). 1.25 MiB
 /// until lock domains (their computation, and a second copy of boot's
-/// vCPU placement, took 16 KiB more).
-const IMAGE_BUDGET: u64 = 1_327_104;
+/// vCPU placement, took 16 KiB more); 1,327,104 until fault signals (each
+/// lock domain's state holds their table, and .bss crossed a page).
+const IMAGE_BUDGET: u64 = 1_331_200;
 
 /// The most lines of code the kernel may have ([`lines`]' rule): 13,948
 /// when first counted, virtual machines included.
