@@ -32,6 +32,9 @@
 //!
 //! Every partition has a [`History`]: how many times it faulted, how many
 //! times it was restarted, and the reason of its last stop or restart.
+//! Submodule `control` does the same stops and restarts on request, for a
+//! partition holding a `Partition` capability (`PartitionStop`,
+//! `PartitionRestart`), and reports the history (`PartitionStatus`).
 //!
 //! **Fault signals.** A partition that controls another may be told when it
 //! stops or restarts, rather than find out by looking: for each
@@ -42,9 +45,6 @@
 //! a controller's `PartitionStop` or `PartitionRestart`), except to the
 //! controller that made it itself. A restart that completes is not: the
 //! partition was signalled when it stopped, and runs again.
-//! Submodule `control` does the same stops and restarts on request, for a
-//! partition holding a `Partition` capability (`PartitionStop`,
-//! `PartitionRestart`), and reports the history (`PartitionStatus`).
 
 pub(super) mod backoff;
 mod control;

@@ -18,7 +18,7 @@ const C: Rights = Rights::CONTROL;
 ///
 /// The monitor's slots: 0 controls the worker, 1 the other, 2 waits on
 /// notification 0, where the worker's faults set bit 0 and the other's bit
-/// 1. The second controller's: 0 controls the worker, 1 waits on
+/// 1 (`0b10`). The second controller's: 0 controls the worker, 1 waits on
 /// notification 1, where the worker's faults set bit 0.
 fn watched() -> System {
     let partition = |i: u8| object(Object::Partition(p(i).number()), &[R, C]);
