@@ -62,7 +62,8 @@ pub(crate) const WITHIN: Option<u64> = match svc_rt::optional_setting!(WITHIN) {
 };
 
 /// `poll`: how long it waits between looks at the partitions' status
-/// (nanoseconds). Default 10 ms.
+/// (nanoseconds), when it has no [`FAULT_NOTIFICATION`] to wait on (or
+/// cannot wait there). Default 10 ms.
 pub(crate) const POLL: u64 = match svc_rt::optional_setting!(POLL) {
     Some(text) => svc_rt::parse_duration(text),
     None => 10_000_000,
