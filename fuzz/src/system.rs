@@ -6,8 +6,8 @@ use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
 use hv_core::cap::{EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
-    EndpointSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork, ReplySeed, Seed,
-    VmExit,
+    EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork,
+    ReplySeed, Seed, VmExit,
 };
 use hv_image::Capability;
 use hv_image::{FaultPolicy, Object};
@@ -143,6 +143,13 @@ pub(crate) fn boot() -> Box<KernelState> {
         irqs: &irqs,
         replies: &replies,
         kernel_log: Some((NotificationId(0), Badge(0b100))),
+        // The server hears of the client's faults on its notification.
+        fault_signals: &[FaultSignalSeed {
+            partition: PartitionId(0),
+            controller: PartitionId(1),
+            notification: NotificationId(0),
+            badge: Badge(0b1000),
+        }],
     };
     let mut state = Box::new(KernelState::empty());
     if let Err(error) = state.boot(&seed) {
@@ -269,7 +276,10 @@ impl Machine {
                     }) => {
                         assert!(self.state.restart_due(partition), "reloaded while not due");
                         if input.byte() & 7 == 0 {
-                            self.state.restart_abandoned(partition);
+                            let kick = self.state.restart_abandoned(partition);
+                            for c in (0..CORES).filter(|c| kick & (1 << c) != 0) {
+                                self.run(c, |s, r| s.reschedule(c, r));
+                            }
                         } else {
                             let complete = input.byte() & 1 == 0;
                             let kick =
@@ -280,7 +290,12 @@ impl Machine {
                             }
                         }
                     }
-                    Some(ReloadWork::Stuck { .. }) | None => {}
+                    Some(ReloadWork::Stuck { kick, .. }) => {
+                        for c in (0..CORES).filter(|c| kick & (1 << c) != 0) {
+                            self.run(c, |s, r| s.reschedule(c, r));
+                        }
+                    }
+                    None => {}
                 }
                 check(&self.state);
             }

@@ -34,8 +34,9 @@ use core::fmt;
 use heapless::Vec;
 use hv_abi::hypercall::Rights;
 use hv_image::{
-    BootManifest, MAX_CAPS, MAX_ENDPOINTS, MAX_IRQS, MAX_MAPPINGS, MAX_PARTITIONS, MAX_REPLIES,
-    MAX_SHARED_REGIONS, MappingKind, Name, Object, PAGE_SIZE, PartitionSpec,
+    BootManifest, MAX_CAPS, MAX_ENDPOINTS, MAX_FAULT_SIGNALS, MAX_IRQS, MAX_MAPPINGS,
+    MAX_PARTITIONS, MAX_REPLIES, MAX_SHARED_REGIONS, MappingKind, Name, Object, PAGE_SIZE,
+    PartitionSpec,
 };
 
 use crate::cap::{EndpointId, NotificationId, PartitionId};
@@ -45,7 +46,7 @@ use crate::memory::{MapError, MemoryMap, Use};
 use crate::pagetable::{self, Attributes, Builder, Regime, Table};
 use crate::platform::{Gic, GicVersion, PlatformInfo};
 use crate::range::PhysRange;
-use crate::state::{EndpointSeed, IrqSeed, PartitionSeed, ReplySeed, Seed};
+use crate::state::{EndpointSeed, FaultSignalSeed, IrqSeed, PartitionSeed, ReplySeed, Seed};
 use hv_image::Capability;
 
 /// Each vCPU's stack, carved from the top of its partition's RAM.
@@ -613,6 +614,19 @@ pub fn with_seed<R>(
         Some(log) => Some((notification(log.notification)?, log.badge)),
         None => None,
     };
+    let partition = |n: u16| PartitionId::of(n).ok_or(LowerError::TooLarge("partitions"));
+    let mut fault_signals: Vec<FaultSignalSeed, MAX_FAULT_SIGNALS> = Vec::new();
+    for signal in &manifest.fault_signals {
+        let seed = FaultSignalSeed {
+            partition: partition(signal.partition)?,
+            controller: partition(signal.controller)?,
+            notification: notification(signal.notification)?,
+            badge: signal.badge,
+        };
+        fault_signals
+            .push(seed)
+            .map_err(|_| LowerError::TooLarge("fault signals"))?;
+    }
     let seed = Seed {
         cores,
         partitions: partitions.get(..count).unwrap_or_default(),
@@ -621,6 +635,7 @@ pub fn with_seed<R>(
         irqs: &irqs,
         replies: &replies,
         kernel_log,
+        fault_signals: &fault_signals,
     };
     Ok(f(&seed))
 }

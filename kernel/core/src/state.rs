@@ -83,7 +83,7 @@ pub use klog::{
 pub use notify::{HeldIrq, IRQ_FIRES_PER_TICK};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
-pub use seed::{EndpointSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
+pub use seed::{EndpointSeed, FaultSignalSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
 pub use vm::{Access, ICC_SGI1R_EL1, VmEntry, VmExit, sgi_targets};
 
 /// The kernel's timer ticks per second on each core: the unit of the
@@ -459,9 +459,13 @@ pub struct KernelState {
     /// What the kernel keeps for each virtual machine vCPU besides its
     /// x0..x7: interrupts to deliver, its exit, how to resume it.
     vm: [vm::VmVcpu; MAX_SYSTEM_VCPUS],
-    /// The kernel's log, for its reader partition: last, so its 4 KiB do not
-    /// push the hot fields' offsets out of reach of one load.
+    /// The kernel's log, for its reader partition: after the hot fields, so
+    /// its 4 KiB do not push their offsets out of reach of one load.
     klog: klog::KernelLog,
+    /// Who is told when a partition faults ([`FaultSignalSeed`]); only a
+    /// fault reads them.
+    fault_signals: [FaultSignalSeed; hv_image::MAX_FAULT_SIGNALS],
+    fault_signal_count: usize,
 }
 
 impl KernelState {
@@ -495,6 +499,8 @@ impl KernelState {
             passthrough: [0; vm::PENDING_WORDS],
             vm: [vm::VmVcpu::EMPTY; MAX_SYSTEM_VCPUS],
             klog: klog::KernelLog::EMPTY,
+            fault_signals: [FaultSignalSeed::EMPTY; hv_image::MAX_FAULT_SIGNALS],
+            fault_signal_count: 0,
             caps: CapSpace::new(),
         }
     }

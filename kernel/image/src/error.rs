@@ -66,6 +66,14 @@ pub enum ManifestError {
     /// The kernel log names a partition or notification that does not exist,
     /// or no bits.
     BadKernelLog,
+    /// A fault signal names a partition or notification that does not
+    /// exist, sets no bits or bits something else sets on its notification,
+    /// or its controller lacks the capabilities it implies (CONTROL over the
+    /// partition, READ on the notification).
+    BadFaultSignal {
+        /// The signal's index in [`crate::BootManifest::fault_signals`].
+        signal: u16,
+    },
     /// A reply object's owner is not a partition.
     BadReplyOwner {
         /// The reply object.
@@ -255,6 +263,12 @@ impl fmt::Display for ManifestError {
             }
             Self::BadKernelLog => f.write_str(
                 "the kernel log's reader or notification does not exist, or it sets no bits",
+            ),
+            Self::BadFaultSignal { signal } => write!(
+                f,
+                "fault signal {signal}: its partition, controller or notification does not \
+                 exist, the controller does not control the partition or wait on the \
+                 notification, or its bits are zero or another's"
             ),
             Self::BadReplyOwner { reply } => {
                 write!(f, "reply object {reply} belongs to no partition")

@@ -41,11 +41,11 @@ pub use error::{Item, ManifestError, MappingProblem, VmProblem};
 /// build one.
 pub use heapless;
 pub use manifest::{
-    BootManifest, Capability, DeviceSpec, FaultPolicy, FileSpec, IPA_BITS, IPA_LIMIT, IrqSpec,
-    KernelLogSpec, MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_FILES, MAX_IRQS, MAX_MAPPINGS,
-    MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES, MAX_SHARED_REGIONS,
-    MAX_SYSTEM_VCPUS, MAX_VCPUS, Mapping, MappingKind, NAME_LENGTH, Name, Object, PAGE_SIZE,
-    PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
+    BootManifest, Capability, DeviceSpec, FaultPolicy, FaultSignal, FileSpec, IPA_BITS, IPA_LIMIT,
+    IrqSpec, KernelLogSpec, MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_FAULT_SIGNALS, MAX_FILES,
+    MAX_IRQS, MAX_MAPPINGS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_PROGRAMS, MAX_REPLIES,
+    MAX_SHARED_REGIONS, MAX_SYSTEM_VCPUS, MAX_VCPUS, Mapping, MappingKind, NAME_LENGTH, Name,
+    Object, PAGE_SIZE, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
 };
 pub use package::{FORMAT_VERSION, Package, PackageError};
 pub use validate::is_valid_name;

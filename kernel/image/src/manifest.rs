@@ -45,6 +45,9 @@ pub const MAX_SYSTEM_VCPUS: usize = 32;
 pub const MAX_REPLIES: usize = 64;
 /// Files (guest kernels, initramfs images) in a boot package.
 pub const MAX_FILES: usize = 8;
+/// Fault signals in a system ([`FaultSignal`]): one per partition a health
+/// monitor with a fault notification controls.
+pub const MAX_FAULT_SIGNALS: usize = 32;
 
 /// The translation granule: every size and address in a manifest is a
 /// multiple of it.
@@ -104,6 +107,29 @@ pub struct BootManifest {
     /// caches by set/way, and invalidates the instruction cache and TLBs
     /// (`hv_core::speculation`).
     pub scrub_on_switch: bool,
+    /// Who the kernel tells when a partition faults: for each partition a
+    /// health monitor controls and watches through a notification (the
+    /// manifest's `fault-notification`), the bits the kernel sets there.
+    pub fault_signals: Vec<FaultSignal, MAX_FAULT_SIGNALS>,
+}
+
+/// A partition's faults, signalled to a partition that controls it: when
+/// `partition` stops or restarts on a fault (or its restart is abandoned, or
+/// another controller stops or restarts it), the kernel sets `badge` on
+/// `notification`, which `controller` waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FaultSignal {
+    /// The partition watched.
+    pub partition: u16,
+    /// The partition told: it holds a [`Object::Partition`] capability over
+    /// `partition` and waits on `notification` (a READ capability).
+    pub controller: u16,
+    /// The notification the kernel signals.
+    pub notification: u16,
+    /// The bits it sets there: non-zero, and shared with nothing else that
+    /// sets bits on that notification.
+    #[serde(with = "badge_serde")]
+    pub badge: Badge,
 }
 
 /// A file the boot package carries for a monitor to read.
@@ -145,6 +171,7 @@ impl BootManifest {
             replies: Vec::new(),
             files: Vec::new(),
             scrub_on_switch: false,
+            fault_signals: Vec::new(),
         }
     }
 }

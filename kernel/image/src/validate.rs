@@ -154,7 +154,59 @@ impl BootManifest {
         }
         self.validate_irqs()?;
         self.validate_passthrough()?;
-        self.validate_kernel_log()
+        self.validate_kernel_log()?;
+        self.validate_fault_signals()
+    }
+
+    /// Fault signals: each names a partition, a controller that holds
+    /// CONTROL over it and READ on the notification, and non-zero bits that
+    /// nothing else sets on that notification (no capability that signals
+    /// it, no interrupt, the kernel log, another fault signal of another
+    /// partition or controller) and that the controller's signals of one
+    /// partition name once.
+    fn validate_fault_signals(&self) -> Result<(), ManifestError> {
+        for (i, signal) in self.fault_signals.iter().enumerate() {
+            let bad = Err(ManifestError::BadFaultSignal { signal: index(i) });
+            let Some(controller) = self.partitions.get(usize::from(signal.controller)) else {
+                return bad;
+            };
+            let holds = |object: Object, right: Rights| {
+                controller
+                    .caps
+                    .iter()
+                    .any(|c| c.object == object && c.rights.contains(right))
+            };
+            let notification = Object::Notification(signal.notification);
+            let sound = usize::from(signal.partition) < self.partitions.len()
+                && signal.partition != signal.controller
+                && signal.notification < self.notification_count
+                && signal.badge.0 != 0
+                && holds(Object::Partition(signal.partition), Rights::CONTROL)
+                && holds(notification, Rights::READ);
+            let overlaps =
+                |n: u16, badge: u64| n == signal.notification && badge & signal.badge.0 != 0;
+            let shared = self.partitions.iter().any(|p| {
+                p.caps.iter().any(|c| {
+                    c.object == notification
+                        && c.rights.contains(Rights::WRITE)
+                        && c.badge.0 & signal.badge.0 != 0
+                })
+            }) || self
+                .irqs
+                .iter()
+                .any(|irq| overlaps(irq.notification, irq.badge.0))
+                || self
+                    .kernel_log
+                    .is_some_and(|log| overlaps(log.notification, log.badge.0))
+                || self.fault_signals.iter().take(i).any(|o| {
+                    overlaps(o.notification, o.badge.0)
+                        || (o.partition, o.controller) == (signal.partition, signal.controller)
+                });
+            if !sound || shared {
+                return bad;
+            }
+        }
+        Ok(())
     }
 
     /// Passed-through interrupts: SPIs a guest can be given, bound once (in

@@ -788,7 +788,12 @@ fn reload(work: ReloadWork) {
             from,
             prepare,
         } => (partition, from, prepare),
-        ReloadWork::Stuck { partition, cores } => {
+        ReloadWork::Stuck {
+            partition,
+            cores,
+            kick,
+        } => {
+            kick_cores(kick, usize::MAX);
             kernel_print!(
                 "{PARTITION_FAULT}partition `{}` cannot restart: core(s) {} did not let go of \
                  it within {} ms; it is left stopped",
@@ -849,7 +854,8 @@ impl core::fmt::Display for Cores {
 /// Gives up on restarting `partition`, whose reload failed with `error`.
 fn abandon(partition: PartitionId, name: &str, error: system::LoadError) {
     kernel_print!("bulkhead: partition `{name}` cannot restart: {error}");
-    lock_partition(partition).restart_abandoned(partition);
+    let kick = lock_partition(partition).restart_abandoned(partition);
+    kick_cores(kick, usize::MAX);
 }
 
 /// How a restart's report ends: its place in a streak of restarts in quick

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! monitor: a health monitor that the manifest configures. It watches every
 //! partition its manifest entry `controls` (the manifest gives it a
-//! capability over each), looks at their status every `poll`, and restarts
-//! each one it finds stopped, `restarts` times (within `within`, if given);
-//! after that it leaves it stopped. A partition with fault policy `stop`
+//! capability over each), looks at their status when the kernel tells it one
+//! stopped or restarts (with a `fault-notification` in its manifest entry)
+//! or else every `poll`, and restarts each one it finds stopped, `restarts`
+//! times (within `within`, if given); after that it leaves it stopped. A partition with fault policy `stop`
 //! under such a monitor comes back or not as the monitor decides, not the
 //! kernel. A virtual machine's monitor (`vmm`) is a partition like any other:
 //! restarted, it boots its guest afresh.
@@ -14,19 +15,22 @@
 //! memory = "64K"
 //! priority = 1
 //! controls = ["crasher", "linux-vmm"]
-//! settings = { restarts = 3, within = "10s", poll = "10ms" }
+//! fault-notification = "health"     # a notification channel it waits on
+//! settings = { restarts = 3, within = "10s" }
 //! ```
 //!
 //! Settings (`settings.rs`): `restarts` (default 3; 0: it only reports),
 //! `within` (a duration, default `"forever"`: restarts count in total),
-//! `poll` (a duration, default `"10ms"`), `stop-first` (partitions it stops
-//! when it starts and leaves stopped, separated by commas).
+//! `poll` (a duration, default `"10ms"`; only without a fault notification),
+//! `stop-first` (partitions it stops when it starts and leaves stopped,
+//! separated by commas).
 //!
 //! Lines it prints, one per event:
 //! - `watching a, b: up to 3 restarts each, looking every 10 ms, counter at
 //!   62500000 Hz` (or `.. each within 10 s ..`, or `reporting stops,
-//!   restarting nothing`; the counter's frequency turns durations into
-//!   ticks);
+//!   restarting nothing`, and `told of stops by the kernel` instead of
+//!   `looking every ..` with a fault notification; the counter's frequency
+//!   turns durations into ticks);
 //! - ``stopping `b` first``, then `` `b` is stopped (reason 0x2nn: by this
 //!   partition), after N faults``, for each `stop-first` partition;
 //! - `` `a` stopped (fault N, reason 0x..); restarting it (k of n)`` (`k of n
@@ -38,8 +42,14 @@
 //! - `monitor: done: everything it watches stays stopped`, once nothing it
 //!   watches runs any more.
 //!
-//! **Waiting and priority.** Services have no timer to sleep on, so between
-//! looks it yields the processor until the counter says `poll` has passed.
+//! **Waiting and priority.** With a fault notification it waits there, and
+//! the kernel wakes it in the step that stops or restarts a partition it
+//! controls (every stop and restart is signalled, its own requests
+//! excepted: `docs/manifest.md`, *Control*), so it reacts at once and takes
+//! no time while nothing happens; it may then have any priority. Without
+//! one (the poll, the fallback): services have no timer to sleep on, so
+//! between looks it yields the processor until the counter says `poll` has
+//! passed.
 //! A yield gives the core to a ready vCPU of the same or a higher priority
 //! only: anything of lower priority on its cores never runs while it waits.
 //! So give it the lowest priority of its cores (`priority = 1`, say): it
@@ -60,7 +70,9 @@ use core::fmt;
 use svc_rt::call::{self, PartitionStatus};
 use svc_rt::hypercall::{CapSlot, RunState, Status, controller_of};
 
-use settings::{CONTROLLED, MAX_WATCHED, POLL, REMEMBERED, RESTARTS, STOP_FIRST, WITHIN};
+use settings::{
+    CONTROLLED, FAULT_NOTIFICATION, MAX_WATCHED, POLL, REMEMBERED, RESTARTS, STOP_FIRST, WITHIN,
+};
 
 svc_rt::entry!(main);
 
@@ -86,6 +98,8 @@ enum Seen {
 struct Watch {
     name: &'static str,
     slot: CapSlot,
+    /// Its bits on [`FAULT_NOTIFICATION`].
+    bits: u64,
     seen: Seen,
     /// Restarts by this monitor, in total.
     restarts: u64,
@@ -106,6 +120,7 @@ fn main(start: svc_rt::Start) -> ! {
         c.map(|c| Watch {
             name: c.name,
             slot: c.slot,
+            bits: c.bits,
             seen: Seen::Running,
             restarts: 0,
             times: [0; REMEMBERED],
@@ -127,9 +142,14 @@ fn main(start: svc_rt::Start) -> ! {
     let within = WITHIN.map(ticks);
     let mut said_done = false;
     let mut next = svc_rt::counter();
+    // What the kernel said changed (every partition, the first time).
+    let mut changed = u64::MAX;
+    let mut faults = FAULT_NOTIFICATION;
     loop {
         for watch in watched.iter_mut().flatten() {
-            look(watch, within);
+            if watch.bits == 0 || changed & watch.bits != 0 {
+                look(watch, within);
+            }
         }
         let running = watched.iter().flatten().any(|w| w.seen == Seen::Running);
         if running {
@@ -139,6 +159,22 @@ fn main(start: svc_rt::Start) -> ! {
             svc_rt::println!("monitor: done: everything it watches stays stopped");
             said_done = true;
         }
+        if let Some(notification) = faults {
+            match call::wait(notification) {
+                Ok(bits) => {
+                    changed = bits;
+                    continue;
+                }
+                Err(status) => {
+                    svc_rt::println!(
+                        "cannot wait on its fault notification: {status}; looking every {} instead",
+                        Duration(POLL)
+                    );
+                    faults = None;
+                }
+            }
+        }
+        changed = u64::MAX;
         next = next.wrapping_add(poll);
         let now = svc_rt::counter();
         // Late (it did not run for a while): look again at once, and keep
@@ -296,7 +332,10 @@ impl fmt::Display for Budget {
         } else {
             write!(f, "up to {RESTARTS} restarts each{Window}")?;
         }
-        write!(f, ", looking every {}", Duration(POLL))
+        match FAULT_NOTIFICATION {
+            Some(_) => f.write_str(", told of stops by the kernel"),
+            None => write!(f, ", looking every {}", Duration(POLL)),
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the manifest tells the health monitor, at compile time: the
 //! partitions it controls (`BULKHEAD_CONTROLS`, each name with the slot of
-//! its capability over it, which `cargo xtask` derives from `controls`) and
-//! its `settings` (`BULKHEAD_SETTING_*`, read with `svc_rt::setting!`).
+//! its capability over it and, with a `fault-notification`, the bit the
+//! kernel sets when it stops or restarts, which `cargo xtask` derives from
+//! `controls`), the notification it waits on for them
+//! (`BULKHEAD_FAULT_NOTIFICATION`, if it has one) and its `settings`
+//! (`BULKHEAD_SETTING_*`, read with `svc_rt::setting!`).
 //!
 //! Every setting is checked when the monitor is built: a bad number or
 //! duration, or a `stop-first` name it does not control, stops the build
@@ -20,7 +23,19 @@ pub(crate) struct Controlled {
     pub(crate) name: &'static str,
     /// The slot of the capability over it.
     pub(crate) slot: CapSlot,
+    /// The bits the kernel sets on [`FAULT_NOTIFICATION`] when it stops or
+    /// restarts (0 without a fault notification).
+    pub(crate) bits: u64,
 }
+
+/// The notification the kernel signals when a partition it controls stops
+/// or restarts (the manifest's `fault-notification`): it then waits there
+/// instead of looking every [`POLL`].
+pub(crate) const FAULT_NOTIFICATION: Option<CapSlot> =
+    match option_env!("BULKHEAD_FAULT_NOTIFICATION") {
+        Some(text) => Some(CapSlot(svc_rt::parse_slot(text))),
+        None => None,
+    };
 
 /// The partitions it controls, in `controls` order, then `None`s.
 pub(crate) const CONTROLLED: [Option<Controlled>; MAX_WATCHED] = parse_controls(env!(
@@ -47,7 +62,8 @@ pub(crate) const WITHIN: Option<u64> = match svc_rt::optional_setting!(WITHIN) {
 };
 
 /// `poll`: how long it waits between looks at the partitions' status
-/// (nanoseconds). Default 10 ms.
+/// (nanoseconds), when it has no [`FAULT_NOTIFICATION`] to wait on (or
+/// cannot wait there). Default 10 ms.
 pub(crate) const POLL: u64 = match svc_rt::optional_setting!(POLL) {
     Some(text) => svc_rt::parse_duration(text),
     None => 10_000_000,
@@ -79,7 +95,7 @@ const _: () = assert!(
      its `controls` too"
 );
 
-/// `BULKHEAD_CONTROLS`: `<name>:<slot>,...`.
+/// `BULKHEAD_CONTROLS`: `<name>:<slot>[:<bit>],...`.
 const fn parse_controls(mut rest: &'static str) -> [Option<Controlled>; MAX_WATCHED] {
     let mut table = [None; MAX_WATCHED];
     let mut count = 0;
@@ -89,13 +105,23 @@ const fn parse_controls(mut rest: &'static str) -> [Option<Controlled>; MAX_WATC
         let colon = until(entry.as_bytes(), b':');
         assert!(
             colon < entry.len(),
-            "BULKHEAD_CONTROLS lists <partition>:<slot>, separated by commas"
+            "BULKHEAD_CONTROLS lists <partition>:<slot>[:<bit>], separated by commas"
         );
-        let (name, slot) = entry.split_at(colon);
+        let (name, numbers) = entry.split_at(colon);
+        let numbers = skip_one(numbers);
+        let (slot, bit) = numbers.split_at(until(numbers.as_bytes(), b':'));
+        let bits = if bit.is_empty() {
+            0
+        } else {
+            let bit = svc_rt::parse_number(skip_one(bit));
+            assert!(bit < 64, "BULKHEAD_CONTROLS: a bit is 0 to 63");
+            1 << bit
+        };
         assert!(count < MAX_WATCHED, "BULKHEAD_CONTROLS lists too many");
         table[count] = Some(Controlled {
             name,
-            slot: CapSlot(svc_rt::parse_slot(skip_one(slot))),
+            slot: CapSlot(svc_rt::parse_slot(slot)),
+            bits,
         });
         count += 1;
     }

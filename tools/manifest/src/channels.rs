@@ -137,10 +137,19 @@ pub(crate) fn check(
                         .as_ref()
                         .is_some_and(|log| log.notification.value == name.value)
                 });
+                // Or the faults of the partitions its waiter controls.
+                let named_by_faults = channel.name.as_ref().is_some_and(|name| {
+                    decl.partitions.iter().any(|p| {
+                        p.fault_notification
+                            .as_ref()
+                            .is_some_and(|n| n.value == name.value)
+                    })
+                });
                 let bound_irqs = irqs
                     .iter()
                     .any(|(irq, _)| irq.as_ref().is_some_and(|irq| irq.channel == index));
-                if signallers.is_empty() && named_by_kernel_log && !bound_irqs {
+                if signallers.is_empty() && (named_by_kernel_log || named_by_faults) && !bound_irqs
+                {
                     Some(ChannelKind::Notification {
                         waiter,
                         signallers: Vec::new(),

@@ -14,10 +14,12 @@
 //! A partition's `controls` must name other partitions, each once: a
 //! partition controlling itself would be pointless (once stopped, it could
 //! not restart itself) and is most likely a slip of the pen, so it is an
-//! error.
+//! error. Its `fault-notification` names a notification channel it waits
+//! on; each partition it controls gets the lowest bit there that nothing
+//! else sets (signallers, interrupts, the kernel log), in `controls` order.
 
 use hv_image::grant::{self, Kept, Refusal};
-use hv_image::{MAX_DEVICES, MAX_PARTITIONS, MAX_PROGRAMS};
+use hv_image::{MAX_DEVICES, MAX_FAULT_SIGNALS, MAX_PARTITIONS, MAX_PROGRAMS};
 
 use crate::channels;
 use crate::diag::{At, Sink};
@@ -25,7 +27,7 @@ use crate::environment::{Environment, PROGRAM_PLACES};
 use crate::model::{ChannelKind, KernelLog, Kind, Partition, System};
 use crate::platform::Platform;
 use crate::read::{closest, list};
-use crate::system::{KernelLogDecl, KindDecl, SystemDecl};
+use crate::system::{KernelLogDecl, KindDecl, PartitionDecl, SystemDecl};
 use crate::vm::{self, Folder};
 
 mod counts;
@@ -94,17 +96,51 @@ pub(crate) fn check(
         (Some(log), Some(checked)) => check_kernel_log(log, &names, checked, sink),
         _ => None,
     };
+    let mut fault_notifications = Vec::new();
+    let mut signals = 0;
+    if let Some(checked) = &checked {
+        for (i, (declared, (_, _, controls))) in decl.partitions.iter().zip(&pieces).enumerate() {
+            let found = declared.fault_notification.as_ref().and_then(|channel| {
+                check_fault_notification(
+                    (declared, i, channel),
+                    controls,
+                    &names,
+                    checked,
+                    kernel_log.as_ref(),
+                    sink,
+                )
+            });
+            if let (Some((_, bits)), Some(channel)) = (&found, &declared.fault_notification) {
+                signals += bits.len();
+                if signals > MAX_FAULT_SIGNALS && signals - bits.len() <= MAX_FAULT_SIGNALS {
+                    sink.error(
+                        &channel.place,
+                        format!(
+                            "more than {MAX_FAULT_SIGNALS} partitions are watched through a \
+                             `fault-notification`"
+                        ),
+                        format!(
+                            "the kernel keeps at most {MAX_FAULT_SIGNALS} fault signals; let \
+                             fewer monitors watch, or watch fewer partitions"
+                        ),
+                    );
+                }
+            }
+            fault_notifications.push(found);
+        }
+    }
     let (platform, checked) = (platform?, checked?);
     if sink.has_errors() {
         return None;
     }
     let mut partitions = Vec::new();
-    for (((declared, (cores, devices, controls)), program), guest) in decl
+    for ((((declared, (cores, devices, controls)), program), guest), fault_notification) in decl
         .partitions
         .iter()
         .zip(pieces)
         .zip(program_indices)
         .zip(guests)
+        .zip(fault_notifications)
     {
         let kind = match (declared.kind?, program, guest) {
             (KindDecl::Service, Some(program), _) => Kind::Service { program },
@@ -122,6 +158,7 @@ pub(crate) fn check(
             fault: declared.fault,
             devices,
             controls,
+            fault_notification,
             replies: declared.replies.as_ref().map_or(0, |r| r.value),
             settings: declared.settings.clone(),
         });
@@ -215,6 +252,86 @@ fn check_kernel_log(
         channel,
         bit,
     })
+}
+
+/// Resolves a partition's `fault-notification` (`partition`: its
+/// declaration, index and the channel it names): a notification channel it
+/// waits on, and it controls someone. Each partition it controls (`controls`,
+/// resolved) gets the lowest bit of the notification nothing else sets.
+fn check_fault_notification(
+    (partition, index, channel): (&PartitionDecl, usize, &At<String>),
+    controls: &[usize],
+    names: &[&str],
+    checked: &channels::Checked,
+    kernel_log: Option<&KernelLog>,
+    sink: &mut Sink<'_>,
+) -> Option<(usize, Vec<u8>)> {
+    let me = &partition.name.value;
+    let found = checked
+        .channels
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.name == channel.value);
+    let Some((number, ChannelKind::Notification { waiter, signallers })) =
+        found.map(|(i, c)| (i, &c.kind))
+    else {
+        sink.error(
+            &channel.place,
+            format!("no notification channel is called `{}`", channel.value),
+            format!(
+                "declare a `kind = \"notification\"` channel with `waiter = \"{me}\"` and name it here"
+            ),
+        );
+        return None;
+    };
+    if *waiter != index {
+        sink.error(
+            &channel.place,
+            format!(
+                "`{}` waits on `{}`, not `{me}`",
+                names.get(*waiter).copied().unwrap_or("?"),
+                channel.value,
+            ),
+            "a fault notification is one its partition waits on".to_owned(),
+        );
+        return None;
+    }
+    if partition.controls.is_empty() {
+        sink.error(
+            &channel.place,
+            format!("`{me}` has a `fault-notification` but controls no partition"),
+            "list the partitions it watches in `controls`: the kernel signals their faults"
+                .to_owned(),
+        );
+        return None;
+    }
+    let mut used: u64 = signallers.iter().fold(0, |bits, (_, bit)| bits | 1 << bit);
+    used |= checked
+        .irqs
+        .iter()
+        .filter(|irq| irq.channel == number)
+        .fold(0, |bits, irq| bits | 1 << irq.bit);
+    if let Some(log) = kernel_log.filter(|log| log.channel == number) {
+        used |= 1 << log.bit;
+    }
+    let mut bits = Vec::new();
+    for _ in controls {
+        let Some(bit) = (0..64u8).find(|bit| used & (1 << bit) == 0) else {
+            sink.error(
+                &channel.place,
+                format!(
+                    "`{}` has too few free bits for the {} partitions `{me}` controls",
+                    channel.value,
+                    controls.len()
+                ),
+                "give the fault notification a channel with a free bit for each".to_owned(),
+            );
+            return None;
+        };
+        used |= 1 << bit;
+        bits.push(bit);
+    }
+    Some((number, bits))
 }
 
 /// Resolves partition `index`'s `controls`: each names another partition,

@@ -296,6 +296,27 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
         });
     }
 
+    for (index, partition) in system.partitions.iter().enumerate() {
+        let Some((channel, bits)) = &partition.fault_notification else {
+            continue;
+        };
+        let Some(Object::Notification(notification)) = objects.get(*channel).copied() else {
+            return Err("a fault notification's channel is not a notification".to_owned());
+        };
+        for (&target, &bit) in partition.controls.iter().zip(bits) {
+            push(
+                &mut manifest.fault_signals,
+                hv_image::FaultSignal {
+                    partition: number(target)?,
+                    controller: number(index)?,
+                    notification,
+                    badge: Badge(1 << bit),
+                },
+                "fault signals",
+            )?;
+        }
+    }
+
     let (vm_numbers, files) = number_vms(system, &mut manifest)?;
     // For each partition, the virtual machine it monitors (its number and
     // the partition).

@@ -81,6 +81,10 @@ pub(crate) struct Partition {
     pub(crate) devices: Vec<usize>,
     /// The partitions it controls (indices), in its `controls` order.
     pub(crate) controls: Vec<usize>,
+    /// Its `fault-notification`, if any: the notification channel's index
+    /// in [`System::channels`], and the bit the kernel sets there for each
+    /// partition it controls, in `controls` order.
+    pub(crate) fault_notification: Option<(usize, Vec<u8>)>,
     /// How many reply objects it owns.
     pub(crate) replies: u8,
     /// Its program's settings, in file order (none for a virtual machine).

@@ -278,14 +278,26 @@ fn control(out: &mut String, system: &System) {
     }
     let _ = writeln!(out, "\ncontrol");
     for partition in &system.partitions {
-        for &target in &partition.controls {
+        for (i, &target) in partition.controls.iter().enumerate() {
             let name = system
                 .partitions
                 .get(target)
                 .map_or("?", |p| p.name.as_str());
+            let told = partition
+                .fault_notification
+                .as_ref()
+                .and_then(|(channel, bits)| {
+                    Some((system.channels.get(*channel)?.name.as_str(), *bits.get(i)?))
+                })
+                .map(|(channel, bit)| {
+                    format!(
+                        "; the kernel tells it of its stops and restarts on `{channel}`, bit {bit}"
+                    )
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {} controls {name}: it may see its status, stop it and restart it",
+                "  {} controls {name}: it may see its status, stop it and restart it{told}",
                 partition.name
             );
         }

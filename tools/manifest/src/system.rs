@@ -90,6 +90,9 @@ pub(crate) struct PartitionDecl {
     pub(crate) fault: FaultPolicy,
     /// `controls`: the partitions it may watch, stop and restart.
     pub(crate) controls: Vec<At<String>>,
+    /// `fault-notification`: the notification channel it waits on, where
+    /// the kernel tells it that a partition it controls stopped or restarts.
+    pub(crate) fault_notification: Option<At<String>>,
     /// `replies`: how many reply objects it owns.
     pub(crate) replies: Option<At<u8>>,
     /// What a virtual machine declares besides (`None` for others).
@@ -355,6 +358,12 @@ fn read_partition(
         .iter()
         .filter_map(|item| item.string(sink, controls_help))
         .collect();
+    let fault_notification = table.get("fault-notification").and_then(|field| {
+        field.string(
+            sink,
+            "name the notification channel it waits on, e.g. `fault-notification = \"health\"`",
+        )
+    });
     let replies = table.get("replies").and_then(|field| {
         field
             .integer_in(
@@ -413,6 +422,7 @@ fn read_partition(
         irqs,
         fault,
         controls,
+        fault_notification,
         replies,
         guest,
         settings,

@@ -228,6 +228,50 @@ signallers = ["worker"]
 }
 
 #[test]
+fn a_fault_notification_takes_bits_past_the_kernel_log_and_signallers() {
+    let source = r#"
+[system]
+name = "watched"
+platform = "qemu-virt"
+kernel-log = { partition = "monitor", notification = "events" }
+
+[partitions.worker]
+program = "hello"
+memory = "64K"
+
+[partitions.other]
+program = "hello"
+memory = "64K"
+
+[partitions.monitor]
+program = "console"
+memory = "64K"
+controls = ["other", "worker"]
+fault-notification = "events"
+
+[[channels]]
+name = "events"
+kind = "notification"
+waiter = "monitor"
+signallers = ["worker"]
+"#;
+    let compiled = compile_source("watched.toml", source, &environment()).unwrap();
+    // The worker signals bit 0, the kernel log takes bit 1; the monitor's
+    // partitions, in `controls` order, bits 2 and 3.
+    assert_eq!(compiled.manifest.kernel_log.unwrap().badge.0, 0b10);
+    let signal = |partition, badge| hv_image::FaultSignal {
+        partition,
+        controller: 2,
+        notification: 0,
+        badge: hv_abi::hypercall::Badge(badge),
+    };
+    assert_eq!(
+        compiled.manifest.fault_signals.as_slice(),
+        &[signal(1, 0b100), signal(0, 0b1000)]
+    );
+}
+
+#[test]
 fn settings_become_build_text_and_programs_of_their_own() {
     let source = r#"
 [system]

@@ -180,10 +180,14 @@ impl System {
     ///   the guest boots; its capabilities `exits` and `vcpu-<n>` come out
     ///   as `BULKHEAD_CAP_EXITS` and `BULKHEAD_CAP_VCPU_<n>` like any other;
     /// - `BULKHEAD_WAITS=<slot>,...`: the notifications it waits on;
-    /// - `BULKHEAD_CONTROLS=<partition>:<slot>,...` if it `controls` others:
-    ///   each partition it controls, by name, with the slot of its
-    ///   capability over it, in `controls` order (a health monitor learns
-    ///   whom it watches without knowing their names in its source);
+    /// - `BULKHEAD_CONTROLS=<partition>:<slot>[:<bit>],...` if it `controls`
+    ///   others: each partition it controls, by name, with the slot of its
+    ///   capability over it and, with a `fault-notification`, the bit the
+    ///   kernel sets there when that partition stops or restarts, in
+    ///   `controls` order (a health monitor learns whom it watches without
+    ///   knowing their names in its source);
+    /// - `BULKHEAD_FAULT_NOTIFICATION=<slot>`: with a `fault-notification`,
+    ///   the slot of the notification it waits on for them;
     /// - `BULKHEAD_SETTING_<KEY>=<value>` for each of its `settings`, which
     ///   `svc_rt::setting!` reads (a partition with settings has a program of
     ///   its own);
@@ -300,6 +304,11 @@ impl System {
         if !waits.is_empty() {
             environment.push(("BULKHEAD_WAITS".to_owned(), waits.join(",")));
         }
+        // This partition's fault signals (`fault-notification`).
+        let fault_signals = manifest
+            .fault_signals
+            .iter()
+            .filter(|s| usize::from(s.controller) == index);
         let controls: Vec<String> = spec
             .caps
             .iter()
@@ -308,12 +317,29 @@ impl System {
                 let Object::Partition(target) = cap.object else {
                     return None;
                 };
-                let target = manifest.partitions.get(usize::from(target))?;
-                Some(format!("{}:{slot}", target.name))
+                let name = &manifest.partitions.get(usize::from(target))?.name;
+                // The bit the kernel sets on its fault notification.
+                Some(
+                    match fault_signals.clone().find(|s| s.partition == target) {
+                        Some(signal) => {
+                            format!("{name}:{slot}:{}", signal.badge.0.trailing_zeros())
+                        }
+                        None => format!("{name}:{slot}"),
+                    },
+                )
             })
             .collect();
         if !controls.is_empty() {
             environment.push(("BULKHEAD_CONTROLS".to_owned(), controls.join(",")));
+        }
+        let notification = fault_signals.clone().next().and_then(|signal| {
+            spec.caps.iter().position(|cap| {
+                cap.object == Object::Notification(signal.notification)
+                    && cap.rights.contains(Rights::READ)
+            })
+        });
+        if let Some(slot) = notification {
+            environment.push(("BULKHEAD_FAULT_NOTIFICATION".to_owned(), slot.to_string()));
         }
         for (key, value) in self.compiled.settings.get(index).into_iter().flatten() {
             environment.push((variable("SETTING", key), value.clone()));
@@ -627,9 +653,12 @@ mod tests {
                     controls = [\"crasher\", \"spin\"]\n\
                     settings = { restarts = 2, stop-first = \"spin\", quiet = true }\n\n\
                     [partitions.second]\nprogram = \"monitor\"\nmemory = \"64K\"\n\
-                    controls = [\"crasher\", \"spin\"]\nsettings = { restarts = 0 }\n\n\
+                    controls = [\"crasher\", \"spin\"]\nsettings = { restarts = 0 }\n\
+                    fault-notification = \"health\"\n\n\
                     [partitions.crasher]\nprogram = \"crasher\"\nmemory = \"64K\"\n\n\
-                    [partitions.spin]\nprogram = \"spin\"\nmemory = \"64K\"\n";
+                    [partitions.spin]\nprogram = \"spin\"\nmemory = \"64K\"\n\n\
+                    [[channels]]\nname = \"health\"\nkind = \"notification\"\n\
+                    waiter = \"second\"\nsignallers = [\"spin\"]\n";
         let system = System::load(&write("settings.toml", text)).unwrap();
         // The same program with different settings: two builds.
         assert_eq!(
@@ -656,6 +685,22 @@ mod tests {
                 .any(|(k, v)| k == "BULKHEAD_SETTING_RESTARTS" && v == "0")
         );
         assert!(!second.iter().any(|(k, _)| k == "BULKHEAD_SETTING_QUIET"));
+        // With a fault notification (slot 0; spin signals bit 0): its slot,
+        // and each controlled partition's bit after its capability's slot.
+        for (key, value) in [
+            ("BULKHEAD_CONTROLS", "crasher:1:1,spin:2:2"),
+            ("BULKHEAD_FAULT_NOTIFICATION", "0"),
+        ] {
+            assert!(
+                second.iter().any(|(k, v)| k == key && v == value),
+                "no {key}={value} in {second:?}"
+            );
+        }
+        assert!(
+            !first
+                .iter()
+                .any(|(k, _)| k == "BULKHEAD_FAULT_NOTIFICATION")
+        );
         // Nobody else controls anything or has settings.
         assert!(
             !system

@@ -38,7 +38,7 @@ use expect::{Board, Shape};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 36] = [
+const BARE_METAL: [&str; 37] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-pl011-console",
@@ -53,6 +53,7 @@ const BARE_METAL: [&str; 36] = [
     "svc-console",
     "svc-consumer",
     "svc-crasher",
+    "svc-faulter",
     "svc-echo",
     "svc-flood",
     "svc-flooder",
@@ -459,7 +460,8 @@ fn placeholder_environment() -> Vec<(String, &'static str)> {
         ),
         ("BULKHEAD_WAITS", "1"),
         // A health monitor's partitions (services/monitor).
-        ("BULKHEAD_CONTROLS", "partition:0"),
+        ("BULKHEAD_CONTROLS", "partition:0:1"),
+        ("BULKHEAD_FAULT_NOTIFICATION", "1"),
         // The board's console UART (`board_console!()`).
         ("BULKHEAD_BOARD_CONSOLE", "150994944:4096"),
     ]

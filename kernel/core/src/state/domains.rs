@@ -130,6 +130,14 @@ impl Domains {
         for (i, irq) in seed.irqs.iter().enumerate() {
             sets.join(IRQS + i, NOTIFICATIONS + irq.notification.index());
         }
+        // A fault of the partition signals its controller's notification.
+        for signal in seed.fault_signals {
+            sets.join(signal.partition.index(), signal.controller.index());
+            sets.join(
+                signal.partition.index(),
+                NOTIFICATIONS + signal.notification.index(),
+            );
+        }
         let mut domains = Self {
             count: 0,
             cores: seed.cores,

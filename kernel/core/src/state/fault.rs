@@ -35,6 +35,16 @@
 //! Submodule `control` does the same stops and restarts on request, for a
 //! partition holding a `Partition` capability (`PartitionStop`,
 //! `PartitionRestart`), and reports the history (`PartitionStatus`).
+//!
+//! **Fault signals.** A partition that controls another may be told when it
+//! stops or restarts, rather than find out by looking: for each
+//! [`super::FaultSignalSeed`] of the stopped or restarting partition, the
+//! kernel sets the signal's bits on its notification, which wakes the
+//! controller waiting there, in the same step. Every stop and restart is
+//! signalled (a fault under either policy, a restart the kernel gives up,
+//! a controller's `PartitionStop` or `PartitionRestart`), except to the
+//! controller that made it itself. A restart that completes is not: the
+//! partition was signalled when it stopped, and runs again.
 
 pub(super) mod backoff;
 mod control;
@@ -119,7 +129,7 @@ impl KernelState {
                     .is_some_and(|v| self.vcpu_partition(v) == Some(partition))
             })
             .fold(0u8, |m, c| m | 1u8.checked_shl(c as u32).unwrap_or(0));
-        let kick = self.tear_down(partition, core);
+        let mut kick = self.tear_down(partition, core);
         self.keep_irqs_of(partition);
         self.stopped(partition, core, running, how == FaultPolicy::Restart);
         let (state, effect) = match how {
@@ -145,6 +155,11 @@ impl KernelState {
                 h.restarts = h.restarts.saturating_add(1);
             }
         });
+        let by = match reason {
+            StopReason::Controller(index) => Some(PartitionId(index)),
+            StopReason::Own(_) | StopReason::Exception => None,
+        };
+        kick |= self.signal_fault(partition, by, core);
         self.settle(core, regs, kick).with(Some(effect))
     }
 
@@ -185,18 +200,38 @@ impl KernelState {
     /// its memory could not be reloaded): it stays stopped, as under
     /// [`FaultPolicy::Stop`], until a partition that controls it restarts
     /// it. Does nothing unless the partition is restarting. Its vCPUs are
-    /// already stopped, so nothing else changes and no core needs a kick.
-    pub fn restart_abandoned(&mut self, partition: PartitionId) {
+    /// already stopped; its fault signals tell its controllers it is
+    /// stopped now. Returns the cores to kick for the controllers woken
+    /// (bit n: core n, which may include the caller's own).
+    pub fn restart_abandoned(&mut self, partition: PartitionId) -> u8 {
         let restarting = self
             .partition(partition)
             .is_some_and(|p| p.state == PartitionState::Restarting);
         if !restarting {
-            return;
+            return 0;
         }
         if let Some(p) = self.partitions.get_mut(partition.index()) {
             p.state = PartitionState::Stopped;
         }
         self.reload_dropped(partition);
+        self.signal_fault(partition, None, usize::MAX)
+    }
+
+    /// Sets the bits of every fault signal of `partition` on its
+    /// notification, except those of controller `by` (who stopped or
+    /// restarted it itself); returns the cores to kick for the controllers
+    /// woken, other than `here` (`usize::MAX`: every core concerned).
+    fn signal_fault(&mut self, partition: PartitionId, by: Option<PartitionId>, here: usize) -> u8 {
+        let mut kick = 0;
+        for i in 0..self.fault_signal_count {
+            let Some(signal) = self.fault_signals.get(i).copied() else {
+                break;
+            };
+            if signal.partition == partition && Some(signal.controller) != by {
+                kick |= self.signal_notification(signal.notification, signal.badge, here);
+            }
+        }
+        kick
     }
 
     /// What has happened to `partition` since boot; the empty history for a

@@ -290,6 +290,7 @@ mod tests {
             irqs: &[],
             replies: &[],
             kernel_log: with_reader.then_some((NotificationId(0), Badge(1 << 4))),
+            fault_signals: &[],
         };
         let mut state = Box::new(KernelState::empty());
         state.boot(&seed).unwrap();

@@ -21,8 +21,8 @@ use hv_abi::hypercall::Badge;
 use super::{Core, KernelState, Partition, PartitionState, Vcpu, VcpuState};
 use crate::MAX_CPUS;
 use hv_image::{
-    FaultPolicy, MAX_CAPS, MAX_ENDPOINTS, MAX_IRQS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REPLIES,
-    MAX_SYSTEM_VCPUS,
+    FaultPolicy, MAX_CAPS, MAX_ENDPOINTS, MAX_FAULT_SIGNALS, MAX_IRQS, MAX_NOTIFICATIONS,
+    MAX_PARTITIONS, MAX_REPLIES, MAX_SYSTEM_VCPUS,
 };
 
 use crate::cap::{EndpointId, NotificationId, PartitionId, SlotRef};
@@ -80,6 +80,31 @@ pub struct IrqSeed {
     pub device: Option<u16>,
 }
 
+/// One fault signal of a [`Seed`]: when `partition` stops or restarts on a
+/// fault, the kernel sets `badge` on `notification`, which `controller`
+/// (a partition that controls it) waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultSignalSeed {
+    /// The partition watched.
+    pub partition: PartitionId,
+    /// The partition told; a stop or restart it makes itself is not
+    /// signalled to it.
+    pub controller: PartitionId,
+    /// The notification signalled.
+    pub notification: NotificationId,
+    /// The bits set there (not zero).
+    pub badge: Badge,
+}
+
+impl FaultSignalSeed {
+    pub(super) const EMPTY: Self = Self {
+        partition: PartitionId(0),
+        controller: PartitionId(0),
+        notification: NotificationId(0),
+        badge: Badge(0),
+    };
+}
+
 /// Everything the kernel needs to start a system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seed<'a> {
@@ -99,6 +124,9 @@ pub struct Seed<'a> {
     /// partition reads the kernel's log; that partition holds a
     /// `KernelLog` capability.
     pub kernel_log: Option<(NotificationId, Badge)>,
+    /// Who is told when a partition faults (the manifest's
+    /// `fault-notification`).
+    pub fault_signals: &'a [FaultSignalSeed],
 }
 
 /// Why a seed was refused.
@@ -178,6 +206,12 @@ pub enum SeedError {
         /// The index of the second binding.
         irq: usize,
     },
+    /// A fault signal names a partition or notification the seed does not
+    /// have, or sets no bits.
+    BadFaultSignal {
+        /// The signal's index.
+        signal: usize,
+    },
 }
 
 impl fmt::Display for SeedError {
@@ -226,6 +260,10 @@ impl fmt::Display for SeedError {
                     "interrupt binding {irq}: that interrupt is already bound"
                 )
             }
+            Self::BadFaultSignal { signal } => write!(
+                f,
+                "fault signal {signal}: no such partition or notification, or no bits"
+            ),
         }
     }
 }
@@ -248,6 +286,16 @@ pub(super) fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
     at_most("notifications", seed.notifications, MAX_NOTIFICATIONS)?;
     at_most("interrupt bindings", seed.irqs.len(), MAX_IRQS)?;
     at_most("reply objects", seed.replies.len(), MAX_REPLIES)?;
+    at_most("fault signals", seed.fault_signals.len(), MAX_FAULT_SIGNALS)?;
+    for (i, s) in seed.fault_signals.iter().enumerate() {
+        if s.partition.index() >= seed.partitions.len()
+            || s.controller.index() >= seed.partitions.len()
+            || s.notification.index() >= seed.notifications
+            || s.badge.0 == 0
+        {
+            return Err(SeedError::BadFaultSignal { signal: i });
+        }
+    }
     for (i, r) in seed.replies.iter().enumerate() {
         if r.owner.index() >= seed.partitions.len() {
             return Err(SeedError::UnknownOwner { reply: i });
@@ -386,6 +434,10 @@ impl KernelState {
         self.notification_count = seed.notifications;
         self.irq_count = seed.irqs.len();
         self.klog.set_reader(seed.kernel_log);
+        self.fault_signal_count = seed.fault_signals.len();
+        for (signal, s) in self.fault_signals.iter_mut().zip(seed.fault_signals) {
+            *signal = *s;
+        }
         for (endpoint, s) in self.endpoints.iter_mut().zip(seed.endpoints) {
             endpoint.server = s.server;
         }
@@ -492,6 +544,8 @@ impl KernelState {
         self.history.fill(super::fault::History::EMPTY);
         self.backoff.fill(super::fault::backoff::Backoff::EMPTY);
         self.klog.set_reader(None);
+        self.fault_signals.fill(FaultSignalSeed::EMPTY);
+        self.fault_signal_count = 0;
         self.vm.fill(super::vm::VmVcpu::EMPTY);
         self.vm_vcpus = 0;
         self.vm_entries = 0;

@@ -19,3 +19,4 @@ mod sched;
 mod seed;
 mod support;
 mod vm;
+mod watch;

@@ -16,7 +16,11 @@
 //! - `bell` and `bell-back` (notifications; `bell` waits on the first and
 //!   signals the second): signal/wait ping-pong, halved: one wake-up;
 //! - `rtc0` with its interrupt on `bench-irq`: the PL031's level interrupt
-//!   acknowledged, taken and collected, a full driver loop.
+//!   acknowledged, taken and collected, a full driver loop;
+//! - `faulter` (a partition it controls), `faults` (its fault notification)
+//!   and the shared region `stamp`: a fault reaching a health monitor, from
+//!   the counter value `faulter` writes right before its faulting read to
+//!   this partition's first instruction after its `Wait` returns.
 //!
 //! On a kernel built with `lock-count` (which answers
 //! `BENCH_SHARED_LOCKS`; others refuse it as an unknown call) it also prints
@@ -25,10 +29,12 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+use core::sync::atomic::Ordering;
 use svc_rt::call::{self, Message};
 use svc_rt::hypercall::{self, CapSlot, Status};
+
 use svc_rt::mmio::Device;
-use svc_rt::shared::Window;
+use svc_rt::shared::{Region, Window};
 
 svc_rt::entry!(main);
 
@@ -48,6 +54,15 @@ const RTC0_WINDOW: Option<Window> = match option_env!("BULKHEAD_DEVICE_RTC0") {
 };
 /// Where the RTC's interrupt arrives.
 const BENCH_IRQ: Option<CapSlot> = svc_rt::optional_cap!(BENCH_IRQ);
+/// The partition that faults (a `Partition` capability over it).
+const FAULTER: Option<CapSlot> = svc_rt::optional_cap!(FAULTER);
+/// The fault notification the kernel signals when it stops.
+const FAULTS: Option<CapSlot> = svc_rt::optional_cap!(FAULTS);
+/// The region the faulter writes its counter value into.
+const STAMP_WINDOW: Option<Window> = match option_env!("BULKHEAD_SHARED_STAMP") {
+    Some(text) => Some(Window::parse(text)),
+    None => None,
+};
 
 /// Iterations per measurement: enough that the counter's 16-instruction
 /// granularity and the kernel's timer ticks vanish in the average. The
@@ -56,6 +71,14 @@ const BENCH_IRQ: Option<CapSlot> = svc_rt::optional_cap!(BENCH_IRQ);
 const ROUNDS: u64 = match svc_rt::optional_setting!(ROUNDS) {
     Some(text) => svc_rt::parse_number(text),
     None => 1 << 14,
+};
+
+/// The setting `cross-core = true`: the partners run on another core, so
+/// the IPC round trip is timed round by round and stalled rounds are left
+/// out, as the wake-ups' are (see [`timed_rounds`]).
+const CROSS_CORE: bool = match svc_rt::optional_setting!(CROSS_CORE) {
+    Some(text) => text.len() == 4 && text.as_bytes()[0] == b't',
+    None => false,
 };
 
 /// Instructions per counter tick at `-icount shift=0` with the 62.5 MHz counter.
@@ -140,19 +163,27 @@ fn main(start: svc_rt::Start) -> ! {
     });
     report("null hypercall", null, empty, ROUNDS);
     if let Some(server) = SERVER {
-        let round_trip = measure(ROUNDS, |i| {
-            // Only the status is looked at: storing the reply's words would
-            // add the bench's own work to the figure.
+        // Only the status is looked at: storing the reply's words would add
+        // the bench's own work to the figure.
+        let call = |i: u64| {
             let reply = call::call(server, &Message::new(&[i]));
             core::hint::black_box(reply.is_ok());
-        });
-        report("call + reply round trip", round_trip, empty, ROUNDS);
+        };
+        if CROSS_CORE {
+            rounds_apart("call + reply round trip", 1, &call);
+        } else {
+            let round_trip = measure(ROUNDS, call);
+            report("call + reply round trip", round_trip, empty, ROUNDS);
+        }
     }
     if let (Some(bell), Some(back)) = (BELL, BELL_BACK) {
         wake_ups(bell, back);
     }
     if let (Some(rtc), Some(window), Some(irq)) = (RTC0, RTC0_WINDOW, BENCH_IRQ) {
         device_interrupt(&start, rtc, window, irq);
+    }
+    if let (Some(faulter), Some(faults), Some(window)) = (FAULTER, FAULTS, STAMP_WINDOW) {
+        fault_to_monitor(&start, faulter, faults, window);
     }
     svc_rt::println!("bench: done ({ROUNDS} rounds each)");
     loop {
@@ -173,46 +204,59 @@ const STALL_TICKS: u64 = 100_000 / INSTRUCTIONS_PER_TICK;
 /// nothing, `docs/benchmarks.md`), which would otherwise swamp the figure
 /// and move it with wherever the loop's rounds fall against the ticks.
 fn wake_ups(bell: CapSlot, back: CapSlot) {
-    let timed = |operation: &dyn Fn()| {
-        let locks = shared_locks();
-        let (mut kept, mut stalls, mut stalled) = (0, 0, 0);
-        let mut last = svc_rt::counter();
-        for _ in 0..ROUNDS {
-            operation();
-            let now = svc_rt::counter();
-            let ticks = now - last;
-            last = now;
-            if ticks > STALL_TICKS {
-                stalls += 1;
-                stalled += ticks;
-            } else {
-                kept += ticks;
-            }
-        }
-        let after = shared_locks();
-        let cost = Cost {
-            instructions: kept * INSTRUCTIONS_PER_TICK,
-            locks: locks.zip(after).map(|(before, after)| after - before),
-        };
-        (cost, stalls, stalled * INSTRUCTIONS_PER_TICK)
-    };
-    let (empty, _, _) = timed(&|| {
-        core::hint::black_box(());
-    });
-    let (ping_pong, stalls, stalled) = timed(&|| {
+    rounds_apart("signal + wait wake-up", 2, &|_| {
         core::hint::black_box(call::signal(bell).is_ok());
         core::hint::black_box(call::wait(back).is_ok());
     });
+}
+
+/// What [`timed_rounds`] measured: the cost of the rounds kept, how many
+/// stalled, and the instructions they took.
+type Timed = (Cost, u64, u64);
+
+/// Runs `operation` [`ROUNDS`] times, timing each round on its own (one
+/// counter read per round, so that the rounds' times add up exactly), and
+/// leaves out the rounds over [`STALL_TICKS`].
+fn timed_rounds(operation: &dyn Fn(u64)) -> Timed {
+    let locks = shared_locks();
+    let (mut kept, mut stalls, mut stalled) = (0, 0, 0);
+    let mut last = svc_rt::counter();
+    for i in 0..ROUNDS {
+        operation(i);
+        let now = svc_rt::counter();
+        let ticks = now - last;
+        last = now;
+        if ticks > STALL_TICKS {
+            stalls += 1;
+            stalled += ticks;
+        } else {
+            kept += ticks;
+        }
+    }
+    let after = shared_locks();
+    let cost = Cost {
+        instructions: kept * INSTRUCTIONS_PER_TICK,
+        locks: locks.zip(after).map(|(before, after)| after - before),
+    };
+    (cost, stalls, stalled * INSTRUCTIONS_PER_TICK)
+}
+
+/// Measures `operation` with [`timed_rounds`] against an empty loop timed
+/// the same way, and reports it as `what`, `per_round` operations a round,
+/// with the stalls.
+fn rounds_apart(what: &str, per_round: u64, operation: &dyn Fn(u64)) {
+    let (empty, _, _) = timed_rounds(&|i| {
+        core::hint::black_box(i);
+    });
+    let (cost, stalls, stalled) = timed_rounds(operation);
     let kept = ROUNDS - stalls;
     // The empty loop's cost per round, for the rounds kept.
     let empty = Cost {
         instructions: empty.instructions * kept / ROUNDS,
         ..empty
     };
-    report("signal + wait wake-up", ping_pong, empty, 2 * kept.max(1));
-    svc_rt::println!(
-        "bench: signal + wait rounds stalled {stalls} of {ROUNDS}, {stalled} instructions"
-    );
+    report(what, cost, empty, per_round * kept.max(1));
+    svc_rt::println!("bench: {what} rounds stalled {stalls} of {ROUNDS}, {stalled} instructions");
 }
 
 /// PL031 registers: data (the time), match, interrupt mask, raw status.
@@ -294,4 +338,70 @@ fn raise(rtc: &Device) {
         }
     }
     panic!("the RTC's interrupt could not be raised");
+}
+
+/// Rounds of the fault benchmark: each restarts the faulter, and restarts
+/// in quick succession back off (up to about 10 s each, of idle time that
+/// `sleep=off` skips), so few.
+const FAULT_ROUNDS: u64 = 32;
+/// In the stamp region: the round armed (0: none), then the faulter's
+/// counter value.
+const ARMED: usize = 0;
+const STAMP: usize = 8;
+
+/// A fault reaching its health monitor: each round arms the faulter,
+/// restarts it and waits on the fault notification. The faulter, reloaded
+/// at a tick and run, writes the counter into the stamp region and reads an
+/// address it was not given; the kernel takes the stage-2 data abort,
+/// reports it, stops the faulter and signals this partition's notification
+/// in the same step, and switches here, where `Wait` returns. The figure is
+/// from the faulter's counter read to the one here, less an empty round of
+/// the same shape (a counter read, the store, a counter read), with the
+/// faulter's spin of a different length each round (see `faulter`) so that
+/// the counter's rounding averages out.
+fn fault_to_monitor(start: &svc_rt::Start, faulter: CapSlot, faults: CapSlot, window: Window) {
+    let Ok(region) = Region::new(start, window) else {
+        panic!("the stamp region lies in RAM");
+    };
+    // The faulter faults once when the system starts, unarmed.
+    let first = call::wait(faults);
+    if first.map_or(true, |bits| bits == 0) {
+        svc_rt::println!("bench: no fault signal from the faulter: {first:?}");
+        return;
+    }
+    let (mut ticks, mut empty) = (0, 0);
+    for round in 1..=FAULT_ROUNDS {
+        region.store64(STAMP, 0, Ordering::Relaxed);
+        region.store64(ARMED, round, Ordering::Release);
+        if let Err(status) = call::partition_restart(faulter) {
+            svc_rt::println!("bench: cannot restart the faulter: {status}");
+            return;
+        }
+        let bits = call::wait(faults);
+        let now = svc_rt::counter();
+        let then = region.load64(STAMP, Ordering::Acquire).unwrap_or(0);
+        if then == 0 || bits.map_or(true, |bits| bits == 0) {
+            svc_rt::println!("bench: round {round}: woken ({bits:?}) without the faulter's stamp");
+            return;
+        }
+        ticks += now - then;
+        // The empty round: the same counter reads and store, no fault.
+        for _ in 0..round % 16 {
+            core::hint::black_box(round);
+        }
+        let before = svc_rt::counter();
+        region.store64(STAMP, before, Ordering::Release);
+        let after = svc_rt::counter();
+        core::hint::black_box(region.load64(STAMP, Ordering::Acquire));
+        empty += after - before;
+    }
+    let cost = Cost {
+        instructions: ticks * INSTRUCTIONS_PER_TICK,
+        locks: None,
+    };
+    let empty = Cost {
+        instructions: empty * INSTRUCTIONS_PER_TICK,
+        locks: None,
+    };
+    report("fault to health monitor", cost, empty, FAULT_ROUNDS);
 }

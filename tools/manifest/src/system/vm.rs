@@ -82,7 +82,7 @@ pub(crate) struct GuestDecl {
 }
 
 /// The keys a service partition takes.
-pub(super) const SERVICE_KEYS: [&str; 13] = [
+pub(super) const SERVICE_KEYS: [&str; 14] = [
     "kind",
     "program",
     "memory",
@@ -93,6 +93,7 @@ pub(super) const SERVICE_KEYS: [&str; 13] = [
     "irqs",
     "fault",
     "controls",
+    "fault-notification",
     "replies",
     "settings",
     "description",

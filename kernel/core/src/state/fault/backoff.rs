@@ -94,6 +94,9 @@ pub enum ReloadWork {
         partition: PartitionId,
         /// The cores that did not let go (bit n: core n).
         cores: u8,
+        /// The cores to kick for the controllers told that it stopped (its
+        /// fault signals; bit n: core n).
+        kick: u8,
     },
 }
 
@@ -283,8 +286,12 @@ impl KernelState {
                     continue;
                 }
                 let cores = backoff.leaving;
-                self.restart_abandoned(partition);
-                return Some(ReloadWork::Stuck { partition, cores });
+                let kick = self.restart_abandoned(partition);
+                return Some(ReloadWork::Stuck {
+                    partition,
+                    cores,
+                    kick,
+                });
             }
             let prepare = !reload.prepared;
             reload.prepared = true;

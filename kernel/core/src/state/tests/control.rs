@@ -241,11 +241,11 @@ fn an_abandoned_restart_leaves_it_stopped_for_its_controller() {
     let mut m = Machine::new(&monitored());
     // Abandoning nothing does nothing.
     let before = m.state.clone();
-    m.state.restart_abandoned(p(1));
-    m.state.restart_abandoned(PartitionId(200));
+    assert_eq!(m.state.restart_abandoned(p(1)), 0);
+    assert_eq!(m.state.restart_abandoned(PartitionId(200)), 0);
     assert!(m.state == before);
     m.hvc(0, Hypercall::PartitionRestart, &[0]);
-    m.state.restart_abandoned(p(1));
+    assert_eq!(m.state.restart_abandoned(p(1)), 0);
     m.state.check_invariants().unwrap();
     assert_eq!(status(&mut m, 0), (RunState::Stopped, 0, BY_MONITOR, 1));
     // A late restart_done changes nothing; the controller can try again.

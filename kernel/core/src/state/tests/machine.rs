@@ -23,8 +23,8 @@ const C: Rights = Rights::CONTROL;
 use crate::cap::{NotificationId, ReplyId};
 use crate::sched::VcpuId;
 use crate::state::{
-    Effect, EndpointSeed, IrqSeed, KernelState, Next, Outcome, PartitionState, ReloadWork,
-    ReplySeed, VcpuState, VmExit,
+    Effect, EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionState,
+    ReloadWork, ReplySeed, VcpuState, VmExit,
 };
 use hv_image::Object;
 
@@ -37,6 +37,8 @@ use hv_image::Object;
 /// (restarting on a fault), a client of endpoint 0; f is its monitor, which
 /// serves its exits on endpoint 4 (slot 0) and holds its vCPUs (slots 1 and
 /// 2, with every right; slot 3, vCPU 7 with READ only) and a reply object.
+/// Fault signals: d hears of c's stops on notification 0, and a of its own
+/// on notification 1 (a seed may say so; the manifest would not).
 fn system() -> System {
     let a = Part::new(
         0b11,
@@ -143,6 +145,20 @@ fn system() -> System {
             notification: NotificationId(1),
             badge: Badge(0x200),
             device: None,
+        },
+    ];
+    system.fault_signals = vec![
+        FaultSignalSeed {
+            partition: p(2),
+            controller: p(3),
+            notification: NotificationId(0),
+            badge: Badge(0x400),
+        },
+        FaultSignalSeed {
+            partition: p(0),
+            controller: p(2),
+            notification: NotificationId(1),
+            badge: Badge(0x800),
         },
     ];
     system
@@ -519,8 +535,11 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.state.check_invariants().unwrap();
         }
         Action::RestartAbandoned { partition } => {
-            m.state.restart_abandoned(p(partition));
+            let kick = m.state.restart_abandoned(p(partition));
             m.state.check_invariants().unwrap();
+            for c in (0..2).filter(|c| kick & (1 << c) != 0) {
+                m.reschedule(c);
+            }
         }
         Action::Reload {
             core,
@@ -546,12 +565,20 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
                         m.reschedule(c);
                     }
                 }
-                Some(ReloadWork::Stuck { partition, cores }) => {
+                Some(ReloadWork::Stuck {
+                    partition,
+                    cores,
+                    kick,
+                }) => {
                     assert_ne!(cores, 0);
                     assert_eq!(
                         m.state.partition_state(partition),
                         Some(PartitionState::Stopped)
                     );
+                    m.state.check_invariants().unwrap();
+                    for c in (0..2).filter(|c| kick & (1 << c) != 0) {
+                        m.reschedule(c);
+                    }
                 }
                 None => {}
             }

@@ -86,7 +86,8 @@ fn a_core_that_never_lets_go_abandons_the_restart_and_the_next_waits_for_it_too(
         m.state.reload_work(1),
         Some(ReloadWork::Stuck {
             partition: p(1),
-            cores: 0b10
+            cores: 0b10,
+            kick: 0,
         })
     );
     m.state.check_invariants().unwrap();

@@ -6,7 +6,8 @@ use hv_abi::hypercall::{Badge, Hypercall, Rights, Status};
 use crate::cap::{EndpointId, IrqId, NotificationId, PartitionId};
 use crate::sched::VcpuId;
 use crate::state::{
-    EndpointSeed, FaultPolicy, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReplySeed, Seed,
+    EndpointSeed, FaultPolicy, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed,
+    ReplySeed, Seed,
 };
 use hv_image::Capability;
 use hv_image::Object;
@@ -101,6 +102,7 @@ pub(super) struct System {
     pub(super) notifications: usize,
     pub(super) irqs: Vec<IrqSeed>,
     pub(super) replies: Vec<ReplySeed>,
+    pub(super) fault_signals: Vec<FaultSignalSeed>,
 }
 
 impl System {
@@ -119,6 +121,7 @@ impl System {
             notifications,
             irqs: Vec::new(),
             replies: Vec::new(),
+            fault_signals: Vec::new(),
         }
     }
 
@@ -144,6 +147,7 @@ impl System {
             irqs: &self.irqs,
             replies: &self.replies,
             kernel_log: None,
+            fault_signals: &self.fault_signals,
         })
     }
 
