@@ -13,6 +13,8 @@ use heapless::Vec;
 use hv_abi::hypercall::{Badge, Rights};
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::{BudgetSpec, ScheduleSpec};
+
 /// The longest name, in bytes.
 pub const NAME_LENGTH: usize = 24;
 /// A name: a system, platform, partition, shared region or device. Lowercase
@@ -104,6 +106,12 @@ pub struct BootManifest {
     /// caches by set/way, and invalidates the instruction cache and TLBs
     /// (`hv_core::speculation`).
     pub scrub_on_switch: bool,
+    /// The cyclic schedule (`[schedule]`), if the system has one: each
+    /// core's windows in a major frame. Without one, each core runs its
+    /// highest-priority ready vCPU, as within a window.
+    pub schedule: Option<ScheduleSpec>,
+    /// Budgets of vCPUs for priority scheduling: at most one per vCPU.
+    pub budgets: Vec<BudgetSpec, MAX_SYSTEM_VCPUS>,
 }
 
 /// A file the boot package carries for a monitor to read.
@@ -145,6 +153,8 @@ impl BootManifest {
             replies: Vec::new(),
             files: Vec::new(),
             scrub_on_switch: false,
+            schedule: None,
+            budgets: Vec::new(),
         }
     }
 }

@@ -42,7 +42,7 @@ use crate::manifest::{BootManifest, MAX_FILES, MAX_PROGRAMS};
 pub const MAGIC: [u8; 8] = *b"BULKHEAD";
 /// The package format this crate reads and writes. Any change to the header
 /// or to [`BootManifest`]'s encoding must increase it.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// Bytes of header.
 pub const HEADER_SIZE: u32 = 64;
 /// Where the CRC field is.

@@ -154,7 +154,14 @@ impl BootManifest {
         }
         self.validate_irqs()?;
         self.validate_passthrough()?;
-        self.validate_kernel_log()
+        self.validate_kernel_log()?;
+        if let Some(schedule) = &self.schedule {
+            schedule
+                .validate(&self.partitions)
+                .map_err(ManifestError::Schedule)?;
+        }
+        crate::schedule::validate_budgets(&self.budgets, &self.partitions)
+            .map_err(|(budget, problem)| ManifestError::Budget { budget, problem })
     }
 
     /// Passed-through interrupts: SPIs a guest can be given, bound once (in
