@@ -123,6 +123,10 @@ pub struct Platform {
     pub devices: Vec<Device>,
     /// The kernel's console UART (`[console]`), if the platform names one.
     pub console: Option<Console>,
+    /// The shortest window a schedule may have on this board, in
+    /// microseconds (`[schedule] min-window`), if the platform gives one:
+    /// a system with a `[schedule]` or budgets needs it.
+    pub min_window_us: Option<u64>,
 }
 
 impl Platform {
@@ -333,10 +337,12 @@ impl Platform {
         let memory = read_memory(&mut root, sink);
         let reserved = read_reserved(&mut root, sink);
         let devices = read_devices(&mut root, sink, &memory);
+        let min_window_us = read_schedule(&mut root, sink);
         root.finish(
             sink,
             &[
                 "name", "binary", "qemu", "console", "cores", "memory", "reserved", "devices",
+                "schedule",
             ],
         );
         if sink.has_errors() {
@@ -352,8 +358,40 @@ impl Platform {
             reserved,
             devices,
             console,
+            min_window_us,
         })
     }
+}
+
+/// What a board's shortest window may be: from a microsecond (no switch is
+/// faster) to a second (no schedule wants windows that long as a minimum).
+const MIN_WINDOW_RANGE: std::ops::RangeInclusive<u64> = 1..=1_000_000;
+
+/// `[schedule]`: `min-window`, the shortest window (and budget) a system's
+/// schedule may have on this board.
+fn read_schedule(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<u64> {
+    let help = "`[schedule]` takes `min-window = \"<duration>\"`: the shortest window a \
+                schedule may have, derived from the measured cost of a window switch";
+    let mut table = root
+        .get("schedule")?
+        .table(sink, "the `[schedule]` table", help)?;
+    let min_window = table
+        .require(sink, "min-window", help)
+        .and_then(|field| crate::time::read(&field, sink, "shortest window"));
+    table.finish(sink, &["min-window"]);
+    let min_window = min_window?;
+    if !MIN_WINDOW_RANGE.contains(&min_window.value.us) {
+        sink.error(
+            &min_window.place,
+            format!(
+                "shortest window `{}` is out of range: it must be 1us to 1s",
+                min_window.value.written
+            ),
+            help,
+        );
+        return None;
+    }
+    Some(min_window.value.us)
 }
 
 /// `[qemu]`: how the runner starts QEMU for this board.

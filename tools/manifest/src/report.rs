@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The report for review: the memory map, every partition's settings,
-//! address space and capabilities by slot, and the channel graph, as plain
-//! text.
+//! The report for review: the memory map, the schedule (`report/schedule.rs`),
+//! every partition's settings, address space and capabilities by slot, and
+//! the channel graph, as plain text.
 //!
 //! Written from the checked system and the manifest lowered from it, so what
 //! it shows is exactly what the kernel will be told. Addresses are printed
@@ -11,6 +11,8 @@ use std::fmt::Write;
 
 use hv_abi::hypercall::Rights;
 use hv_image::{BootManifest, FaultPolicy, MappingKind, Object, RAM_IPA};
+
+mod schedule;
 
 use crate::lower::Slots;
 use crate::model::{ChannelKind, FileSource, Guest, GuestFile, Partition, System};
@@ -265,6 +267,7 @@ pub(crate) fn report(
         );
     }
 
+    schedule::schedule(&mut out, system);
     partitions(&mut out, system, manifest, slots, guests);
     channels(&mut out, system);
     control(&mut out, system);
@@ -329,9 +332,17 @@ fn partitions(
             ),
             (None, None) => "?".to_owned(),
         };
+        let budget = partition.budget.map_or_else(String::new, |budget| {
+            format!(
+                ", budget {} every {}{}",
+                crate::time::human(budget.time_us),
+                crate::time::human(budget.period_us),
+                if partition.vcpus > 1 { " per vCPU" } else { "" }
+            )
+        });
         let _ = writeln!(
             out,
-            "\npartition {}: {what}, {} on {} {}, priority {}, on fault {fault}",
+            "\npartition {}: {what}, {} on {} {}, priority {}{budget}, on fault {fault}",
             partition.name,
             count(usize::from(partition.vcpus), "vCPU"),
             if cores.len() == 1 { "core" } else { "cores" },

@@ -82,7 +82,7 @@ pub(crate) struct GuestDecl {
 }
 
 /// The keys a service partition takes.
-pub(super) const SERVICE_KEYS: [&str; 13] = [
+pub(super) const SERVICE_KEYS: [&str; 14] = [
     "kind",
     "program",
     "memory",
@@ -95,11 +95,12 @@ pub(super) const SERVICE_KEYS: [&str; 13] = [
     "controls",
     "replies",
     "settings",
+    "budget",
     "description",
 ];
 
 /// The keys a virtual machine partition takes.
-pub(super) const VM_KEYS: [&str; 14] = [
+pub(super) const VM_KEYS: [&str; 15] = [
     "kind",
     "monitor",
     "memory",
@@ -113,6 +114,7 @@ pub(super) const VM_KEYS: [&str; 14] = [
     "kernel",
     "initrd",
     "bootargs",
+    "budget",
     "description",
 ];
 
