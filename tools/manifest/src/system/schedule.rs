@@ -89,17 +89,14 @@ pub(crate) fn read_schedule(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Opt
     let timeline_help = "declare each timeline as a `[[schedule.timeline]]` table with `cores` \
                          and `windows`";
     let mut timelines = Vec::new();
-    match table.require(sink, "timeline", timeline_help) {
-        Some(field) => {
-            for item in field.array(sink, timeline_help).unwrap_or_default() {
-                if let Some(reader) = item.table(sink, "a timeline", timeline_help) {
-                    if let Some(timeline) = read_timeline(reader, sink) {
-                        timelines.push(timeline);
-                    }
-                }
+    if let Some(field) = table.require(sink, "timeline", timeline_help) {
+        for item in field.array(sink, timeline_help).unwrap_or_default() {
+            if let Some(reader) = item.table(sink, "a timeline", timeline_help)
+                && let Some(timeline) = read_timeline(reader, sink)
+            {
+                timelines.push(timeline);
             }
         }
-        None => {}
     }
     let place = table.place.clone();
     table.finish(sink, &SCHEDULE_KEYS);
