@@ -88,11 +88,13 @@ pub(crate) fn read(
     }
 }
 
-/// A duration for the report and messages: `10 ms`, `1 s`, `2500 us`, `0 us`.
+/// A duration for the report and messages: `10 ms`, `1 s`, `2500 us`, `0`.
 pub(crate) fn human(us: u64) -> String {
-    if us != 0 && us.is_multiple_of(S) {
+    if us == 0 {
+        "0".to_owned()
+    } else if us.is_multiple_of(S) {
         format!("{} s", us / S)
-    } else if us != 0 && us.is_multiple_of(MS) {
+    } else if us.is_multiple_of(MS) {
         format!("{} ms", us / MS)
     } else {
         format!("{us} us")
@@ -132,7 +134,7 @@ mod tests {
         assert_eq!(human(10_000), "10 ms");
         assert_eq!(human(2_000_000), "2 s");
         assert_eq!(human(2500), "2500 us");
-        assert_eq!(human(0), "0 us");
+        assert_eq!(human(0), "0");
         assert_eq!(percent(2, 10), "20.0%");
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(10, 10), "100.0%");

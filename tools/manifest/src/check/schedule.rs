@@ -156,21 +156,25 @@ pub(crate) fn check_schedule(
                             );
                             continue;
                         }
-                        let mask = cores.get(p).copied().flatten();
-                        for core in &timeline.cores {
-                            if mask.is_some_and(|mask| mask & (1 << core.value) == 0) {
+                        if let Some(mask) = cores.get(p).copied().flatten() {
+                            let outside = timeline
+                                .cores
+                                .iter()
+                                .filter(|core| core.value < 8 && mask & (1 << core.value) == 0)
+                                .fold(0u8, |outside, core| outside | 1 << core.value);
+                            if outside != 0 {
                                 sink.error(
                                     &name.place,
                                     format!(
-                                        "partition `{}` does not run on core {}, which this \
-                                         timeline is for",
-                                        name.value, core.value
+                                        "partition `{}` does not run on {}, which this timeline \
+                                         is for",
+                                        name.value,
+                                        core_list(outside)
                                     ),
                                     format!(
-                                        "add core {} to its `cores`, or name it only in the \
-                                         timelines of cores it runs on ({})",
-                                        core.value,
-                                        mask.map_or_else(String::new, core_list)
+                                        "add them to its `cores`, or name it only in the \
+                                         timelines of the cores it runs on ({})",
+                                        core_list(mask)
                                     ),
                                 );
                             }
@@ -329,6 +333,7 @@ fn check_time_everywhere(
             .as_ref()
             .map_or(&partition.name.place, |(_, place)| place);
         let mut first: Option<(usize, Vec<(u64, u64)>)> = None;
+        let mut without = 0u8;
         for (core, timeline) in per_core.iter().enumerate() {
             if mask & (1 << core) == 0 {
                 continue;
@@ -338,14 +343,7 @@ fn check_time_everywhere(
             };
             let mine = stretches(windows, p);
             if mine.is_empty() {
-                sink.error(
-                    place,
-                    format!(
-                        "partition `{}` may run on core {core}, but no window there names it",
-                        partition.name.value
-                    ),
-                    no_time_help(partition, core),
-                );
+                without |= 1 << core;
                 continue;
             }
             match &first {
@@ -370,19 +368,30 @@ fn check_time_everywhere(
                 }
             }
         }
+        if without != 0 {
+            sink.error(
+                place,
+                format!(
+                    "partition `{}` may run on {}, but no window there names it",
+                    partition.name.value,
+                    core_list(without)
+                ),
+                no_time_help(partition),
+            );
+        }
     }
 }
 
-/// The hint for a partition without time on `core`.
-fn no_time_help(partition: &PartitionDecl, core: usize) -> String {
+/// The hint for a partition without time on some of its cores.
+fn no_time_help(partition: &PartitionDecl) -> String {
     let cores = if partition.cores.is_some() {
-        "take the core out of its `cores`"
+        "take those cores out of its `cores`"
     } else {
-        "give it `cores` (it may run on every core, so it needs time on every core)"
+        "give it `cores` (without, it may run on every core, so it needs time on every core)"
     };
     format!(
-        "name it in a window of core {core}'s timeline, or {cores}: a background window does not \
-         count, since nothing guarantees it time there"
+        "name it in a window of those cores' timelines, or {cores}: a background window does \
+         not count, since nothing guarantees it time there"
     )
 }
 

@@ -129,25 +129,21 @@ fn read_timeline(mut table: TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<
     let windows_place = windows_field
         .as_ref()
         .map_or_else(|| table.place.clone(), |field| field.place.clone());
-    let windows = windows_field
-        .and_then(|field| field.array(sink, windows_help))
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| {
-                    let reader = item.table(sink, "a window", windows_help)?;
-                    read_window(reader, sink)
-                })
-                .collect::<Vec<_>>()
-        });
+    let items = windows_field.and_then(|field| field.array(sink, windows_help));
+    if items.as_ref().is_some_and(Vec::is_empty) {
+        sink.error(&windows_place, "a timeline with no windows", windows_help);
+    }
+    let windows = items.filter(|items| !items.is_empty()).map(|items| {
+        items
+            .iter()
+            .filter_map(|item| {
+                let reader = item.table(sink, "a window", windows_help)?;
+                read_window(reader, sink)
+            })
+            .collect::<Vec<_>>()
+    });
     let place = table.place.clone();
     table.finish(sink, &TIMELINE_KEYS);
-    if let Some(windows) = &windows
-        && windows.is_empty()
-    {
-        sink.error(&windows_place, "a timeline with no windows", windows_help);
-        return None;
-    }
     Some(TimelineDecl {
         place,
         cores: cores?,
