@@ -779,6 +779,7 @@ mod tests {
             })
         );
         assert_eq!(platform.cores, 4);
+        assert_eq!(platform.min_window_us, Some(100));
         let (_, uart) = platform.device("uart0").unwrap();
         assert_eq!(uart.irqs, [33]);
         assert_eq!(uart.span.base, 0x0900_0000);
@@ -796,6 +797,7 @@ mod tests {
         assert_eq!(platform.binary, None);
         assert_eq!(platform.qemu, None);
         assert_eq!(platform.console, None);
+        assert_eq!(platform.min_window_us, None);
         assert!(platform.devices.is_empty());
     }
 
@@ -857,7 +859,8 @@ mod tests {
             "shaky",
             "name = \"shaky\"\nbinary = 7\n\n[qemu]\nmachine = \"virt\"\nram_base = -1\n\n\
              [console]\ncompatible = \"arm,pl011\"\nbase = 0x0900_0000\nsize = 0x1000\n\
-             intid = 7\nclock-hz = 300\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
+             intid = 7\nclock-hz = 300\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n\
+             \n[schedule]\nmin-window = \"2s\"\n",
         );
         let file = path.display().to_string();
         let errors = Platform::read(&path).unwrap_err().to_string();
@@ -867,6 +870,9 @@ mod tests {
             format!("error: {file}:6:12: qemu.ram_base: -1 is not an address"),
             format!("error: {file}:12:9: console.intid: INTID 7 is out of range"),
             format!("error: {file}:13:12: console.clock-hz: clock 300 is out of range"),
+            format!(
+                "error: {file}:23:14: schedule.min-window: shortest window `2s` is out of range"
+            ),
         ];
         for line in &expected {
             assert!(errors.contains(line.as_str()), "{line}\nnot in\n{errors}");
