@@ -3,9 +3,10 @@
 //! windows on every core) and the budgets of vCPUs, and the rules the kernel
 //! re-checks before it trusts them.
 //!
-//! A [`ScheduleSpec`] gives each core (entry `n` of [`ScheduleSpec::cores`]
-//! is core `n`) a list of [`Window`]s that together last exactly the major
-//! frame, in microseconds. A window is owned by a set of partitions (a
+//! A [`ScheduleSpec`] gives each core a list of [`Window`]s that together
+//! last exactly the major frame, in microseconds: entry `n` of
+//! [`ScheduleSpec::cores`] is how many windows core `n` has, and all cores'
+//! windows are one table, core 0's first ([`ScheduleSpec::windows_of`]). A window is owned by a set of partitions (a
 //! bitmask: bit `p` is partition `p`; priorities decide among their vCPUs
 //! on that core, as without a schedule) or is a background window, in which
 //! every vCPU pinned to the core may run by priority. The frame repeats
