@@ -98,13 +98,10 @@ pub(crate) fn check(
         }
         _ => None,
     };
-    let budgets: Vec<Option<Budget>> = decl
+    let budgets: Vec<Option<Vec<Budget>>> = decl
         .partitions
         .iter()
-        .map(|p| {
-            let budget = p.budget.as_ref()?;
-            schedule::check_budget(budget, platform?, sink)
-        })
+        .map(|p| schedule::check_budgets(p, platform?, sink))
         .collect();
     let kernel_log = match (&decl.kernel_log, &checked) {
         (Some(log), Some(checked)) => check_kernel_log(log, &names, checked, sink),
@@ -141,7 +138,7 @@ pub(crate) fn check(
             controls,
             replies: declared.replies.as_ref().map_or(0, |r| r.value),
             settings: declared.settings.clone(),
-            budget,
+            budgets: budget?,
         });
     }
     Some(System {

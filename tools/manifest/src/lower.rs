@@ -18,7 +18,8 @@
 //! are its devices (at IPA = PA), then its shared regions.
 //!
 //! Time: the schedule's windows go into one table, core 0's first; a
-//! partition's budget becomes one entry per vCPU.
+//! budget becomes one entry per vCPU (one table for all of a partition's
+//! vCPUs is repeated for each).
 //!
 //! Virtual machines: each gets an endpoint for its exits, numbered after
 //! the channels' endpoints in partition order, and its files
@@ -486,8 +487,8 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
     })
 }
 
-/// The schedule, core after core in one window table, and each budget as
-/// one entry per vCPU of its partition, in partition order.
+/// The schedule, core after core in one window table, and the budgets, one
+/// entry per budgeted vCPU, in partition and then vCPU order.
 fn lower_time(system: &System, manifest: &mut BootManifest) -> Result<(), String> {
     let micros = |us: u64| u32::try_from(us).map_err(|_| format!("{us} us does not fit"));
     if let Some(schedule) = &system.schedule {
@@ -515,13 +516,10 @@ fn lower_time(system: &System, manifest: &mut BootManifest) -> Result<(), String
         manifest.schedule = Some(spec);
     }
     for (index, partition) in system.partitions.iter().enumerate() {
-        let Some(budget) = partition.budget else {
-            continue;
-        };
-        for vcpu in 0..partition.vcpus {
+        for (vcpu, budget) in partition.budgets.iter().enumerate() {
             let spec = BudgetSpec {
                 partition: number(index)?,
-                vcpu,
+                vcpu: u8::try_from(vcpu).map_err(|_| "vCPU index")?,
                 budget_us: micros(budget.time_us)?,
                 period_us: micros(budget.period_us)?,
             };

@@ -128,8 +128,8 @@ pub(crate) struct Partition {
     pub(crate) replies: u8,
     /// Its program's settings, in file order (none for a virtual machine).
     pub(crate) settings: Vec<Setting>,
-    /// Its vCPUs' budget, if it has one.
-    pub(crate) budget: Option<Budget>,
+    /// Its vCPUs' budgets, entry `n` vCPU `n`'s; empty if it has none.
+    pub(crate) budgets: Vec<Budget>,
 }
 
 impl Partition {

@@ -332,14 +332,7 @@ fn partitions(
             ),
             (None, None) => "?".to_owned(),
         };
-        let budget = partition.budget.map_or_else(String::new, |budget| {
-            format!(
-                ", budget {} every {}{}",
-                crate::time::human(budget.time_us),
-                crate::time::human(budget.period_us),
-                if partition.vcpus > 1 { " per vCPU" } else { "" }
-            )
-        });
+        let budget = budgets(&partition.budgets);
         let _ = writeln!(
             out,
             "\npartition {}: {what}, {} on {} {}, priority {}{budget}, on fault {fault}",
@@ -447,6 +440,31 @@ fn partitions(
             ]);
         }
         table(out, "    ", &rows);
+    }
+}
+
+/// A partition's budgets for its line: `, budget 1 ms every 2 ms` (one
+/// vCPU), `, budget 1 ms every 2 ms per vCPU` (several, the same), or
+/// `, budgets 1 ms every 2 ms, 3 ms every 10 ms` (each vCPU's, in order);
+/// nothing without.
+fn budgets(budgets: &[crate::model::Budget]) -> String {
+    let show = |b: &crate::model::Budget| {
+        format!(
+            "{} every {}",
+            crate::time::human(b.time_us),
+            crate::time::human(b.period_us)
+        )
+    };
+    match budgets {
+        [] => String::new(),
+        [one] => format!(", budget {}", show(one)),
+        [first, rest @ ..] if rest.iter().all(|b| b == first) => {
+            format!(", budget {} per vCPU", show(first))
+        }
+        all => format!(
+            ", budgets {}",
+            all.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 

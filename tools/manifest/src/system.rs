@@ -24,7 +24,7 @@ use crate::platform::{address, check_name};
 use crate::read::{FieldAt, TableReader};
 use crate::size::{self, Size};
 
-pub(crate) use schedule::{BudgetDecl, OwnersDecl, ScheduleDecl};
+pub(crate) use schedule::{BudgetDecl, BudgetsDecl, OwnersDecl, ScheduleDecl};
 pub(crate) use vm::{FileChoice, FileKey, GuestDecl, KindDecl, VM_MEMORY_ALIGN, VM_MIN_MEMORY};
 
 /// The default scheduling priority.
@@ -102,7 +102,7 @@ pub(crate) struct PartitionDecl {
     /// order.
     pub(crate) settings: Vec<Setting>,
     /// `budget`: what each of its vCPUs may run per period.
-    pub(crate) budget: Option<BudgetDecl>,
+    pub(crate) budget: Option<BudgetsDecl>,
 }
 
 impl PartitionDecl {
@@ -392,7 +392,7 @@ fn read_partition(
     };
     let budget = table
         .get("budget")
-        .and_then(|field| schedule::read_budget(&field, sink));
+        .and_then(|field| schedule::read_budgets(&field, sink));
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }

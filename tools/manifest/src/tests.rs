@@ -676,8 +676,9 @@ fn at_most_32_interrupts_are_passed_through() {
 }
 
 /// What the kernel will read of a schedule: one window table, core after
-/// core, each window's owners as a partition mask (or background), and a
-/// budget as one entry per vCPU.
+/// core, each window's owners as a partition mask (or background), and
+/// budgets as one entry per vCPU, whether written once for all of a
+/// partition's vCPUs or one by one.
 #[test]
 fn a_schedule_lowers_to_the_window_table_and_budgets_per_vcpu() {
     let source = r#"
@@ -697,13 +698,20 @@ vcpus = 2
 cores = [0, 1, 2, 3]
 budget = { time = "250us", period = "1s" }
 
+[partitions.c]
+program = "hello"
+memory = "64K"
+vcpus = 2
+cores = [0]
+budget = [{ time = "1ms", period = "2ms" }, { time = "3ms", period = "10ms" }]
+
 [schedule]
 major-frame = "10ms"
 
 [[schedule.timeline]]
 cores = [0]
 windows = [
-  { length = "2500us", partitions = ["a"] },
+  { length = "2500us", partitions = ["a", "c"] },
   { length = "5ms", partitions = ["b", "a"] },
   { length = "2500us", background = true },
 ]
@@ -731,8 +739,8 @@ windows = [
     assert_eq!(
         core(0),
         [
-            (2500, Owners::Partitions(0b01)),
-            (5000, Owners::Partitions(0b11)),
+            (2500, Owners::Partitions(0b101)),
+            (5000, Owners::Partitions(0b011)),
             (2500, Owners::Background),
         ]
     );
@@ -752,7 +760,15 @@ windows = [
         .iter()
         .map(|b| (b.partition, b.vcpu, b.budget_us, b.period_us))
         .collect();
-    assert_eq!(budgets, [(1, 0, 250, 1_000_000), (1, 1, 250, 1_000_000)]);
+    assert_eq!(
+        budgets,
+        [
+            (1, 0, 250, 1_000_000),
+            (1, 1, 250, 1_000_000),
+            (2, 0, 1000, 2000),
+            (2, 1, 3000, 10_000),
+        ]
+    );
     // `b`'s vCPUs run together: its windows are at 2.5..7.5 ms on every core.
     assert!(
         compiled.report.contains("    2500 us  5 ms     b\n"),

@@ -23,7 +23,7 @@ use crate::channels::resolve_partition;
 use crate::diag::{At, Place, Sink};
 use crate::model::{Budget, Schedule, Window};
 use crate::platform::Platform;
-use crate::system::{BudgetDecl, OwnersDecl, PartitionDecl, ScheduleDecl, SystemDecl};
+use crate::system::{BudgetDecl, BudgetsDecl, OwnersDecl, PartitionDecl, ScheduleDecl, SystemDecl};
 use crate::time::{Duration, human};
 
 /// Where the platform's shortest window is to be written, for hints.
@@ -395,12 +395,54 @@ fn no_time_help(partition: &PartitionDecl) -> String {
     )
 }
 
-/// Checks a partition's `budget`.
-pub(crate) fn check_budget(
-    budget: &BudgetDecl,
+/// Checks a partition's `budget`: each vCPU's, in order (none if it has
+/// none); `None` if anything is wrong.
+pub(crate) fn check_budgets(
+    partition: &PartitionDecl,
     platform: &Platform,
     sink: &mut Sink<'_>,
-) -> Option<Budget> {
+) -> Option<Vec<Budget>> {
+    let vcpus = usize::from(partition.vcpus);
+    match &partition.budget {
+        None => Some(Vec::new()),
+        Some(BudgetsDecl::Every(budget)) => {
+            check_budget(budget, platform, sink).map(|budget| vec![budget; vcpus])
+        }
+        Some(BudgetsDecl::PerVcpu { place, budgets }) => {
+            if budgets.len() != vcpus {
+                sink.error(
+                    place,
+                    format!(
+                        "{} for {}",
+                        count(budgets.len(), "budget"),
+                        count(vcpus, "vCPU")
+                    ),
+                    "give one budget per vCPU, in vCPU order, or one table for all of them: \
+                     `budget = { time = \"..\", period = \"..\" }`",
+                );
+            }
+            let checked: Vec<Option<Budget>> = budgets
+                .iter()
+                .map(|budget| check_budget(budget.as_ref()?, platform, sink))
+                .collect();
+            (budgets.len() == vcpus)
+                .then(|| checked.into_iter().collect::<Option<Vec<_>>>())
+                .flatten()
+        }
+    }
+}
+
+/// "1 budget", "2 vCPUs".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Checks one budget.
+fn check_budget(budget: &BudgetDecl, platform: &Platform, sink: &mut Sink<'_>) -> Option<Budget> {
     let errors = sink.count();
     let min = min_window(platform, &budget.place, "a budget", sink);
     at_least(&budget.time, min, "budget time", platform, sink);

@@ -54,7 +54,23 @@ pub(crate) enum OwnersDecl {
     Background,
 }
 
-/// A partition's `budget = { time = "2ms", period = "10ms" }`.
+/// A partition's `budget`: one for every vCPU, or one per vCPU.
+#[derive(Debug)]
+pub(crate) enum BudgetsDecl {
+    /// `budget = { time = "2ms", period = "10ms" }`: each vCPU has this
+    /// budget.
+    Every(BudgetDecl),
+    /// `budget = [{ .. }, { .. }]`: entry `n` is vCPU `n`'s budget (`None`
+    /// where it could not be read).
+    PerVcpu {
+        /// The array.
+        place: Place,
+        /// The budgets, in vCPU order.
+        budgets: Vec<Option<BudgetDecl>>,
+    },
+}
+
+/// One budget: `{ time = "2ms", period = "10ms" }`.
 #[derive(Debug)]
 pub(crate) struct BudgetDecl {
     /// The inline table.
@@ -224,10 +240,24 @@ fn read_window(mut table: TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<Wi
     })
 }
 
-/// Reads a partition's `budget = { time = "2ms", period = "10ms" }`.
-pub(crate) fn read_budget(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Option<BudgetDecl> {
+/// Reads a partition's `budget`: a table for every vCPU, or an array of
+/// tables, one per vCPU.
+pub(crate) fn read_budgets(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Option<BudgetsDecl> {
+    if matches!(field.value.get_ref(), toml::de::DeValue::Array(_)) {
+        let items = field.array(sink, "")?;
+        let budgets = items.iter().map(|item| read_budget(item, sink)).collect();
+        return Some(BudgetsDecl::PerVcpu {
+            place: field.place.clone(),
+            budgets,
+        });
+    }
+    read_budget(field, sink).map(BudgetsDecl::Every)
+}
+
+/// Reads one budget, `{ time = "2ms", period = "10ms" }`.
+fn read_budget(field: &FieldAt<'_, '_>, sink: &mut Sink<'_>) -> Option<BudgetDecl> {
     let help = "write `budget = { time = \"<duration>\", period = \"<duration>\" }`: each vCPU \
-                runs at most `time` in every `period`";
+                runs at most `time` in every `period` (or an array of such tables, one per vCPU)";
     let mut table = field.table(sink, "the `budget` table", help)?;
     let time = table
         .require(sink, "time", help)
