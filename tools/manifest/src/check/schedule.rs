@@ -210,7 +210,18 @@ pub(crate) fn check_schedule(
                  to a window, e.g. `{ length = \"..\", background = true }`",
             );
         }
-        for core in &timeline.cores {
+        for (position, core) in timeline.cores.iter().enumerate() {
+            if timeline.cores[..position]
+                .iter()
+                .any(|c| c.value == core.value)
+            {
+                sink.error(
+                    &core.place,
+                    format!("core {} is listed twice", core.value),
+                    "list each core once",
+                );
+                continue;
+            }
             let Some(slot) = per_core.get_mut(usize::from(core.value)) else {
                 sink.error(
                     &core.place,
