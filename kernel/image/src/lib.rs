@@ -51,6 +51,6 @@ pub use manifest::{
 pub use package::{FORMAT_VERSION, Package, PackageError};
 pub use schedule::{
     BudgetProblem, BudgetSpec, MAX_CORES, MAX_FRAME_US, MAX_WINDOWS, Owners, ScheduleProblem,
-    ScheduleSpec, Window, WindowAt,
+    ScheduleSpec, Window,
 };
 pub use validate::is_valid_name;

@@ -24,8 +24,8 @@
 //! kernel needs to be true to run the tables at all: every number in range,
 //! every core's windows filling the frame exactly, every owner a partition
 //! that may run on that core, and every partition time on each core it may
-//! run on. Nothing here decides which window runs; [`ScheduleSpec::window_at`]
-//! only finds it.
+//! run on. Nothing here decides which window runs when: that is the
+//! scheduler's, in `hv-core`, where its host tests see it.
 
 use core::fmt;
 
@@ -33,6 +33,7 @@ use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{MAX_PARTITIONS, PartitionSpec};
+use crate::validate::index;
 
 /// Cores a schedule describes: as many as a partition's core mask names
 /// ([`PartitionSpec::cores`] is a `u8`).
@@ -83,21 +84,12 @@ pub enum Owners {
 }
 
 impl Owners {
-    /// Whether partition `partition`'s vCPUs may run in the window.
-    #[must_use]
-    pub const fn admits(self, partition: usize) -> bool {
-        match self {
-            Self::Partitions(mask) => partition < 16 && mask & (1 << partition) != 0,
-            Self::Background => true,
-        }
-    }
-
-    /// Whether the window is owned by partition `partition` (named in it,
-    /// not merely admitted to a background window).
+    /// Whether the window is partition `partition`'s: named in it (every
+    /// partition may run in a background window, but none owns it).
     #[must_use]
     pub const fn names(self, partition: usize) -> bool {
         match self {
-            Self::Partitions(_) => self.admits(partition),
+            Self::Partitions(mask) => partition < 16 && mask & (1 << partition) != 0,
             Self::Background => false,
         }
     }
@@ -116,42 +108,7 @@ pub struct BudgetSpec {
     pub period_us: u32,
 }
 
-/// Where a moment of the major frame falls on one core: the window and when
-/// it started and ends, in microseconds from the frame's start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WindowAt {
-    /// The window's index in its core's list.
-    pub index: usize,
-    /// Its start.
-    pub start_us: u32,
-    /// Its end (the next window's start, or the major frame).
-    pub end_us: u32,
-    /// The window.
-    pub window: Window,
-}
-
 impl ScheduleSpec {
-    /// The window running on `core` at `offset_us` microseconds into the
-    /// major frame; `None` for a core the schedule does not describe or an
-    /// offset past the frame.
-    #[must_use]
-    pub fn window_at(&self, core: usize, offset_us: u32) -> Option<WindowAt> {
-        let mut start: u32 = 0;
-        for (index, window) in self.windows_of(core)?.iter().enumerate() {
-            let end = start.checked_add(window.length_us)?;
-            if offset_us < end {
-                return Some(WindowAt {
-                    index,
-                    start_us: start,
-                    end_us: end,
-                    window: *window,
-                });
-            }
-            start = end;
-        }
-        None
-    }
-
     /// Core `core`'s windows, in the order they run; `None` for a core the
     /// schedule does not describe, or if the counts overrun the table.
     #[must_use]
@@ -210,7 +167,7 @@ impl ScheduleSpec {
                         return Err(ScheduleProblem::OffCore {
                             core: at.0,
                             window: at.1,
-                            partition: index16(p),
+                            partition: index(p),
                         });
                     }
                 }
@@ -226,7 +183,7 @@ impl ScheduleSpec {
                     .is_some_and(|windows| windows.iter().any(|w| w.owners.names(p)));
                 if !owns {
                     return Err(ScheduleProblem::NoTime {
-                        partition: index16(p),
+                        partition: index(p),
                         core: index8(c),
                     });
                 }
@@ -243,7 +200,7 @@ pub(crate) fn validate_budgets(
     partitions: &[PartitionSpec],
 ) -> Result<(), (u16, BudgetProblem)> {
     for (b, budget) in budgets.iter().enumerate() {
-        let at = |problem| (index16(b), problem);
+        let at = |problem| (index(b), problem);
         let exists = partitions
             .get(usize::from(budget.partition))
             .is_some_and(|p| budget.vcpu < p.vcpus);
@@ -270,11 +227,6 @@ pub(crate) fn validate_budgets(
 /// A table index as a `u8` (schedules hold at most 8 cores of 32 windows).
 fn index8(i: usize) -> u8 {
     u8::try_from(i).unwrap_or(u8::MAX)
-}
-
-/// A table index as a `u16`.
-fn index16(i: usize) -> u16 {
-    u16::try_from(i).unwrap_or(u16::MAX)
 }
 
 /// What is wrong with a schedule.

@@ -70,7 +70,7 @@ const fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
 
 /// Converts a table index to the `u16` errors carry. Tables hold at most a
 /// few dozen entries, so this never saturates in practice.
-fn index(i: usize) -> u16 {
+pub(crate) fn index(i: usize) -> u16 {
     u16::try_from(i).unwrap_or(u16::MAX)
 }
 

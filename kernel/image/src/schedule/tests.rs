@@ -3,7 +3,7 @@
 //! trip and where its windows fall, and every rule the kernel re-checks,
 //! broken once each.
 
-use super::{BudgetProblem, BudgetSpec, Owners, ScheduleProblem, ScheduleSpec, Window, WindowAt};
+use super::{BudgetProblem, BudgetSpec, Owners, ScheduleProblem, ScheduleSpec, Window};
 use crate::error::ManifestError;
 use crate::manifest::{BootManifest, FaultPolicy, Name, PartitionKind, PartitionSpec, RAM_IPA};
 use crate::package::{self, Package};
@@ -83,32 +83,23 @@ fn the_sample_is_valid_and_travels_in_the_package() {
 }
 
 #[test]
-fn windows_are_found_by_offset() {
+fn each_core_reads_its_own_windows() {
     let m = sample();
     let s = m.schedule.as_ref().unwrap();
-    assert_eq!(s.windows_of(0).map(<[Window]>::len), Some(3));
-    assert_eq!(s.windows_of(1).map(<[Window]>::len), Some(2));
-    assert_eq!(s.windows_of(2), None);
-    assert_eq!(
-        s.window_at(0, 0),
-        Some(WindowAt {
-            index: 0,
-            start_us: 0,
-            end_us: 2000,
-            window: window(2000, Owners::Partitions(1)),
-        })
-    );
-    assert_eq!(s.window_at(0, 1999).map(|w| w.index), Some(0));
-    assert_eq!(s.window_at(0, 2000).map(|w| w.index), Some(1));
-    let last = s.window_at(0, 9999).unwrap();
-    assert_eq!((last.index, last.start_us, last.end_us), (2, 5000, 10_000));
-    assert!(last.window.owners.admits(2) && !last.window.owners.names(2));
-    assert_eq!(s.window_at(1, 6000).map(|w| w.start_us), Some(6000));
-    assert_eq!(s.window_at(0, 10_000), None);
-    assert_eq!(s.window_at(7, 0), None);
+    let lengths = |core| -> Option<Vec<u32>> {
+        Some(s.windows_of(core)?.iter().map(|w| w.length_us).collect())
+    };
+    assert_eq!(lengths(0), Some(vec![2000, 3000, 5000]));
+    assert_eq!(lengths(1), Some(vec![6000, 4000]));
+    assert_eq!(lengths(2), None);
+    // Counts that overrun the table read as nothing, never a panic.
+    let mut overrun = s.clone();
+    overrun.cores[1] = 3;
+    assert_eq!(overrun.windows_of(1), None);
     assert!(Owners::Partitions(0b100).names(2));
-    assert!(!Owners::Partitions(0b100).admits(1));
-    assert!(!Owners::Partitions(u16::MAX).admits(16));
+    assert!(!Owners::Partitions(0b100).names(1));
+    assert!(!Owners::Partitions(u16::MAX).names(16));
+    assert!(!Owners::Background.names(0));
 }
 
 /// Breaks `sample()` with `edit` and checks the kernel refuses it with
