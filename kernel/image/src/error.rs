@@ -6,6 +6,7 @@
 use core::fmt;
 
 use crate::manifest::{MAX_ENDPOINTS, MAX_NOTIFICATIONS, MAX_VCPUS};
+use crate::schedule::{BudgetProblem, ScheduleProblem};
 
 /// The first shared peripheral interrupt (GIC INTID); lower ones are per core.
 pub(crate) const SPI_FIRST: u32 = 32;
@@ -241,6 +242,15 @@ pub enum ManifestError {
         /// What is wrong with it.
         problem: VmProblem,
     },
+    /// The schedule is wrong.
+    Schedule(ScheduleProblem),
+    /// A budget is wrong.
+    Budget {
+        /// Its index in [`crate::BootManifest::budgets`].
+        budget: u16,
+        /// What is wrong with it.
+        problem: BudgetProblem,
+    },
 }
 
 impl fmt::Display for ManifestError {
@@ -377,6 +387,8 @@ impl fmt::Display for ManifestError {
                 "file {file}: not in the package, or its length differs from the manifest's"
             ),
             Self::Vm { partition, problem } => write!(f, "partition {partition}: {problem}"),
+            Self::Schedule(problem) => write!(f, "schedule: {problem}"),
+            Self::Budget { budget, problem } => write!(f, "budget {budget}: {problem}"),
         }
     }
 }

@@ -31,6 +31,7 @@ mod error;
 pub mod grant;
 mod manifest;
 pub mod package;
+mod schedule;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -48,4 +49,8 @@ pub use manifest::{
     Object, PAGE_SIZE, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
 };
 pub use package::{FORMAT_VERSION, Package, PackageError};
+pub use schedule::{
+    BudgetProblem, BudgetSpec, MAX_CORES, MAX_FRAME_US, MAX_WINDOWS, Owners, ScheduleProblem,
+    ScheduleSpec, Window,
+};
 pub use validate::is_valid_name;

@@ -13,6 +13,8 @@ use heapless::Vec;
 use hv_abi::hypercall::{Badge, Rights};
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::{BudgetSpec, ScheduleSpec};
+
 /// The longest name, in bytes.
 pub const NAME_LENGTH: usize = 24;
 /// A name: a system, platform, partition, shared region or device. Lowercase
@@ -111,6 +113,12 @@ pub struct BootManifest {
     /// health monitor controls and watches through a notification (the
     /// manifest's `fault-notification`), the bits the kernel sets there.
     pub fault_signals: Vec<FaultSignal, MAX_FAULT_SIGNALS>,
+    /// The cyclic schedule (`[schedule]`), if the system has one: each
+    /// core's windows in a major frame. Without one, each core runs its
+    /// highest-priority ready vCPU, as within a window.
+    pub schedule: Option<ScheduleSpec>,
+    /// Budgets of vCPUs for priority scheduling: at most one per vCPU.
+    pub budgets: Vec<BudgetSpec, MAX_SYSTEM_VCPUS>,
 }
 
 /// A partition's faults, signalled to a partition that controls it: when
@@ -172,6 +180,8 @@ impl BootManifest {
             files: Vec::new(),
             scrub_on_switch: false,
             fault_signals: Vec::new(),
+            schedule: None,
+            budgets: Vec::new(),
         }
     }
 }

@@ -70,7 +70,7 @@ const fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
 
 /// Converts a table index to the `u16` errors carry. Tables hold at most a
 /// few dozen entries, so this never saturates in practice.
-fn index(i: usize) -> u16 {
+pub(crate) fn index(i: usize) -> u16 {
     u16::try_from(i).unwrap_or(u16::MAX)
 }
 
@@ -155,6 +155,13 @@ impl BootManifest {
         self.validate_irqs()?;
         self.validate_passthrough()?;
         self.validate_kernel_log()?;
+        if let Some(schedule) = &self.schedule {
+            schedule
+                .validate(&self.partitions)
+                .map_err(ManifestError::Schedule)?;
+        }
+        crate::schedule::validate_budgets(&self.budgets, &self.partitions)
+            .map_err(|(budget, problem)| ManifestError::Budget { budget, problem })?;
         self.validate_fault_signals()
     }
 

@@ -10,7 +10,7 @@
 //! virtual machines (monitors, files, their layout) `vm.rs`'s; memory and
 //! address spaces are in `check/memory.rs`, what a virtual machine's devices
 //! must be in `check/passthrough.rs`, the kernel's table limits in
-//! `check/counts.rs`.
+//! `check/counts.rs`, the schedule and budgets in `check/schedule.rs`.
 //! A partition's `controls` must name other partitions, each once: a
 //! partition controlling itself would be pointless (once stopped, it could
 //! not restart itself) and is most likely a slip of the pen, so it is an
@@ -24,7 +24,7 @@ use hv_image::{MAX_DEVICES, MAX_FAULT_SIGNALS, MAX_PARTITIONS, MAX_PROGRAMS};
 use crate::channels;
 use crate::diag::{At, Sink};
 use crate::environment::{Environment, PROGRAM_PLACES};
-use crate::model::{ChannelKind, KernelLog, Kind, Partition, System};
+use crate::model::{Budget, ChannelKind, KernelLog, Kind, Partition, System};
 use crate::platform::Platform;
 use crate::read::{closest, list};
 use crate::system::{KernelLogDecl, KindDecl, PartitionDecl, SystemDecl};
@@ -33,6 +33,7 @@ use crate::vm::{self, Folder};
 mod counts;
 mod memory;
 mod passthrough;
+mod schedule;
 
 use counts::check_capability_counts;
 use memory::{check_address_spaces, check_memory};
@@ -92,6 +93,18 @@ pub(crate) fn check(
     if let Some(checked) = &checked {
         check_capability_counts(decl, &checked.channels, sink);
     }
+    let masks: Vec<Option<u8>> = pieces.iter().map(|(cores, _, _)| *cores).collect();
+    let schedule = match (&decl.schedule, platform) {
+        (Some(schedule), Some(platform)) => {
+            schedule::check_schedule(decl, schedule, &names, &masks, platform, sink)
+        }
+        _ => None,
+    };
+    let budgets: Vec<Option<Vec<Budget>>> = decl
+        .partitions
+        .iter()
+        .map(|p| schedule::check_budgets(p, platform?, sink))
+        .collect();
     let kernel_log = match (&decl.kernel_log, &checked) {
         (Some(log), Some(checked)) => check_kernel_log(log, &names, checked, sink),
         _ => None,
@@ -134,13 +147,17 @@ pub(crate) fn check(
         return None;
     }
     let mut partitions = Vec::new();
-    for ((((declared, (cores, devices, controls)), program), guest), fault_notification) in decl
+    for (
+        ((((declared, (cores, devices, controls)), program), guest), fault_notification),
+        budget,
+    ) in decl
         .partitions
         .iter()
         .zip(pieces)
         .zip(program_indices)
         .zip(guests)
         .zip(fault_notifications)
+        .zip(budgets)
     {
         let kind = match (declared.kind?, program, guest) {
             (KindDecl::Service, Some(program), _) => Kind::Service { program },
@@ -161,6 +178,7 @@ pub(crate) fn check(
             fault_notification,
             replies: declared.replies.as_ref().map_or(0, |r| r.value),
             settings: declared.settings.clone(),
+            budgets: budget?,
         });
     }
     Some(System {
@@ -182,6 +200,7 @@ pub(crate) fn check(
         irqs: checked.irqs,
         kernel_log,
         scrub_on_switch: decl.scrub_on_switch,
+        schedule,
     })
 }
 

@@ -17,10 +17,12 @@
 //! 3. `check`/`channels`/`vm`: names resolve, memory and devices fit the
 //!    platform and are owned once, badges and bits are chosen, virtual
 //!    machines have their monitors and files and devices that can be passed
-//!    through to them, limits hold.
+//!    through to them, the schedule fills its frame on every core and gives
+//!    every partition time (`check/schedule.rs`), limits hold.
 //! 4. `lower`: the checked system becomes a [`BootManifest`], which is then
 //!    validated as the kernel will validate it; a failure there is a bug here.
-//! 5. `report`: the memory map, capabilities and channel graph, as text.
+//! 5. `report`: the memory map, capabilities and channel graph, and each
+//!    core's timeline and each partition's share of it, as text.
 //!
 //! Design principles: report everything (never stop at the first error);
 //! never panic, whatever the input; no output from a manifest with errors.
@@ -38,6 +40,7 @@ mod read;
 mod report;
 mod size;
 mod system;
+mod time;
 mod vm;
 
 use std::path::{Path, PathBuf};

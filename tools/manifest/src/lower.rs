@@ -17,6 +17,10 @@
 //! with WRITE; reply objects are numbered in partition order). Its mappings
 //! are its devices (at IPA = PA), then its shared regions.
 //!
+//! Time: the schedule's windows go into one table, core 0's first; a
+//! budget becomes one entry per vCPU (one table for all of a partition's
+//! vCPUs is repeated for each).
+//!
 //! Virtual machines: each gets an endpoint for its exits, numbered after
 //! the channels' endpoints in partition order, and its files
 //! (`<name>-kernel`, then `<name>-initrd` unless it has none), numbered in
@@ -30,8 +34,9 @@ use std::path::PathBuf;
 
 use hv_abi::hypercall::{Badge, Rights};
 use hv_image::{
-    BootManifest, Capability, DeviceSpec, FileSpec, IrqSpec, Mapping, MappingKind, Name, Object,
-    PAGE_SIZE, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA, SharedRegion, VmSpec,
+    BootManifest, BudgetSpec, Capability, DeviceSpec, FileSpec, IrqSpec, Mapping, MappingKind,
+    Name, Object, Owners, PAGE_SIZE, PartitionKind, PartitionSpec, PassthroughIrq, RAM_IPA,
+    ScheduleSpec, SharedRegion, VmSpec, Window,
 };
 
 use crate::model::{ChannelKind, Guest, GuestFile, Kind, System};
@@ -495,11 +500,54 @@ pub(crate) fn lower(system: &System) -> Result<Lowered, String> {
         ));
         push(&mut manifest.partitions, spec, "partitions")?;
     }
+    lower_time(system, &mut manifest)?;
     Ok(Lowered {
         manifest,
         slots,
         files,
     })
+}
+
+/// The schedule, core after core in one window table, and the budgets, one
+/// entry per budgeted vCPU, in partition and then vCPU order.
+fn lower_time(system: &System, manifest: &mut BootManifest) -> Result<(), String> {
+    let micros = |us: u64| u32::try_from(us).map_err(|_| format!("{us} us does not fit"));
+    if let Some(schedule) = &system.schedule {
+        let mut spec = ScheduleSpec {
+            major_frame_us: micros(schedule.major_frame_us)?,
+            cores: hv_image::heapless::Vec::new(),
+            windows: hv_image::heapless::Vec::new(),
+        };
+        for windows in &schedule.cores {
+            let count = u8::try_from(windows.len()).map_err(|_| "too many windows")?;
+            push(&mut spec.cores, count, "cores")?;
+            for window in windows {
+                let owners = if window.is_background() {
+                    Owners::Background
+                } else {
+                    Owners::Partitions(window.owners.iter().fold(0u16, |mask, &p| mask | 1 << p))
+                };
+                let window = Window {
+                    length_us: micros(window.length_us)?,
+                    owners,
+                };
+                push(&mut spec.windows, window, "windows")?;
+            }
+        }
+        manifest.schedule = Some(spec);
+    }
+    for (index, partition) in system.partitions.iter().enumerate() {
+        for (vcpu, budget) in partition.budgets.iter().enumerate() {
+            let spec = BudgetSpec {
+                partition: number(index)?,
+                vcpu: u8::try_from(vcpu).map_err(|_| "vCPU index")?,
+                budget_us: micros(budget.time_us)?,
+                period_us: micros(budget.period_us)?,
+            };
+            push(&mut manifest.budgets, spec, "budgets")?;
+        }
+    }
+    Ok(())
 }
 
 /// Partition `p`'s rights and badge on a channel, if it is an end of it.

@@ -45,6 +45,49 @@ pub(crate) struct System {
     /// `[system] scrub = "on-switch"`: scrub caches and predictors on every
     /// switch between partitions.
     pub(crate) scrub_on_switch: bool,
+    /// The cyclic schedule, if the system has one.
+    pub(crate) schedule: Option<Schedule>,
+}
+
+/// A checked schedule: every core's windows fill the major frame, every
+/// window is at least the platform's shortest, every partition has time on
+/// each of its cores.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    /// The major frame, in microseconds.
+    pub(crate) major_frame_us: u64,
+    /// The platform's shortest window, in microseconds.
+    pub(crate) min_window_us: u64,
+    /// Entry `n` is core `n`'s windows, in order; every core of the
+    /// platform has some.
+    pub(crate) cores: Vec<Vec<Window>>,
+}
+
+/// A checked window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// How long it lasts, in microseconds.
+    pub(crate) length_us: u64,
+    /// The partitions it names (indices, in the order written), or none
+    /// for a background window.
+    pub(crate) owners: Vec<usize>,
+}
+
+impl Window {
+    /// Whether any partition on the core may run in it.
+    pub(crate) fn is_background(&self) -> bool {
+        self.owners.is_empty()
+    }
+}
+
+/// A checked budget: each vCPU of the partition runs at most `time_us` in
+/// every `period_us`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Microseconds per period.
+    pub(crate) time_us: u64,
+    /// The period, in microseconds.
+    pub(crate) period_us: u64,
 }
 
 /// The kernel log's reader.
@@ -89,6 +132,8 @@ pub(crate) struct Partition {
     pub(crate) replies: u8,
     /// Its program's settings, in file order (none for a virtual machine).
     pub(crate) settings: Vec<Setting>,
+    /// Its vCPUs' budgets, entry `n` vCPU `n`'s; empty if it has none.
+    pub(crate) budgets: Vec<Budget>,
 }
 
 impl Partition {

@@ -123,6 +123,10 @@ pub struct Platform {
     pub devices: Vec<Device>,
     /// The kernel's console UART (`[console]`), if the platform names one.
     pub console: Option<Console>,
+    /// The shortest window a schedule may have on this board, in
+    /// microseconds (`[schedule] min-window`), if the platform gives one:
+    /// a system with a `[schedule]` or budgets needs it.
+    pub min_window_us: Option<u64>,
 }
 
 impl Platform {
@@ -333,10 +337,12 @@ impl Platform {
         let memory = read_memory(&mut root, sink);
         let reserved = read_reserved(&mut root, sink);
         let devices = read_devices(&mut root, sink, &memory);
+        let min_window_us = read_schedule(&mut root, sink);
         root.finish(
             sink,
             &[
                 "name", "binary", "qemu", "console", "cores", "memory", "reserved", "devices",
+                "schedule",
             ],
         );
         if sink.has_errors() {
@@ -352,8 +358,40 @@ impl Platform {
             reserved,
             devices,
             console,
+            min_window_us,
         })
     }
+}
+
+/// What a board's shortest window may be: from a microsecond (no switch is
+/// faster) to a second (no schedule wants windows that long as a minimum).
+const MIN_WINDOW_RANGE: std::ops::RangeInclusive<u64> = 1..=1_000_000;
+
+/// `[schedule]`: `min-window`, the shortest window (and budget) a system's
+/// schedule may have on this board.
+fn read_schedule(root: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Option<u64> {
+    let help = "`[schedule]` takes `min-window = \"<duration>\"`: the shortest window a \
+                schedule may have, derived from the measured cost of a window switch";
+    let mut table = root
+        .get("schedule")?
+        .table(sink, "the `[schedule]` table", help)?;
+    let min_window = table
+        .require(sink, "min-window", help)
+        .and_then(|field| crate::time::read(&field, sink, "shortest window"));
+    table.finish(sink, &["min-window"]);
+    let min_window = min_window?;
+    if !MIN_WINDOW_RANGE.contains(&min_window.value.us) {
+        sink.error(
+            &min_window.place,
+            format!(
+                "shortest window `{}` is out of range: it must be 1us to 1s",
+                min_window.value.written
+            ),
+            help,
+        );
+        return None;
+    }
+    Some(min_window.value.us)
 }
 
 /// `[qemu]`: how the runner starts QEMU for this board.
@@ -741,6 +779,7 @@ mod tests {
             })
         );
         assert_eq!(platform.cores, 4);
+        assert_eq!(platform.min_window_us, Some(100));
         let (_, uart) = platform.device("uart0").unwrap();
         assert_eq!(uart.irqs, [33]);
         assert_eq!(uart.span.base, 0x0900_0000);
@@ -758,6 +797,7 @@ mod tests {
         assert_eq!(platform.binary, None);
         assert_eq!(platform.qemu, None);
         assert_eq!(platform.console, None);
+        assert_eq!(platform.min_window_us, None);
         assert!(platform.devices.is_empty());
     }
 
@@ -819,7 +859,8 @@ mod tests {
             "shaky",
             "name = \"shaky\"\nbinary = 7\n\n[qemu]\nmachine = \"virt\"\nram_base = -1\n\n\
              [console]\ncompatible = \"arm,pl011\"\nbase = 0x0900_0000\nsize = 0x1000\n\
-             intid = 7\nclock-hz = 300\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n",
+             intid = 7\nclock-hz = 300\n\n[cores]\ncount = 1\n\n[[memory]]\nbase = 0x4000_0000\nsize = \"1G\"\n\
+             \n[schedule]\nmin-window = \"2s\"\n",
         );
         let file = path.display().to_string();
         let errors = Platform::read(&path).unwrap_err().to_string();
@@ -829,6 +870,9 @@ mod tests {
             format!("error: {file}:6:12: qemu.ram_base: -1 is not an address"),
             format!("error: {file}:12:9: console.intid: INTID 7 is out of range"),
             format!("error: {file}:13:12: console.clock-hz: clock 300 is out of range"),
+            format!(
+                "error: {file}:23:14: schedule.min-window: shortest window `2s` is out of range"
+            ),
         ];
         for line in &expected {
             assert!(errors.contains(line.as_str()), "{line}\nnot in\n{errors}");

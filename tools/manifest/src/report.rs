@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The report for review: the memory map, every partition's settings,
-//! address space and capabilities by slot, and the channel graph, as plain
-//! text.
+//! The report for review: the memory map, the schedule (`report/schedule.rs`),
+//! every partition's settings, address space and capabilities by slot, and
+//! the channel graph, as plain text.
 //!
 //! Written from the checked system and the manifest lowered from it, so what
 //! it shows is exactly what the kernel will be told. Addresses are printed
@@ -11,6 +11,8 @@ use std::fmt::Write;
 
 use hv_abi::hypercall::Rights;
 use hv_image::{BootManifest, FaultPolicy, MappingKind, Object, RAM_IPA};
+
+mod schedule;
 
 use crate::lower::Slots;
 use crate::model::{ChannelKind, FileSource, Guest, GuestFile, Partition, System};
@@ -265,6 +267,7 @@ pub(crate) fn report(
         );
     }
 
+    schedule::schedule(&mut out, system);
     partitions(&mut out, system, manifest, slots, guests);
     channels(&mut out, system);
     control(&mut out, system);
@@ -341,9 +344,10 @@ fn partitions(
             ),
             (None, None) => "?".to_owned(),
         };
+        let budget = budgets(&partition.budgets);
         let _ = writeln!(
             out,
-            "\npartition {}: {what}, {} on {} {}, priority {}, on fault {fault}",
+            "\npartition {}: {what}, {} on {} {}, priority {}{budget}, on fault {fault}",
             partition.name,
             count(usize::from(partition.vcpus), "vCPU"),
             if cores.len() == 1 { "core" } else { "cores" },
@@ -448,6 +452,31 @@ fn partitions(
             ]);
         }
         table(out, "    ", &rows);
+    }
+}
+
+/// A partition's budgets for its line: `, budget 1 ms every 2 ms` (one
+/// vCPU), `, budget 1 ms every 2 ms per vCPU` (several, the same), or
+/// `, budgets 1 ms every 2 ms, 3 ms every 10 ms` (each vCPU's, in order);
+/// nothing without.
+fn budgets(budgets: &[crate::model::Budget]) -> String {
+    let show = |b: &crate::model::Budget| {
+        format!(
+            "{} every {}",
+            crate::time::human(b.time_us),
+            crate::time::human(b.period_us)
+        )
+    };
+    match budgets {
+        [] => String::new(),
+        [one] => format!(", budget {}", show(one)),
+        [first, rest @ ..] if rest.iter().all(|b| b == first) => {
+            format!(", budget {} per vCPU", show(first))
+        }
+        all => format!(
+            ", budgets {}",
+            all.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 

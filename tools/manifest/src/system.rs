@@ -11,6 +11,7 @@
 //! `system/vm.rs`.
 
 mod channel;
+mod schedule;
 mod settings;
 mod vm;
 
@@ -23,6 +24,7 @@ use crate::platform::{address, check_name};
 use crate::read::{FieldAt, TableReader};
 use crate::size::{self, Size};
 
+pub(crate) use schedule::{BudgetDecl, BudgetsDecl, OwnersDecl, ScheduleDecl};
 pub(crate) use vm::{FileChoice, FileKey, GuestDecl, KindDecl, VM_MEMORY_ALIGN, VM_MIN_MEMORY};
 
 /// The default scheduling priority.
@@ -48,6 +50,8 @@ pub(crate) struct SystemDecl {
     pub(crate) kernel_log: Option<KernelLogDecl>,
     /// `[system] scrub = "on-switch"` (the default, `"needed"`, is false).
     pub(crate) scrub_on_switch: bool,
+    /// `[schedule]`, if given and readable.
+    pub(crate) schedule: Option<ScheduleDecl>,
 }
 
 /// `[system] kernel-log = { partition = "...", notification = "..." }`: the
@@ -100,6 +104,8 @@ pub(crate) struct PartitionDecl {
     /// `settings`: its program's settings, each well-formed one in file
     /// order.
     pub(crate) settings: Vec<Setting>,
+    /// `budget`: what each of its vCPUs may run per period.
+    pub(crate) budget: Option<BudgetsDecl>,
 }
 
 impl PartitionDecl {
@@ -272,7 +278,10 @@ pub(crate) fn read(document: &toml::de::DeTable<'_>, sink: &mut Sink<'_>) -> Sys
             }
         }
     }
-    root.finish(sink, &["system", "partitions", "channels"]);
+    system.schedule = root
+        .get("schedule")
+        .and_then(|field| schedule::read_schedule(&field, sink));
+    root.finish(sink, &["system", "partitions", "channels", "schedule"]);
     system
 }
 
@@ -390,6 +399,9 @@ fn read_partition(
             .map(|field| settings::read_settings(&field, sink))
             .unwrap_or_default()
     };
+    let budget = table
+        .get("budget")
+        .and_then(|field| schedule::read_budgets(&field, sink));
     if let Some(description) = table.get("description") {
         let _ = description.string(sink, "write the description in quotes");
     }
@@ -426,6 +438,7 @@ fn read_partition(
         replies,
         guest,
         settings,
+        budget,
     };
     if partition.is_vm() {
         vm::check_vm_partition(&partition, sink);

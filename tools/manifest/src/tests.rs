@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hv_abi::hypercall::Rights;
-use hv_image::{MappingKind, Object, RAM_IPA};
+use hv_image::{MappingKind, Object, Owners, RAM_IPA};
 
 use crate::{Environment, compile, compile_source};
 
@@ -717,4 +717,116 @@ fn at_most_32_interrupts_are_passed_through() {
         "{errors}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What the kernel will read of a schedule: one window table, core after
+/// core, each window's owners as a partition mask (or background), and
+/// budgets as one entry per vCPU, whether written once for all of a
+/// partition's vCPUs or one by one.
+#[test]
+fn a_schedule_lowers_to_the_window_table_and_budgets_per_vcpu() {
+    let source = r#"
+[system]
+name = "timed"
+platform = "qemu-virt"
+
+[partitions.a]
+program = "hello"
+memory = "64K"
+cores = [0]
+
+[partitions.b]
+program = "console"
+memory = "64K"
+vcpus = 2
+cores = [0, 1, 2, 3]
+budget = { time = "250us", period = "1s" }
+
+[partitions.c]
+program = "hello"
+memory = "64K"
+vcpus = 2
+cores = [0]
+budget = [{ time = "1ms", period = "2ms" }, { time = "3ms", period = "10ms" }]
+
+[schedule]
+major-frame = "10ms"
+
+[[schedule.timeline]]
+cores = [0]
+windows = [
+  { length = "2500us", partitions = ["a", "c"] },
+  { length = "5ms", partitions = ["b", "a"] },
+  { length = "2500us", background = true },
+]
+
+[[schedule.timeline]]
+cores = [1, 2, 3]
+windows = [
+  { length = "2500us", background = true },
+  { length = "5ms", partitions = ["b"] },
+  { length = "2500us", background = true },
+]
+"#;
+    let compiled = compile_source("systems/timed.toml", source, &environment()).unwrap();
+    let schedule = compiled.manifest.schedule.as_ref().unwrap();
+    assert_eq!(schedule.major_frame_us, 10_000);
+    assert_eq!(schedule.cores.as_slice(), [3, 3, 3, 3]);
+    let core = |n| -> Vec<(u32, Owners)> {
+        schedule
+            .windows_of(n)
+            .unwrap()
+            .iter()
+            .map(|w| (w.length_us, w.owners))
+            .collect()
+    };
+    assert_eq!(
+        core(0),
+        [
+            (2500, Owners::Partitions(0b101)),
+            (5000, Owners::Partitions(0b011)),
+            (2500, Owners::Background),
+        ]
+    );
+    for n in 1..4 {
+        assert_eq!(
+            core(n),
+            [
+                (2500, Owners::Background),
+                (5000, Owners::Partitions(0b10)),
+                (2500, Owners::Background),
+            ]
+        );
+    }
+    let budgets: Vec<(u16, u8, u32, u32)> = compiled
+        .manifest
+        .budgets
+        .iter()
+        .map(|b| (b.partition, b.vcpu, b.budget_us, b.period_us))
+        .collect();
+    assert_eq!(
+        budgets,
+        [
+            (1, 0, 250, 1_000_000),
+            (1, 1, 250, 1_000_000),
+            (2, 0, 1000, 2000),
+            (2, 1, 3000, 10_000),
+        ]
+    );
+    // `b`'s vCPUs run together: its windows are at 2.5..7.5 ms on every core.
+    assert!(
+        compiled.report.contains("    2500 us  5 ms     b\n"),
+        "{}",
+        compiled.report
+    );
+    // Without a schedule or budgets, the manifest has neither.
+    let plain = compile_source(
+        "systems/plain.toml",
+        "[system]\nname = \"plain\"\nplatform = \"qemu-virt\"\n",
+        &environment(),
+    )
+    .unwrap();
+    assert_eq!(plain.manifest.schedule, None);
+    assert!(plain.manifest.budgets.is_empty());
+    assert!(!plain.report.contains("schedule"));
 }

@@ -37,7 +37,7 @@ fn compiles_without_panic(source: &str) -> bool {
 }
 
 /// Pieces of manifests, for building plausible garbage.
-const TOKENS: [&str; 49] = [
+const TOKENS: [&str; 57] = [
     "[system]\n",
     "[partitions.a]\n",
     "[partitions.b]\n",
@@ -77,6 +77,14 @@ const TOKENS: [&str; 49] = [
     "initrd = \"none\"\n",
     "initrd = \"../guest\"\n",
     "bootargs = \"é\"\n",
+    "[schedule]\n",
+    "major-frame = \"10ms\"\n",
+    "[[schedule.timeline]]\n",
+    "cores = [0, 9, 255]\n",
+    "windows = [{ length = \"10ms\", partitions = [\"a\", \"b\"] }]\n",
+    "windows = [{ length = \"18446744073709551615us\", background = true }, { length = \"0s\" }]\n",
+    "budget = { time = \"1ms\", period = \"18446744073709551615us\" }\n",
+    "vcpus = 2\n",
     "= ",
     "\"",
     "[",
@@ -107,10 +115,18 @@ proptest! {
 
     #[test]
     fn random_edits_of_good_manifests_never_panic(
-        which in 0usize..6,
+        which in 0usize..7,
         edits in prop::collection::vec((any::<u16>(), 0u8..3, prop::sample::select(TOKENS.to_vec())), 1..6),
     ) {
-        let names = ["demo", "explicit", "odd-board", "kernel-only", "vm-debian", "vm-two-guests"];
+        let names = [
+            "demo",
+            "explicit",
+            "odd-board",
+            "kernel-only",
+            "vm-debian",
+            "vm-two-guests",
+            "schedule",
+        ];
         let path = root().join(format!("tests/manifests/ok/{}.toml", names[which]));
         let mut chars: Vec<char> = std::fs::read_to_string(path).unwrap().chars().collect();
         for (position, operation, token) in edits {
@@ -156,6 +172,10 @@ fn numbers_at_the_edges_never_panic() {
         "\"18446744073709551616\"",
         "\"16T\"",
         "\"0K\"",
+        "\"18446744073709551615us\"",
+        "\"4294967296us\"",
+        "\"0us\"",
+        "\"10s\"",
         "\"\"",
         "[]",
         "{}",
@@ -195,6 +215,25 @@ fn numbers_at_the_edges_never_panic() {
                 },
             );
             assert!(compiles_without_panic(&source), "vm {key} = {value}");
+        }
+        let schedule = |frame: &str, cores: &str, length: &str, budget: &str| {
+            format!(
+                "[system]\nname = \"t\"\nplatform = \"qemu-virt\"\n[partitions.a]\nprogram = \"hello\"\n\
+                 memory = \"4K\"\ncores = [0]\nbudget = {{ time = {budget}, period = {budget} }}\n\
+                 [schedule]\nmajor-frame = {frame}\n[[schedule.timeline]]\ncores = {cores}\n\
+                 windows = [{{ length = {length}, partitions = [\"a\"] }}, \
+                 {{ length = {length}, background = true }}]\n"
+            )
+        };
+        let ms = "\"5ms\"";
+        for source in [
+            schedule(value, "[0, 1, 2, 3]", ms, ms),
+            schedule("\"10ms\"", value, ms, ms),
+            schedule("\"10ms\"", &format!("[{value}]"), ms, ms),
+            schedule("\"10ms\"", "[0, 1, 2, 3]", value, ms),
+            schedule("\"10ms\"", "[0, 1, 2, 3]", ms, value),
+        ] {
+            assert!(compiles_without_panic(&source), "{source}");
         }
     }
 }

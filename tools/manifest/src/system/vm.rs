@@ -82,7 +82,7 @@ pub(crate) struct GuestDecl {
 }
 
 /// The keys a service partition takes.
-pub(super) const SERVICE_KEYS: [&str; 14] = [
+pub(super) const SERVICE_KEYS: [&str; 15] = [
     "kind",
     "program",
     "memory",
@@ -96,11 +96,12 @@ pub(super) const SERVICE_KEYS: [&str; 14] = [
     "fault-notification",
     "replies",
     "settings",
+    "budget",
     "description",
 ];
 
 /// The keys a virtual machine partition takes.
-pub(super) const VM_KEYS: [&str; 14] = [
+pub(super) const VM_KEYS: [&str; 15] = [
     "kind",
     "monitor",
     "memory",
@@ -114,6 +115,7 @@ pub(super) const VM_KEYS: [&str; 14] = [
     "kernel",
     "initrd",
     "bootargs",
+    "budget",
     "description",
 ];
 

@@ -9,10 +9,11 @@
 //! what the kernel keeps (its GIC's distributor and redistributors, RAM),
 //! on a bus master (virtio-mmio) or firmware's flash, the console UART
 //! given away while no partition reads the kernel log, an interrupt that is
-//! not its device's, and interrupt badges that are zero or that a
-//! capability signalling the same notification can set.
+//! not its device's, interrupt badges that are zero or that a
+//! capability signalling the same notification can set, a schedule that
+//! leaves a partition without time, and a budget longer than its period.
 
-use hv_image::{BootManifest, Object, Package};
+use hv_image::{BootManifest, BudgetSpec, Object, Owners, Package, ScheduleSpec, Window};
 
 use super::{Context, Gic, Machine, machine};
 
@@ -136,7 +137,53 @@ const FORGERIES: &[Forgery] = &[
         says: "the compiled manifest is invalid: interrupt 0: badge shares bits with what \
                partition 1's capability",
     },
+    Forgery {
+        name: "schedule-without-the-last-partition",
+        edit: |m| schedule_all_but_last(m),
+        says: "the compiled manifest is invalid: schedule: partition 6 may run on core 0 but no \
+               window there names it",
+    },
+    Forgery {
+        name: "budget-longer-than-its-period",
+        edit: |m| {
+            m.budgets
+                .push(BudgetSpec {
+                    partition: 0,
+                    vcpu: 0,
+                    budget_us: 10_001,
+                    period_us: 10_000,
+                })
+                .map_err(|_| "no room for a budget".to_owned())
+        },
+        says: "the compiled manifest is invalid: budget 0: the budget is zero or longer than its \
+               period",
+    },
 ];
+
+/// Gives the demo (seven partitions, every one on every core) a schedule
+/// whose one window on each of its 4 cores names every partition but the
+/// last, which then has no time anywhere.
+fn schedule_all_but_last(manifest: &mut BootManifest) -> Result<(), String> {
+    let count = manifest.partitions.len();
+    if count != 7 {
+        return Err(format!("the demo has {count} partitions, not 7"));
+    }
+    let mut schedule = ScheduleSpec {
+        major_frame_us: 10_000,
+        cores: hv_image::heapless::Vec::new(),
+        windows: hv_image::heapless::Vec::new(),
+    };
+    for _ in 0..4 {
+        schedule.cores.push(1).map_err(|_| "cores")?;
+        let window = Window {
+            length_us: 10_000,
+            owners: Owners::Partitions(0b011_1111),
+        };
+        schedule.windows.push(window).map_err(|_| "windows")?;
+    }
+    manifest.schedule = Some(schedule);
+    Ok(())
+}
 
 /// Boots each forgery of the demo's package: each must be refused with the
 /// kernel's reason, the machine powered off, and no partition started.
