@@ -7,7 +7,8 @@
 // hv_lower_common, which saves the partition's registers straight into that
 // Context and calls the kernel's vcpu::lower_entry(&mut PerCpu, index),
 // whose address is in `entry` (vcpu::ENTRY). That ends in
-// hv_enter_current, which resets the kernel stack and erets into whatever
+// hv_enter_current (or, after the IPC fast path, hv_enter_message), which
+// resets the kernel stack and erets into whatever
 // Context is current now: the same vCPU, or another one the kernel switched to.
 //
 // The synchronous vector comes through hv_lower_sync first: it answers the
@@ -26,15 +27,10 @@
 // distance from it (call_offset: `ReplyRecv` is the next) and
 // message_words, from hv-abi.
 
-// Saves the partition's registers (its x0/x1 from the kernel stack) into
-// this core's current Context, then calls the function whose address is at
-// \fn with this core's PerCpu and x0 as it came in (an index or argument).
-.macro SAVE_AND_CALL fn
-    mrs     x1, tpidr_el2
-    ldr     x1, [x1, #{current}]
-    stp     x2, x3, [x1, #16]
-    stp     x4, x5, [x1, #32]
-    stp     x6, x7, [x1, #48]
+// Saves x8..x30, SP_EL0, ELR_EL2, SPSR_EL2 and TPIDR_EL0 into the Context at
+// x1, then calls the function whose address is at \fn with this core's
+// PerCpu and x0 as it came in (an index or argument). Never returns.
+.macro SAVE_REST_AND_CALL fn
     stp     x8, x9, [x1, #64]
     stp     x10, x11, [x1, #80]
     stp     x12, x13, [x1, #96]
@@ -47,8 +43,6 @@
     stp     x26, x27, [x1, #208]
     stp     x28, x29, [x1, #224]
     str     x30, [x1, #240]
-    ldp     x2, x3, [sp], #16
-    stp     x2, x3, [x1, #0]
     mrs     x2, sp_el0
     mrs     x3, elr_el2
     stp     x2, x3, [x1, #{sp_el0}]
@@ -63,6 +57,28 @@
     blr     x2                          // never returns
 9:  wfe                                 // no kernel to handle it yet
     b       9b
+.endm
+
+// Loads SP_EL0, ELR_EL2, SPSR_EL2, TPIDR_EL0 and x10..x30 from the Context
+// at x8 (x2 and x3 are used on the way).
+.macro RESTORE_REST
+    ldp     x2, x3, [x8, #{sp_el0}]
+    msr     sp_el0, x2
+    msr     elr_el2, x3
+    ldp     x2, x3, [x8, #{spsr}]
+    msr     spsr_el2, x2
+    msr     tpidr_el0, x3
+    ldp     x10, x11, [x8, #80]
+    ldp     x12, x13, [x8, #96]
+    ldp     x14, x15, [x8, #112]
+    ldp     x16, x17, [x8, #128]
+    ldp     x18, x19, [x8, #144]
+    ldp     x20, x21, [x8, #160]
+    ldp     x22, x23, [x8, #176]
+    ldp     x24, x25, [x8, #192]
+    ldp     x26, x27, [x8, #208]
+    ldp     x28, x29, [x8, #224]
+    ldr     x30, [x8, #240]
 .endm
 
 .section .text, "ax"
@@ -107,37 +123,54 @@ hv_lower_sync:
 
 .global hv_lower_common
 hv_lower_common:
-    SAVE_AND_CALL {entry}
+    mrs     x1, tpidr_el2
+    ldr     x1, [x1, #{current}]
+    stp     x2, x3, [x1, #16]
+    stp     x4, x5, [x1, #32]
+    stp     x6, x7, [x1, #48]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x1, #0]
+    SAVE_REST_AND_CALL {entry}
 
+// The IPC fast path's candidates: x0..x7 (the message) go to this core's
+// message (the 64 bytes before its PerCpu), not the Context, so that the
+// kernel can hand them on without a copy; the rest as above.
 hv_lower_ipc:
-    SAVE_AND_CALL {ipc}
+    mrs     x1, tpidr_el2
+    stp     x2, x3, [x1, #{message_2}]
+    stp     x4, x5, [x1, #{message_4}]
+    stp     x6, x7, [x1, #{message_6}]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x1, #{message}]
+    ldr     x1, [x1, #{current}]
+    SAVE_REST_AND_CALL {ipc}
 
 .global hv_enter_current
 hv_enter_current:
     mrs     x9, tpidr_el2
     ldr     x10, [x9, #{stack_top}]
     mov     sp, x10
-    ldr     x0, [x9, #{current}]
-    ldp     x2, x3, [x0, #{sp_el0}]
-    msr     sp_el0, x2
-    msr     elr_el2, x3
-    ldp     x2, x3, [x0, #{spsr}]
-    msr     spsr_el2, x2
-    msr     tpidr_el0, x3
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
-    ldp     x18, x19, [x0, #144]
-    ldp     x20, x21, [x0, #160]
-    ldp     x22, x23, [x0, #176]
-    ldp     x24, x25, [x0, #192]
-    ldp     x26, x27, [x0, #208]
-    ldp     x28, x29, [x0, #224]
-    ldr     x30, [x0, #240]
-    ldp     x0, x1, [x0, #0]
+    ldr     x8, [x9, #{current}]
+    RESTORE_REST
+    ldp     x0, x1, [x8, #0]
+    ldp     x2, x3, [x8, #16]
+    ldp     x4, x5, [x8, #32]
+    ldp     x6, x7, [x8, #48]
+    ldp     x8, x9, [x8, #64]
+    eret
+
+// As hv_enter_current, but x0..x7 come from this core's message (the IPC
+// fast path's answer), not the Context.
+.global hv_enter_message
+hv_enter_message:
+    mrs     x9, tpidr_el2
+    ldr     x10, [x9, #{stack_top}]
+    mov     sp, x10
+    ldr     x8, [x9, #{current}]
+    RESTORE_REST
+    ldp     x0, x1, [x9, #{message}]
+    ldp     x2, x3, [x9, #{message_2}]
+    ldp     x4, x5, [x9, #{message_4}]
+    ldp     x6, x7, [x9, #{message_6}]
+    ldp     x8, x9, [x8, #64]
     eret

@@ -89,23 +89,45 @@ pub(crate) struct PerCpu {
     core_data: AtomicPtr<()>,
 }
 
-struct PerCpuCell(UnsafeCell<PerCpu>);
+/// A core's PerCpu, after its message: TPIDR_EL2 points at the PerCpu, and
+/// the message is the 64 bytes before it (`vcpu.S` reaches both from
+/// TPIDR_EL2, the message at a negative offset).
+#[repr(C, align(64))]
+struct PerCpuCell {
+    /// x0..x7 of an IPC fast-path candidate (`hv_lower_ipc` puts them here,
+    /// not in the context), and then the partner's, which `hv_enter_message`
+    /// loads: the message goes from one partition to the other without a
+    /// copy between contexts. Apart from the PerCpu, so that the kernel may
+    /// borrow this core's PerCpu while the fast path holds the message.
+    message: UnsafeCell<[u64; 8]>,
+    cpu: UnsafeCell<PerCpu>,
+}
+
+const _: () = assert!(offset_of!(PerCpuCell, cpu) == offset_of!(PerCpuCell, message) + 64);
 
 // SAFETY: core N only ever touches PER_CPU[N] (module invariant).
 unsafe impl Sync for PerCpuCell {}
 
 static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
-    PerCpuCell(UnsafeCell::new(PerCpu {
-        current: core::ptr::null_mut(),
-        stack_top: 0,
-        index: 0,
-        vcpu: usize::MAX,
-        loaded_vttbr: 0,
-        vm: crate::vm::PerCore::NEW,
-        switch: crate::speculation::Switch::UNKNOWN,
-        core_data: AtomicPtr::new(core::ptr::null_mut()),
-    }))
+    PerCpuCell {
+        message: UnsafeCell::new([0; 8]),
+        cpu: UnsafeCell::new(PerCpu {
+            current: core::ptr::null_mut(),
+            stack_top: 0,
+            index: 0,
+            vcpu: usize::MAX,
+            loaded_vttbr: 0,
+            vm: crate::vm::PerCore::NEW,
+            switch: crate::speculation::Switch::UNKNOWN,
+            core_data: AtomicPtr::new(core::ptr::null_mut()),
+        }),
+    }
 }; MAX_CPUS];
+
+/// The message of the core whose PerCpu is `cpu` (the 64 bytes before it).
+fn message_of(cpu: *mut PerCpu) -> *mut [u64; 8] {
+    cpu.cast::<[u64; 8]>().wrapping_sub(1)
+}
 
 const NOWHERE: usize = usize::MAX;
 
@@ -157,6 +179,10 @@ core::arch::global_asm!(
     include_str!("vcpu.S"),
     current = const offset_of!(PerCpu, current),
     stack_top = const offset_of!(PerCpu, stack_top),
+    message = const -64,
+    message_2 = const -48,
+    message_4 = const -32,
+    message_6 = const -16,
     sp_el0 = const offset_of!(Context, sp_el0),
     spsr = const offset_of!(Context, spsr),
     entry = sym ENTRY,
@@ -192,6 +218,7 @@ const _: () = assert!(hv_core::esr::HVC_ZERO_ROTATED == hv_core::esr::SVC_ZERO_R
 
 unsafe extern "C" {
     fn hv_enter_current() -> !;
+    fn hv_enter_message() -> !;
 }
 
 /// Points TPIDR_EL2 at this core's `PerCpu`; called once per core at boot.
@@ -201,10 +228,10 @@ pub(crate) fn init_cpu(index: usize, stack_top: u64) {
     };
     // SAFETY: this is core `index` setting up its own PerCpu, before anything
     // else on this core uses it.
-    let per_cpu = unsafe { &mut *cell.0.get() };
+    let per_cpu = unsafe { &mut *cell.cpu.get() };
     per_cpu.index = index;
     per_cpu.stack_top = stack_top;
-    TPIDR_EL2.set(cell.0.get() as u64);
+    TPIDR_EL2.set(cell.cpu.get() as u64);
 }
 
 /// This core's PerCpu, or `None` before `init_cpu` ran on it (boot.S clears
@@ -309,7 +336,7 @@ pub fn set_core_data<K: Exits>(core: usize, data: &'static K::Core) {
     if let Some(cell) = PER_CPU.get(core) {
         // SAFETY: `core_data` is the one field of another core's PerCpu
         // that any core may touch, through its atomic (module invariants).
-        let slot = unsafe { &(*cell.0.get()).core_data };
+        let slot = unsafe { &(*cell.cpu.get()).core_data };
         slot.store(
             core::ptr::from_ref(data).cast_mut().cast(),
             Ordering::Release,
@@ -421,14 +448,7 @@ fn make_current(
     regs: *const [u64; 8],
     switching: bool,
 ) -> Result<(), VcpuError> {
-    let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    let running = &cell.running;
-    if switching
-        && let Err(core) =
-            running.compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
-    {
-        return Err(VcpuError::Running(core));
-    }
+    let cell = claim(cpu, vcpu, switching)?;
     // SAFETY: this core runs the vCPU (claimed above, or already), so no
     // other core touches its context.
     let context = unsafe { &mut *cell.context.get() };
@@ -436,7 +456,33 @@ fn make_current(
     // this context's (the vCPU differs from the outgoing one, or `regs` is a
     // copy), so it does not overlap `context`.
     load_regs(context, unsafe { &*regs });
-    let vttbr = context.vttbr;
+    install(cpu, cell, vcpu, switching);
+    Ok(())
+}
+
+/// `vcpu`'s cell, claimed for this core if `switching` (else this core
+/// runs it already).
+#[inline(always)]
+fn claim(cpu: &PerCpu, vcpu: usize, switching: bool) -> Result<&'static VcpuCell, VcpuError> {
+    let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
+    if switching
+        && let Err(core) =
+            cell.running
+                .compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
+    {
+        return Err(VcpuError::Running(core));
+    }
+    Ok(cell)
+}
+
+/// Makes `cell` (vCPU `vcpu`, claimed by this core) this core's current
+/// vCPU: loads its stage-2 tables and lets go of the vCPU that ran before
+/// if `switching`.
+#[inline(always)]
+fn install(cpu: &mut PerCpu, cell: &'static VcpuCell, vcpu: usize, switching: bool) {
+    // SAFETY: this core runs the vCPU, so no other core touches its context;
+    // only its stage-2 tables are read.
+    let vttbr = unsafe { (*cell.context.get()).vttbr };
     if cpu.loaded_vttbr != vttbr {
         // Another partition's vCPU (each partition has its own VMID, so its
         // own VTTBR_EL2): nothing the last one left in the predictors (or,
@@ -453,7 +499,6 @@ fn make_current(
     // `release_current` may reach the cell's other fields through it.
     cpu.current = core::ptr::from_ref(cell).cast_mut().cast::<Context>();
     cpu.vcpu = vcpu;
-    Ok(())
 }
 
 /// Gives a vCPU that is about to run its x0..x7 from the kernel's state,
@@ -551,12 +596,8 @@ extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
     };
     // As in `lower_entry`: an SError is the exit, not the hypercall.
     if context.sync_errors && crate::serror::synchronise() {
-        lower_entry::<K>(cpu, SERROR)
+        decline::<K>(cpu, context, SERROR)
     }
-    let regs = context
-        .x
-        .first_chunk_mut::<8>()
-        .unwrap_or_else(|| crate::cpu::park());
     let call = if call == 0 {
         FastCall::Call
     } else {
@@ -573,12 +614,59 @@ extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
             .as_ref()
     };
     let Some(data) = data else {
-        lower_entry::<K>(cpu, HYPERCALL)
+        decline::<K>(cpu, context, HYPERCALL)
     };
+    // SAFETY: `cpu` is this core's PerCpu, after its message (PerCpuCell),
+    // which only this exit uses and nothing else borrows.
+    let regs = unsafe { &mut *message_of(cpu) };
     match K::ipc(core, data, call, regs) {
-        Some(next) => switch::<K>(cpu, vcpu, next, regs),
-        None => lower_entry::<K>(cpu, HYPERCALL),
+        Some(next) if next != vcpu => switch_message::<K>(cpu, next),
+        // The fast path only ever switches to another vCPU.
+        Some(_) | None => decline::<K>(cpu, context, HYPERCALL),
     }
+}
+
+/// The fast path declined: the exit goes on as any other (`index`), with
+/// the caller's x0..x7, still in the PerCpu's message, put in its context.
+#[inline(always)]
+fn decline<K: Exits>(cpu: *mut PerCpu, context: &mut Context, index: u64) -> ! {
+    if let Some(x) = context.x.first_chunk_mut::<8>() {
+        // SAFETY: `cpu` is this core's PerCpu, after its message, which
+        // is not the context's.
+        copy_registers(x, unsafe { &*message_of(cpu) });
+    }
+    lower_entry::<K>(cpu, index)
+}
+
+/// Switches this core to `next`, whose x0..x7 the fast path left in the
+/// PerCpu's message, and enters it. A service's vCPU after a service's
+/// takes them straight from there (`hv_enter_message`): its context's
+/// x0..x7 stay as they were, unread, until its next exit saves over them.
+/// Anything else (a guest's vCPU, whose staged entry may write its
+/// registers; a fresh one, which keeps its start arguments; a service's
+/// after a guest's, whose EL0 settings come back) gets them copied into
+/// its context and is entered the usual way.
+#[inline(always)]
+fn switch_message<K: Exits>(cpu: *mut PerCpu, next: usize) -> ! {
+    // SAFETY: `cpu` is this core's PerCpu; no other borrow of it is live.
+    let here = unsafe { &mut *cpu };
+    let Ok(cell) = claim(here, next, true) else {
+        go_idle::<K>(cpu)
+    };
+    // SAFETY: claimed above: no other core touches the context.
+    let context = unsafe { &mut *cell.context.get() };
+    let direct = !context.fresh && !context.vm && !here.vm.guest_mode();
+    if !direct {
+        // SAFETY: as in `ipc_entry`; the message is not the context's.
+        load_regs(context, unsafe { &*message_of(cpu) });
+    }
+    install(here, cell, next, true);
+    if direct {
+        // SAFETY: this core's PerCpu names the context to run and holds its
+        // x0..x7; the kernel stack is reset there, abandoning this frame.
+        unsafe { hv_enter_message() }
+    }
+    enter(cpu)
 }
 
 /// Switches this core from `vcpu` to `next` (if they differ) with `regs`,
