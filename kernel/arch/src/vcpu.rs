@@ -621,8 +621,14 @@ extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
     let regs = unsafe { &mut *message_of(cpu) };
     match K::ipc(core, data, call, regs) {
         Some(next) if next != vcpu => switch_message::<K>(cpu, next),
-        // The fast path only ever switches to another vCPU.
-        Some(_) | None => decline::<K>(cpu, context, HYPERCALL),
+        // Done, the same vCPU going on (the fast path only ever switches,
+        // but the answer is the kernel's either way): its x0..x7 into its
+        // context, and back in.
+        Some(_) => {
+            spill(cpu, context);
+            enter(cpu)
+        }
+        None => decline::<K>(cpu, context, HYPERCALL),
     }
 }
 
@@ -630,12 +636,18 @@ extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
 /// the caller's x0..x7, still in the PerCpu's message, put in its context.
 #[inline(always)]
 fn decline<K: Exits>(cpu: *mut PerCpu, context: &mut Context, index: u64) -> ! {
+    spill(cpu, context);
+    lower_entry::<K>(cpu, index)
+}
+
+/// Copies this core's message into `context`'s x0..x7.
+#[inline(always)]
+fn spill(cpu: *mut PerCpu, context: &mut Context) {
     if let Some(x) = context.x.first_chunk_mut::<8>() {
-        // SAFETY: `cpu` is this core's PerCpu, after its message, which
-        // is not the context's.
+        // SAFETY: `cpu` is this core's PerCpu, after its message, which is
+        // not the context's.
         copy_registers(x, unsafe { &*message_of(cpu) });
     }
-    lower_entry::<K>(cpu, index)
 }
 
 /// Switches this core to `next`, whose x0..x7 the fast path left in the
