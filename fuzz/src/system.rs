@@ -150,6 +150,7 @@ pub(crate) fn boot() -> Box<KernelState> {
             notification: NotificationId(0),
             badge: Badge(0b1000),
         }],
+        time: hv_core::state::TimeSeed::NONE,
     };
     let mut state = Box::new(KernelState::empty());
     if let Err(error) = state.boot(&seed) {

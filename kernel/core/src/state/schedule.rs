@@ -32,20 +32,30 @@ impl KernelState {
         self.vcpu(v).map_or(0, |v| v.priority)
     }
 
-    /// Puts `v` at the back of its core's ready queue. Returns the bit of
-    /// its core if that is not `here` and should look again (it idles or
-    /// runs a lower priority), else 0.
+    /// Puts `v` at the back of its core's ready queue, or parks it if it
+    /// may not run now (see `timing`). Returns the bit of its core if that
+    /// is not `here` and should look again (it idles or runs a lower
+    /// priority), else 0.
     pub(super) fn make_ready(&mut self, v: VcpuId, here: usize) -> u8 {
         let Some(vcpu) = self.vcpus.get_mut(v.index()) else {
             return 0;
         };
         vcpu.state = VcpuState::Ready;
         let (core, priority) = (usize::from(vcpu.core), vcpu.priority);
-        let Some(target) = self.cores.get_mut(core) else {
+        if self.timed {
+            if !self.enqueue(v, false) {
+                return 0;
+            }
+        } else if let Some(target) = self.cores.get_mut(core) {
+            target.ready.push_back(&mut self.links, v, priority);
+        } else {
             return 0;
-        };
-        target.ready.push_back(&mut self.links, v, priority);
-        let running = target.current.map(|c| self.priority(c));
+        }
+        let running = self
+            .cores
+            .get(core)
+            .and_then(|c| c.current)
+            .map(|c| self.priority(c));
         if core != here && running.is_none_or(|p| p < priority) {
             1 << (core % 8)
         } else {
@@ -65,7 +75,13 @@ impl KernelState {
         let Some(here) = self.cores.get_mut(core) else {
             return Next::Idle { from };
         };
-        let next = here.ready.pop_highest(&mut self.links);
+        let mut next = here.ready.pop_highest(&mut self.links);
+        if self.timed {
+            next = self.first_eligible(core, next);
+        }
+        let Some(here) = self.cores.get_mut(core) else {
+            return Next::Idle { from };
+        };
         here.current = next;
         let Some(to) = next else {
             return Next::Idle { from };
@@ -83,8 +99,27 @@ impl KernelState {
         }
     }
 
+    /// Parks every vCPU popped from `core`'s ready queue, starting with
+    /// `next`, that may no longer run (its eligibility changed while it
+    /// waited there: a caller it served stopped, say), and returns the first
+    /// that may.
+    fn first_eligible(&mut self, core: usize, mut next: Option<VcpuId>) -> Option<VcpuId> {
+        // Each turn parks one vCPU: at most all of them.
+        for _ in 0..hv_image::MAX_SYSTEM_VCPUS {
+            let v = next?;
+            if self.eligible(v) {
+                return Some(v);
+            }
+            let here = self.cores.get_mut(core)?;
+            here.parked |= super::timing::bit(v);
+            next = here.ready.pop_highest(&mut self.links);
+        }
+        None
+    }
+
     /// Puts the running `cur` back in its ready queue (at the front if
-    /// `front`) and runs the highest ready vCPU.
+    /// `front`; parked if it may not run now) and runs the highest ready
+    /// vCPU.
     fn put_back(&mut self, core: usize, cur: VcpuId, regs: &mut [u64; 8], front: bool) -> Next {
         let Some(vcpu) = self.vcpus.get_mut(cur.index()) else {
             return Next::Continue;
@@ -94,7 +129,9 @@ impl KernelState {
         if let Some(saved) = self.regs.get_mut(cur.index()) {
             *saved = *regs;
         }
-        if let Some(here) = self.cores.get_mut(core) {
+        if self.timed {
+            self.enqueue(cur, front);
+        } else if let Some(here) = self.cores.get_mut(core) {
             if front {
                 here.ready.push_front(&mut self.links, cur, priority);
             } else {
@@ -109,6 +146,9 @@ impl KernelState {
     /// an idle core takes whatever is ready.
     pub(super) fn settle(&mut self, core: usize, regs: &mut [u64; 8], kick: u8) -> Step {
         let next = match self.current(core) {
+            // Its window ended, its budget ran out, or the caller whose
+            // time it ran on is answered: it waits (parked) for its time.
+            Some(cur) if self.timed && !self.eligible(cur) => self.put_back(core, cur, regs, true),
             Some(cur)
                 if self
                     .highest_ready(core)
@@ -127,7 +167,8 @@ impl KernelState {
     pub(super) fn rotate(&mut self, core: usize, regs: &mut [u64; 8]) -> Step {
         match self.current(core) {
             Some(cur)
-                if self
+                if (!self.timed || self.eligible(cur))
+                    && self
                     .highest_ready(core)
                     .is_some_and(|h| h >= self.priority(cur)) =>
             {
@@ -144,6 +185,7 @@ impl KernelState {
     /// priority. `regs` are its x0..x7 (ignored if the core idled).
     pub fn tick(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
         self.let_go(core);
+        self.refresh(core);
         self.rotate(core, regs).into()
     }
 

@@ -148,6 +148,7 @@ impl System {
             replies: &self.replies,
             kernel_log: None,
             fault_signals: &self.fault_signals,
+            time: crate::state::TimeSeed::NONE,
         })
     }
 
