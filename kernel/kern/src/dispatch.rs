@@ -288,7 +288,7 @@ pub(crate) fn install(
     let mut state = shared::lock(&STATE);
     // One lowering of the manifest for every domain: each `with_seed` call
     // site is a copy of the whole lowering in the image.
-    let (domains, states) = system::with_seed(manifest, online, |seed| {
+    let (domains, states) = system::with_seed(manifest, online, irq::frame_counter(), |seed| {
         let domains = Domains::of(seed)?;
         state.boot_domain(seed, &domains, 0)?;
         let mut states: alloc::vec::Vec<&'static Mutex<KernelState>> = alloc::vec![&STATE];
@@ -306,6 +306,11 @@ pub(crate) fn install(
     })?
     .map_err(system::LoadError::Seed)?;
     report_domains(&domains, &loaded);
+    if state.is_timed() {
+        // Before any core takes a domain of this system: its timer
+        // interrupts are ticks or time events from now on.
+        irq::set_timed();
+    }
     let mut irq_cores = alloc::vec::Vec::new();
     let mut irq_owners = alloc::vec::Vec::new();
     for irq in &manifest.irqs {
@@ -448,10 +453,21 @@ pub(crate) fn start_core(core: usize) -> ! {
 /// is a guest's vCPU, takes what the kernel's state asks to be done before
 /// entering it (a start, a register to write, interrupts to deliver) and
 /// stages it for the arch code.
+///
+/// On a timed system the state is told the counter first (to charge the
+/// running vCPU's budget), and the core's timer is programmed afterwards
+/// for the state's next time event or the next tick, whichever is first.
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     let mut state = lock_core(core);
+    let timed = state.is_timed();
+    if timed {
+        state.clock_in(core, arch::cpu::counter());
+    }
     let outcome = f(&mut state);
+    if timed {
+        irq::arm_until(state.next_event(core));
+    }
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
         Next::Continue => state.current(core),
@@ -627,7 +643,19 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     let intid = acknowledged.intid;
     let outcome = if intid == irq::timer_intid() {
-        irq::tick();
+        // On a timed system the timer also marks windows' ends and budgets'
+        // events between ticks.
+        let is_tick = if irq::is_timed() {
+            irq::tick_due(arch::cpu::counter())
+        } else {
+            irq::tick();
+            true
+        };
+        if !is_tick {
+            let outcome = step(core, |s| s.time_event(core, regs));
+            gic::end(acknowledged);
+            return outcome;
+        }
         let now = irq::now();
         let mut held = false;
         let mut work = None;
