@@ -462,11 +462,11 @@ fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     let mut state = lock_core(core);
     let timed = state.is_timed();
     if timed {
-        state.clock_in(core, arch::cpu::counter());
+        clock_in(&mut state, core);
     }
     let outcome = f(&mut state);
     if timed {
-        irq::arm_until(state.next_event(core));
+        arm_timer(&state, core);
     }
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
@@ -475,6 +475,21 @@ fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     };
     stage(&mut state, next);
     outcome
+}
+
+/// Tells a timed system's state the counter before a step on `core`. Out
+/// of line: [`step`] is inlined at every call site, and untimed systems
+/// only test the flag.
+#[inline(never)]
+fn clock_in(state: &mut KernelState, core: usize) {
+    state.clock_in(core, arch::cpu::counter());
+}
+
+/// Programs `core`'s timer for a timed system's next event or tick, after
+/// a step.
+#[inline(never)]
+fn arm_timer(state: &KernelState, core: usize) {
+    irq::arm_until(state.next_event(core));
 }
 
 /// Stages the entry work of `next`, if it is a guest's vCPU (the caller

@@ -278,6 +278,8 @@ impl KernelState {
         for core in &mut self.cores {
             core.ready.set_gate(self.timed);
             core.parked = 0;
+            core.quick = u32::MAX;
+            core.unbudgeted = u32::MAX;
         }
         if !self.timed {
             return;
@@ -359,7 +361,19 @@ impl KernelState {
             }
         }
         for core in 0..self.core_count {
+            self.set_quick(core);
             self.resort(core);
+        }
+    }
+
+    /// Refreshes `core`'s masks for the IPC fast path from its window and
+    /// the budgets.
+    fn set_quick(&mut self, core: usize) {
+        let allowed = self.timing.allowed(core);
+        let unbudgeted = !self.timing.budgeted;
+        if let Some(c) = self.cores.get_mut(core) {
+            c.quick = allowed & unbudgeted;
+            c.unbudgeted = unbudgeted;
         }
     }
 
@@ -404,18 +418,6 @@ impl KernelState {
             at = caller;
         }
         false
-    }
-
-    /// Whether the IPC fast path may switch `core` from `from` to `to`
-    /// (`call`: `to` takes a call of `from`; else `to` is the caller `from`
-    /// answers) on a timed system: neither has a budget (the fast path
-    /// cannot read the clock to charge it), and the caller may run in its
-    /// own right, so the general path would find `to` eligible too.
-    #[inline(never)]
-    pub(super) fn timed_fast_ok(&self, core: usize, from: VcpuId, to: VcpuId, call: bool) -> bool {
-        let caller = if call { from } else { to };
-        self.timing.budgeted & (bit(from) | bit(to)) == 0
-            && self.timing.allowed(core) & bit(caller) != 0
     }
 
     /// Puts `v` (ready, in no queue) in its core's ready queue (at the
@@ -586,6 +588,7 @@ impl KernelState {
             }
         }
         if changed {
+            self.set_quick(core);
             self.resort(core);
         }
     }
