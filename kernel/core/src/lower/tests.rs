@@ -13,8 +13,8 @@ use hv_image::{
 };
 
 use super::{
-    Board, Counter, LowerError, Placement, STAGE2_TABLES, Stage2Mapping, VCPU_STACK, build_stage2, check,
-    place, program, reload_chunk, reload_pieces, stage2, stage2_tables, vcpu_start, vmid,
+    Board, Counter, LowerError, Placement, STAGE2_TABLES, Stage2Mapping, VCPU_STACK, build_stage2,
+    check, place, program, reload_chunk, reload_pieces, stage2, stage2_tables, vcpu_start, vmid,
     with_seed,
 };
 use crate::cap::{EndpointId, NotificationId, PartitionId, ReplyId};

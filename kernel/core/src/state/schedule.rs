@@ -169,8 +169,8 @@ impl KernelState {
             Some(cur)
                 if (!self.timed || self.eligible(cur))
                     && self
-                    .highest_ready(core)
-                    .is_some_and(|h| h >= self.priority(cur)) =>
+                        .highest_ready(core)
+                        .is_some_and(|h| h >= self.priority(cur)) =>
             {
                 Step {
                     next: self.put_back(core, cur, regs, false),

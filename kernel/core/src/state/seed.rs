@@ -370,8 +370,11 @@ pub(super) fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
     for (n, p) in vcpus.iter_mut().zip(seed.partitions) {
         *n = p.vcpus;
     }
-    super::timing::validate(&seed.time, vcpus.get(..seed.partitions.len()).unwrap_or_default())
-        .map_err(SeedError::Time)?;
+    super::timing::validate(
+        &seed.time,
+        vcpus.get(..seed.partitions.len()).unwrap_or_default(),
+    )
+    .map_err(SeedError::Time)?;
     for (i, irq) in seed.irqs.iter().enumerate() {
         if irq.notification.index() >= seed.notifications {
             return Err(SeedError::UnknownNotification { irq: i });

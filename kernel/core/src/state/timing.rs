@@ -182,17 +182,13 @@ impl Timing {
         now: 0,
         frame: 0,
         cores: [CoreTime::EMPTY; MAX_CPUS],
-        windows: [Slot {
-            end: 0,
-            allowed: 0,
-        }; MAX_WINDOWS],
+        windows: [Slot { end: 0, allowed: 0 }; MAX_WINDOWS],
         budgets: [Budget::EMPTY; MAX_SYSTEM_VCPUS],
         budgeted: 0,
     };
 
     fn exhausted(&self, v: VcpuId) -> bool {
-        self.budgeted & bit(v) != 0
-            && self.budgets.get(v.index()).is_none_or(|b| b.remaining == 0)
+        self.budgeted & bit(v) != 0 && self.budgets.get(v.index()).is_none_or(|b| b.remaining == 0)
     }
 
     fn allowed(&self, core: usize) -> u32 {
@@ -306,7 +302,12 @@ impl KernelState {
             for (core, &count) in schedule.cores.iter().enumerate().take(self.core_count) {
                 let pinned = on_core.get(core).copied().unwrap_or(0);
                 let mut at = 0u64;
-                for (w, window) in schedule.windows_of(core).unwrap_or_default().iter().enumerate() {
+                for (w, window) in schedule
+                    .windows_of(core)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
                     at += u64::from(window.length_us);
                     let allowed = match window.owners {
                         Owners::Background => pinned,
@@ -580,9 +581,7 @@ impl KernelState {
                 && now >= b.period_end
             {
                 let behind = (now - b.period_end) / b.period.max(1) + 1;
-                b.period_end = b
-                    .period_end
-                    .saturating_add(behind.saturating_mul(b.period));
+                b.period_end = b.period_end.saturating_add(behind.saturating_mul(b.period));
                 changed |= b.remaining != b.time;
                 b.remaining = b.time;
             }

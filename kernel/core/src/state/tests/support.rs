@@ -117,9 +117,7 @@ pub(super) const HZ: u64 = 1_000_000;
 /// owners)`, owners a partition mask or `None` for a background window.
 pub(super) fn schedule(cores: &[&[(u32, Option<u16>)]]) -> ScheduleSpec {
     let mut spec = ScheduleSpec {
-        major_frame_us: cores
-            .first()
-            .map_or(0, |w| w.iter().map(|(l, _)| l).sum()),
+        major_frame_us: cores.first().map_or(0, |w| w.iter().map(|(l, _)| l).sum()),
         cores: hv_image::heapless::Vec::new(),
         windows: hv_image::heapless::Vec::new(),
     };
@@ -227,6 +225,8 @@ pub(super) struct Machine {
     pub(super) state: Box<KernelState>,
     pub(super) regs: Vec<[u64; 8]>,
     pub(super) last: Outcome,
+    /// The counter, for tests that advance it step by step.
+    pub(super) now: u64,
 }
 
 impl Machine {
@@ -252,6 +252,7 @@ impl Machine {
             state,
             regs: vec![[0; 8]; cores],
             last: Outcome::CONTINUE,
+            now: 0,
         };
         for core in 0..cores {
             m.step(core, |s, r| s.idle(core, r));

@@ -6,7 +6,7 @@
 use hv_abi::hypercall::{Badge, Hypercall, Status};
 
 use super::support::{
-    Machine, Part, R, System, W, budget, endpoint, notification, object, irq, schedule, v,
+    Machine, Part, R, System, W, budget, endpoint, irq, notification, object, schedule, v,
 };
 use crate::cap::NotificationId;
 use crate::state::{IrqSeed, KernelState, Next, SeedError, TimeProblem, VcpuState};
@@ -95,11 +95,7 @@ fn frames_missed_are_skipped_to_the_window_the_clock_is_in() {
 /// the first 2 ms, w the next 2 ms.
 fn waiter() -> System {
     let s = Part::new(0b1, 10, &[notification(0, &[W], 0b1)]);
-    let w = Part::new(
-        0b1,
-        50,
-        &[notification(0, &[R], 0), object(irq(0), &[W])],
-    );
+    let w = Part::new(0b1, 50, &[notification(0, &[R], 0), object(irq(0), &[W])]);
     let mut system = System::new(1, vec![s, w], 0, 1)
         .scheduled(schedule(&[&[(2000, Some(0b01)), (2000, Some(0b10))]]));
     system.irqs.push(IrqSeed {
@@ -250,7 +246,16 @@ fn a_call_runs_the_server_on_the_callers_time_on_both_paths() {
     assert_eq!(m.on(0), Some(v(1)));
     // The call switches to the server outside the server's window, on the
     // fast path (`hvc` checks that the general path agrees).
-    let mut regs = [u64::from(Hypercall::Call.function_id()), 0, 1, 42, 0, 0, 0, 0];
+    let mut regs = [
+        u64::from(Hypercall::Call.function_id()),
+        0,
+        1,
+        42,
+        0,
+        0,
+        0,
+        0,
+    ];
     assert!(m.state.clone().fast_path(0, &mut regs).is_some());
     let out = m.hvc(0, Hypercall::Call, &[0, 1, 42]);
     assert_eq!(
@@ -283,7 +288,16 @@ fn a_call_runs_the_server_on_the_callers_time_on_both_paths() {
     // the fast path declines, the general path parks it.
     m.time_event(0, 9000);
     assert_eq!(m.on(0), Some(v(0)));
-    let mut regs = [u64::from(Hypercall::ReplyRecv.function_id()), 0, 1, 45, 0, 0, 0, 0];
+    let mut regs = [
+        u64::from(Hypercall::ReplyRecv.function_id()),
+        0,
+        1,
+        45,
+        0,
+        0,
+        0,
+        0,
+    ];
     assert!(m.state.clone().fast_path(0, &mut regs).is_none());
     let out = m.hvc(0, Hypercall::ReplyRecv, &[0, 1, 45]);
     assert_eq!(out.next, Next::Idle { from: Some(v(0)) });
@@ -329,7 +343,16 @@ fn a_budget_keeps_ipc_off_the_fast_path_and_both_paths_agree() {
     );
     m.hvc(0, Hypercall::Recv, &[0]);
     assert_eq!(m.on(0), Some(v(1)));
-    let mut regs = [u64::from(Hypercall::Call.function_id()), 0, 1, 9, 0, 0, 0, 0];
+    let mut regs = [
+        u64::from(Hypercall::Call.function_id()),
+        0,
+        1,
+        9,
+        0,
+        0,
+        0,
+        0,
+    ];
     assert!(m.state.clone().fast_path(0, &mut regs).is_none());
     m.clock(0, 400);
     let out = m.hvc(0, Hypercall::Call, &[0, 1, 9]);
@@ -410,8 +433,11 @@ fn windows_are_kept_in_ticks_so_that_they_fill_the_frame_exactly() {
     // Three windows of 1 us at a counter of 1.5 ticks a microsecond: each
     // end is rounded down from its cumulative offset, so the frame is 4
     // ticks, not 3 (1 + 1 + 1 each rounded down).
-    let system = System::new(1, vec![Part::new(0b1, 10, &[])], 0, 0)
-        .scheduled(schedule(&[&[(1, Some(1)), (1, None), (1, None)]]));
+    let system = System::new(1, vec![Part::new(0b1, 10, &[])], 0, 0).scheduled(schedule(&[&[
+        (1, Some(1)),
+        (1, None),
+        (1, None),
+    ]]));
     let mut state = Box::new(KernelState::empty());
     system
         .with_seed(|seed| {
@@ -466,7 +492,10 @@ fn an_unsound_schedule_or_budget_is_refused() {
         seed.time.counter_hz = 0;
         KernelState::new(&seed)
     });
-    assert_eq!(refused.unwrap_err(), SeedError::Time(TimeProblem::Frequency));
+    assert_eq!(
+        refused.unwrap_err(),
+        SeedError::Time(TimeProblem::Frequency)
+    );
 }
 
 #[test]
@@ -481,4 +510,98 @@ fn an_untimed_system_does_no_time_work() {
     let out = m.time_event(0, 1_000_000);
     assert_eq!(out.next, Next::Continue);
     assert!(*m.state == *before);
+}
+
+/// One step of [`random_ipc_across_windows_agrees_on_both_paths`].
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// The vCPU on core 0 makes this IPC hypercall on endpoint 0 with x2.
+    Ipc(Hypercall, u64),
+    /// The timer fires, this many microseconds later.
+    Time(u64),
+    Tick,
+}
+
+fn ipc_steps() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::{Strategy, prop_oneof};
+    let calls = proptest::sample::select(vec![
+        Hypercall::Call,
+        Hypercall::ReplyRecv,
+        Hypercall::Recv,
+        Hypercall::Reply,
+        Hypercall::Send,
+        Hypercall::Yield,
+    ]);
+    prop_oneof![
+        8 => (calls, 0u64..3).prop_map(|(call, x2)| Step::Ipc(call, x2)),
+        2 => (0u64..4000).prop_map(Step::Time),
+        1 => proptest::strategy::Just(Step::Tick),
+    ]
+}
+
+/// [`serving`] with a budget for the third partition, driven at random:
+/// every hypercall runs through both IPC paths (`Machine::raw`), every
+/// step keeps every invariant. Returns how often the fast path took a call
+/// and how often a vCPU ran outside its own window.
+fn drive(steps: &[Step]) -> (usize, usize) {
+    let system = serving().budgeted(&[budget(2, 0, 1000, 9000)]);
+    let mut m = Machine::new(&system);
+    let (mut fast, mut borrowed) = (0, 0);
+    for step in steps {
+        match *step {
+            Step::Ipc(call, x2) => {
+                let mut regs = [u64::from(call.function_id()), 0, x2, 7, 0, 0, 0, 0];
+                if m.state.clone().fast_path(0, &mut regs).is_some() {
+                    fast += 1;
+                }
+                m.clock(0, m.now);
+                m.hvc(0, call, &[0, x2, 7]);
+            }
+            Step::Time(advance) => {
+                m.now += advance;
+                m.time_event(0, m.now);
+            }
+            Step::Tick => {
+                m.clock(0, m.now);
+                m.tick(0);
+            }
+        }
+        let own = m.state.window(0).map(|w| 1u32 << w);
+        if let (Some(cur), Some(own)) = (m.on(0), own)
+            && u32::from(cur.0) < 3
+            && own & (1 << cur.0) == 0
+        {
+            borrowed += 1;
+        }
+    }
+    (fast, borrowed)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+
+    #[test]
+    fn random_ipc_across_windows_agrees_on_both_paths(steps in proptest::collection::vec(ipc_steps(), 1..200)) {
+        drive(&steps);
+    }
+}
+
+/// The random IPC runs take the fast path and run servers on their
+/// callers' time: without this the test above could pass on refusals.
+#[test]
+fn random_ipc_across_windows_reaches_the_fast_path_and_borrowed_time() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = proptest::collection::vec(ipc_steps(), 200);
+    let (mut fast, mut borrowed) = (0, 0);
+    for _ in 0..32 {
+        let steps = strategy.new_tree(&mut runner).unwrap().current();
+        let (f, b) = drive(&steps);
+        fast += f;
+        borrowed += b;
+    }
+    assert!(
+        fast > 0 && borrowed > 0,
+        "fast path {fast}, borrowed time {borrowed}"
+    );
 }
