@@ -18,6 +18,13 @@
 //!
 //! Priorities are strict: a vCPU that never blocks starves lower
 //! priorities on its core, but never equal or higher ones, nor other cores.
+//!
+//! On a timed system (windows or budgets, `timing.rs`) only vCPUs that may
+//! run now are in the ready queues: a ready vCPU that may not is parked
+//! (`make_ready` and `put_back` go through `KernelState::enqueue`), one
+//! found in a queue no longer eligible is parked when it would be picked
+//! (`first_eligible`), and a running one that may no longer run is preempted
+//! at the end of the step (`settle`). Priorities decide among the rest.
 
 use super::{KernelState, Next, Outcome, Step, VcpuState};
 use crate::sched::VcpuId;
