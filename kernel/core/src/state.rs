@@ -400,36 +400,12 @@ fn initial_regs(index: u8) -> [u64; 8] {
 #[repr(C)]
 struct Core {
     current: Option<VcpuId>,
-    /// Ready vCPUs pinned here that may not run now (bit n: vCPU n): kept
-    /// out of `ready` until their window or their budget's next period
-    /// (`timing`). Always 0 on an untimed system.
-    parked: u32,
-    /// The vCPUs pinned here that the current window allows in their own
-    /// right and that have no budget: callers the IPC fast path may switch
-    /// from or back to on a timed system (`timing`).
-    quick: u32,
-    /// The vCPUs without a budget (all of them on an untimed system).
-    unbudgeted: u32,
     ready: RunQueue,
 }
 
 impl Core {
-    /// On a timed system, whether the IPC fast path may switch between the
-    /// running `from` and `to` (`call`: `to` takes `from`'s call; else it is
-    /// the caller `from` answers): neither has a budget (the fast path
-    /// cannot read the clock to charge one), and the caller may run in its
-    /// own right, so the general path finds `to` eligible too.
-    #[inline(always)]
-    const fn quick_switch(&self, from: VcpuId, to: VcpuId, call: bool) -> bool {
-        let (caller, server) = if call { (from, to) } else { (to, from) };
-        self.quick & timing::bit(caller) != 0 && self.unbudgeted & timing::bit(server) != 0
-    }
-
     const EMPTY: Self = Self {
         current: None,
-        parked: 0,
-        quick: u32::MAX,
-        unbudgeted: u32::MAX,
         ready: RunQueue::new(),
     };
 }

@@ -80,7 +80,11 @@ pub(crate) fn tick_due(counter: u64) -> bool {
     let period = PERIOD.load(Ordering::Relaxed).max(1);
     let following = due + period;
     next.store(
-        if following > counter { following } else { counter + period },
+        if following > counter {
+            following
+        } else {
+            counter + period
+        },
         Ordering::Relaxed,
     );
     true

@@ -120,7 +120,7 @@ impl KernelState {
     /// is pinned here and nothing of higher priority is ready here; on a
     /// timed system also neither has a budget and the caller (`from` if
     /// `call`, else `to`) may run in its own right
-    /// (`Core::quick_switch`). An untimed core's ready queue has
+    /// (`Timing::quick_switch`). An untimed core's ready queue has
     /// its gate clear, so with nothing ready this is one byte's test, as it
     /// was before time existed.
     #[inline(always)]
@@ -135,7 +135,7 @@ impl KernelState {
             return true;
         }
         here.ready.highest().is_none_or(|h| h <= target.priority)
-            && (!here.ready.gated() || here.quick_switch(from, to, call))
+            && (!here.ready.gated() || self.timing.quick_switch(core, from, to, call))
     }
 
     /// Makes `to` the running vCPU of `core` with x0..x7 = `msg`.

@@ -157,9 +157,10 @@ impl KernelState {
                 })?;
             }
         }
-        for core in &self.cores {
+        for c in 0..self.cores.len() {
+            let parked = self.parked(c);
             for (v, seen) in membership.iter_mut().enumerate() {
-                if core.parked & (1 << v) != 0 {
+                if parked & (1 << v) != 0 {
                     *seen = seen.saturating_add(1);
                 }
             }

@@ -44,18 +44,35 @@ impl KernelState {
     /// is not `here` and should look again (it idles or runs a lower
     /// priority), else 0.
     pub(super) fn make_ready(&mut self, v: VcpuId, here: usize) -> u8 {
+        if self.timed {
+            return self.make_ready_timed(v, here);
+        }
         let Some(vcpu) = self.vcpus.get_mut(v.index()) else {
             return 0;
         };
         vcpu.state = VcpuState::Ready;
         let (core, priority) = (usize::from(vcpu.core), vcpu.priority);
-        if self.timed {
-            if !self.enqueue(v, false) {
-                return 0;
-            }
-        } else if let Some(target) = self.cores.get_mut(core) {
-            target.ready.push_back(&mut self.links, v, priority);
+        let Some(target) = self.cores.get_mut(core) else {
+            return 0;
+        };
+        target.ready.push_back(&mut self.links, v, priority);
+        let running = target.current.map(|c| self.priority(c));
+        if core != here && running.is_none_or(|p| p < priority) {
+            1 << (core % 8)
         } else {
+            0
+        }
+    }
+
+    /// [`Self::make_ready`] on a timed system: parked if it may not run.
+    #[inline(never)]
+    fn make_ready_timed(&mut self, v: VcpuId, here: usize) -> u8 {
+        let Some(vcpu) = self.vcpus.get_mut(v.index()) else {
+            return 0;
+        };
+        vcpu.state = VcpuState::Ready;
+        let (core, priority) = (usize::from(vcpu.core), vcpu.priority);
+        if !self.enqueue(v, false) {
             return 0;
         }
         let running = self
@@ -79,13 +96,44 @@ impl KernelState {
         from: Option<VcpuId>,
         regs: &mut [u64; 8],
     ) -> Next {
+        if self.timed {
+            return self.switch_away_timed(core, from, regs);
+        }
         let Some(here) = self.cores.get_mut(core) else {
             return Next::Idle { from };
         };
-        let mut next = here.ready.pop_highest(&mut self.links);
-        if self.timed {
-            next = self.first_eligible(core, next);
+        let next = here.ready.pop_highest(&mut self.links);
+        here.current = next;
+        let Some(to) = next else {
+            return Next::Idle { from };
+        };
+        if let Some(vcpu) = self.vcpus.get_mut(to.index()) {
+            vcpu.state = VcpuState::Running;
         }
+        if let Some(saved) = self.regs.get(to.index()) {
+            *regs = *saved;
+        }
+        if from == Some(to) {
+            Next::Continue
+        } else {
+            Next::Switch { from, to }
+        }
+    }
+
+    /// [`Self::switch_away`] on a timed system: the highest ready vCPU that
+    /// may run (`first_eligible`).
+    #[inline(never)]
+    fn switch_away_timed(
+        &mut self,
+        core: usize,
+        from: Option<VcpuId>,
+        regs: &mut [u64; 8],
+    ) -> Next {
+        let popped = self
+            .cores
+            .get_mut(core)
+            .and_then(|here| here.ready.pop_highest(&mut self.links));
+        let next = self.first_eligible(core, popped);
         let Some(here) = self.cores.get_mut(core) else {
             return Next::Idle { from };
         };
@@ -117,9 +165,8 @@ impl KernelState {
             if self.eligible(v) {
                 return Some(v);
             }
-            let here = self.cores.get_mut(core)?;
-            here.parked |= super::timing::bit(v);
-            next = here.ready.pop_highest(&mut self.links);
+            self.timing.park(core, v, true);
+            next = self.cores.get_mut(core)?.ready.pop_highest(&mut self.links);
         }
         None
     }

@@ -131,6 +131,15 @@ struct CoreTime {
     allowed: u32,
     /// The counter at this core's last [`KernelState::clock_in`].
     since: u64,
+    /// Ready vCPUs pinned here that may not run now: kept out of the ready
+    /// queue until their window or their budget's next period.
+    parked: u32,
+    /// The vCPUs pinned here that the current window allows in their own
+    /// right and that have no budget: callers the IPC fast path may switch
+    /// from or back to.
+    quick: u32,
+    /// The vCPUs without a budget.
+    unbudgeted: u32,
 }
 
 impl CoreTime {
@@ -141,6 +150,9 @@ impl CoreTime {
         base: 0,
         allowed: u32::MAX,
         since: 0,
+        parked: 0,
+        quick: u32::MAX,
+        unbudgeted: u32::MAX,
     };
 }
 
@@ -193,6 +205,35 @@ impl Timing {
 
     fn allowed(&self, core: usize) -> u32 {
         self.cores.get(core).map_or(0, |c| c.allowed)
+    }
+
+    /// Whether the IPC fast path may switch `core` between the running
+    /// `from` and `to` (`call`: `to` takes `from`'s call; else `to` is the
+    /// caller `from` answers): neither has a budget (the fast path cannot
+    /// read the clock to charge one), and the caller may run in its own
+    /// right, so the general path finds `to` eligible too.
+    #[inline(always)]
+    pub(super) fn quick_switch(&self, core: usize, from: VcpuId, to: VcpuId, call: bool) -> bool {
+        let (caller, server) = if call { (from, to) } else { (to, from) };
+        self.cores
+            .get(core)
+            .is_some_and(|c| c.quick & bit(caller) != 0 && c.unbudgeted & bit(server) != 0)
+    }
+
+    /// The vCPUs parked on `core`.
+    pub(super) fn parked(&self, core: usize) -> u32 {
+        self.cores.get(core).map_or(0, |c| c.parked)
+    }
+
+    /// Parks (`on`) or unparks `v` on `core`.
+    pub(super) fn park(&mut self, core: usize, v: VcpuId, on: bool) {
+        if let Some(c) = self.cores.get_mut(core) {
+            if on {
+                c.parked |= bit(v);
+            } else {
+                c.parked &= !bit(v);
+            }
+        }
     }
 
     /// The end of `core`'s current window, if it has a schedule.
@@ -273,9 +314,6 @@ impl KernelState {
         self.timed = time.is_timed();
         for core in &mut self.cores {
             core.ready.set_gate(self.timed);
-            core.parked = 0;
-            core.quick = u32::MAX;
-            core.unbudgeted = u32::MAX;
         }
         if !self.timed {
             return;
@@ -335,6 +373,7 @@ impl KernelState {
                         base: time.start,
                         allowed: self.timing.windows.get(first).map_or(0, |s| s.allowed),
                         since: time.start,
+                        ..CoreTime::EMPTY
                     };
                 }
                 first += usize::from(count);
@@ -370,10 +409,9 @@ impl KernelState {
     /// Refreshes `core`'s masks for the IPC fast path from its window and
     /// the budgets.
     fn set_quick(&mut self, core: usize) {
-        let allowed = self.timing.allowed(core);
         let unbudgeted = !self.timing.budgeted;
-        if let Some(c) = self.cores.get_mut(core) {
-            c.quick = allowed & unbudgeted;
+        if let Some(c) = self.timing.cores.get_mut(core) {
+            c.quick = c.allowed & unbudgeted;
             c.unbudgeted = unbudgeted;
         }
     }
@@ -429,12 +467,15 @@ impl KernelState {
         let Some(vcpu) = self.vcpus.get(v.index()).copied() else {
             return false;
         };
-        let Some(core) = self.cores.get_mut(usize::from(vcpu.core)) else {
+        let c = usize::from(vcpu.core);
+        if !runs {
+            self.timing.park(c, v, true);
+            return false;
+        }
+        let Some(core) = self.cores.get_mut(c) else {
             return false;
         };
-        if !runs {
-            core.parked |= bit(v);
-        } else if front {
+        if front {
             core.ready.push_front(&mut self.links, v, vcpu.priority);
         } else {
             core.ready.push_back(&mut self.links, v, vcpu.priority);
@@ -447,12 +488,11 @@ impl KernelState {
         let Some(vcpu) = self.vcpus.get(v.index()).copied() else {
             return;
         };
-        if let Some(c) = self.cores.get_mut(usize::from(vcpu.core)) {
-            if c.parked & bit(v) != 0 {
-                c.parked &= !bit(v);
-            } else {
-                c.ready.remove(&mut self.links, v, vcpu.priority);
-            }
+        let core = usize::from(vcpu.core);
+        if self.timing.parked(core) & bit(v) != 0 {
+            self.timing.park(core, v, false);
+        } else if let Some(c) = self.cores.get_mut(core) {
+            c.ready.remove(&mut self.links, v, vcpu.priority);
         }
     }
 
@@ -467,7 +507,7 @@ impl KernelState {
             if usize::from(vcpu.core) != core || vcpu.state != VcpuState::Ready {
                 continue;
             }
-            let parked = self.cores.get(core).is_some_and(|c| c.parked & bit(v) != 0);
+            let parked = self.timing.parked(core) & bit(v) != 0;
             if parked == self.eligible(v) {
                 self.unready(v);
                 self.enqueue(v, false);
@@ -605,7 +645,7 @@ impl KernelState {
     /// The vCPUs parked on `core`: ready, but not allowed to run now.
     #[must_use]
     pub fn parked(&self, core: usize) -> u32 {
-        self.cores.get(core).map_or(0, |c| c.parked)
+        self.timing.parked(core)
     }
 
     /// The index (in the whole schedule's table) of `core`'s current
@@ -630,13 +670,14 @@ impl KernelState {
     /// and may not run; queued ready vCPUs are not parked.
     pub(super) fn check_time(&self) -> Result<(), &'static str> {
         for (c, core) in self.cores.iter().enumerate() {
-            if !self.timed && core.parked != 0 {
+            let parked = self.timing.parked(c);
+            if !self.timed && parked != 0 {
                 return Err("an untimed system parks a vCPU");
             }
             if core.ready.gated() != self.timed {
                 return Err("a ready queue's gate disagrees with the system's timing");
             }
-            for v in (0..MAX_SYSTEM_VCPUS).filter(|&v| core.parked & (1 << v) != 0) {
+            for v in (0..MAX_SYSTEM_VCPUS).filter(|&v| parked & (1 << v) != 0) {
                 let id = VcpuId(v as u8);
                 let vcpu = self.vcpu(id).ok_or("an unknown vCPU is parked")?;
                 if v >= self.vcpu_count
