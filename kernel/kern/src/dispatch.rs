@@ -460,12 +460,12 @@ pub(crate) fn start_core(core: usize) -> ! {
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     let mut state = lock_core(core);
-    let timed = state.is_timed();
-    if timed {
+    if state.is_timed() {
         clock_in(&mut state, core);
     }
     let outcome = f(&mut state);
-    if timed {
+    // Asked again rather than kept: nothing stays live across `f`.
+    if state.is_timed() {
         arm_timer(&state, core);
     }
     let next = match outcome.next {
@@ -660,16 +660,14 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     let outcome = if intid == irq::timer_intid() {
         // On a timed system the timer also marks windows' ends and budgets'
         // events between ticks.
-        let is_tick = if irq::is_timed() {
-            irq::tick_due(arch::cpu::counter())
+        if irq::is_timed() {
+            if !irq::tick_due(arch::cpu::counter()) {
+                let outcome = time_event(core, regs);
+                gic::end(acknowledged);
+                return outcome;
+            }
         } else {
             irq::tick();
-            true
-        };
-        if !is_tick {
-            let outcome = step(core, |s| s.time_event(core, regs));
-            gic::end(acknowledged);
-            return outcome;
         }
         let now = irq::now();
         let mut held = false;
@@ -730,6 +728,13 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     gic::end(acknowledged);
     outcome
+}
+
+/// A timed system's timer interrupt that is not a tick: a window's end or a
+/// budget's event (out of line, off every untimed path).
+#[inline(never)]
+fn time_event(core: usize, regs: &mut [u64; 8]) -> Outcome {
+    step(core, |s| s.time_event(core, regs))
 }
 
 /// The guest vCPU interrupt `intid` is passed through to, if it is.

@@ -309,6 +309,7 @@ pub(super) fn validate(time: &TimeSeed<'_>, vcpus: &[usize]) -> Result<(), TimeP
 impl KernelState {
     /// Sets up time from a checked `time` once every vCPU is pinned, and
     /// parks the ready vCPUs that may not run in their core's first window.
+    #[inline(never)]
     pub(super) fn boot_time(&mut self, time: &TimeSeed<'_>) {
         self.timing = Timing::EMPTY;
         self.timed = time.is_timed();
@@ -426,6 +427,7 @@ impl KernelState {
     /// Whether `v` may run now (see the module documentation): its budget
     /// is not spent, and its core's window allows it or it serves, on their
     /// core, a caller that may run.
+    #[inline(never)]
     pub(super) fn eligible(&self, v: VcpuId) -> bool {
         if !self.timed {
             return true;
@@ -462,6 +464,7 @@ impl KernelState {
     /// Puts `v` (ready, in no queue) in its core's ready queue (at the
     /// front if `front`) if it may run, else parks it. Returns whether it
     /// was queued.
+    #[inline(never)]
     pub(super) fn enqueue(&mut self, v: VcpuId, front: bool) -> bool {
         let runs = self.eligible(v);
         let Some(vcpu) = self.vcpus.get(v.index()).copied() else {
@@ -498,6 +501,7 @@ impl KernelState {
 
     /// Moves `core`'s ready vCPUs between its ready queue and its parked
     /// set as they may or may not run now.
+    #[inline(never)]
     pub(super) fn resort(&mut self, core: usize) {
         for i in 0..self.vcpu_count {
             let v = VcpuId(i as u8);
@@ -518,6 +522,7 @@ impl KernelState {
     /// Tells a timed state the counter's value before a step on `core`: the
     /// vCPU running there is charged for the time since the core's last
     /// step, if it has a budget. Does nothing on an untimed system.
+    #[inline(never)]
     pub fn clock_in(&mut self, core: usize, now: u64) {
         if !self.timed {
             return;
@@ -542,6 +547,7 @@ impl KernelState {
     /// budget's period ending), if any; the glue takes the earlier of it and
     /// its next tick.
     #[must_use]
+    #[inline(never)]
     pub fn next_event(&self, core: usize) -> Option<u64> {
         if !self.timed {
             return None;
@@ -569,6 +575,7 @@ impl KernelState {
     /// Brings `core`'s window and its vCPUs' budgets up to the clock:
     /// moves to the window the clock is in, refills budgets whose period
     /// ended, and re-sorts the ready vCPUs if anything changed.
+    #[inline(never)]
     pub(super) fn refresh(&mut self, core: usize) {
         if !self.timed {
             return;
@@ -637,6 +644,7 @@ impl KernelState {
     /// clock (given by [`KernelState::clock_in`] first), and the running
     /// vCPU preempted if it may no longer run or something of higher
     /// priority now may.
+    #[inline(never)]
     pub fn time_event(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
         self.refresh(core);
         self.settle(core, regs, 0).into()
