@@ -256,6 +256,8 @@ impl Machine {
     /// that the outcome agrees with the state, and what the glue must do.
     fn run(&mut self, core: usize, f: impl FnOnce(&mut KernelState, &mut [u64; 8]) -> Outcome) {
         let outcome = f(&mut self.state, &mut self.regs[core]);
+        // The glue tells a timed state the counter after every step.
+        self.state.clock_in(core, self.counter);
         self.after(core, outcome);
     }
 
@@ -282,8 +284,6 @@ impl Machine {
             0..=5 => {
                 let regs = registers(input);
                 self.regs[core] = regs;
-                // The glue tells a timed state the counter before a step.
-                self.state.clock_in(core, self.counter);
                 self.run(core, |s, r| s.hypercall(core, r));
             }
             6 => {

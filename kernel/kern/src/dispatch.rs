@@ -477,18 +477,12 @@ fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     outcome
 }
 
-/// Tells a timed system's state the counter before a step on `core`. Out
-/// of line: [`step`] is inlined at every call site, and untimed systems
-/// only test the flag.
+/// After a step of a timed system on `core`: tells its state the counter
+/// and programs the core's timer for its next event or tick. Out of line:
+/// [`step`] is inlined at every call site.
 #[inline(never)]
-fn clock_in(state: &mut KernelState, core: usize) {
+fn clock_and_arm(state: &mut KernelState, core: usize) {
     state.clock_in(core, arch::cpu::counter());
-}
-
-/// Programs `core`'s timer for a timed system's next event or tick, after
-/// a step.
-#[inline(never)]
-fn arm_timer(state: &KernelState, core: usize) {
     irq::arm_until(state.next_event(core));
 }
 
@@ -673,6 +667,10 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         let mut held = false;
         let mut work = None;
         let outcome = step(core, |s| {
+            // A timed state sees the time before the tick.
+            if s.is_timed() {
+                s.clock_in(core, arch::cpu::counter());
+            }
             s.advance_clock(now);
             held = s.has_held_irqs();
             let outcome = s.tick(core, regs);
@@ -734,7 +732,10 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
 /// budget's event (out of line, off every untimed path).
 #[inline(never)]
 fn time_event(core: usize, regs: &mut [u64; 8]) -> Outcome {
-    step(core, |s| s.time_event(core, regs))
+    step(core, |s| {
+        s.clock_in(core, arch::cpu::counter());
+        s.time_event(core, regs)
+    })
 }
 
 /// The guest vCPU interrupt `intid` is passed through to, if it is.

@@ -27,14 +27,16 @@
 //! budget moves vCPUs between the two ([`KernelState::resort`]), and a
 //! running vCPU that may no longer run is preempted ([`KernelState::settle`]).
 //!
-//! **The clock.** The glue tells the state the counter before each step of a
-//! timed system ([`KernelState::clock_in`]): the running vCPU is charged for
-//! the time since the core's last step, if it has a budget. The IPC fast
-//! path never switches to or from a vCPU with a budget (it cannot read the
-//! clock), so between two steps of a core, a budgeted vCPU that is current
-//! at the second was current all along. Window changes and refills happen
-//! in [`KernelState::time_event`] (and the tick), at the times
-//! [`KernelState::next_event`] tells the glue to program the timer for.
+//! **The clock.** The glue tells the state the counter after each step of a
+//! timed system, and before a timer step ([`KernelState::clock_in`]): the
+//! vCPU that ran on the core since the last time is charged for the time
+//! between, if it has a budget. The IPC fast path never switches to or from
+//! a vCPU with a budget (it cannot read the clock), so a budgeted vCPU
+//! current at one clock point ran until the next. One found spent after a
+//! step is preempted by a timer interrupt at once ([`KernelState::next_event`]
+//! says "now"). Window changes and refills happen in
+//! [`KernelState::time_event`] (and the tick), at the times `next_event`
+//! tells the glue to program the timer for.
 //!
 //! A system without a schedule or budgets is untimed: none of this runs, and
 //! the only cost on its paths is the test of one flag (a bit of each core's
@@ -140,6 +142,9 @@ struct CoreTime {
     quick: u32,
     /// The vCPUs without a budget.
     unbudgeted: u32,
+    /// The vCPU this core ran at its last [`KernelState::clock_in`]: the
+    /// one charged for the time until the next.
+    charged: Option<VcpuId>,
 }
 
 impl CoreTime {
@@ -153,6 +158,7 @@ impl CoreTime {
         parked: 0,
         quick: u32::MAX,
         unbudgeted: u32::MAX,
+        charged: None,
     };
 }
 
@@ -519,9 +525,11 @@ impl KernelState {
         }
     }
 
-    /// Tells a timed state the counter's value before a step on `core`: the
-    /// vCPU running there is charged for the time since the core's last
-    /// step, if it has a budget. Does nothing on an untimed system.
+    /// Tells a timed state the counter's value on `core`, after each of its
+    /// steps (and before a timer step, so that it sees the time): the vCPU
+    /// that ran there since the last call is charged for the time between,
+    /// if it has a budget, and the one running now is the next to charge.
+    /// Does nothing on an untimed system.
     #[inline(never)]
     pub fn clock_in(&mut self, core: usize, now: u64) {
         if !self.timed {
@@ -534,7 +542,8 @@ impl KernelState {
         };
         let elapsed = now.saturating_sub(c.since);
         c.since = c.since.max(now);
-        if let Some(v) = current
+        let charged = core::mem::replace(&mut c.charged, current);
+        if let Some(v) = charged
             && self.timing.budgeted & bit(v) != 0
             && let Some(b) = self.timing.budgets.get_mut(v.index())
         {
@@ -564,7 +573,8 @@ impl KernelState {
                 continue;
             };
             earliest(b.period_end);
-            if current == Some(id) && b.remaining > 0 {
+            // Spent while it runs (found after a step): at once.
+            if current == Some(id) {
                 let since = self.timing.cores.get(core).map_or(0, |c| c.since);
                 earliest(since.saturating_add(b.remaining));
             }

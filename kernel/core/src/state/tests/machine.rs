@@ -520,12 +520,15 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             let out = m.raw(core, regs);
             check_landings(&before, &m.state, core, &regs);
             let status = Status::from_register(m.regs[core][0]);
-            // A refused call changes nothing but x0.
+            // A refused call changes nothing but x0 (and the clock the glue
+            // gives a timed state after every step).
             if out.next == Next::Continue
                 && status.is_some_and(|s| s != Status::Success)
                 && out.effect.is_none()
             {
-                assert!(m.state == before, "a refused {regs:x?} changed the state");
+                let mut expected = before.clone();
+                expected.clock_in(core, m.now);
+                assert!(m.state == expected, "a refused {regs:x?} changed the state");
                 assert_eq!(m.regs[core][1..], regs[1..]);
             }
         }
@@ -604,6 +607,7 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             let mut general = m.state.clone();
             let mut general_regs = m.regs[core];
             let expected = general.vm_exit_general(core, exit, &mut general_regs);
+            general.clock_in(core, m.now);
             let out = m.step(core, |s, r| s.vm_exit(core, exit, r));
             assert_eq!(out, expected, "the VM exit fast path differs");
             assert_eq!(m.regs[core], general_regs, "the VM exit fast path differs");
@@ -623,7 +627,9 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
         }
         Action::VmIrq { core, vcpu, intid } => {
             m.state.pass_through(50);
-            let before = m.state.clone();
+            // Nothing but the clock the glue gives a timed state after it.
+            let mut before = m.state.clone();
+            before.clock_in(core, m.now);
             let mut taken = true;
             m.step(core, |s, r| {
                 s.vm_interrupt(core, VcpuId(vcpu), intid, r)

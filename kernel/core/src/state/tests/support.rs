@@ -267,6 +267,8 @@ impl Machine {
         f: impl FnOnce(&mut KernelState, &mut [u64; 8]) -> Outcome,
     ) -> Outcome {
         let outcome = f(&mut self.state, &mut self.regs[core]);
+        // The glue tells a timed state the counter after every step.
+        self.state.clock_in(core, self.now);
         if let Err(broken) = self.state.check_invariants() {
             panic!(
                 "invariant broken: {broken}\nafter {outcome:?}\n{:#?}",
@@ -318,6 +320,9 @@ impl Machine {
             Some(_) => None,
             None => Some(glue.hypercall_general(core, &mut glue_regs)),
         };
+        // As `step` does after the real one.
+        glue.clock_in(core, self.now);
+        general.clock_in(core, self.now);
         let outcome = self.step(core, |s, r| s.hypercall(core, r));
         match (fast, glue_outcome) {
             (Some(to), _) => assert!(
@@ -356,8 +361,10 @@ impl Machine {
         outcome
     }
 
-    /// The glue's clock: the counter is `now` before a step on `core`.
+    /// The glue's clock: the counter is `now` on `core` (the glue tells
+    /// the state after every step, and before a timer step).
     pub(super) fn clock(&mut self, core: usize, now: u64) {
+        self.now = now;
         self.state.clock_in(core, now);
         self.state.check_invariants().unwrap();
     }
