@@ -389,7 +389,9 @@ impl Machine {
                 } else {
                     BOUND_INTID
                 };
-                let before = self.state.clone();
+                // Nothing but the clock the glue gives a timed state after.
+                let mut before = self.state.clone();
+                before.clock_in(core, self.counter);
                 let mut taken = true;
                 self.run(core, |s, r| {
                     s.vm_interrupt(core, vcpu, intid, r).unwrap_or_else(|| {
