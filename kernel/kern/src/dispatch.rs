@@ -454,19 +454,16 @@ pub(crate) fn start_core(core: usize) -> ! {
 /// entering it (a start, a register to write, interrupts to deliver) and
 /// stages it for the arch code.
 ///
-/// On a timed system the state is told the counter first (to charge the
-/// running vCPU's budget), and the core's timer is programmed afterwards
-/// for the state's next time event or the next tick, whichever is first.
+/// On a timed system the state is told the counter afterwards (to charge
+/// the budget of the vCPU that ran), and the core's timer is programmed for
+/// the state's next time event or the next tick, whichever is first: one
+/// test of a flag on an untimed system.
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     let mut state = lock_core(core);
-    if state.is_timed() {
-        clock_in(&mut state, core);
-    }
     let outcome = f(&mut state);
-    // Asked again rather than kept: nothing stays live across `f`.
     if state.is_timed() {
-        arm_timer(&state, core);
+        clock_and_arm(&mut state, core);
     }
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
