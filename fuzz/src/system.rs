@@ -7,10 +7,10 @@ use hv_core::cap::{EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
 use hv_core::state::{
     EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork,
-    ReplySeed, Seed, VmExit,
+    ReplySeed, Seed, TimeSeed, VmExit,
 };
 use hv_image::Capability;
-use hv_image::{FaultPolicy, Object};
+use hv_image::{BudgetSpec, FaultPolicy, Object, Owners, ScheduleSpec, Window};
 
 use crate::Bytes;
 
@@ -60,7 +60,13 @@ fn guest_vcpu(vcpu: u8) -> Object {
 /// partition on core 1 (stops on a fault; it lends memory and controls the
 /// client too), a virtual machine with two vCPUs (restarts) and its monitor,
 /// which serves its exits and holds its vCPUs.
-pub(crate) fn boot() -> Box<KernelState> {
+///
+/// If `timed`, each core's time is cut into windows (core 0: the client
+/// and its server, then the others, then background; core 1: the client
+/// and the third partition, then the others, then background: 6 ms in
+/// all), and the client's second vCPU may run 0.5 ms of every 3 ms. The
+/// counter counts microseconds.
+pub(crate) fn boot(timed: bool) -> Box<KernelState> {
     let client = [
         cap(ep(0), &[W, G], 1),
         cap(ep(1), &[W], 2),
@@ -135,6 +141,16 @@ pub(crate) fn boot() -> Box<KernelState> {
         owner: PartitionId(p),
     };
     let replies = [owned(1), owned(1), owned(4)];
+    let schedule = schedule(&[
+        &[(3000, Some(0b0_0011)), (2000, Some(0b1_1100)), (1000, None)],
+        &[(2000, Some(0b0_0101)), (3000, Some(0b1_1010)), (1000, None)],
+    ]);
+    let budgets = [BudgetSpec {
+        partition: 0,
+        vcpu: 1,
+        budget_us: 500,
+        period_us: 3000,
+    }];
     let seed = Seed {
         cores: CORES,
         partitions: &partitions,
@@ -150,6 +166,16 @@ pub(crate) fn boot() -> Box<KernelState> {
             notification: NotificationId(0),
             badge: Badge(0b1000),
         }],
+        time: if timed {
+            TimeSeed {
+                schedule: Some(&schedule),
+                budgets: &budgets,
+                counter_hz: 1_000_000,
+                start: 0,
+            }
+        } else {
+            TimeSeed::NONE
+        },
     };
     let mut state = Box::new(KernelState::empty());
     if let Err(error) = state.boot(&seed) {
@@ -158,6 +184,24 @@ pub(crate) fn boot() -> Box<KernelState> {
     state.pass_through(PASSED_INTID);
     check(&state);
     state
+}
+
+/// A schedule whose core `n` runs `cores[n]`: windows of `(length in us,
+/// owners)`, owners a partition mask or `None` for a background window.
+fn schedule(cores: &[&[(u32, Option<u16>)]]) -> ScheduleSpec {
+    let mut spec = ScheduleSpec {
+        major_frame_us: 6000,
+        cores: hv_image::heapless::Vec::new(),
+        windows: hv_image::heapless::Vec::new(),
+    };
+    for windows in cores {
+        let _ = spec.cores.push(windows.len() as u8);
+        for &(length_us, owners) in *windows {
+            let owners = owners.map_or(Owners::Background, Owners::Partitions);
+            let _ = spec.windows.push(Window { length_us, owners });
+        }
+    }
+    spec
 }
 
 /// Panics with the first invariant `state` breaks.
@@ -189,15 +233,18 @@ pub(crate) struct Machine {
     regs: [[u64; 8]; CORES],
     /// The kernel's ticks since boot, as the glue tells the state.
     now: u64,
+    /// The counter (microseconds) of a timed system.
+    counter: u64,
 }
 
 impl Machine {
-    /// A booted system, every core having picked what it runs.
-    pub(crate) fn new() -> Self {
+    /// A booted system ([`boot`]), every core having picked what it runs.
+    pub(crate) fn new(timed: bool) -> Self {
         let mut m = Self {
-            state: boot(),
+            state: boot(timed),
             regs: [[0; 8]; CORES],
             now: 0,
+            counter: 0,
         };
         for core in 0..CORES {
             m.run(core, |s, r| s.idle(core, r));
@@ -209,6 +256,8 @@ impl Machine {
     /// that the outcome agrees with the state, and what the glue must do.
     fn run(&mut self, core: usize, f: impl FnOnce(&mut KernelState, &mut [u64; 8]) -> Outcome) {
         let outcome = f(&mut self.state, &mut self.regs[core]);
+        // The glue tells a timed state the counter after every step.
+        self.state.clock_in(core, self.counter);
         self.after(core, outcome);
     }
 
@@ -245,7 +294,17 @@ impl Machine {
                 self.state.advance_clock(self.now);
                 while self.state.release_held_irq().is_some() {}
                 check(&self.state);
-                self.run(core, |s, r| s.tick(core, r));
+                // A timed system's counter moves on too (up to 5 ms, well
+                // past windows' ends and budgets' events), and the timer
+                // fires for a tick or for time's sake.
+                self.counter += u64::from(input.byte()) * 20;
+                self.state.clock_in(core, self.counter);
+                check(&self.state);
+                if input.byte() & 1 == 0 {
+                    self.run(core, |s, r| s.tick(core, r));
+                } else {
+                    self.run(core, |s, r| s.time_event(core, r));
+                }
             }
             7 => {
                 let intid = match input.below(3) {
@@ -330,7 +389,9 @@ impl Machine {
                 } else {
                     BOUND_INTID
                 };
-                let before = self.state.clone();
+                // Nothing but the clock the glue gives a timed state after.
+                let mut before = self.state.clone();
+                before.clock_in(core, self.counter);
                 let mut taken = true;
                 self.run(core, |s, r| {
                     s.vm_interrupt(core, vcpu, intid, r).unwrap_or_else(|| {
@@ -365,17 +426,20 @@ mod tests {
 
     #[test]
     fn the_system_boots_with_something_on_every_core() {
-        let m = Machine::new();
-        for core in 0..CORES {
-            assert!(m.state.current(core).is_some(), "core {core} idles");
+        for timed in [false, true] {
+            let m = Machine::new(timed);
+            for core in 0..CORES {
+                assert!(m.state.current(core).is_some(), "core {core} idles");
+            }
+            assert_eq!(m.state.is_timed(), timed);
+            drop(boot(timed));
         }
-        drop(boot());
     }
 
     #[test]
     fn a_hypercall_step_reaches_the_kernel() {
         // Core 0, a hypercall (op 0), x0 = Version, x1..x7 zero.
-        let mut m = Machine::new();
+        let mut m = Machine::new(false);
         let mut input = Bytes::new(&[0, 0, 0, 0]);
         m.step(&mut input);
         assert_eq!(m.regs[0][0], 0, "Version answers Success");

@@ -110,6 +110,10 @@ write_register!(
 write_register!(
     /// CNTHP_TVAL_EL2: ticks until the EL2 physical timer fires.
     write_cnthp_tval_el2, "cnthp_tval_el2");
+write_register!(
+    /// CNTHP_CVAL_EL2: the counter value at which the EL2 physical timer
+    /// fires (`aarch64-cpu` does not define it).
+    write_cnthp_cval_el2, "cnthp_cval_el2");
 
 write_register!(
     /// PMUSERENR_EL0: what EL0 may do with the PMU.

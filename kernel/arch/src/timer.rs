@@ -20,6 +20,13 @@ pub fn arm(ticks: u64) {
     CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
 }
 
+/// Fires the timer when the physical counter reaches `deadline` (at once if
+/// it has), and keeps it enabled and unmasked.
+pub fn arm_at(deadline: u64) {
+    sysreg::write_cnthp_cval_el2(deadline);
+    CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
+}
+
 /// Stops the timer.
 pub fn stop() {
     CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::CLEAR);

@@ -46,7 +46,9 @@ use crate::memory::{MapError, MemoryMap, Use};
 use crate::pagetable::{self, Attributes, Builder, Regime, Table};
 use crate::platform::{Gic, GicVersion, PlatformInfo};
 use crate::range::PhysRange;
-use crate::state::{EndpointSeed, FaultSignalSeed, IrqSeed, PartitionSeed, ReplySeed, Seed};
+use crate::state::{
+    EndpointSeed, FaultSignalSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, TimeSeed,
+};
 use hv_image::Capability;
 
 /// Each vCPU's stack, carved from the top of its partition's RAM.
@@ -64,6 +66,23 @@ pub const RAM_ALIGN: u64 = 2 << 20;
 /// A partition's stage-2 mappings: its RAM, each of its manifest mappings,
 /// and a virtual machine's GIC virtual CPU interface.
 pub const MAX_STAGE2_MAPPINGS: usize = MAX_MAPPINGS + 2;
+
+/// The counter that runs a system's schedule and budgets: its frequency
+/// (`CNTFRQ_EL0`) and the value at which every core starts the major frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// Ticks per second.
+    pub hz: u64,
+    /// The counter value at which the major frame (and every budget's
+    /// first period) starts on every core.
+    pub start: u64,
+}
+
+impl Counter {
+    /// For tests of systems without a schedule or budgets, which read no
+    /// counter.
+    pub const NONE: Self = Self { hz: 0, start: 0 };
+}
 
 /// Why a manifest cannot become this machine's system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -545,6 +564,7 @@ pub fn reload_pieces<'a, 'f>(
 pub fn with_seed<R>(
     manifest: &BootManifest,
     cores: usize,
+    counter: Counter,
     f: impl FnOnce(&Seed<'_>) -> R,
 ) -> Result<R, LowerError> {
     let count = manifest.partitions.len();
@@ -636,6 +656,12 @@ pub fn with_seed<R>(
         replies: &replies,
         kernel_log,
         fault_signals: &fault_signals,
+        time: TimeSeed {
+            schedule: manifest.schedule.as_ref(),
+            budgets: &manifest.budgets,
+            counter_hz: counter.hz,
+            start: counter.start,
+        },
     };
     Ok(f(&seed))
 }

@@ -191,9 +191,11 @@ impl Queue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct RunQueue {
-    /// Bit `w`: word `w` of `levels` is not zero. The IPC fast path asks
-    /// "is anything ready above this?", and the usual answer, nothing ready
-    /// at all, is this one byte.
+    /// Bit `w` (0 to 3): word `w` of `levels` is not zero. The IPC fast
+    /// path asks "is anything ready above this?", and the usual answer,
+    /// nothing ready at all, is this one byte. Bit 7 is the *gate*
+    /// ([`RunQueue::set_gate`]): set on the cores of a timed system, it
+    /// makes the byte non-zero so that the fast path looks further.
     summary: u8,
     /// Bit `p % 64` of word `p / 64`: queue `p` is not empty.
     levels: [u64; PRIORITIES / 64],
@@ -217,11 +219,40 @@ impl RunQueue {
         }
     }
 
+    /// The gate bit of `summary`.
+    const GATE: u8 = 1 << 7;
+
+    /// Sets or clears the gate: a core of a timed system (windows or
+    /// budgets) has it set, so that the one-byte test [`RunQueue::is_quiet`]
+    /// fails and the IPC fast path checks time too, while an untimed
+    /// system's fast path costs exactly what it did before time existed.
+    pub fn set_gate(&mut self, on: bool) {
+        if on {
+            self.summary |= Self::GATE;
+        } else {
+            self.summary &= !Self::GATE;
+        }
+    }
+
+    /// Whether the gate is set.
+    #[must_use]
+    pub const fn gated(&self) -> bool {
+        self.summary & Self::GATE != 0
+    }
+
+    /// Nothing is ready and the gate is clear: one byte's test.
+    #[must_use]
+    #[inline(always)]
+    pub const fn is_quiet(&self) -> bool {
+        self.summary == 0
+    }
+
     /// The highest priority with a ready vCPU. Unrolled: this runs on
     /// every IPC fast path, where the usual answer is "none".
     #[must_use]
     #[inline(always)]
     pub fn highest(&self) -> Option<u8> {
+        // The gate alone falls through to the words, all zero: `None`.
         if self.summary == 0 {
             return None;
         }
@@ -291,7 +322,7 @@ impl RunQueue {
             .iter()
             .enumerate()
             .fold(0u8, |s, (w, bits)| if *bits != 0 { s | 1 << w } else { s });
-        summary == self.summary
+        summary == self.summary & !Self::GATE
             && (0..=u8::MAX).all(|p| self.is_marked(p) != self.queue(p).is_empty())
     }
 

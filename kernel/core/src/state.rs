@@ -23,6 +23,8 @@
 //! | a piece of a restarted partition's memory is reloaded | [`KernelState::reload_progress`] (all of it: [`KernelState::restart_done`]) |
 //! | the glue could not reload it | [`KernelState::restart_abandoned`] |
 //! | the timer tick, for the time | [`KernelState::advance_clock`] |
+//! | before any step of a timed system: the counter | [`KernelState::clock_in`] |
+//! | the timer, at a window's end or a budget's event | [`KernelState::time_event`] (program it for [`KernelState::next_event`]) |
 //!
 //! Each takes the core it runs on and that core's live x0..x7, and returns an
 //! [`Outcome`]: what the core runs next (with `regs` then holding that
@@ -41,7 +43,7 @@
 //! and log calls), `fastpath` (`Call` and `ReplyRecv` between two vCPUs of
 //! one core), `ipc` (endpoints), `reply` (reply objects: replies kept for
 //! later), `notify` (notifications, interrupts), `schedule` (ready queues,
-//! preemption, kicks), `fault` (stop and restart), `vm` (virtual machines:
+//! preemption, kicks), `timing` (windows and budgets), `fault` (stop and restart), `vm` (virtual machines:
 //! exits to monitors, `Vcpu` calls, virtual interrupts, WFI) and
 //! `invariants`.
 
@@ -68,6 +70,7 @@ mod notify;
 mod reply;
 mod schedule;
 mod seed;
+mod timing;
 mod vm;
 
 pub use domains::Domains;
@@ -84,6 +87,7 @@ pub use notify::{HeldIrq, IRQ_FIRES_PER_TICK};
 use notify::{IrqBinding, Notification};
 use reply::ReplyObject;
 pub use seed::{EndpointSeed, FaultSignalSeed, IrqSeed, PartitionSeed, ReplySeed, Seed, SeedError};
+pub use timing::{MAX_COUNTER_HZ, TimeProblem, TimeSeed};
 pub use vm::{Access, ICC_SGI1R_EL1, VmEntry, VmExit, sgi_targets};
 
 /// The kernel's timer ticks per second on each core: the unit of the
@@ -428,6 +432,9 @@ pub struct KernelState {
     partition_count: usize,
     notification_count: usize,
     irq_count: usize,
+    /// The system has a schedule or budgets (`timing`); if not, nothing
+    /// time-related is done.
+    timed: bool,
     cores: [Core; MAX_CPUS],
     /// Each vCPU's x0..x7, valid whenever it is not running.
     regs: [[u64; 8]; MAX_SYSTEM_VCPUS],
@@ -466,6 +473,8 @@ pub struct KernelState {
     /// fault reads them.
     fault_signals: [FaultSignalSeed; hv_image::MAX_FAULT_SIGNALS],
     fault_signal_count: usize,
+    /// Windows and budgets, in counter ticks.
+    timing: timing::Timing,
 }
 
 impl KernelState {
@@ -483,6 +492,7 @@ impl KernelState {
             partition_count: 0,
             notification_count: 0,
             irq_count: 0,
+            timed: false,
             cores: [Core::EMPTY; MAX_CPUS],
             regs: [[0; 8]; MAX_SYSTEM_VCPUS],
             badges: [Badge(0); MAX_SYSTEM_VCPUS],
@@ -501,6 +511,7 @@ impl KernelState {
             klog: klog::KernelLog::EMPTY,
             fault_signals: [FaultSignalSeed::EMPTY; hv_image::MAX_FAULT_SIGNALS],
             fault_signal_count: 0,
+            timing: timing::Timing::EMPTY,
             caps: CapSpace::new(),
         }
     }

@@ -288,7 +288,7 @@ pub(crate) fn install(
     let mut state = shared::lock(&STATE);
     // One lowering of the manifest for every domain: each `with_seed` call
     // site is a copy of the whole lowering in the image.
-    let (domains, states) = system::with_seed(manifest, online, |seed| {
+    let (domains, states) = system::with_seed(manifest, online, irq::frame_counter(), |seed| {
         let domains = Domains::of(seed)?;
         state.boot_domain(seed, &domains, 0)?;
         let mut states: alloc::vec::Vec<&'static Mutex<KernelState>> = alloc::vec![&STATE];
@@ -306,6 +306,11 @@ pub(crate) fn install(
     })?
     .map_err(system::LoadError::Seed)?;
     report_domains(&domains, &loaded);
+    if state.is_timed() {
+        // Before any core takes a domain of this system: its timer
+        // interrupts are ticks or time events from now on.
+        irq::set_timed();
+    }
     let mut irq_cores = alloc::vec::Vec::new();
     let mut irq_owners = alloc::vec::Vec::new();
     for irq in &manifest.irqs {
@@ -448,10 +453,18 @@ pub(crate) fn start_core(core: usize) -> ! {
 /// is a guest's vCPU, takes what the kernel's state asks to be done before
 /// entering it (a start, a register to write, interrupts to deliver) and
 /// stages it for the arch code.
+///
+/// On a timed system the state is told the counter afterwards (to charge
+/// the budget of the vCPU that ran), and the core's timer is programmed for
+/// the state's next time event or the next tick, whichever is first: one
+/// test of a flag on an untimed system.
 #[inline(always)]
 fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     let mut state = lock_core(core);
     let outcome = f(&mut state);
+    if state.is_timed() {
+        clock_and_arm(&mut state, core);
+    }
     let next = match outcome.next {
         Next::Switch { to, .. } => Some(to),
         Next::Continue => state.current(core),
@@ -459,6 +472,15 @@ fn step(core: usize, f: impl FnOnce(&mut KernelState) -> Outcome) -> Outcome {
     };
     stage(&mut state, next);
     outcome
+}
+
+/// After a step of a timed system on `core`: tells its state the counter
+/// and programs the core's timer for its next event or tick. Out of line:
+/// [`step`] is inlined at every call site.
+#[inline(never)]
+fn clock_and_arm(state: &mut KernelState, core: usize) {
+    state.clock_in(core, arch::cpu::counter());
+    irq::arm_until(state.next_event(core));
 }
 
 /// Stages the entry work of `next`, if it is a guest's vCPU (the caller
@@ -627,11 +649,25 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     let intid = acknowledged.intid;
     let outcome = if intid == irq::timer_intid() {
-        irq::tick();
+        // On a timed system the timer also marks windows' ends and budgets'
+        // events between ticks.
+        if irq::is_timed() {
+            if !irq::tick_due(arch::cpu::counter()) {
+                let outcome = time_event(core, regs);
+                gic::end(acknowledged);
+                return outcome;
+            }
+        } else {
+            irq::tick();
+        }
         let now = irq::now();
         let mut held = false;
         let mut work = None;
         let outcome = step(core, |s| {
+            // A timed state sees the time before the tick.
+            if s.is_timed() {
+                s.clock_in(core, arch::cpu::counter());
+            }
             s.advance_clock(now);
             held = s.has_held_irqs();
             let outcome = s.tick(core, regs);
@@ -687,6 +723,16 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
     };
     gic::end(acknowledged);
     outcome
+}
+
+/// A timed system's timer interrupt that is not a tick: a window's end or a
+/// budget's event (out of line, off every untimed path).
+#[inline(never)]
+fn time_event(core: usize, regs: &mut [u64; 8]) -> Outcome {
+    step(core, |s| {
+        s.clock_in(core, arch::cpu::counter());
+        s.time_event(core, regs)
+    })
 }
 
 /// The guest vCPU interrupt `intid` is passed through to, if it is.

@@ -5,8 +5,15 @@
 //! Every core runs the EL2 physical timer at [`TICK_HZ`]; the tick is what
 //! preempts partitions (see `dispatch`). A core that has nothing to run
 //! sleeps in [`idle`] until an interrupt arrives.
+//!
+//! On a timed system (a schedule or budgets: [`set_timed`]) the timer is
+//! programmed instead for the earliest of the core's next tick and the
+//! state's next time event (a window's end, a budget running out or being
+//! refilled: `KernelState::next_event`), by absolute counter value
+//! ([`arm_until`]); a timer interrupt is a tick only once the tick's time has
+//! come ([`tick_due`]).
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use hv_arch_aarch64 as arch;
 use hv_arch_aarch64::gic;
@@ -25,6 +32,72 @@ static MAINTENANCE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static WAKE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static PERIOD: AtomicU64 = AtomicU64::new(0);
 static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Each core's next tick, as a counter value (timed systems only).
+static NEXT_TICK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Whether the system is timed: set once at install.
+static TIMED: AtomicBool = AtomicBool::new(false);
+
+/// How far in the future the major frame starts, from the moment the
+/// system is installed: long enough for every core to be running its
+/// domain by then (they start at once; this is slack, not a wait).
+const FRAME_START_DELAY_US: u64 = 1_000;
+
+/// The counter that runs a schedule: its frequency, and the start of the
+/// first major frame on every core, a little in the future.
+pub(crate) fn frame_counter() -> hv_core::lower::Counter {
+    let hz = arch::cpu::timer_frequency();
+    hv_core::lower::Counter {
+        hz,
+        start: arch::cpu::counter() + hz * FRAME_START_DELAY_US / 1_000_000,
+    }
+}
+
+/// Records that the system is timed: from now on timer interrupts are
+/// told apart into ticks and time events.
+pub(crate) fn set_timed() {
+    TIMED.store(true, Ordering::Release);
+}
+
+/// Whether the system is timed.
+#[inline(always)]
+pub(crate) fn is_timed() -> bool {
+    TIMED.load(Ordering::Relaxed)
+}
+
+/// On a timed system's timer interrupt on this core at counter `counter`:
+/// whether it is (also) a tick. If so it is counted and the next one is set
+/// a period later (or, if ticks were missed, a period from now).
+pub(crate) fn tick_due(counter: u64) -> bool {
+    let core = arch::cpu::index();
+    let (Some(next), Some(count)) = (NEXT_TICK.get(core), TICKS.get(core)) else {
+        return true;
+    };
+    let due = next.load(Ordering::Relaxed);
+    if counter < due {
+        return false;
+    }
+    count.fetch_add(1, Ordering::Relaxed);
+    let period = PERIOD.load(Ordering::Relaxed).max(1);
+    let following = due + period;
+    next.store(
+        if following > counter {
+            following
+        } else {
+            counter + period
+        },
+        Ordering::Relaxed,
+    );
+    true
+}
+
+/// Programs this core's timer for the earlier of its next tick and `event`
+/// (a counter value, from `KernelState::next_event`).
+pub(crate) fn arm_until(event: Option<u64>) {
+    let tick = NEXT_TICK
+        .get(arch::cpu::index())
+        .map_or(u64::MAX, |t| t.load(Ordering::Relaxed));
+    arch::timer::arm_at(event.map_or(tick, |e| e.min(tick)));
+}
 
 /// Sets up the distributor and the tick's parameters; on core 0, once.
 /// Returns the number of interrupt lines.
@@ -75,7 +148,11 @@ pub(crate) fn init_cpu() -> Result<(), gic::GicError> {
         }
     }
     arch::timer::deny_lower_levels();
-    arch::timer::arm(PERIOD.load(Ordering::Relaxed));
+    let period = PERIOD.load(Ordering::Relaxed);
+    if let Some(next) = NEXT_TICK.get(arch::cpu::index()) {
+        next.store(arch::cpu::counter() + period, Ordering::Relaxed);
+    }
+    arch::timer::arm(period);
     Ok(())
 }
 

@@ -308,7 +308,8 @@ pub(crate) fn reload_step(
 pub(crate) fn with_seed<R>(
     manifest: &BootManifest,
     cores: usize,
+    counter: lower::Counter,
     f: impl FnOnce(&Seed<'_>) -> R,
 ) -> Result<R, LoadError> {
-    Ok(lower::with_seed(manifest, cores, f)?)
+    Ok(lower::with_seed(manifest, cores, counter, f)?)
 }

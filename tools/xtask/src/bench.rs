@@ -429,12 +429,19 @@ fn service_image(
 /// stacks included: 512 KiB of it is the boot core's stack). 1.25 MiB
 /// until lock domains (their computation, and a second copy of boot's
 /// vCPU placement, took 16 KiB more); 1,327,104 until fault signals (each
-/// lock domain's state holds their table, and .bss crossed a page).
-const IMAGE_BUDGET: u64 = 1_331_200;
+/// lock domain's state holds their table, and .bss crossed a page);
+/// 1,331,200 until the kernel ran schedules and budgets (issue 11: the
+/// manifest's schedule table and its checks already took the image to
+/// 1,335,296; windows, budgets and their timer took it to 1,343,488, some
+/// 10 KiB of code and 2 KiB of tables in every lock domain's state; a page
+/// of room is left).
+const IMAGE_BUDGET: u64 = 1_351_680;
 
 /// The most lines of code the kernel may have ([`lines`]' rule): 13,948
-/// when first counted, virtual machines included.
-const LINES_BUDGET: u64 = 15_000;
+/// when first counted, virtual machines included; 15,000 until the kernel
+/// ran schedules and budgets (issue 11: 14,844 with the manifest's schedule
+/// table, 15,599 with `hv-core`'s `state/timing.rs` and its glue).
+const LINES_BUDGET: u64 = 16_000;
 /// What it should come down to (issue 10's goal: at most 10,000 with
 /// virtual machines included).
 const LINES_GOAL: u64 = 10_000;

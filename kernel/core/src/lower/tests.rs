@@ -13,8 +13,8 @@ use hv_image::{
 };
 
 use super::{
-    Board, LowerError, Placement, STAGE2_TABLES, Stage2Mapping, VCPU_STACK, build_stage2, check,
-    place, program, reload_chunk, reload_pieces, stage2, stage2_tables, vcpu_start, vmid,
+    Board, Counter, LowerError, Placement, STAGE2_TABLES, Stage2Mapping, VCPU_STACK, build_stage2,
+    check, place, program, reload_chunk, reload_pieces, stage2, stage2_tables, vcpu_start, vmid,
     with_seed,
 };
 use crate::cap::{EndpointId, NotificationId, PartitionId, ReplyId};
@@ -359,7 +359,7 @@ fn large_mappings_get_a_table_per_2_mib() {
 #[test]
 fn a_good_manifest_seeds_the_expected_kernel_state() {
     let m = manifest();
-    let seeded = with_seed(&m, 2, |seed| {
+    let seeded = with_seed(&m, 2, Counter::NONE, |seed| {
         assert_eq!(seed.cores, 2);
         assert_eq!(seed.partitions.len(), 4);
         let vcpus: Vec<usize> = seed.partitions.iter().map(|p| p.vcpus).collect();
@@ -684,25 +684,25 @@ fn seeds_past_the_kernels_tables_are_refused() {
         vm.exit_endpoint = 300;
     }
     assert_eq!(
-        with_seed(&m, 2, |_| ()),
+        with_seed(&m, 2, Counter::NONE, |_| ()),
         Err(LowerError::TooLarge("endpoints"))
     );
     let mut m = manifest();
     m.irqs[0].notification = 256;
     assert_eq!(
-        with_seed(&m, 2, |_| ()),
+        with_seed(&m, 2, Counter::NONE, |_| ()),
         Err(LowerError::TooLarge("notifications"))
     );
     let mut m = manifest();
     m.endpoint_count = 65;
     assert_eq!(
-        with_seed(&m, 2, |_| ()),
+        with_seed(&m, 2, Counter::NONE, |_| ()),
         Err(LowerError::TooLarge("endpoints"))
     );
     let mut m = manifest();
     m.replies[0] = 256;
     assert_eq!(
-        with_seed(&m, 2, |_| ()),
+        with_seed(&m, 2, Counter::NONE, |_| ()),
         Err(LowerError::TooLarge("partitions"))
     );
 }
@@ -710,7 +710,7 @@ fn seeds_past_the_kernels_tables_are_refused() {
 #[test]
 fn the_kernel_refuses_a_seed_the_lowering_made_from_a_bad_manifest() {
     // The monitor may run only on core 1; with one core, on none.
-    let booted = with_seed(&manifest(), 1, KernelState::new).unwrap();
+    let booted = with_seed(&manifest(), 1, Counter::NONE, KernelState::new).unwrap();
     assert_eq!(
         booted.unwrap_err(),
         SeedError::NoAllowedCore { partition: 3 }
@@ -721,7 +721,7 @@ fn the_kernel_refuses_a_seed_the_lowering_made_from_a_bad_manifest() {
         partition: 1,
         vcpu: 0,
     };
-    let booted = with_seed(&m, 2, KernelState::new).unwrap();
+    let booted = with_seed(&m, 2, Counter::NONE, KernelState::new).unwrap();
     assert_eq!(
         booted.unwrap_err(),
         SeedError::UnknownObject {
@@ -735,7 +735,7 @@ fn the_kernel_refuses_a_seed_the_lowering_made_from_a_bad_manifest() {
         partition: 2,
         vcpu: 2,
     };
-    let booted = with_seed(&m, 2, KernelState::new).unwrap();
+    let booted = with_seed(&m, 2, Counter::NONE, KernelState::new).unwrap();
     assert_eq!(
         booted.unwrap_err(),
         SeedError::UnknownObject {

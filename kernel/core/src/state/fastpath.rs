@@ -19,7 +19,11 @@
 //! reply, pinned to this core, with no higher priority ready here; x1 names
 //! an endpoint the vCPU may READ, on which no sender waits.
 //!
-//! Both then switch straight to the partner: no ready queue is touched.
+//! Both then switch straight to the partner: no ready queue is touched. On
+//! a timed system (windows or budgets, `timing.rs`) both partners must also
+//! be without a budget, and the caller allowed by its core's window in its
+//! own right (the server then runs on its time), or the general path
+//! decides.
 //!
 //! A virtual machine's exit ([`KernelState::vm_exit`]) is fast the same
 //! way: its monitor's vCPU waits on the exit endpoint, pinned to this core,
@@ -112,15 +116,26 @@ impl KernelState {
         }
     }
 
-    /// Whether `to` may take the core straight from the running vCPU: it is
-    /// pinned here and nothing of higher priority is ready here.
+    /// Whether `to` may take the core straight from the running `from`: it
+    /// is pinned here and nothing of higher priority is ready here; on a
+    /// timed system also neither has a budget and the caller (`from` if
+    /// `call`, else `to`) may run in its own right
+    /// (`Timing::quick_switch`). An untimed core's ready queue has
+    /// its gate clear, so with nothing ready this is one byte's test, as it
+    /// was before time existed.
     #[inline(always)]
-    fn may_switch_to(&self, core: usize, to: VcpuId) -> bool {
+    fn may_switch_to(&self, core: usize, from: VcpuId, to: VcpuId, call: bool) -> bool {
         let (Some(target), Some(here)) = (self.vcpus.get(to.index()), self.cores.get(core)) else {
             return false;
         };
-        usize::from(target.core) == core
-            && here.ready.highest().is_none_or(|h| h <= target.priority)
+        if usize::from(target.core) != core {
+            return false;
+        }
+        if here.ready.is_quiet() {
+            return true;
+        }
+        here.ready.highest().is_none_or(|h| h <= target.priority)
+            && (!here.ready.gated() || self.timing.quick_switch(core, from, to, call))
     }
 
     /// Makes `to` the running vCPU of `core` with x0..x7 = `msg`.
@@ -164,7 +179,7 @@ impl KernelState {
             return None;
         }
         let server = endpoint.queue.head()?;
-        if !self.may_switch_to(core, server) {
+        if !self.may_switch_to(core, cur, server, true) {
             return None;
         }
         // Committed: nothing below can fail.
@@ -204,7 +219,7 @@ impl KernelState {
             return None;
         }
         let monitor = endpoint.queue.head()?;
-        if !self.may_switch_to(core, monitor) {
+        if !self.may_switch_to(core, cur, monitor, true) {
             return None;
         }
         // Committed: nothing below can fail.
@@ -247,7 +262,7 @@ impl KernelState {
         };
         let (e, _) = self.fast_endpoint(cur, regs[1], Rights::READ)?;
         if self.endpoints.get(e.index())?.holds == Holds::Senders
-            || !self.may_switch_to(core, caller)
+            || !self.may_switch_to(core, cur, caller, false)
         {
             return None;
         }

@@ -15,6 +15,9 @@
 //!   vCPU is its core's current one; ready queues hold only ready vCPUs
 //!   pinned there, at their own priority; the map of non-empty priorities
 //!   agrees with the queues;
+//! - a parked vCPU (time: `timing.rs`) is ready, pinned to the core that
+//!   parks it, and in no queue; only a timed system parks, and exactly its
+//!   cores' ready queues have their gate set;
 //! - an endpoint's queue is empty exactly when it holds nothing, and holds
 //!   only senders or only receivers of that endpoint;
 //! - a notification with waiters has no bits set;
@@ -154,6 +157,15 @@ impl KernelState {
                 })?;
             }
         }
+        for c in 0..self.cores.len() {
+            let parked = self.parked(c);
+            for (v, seen) in membership.iter_mut().enumerate() {
+                if parked & (1 << v) != 0 {
+                    *seen = seen.saturating_add(1);
+                }
+            }
+        }
+        self.check_time()?;
         for (e, endpoint) in self.endpoints.iter().enumerate() {
             ensure(
                 endpoint.queue.is_empty() == (endpoint.holds == Holds::Nothing),

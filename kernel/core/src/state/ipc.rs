@@ -527,8 +527,9 @@ impl KernelState {
     }
 
     /// `from` (already blocked, its registers kept as needed) hands the core
-    /// straight to `to`, which gets `msg`, if `to` is pinned here and nothing
-    /// of higher priority is ready here: no ready queue is touched.
+    /// straight to `to`, which gets `msg`, if `to` is pinned here, may run
+    /// now (`timing`) and nothing of higher priority is ready here: no ready
+    /// queue is touched.
     pub(super) fn direct_switch(
         &mut self,
         core: usize,
@@ -537,6 +538,9 @@ impl KernelState {
         regs: &mut [u64; 8],
         msg: [u64; 8],
     ) -> Option<Step> {
+        if self.timed && !self.eligible(to) {
+            return None;
+        }
         let target = self.vcpus.get_mut(to.index())?;
         let here = self.cores.get_mut(core)?;
         if usize::from(target.core) != core

@@ -291,6 +291,7 @@ mod tests {
             replies: &[],
             kernel_log: with_reader.then_some((NotificationId(0), Badge(1 << 4))),
             fault_signals: &[],
+            time: crate::state::TimeSeed::NONE,
         };
         let mut state = Box::new(KernelState::empty());
         state.boot(&seed).unwrap();

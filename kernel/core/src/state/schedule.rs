@@ -18,6 +18,13 @@
 //!
 //! Priorities are strict: a vCPU that never blocks starves lower
 //! priorities on its core, but never equal or higher ones, nor other cores.
+//!
+//! On a timed system (windows or budgets, `timing.rs`) only vCPUs that may
+//! run now are in the ready queues: a ready vCPU that may not is parked
+//! (`make_ready` and `put_back` go through `KernelState::enqueue`), one
+//! found in a queue no longer eligible is parked when it would be picked
+//! (`first_eligible`), and a running one that may no longer run is preempted
+//! at the end of the step (`settle`). Priorities decide among the rest.
 
 use super::{KernelState, Next, Outcome, Step, VcpuState};
 use crate::sched::VcpuId;
@@ -32,10 +39,14 @@ impl KernelState {
         self.vcpu(v).map_or(0, |v| v.priority)
     }
 
-    /// Puts `v` at the back of its core's ready queue. Returns the bit of
-    /// its core if that is not `here` and should look again (it idles or
-    /// runs a lower priority), else 0.
+    /// Puts `v` at the back of its core's ready queue, or parks it if it
+    /// may not run now (see `timing`). Returns the bit of its core if that
+    /// is not `here` and should look again (it idles or runs a lower
+    /// priority), else 0.
     pub(super) fn make_ready(&mut self, v: VcpuId, here: usize) -> u8 {
+        if self.timed {
+            return self.make_ready_timed(v, here);
+        }
         let Some(vcpu) = self.vcpus.get_mut(v.index()) else {
             return 0;
         };
@@ -53,6 +64,29 @@ impl KernelState {
         }
     }
 
+    /// [`Self::make_ready`] on a timed system: parked if it may not run.
+    #[inline(never)]
+    fn make_ready_timed(&mut self, v: VcpuId, here: usize) -> u8 {
+        let Some(vcpu) = self.vcpus.get_mut(v.index()) else {
+            return 0;
+        };
+        vcpu.state = VcpuState::Ready;
+        let (core, priority) = (usize::from(vcpu.core), vcpu.priority);
+        if !self.enqueue(v, false) {
+            return 0;
+        }
+        let running = self
+            .cores
+            .get(core)
+            .and_then(|c| c.current)
+            .map(|c| self.priority(c));
+        if core != here && running.is_none_or(|p| p < priority) {
+            1 << (core % 8)
+        } else {
+            0
+        }
+    }
+
     /// Runs the highest ready vCPU on `core` in place of `from`, which no
     /// longer runs (it blocked, or was put back in the ready queue, or its
     /// partition stopped: then `from` is `None`), or idles.
@@ -62,6 +96,9 @@ impl KernelState {
         from: Option<VcpuId>,
         regs: &mut [u64; 8],
     ) -> Next {
+        if self.timed {
+            return self.switch_away_timed(core, from, regs);
+        }
         let Some(here) = self.cores.get_mut(core) else {
             return Next::Idle { from };
         };
@@ -83,8 +120,60 @@ impl KernelState {
         }
     }
 
+    /// [`Self::switch_away`] on a timed system: the highest ready vCPU that
+    /// may run (`first_eligible`).
+    #[inline(never)]
+    fn switch_away_timed(
+        &mut self,
+        core: usize,
+        from: Option<VcpuId>,
+        regs: &mut [u64; 8],
+    ) -> Next {
+        let popped = self
+            .cores
+            .get_mut(core)
+            .and_then(|here| here.ready.pop_highest(&mut self.links));
+        let next = self.first_eligible(core, popped);
+        let Some(here) = self.cores.get_mut(core) else {
+            return Next::Idle { from };
+        };
+        here.current = next;
+        let Some(to) = next else {
+            return Next::Idle { from };
+        };
+        if let Some(vcpu) = self.vcpus.get_mut(to.index()) {
+            vcpu.state = VcpuState::Running;
+        }
+        if let Some(saved) = self.regs.get(to.index()) {
+            *regs = *saved;
+        }
+        if from == Some(to) {
+            Next::Continue
+        } else {
+            Next::Switch { from, to }
+        }
+    }
+
+    /// Parks every vCPU popped from `core`'s ready queue, starting with
+    /// `next`, that may no longer run (its eligibility changed while it
+    /// waited there: a caller it served stopped, say), and returns the first
+    /// that may.
+    fn first_eligible(&mut self, core: usize, mut next: Option<VcpuId>) -> Option<VcpuId> {
+        // Each turn parks one vCPU: at most all of them.
+        for _ in 0..hv_image::MAX_SYSTEM_VCPUS {
+            let v = next?;
+            if self.eligible(v) {
+                return Some(v);
+            }
+            self.timing.park(core, v, true);
+            next = self.cores.get_mut(core)?.ready.pop_highest(&mut self.links);
+        }
+        None
+    }
+
     /// Puts the running `cur` back in its ready queue (at the front if
-    /// `front`) and runs the highest ready vCPU.
+    /// `front`; parked if it may not run now) and runs the highest ready
+    /// vCPU.
     fn put_back(&mut self, core: usize, cur: VcpuId, regs: &mut [u64; 8], front: bool) -> Next {
         let Some(vcpu) = self.vcpus.get_mut(cur.index()) else {
             return Next::Continue;
@@ -94,7 +183,9 @@ impl KernelState {
         if let Some(saved) = self.regs.get_mut(cur.index()) {
             *saved = *regs;
         }
-        if let Some(here) = self.cores.get_mut(core) {
+        if self.timed {
+            self.enqueue(cur, front);
+        } else if let Some(here) = self.cores.get_mut(core) {
             if front {
                 here.ready.push_front(&mut self.links, cur, priority);
             } else {
@@ -109,6 +200,9 @@ impl KernelState {
     /// an idle core takes whatever is ready.
     pub(super) fn settle(&mut self, core: usize, regs: &mut [u64; 8], kick: u8) -> Step {
         let next = match self.current(core) {
+            // Its window ended, its budget ran out, or the caller whose
+            // time it ran on is answered: it waits (parked) for its time.
+            Some(cur) if self.timed && !self.eligible(cur) => self.put_back(core, cur, regs, true),
             Some(cur)
                 if self
                     .highest_ready(core)
@@ -127,9 +221,10 @@ impl KernelState {
     pub(super) fn rotate(&mut self, core: usize, regs: &mut [u64; 8]) -> Step {
         match self.current(core) {
             Some(cur)
-                if self
-                    .highest_ready(core)
-                    .is_some_and(|h| h >= self.priority(cur)) =>
+                if (!self.timed || self.eligible(cur))
+                    && self
+                        .highest_ready(core)
+                        .is_some_and(|h| h >= self.priority(cur)) =>
             {
                 Step {
                     next: self.put_back(core, cur, regs, false),
@@ -144,6 +239,7 @@ impl KernelState {
     /// priority. `regs` are its x0..x7 (ignored if the core idled).
     pub fn tick(&mut self, core: usize, regs: &mut [u64; 8]) -> Outcome {
         self.let_go(core);
+        self.refresh(core);
         self.rotate(core, regs).into()
     }
 

@@ -18,6 +18,7 @@ use core::fmt;
 
 use hv_abi::hypercall::Badge;
 
+use super::timing::{TimeProblem, TimeSeed};
 use super::{Core, KernelState, Partition, PartitionState, Vcpu, VcpuState};
 use crate::MAX_CPUS;
 use hv_image::{
@@ -127,6 +128,9 @@ pub struct Seed<'a> {
     /// Who is told when a partition faults (the manifest's
     /// `fault-notification`).
     pub fault_signals: &'a [FaultSignalSeed],
+    /// The schedule and budgets, and the counter that runs them
+    /// ([`TimeSeed::NONE`]: priority scheduling alone).
+    pub time: TimeSeed<'a>,
 }
 
 /// Why a seed was refused.
@@ -212,6 +216,8 @@ pub enum SeedError {
         /// The signal's index.
         signal: usize,
     },
+    /// The schedule, a budget or the counter frequency is unsound.
+    Time(TimeProblem),
 }
 
 impl fmt::Display for SeedError {
@@ -264,6 +270,7 @@ impl fmt::Display for SeedError {
                 f,
                 "fault signal {signal}: no such partition or notification, or no bits"
             ),
+            Self::Time(problem) => write!(f, "time: {problem:?}"),
         }
     }
 }
@@ -359,6 +366,15 @@ pub(super) fn validate(seed: &Seed<'_>) -> Result<(), SeedError> {
             return Err(SeedError::UnknownServer { endpoint: i });
         }
     }
+    let mut vcpus = [0usize; MAX_PARTITIONS];
+    for (n, p) in vcpus.iter_mut().zip(seed.partitions) {
+        *n = p.vcpus;
+    }
+    super::timing::validate(
+        &seed.time,
+        vcpus.get(..seed.partitions.len()).unwrap_or_default(),
+    )
+    .map_err(SeedError::Time)?;
     for (i, irq) in seed.irqs.iter().enumerate() {
         if irq.notification.index() >= seed.notifications {
             return Err(SeedError::UnknownNotification { irq: i });
@@ -517,6 +533,7 @@ impl KernelState {
         });
         self.partition_count = seed.partitions.len();
         self.vcpu_count = usize::from(first);
+        self.boot_time(&seed.time);
         Ok(())
     }
 

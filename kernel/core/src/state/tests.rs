@@ -18,5 +18,6 @@ mod reply;
 mod sched;
 mod seed;
 mod support;
+mod timing;
 mod vm;
 mod watch;

@@ -11,6 +11,7 @@ use crate::state::{
 };
 use hv_image::Capability;
 use hv_image::Object;
+use hv_image::{BudgetSpec, Owners, ScheduleSpec, Window};
 
 pub(super) const R: Rights = Rights::READ;
 pub(super) const W: Rights = Rights::WRITE;
@@ -103,9 +104,60 @@ pub(super) struct System {
     pub(super) irqs: Vec<IrqSeed>,
     pub(super) replies: Vec<ReplySeed>,
     pub(super) fault_signals: Vec<FaultSignalSeed>,
+    /// The schedule, if any ([`schedule`]).
+    pub(super) schedule: Option<ScheduleSpec>,
+    /// Budgets of vCPUs.
+    pub(super) budgets: Vec<BudgetSpec>,
+}
+
+/// The counter frequency of timed test systems: a tick is a microsecond.
+pub(super) const HZ: u64 = 1_000_000;
+
+/// A schedule whose core `n` runs `cores[n]`: windows of `(length in us,
+/// owners)`, owners a partition mask or `None` for a background window.
+pub(super) fn schedule(cores: &[&[(u32, Option<u16>)]]) -> ScheduleSpec {
+    let mut spec = ScheduleSpec {
+        major_frame_us: cores.first().map_or(0, |w| w.iter().map(|(l, _)| l).sum()),
+        cores: hv_image::heapless::Vec::new(),
+        windows: hv_image::heapless::Vec::new(),
+    };
+    for windows in cores {
+        spec.cores.push(windows.len() as u8).unwrap();
+        for &(length_us, owners) in *windows {
+            let owners = owners.map_or(Owners::Background, Owners::Partitions);
+            spec.windows.push(Window { length_us, owners }).unwrap();
+        }
+    }
+    spec
+}
+
+/// A budget of `budget_us` every `period_us` for vCPU `vcpu` of `partition`.
+pub(super) fn budget(partition: u16, vcpu: u8, budget_us: u32, period_us: u32) -> BudgetSpec {
+    BudgetSpec {
+        partition,
+        vcpu,
+        budget_us,
+        period_us,
+    }
 }
 
 impl System {
+    /// This system with `schedule`.
+    pub(super) fn scheduled(self, schedule: ScheduleSpec) -> Self {
+        Self {
+            schedule: Some(schedule),
+            ..self
+        }
+    }
+
+    /// This system with `budgets`.
+    pub(super) fn budgeted(self, budgets: &[BudgetSpec]) -> Self {
+        Self {
+            budgets: budgets.to_vec(),
+            ..self
+        }
+    }
+
     /// `cores` cores, the partitions, `endpoints` endpoints with no declared
     /// server, `notifications` notifications, no interrupts.
     pub(super) fn new(
@@ -122,6 +174,8 @@ impl System {
             irqs: Vec::new(),
             replies: Vec::new(),
             fault_signals: Vec::new(),
+            schedule: None,
+            budgets: Vec::new(),
         }
     }
 
@@ -148,6 +202,12 @@ impl System {
             replies: &self.replies,
             kernel_log: None,
             fault_signals: &self.fault_signals,
+            time: crate::state::TimeSeed {
+                schedule: self.schedule.as_ref(),
+                budgets: &self.budgets,
+                counter_hz: HZ,
+                start: 0,
+            },
         })
     }
 
@@ -165,6 +225,8 @@ pub(super) struct Machine {
     pub(super) state: Box<KernelState>,
     pub(super) regs: Vec<[u64; 8]>,
     pub(super) last: Outcome,
+    /// The counter, for tests that advance it step by step.
+    pub(super) now: u64,
 }
 
 impl Machine {
@@ -190,6 +252,7 @@ impl Machine {
             state,
             regs: vec![[0; 8]; cores],
             last: Outcome::CONTINUE,
+            now: 0,
         };
         for core in 0..cores {
             m.step(core, |s, r| s.idle(core, r));
@@ -204,6 +267,8 @@ impl Machine {
         f: impl FnOnce(&mut KernelState, &mut [u64; 8]) -> Outcome,
     ) -> Outcome {
         let outcome = f(&mut self.state, &mut self.regs[core]);
+        // The glue tells a timed state the counter after every step.
+        self.state.clock_in(core, self.now);
         if let Err(broken) = self.state.check_invariants() {
             panic!(
                 "invariant broken: {broken}\nafter {outcome:?}\n{:#?}",
@@ -255,6 +320,9 @@ impl Machine {
             Some(_) => None,
             None => Some(glue.hypercall_general(core, &mut glue_regs)),
         };
+        // As `step` does after the real one.
+        glue.clock_in(core, self.now);
+        general.clock_in(core, self.now);
         let outcome = self.step(core, |s, r| s.hypercall(core, r));
         match (fast, glue_outcome) {
             (Some(to), _) => assert!(
@@ -291,6 +359,20 @@ impl Machine {
             );
         }
         outcome
+    }
+
+    /// The glue's clock: the counter is `now` on `core` (the glue tells
+    /// the state after every step, and before a timer step).
+    pub(super) fn clock(&mut self, core: usize, now: u64) {
+        self.now = now;
+        self.state.clock_in(core, now);
+        self.state.check_invariants().unwrap();
+    }
+
+    /// The timer fires on `core` at `now` for time's sake.
+    pub(super) fn time_event(&mut self, core: usize, now: u64) -> Outcome {
+        self.clock(core, now);
+        self.step(core, |s, r| s.time_event(core, r))
     }
 
     pub(super) fn tick(&mut self, core: usize) -> Outcome {

@@ -226,11 +226,7 @@ impl KernelState {
                     }
                 }
             }
-            VcpuState::Ready => {
-                if let Some(c) = self.cores.get_mut(core) {
-                    c.ready.remove(&mut self.links, v, vcpu.priority);
-                }
-            }
+            VcpuState::Ready => self.unready(v),
             VcpuState::Sending { endpoint, .. }
             | VcpuState::Receiving { endpoint, .. }
             | VcpuState::ExitSending { endpoint } => {
