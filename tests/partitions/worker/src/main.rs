@@ -18,9 +18,9 @@
 //!   set), and the separate stretches it ran in (a gap over 20 us between
 //!   two units ends one). After the interval it prints one line, every vCPU
 //!   its own: `worker: vcpu=V units=N unit-ps=P from-us=F for-us=L runs=R
-//!   longest-run-us=X longest-gap-us=G`, and parks: it calls the endpoint
-//!   `park`, which its server never receives on, so it blocks for ever
-//!   (without one, it yields for ever). Parking matters on a kernel that
+//!   longest-run-us=X longest-gap-us=G`, then `worker: vcpu=V done`, and
+//!   parks: it calls the endpoint `park`, which its server never receives
+//!   on, so it blocks for ever (without one, it yields for ever). Parking matters on a kernel that
 //!   ignores windows and budgets: a worker of high priority that kept
 //!   spinning would keep the others from ever printing their count.
 //!   The tests' checks (`tools/xtask/src/test/windows.rs`) compare the
@@ -217,6 +217,9 @@ fn work(start: &svc_rt::Start) -> ! {
         scaled(longest_run, frequency, 1_000_000),
         scaled(longest_gap, frequency, 1_000_000)
     );
+    // A line of its own, for the tests to wait for: once it is there, the
+    // count's line is whole.
+    svc_rt::println!("worker: vcpu={} done", start.vcpu);
     core::hint::black_box(seed);
     park()
 }
