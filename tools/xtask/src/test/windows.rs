@@ -414,8 +414,12 @@ pub(super) fn others(
 /// core 2 (the kernel's placement; which is which does not matter, and
 /// both ways are tried).
 pub(super) fn smp(_: &Context<'_>, expect: &Expect, outcome: &Outcome) -> Result<String, String> {
+    smp_shares(&expect.system, outcome)
+}
+
+fn smp_shares(system: &str, outcome: &Outcome) -> Result<String, String> {
     const WORKERS: [&str; 6] = ["duo", "p", "q", "r", "d", "e"];
-    let plan = Plan::load(&expect.system)?;
+    let plan = Plan::load(system)?;
     let reports = reports(&outcome.console, &WORKERS)?;
     let duo: Vec<&Report> = reports.iter().filter(|r| r.partition == "duo").collect();
     if duo.len() != 2 {
@@ -494,7 +498,11 @@ pub(super) fn budget(
     expect: &Expect,
     outcome: &Outcome,
 ) -> Result<String, String> {
-    let plan = Plan::load(&expect.system)?;
+    budget_shares(&expect.system, outcome)
+}
+
+fn budget_shares(system: &str, outcome: &Outcome) -> Result<String, String> {
+    let plan = Plan::load(system)?;
     let (time, period) = plan
         .budget("spinner")?
         .ok_or("`spinner` has no budget in the manifest")?;
@@ -559,6 +567,10 @@ pub(crate) const LATENESS_LIMIT: u64 = 2_000;
 /// windows for 1,000 frames, and none started more than
 /// [`LATENESS_LIMIT`] instructions after its boundary.
 pub(super) fn lateness(_: &Context<'_>, _: &Expect, outcome: &Outcome) -> Result<String, String> {
+    window_lateness(outcome)
+}
+
+fn window_lateness(outcome: &Outcome) -> Result<String, String> {
     let console = &outcome.console;
     let fail = |why: String| Err(format!("{why}\n--- console ---\n{console}"));
     let line = |prefix: &str| {
@@ -598,7 +610,134 @@ pub(super) fn lateness(_: &Context<'_>, _: &Expect, outcome: &Outcome) -> Result
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::{Report, micros, reports};
+    use crate::qemu::Outcome;
+
+    fn outcome(console: String) -> Outcome {
+        Outcome {
+            console,
+            stderr: String::new(),
+            exit: None,
+            timed_out: false,
+            stopped_when_ready: true,
+            elapsed: Duration::from_secs(2),
+        }
+    }
+
+    /// Units of 337 ns in `share` of 600 ms.
+    fn units(share: f64) -> u64 {
+        (share * 600e6 / 337.0) as u64
+    }
+
+    /// Worker lines for `(partition, vCPU, units)`.
+    fn console(counts: &[(&str, u64, u64)]) -> String {
+        counts
+            .iter()
+            .map(|(p, v, n)| {
+                format!(
+                    "[{p}] worker: vcpu={v} units={n} unit-ps=337000 from-us=100000 for-us=600000 runs=50 longest-run-us=1999 longest-gap-us=10001\r\n[{p}] worker: vcpu={v} done\r\n"
+                )
+            })
+            .collect()
+    }
+
+    /// What a kernel that keeps the windows would show passes; what today's
+    /// kernel shows (by turns, a third each) fails, naming the shares.
+    #[test]
+    fn one_core_shares_pass_and_fail() {
+        let kept = console(&[
+            ("a", 0, units(2.0 / 12.0)),
+            ("b", 0, units(3.0 / 12.0)),
+            ("c", 0, units(5.0 / 12.0)),
+        ]);
+        super::one_core("windows", &["a", "b", "c"], &outcome(kept)).unwrap();
+        let turns = console(&[
+            ("a", 0, units(0.322)),
+            ("b", 0, units(0.322)),
+            ("c", 0, units(0.322)),
+        ]);
+        let why = super::one_core("windows", &["a", "b", "c"], &outcome(turns)).unwrap_err();
+        assert!(
+            why.starts_with("`a` did 33.3% of the work, not 20.0%"),
+            "{why}"
+        );
+        assert!(
+            why.contains("`c` worked 32.2% of core 0's time, not 41.7%"),
+            "{why}"
+        );
+        // Work in the I/O window: the right split, but too much of the core.
+        let greedy = console(&[("b", 0, units(3.0 / 8.0)), ("c", 0, units(5.0 / 8.0))]);
+        let why = super::one_core("windows-crash", &["b", "c"], &outcome(greedy)).unwrap_err();
+        assert!(
+            why.starts_with("`b` worked 37.5% of core 0's time, not 25.0%"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn four_core_shares_pass_and_fail() {
+        let third = 1.0 / 3.0;
+        let kept = console(&[
+            ("duo", 0, units(third * 0.4)),
+            ("duo", 1, units(third * 0.4)),
+            ("p", 0, units(third * 0.6)),
+            ("q", 0, units(third * 0.2)),
+            ("r", 0, units(third * 0.4)),
+            ("d", 0, units(third * 0.7)),
+            ("e", 0, units(third * 0.3)),
+        ]);
+        super::smp_shares("windows-smp", &outcome(kept)).unwrap();
+        let turns = console(&[
+            ("duo", 0, 218_630),
+            ("duo", 1, 143_389),
+            ("p", 0, 213_196),
+            ("q", 0, 146_623),
+            ("r", 0, 144_892),
+            ("d", 0, 843_649),
+            ("e", 0, 0),
+        ]);
+        let why = super::smp_shares("windows-smp", &outcome(turns)).unwrap_err();
+        assert!(
+            why.contains("`e` (vCPU 0) did 0.0% of core 3's work, not 30.0%"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn budget_shares_pass_and_fail() {
+        let kept = console(&[
+            ("spinner", 0, units(0.3)),
+            ("x", 0, units(0.5)),
+            ("y", 0, units(0.2)),
+        ]);
+        super::budget_shares("budget", &outcome(kept)).unwrap();
+        let starved = console(&[("spinner", 0, units(0.966)), ("x", 0, 0), ("y", 0, 0)]);
+        let why = super::budget_shares("budget", &outcome(starved)).unwrap_err();
+        assert!(
+            why.starts_with("`spinner` did 100.0% of the work, not 30.0%"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn lateness_passes_and_fails() {
+        let line = |switch: u64, late: u64| {
+            format!(
+                "[bench] bench: window switch {switch} instructions\r\n\
+                 [bench] bench: window lateness {late} instructions\r\n[bench] bench: done\r\n"
+            )
+        };
+        let note = super::window_lateness(&outcome(line(900, 1_400))).unwrap();
+        assert!(note.contains("900"), "{note}");
+        assert!(super::window_lateness(&outcome(line(900, 2_001))).is_err());
+        assert!(super::window_lateness(&outcome(line(0, 10))).is_err());
+        let not_kept = "[bench] bench: windows not kept: it ran 10000 us without a gap\r\n\
+                        [bench] bench: done\r\n";
+        let why = super::window_lateness(&outcome(not_kept.into())).unwrap_err();
+        assert!(why.contains("did not keep"), "{why}");
+    }
 
     #[test]
     fn worker_lines_are_read() {
