@@ -309,7 +309,7 @@ fn percent(share: f64) -> String {
 
 /// Time in microseconds as the manifest would write it.
 fn ms(us: u64) -> String {
-    if us % 1000 == 0 {
+    if us.is_multiple_of(1000) {
         format!("{} ms", us / 1000)
     } else {
         format!("{} us", us)
