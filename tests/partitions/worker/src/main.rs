@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! worker: does a fixed unit of work over and over and counts the units
 //! against the virtual counter, for the time-window and budget tests and the
-//! window-switch benchmark (issue 11; `docs/testing.md`, *Time windows*).
+//! window-switch benchmark (issue 11; `docs/testing.md`, *Time
+//! partitioning*).
 //!
 //! The virtual counter (CNTVCT_EL0) counts from power-on on every core alike
 //! (the kernel gives it no offset), so partitions that never talk agree on
@@ -13,16 +14,16 @@
 //!
 //! - `"work"` (the default): calibrates the unit, counting included (the
 //!   fastest of 16 batches of 128 units, in picoseconds: under icount,
-//!   instructions times 1,000; about 1,330 instructions),
-//!   then counts the units it finishes while the counter lies in the
-//!   interval the settings `from` and `for` give (100 ms and 600 ms unless
-//!   set), and the separate stretches it ran in (a gap over 20 us between
-//!   two units ends one). After the interval it prints one line, every vCPU
-//!   its own: `worker: vcpu=V units=N unit-ps=P from-us=F for-us=L runs=R
-//!   longest-run-us=X longest-gap-us=G`, then `worker: vcpu=V done`, and
-//!   parks: it calls the endpoint `park`, which its server never receives
-//!   on, so it blocks for ever (without one, it yields for ever). Parking matters on a kernel that
-//!   ignores windows and budgets: a worker of high priority that kept
+//!   instructions times 1,000; about 1,330 instructions), then counts the
+//!   units it finishes while the counter lies in the interval the settings
+//!   `from` and `for` give (100 ms and 600 ms unless set), and the separate
+//!   stretches it ran in (a gap over 20 us between two units ends one).
+//!   After the interval it prints one line, every vCPU its own: `worker:
+//!   vcpu=V units=N unit-ps=P from-us=F for-us=L runs=R longest-run-us=X
+//!   longest-gap-us=G`, then `worker: vcpu=V done`, and parks: it calls the
+//!   endpoint `park`, which its server never receives on, so it blocks for
+//!   ever (without one, it yields for ever). Parking matters on a kernel
+//!   that ignores windows and budgets: a worker of high priority that kept
 //!   spinning would keep the others from ever printing their count.
 //!   The tests' checks (`tools/xtask/src/test/windows.rs`) compare the
 //!   partitions' counts. The interval should be a whole number of major
