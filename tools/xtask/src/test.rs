@@ -21,6 +21,9 @@ mod oracle;
 mod quotas;
 mod rpi4;
 mod vm;
+mod windows;
+
+pub(crate) use windows::LATENESS_LIMIT;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -38,7 +41,7 @@ use expect::{Board, Shape};
 
 /// The bare-metal crates, which clippy checks for the target, not the host.
 /// (A host test checks that this list and the workspace agree.)
-const BARE_METAL: [&str; 37] = [
+const BARE_METAL: [&str; 38] = [
     "hv-arch-aarch64",
     "hv-kernel",
     "plat-pl011-console",
@@ -75,6 +78,7 @@ const BARE_METAL: [&str; 37] = [
     "svc-storm",
     "svc-uart-pl011",
     "svc-vmm",
+    "svc-worker",
     "guest-probe",
 ];
 
@@ -1122,7 +1126,7 @@ type ExtraCheck =
     fn(&Context<'_>, &expect::Expect, &Outcome) -> std::result::Result<String, String>;
 
 /// The systems with an expectation file that also need a check in Rust.
-const EXTRA_CHECKS: [(&str, ExtraCheck); 7] = [
+const EXTRA_CHECKS: [(&str, ExtraCheck); 14] = [
     ("jammer", jammer::quiet_while_jammed),
     ("passthrough", vm::rtc_time),
     ("restart", quotas::restart_storm),
@@ -1130,6 +1134,13 @@ const EXTRA_CHECKS: [(&str, ExtraCheck); 7] = [
     ("irq-storm", quotas::irq_storm),
     ("oracle", oracle::spoof),
     ("oracle-console", oracle::spoof),
+    ("windows", windows::shares),
+    ("windows-spin", windows::spin),
+    ("windows-crash", windows::others),
+    ("windows-flood", windows::others),
+    ("windows-smp", windows::smp),
+    ("budget", windows::budget),
+    ("bench-windows", windows::lateness),
 ];
 
 /// Boots system `expect.system` on the machine `spec` until the lines the
@@ -1141,7 +1152,10 @@ fn run_expected(
     spec: &expect::MachineSpec,
 ) -> std::result::Result<String, String> {
     let kernel = c.system_on(&expect.system, spec.shape.board())?;
-    let machine = board_machine(c, &spec.shape, kernel)?;
+    let mut machine = board_machine(c, &spec.shape, kernel)?;
+    if let Some(icount) = &expect.icount {
+        machine.extra.extend(["-icount".to_owned(), icount.clone()]);
+    }
     let run = RunSpec {
         timeout: Some(expect.timeout),
         until_all: expect.until.clone(),

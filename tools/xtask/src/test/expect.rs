@@ -16,6 +16,8 @@
 //! not on rpi4: REASON             why no test runs on that board (each board needs
 //!                                 a test or this)
 //! timeout: 30 s                   stop the run after this long (30 s if left out)
+//! icount: shift=0,sleep=off       run QEMU with `-icount shift=0,sleep=off`: one
+//!                                 instruction a nanosecond, runs that repeat
 //! until: NEEDLE                   stop once every `until` line is there; each must be
 //! has: NEEDLE                     a line must match
 //! not: NEEDLE                     no line may match
@@ -154,6 +156,8 @@ pub(super) struct Expect {
     pub(super) board: Board,
     /// How long a run may take.
     pub(super) timeout: Duration,
+    /// QEMU's `-icount` option, if the runs count instructions as time.
+    pub(super) icount: Option<String>,
     /// The lines that end the run, once all are there; each must be.
     pub(super) until: Vec<String>,
     /// Lines that must match.
@@ -178,6 +182,7 @@ impl Expect {
             system: system.to_owned(),
             board,
             timeout: DEFAULT_TIMEOUT,
+            icount: None,
             until: Vec::new(),
             has: Vec::new(),
             not: Vec::new(),
@@ -193,6 +198,7 @@ impl Expect {
     fn apply(&mut self, statement: &Statement) {
         match statement {
             Statement::Timeout(timeout) => self.timeout = *timeout,
+            Statement::Icount(icount) => self.icount = Some(icount.clone()),
             Statement::Until(n) => self.until.push(n.clone()),
             Statement::Has(n) => self.has.push(n.clone()),
             Statement::Not(n) => self.not.push(n.clone()),
@@ -244,6 +250,7 @@ impl Expect {
 /// A statement that adds to what a board expects.
 enum Statement {
     Timeout(Duration),
+    Icount(String),
     Until(String),
     Has(String),
     Not(String),
@@ -283,6 +290,25 @@ fn needle(text: &str) -> Result<String, String> {
     } else {
         text.to_owned()
     })
+}
+
+/// QEMU's `-icount` option as a file gives it: `shift=0,sleep=off`, a list
+/// of `key=value` pairs (checked for form only: QEMU judges the rest).
+fn icount(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let pair = |p: &str| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            !k.is_empty()
+                && !v.is_empty()
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'=')
+        })
+    };
+    if value.is_empty() || !value.split(',').all(pair) {
+        return Err(format!(
+            "`{value}`: icount takes QEMU's `-icount` option, e.g. `shift=0,sleep=off`"
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 /// What follows a test's name: `gicv3, 4 cores, 1G` (QEMU's virt) or a
@@ -350,6 +376,7 @@ fn statement(key: &str, value: &str) -> Result<Statement, String> {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| format!("`{value}`: a timeout is `N s`"))?,
         )),
+        "icount" => Statement::Icount(icount(value)?),
         "until" => Statement::Until(needle(value)?),
         "has" => Statement::Has(needle(value)?),
         "not" => Statement::Not(needle(value)?),
@@ -611,6 +638,7 @@ mod tests {
         test pair-gicv3-4-cores: gicv3, 4 cores\n\
         test pair-gicv2-1-core: gicv2, 1 core, 512M\n\
         timeout: 60 s\n\
+        icount: shift=0,sleep=off\n\
         until: [ping] ping: done\n\
         \n\
         has: [pong] serving$\n\
@@ -663,6 +691,7 @@ mod tests {
         );
         let expect = file.on(Board::Virt);
         assert_eq!(expect.timeout, Duration::from_secs(60));
+        assert_eq!(expect.icount.as_deref(), Some("shift=0,sleep=off"));
         assert_eq!(expect.until, ["[ping] ping: done"]);
         assert_eq!(
             expect.has,
@@ -700,6 +729,14 @@ mod tests {
             ("test a: gicv3, 1 core\nin order:\n    x\n", "a block of 1"),
             ("test a: gicv3, 1 core\ncount two: x\n", "line 2: `two`"),
             ("test a: gicv3, 1 core\ntimeout: 5\n", "line 2: `5`"),
+            (
+                "test a: gicv3, 1 core\nicount: on\n",
+                "line 2: `on`: icount takes",
+            ),
+            (
+                "test a: gicv3, 1 core\nicount: shift=0,\n",
+                "line 2: `shift=0,`",
+            ),
             (
                 "test a: rpi4, 2 cores\n",
                 "line 1: `rpi4, 2 cores`: the rpi4 is a fixed",
