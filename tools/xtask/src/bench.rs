@@ -375,7 +375,6 @@ const BENCHES: [Bench; 23] = [
         // From the previous window's last instruction (the boundary's timer
         // interrupt follows it) to the next window's partition's first, on
         // average over 1,000 frames of two 500 us windows on one core.
-        // Pending (see PENDING) until the kernel switches windows.
         budget: 2_000,
         goal: Some(1_000),
     },
@@ -440,20 +439,6 @@ const BENCHES: [Bench; 23] = [
         budget: 2_000_000_000,
         goal: None,
     },
-];
-
-/// Figures whose measurement waits for the kernel (issue 11: the kernel
-/// does not run schedules yet), with the line that says so. While a
-/// pending figure's system prints that line instead of its number, the
-/// bench shows the row as pending and records no figure, so `--check`
-/// (which passes a figure the baseline lacks, and never asks for one the
-/// run did not measure) passes; once the kernel keeps the windows the figure
-/// is measured and held to its budget like any other. When the kernel
-/// lands: take the figure from this list and add it to the baseline
-/// (`cargo xtask bench --update-baseline window`).
-const PENDING: [(&str, &str); 2] = [
-    ("window-switch", "[bench] bench: windows not kept: "),
-    ("window-lateness", "[bench] bench: windows not kept: "),
 ];
 
 /// The systems also booted on a `lock-count` kernel, for the shared-lock
@@ -623,11 +608,6 @@ pub(crate) fn check_test(tools: &setup::Tools) -> std::result::Result<String, St
             note.push_str("; ");
             note.push_str(line);
         }
-        for key in &run.pending {
-            note.push_str(&format!(
-                "; {key}: pending (issue 11: the kernel keeps no windows yet)"
-            ));
-        }
         Ok(note)
     } else {
         let mut why = run.table.join("\n");
@@ -649,8 +629,6 @@ struct Run {
     failures: Vec<String>,
     /// The table's lines.
     table: Vec<String>,
-    /// The [`PENDING`] figures that measured nothing yet.
-    pending: Vec<String>,
 }
 
 /// `rustc -V` of the toolchain that builds the kernel.
@@ -722,7 +700,6 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
         figures: Vec::new(),
         failures: Vec::new(),
         table: Vec::new(),
-        pending: Vec::new(),
     };
     let row = |run: &mut Run, line: String| {
         if echo {
@@ -794,29 +771,10 @@ fn run(tools: &setup::Tools, filter: Option<&str>, echo: bool) -> Result<Run> {
         .iter()
         .filter(|b| filter.is_none_or(|f| b.name.contains(f)))
     {
-        let counts = match [
+        let counts = [
             measure(tools, &platform, &images, bench)?,
             measure(tools, &platform, &images, bench)?,
-        ] {
-            [Measured::Count(a), Measured::Count(b)] => [a, b],
-            [Measured::Pending(why), _] | [_, Measured::Pending(why)] => {
-                run.pending.push(bench.key.to_owned());
-                row(
-                    &mut run,
-                    format!(
-                        "{:<30} {:>14} {:>14} {:>8}  PENDING (issue 11, no figure recorded: {why})",
-                        bench.name,
-                        "-",
-                        InUnit(bench.budget, bench.unit()),
-                        bench.goal.map_or_else(
-                            || "-".to_string(),
-                            |g| InUnit(g, bench.unit()).to_string()
-                        ),
-                    ),
-                );
-                continue;
-            }
-        };
+        ];
         let unit = bench.unit();
         let shown = |count: u64| InUnit(count, unit).to_string();
         let verdict = if counts[0] != counts[1] {
@@ -943,21 +901,13 @@ impl std::fmt::Display for InUnit {
     }
 }
 
-/// What one boot of a benchmark gave.
-enum Measured {
-    /// Its number.
-    Count(u64),
-    /// No number yet, and why (a [`PENDING`] figure's line).
-    Pending(String),
-}
-
 /// Boots the benchmark's image once under icount and reads its number.
 fn measure(
     tools: &setup::Tools,
     platform: &Platform,
     images: &Images,
     bench: &Bench,
-) -> Result<Measured> {
+) -> Result<u64> {
     let mut machine = Machine {
         smp: bench.cores,
         gic: Gic::V3,
@@ -1037,25 +987,11 @@ fn measure(
         Source::Probe { what } => probe_instructions(console, what),
         Source::LinuxBoot(_) => marker_instructions(console),
     };
-    if let Some(count) = count {
-        return Ok(Measured::Count(count));
-    }
-    if let Some(why) = pending(bench.key, console) {
-        return Ok(Measured::Pending(why));
-    }
-    Err(error!(
-        "{}: its line is not on the console:\n{}",
-        bench.name, outcome.console
-    ))
-}
-
-/// Why figure `key` is pending, if it is one of [`PENDING`] and the console
-/// has its line.
-fn pending(key: &str, console: &str) -> Option<String> {
-    let (_, marker) = PENDING.iter().find(|(k, _)| *k == key)?;
-    console.lines().find_map(|l| {
-        let at = l.find(marker)?;
-        Some(l[at + marker.len()..].trim_end().to_owned())
+    count.ok_or_else(|| {
+        error!(
+            "{}: its line is not on the console:\n{}",
+            bench.name, outcome.console
+        )
     })
 }
 
@@ -1219,26 +1155,6 @@ mod tests {
             if let super::Source::SharedLocks { system, .. } = bench.source {
                 assert!(COUNTED.contains(&system), "{}", bench.key);
             }
-        }
-    }
-
-    /// A pending figure is pending only with its line; any other figure
-    /// without its number is an error, as before.
-    #[test]
-    fn pending_figures_need_their_line() {
-        let console = "[bench] bench: windows not kept: it ran 10000 us without a gap\r\n\
-                       [bench] bench: done\r\n";
-        assert_eq!(
-            super::pending("window-switch", console).as_deref(),
-            Some("it ran 10000 us without a gap")
-        );
-        assert_eq!(
-            super::pending("window-lateness", "[bench] bench: done\r\n"),
-            None
-        );
-        assert_eq!(super::pending("null-hypercall", console), None);
-        for (key, _) in super::PENDING {
-            assert!(super::BENCHES.iter().any(|b| b.key == key), "{key}");
         }
     }
 
