@@ -16,8 +16,7 @@
 //! # Invariants
 //! - A vCPU's context is touched only by the core running it (its `running`
 //!   entry names that core), or, while no core runs it, by [`prepare`].
-//! - `PerCpu` of core N is touched only by core N (but its `core_data`,
-//!   an atomic that [`set_core_data`] sets).
+//! - `PerCpu` of core N, and its message, are touched only by core N.
 
 use core::any::TypeId;
 use core::cell::UnsafeCell;
@@ -84,16 +83,18 @@ pub(crate) struct PerCpu {
     /// What a switch between partitions does here (`crate::speculation`),
     /// chosen at the first switch after the kernel configured it.
     switch: crate::speculation::Switch,
-    /// The kernel's data for this core ([`Exits::Core`]), or null: set by
-    /// [`set_core_data`] from any core (the one field others write).
-    core_data: AtomicPtr<()>,
 }
 
-/// A core's PerCpu, after its message: TPIDR_EL2 points at the PerCpu, and
-/// the message is the 64 bytes before it (`vcpu.S` reaches both from
-/// TPIDR_EL2, the message at a negative offset).
+/// A core's PerCpu, after its message and the kernel's data for it:
+/// TPIDR_EL2 points at the PerCpu, and the message is the 64 bytes before
+/// it (`vcpu.S` reaches both from TPIDR_EL2, the message at a negative
+/// offset).
 #[repr(C, align(64))]
 struct PerCpuCell {
+    /// The kernel's data for this core ([`Exits::Core`]), or null: set by
+    /// [`set_core_data`] from any core, read by this one.
+    core_data: AtomicPtr<()>,
+    _pad: [u64; 7],
     /// x0..x7 of an IPC fast-path candidate (`hv_lower_ipc` puts them here,
     /// not in the context), and then the partner's, which `hv_enter_message`
     /// loads: the message goes from one partition to the other without a
@@ -110,6 +111,8 @@ unsafe impl Sync for PerCpuCell {}
 
 static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
     PerCpuCell {
+        core_data: AtomicPtr::new(core::ptr::null_mut()),
+        _pad: [0; 7],
         message: UnsafeCell::new([0; 8]),
         cpu: UnsafeCell::new(PerCpu {
             current: core::ptr::null_mut(),
@@ -119,14 +122,22 @@ static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
             loaded_vttbr: 0,
             vm: crate::vm::PerCore::NEW,
             switch: crate::speculation::Switch::UNKNOWN,
-            core_data: AtomicPtr::new(core::ptr::null_mut()),
         }),
     }
 }; MAX_CPUS];
 
-/// The message of the core whose PerCpu is `cpu` (the 64 bytes before it).
+/// The cell of the core whose PerCpu is `cpu`.
+fn cell_of(cpu: *mut PerCpu) -> *const PerCpuCell {
+    cpu.cast::<u8>()
+        .wrapping_sub(offset_of!(PerCpuCell, cpu))
+        .cast::<PerCpuCell>()
+}
+
+/// The message of the core whose PerCpu is `cpu`.
 fn message_of(cpu: *mut PerCpu) -> *mut [u64; 8] {
-    cpu.cast::<[u64; 8]>().wrapping_sub(1)
+    // SAFETY: only the address of the cell's field is computed (nothing is
+    // read or referenced); `cpu` is a PerCpu inside its PerCpuCell.
+    unsafe { UnsafeCell::raw_get(core::ptr::addr_of!((*cell_of(cpu)).message)) }
 }
 
 const NOWHERE: usize = usize::MAX;
@@ -334,10 +345,7 @@ pub fn set_core_data<K: Exits>(core: usize, data: &'static K::Core) {
         return;
     }
     if let Some(cell) = PER_CPU.get(core) {
-        // SAFETY: `core_data` is the one field of another core's PerCpu
-        // that any core may touch, through its atomic (module invariants).
-        let slot = unsafe { &(*cell.cpu.get()).core_data };
-        slot.store(
+        cell.core_data.store(
             core::ptr::from_ref(data).cast_mut().cast(),
             Ordering::Release,
         );
@@ -603,11 +611,11 @@ extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
     } else {
         FastCall::ReplyRecv
     };
-    // SAFETY: `cpu` is this core's PerCpu; its `core_data` is null or was
-    // set by `set_core_data::<K>` (the installed `Exits`, whose entry this
-    // is) from a `&'static K::Core`.
+    // SAFETY: `cpu` is this core's PerCpu, in its cell; the cell's
+    // `core_data` is null or was set by `set_core_data::<K>` (the installed
+    // `Exits`, whose entry this is) from a `&'static K::Core`.
     let data = unsafe {
-        (*cpu)
+        (*cell_of(cpu))
             .core_data
             .load(Ordering::Acquire)
             .cast::<K::Core>()

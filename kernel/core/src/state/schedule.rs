@@ -104,6 +104,18 @@ impl KernelState {
         };
         let next = here.ready.pop_highest(&mut self.links);
         here.current = next;
+        self.run_next(from, next, regs)
+    }
+
+    /// What running `next` (already `core`'s current) in place of `from`
+    /// means: `Running` with its x0..x7 in `regs`, or the core idles.
+    #[inline(always)]
+    fn run_next(
+        &mut self,
+        from: Option<VcpuId>,
+        next: Option<VcpuId>,
+        regs: &mut [u64; 8],
+    ) -> Next {
         let Some(to) = next else {
             return Next::Idle { from };
         };
@@ -138,20 +150,7 @@ impl KernelState {
             return Next::Idle { from };
         };
         here.current = next;
-        let Some(to) = next else {
-            return Next::Idle { from };
-        };
-        if let Some(vcpu) = self.vcpus.get_mut(to.index()) {
-            vcpu.state = VcpuState::Running;
-        }
-        if let Some(saved) = self.regs.get(to.index()) {
-            *regs = *saved;
-        }
-        if from == Some(to) {
-            Next::Continue
-        } else {
-            Next::Switch { from, to }
-        }
+        self.run_next(from, next, regs)
     }
 
     /// Parks every vCPU popped from `core`'s ready queue, starting with
