@@ -59,9 +59,14 @@
     b       9b
 .endm
 
-// Loads SP_EL0, ELR_EL2, SPSR_EL2, TPIDR_EL0 and x10..x30 from the Context
-// at x8 (x2 and x3 are used on the way).
+// Resets the kernel stack, puts this core's PerCpu in x9 and its current
+// Context in x8, and loads SP_EL0, ELR_EL2, SPSR_EL2, TPIDR_EL0 and x10..x30
+// from that Context (x2 and x3 are used on the way).
 .macro RESTORE_REST
+    mrs     x9, tpidr_el2
+    ldr     x10, [x9, #{stack_top}]
+    mov     sp, x10
+    ldr     x8, [x9, #{current}]
     ldp     x2, x3, [x8, #{sp_el0}]
     msr     sp_el0, x2
     msr     elr_el2, x3
@@ -147,10 +152,6 @@ hv_lower_ipc:
 
 .global hv_enter_current
 hv_enter_current:
-    mrs     x9, tpidr_el2
-    ldr     x10, [x9, #{stack_top}]
-    mov     sp, x10
-    ldr     x8, [x9, #{current}]
     RESTORE_REST
     ldp     x0, x1, [x8, #0]
     ldp     x2, x3, [x8, #16]
@@ -163,10 +164,6 @@ hv_enter_current:
 // fast path's answer), not the Context.
 .global hv_enter_message
 hv_enter_message:
-    mrs     x9, tpidr_el2
-    ldr     x10, [x9, #{stack_top}]
-    mov     sp, x10
-    ldr     x8, [x9, #{current}]
     RESTORE_REST
     ldp     x0, x1, [x9, #{message}]
     ldp     x2, x3, [x9, #{message_2}]
