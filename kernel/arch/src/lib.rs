@@ -30,6 +30,7 @@ pub mod exception;
 pub mod gic;
 pub mod heap;
 pub mod insn;
+pub mod lock;
 pub mod mmu;
 pub mod psci;
 pub mod ram;

@@ -11,9 +11,9 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::shared::Mutex;
 use hv_arch_aarch64::cpu::exclusives_work;
 use hv_arch_aarch64::early::{Early, EarlyOnce};
-use spin::Mutex;
 
 /// A byte sink the kernel prints to.
 pub trait Console: Sync {

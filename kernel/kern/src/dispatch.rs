@@ -41,7 +41,8 @@ use hv_core::state::{
 };
 use hv_image::MAX_PARTITIONS;
 
-use spin::{Mutex, MutexGuard, Once};
+use crate::shared::{Mutex, MutexGuard};
+use spin::Once;
 
 use crate::irq;
 use crate::shared;

@@ -10,7 +10,11 @@
 //! counts per IPC round trip and the like, whose goal is zero. Without the
 //! feature these are the locks' own `lock` and `try_lock`.
 
-use spin::{Mutex, MutexGuard};
+/// The kernel's lock: `spin`'s, waiting with `yield`
+/// ([`hv_arch_aarch64::lock::Yield`]).
+pub(crate) type Mutex<T> = spin::mutex::Mutex<T, hv_arch_aarch64::lock::Yield>;
+/// A held [`Mutex`].
+pub(crate) type MutexGuard<'a, T> = spin::mutex::MutexGuard<'a, T, hv_arch_aarch64::lock::Yield>;
 
 /// Takes `lock`, which other cores take too.
 #[inline(always)]

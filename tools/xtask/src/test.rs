@@ -1126,7 +1126,7 @@ type ExtraCheck =
     fn(&Context<'_>, &expect::Expect, &Outcome) -> std::result::Result<String, String>;
 
 /// The systems with an expectation file that also need a check in Rust.
-const EXTRA_CHECKS: [(&str, ExtraCheck); 13] = [
+const EXTRA_CHECKS: [(&str, ExtraCheck); 14] = [
     ("jammer", jammer::quiet_while_jammed),
     ("passthrough", vm::rtc_time),
     ("restart", quotas::restart_storm),
@@ -1138,8 +1138,7 @@ const EXTRA_CHECKS: [(&str, ExtraCheck); 13] = [
     ("windows-spin", windows::spin),
     ("windows-crash", windows::others),
     ("windows-flood", windows::others),
-    // ("windows-smp", windows::smp): not run until its failure is understood
-    // (docs/testing.md; tests/qemu/windows-smp.expect.pending).
+    ("windows-smp", windows::smp),
     ("budget", windows::budget),
     ("bench-windows", windows::lateness),
 ];

@@ -412,8 +412,6 @@ pub(super) fn others(
 /// share of the work done there matches its windows (and on core 3 the
 /// background window, by priority). `duo` has vCPU 0 on core 1 and vCPU 1
 /// on core 2 (the kernel's placement, below).
-// Not in EXTRA_CHECKS while windows-smp does not run (docs/testing.md).
-#[expect(dead_code, reason = "windows-smp does not run yet: docs/testing.md")]
 pub(super) fn smp(_: &Context<'_>, expect: &Expect, outcome: &Outcome) -> Result<String, String> {
     smp_shares(&expect.system, outcome)
 }
