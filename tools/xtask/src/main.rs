@@ -21,6 +21,7 @@ mod guests;
 mod image;
 #[cfg(test)]
 mod layers;
+mod prove;
 mod qemu;
 mod rpi4;
 mod sdcard;
@@ -120,6 +121,16 @@ Commands:
         (default 60): hypercall, state_machine, boot_package, device_tree or
         manifest. New inputs are kept in fuzz/corpus/TARGET, crashes in
         fuzz/regressions/TARGET; `cargo xtask test` replays both.
+  prove [--quick]
+        Every machine check of proofs/ (proofs/README.md), as a table:
+        property, method, scope, states explored, result, time. The stage-2
+        tables of every manifest in systems/ and tests/qemu/, built with the
+        kernel's code and walked entry by entry; hv-core's code checked
+        exhaustively to a bound (stateright) with deliberately broken rules
+        that must be caught; z3 proofs about the design; spin models of the
+        multicore protocols. Installs z3-solver (PyPI, into a venv) and spin
+        (Debian) into target/ on first use. --quick: the profile `cargo
+        xtask test` runs.
   guests [--refresh]
         Fetch Debian's arm64 Linux kernel and busybox, build the guest
         initramfs, cache both in target/guests/ and print their paths and
@@ -187,6 +198,7 @@ enum Command {
     Bench(bench::Options),
     Guests(debian::Resolve),
     Fuzz(fuzz::Options),
+    Prove(prove::Options),
     Sdcard(sdcard::Options),
     Flash(flash::Options),
     Setup,
@@ -208,6 +220,7 @@ impl Command {
             "bench" => Self::Bench(bench::parse(rest)?),
             "guests" => Self::Guests(guests::parse(rest)?),
             "fuzz" => Self::Fuzz(fuzz::parse(rest)?),
+            "prove" => Self::Prove(prove::parse(rest)?),
             "sdcard" => Self::Sdcard(sdcard::parse(rest)?),
             "flash" => Self::Flash(flash::parse(rest)?),
             "setup" => {
@@ -232,6 +245,7 @@ impl Command {
             Self::Bench(options) => bench::main(&options),
             Self::Guests(resolve) => guests::main(resolve),
             Self::Fuzz(options) => fuzz::main(&options),
+            Self::Prove(options) => prove::main(&options),
             Self::Sdcard(options) => sdcard::main(&options),
             Self::Flash(options) => flash::main(&options),
             Self::Setup => {
@@ -692,6 +706,10 @@ mod tests {
         ));
         assert!(matches!(Command::parse(&["test"]), Ok(Command::Test(_))));
         assert!(matches!(Command::parse(&["bench"]), Ok(Command::Bench(_))));
+        assert!(matches!(
+            Command::parse(&["prove", "--quick"]),
+            Ok(Command::Prove(_))
+        ));
         assert!(matches!(
             Command::parse(&["guests"]),
             Ok(Command::Guests(_))

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+//! The checker on the demo system: its tables pass, and every corruption of
+//! them is caught.
+
+use super::{Built, MACHINES, Manifest, Run, build, check, merge, negatives, walk};
+
+fn demo(machine: usize) -> Built {
+    let root = crate::root();
+    let system = crate::system::System::load(&root.join("systems/demo.toml")).unwrap();
+    let platform =
+        hv_manifest::platform::Platform::read(&root.join("platforms/qemu-virt/platform.toml"))
+            .unwrap();
+    let manifest = Manifest {
+        path: "systems/demo.toml".into(),
+        compiled: system.compiled,
+    };
+    build(&manifest, &platform, MACHINES[machine].1).unwrap()
+}
+
+#[test]
+fn the_demo_systems_tables_hold_every_property_on_both_gics() {
+    for machine in 0..MACHINES.len() {
+        let built = demo(machine);
+        let findings = check(&built);
+        assert!(findings.clean(), "{findings:?}");
+        // Seven partitions: RAM each, the driver's UART, two shared regions
+        // mapped by two partitions each.
+        assert_eq!(findings.mappings, 7 + 1 + 4);
+        assert!(findings.walked.descriptors > findings.mappings);
+    }
+}
+
+#[test]
+fn every_corruption_is_caught() {
+    let results = negatives(&demo(0));
+    assert_eq!(results.len(), 5);
+    for (what, caught) in results {
+        assert!(caught, "not caught: {what}");
+    }
+}
+
+#[test]
+fn an_extra_kernel_page_is_reported_as_such() {
+    let built = demo(0);
+    let mut bad = built.clone();
+    // Partition 0's RAM: point its first page at the kernel's image.
+    let image = built.kernel[0].0.start();
+    let ram_ipa = built.manifest.partitions[0].ram_ipa;
+    let slot = super::slot(&mut bad.partitions[0], ram_ipa).unwrap();
+    *slot = (*slot & !super::OUTPUT) | image;
+    let findings = check(&bad);
+    assert!(!findings.exact.is_empty());
+    assert!(
+        findings
+            .kernel
+            .iter()
+            .any(|f| f.contains("the kernel's image")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn the_walker_refuses_what_the_kernel_never_writes() {
+    let built = demo(0);
+    let tables = &built.partitions[0];
+    assert!(walk(&tables.tables, tables.pool, tables.root).is_ok());
+    // A table descriptor pointing outside the pool.
+    let mut bad = tables.clone();
+    let root = bad.tables[0]
+        .0
+        .iter()
+        .position(|d| d & 0b11 == 0b11)
+        .unwrap();
+    bad.tables[0].0[root] = 0x1000_0000 | 0b11;
+    let e = walk(&bad.tables, bad.pool, bad.root).unwrap_err();
+    assert!(e.contains("outside the pool"), "{e}");
+    // A contiguous hint on a page.
+    let mut bad = tables.clone();
+    let ipa = built.manifest.partitions[0].ram_ipa;
+    let mut bad_tables = bad.clone();
+    let slot = super::slot(&mut bad_tables, ipa).unwrap();
+    *slot |= 1 << 52;
+    bad = bad_tables;
+    let e = walk(&bad.tables, bad.pool, bad.root).unwrap_err();
+    assert!(e.contains("unknown bits"), "{e}");
+}
+
+#[test]
+fn runs_merge_only_when_they_continue_each_other() {
+    let access = super::Access::normal(true, true, false);
+    let run = |ipa, pa| Run {
+        ipa,
+        pa,
+        size: 0x1000,
+        access,
+    };
+    assert_eq!(
+        merge(vec![
+            run(0x2000, 0x9000),
+            run(0x1000, 0x8000),
+            run(0x3000, 0x1_0000)
+        ]),
+        [
+            Run {
+                size: 0x2000,
+                ..run(0x1000, 0x8000)
+            },
+            run(0x3000, 0x1_0000)
+        ]
+    );
+}
