@@ -882,5 +882,111 @@ pub(crate) fn negatives(built: &Built) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// A program's loadable segments, read from its ELF file (64-bit, little
+/// endian, AArch64): `(start, end, writable, executable)` of each.
+///
+/// # Errors
+///
+/// A file that is not such an ELF file.
+pub(crate) fn segments(elf: &[u8]) -> Result<Vec<(u64, u64, bool, bool)>, String> {
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .ok_or("truncated")
+    };
+    let u32_at = |at: usize| {
+        elf.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or("truncated")
+    };
+    let u64_at = |at: usize| {
+        elf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or("truncated")
+    };
+    if elf.get(..6) != Some(b"\x7fELF\x02\x01") || u16_at(18)? != 183 {
+        return Err("not a 64-bit little-endian AArch64 ELF file".into());
+    }
+    let phoff = usize::try_from(u64_at(32)?).map_err(|e| e.to_string())?;
+    let (size, count) = (usize::from(u16_at(54)?), usize::from(u16_at(56)?));
+    let mut out = Vec::new();
+    for i in 0..count {
+        let at = phoff + i * size;
+        if u32_at(at)? != 1 {
+            continue;
+        }
+        let flags = u32_at(at + 4)?;
+        let (start, memsz) = (u64_at(at + 16)?, u64_at(at + 40)?);
+        if memsz > 0 {
+            out.push((start, start + memsz, flags & 2 != 0, flags & 1 != 0));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a program's segments separate code from writable data at page
+/// granularity: no page holds both something executable and something
+/// writable. Only then can stage 2 keep its code read-only and its data
+/// never executable.
+pub(crate) fn separable(segments: &[(u64, u64, bool, bool)]) -> bool {
+    let pages = |s: &(u64, u64, bool, bool)| (s.0 / PAGE, s.1.div_ceil(PAGE));
+    segments.iter().filter(|s| s.3).all(|code| {
+        let c = pages(code);
+        !code.2
+            && segments.iter().filter(|s| s.2).all(|data| {
+                let d = pages(data);
+                c.1 <= d.0 || d.1 <= c.0
+            })
+    })
+}
+
+/// Where each of partition `index`'s program's segments allow it, whether
+/// its tables keep the code pages read-only and the data pages never
+/// executable: the failures, or `None` if its segments do not allow it.
+pub(crate) fn program_wx(
+    built: &Built,
+    index: usize,
+    segments: &[(u64, u64, bool, bool)],
+) -> Option<Vec<String>> {
+    if !separable(segments) {
+        return None;
+    }
+    let spec = &built.manifest.partitions[index];
+    let tables = &built.partitions[index];
+    let Ok((runs, _)) = walk(&tables.tables, tables.pool, tables.root) else {
+        return Some(vec!["its tables cannot be walked".into()]);
+    };
+    let mut failures = Vec::new();
+    for &(start, end, write, execute) in segments {
+        let mut page = start / PAGE * PAGE;
+        while page < end {
+            let ipa = spec.ram_ipa + page;
+            let access = runs
+                .iter()
+                .find(|r| r.ipa <= ipa && ipa < r.ipa + r.size)
+                .map(|r| r.access);
+            let wrong = access.is_some_and(|a| (execute && a.write) || (!execute && a.execute));
+            if wrong && failures.len() < 4 {
+                let want = if execute {
+                    "code"
+                } else if write {
+                    "data"
+                } else {
+                    "read-only data"
+                };
+                failures.push(format!(
+                    "partition `{}`: its program's {want} at IPA {ipa:#x} is mapped {}",
+                    spec.name,
+                    access.map_or_else(String::new, |a| a.to_string())
+                ));
+            }
+            page += PAGE;
+        }
+    }
+    Some(failures)
+}
+
 #[cfg(test)]
 mod tests;

@@ -50,3 +50,19 @@ fn a_mutant_is_caught_only_by_a_failure_with_a_counterexample() {
         Verdict::Fail
     );
 }
+
+/// An AArch64 ELF file with one loadable segment: 16 bytes of code at
+/// 0x1000, read and execute.
+pub(crate) fn tiny_elf() -> Vec<u8> {
+    let mut e = vec![0u8; 64 + 56];
+    e[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    e[18..20].copy_from_slice(&183u16.to_le_bytes());
+    e[32..40].copy_from_slice(&64u64.to_le_bytes());
+    e[54..56].copy_from_slice(&56u16.to_le_bytes());
+    e[56..58].copy_from_slice(&1u16.to_le_bytes());
+    e[64..68].copy_from_slice(&1u32.to_le_bytes());
+    e[68..72].copy_from_slice(&5u32.to_le_bytes());
+    e[80..88].copy_from_slice(&0x1000u64.to_le_bytes());
+    e[104..112].copy_from_slice(&16u64.to_le_bytes());
+    e
+}

@@ -109,3 +109,30 @@ fn runs_merge_only_when_they_continue_each_other() {
         ]
     );
 }
+
+#[test]
+fn code_and_data_in_one_page_cannot_be_separated() {
+    use super::separable;
+    // services/rt/link.x today: .text ends mid-page, .data follows.
+    let shared = [(0, 0x2560, false, true), (0x2aa8, 0x2b98, true, false)];
+    assert!(!separable(&shared));
+    // Page-aligned data: separable.
+    let apart = [(0, 0x2560, false, true), (0x3000, 0x3100, true, false)];
+    assert!(separable(&apart));
+    // A writable and executable segment never is.
+    assert!(!separable(&[(0, 0x1000, true, true)]));
+}
+
+#[test]
+fn separable_programs_mapped_rwx_are_reported() {
+    let built = demo(0);
+    let apart = [(0, 0x1000, false, true), (0x1000, 0x2000, true, false)];
+    let failures = super::program_wx(&built, 0, &apart).unwrap();
+    assert!(!failures.is_empty());
+    assert!(failures[0].contains("code at IPA"), "{failures:?}");
+    assert!(super::segments(b"not an elf").is_err());
+    assert_eq!(
+        super::segments(&crate::prove::tests::tiny_elf()).unwrap(),
+        [(0x1000, 0x1010, false, true)]
+    );
+}
