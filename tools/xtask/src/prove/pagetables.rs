@@ -968,7 +968,7 @@ pub(crate) fn program_wx(
                 .find(|r| r.ipa <= ipa && ipa < r.ipa + r.size)
                 .map(|r| r.access);
             let wrong = access.is_some_and(|a| (execute && a.write) || (!execute && a.execute));
-            if wrong && failures.len() < 4 {
+            if wrong {
                 let want = if execute {
                     "code"
                 } else if write {
