@@ -263,7 +263,7 @@ fn refine(quick: bool) -> Vec<Row> {
         let started = Instant::now();
         let out = command.output();
         let seconds = started.elapsed().as_secs_f64();
-        let property = format!("mutant {mutant} is caught");
+        let property = format!("mutant {} is caught", mutant.trim_start_matches("mutant-"));
         rows.push(match out {
             Err(e) => Row::failed(&property, REFINE_METHOD, seconds, e.to_string()),
             Ok(out) => {
@@ -362,6 +362,21 @@ fn python(quick: bool) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// A row's property as a test name: lower case, words joined by `-`.
+pub(crate) fn slug(property: &str) -> String {
+    let mut out = String::new();
+    for word in property
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    out
 }
 
 /// Every check's rows, in the table's order.

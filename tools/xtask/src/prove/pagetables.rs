@@ -815,6 +815,15 @@ fn slot(tables: &mut Tables, ipa: u64) -> Option<&mut u64> {
     None
 }
 
+/// A corruption: what it is, the IPA whose descriptor it changes, how,
+/// and what [`check`] must find.
+type Corruption<'a> = (
+    &'static str,
+    u64,
+    Box<dyn Fn(u64) -> u64 + 'a>,
+    fn(&Findings) -> bool,
+);
+
 /// Corrupts `built`'s tables in each way the checker must catch, one at a
 /// time, and says whether [`check`] caught each: a permission bit flipped,
 /// an extra page of the kernel's heap, the GIC distributor, another
@@ -839,7 +848,7 @@ pub(crate) fn negatives(built: &Built) -> Vec<(String, bool)> {
     // Normal memory, read-write, never executable; device memory likewise.
     let normal = (1 << 54) | (1 << 10) | (0b11 << 8) | (0b11 << 6) | (0b1111 << 2) | 0b11;
     let device = (1 << 54) | (1 << 10) | (0b11 << 6) | (0b0001 << 2) | 0b11;
-    let corruptions: [(&str, u64, Box<dyn Fn(u64) -> u64>, fn(&Findings) -> bool); 5] = [
+    let corruptions: [Corruption<'_>; 5] = [
         (
             "write permission flipped on a shared page",
             ipa,

@@ -3,6 +3,18 @@
 use super::{Options, Verdict, mutant_row, parse, parse_rows, table};
 
 #[test]
+fn rows_become_test_names() {
+    assert_eq!(
+        super::slug("mutant mutant-revoke-spares-one is caught"),
+        "mutant-mutant-revoke-spares-one-is-caught"
+    );
+    assert_eq!(
+        super::slug("W^X outside a partition's own RAM"),
+        "w-x-outside-a-partition-s-own-ram"
+    );
+}
+
+#[test]
 fn options() {
     assert_eq!(parse::<&str>(&[]).unwrap(), Options { quick: false });
     assert_eq!(parse(&["--quick"]).unwrap(), Options { quick: true });
