@@ -429,14 +429,17 @@ struct Report {
     /// Partitions whose separable program's code is mapped writable or
     /// data executable.
     program_pages: usize,
+    /// The machines the systems were built for.
+    machines: std::collections::BTreeSet<&'static str>,
 }
 
 impl Report {
     fn rows(&self, seconds: f64) -> Vec<Row> {
+        let machines: Vec<&str> = self.machines.iter().copied().collect();
         let scope = format!(
-            "{} manifests x {} machines ({} built, {} refused), {} partitions",
+            "{} manifests on {} ({} builds, {} refused), {} partitions",
             self.manifests,
-            pagetables::MACHINES.len(),
+            machines.join(", "),
             self.configurations,
             self.refused.len(),
             self.partitions
@@ -562,12 +565,33 @@ fn programs_dir() -> std::path::PathBuf {
     crate::debian::target_dir().join(format!("services/{}/release", crate::setup::TARGET))
 }
 
-/// Builds and checks every manifest's tables on every machine.
+/// Whether `tests/qemu/<system>.expect` (or the Pi's own test, for the
+/// demo) runs the system on the Raspberry Pi 4 too: a line `test NAME: rpi4`.
+fn runs_on_rpi4(root: &Path, manifest: &Path) -> bool {
+    if manifest.ends_with("systems/demo.toml") {
+        return true;
+    }
+    let expect = manifest.with_extension("expect");
+    let text = std::fs::read_to_string(expect).unwrap_or_default();
+    text.lines().any(|line| {
+        line.strip_prefix("test ")
+            .and_then(|l| l.split_once(':'))
+            .is_some_and(|(_, machine)| machine.trim().starts_with("rpi4"))
+    }) && manifest.starts_with(root.join("tests/qemu"))
+}
+
+/// Builds and checks every manifest's tables on every machine it is built
+/// for: its own platform's (QEMU virt, with each GIC), and the Raspberry Pi
+/// 4 for the systems whose tests run there too.
 fn validate() -> Result<Report> {
     let root = crate::root();
-    let platform_path = root.join("platforms/qemu-virt/platform.toml");
-    let platform = hv_manifest::platform::Platform::read(&platform_path)
-        .map_err(|e| error!("{}", e.to_string().trim_end()))?;
+    let read = |name: &str| {
+        let path = root.join("platforms").join(name).join("platform.toml");
+        hv_manifest::platform::Platform::read(&path)
+            .map_err(|e| error!("{}", e.to_string().trim_end()))
+    };
+    let virt = read("qemu-virt")?;
+    let pi = read(crate::rpi4::PLATFORM)?;
     let mut report = Report::default();
     for path in pagetables::manifest_paths(&root) {
         let shown = path
@@ -575,76 +599,88 @@ fn validate() -> Result<Report> {
             .unwrap_or(&path)
             .display()
             .to_string();
-        let system = crate::system::System::load(&path)?;
-        if system.platform.name != platform.name {
-            return Err(error!(
-                "{shown}: platform `{}`: only qemu-virt is modelled",
-                system.platform.name
-            ));
-        }
-        let manifest = pagetables::Manifest {
-            path: shown.clone(),
-            compiled: system.compiled,
-        };
         report.manifests += 1;
+        let mut boards = vec![(None, &virt)];
+        if runs_on_rpi4(&root, &path) {
+            boards.push((Some(crate::rpi4::PLATFORM), &pi));
+        }
         let mut built_any = false;
-        for (machine, dtb) in pagetables::MACHINES {
-            let built = match pagetables::build(&manifest, &platform, dtb) {
-                Ok(built) => built,
-                Err(why) => {
-                    report.refused.push(format!("{shown} on {machine}: {why}"));
-                    continue;
-                }
-            };
-            built_any = true;
-            report.configurations += 1;
-            report.partitions += built.partitions.len();
-            let findings = pagetables::check(&built);
-            let clean = findings.clean();
-            report.mappings += findings.mappings;
-            report.tables += findings.walked.tables;
-            report.descriptors += findings.walked.descriptors;
-            report.wx_allowed += findings.wx_allowed;
-            let lists = [
-                findings.exact,
-                findings.disjoint,
-                findings.kernel,
-                findings.wx,
-            ];
-            for (into, from) in report.failures.iter_mut().zip(lists) {
-                into.extend(
-                    from.into_iter()
-                        .map(|f| format!("{shown} on {machine}: {f}")),
-                );
+        for (board, platform) in boards {
+            let system = crate::system::System::load_for(
+                &path,
+                &crate::system::GuestChoice::default(),
+                board,
+            )?;
+            if system.platform.name != platform.name {
+                return Err(error!(
+                    "{shown}: platform `{}`: only qemu-virt and rpi4 are modelled",
+                    system.platform.name
+                ));
             }
-            for (index, spec) in built.manifest.partitions.iter().enumerate() {
-                let Some(program) = spec.program() else {
-                    continue;
+            let manifest = pagetables::Manifest {
+                path: shown.clone(),
+                compiled: system.compiled,
+            };
+            for (machine, dtb) in pagetables::machines(&platform.name).map_err(crate::Error)? {
+                let dtb = dtb.as_slice();
+                let built = match pagetables::build(&manifest, &platform, dtb) {
+                    Ok(built) => built,
+                    Err(why) => {
+                        report.refused.push(format!("{shown} on {machine}: {why}"));
+                        continue;
+                    }
                 };
-                let name = &manifest.compiled.programs[usize::from(program)];
-                let path = programs_dir().join(name);
-                let Ok(elf) = std::fs::read(&path) else {
-                    report.programs_missing.insert(name.clone());
-                    continue;
-                };
-                report.programs.0 += 1;
-                let segments =
-                    pagetables::segments(&elf).map_err(|e| error!("{}: {e}", path.display()))?;
-                if let Some(failures) = pagetables::program_wx(&built, index, &segments) {
-                    report.programs.1 += 1;
-                    report.program_pages += usize::from(!failures.is_empty());
-                    report.program_failures.extend(
-                        failures
-                            .into_iter()
+                built_any = true;
+                report.configurations += 1;
+                report.partitions += built.partitions.len();
+                let findings = pagetables::check(&built);
+                let clean = findings.clean();
+                report.mappings += findings.mappings;
+                report.tables += findings.walked.tables;
+                report.descriptors += findings.walked.descriptors;
+                report.wx_allowed += findings.wx_allowed;
+                let lists = [
+                    findings.exact,
+                    findings.disjoint,
+                    findings.kernel,
+                    findings.wx,
+                ];
+                for (into, from) in report.failures.iter_mut().zip(lists) {
+                    into.extend(
+                        from.into_iter()
                             .map(|f| format!("{shown} on {machine}: {f}")),
                     );
                 }
-            }
-            if clean {
-                report.clean += 1;
-            }
-            if manifest.path == "systems/demo.toml" && machine == "gicv3" {
-                report.negatives = pagetables::negatives(&built);
+                for (index, spec) in built.manifest.partitions.iter().enumerate() {
+                    let Some(program) = spec.program() else {
+                        continue;
+                    };
+                    let name = &manifest.compiled.programs[usize::from(program)];
+                    let path = programs_dir().join(name);
+                    let Ok(elf) = std::fs::read(&path) else {
+                        report.programs_missing.insert(name.clone());
+                        continue;
+                    };
+                    report.programs.0 += 1;
+                    let segments = pagetables::segments(&elf)
+                        .map_err(|e| error!("{}: {e}", path.display()))?;
+                    if let Some(failures) = pagetables::program_wx(&built, index, &segments) {
+                        report.programs.1 += 1;
+                        report.program_pages += usize::from(!failures.is_empty());
+                        report.program_failures.extend(
+                            failures
+                                .into_iter()
+                                .map(|f| format!("{shown} on {machine}: {f}")),
+                        );
+                    }
+                }
+                if clean {
+                    report.clean += 1;
+                }
+                if manifest.path == "systems/demo.toml" && machine == "virt-gicv3" {
+                    report.negatives = pagetables::negatives(&built);
+                }
+                report.machines.insert(machine);
             }
         }
         if !built_any {

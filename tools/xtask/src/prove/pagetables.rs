@@ -51,18 +51,41 @@ use hv_core::platform::{Gic, PlatformInfo};
 use hv_core::range::PhysRange;
 use hv_image::{BootManifest, MappingKind};
 
-/// The machines a qemu-virt system is run on: QEMU's device trees with each
-/// GIC (the same trees the kernel's host tests use).
+/// QEMU virt's device trees with each GIC (the same trees the kernel's
+/// host tests use).
 pub(crate) const MACHINES: [(&str, &[u8]); 2] = [
     (
-        "gicv3",
+        "virt-gicv3",
         include_bytes!("../../../../kernel/core/tests/fixtures/qemu-virt-gicv3-smp4-512m.dtb"),
     ),
     (
-        "gicv2",
+        "virt-gicv2",
         include_bytes!("../../../../kernel/core/tests/fixtures/qemu-virt-gicv2-smp4-512m.dtb"),
     ),
 ];
+
+/// QEMU 10's `raspi4b` with Debian's device tree, as QEMU passes it (the
+/// kernel's host tests' fixture).
+const RPI4B: &[u8] = include_bytes!("../../../../kernel/core/tests/fixtures/rpi4b-qemu10.dtb");
+
+/// The machines a system built for `platform` runs on, each with its
+/// device tree as the kernel reads it.
+///
+/// # Errors
+///
+/// A platform this model does not know.
+pub(crate) fn machines(platform: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    match platform {
+        "qemu-virt" => Ok(MACHINES.iter().map(|(n, d)| (*n, d.to_vec())).collect()),
+        "rpi4" => {
+            // The kernel moves QEMU's deleted nodes out of the root first.
+            let mut blob = RPI4B.to_vec();
+            hv_core::devicetree::move_nops_out(&mut blob).map_err(|e| e.to_string())?;
+            Ok(vec![("rpi4", blob)])
+        }
+        other => Err(format!("platform `{other}` has no machine in this model")),
+    }
+}
 
 /// Where QEMU's loader puts the kernel's Image: 2 MiB into RAM
 /// (`platforms/qemu-virt/platform.toml`).
