@@ -623,7 +623,7 @@ fn validate() -> Result<Report> {
             };
             for (machine, dtb) in pagetables::machines(&platform.name).map_err(crate::Error)? {
                 let dtb = dtb.as_slice();
-                let built = match pagetables::build(&manifest, &platform, dtb) {
+                let built = match pagetables::build(&manifest, platform, dtb) {
                     Ok(built) => built,
                     Err(why) => {
                         report.refused.push(format!("{shown} on {machine}: {why}"));
