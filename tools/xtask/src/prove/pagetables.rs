@@ -833,7 +833,7 @@ fn slot(tables: &mut Tables, ipa: u64) -> Option<&mut u64> {
         if level == 3 || d & 0b11 != 0b11 {
             return Some(&mut tables.tables[index].0[i]);
         }
-        index = usize::try_from(((d & OUTPUT) - tables.pool) / PAGE).ok()?;
+        index = usize::try_from((d & OUTPUT).checked_sub(tables.pool)? / PAGE).ok()?;
     }
     None
 }
