@@ -268,7 +268,13 @@ fn refine(quick: bool) -> Vec<Row> {
             Err(e) => Row::failed(&property, REFINE_METHOD, seconds, e.to_string()),
             Ok(out) => {
                 let stdout = String::from_utf8_lossy(&out.stdout);
-                mutant_row(&property, out.status.success(), &stdout, seconds)
+                let mut row = mutant_row(&property, out.status.success(), &stdout, seconds);
+                if row.verdict == Verdict::Fail {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let detail = row.detail.take().unwrap_or_default();
+                    row.detail = Some(format!("{detail}{}", tail(&stderr)));
+                }
+                row
             }
         });
     }
@@ -609,11 +615,20 @@ fn validate() -> Result<Report> {
         }
         let mut built_any = false;
         for (board, platform) in boards {
-            let system = crate::system::System::load_for(
+            let loaded = crate::system::System::load_for(
                 &path,
                 &crate::system::GuestChoice::default(),
                 board,
-            )?;
+            );
+            let system = match loaded {
+                Ok(system) => system,
+                Err(e) => {
+                    let on = board.unwrap_or("its platform");
+                    report.failures[0].push(format!("{shown} for {on}: cannot be compiled: {e}"));
+                    built_any = true;
+                    continue;
+                }
+            };
             if system.platform.name != platform.name {
                 return Err(error!(
                     "{shown}: platform `{}`: only qemu-virt and rpi4 are modelled",
