@@ -437,6 +437,9 @@ struct Report {
     program_pages: usize,
     /// The machines the systems were built for.
     machines: std::collections::BTreeSet<&'static str>,
+    /// Builds laid out as their image in `target/bulkhead/` is (the
+    /// others: the kernel's size bounded, stand-in programs).
+    from_images: usize,
 }
 
 impl Report {
@@ -467,6 +470,10 @@ impl Report {
                     detail.push(format!(
                         "{} mappings, {} tables, {} descriptors walked; {} of {} configurations hold every property",
                         self.mappings, self.tables, self.descriptors, self.clean, self.configurations
+                    ));
+                    detail.push(format!(
+                        "{} of {} builds laid out as their built image (target/bulkhead/), the others with the kernel's size bounded and stand-in programs",
+                        self.from_images, self.configurations
                     ));
                     detail.push(format!(
                         "the six page-table rows are one run of {seconds:.1} s, shared out"
@@ -635,9 +642,16 @@ fn validate() -> Result<Report> {
                     system.platform.name
                 ));
             }
+            let mut image_name = system.name.clone();
+            if let Some(board) = board {
+                image_name = format!("{image_name}-{board}");
+            }
+            let image = crate::system::output_dir().join(format!("{image_name}.img"));
+            let built = pagetables::built_image(&image, &system.compiled.manifest);
             let manifest = pagetables::Manifest {
                 path: shown.clone(),
                 compiled: system.compiled,
+                built,
             };
             for (machine, dtb) in pagetables::machines(&platform.name).map_err(crate::Error)? {
                 let dtb = dtb.as_slice();
@@ -650,6 +664,7 @@ fn validate() -> Result<Report> {
                 };
                 built_any = true;
                 report.configurations += 1;
+                report.from_images += usize::from(manifest.built.is_some());
                 report.partitions += built.partitions.len();
                 let findings = pagetables::check(&built);
                 let clean = findings.clean();

@@ -107,6 +107,26 @@ pub(crate) struct Manifest {
     pub(crate) path: String,
     /// The compiled manifest.
     pub(crate) compiled: hv_manifest::Compiled,
+    /// Its built image's kernel size (where the boot package starts) and
+    /// boot package, if `target/bulkhead/` holds an image of this very
+    /// manifest ([`built_image`]).
+    pub(crate) built: Option<(u64, Vec<u8>)>,
+}
+
+/// The kernel's size and the boot package of the image at `path`, if there
+/// is one and its package carries `manifest`: the package starts at a page
+/// boundary after the kernel (`image::append_package`).
+pub(crate) fn built_image(path: &Path, manifest: &BootManifest) -> Option<(u64, Vec<u8>)> {
+    let image = std::fs::read(path).ok()?;
+    let magic = hv_image::package::MAGIC;
+    let at = (PAGE as usize..image.len())
+        .step_by(PAGE as usize)
+        .find(|&at| image[at..].starts_with(&magic))?;
+    let package = &image[at..];
+    let total = usize::try_from(u64::from_le_bytes(package.get(16..24)?.try_into().ok()?)).ok()?;
+    let package = package.get(..total)?;
+    let parsed = hv_image::Package::parse(package).ok()?;
+    (parsed.manifest().ok()? == *manifest).then(|| (at as u64, package.to_vec()))
 }
 
 /// Every shipped and test manifest's path, sorted.
@@ -286,19 +306,27 @@ pub(crate) fn build(
         .as_ref()
         .map(|q| q.ram_base)
         .ok_or("no [qemu]")?;
-    let file_bytes: Vec<Vec<u8>> = compiled
-        .files
-        .iter()
-        .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
-        .collect::<Result<_, _>>()?;
-    let files_in: Vec<&[u8]> = file_bytes.iter().map(Vec::as_slice).collect();
-    let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &[][..]).collect();
-    let package = compiled
-        .package(&programs, &files_in)
-        .map_err(|e| format!("boot package: {e:?}"))?;
+    // The built image's kernel size and boot package, if this very system
+    // was built; else a bound and a package with stand-in programs.
+    let (kernel_size, package) = match &manifest.built {
+        Some((size, package)) => (*size, package.clone()),
+        None => {
+            let file_bytes: Vec<Vec<u8>> = compiled
+                .files
+                .iter()
+                .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
+                .collect::<Result<_, _>>()?;
+            let files_in: Vec<&[u8]> = file_bytes.iter().map(Vec::as_slice).collect();
+            let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &[][..]).collect();
+            let package = compiled
+                .package(&programs, &files_in)
+                .map_err(|e| format!("boot package: {e:?}"))?;
+            (KERNEL_BOUND, package)
+        }
+    };
     let parsed = hv_image::Package::parse(&package).map_err(|e| format!("{e}"))?;
     let image_start = ram_base + IMAGE_OFFSET;
-    let package_base = image_start + KERNEL_BOUND;
+    let package_base = image_start + kernel_size;
     let mut files = Vec::new();
     for i in 0..m.files.len() {
         let bytes = parsed.file(i).ok_or("a file outside the package")?;
@@ -309,7 +337,7 @@ pub(crate) fn build(
         files.push(range);
     }
     let image =
-        PhysRange::new(image_start, KERNEL_BOUND + package.len() as u64).ok_or("image range")?;
+        PhysRange::new(image_start, kernel_size + package.len() as u64).ok_or("image range")?;
     let device_tree =
         PhysRange::new(ram_base + DEVICE_TREE_OFFSET, dtb.len() as u64).ok_or("dtb range")?;
     let mut used = vec![(image, Use::KernelImage), (device_tree, Use::DeviceTree)];

@@ -13,6 +13,7 @@ fn demo(machine: usize) -> Built {
     let manifest = Manifest {
         path: "systems/demo.toml".into(),
         compiled: system.compiled,
+        built: None,
     };
     build(&manifest, &platform, MACHINES[machine].1).unwrap()
 }
