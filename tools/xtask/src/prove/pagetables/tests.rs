@@ -137,3 +137,28 @@ fn separable_programs_mapped_rwx_are_reported() {
         [(0x1000, 0x1010, false, true)]
     );
 }
+
+#[test]
+fn a_built_image_gives_the_kernels_size_and_its_package() {
+    let root = crate::root();
+    let system = crate::system::System::load(&root.join("systems/demo.toml")).unwrap();
+    let compiled = &system.compiled;
+    let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &b"program"[..]).collect();
+    let package = compiled.package(&programs, &[]).unwrap();
+    let mut image = vec![0u8; 3 * 4096];
+    image[..8].copy_from_slice(b"notapkg!");
+    image.extend_from_slice(&package);
+    image.resize(image.len().next_multiple_of(4096), 0);
+    let dir = std::env::temp_dir().join(format!("xtask-prove-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("demo.img");
+    std::fs::write(&path, &image).unwrap();
+    let (size, found) = super::built_image(&path, &compiled.manifest).unwrap();
+    assert_eq!((size, found.as_slice()), (3 * 4096, package.as_slice()));
+    // Another system's image is not used.
+    let mut other = compiled.manifest.clone();
+    other.scrub_on_switch = !other.scrub_on_switch;
+    assert!(super::built_image(&path, &other).is_none());
+    assert!(super::built_image(&dir.join("absent.img"), &compiled.manifest).is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
