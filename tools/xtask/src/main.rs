@@ -8,7 +8,8 @@
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
 //! [`qemu`] (running a machine and reading its console), [`transcript`]
-//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached),
+//! (who wrote each console line), [`test`] (the test suite CI runs), [`prove`] (the machine
+//! checks of `proofs/`, and the stage-2 tables of every manifest validated), [`debian`] (files made from Debian packages, cached),
 //! [`guests`] (the Linux guest's kernel and initramfs), [`sdcard`] (the Raspberry Pi 4's SD card image) and [`flash`] (writing it to a card).
 
 mod args;

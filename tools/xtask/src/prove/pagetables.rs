@@ -2,8 +2,8 @@
 //! Translation validation of every build's stage-2 tables.
 //!
 //! For every shipped and test manifest (`systems/*.toml`, `tests/qemu/*.toml`)
-//! on every machine its platform is run as (QEMU virt with a GICv3 and with a
-//! GICv2), [`build`] makes the stage-2 tables the way the kernel does at boot
+//! on every machine it is built for ([`machines`]: QEMU virt with a GICv3 and
+//! with a GICv2; QEMU raspi4b for the systems tested on the Pi), [`build`] makes the stage-2 tables the way the kernel does at boot
 //! (`kernel/kern/src/system.rs`), with the kernel's own code built for the
 //! host: `hv_core::lower::{check, place, stage2, stage2_tables,
 //! build_stage2}` over a `hv_core::memory::MemoryMap` of the machine (its
@@ -33,11 +33,15 @@
 //! - **W^X**: nothing both writable and executable but a partition's own RAM
 //!   (by design: stage 2 gives a partition its RAM whole, and its own stage 1
 //!   splits code from data) and shared memory declared with both rights;
-//!   devices, files and a monitor's view of its guest never executable.
+//!   devices, files and a monitor's view of its guest never executable;
+//!   and, where a program's segments separate code from data at page
+//!   granularity, its code not writable and its data not executable
+//!   ([`program_wx`]; a known gap today, `proofs/ASSUMPTIONS.md`).
 //!
 //! What is a model here, not the machine: where the loader puts the kernel
-//! and the device tree, and the kernel's size (an upper bound, see
-//! [`KERNEL_BOUND`]); the boot package's programs (placeholders: only the
+//! and the device tree; unless `target/bulkhead/` holds this very system's
+//! image ([`built_image`]), the kernel's size (an upper bound,
+//! [`KERNEL_BOUND`]) and the boot package's programs (stand-ins: only the
 //! files' place in the package matters to the tables). `proofs/README.md`.
 
 use std::fmt::Write as _;
