@@ -8,7 +8,8 @@
 //! The modules: [`setup`] (toolchain, QEMU, U-Boot), [`image`] (building the
 //! bootable image), [`system`] (system manifests and platform descriptions),
 //! [`qemu`] (running a machine and reading its console), [`transcript`]
-//! (who wrote each console line), [`test`] (the test suite CI runs), [`debian`] (files made from Debian packages, cached),
+//! (who wrote each console line), [`test`] (the test suite CI runs), [`prove`] (the machine
+//! checks of `proofs/`, and the stage-2 tables of every manifest validated), [`debian`] (files made from Debian packages, cached),
 //! [`guests`] (the Linux guest's kernel and initramfs), [`sdcard`] (the Raspberry Pi 4's SD card image) and [`flash`] (writing it to a card).
 
 mod args;
@@ -21,6 +22,7 @@ mod guests;
 mod image;
 #[cfg(test)]
 mod layers;
+mod prove;
 mod qemu;
 mod rpi4;
 mod sdcard;
@@ -120,6 +122,16 @@ Commands:
         (default 60): hypercall, state_machine, boot_package, device_tree or
         manifest. New inputs are kept in fuzz/corpus/TARGET, crashes in
         fuzz/regressions/TARGET; `cargo xtask test` replays both.
+  prove [--quick]
+        Every machine check of proofs/ (proofs/README.md), as a table:
+        property, method, scope, states explored, result, time. The stage-2
+        tables of every manifest in systems/ and tests/qemu/, built with the
+        kernel's code and walked entry by entry; hv-core's code checked
+        exhaustively to a bound (stateright) with deliberately broken rules
+        that must be caught; z3 proofs about the design; spin models of the
+        multicore protocols. Installs z3-solver (PyPI, into a venv) and spin
+        (Debian) into target/ on first use. --quick: the profile `cargo
+        xtask test` runs.
   guests [--refresh]
         Fetch Debian's arm64 Linux kernel and busybox, build the guest
         initramfs, cache both in target/guests/ and print their paths and
@@ -187,6 +199,7 @@ enum Command {
     Bench(bench::Options),
     Guests(debian::Resolve),
     Fuzz(fuzz::Options),
+    Prove(prove::Options),
     Sdcard(sdcard::Options),
     Flash(flash::Options),
     Setup,
@@ -208,6 +221,7 @@ impl Command {
             "bench" => Self::Bench(bench::parse(rest)?),
             "guests" => Self::Guests(guests::parse(rest)?),
             "fuzz" => Self::Fuzz(fuzz::parse(rest)?),
+            "prove" => Self::Prove(prove::parse(rest)?),
             "sdcard" => Self::Sdcard(sdcard::parse(rest)?),
             "flash" => Self::Flash(flash::parse(rest)?),
             "setup" => {
@@ -232,6 +246,7 @@ impl Command {
             Self::Bench(options) => bench::main(&options),
             Self::Guests(resolve) => guests::main(resolve),
             Self::Fuzz(options) => fuzz::main(&options),
+            Self::Prove(options) => prove::main(&options),
             Self::Sdcard(options) => sdcard::main(&options),
             Self::Flash(options) => flash::main(&options),
             Self::Setup => {
@@ -692,6 +707,10 @@ mod tests {
         ));
         assert!(matches!(Command::parse(&["test"]), Ok(Command::Test(_))));
         assert!(matches!(Command::parse(&["bench"]), Ok(Command::Bench(_))));
+        assert!(matches!(
+            Command::parse(&["prove", "--quick"]),
+            Ok(Command::Prove(_))
+        ));
         assert!(matches!(
             Command::parse(&["guests"]),
             Ok(Command::Guests(_))

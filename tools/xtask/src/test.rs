@@ -282,6 +282,13 @@ pub(crate) fn main(options: &Options) -> Result<ExitCode> {
         ),
     }
 
+    // The quick profile of `cargo xtask prove`: a change that breaks a
+    // property fails here. After the images are built, so that the page
+    // tables are validated with each system's image as it was just built.
+    if filters.is_empty() || filters.iter().any(|f| "prove".contains(f.as_str())) {
+        prove_checks(&mut tally);
+    }
+
     // The bench's figures against the committed baseline (docs/benchmarks.md).
     if wanted(BENCH_CHECK) {
         let started = Instant::now();
@@ -301,6 +308,29 @@ pub(crate) fn main(options: &Options) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `cargo xtask prove --quick`, one tally entry per row; a skipped row or
+/// a known gap is shown but not counted.
+fn prove_checks(tally: &mut Tally) {
+    for row in crate::prove::rows(true) {
+        let name = format!("prove::{}", crate::prove::slug(&row.property));
+        let took = Duration::from_secs_f64(row.seconds.max(0.0));
+        let scope = format!(
+            "{}, {} states",
+            row.scope,
+            row.states.map_or("-".into(), |s| s.to_string())
+        );
+        match row.verdict {
+            crate::prove::Verdict::Pass => tally.record(&name, Ok(scope), took),
+            crate::prove::Verdict::Fail => {
+                let detail = row.detail.unwrap_or_default();
+                tally.record(&name, Err(format!("{scope}\n{detail}")), took);
+            }
+            crate::prove::Verdict::Skipped(why) => println!("test {name} ... skipped: {why}"),
+            crate::prove::Verdict::Gap(what) => println!("test {name} ... known gap: {what}"),
+        }
+    }
 }
 
 fn cargo() -> Command {
