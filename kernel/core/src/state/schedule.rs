@@ -171,9 +171,16 @@ impl KernelState {
     }
 
     /// Puts the running `cur` back in its ready queue (at the front if
-    /// `front`; parked if it may not run now) and runs the highest ready
-    /// vCPU.
-    fn put_back(&mut self, core: usize, cur: VcpuId, regs: &mut [u64; 8], front: bool) -> Next {
+    /// `front`; parked if it may not run now, which `runs` says if the
+    /// caller knows) and runs the highest ready vCPU.
+    fn put_back(
+        &mut self,
+        core: usize,
+        cur: VcpuId,
+        regs: &mut [u64; 8],
+        front: bool,
+        runs: Option<bool>,
+    ) -> Next {
         let Some(vcpu) = self.vcpus.get_mut(cur.index()) else {
             return Next::Continue;
         };
@@ -183,7 +190,10 @@ impl KernelState {
             *saved = *regs;
         }
         if self.timed {
-            self.enqueue(cur, front);
+            match runs {
+                Some(runs) => self.enqueue_as(cur, front, runs),
+                None => self.enqueue(cur, front),
+            };
         } else if let Some(here) = self.cores.get_mut(core) {
             if front {
                 here.ready.push_front(&mut self.links, cur, priority);
@@ -201,13 +211,15 @@ impl KernelState {
         let next = match self.current(core) {
             // Its window ended, its budget ran out, or the caller whose
             // time it ran on is answered: it waits (parked) for its time.
-            Some(cur) if self.timed && !self.eligible(cur) => self.put_back(core, cur, regs, true),
+            Some(cur) if self.timed && !self.eligible(cur) => {
+                self.put_back(core, cur, regs, true, Some(false))
+            }
             Some(cur)
                 if self
                     .highest_ready(core)
                     .is_some_and(|h| h > self.priority(cur)) =>
             {
-                self.put_back(core, cur, regs, true)
+                self.put_back(core, cur, regs, true, None)
             }
             Some(_) => Next::Continue,
             None => self.switch_away(core, None, regs),
@@ -226,7 +238,7 @@ impl KernelState {
                         .is_some_and(|h| h >= self.priority(cur)) =>
             {
                 Step {
-                    next: self.put_back(core, cur, regs, false),
+                    next: self.put_back(core, cur, regs, false, None),
                     kick: 0,
                 }
             }

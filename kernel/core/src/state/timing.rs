@@ -145,6 +145,8 @@ struct CoreTime {
     /// The vCPU this core ran at its last [`KernelState::clock_in`]: the
     /// one charged for the time until the next.
     charged: Option<VcpuId>,
+    /// The vCPUs pinned here (for good: a vCPU never changes core).
+    pinned: u32,
 }
 
 impl CoreTime {
@@ -159,6 +161,7 @@ impl CoreTime {
         quick: u32::MAX,
         unbudgeted: u32::MAX,
         charged: None,
+        pinned: 0,
     };
 }
 
@@ -211,6 +214,11 @@ impl Timing {
 
     fn allowed(&self, core: usize) -> u32 {
         self.cores.get(core).map_or(0, |c| c.allowed)
+    }
+
+    /// The vCPUs pinned to `core`.
+    fn pinned(&self, core: usize) -> u32 {
+        self.cores.get(core).map_or(0, |c| c.pinned)
     }
 
     /// Whether the IPC fast path may switch `core` between the running
@@ -386,6 +394,9 @@ impl KernelState {
                 first += usize::from(count);
             }
         }
+        for (c, &pinned) in self.timing.cores.iter_mut().zip(&on_core) {
+            c.pinned = pinned;
+        }
         for b in time.budgets {
             let Some(v) = self
                 .partitions
@@ -432,12 +443,32 @@ impl KernelState {
 
     /// Whether `v` may run now (see the module documentation): its budget
     /// is not spent, and its core's window allows it or it serves, on their
-    /// core, a caller that may run.
-    #[inline(never)]
+    /// core, a caller that may run. The common cases inline: no budget, and
+    /// the window allows it, or it does not and it serves no caller who
+    /// could lend it time.
+    #[inline(always)]
     pub(super) fn eligible(&self, v: VcpuId) -> bool {
         if !self.timed {
             return true;
         }
+        let Some(vcpu) = self.vcpu(v) else {
+            return false;
+        };
+        let Some(c) = self.timing.cores.get(usize::from(vcpu.core)) else {
+            return false;
+        };
+        if c.quick & bit(v) != 0 {
+            return true;
+        }
+        if c.unbudgeted & bit(v) != 0 && vcpu.reply_to.is_none() {
+            return false;
+        }
+        self.eligible_else(v)
+    }
+
+    /// [`KernelState::eligible`] for a vCPU with a budget or a caller.
+    #[inline(never)]
+    fn eligible_else(&self, v: VcpuId) -> bool {
         let mut at = v;
         // A chain of calls is at most every vCPU long.
         for _ in 0..MAX_SYSTEM_VCPUS {
@@ -473,6 +504,11 @@ impl KernelState {
     #[inline(never)]
     pub(super) fn enqueue(&mut self, v: VcpuId, front: bool) -> bool {
         let runs = self.eligible(v);
+        self.enqueue_as(v, front, runs)
+    }
+
+    /// [`KernelState::enqueue`], whether `v` may run being known: `runs`.
+    pub(super) fn enqueue_as(&mut self, v: VcpuId, front: bool, runs: bool) -> bool {
         let Some(vcpu) = self.vcpus.get(v.index()).copied() else {
             return false;
         };
@@ -509,18 +545,21 @@ impl KernelState {
     /// set as they may or may not run now.
     #[inline(never)]
     pub(super) fn resort(&mut self, core: usize) {
-        for i in 0..self.vcpu_count {
-            let v = VcpuId(i as u8);
-            let Some(vcpu) = self.vcpu(v).copied() else {
-                continue;
-            };
-            if usize::from(vcpu.core) != core || vcpu.state != VcpuState::Ready {
+        let mut pinned = self.timing.pinned(core);
+        while pinned != 0 {
+            let v = VcpuId(pinned.trailing_zeros() as u8);
+            pinned &= pinned - 1;
+            if self
+                .vcpu(v)
+                .is_none_or(|vcpu| vcpu.state != VcpuState::Ready)
+            {
                 continue;
             }
             let parked = self.timing.parked(core) & bit(v) != 0;
-            if parked == self.eligible(v) {
+            let runs = self.eligible(v);
+            if parked == runs {
                 self.unready(v);
-                self.enqueue(v, false);
+                self.enqueue_as(v, false, runs);
             }
         }
     }
@@ -536,6 +575,13 @@ impl KernelState {
             return;
         }
         self.timing.now = self.timing.now.max(now);
+        if self.timing.budgeted == 0 {
+            // Nobody to charge.
+            if let Some(c) = self.timing.cores.get_mut(core) {
+                c.since = c.since.max(now);
+            }
+            return;
+        }
         let current = self.current(core);
         let Some(c) = self.timing.cores.get_mut(core) else {
             return;
@@ -564,12 +610,11 @@ impl KernelState {
         let mut next = self.timing.window_end(core);
         let mut earliest = |at: u64| next = Some(next.map_or(at, |n: u64| n.min(at)));
         let current = self.current(core);
-        for v in 0..self.vcpu_count {
-            let id = VcpuId(v as u8);
-            if self.timing.budgeted & bit(id) == 0 || self.vcpu_core(id) != Some(core) {
-                continue;
-            }
-            let Some(b) = self.timing.budgets.get(v) else {
+        let mut budgeted = self.timing.budgeted & self.timing.pinned(core);
+        while budgeted != 0 {
+            let id = VcpuId(budgeted.trailing_zeros() as u8);
+            budgeted &= budgeted - 1;
+            let Some(b) = self.timing.budgets.get(id.index()) else {
                 continue;
             };
             earliest(b.period_end);
@@ -593,48 +638,41 @@ impl KernelState {
         let now = self.timing.now;
         let mut changed = false;
         let frame = self.timing.frame;
-        if let Some(c) = self.timing.cores.get(core).copied()
+        let windows = &self.timing.windows;
+        if let Some(c) = self.timing.cores.get_mut(core)
             && c.count > 0
             && frame > 0
         {
-            let mut c = c;
-            let end = |c: &CoreTime, windows: &[Slot]| {
+            let end = |c: &CoreTime| {
                 windows
                     .get(usize::from(c.window))
                     .map_or(u64::MAX, |s| c.base.saturating_add(s.end))
             };
-            if now >= end(&c, &self.timing.windows) {
-                // Whole frames missed are skipped at once.
+            if now >= end(c) {
+                let (first, last) = (c.first, c.first.saturating_add(c.count - 1));
+                // Usually the next window; after the frame's end, the next
+                // frame's first, whole frames missed being skipped at once.
                 if now >= c.base.saturating_add(frame) {
                     c.base += (now - c.base) / frame * frame;
+                    c.window = first;
                 }
-                let (first, last) = (c.first, c.first.saturating_add(c.count - 1));
-                c.window = first;
-                while c.window < last && now >= end(&c, &self.timing.windows) {
+                while c.window < last && now >= end(c) {
                     c.window += 1;
                 }
-                if now >= end(&c, &self.timing.windows) {
+                if now >= end(c) {
                     // Past the frame's last window: the next frame's first.
                     c.base += frame;
                     c.window = first;
                 }
-                c.allowed = self
-                    .timing
-                    .windows
-                    .get(usize::from(c.window))
-                    .map_or(0, |s| s.allowed);
+                c.allowed = windows.get(usize::from(c.window)).map_or(0, |s| s.allowed);
                 changed = true;
             }
-            if let Some(slot) = self.timing.cores.get_mut(core) {
-                *slot = c;
-            }
         }
-        for v in 0..self.vcpu_count {
-            let id = VcpuId(v as u8);
-            if self.timing.budgeted & bit(id) == 0 || self.vcpu_core(id) != Some(core) {
-                continue;
-            }
-            if let Some(b) = self.timing.budgets.get_mut(v)
+        let mut budgeted = self.timing.budgeted & self.timing.pinned(core);
+        while budgeted != 0 {
+            let id = VcpuId(budgeted.trailing_zeros() as u8);
+            budgeted &= budgeted - 1;
+            if let Some(b) = self.timing.budgets.get_mut(id.index())
                 && now >= b.period_end
             {
                 let behind = (now - b.period_end) / b.period.max(1) + 1;
