@@ -57,7 +57,9 @@ struct Fingerprint {
 impl Fingerprint {
     fn mix(&mut self, x: u64) {
         self.n = self.n.wrapping_add(1);
-        self.a = (self.a ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        self.a = (self.a ^ x)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
         self.b = (self.b.rotate_left(17) ^ x ^ self.n).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     }
 
@@ -129,9 +131,8 @@ impl Context {
     /// The checker's system.
     #[must_use]
     pub fn new() -> Self {
-        let policy = Box::new(
-            system::with_seed(Policy::new).with_channels(pad_channels(system::CHANNELS)),
-        );
+        let policy =
+            Box::new(system::with_seed(Policy::new).with_channels(pad_channels(system::CHANNELS)));
         Self {
             spec: Spec::new(),
             policy,
@@ -198,7 +199,10 @@ fn state_failures(ctx: &Context, k: &KernelState, out: &mut Vec<(&'static str, S
         out.push((INVARIANTS, e.to_string()));
     }
     let checks: [(&'static str, properties::Verdict); 4] = [
-        (properties::NO_FORGERY, properties::no_forgery(k, &ctx.policy)),
+        (
+            properties::NO_FORGERY,
+            properties::no_forgery(k, &ctx.policy),
+        ),
         (properties::ATTENUATION, properties::rights_attenuate(k)),
         (
             properties::MEMORY,
@@ -232,10 +236,7 @@ fn transfer_allowed(before: &Abs, after: &Abs, expected: &Abs) -> Result<Abs, St
                 return Err(format!("slot {slot:?} gained a child of an empty slot"));
             };
             if src.cap != acap.cap
-                || !src
-                    .cap
-                    .rights
-                    .contains(hv_abi::hypercall::Rights::DERIVE)
+                || !src.cap.rights.contains(hv_abi::hypercall::Rights::DERIVE)
                 || before.caps.contains_key(&slot)
                 || parent.0 == slot.0
             {
@@ -254,13 +255,12 @@ fn transfer_allowed(before: &Abs, after: &Abs, expected: &Abs) -> Result<Abs, St
 /// The refinement check of one step.
 fn refinement(
     ctx: &Context,
-    before: &KernelState,
+    (before, abs): (&KernelState, &Abs),
     action: &Action,
     after: &KernelState,
     report: &Report,
 ) -> Result<(), String> {
-    let abs = spec::abstraction(before);
-    let expect = ctx.spec.step(&abs, before, action);
+    let expect = ctx.spec.step(abs, before, action);
     if let Some(status) = expect.refused {
         if report.status != Some(status) || !report.continued {
             return Err(format!(
@@ -284,7 +284,7 @@ fn refinement(
     }
     let real = spec::abstraction(after);
     let mut expected = if expect.transfer {
-        transfer_allowed(&abs, &real, &expect.after)?
+        transfer_allowed(abs, &real, &expect.after)?
     } else {
         expect.after.clone()
     };
@@ -325,13 +325,13 @@ fn refinement(
 /// Every failure of one step `before → after` by `action`.
 fn step_failures(
     ctx: &Context,
-    before: &KernelState,
+    (before, abs): (&KernelState, &Abs),
     action: &Action,
     after: &KernelState,
     report: &Report,
     out: &mut Vec<(&'static str, String)>,
 ) {
-    if let Err(e) = refinement(ctx, before, action, after, report) {
+    if let Err(e) = refinement(ctx, (before, abs), action, after, report) {
         out.push((REFINEMENT, e));
     }
     if let Action::Hvc { p, call } = *action
@@ -342,7 +342,10 @@ fn step_failures(
     {
         out.push((properties::REVOKE, b.to_string()));
     }
-    state_failures(ctx, after, out);
+    // A state equal to the one before was checked when it was reached.
+    if before != after {
+        state_failures(ctx, after, out);
+    }
 }
 
 /// The result of a search.
@@ -393,7 +396,12 @@ struct Found {
     steps: usize,
 }
 
-fn expand(ctx: &Context, root: &KernelState, nodes: &[Node], range: std::ops::Range<usize>) -> Found {
+fn expand(
+    ctx: &Context,
+    root: &KernelState,
+    nodes: &[Node],
+    range: std::ops::Range<usize>,
+) -> Found {
     let mut found = Found {
         children: Vec::new(),
         failures: Vec::new(),
@@ -411,10 +419,16 @@ fn expand(ctx: &Context, root: &KernelState, nodes: &[Node], range: std::ops::Ra
             if cached.as_ref().is_none_or(|(c, _)| *c != parent) {
                 cached = Some((parent, rebuild(root, &path_of(nodes, ctx, parent))));
             }
-            let mut s = Box::new(cached.as_ref().map(|(_, s)| (**s).clone()).unwrap_or_else(KernelState::empty));
+            let mut s = Box::new(
+                cached
+                    .as_ref()
+                    .map(|(_, s)| (**s).clone())
+                    .unwrap_or_else(KernelState::empty),
+            );
             system::apply(&mut s, &ctx.actions[usize::from(nodes[i].action)]);
             s
         };
+        let abs = spec::abstraction(&state);
         for (a, action) in ctx.actions.iter().enumerate() {
             if !system::enabled(&state, action) {
                 continue;
@@ -423,7 +437,7 @@ fn expand(ctx: &Context, root: &KernelState, nodes: &[Node], range: std::ops::Ra
             let report = system::apply(&mut child, action);
             found.steps += 1;
             out.clear();
-            step_failures(ctx, &state, action, &child, &report, &mut out);
+            step_failures(ctx, (&state, &abs), action, &child, &report, &mut out);
             if !out.is_empty() {
                 for (name, what) in out.drain(..) {
                     found.failures.push((name, i, a as u16, what));
@@ -452,6 +466,12 @@ pub fn search(ctx: &Context, depth: usize, threads: usize) -> Outcome {
     let root = system::boot();
     let mut outcome = Outcome::default();
     let mut initial = Vec::new();
+    if spec::abstraction(&root) != ctx.spec.initial() {
+        initial.push((
+            REFINEMENT,
+            "the booted state is not the spec's initial one".into(),
+        ));
+    }
     state_failures(ctx, &root, &mut initial);
     for (name, what) in initial {
         outcome.failures.entry(name).or_insert(Counterexample {
@@ -520,12 +540,16 @@ pub fn search(ctx: &Context, depth: usize, threads: usize) -> Outcome {
     outcome
 }
 
+/// A capability a partition sees in its table: slot, capability, and the
+/// slot it came from (partition, slot).
+type HeldCap = (u32, hv_image::Capability, Option<(u8, u32)>);
+
 /// What partition `l` can observe of a state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Observation {
     life: Option<hv_core::state::PartitionState>,
     vcpus: Vec<(Option<VcpuState>, Option<[u64; 8]>, bool)>,
-    caps: Vec<(u32, hv_image::Capability, Option<(u8, u32)>)>,
+    caps: Vec<HeldCap>,
     words: Vec<(u16, Option<u64>)>,
 }
 
@@ -567,10 +591,7 @@ fn seen_by(report: &Report, k: &KernelState, low: &[u8]) -> Vec<(usize, [u64; 8]
     report
         .seen
         .iter()
-        .filter(|(_, v, _)| {
-            k.vcpu_partition(*v)
-                .is_some_and(|p| low.contains(&p.0))
-        })
+        .filter(|(_, v, _)| k.vcpu_partition(*v).is_some_and(|p| low.contains(&p.0)))
         .map(|&(c, _, r)| (c, r))
         .collect()
 }
@@ -582,88 +603,135 @@ fn seen_by(report: &Report, k: &KernelState, low: &[u8]) -> Vec<(usize, [u64; 8]
 /// partition H is not connected to, and keep looking the same after every
 /// common sequence of up to `depth` further actions (an action of a vCPU
 /// that does not run in one of the runs does nothing there), each step
-/// showing them the same registers.
+/// showing them the same registers. The pairs are shared out among
+/// `threads` threads.
 #[must_use]
-pub fn noninterference(ctx: &Context, base: usize, depth: usize) -> Outcome {
+pub fn noninterference(ctx: &Context, base: usize, depth: usize, threads: usize) -> Outcome {
     let start = Instant::now();
     let high = PartitionId(system::HIGH);
     let low: Vec<u8> = (0..PARTITIONS as u8)
         .filter(|&p| !ctx.policy.reaches(high, PartitionId(p)))
         .collect();
     eprintln!("  low partitions (not reached from p{}): {low:?}", high.0);
-    let mut search = NiSearch {
-        ctx,
-        low,
-        outcome: Outcome::default(),
-        seen_bases: HashMap::new(),
-        seen_pairs: HashMap::new(),
-        pair_depth: depth,
-        h_at: 0,
-    };
     let root = system::boot();
-    let mut path = Vec::new();
-    search.bases(&root, base, &mut path);
-    search.outcome.states = search.seen_pairs.len();
-    search.outcome.depth = base + 1 + depth;
-    search.outcome.seconds = start.elapsed().as_secs_f64();
-    search.outcome
+    // Every path to a state within `base` steps, then one step of H.
+    let mut roots = Vec::new();
+    let mut seen_bases = HashMap::new();
+    bases(
+        ctx,
+        &root,
+        base,
+        &mut Vec::new(),
+        &mut seen_bases,
+        &mut roots,
+    );
+    eprintln!("  {} pairs to start from", roots.len());
+    let threads = threads.max(1);
+    let results: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (roots, root, low) = (&roots, &root, &low);
+                scope.spawn(move || {
+                    let mut search = NiSearch {
+                        ctx,
+                        low: low.clone(),
+                        outcome: Outcome::default(),
+                        seen_pairs: HashMap::new(),
+                        h_at: 0,
+                    };
+                    for path in roots.iter().skip(t).step_by(threads) {
+                        let Some((h, before)) = path.split_last() else {
+                            continue;
+                        };
+                        let mut b = Box::new((**root).clone());
+                        for a in before {
+                            system::apply_with(&mut b, a, true);
+                        }
+                        let mut a = b.clone();
+                        system::apply_with(&mut a, h, true);
+                        search.h_at = before.len();
+                        let mut path = path.clone();
+                        search.pairs(&a, &b, depth, &mut path);
+                        if !search.outcome.failures.is_empty() {
+                            break;
+                        }
+                    }
+                    search.outcome.states = search.seen_pairs.len();
+                    search.outcome
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a noninterference thread panicked"))
+            .collect()
+    });
+    let mut outcome = Outcome {
+        depth: base + 1 + depth,
+        ..Outcome::default()
+    };
+    for r in results {
+        outcome.states += r.states;
+        outcome.steps += r.steps;
+        for (name, c) in r.failures {
+            let shorter = outcome
+                .failures
+                .get(name)
+                .is_none_or(|old| c.path.len() < old.path.len());
+            if shorter {
+                outcome.failures.insert(name, c);
+            }
+        }
+    }
+    outcome.seconds = start.elapsed().as_secs_f64();
+    outcome
+}
+
+/// Collects into `roots` every path of at most `left` more steps from `k`
+/// (reached by `path`) followed by one step of H that changes the state.
+fn bases(
+    ctx: &Context,
+    k: &KernelState,
+    left: usize,
+    path: &mut Vec<Action>,
+    seen: &mut HashMap<u128, usize>,
+    roots: &mut Vec<Vec<Action>>,
+) {
+    let fp = fingerprint(k);
+    if seen.get(&fp).is_some_and(|&l| l >= left) {
+        return;
+    }
+    seen.insert(fp, left);
+    for action in &ctx.actions {
+        if !system::enabled(k, action) {
+            continue;
+        }
+        let mut next = Box::new(k.clone());
+        system::apply_with(&mut next, action, true);
+        if *next == *k {
+            continue;
+        }
+        path.push(*action);
+        if matches!(action, Action::Hvc { p, .. } if *p == system::HIGH) {
+            roots.push(path.clone());
+        }
+        if left > 0 {
+            bases(ctx, &next, left - 1, path, seen, roots);
+        }
+        path.pop();
+    }
 }
 
 struct NiSearch<'a> {
     ctx: &'a Context,
     low: Vec<u8>,
     outcome: Outcome,
-    seen_bases: HashMap<u128, usize>,
     seen_pairs: HashMap<(u128, u128), usize>,
-    pair_depth: usize,
     /// Where in the path the step of H that only the first run takes is.
     h_at: usize,
 }
 
 impl NiSearch<'_> {
-    fn bases(&mut self, k: &KernelState, left: usize, path: &mut Vec<Action>) {
-        if !self.outcome.failures.is_empty() {
-            return;
-        }
-        let fp = fingerprint(k);
-        if self.seen_bases.get(&fp).is_some_and(|&l| l >= left) {
-            return;
-        }
-        self.seen_bases.insert(fp, left);
-        let actions = self.ctx.actions.clone();
-        // Vary H here.
-        for action in actions.iter().filter(|a| matches!(a, Action::Hvc { p, .. } if *p == system::HIGH)) {
-            if !system::enabled(k, action) {
-                continue;
-            }
-            let mut h = Box::new(k.clone());
-            system::apply_with(&mut h, action, true);
-            if *h == *k {
-                continue;
-            }
-            self.h_at = path.len();
-            path.push(*action);
-            self.pairs(&h, k, self.pair_depth, path);
-            path.pop();
-        }
-        if left == 0 {
-            return;
-        }
-        for action in &actions {
-            if !system::enabled(k, action) {
-                continue;
-            }
-            let mut next = Box::new(k.clone());
-            system::apply_with(&mut next, action, true);
-            if *next == *k {
-                continue;
-            }
-            path.push(*action);
-            self.bases(&next, left - 1, path);
-            path.pop();
-        }
-    }
-
     fn differ(&self, a: &KernelState, b: &KernelState) -> Option<String> {
         for &l in &self.low {
             let (x, y) = (observe(a, l), observe(b, l));
@@ -690,6 +758,7 @@ impl NiSearch<'_> {
             return;
         }
         let key = (fingerprint(a), fingerprint(b));
+        // Pairs already explored at least this deep.
         if self.seen_pairs.get(&key).is_some_and(|&l| l >= left) {
             return;
         }
@@ -706,8 +775,17 @@ impl NiSearch<'_> {
             let mut nb = Box::new(b.clone());
             let ra = ea.then(|| system::apply_with(&mut na, action, true));
             let rb = eb.then(|| system::apply_with(&mut nb, action, true));
-            let sa = ra.as_ref().map(|r| seen_by(r, &na, &self.low)).unwrap_or_default();
-            let sb = rb.as_ref().map(|r| seen_by(r, &nb, &self.low)).unwrap_or_default();
+            if *na == *a && *nb == *b {
+                continue;
+            }
+            let sa = ra
+                .as_ref()
+                .map(|r| seen_by(r, &na, &self.low))
+                .unwrap_or_default();
+            let sb = rb
+                .as_ref()
+                .map(|r| seen_by(r, &nb, &self.low))
+                .unwrap_or_default();
             path.push(*action);
             if sa != sb {
                 self.outcome.failures.insert(

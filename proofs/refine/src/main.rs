@@ -10,34 +10,30 @@
 //! non-zero if any fails; progress and counterexamples go to stderr.
 #![forbid(unsafe_code)]
 
-mod check;
-mod spec;
-mod system;
-
 use std::process::ExitCode;
+
+use hv_proofs_refine::{check, system};
 
 /// How deep each check goes.
 struct Profile {
     name: &'static str,
     /// Steps of the refinement search.
     depth: usize,
-    /// Steps before the high partition's varying step, and after it.
-    ni_base: usize,
-    ni_depth: usize,
+    /// Noninterference: steps before the high partition's step that one
+    /// run takes, and steps after it; one check per entry.
+    ni: &'static [(usize, usize)],
 }
 
 const QUICK: Profile = Profile {
     name: "quick",
     depth: 4,
-    ni_base: 1,
-    ni_depth: 2,
+    ni: &[(1, 2)],
 };
 
 const FULL: Profile = Profile {
     name: "full",
     depth: 5,
-    ni_base: 2,
-    ni_depth: 3,
+    ni: &[(2, 2), (1, 3)],
 };
 
 /// A string as a JSON string literal.
@@ -80,22 +76,46 @@ fn report(
     failure.is_none()
 }
 
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: hv-proofs-refine [--quick|--full] [--depth N] [--ni BASE DEPTH]\n  \
+         --quick: search depth {}, noninterference (steps before, after) {:?} (the default)\n  \
+         --full: search depth {}, noninterference {:?}",
+        QUICK.depth, QUICK.ni, FULL.depth, FULL.ni
+    );
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
-    let mut profile = &QUICK;
-    for arg in std::env::args().skip(1) {
+    let mut chosen = &QUICK;
+    let mut depth = None;
+    let mut ni: Option<&'static [(usize, usize)]> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = || args.next().and_then(|n| n.parse::<usize>().ok());
         match arg.as_str() {
-            "--quick" => profile = &QUICK,
-            "--full" => profile = &FULL,
+            "--quick" => chosen = &QUICK,
+            "--full" => chosen = &FULL,
+            "--depth" => match number() {
+                Some(n) => depth = Some(n),
+                None => return usage(),
+            },
+            "--ni" => match (number(), number()) {
+                (Some(b), Some(d)) => ni = Some(Vec::leak(vec![(b, d)])),
+                _ => return usage(),
+            },
             "-h" | "--help" => {
-                eprintln!("usage: hv-proofs-refine [--quick|--full]");
+                usage();
                 return ExitCode::SUCCESS;
             }
-            other => {
-                eprintln!("hv-proofs-refine: unknown argument {other}");
-                return ExitCode::from(2);
-            }
+            _ => return usage(),
         }
     }
+    let profile = &Profile {
+        name: chosen.name,
+        depth: depth.unwrap_or(chosen.depth),
+        ni: ni.unwrap_or(chosen.ni),
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(2);
@@ -139,38 +159,47 @@ fn main() -> ExitCode {
             &scope,
             outcome.states,
             outcome.seconds,
-            outcome.failures.get(property).map(check::Counterexample::text),
+            outcome
+                .failures
+                .get(property)
+                .map(check::Counterexample::text),
         );
     }
 
-    eprintln!(
-        "hv-proofs-refine ({}): noninterference, {} steps, a step of p{}, {} more",
-        profile.name,
-        profile.ni_base,
-        system::HIGH,
-        profile.ni_depth
-    );
-    let ni = check::noninterference(&ctx, profile.ni_base, profile.ni_depth);
-    ok &= report(
-        check::NONINTERFERENCE,
-        "two runs of the real hv-core step functions, exhaustive over action sequences",
-        &format!(
-            "{system}, every state within {} steps of boot, one step of p{} in one run only, then {} common steps",
-            profile.ni_base,
+    for &(base, after) in profile.ni {
+        eprintln!(
+            "hv-proofs-refine ({}): noninterference, {base} steps, a step of p{}, {after} more",
+            profile.name,
             system::HIGH,
-            profile.ni_depth
-        ),
-        ni.states,
-        ni.seconds,
-        ni.failures
-            .get(check::NONINTERFERENCE)
-            .map(check::Counterexample::text),
-    );
+        );
+        let ni = check::noninterference(&ctx, base, after, threads);
+        ok &= report(
+            check::NONINTERFERENCE,
+            "two runs of the real hv-core step functions, exhaustive over action sequences",
+            &format!(
+                "{system}, every state within {base} steps of boot, one step of p{} in one run only, then every {after} common steps; kicks taken at once",
+                system::HIGH,
+            ),
+            ni.states,
+            ni.seconds,
+            ni.failures
+                .get(check::NONINTERFERENCE)
+                .map(check::Counterexample::text),
+        );
+    }
     eprintln!(
         "hv-proofs-refine: {} ({} states and {} steps in the search)",
-        if ok { "all checks pass" } else { "SOME CHECKS FAIL" },
+        if ok {
+            "all checks pass"
+        } else {
+            "SOME CHECKS FAIL"
+        },
         outcome.states,
         outcome.steps
     );
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

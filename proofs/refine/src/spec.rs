@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use hv_abi::hypercall::{Hypercall, MessageInfo, Rights, Status, derive_fields};
-use hv_core::cap::{PartitionId, SlotRef};
+use hv_core::cap::PartitionId;
 use hv_core::state::{KernelState, PartitionState};
 use hv_image::{Capability, FaultPolicy, MAX_CAPS, Object};
 
@@ -492,10 +492,4 @@ pub fn delete(abs: &mut Abs, at: Slot) {
         }
     }
     abs.caps.remove(&at);
-}
-
-/// The slot `at` as the real tables name it.
-#[must_use]
-pub fn slot_ref(at: Slot) -> Option<SlotRef> {
-    SlotRef::new(PartitionId(at.0), u64::from(at.1))
 }

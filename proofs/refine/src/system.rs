@@ -79,8 +79,11 @@ pub fn tables() -> [Vec<Option<Capability>>; PARTITIONS] {
 }
 
 /// Each partition's fault policy.
-pub const POLICIES: [FaultPolicy; PARTITIONS] =
-    [FaultPolicy::Restart, FaultPolicy::Stop, FaultPolicy::Restart];
+pub const POLICIES: [FaultPolicy; PARTITIONS] = [
+    FaultPolicy::Restart,
+    FaultPolicy::Stop,
+    FaultPolicy::Restart,
+];
 
 /// The manifest's channel graph: bit q of entry p, p may flow to q.
 pub const CHANNELS: [u16; PARTITIONS] = [0b010, 0b001, 0b000];
@@ -245,7 +248,14 @@ fn rights_name(r: Rights) -> String {
     if !r.is_valid() {
         return format!("{:#x}", r.0);
     }
-    let names = [(R, "R"), (W, "W"), (Rights::EXECUTE, "X"), (G, "G"), (D, "D"), (C, "C")];
+    let names = [
+        (R, "R"),
+        (W, "W"),
+        (Rights::EXECUTE, "X"),
+        (G, "G"),
+        (D, "D"),
+        (C, "C"),
+    ];
     let s: String = names
         .iter()
         .filter(|(x, _)| r.contains(*x))
@@ -357,7 +367,11 @@ impl Call {
                 cap,
                 info: raw,
             } => (
-                if call { Hypercall::Call } else { Hypercall::Send },
+                if call {
+                    Hypercall::Call
+                } else {
+                    Hypercall::Send
+                },
                 slot,
                 raw.unwrap_or_else(|| info(words, cap)),
                 regs[3],
@@ -505,14 +519,8 @@ pub fn actions() -> Vec<Action> {
         all.push(Action::Fault(core));
         all.push(Action::Reload(core));
     }
-    all.push(Action::Interrupt {
-        core: 1,
-        intid: 40,
-    });
-    all.push(Action::Interrupt {
-        core: 0,
-        intid: 41,
-    });
+    all.push(Action::Interrupt { core: 1, intid: 40 });
+    all.push(Action::Interrupt { core: 0, intid: 41 });
     all
 }
 
@@ -636,7 +644,9 @@ pub fn apply_with(state: &mut KernelState, action: &Action, prompt_kicks: bool) 
         if continued && state.current(core) == Some(v) {
             status = Status::from_register(regs[0]);
         } else if state.vcpu_state(v) == Some(VcpuState::Ready) {
-            status = state.saved_regs(v).and_then(|r| Status::from_register(r[0]));
+            status = state
+                .saved_regs(v)
+                .and_then(|r| Status::from_register(r[0]));
         }
     }
     let mut seen = Vec::new();
