@@ -12,7 +12,7 @@
 //! path (children of one parent sit together, so each parent is rebuilt
 //! once per level). Paths are therefore free: a counterexample is the path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
@@ -361,6 +361,9 @@ pub struct Outcome {
     pub failures: HashMap<&'static str, Counterexample>,
     /// Seconds taken.
     pub seconds: f64,
+    /// How often each thing that matters happened in the steps run (see
+    /// `note`).
+    pub reached: BTreeMap<String, usize>,
 }
 
 /// One state of the search: its parent and the action from it.
@@ -394,6 +397,74 @@ struct Found {
     children: Vec<(u128, Node)>,
     failures: Vec<(&'static str, usize, u16, String)>,
     steps: usize,
+    reached: BTreeMap<String, usize>,
+}
+
+/// Notes in `reached` what the step `before → after` did that matters for
+/// the checks not to be vacuous: statuses returned, capabilities moving
+/// between partitions, revokes reaching into other partitions, blocked
+/// vCPUs woken, partitions stopping, restarting and coming back.
+fn note(
+    reached: &mut BTreeMap<String, usize>,
+    before: &KernelState,
+    action: &Action,
+    after: &KernelState,
+    report: &Report,
+) {
+    let mut see = |what: String| *reached.entry(what).or_default() += 1;
+    if let (Action::Hvc { call, .. }, Some(status)) = (action, report.status) {
+        let name = call.to_string();
+        let name = name.split('(').next().unwrap_or_default();
+        see(format!("{name} → {status:?}"));
+    }
+    if before == after {
+        return;
+    }
+    for p in 0..PARTITIONS as u8 {
+        let p = PartitionId(p);
+        for (at, _) in after.caps().slots(p) {
+            let new = before.capability(p, u64::from(at.slot().0)).is_none();
+            if new
+                && after
+                    .caps()
+                    .parent(at)
+                    .is_some_and(|up| up.partition() != p)
+            {
+                see("a capability transferred to another partition".into());
+            }
+        }
+        let lost = before
+            .caps()
+            .slots(p)
+            .filter(|(at, _)| after.caps().get(*at).is_none())
+            .count();
+        if lost > 0
+            && matches!(action, Action::Hvc { p: q, call: system::Call::Revoke(_) } if *q != p.0)
+        {
+            see("a revoke emptied a slot of another partition".into());
+        }
+        let (was, now) = (before.partition_state(p), after.partition_state(p));
+        if was != now {
+            see(format!("a partition went {was:?} → {now:?}"));
+        }
+    }
+    for v in 0..after.vcpu_count() as u8 {
+        let v = hv_core::sched::VcpuId(v);
+        let blocked = |s: Option<VcpuState>| {
+            matches!(
+                s,
+                Some(
+                    VcpuState::Sending { .. }
+                        | VcpuState::Receiving { .. }
+                        | VcpuState::Waiting { .. }
+                        | VcpuState::AwaitingReply { .. }
+                )
+            )
+        };
+        if blocked(before.vcpu_state(v)) && !blocked(after.vcpu_state(v)) {
+            see("a blocked vCPU woken".into());
+        }
+    }
 }
 
 fn expand(
@@ -406,6 +477,7 @@ fn expand(
         children: Vec::new(),
         failures: Vec::new(),
         steps: 0,
+        reached: BTreeMap::new(),
     };
     let mut cached: Option<(usize, Box<KernelState>)> = None;
     let mut child = Box::new(KernelState::empty());
@@ -444,6 +516,7 @@ fn expand(
                 }
                 continue;
             }
+            note(&mut found.reached, &state, action, &child, &report);
             if *child == *state {
                 continue;
             }
@@ -508,6 +581,9 @@ pub fn search(ctx: &Context, depth: usize, threads: usize) -> Outcome {
         let next = nodes.len();
         for found in founds {
             outcome.steps += found.steps;
+            for (what, n) in found.reached {
+                *outcome.reached.entry(what).or_default() += n;
+            }
             for (name, i, a, what) in found.failures {
                 if !outcome.failures.contains_key(name) {
                     let mut path = path_of(&nodes, ctx, i);
@@ -804,5 +880,48 @@ impl NiSearch<'_> {
             self.pairs(&na, &nb, left - 1, path);
             path.pop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Context, noninterference, search};
+
+    /// A shallow search passes every check and is not vacuous: it reaches
+    /// transfers, revokes into other partitions, restarts that finish,
+    /// woken vCPUs, and every class of refusal.
+    #[test]
+    fn a_shallow_search_passes_and_reaches_what_matters() {
+        let ctx = Context::new();
+        super::seed_channels_declared().unwrap();
+        let outcome = search(&ctx, 3, 2);
+        for (name, c) in &outcome.failures {
+            panic!("{name}: {}", c.text());
+        }
+        for what in [
+            "a capability transferred to another partition",
+            "a revoke emptied a slot of another partition",
+            "a blocked vCPU woken",
+            "a partition went Some(Active) → Some(Restarting)",
+            "a partition went Some(Active) → Some(Stopped)",
+            "Derive → Success",
+            "Derive → NoRights",
+            "Derive → InvalidArgument",
+            "Derive → InvalidCapability",
+            "Send → WrongType",
+            "Send → NotGrantable",
+            "Send → PeerGone",
+            "Revoke → Success",
+            "PartitionStop → Busy",
+        ] {
+            assert!(
+                outcome.reached.contains_key(what),
+                "never reached: {what} ({:?})",
+                outcome.reached
+            );
+        }
+        let ni = noninterference(&ctx, 1, 1, 2);
+        assert!(ni.failures.is_empty(), "{:?}", ni.failures);
+        assert!(ni.states > 0);
     }
 }

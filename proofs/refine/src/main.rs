@@ -146,6 +146,10 @@ fn main() -> ExitCode {
         profile.name, profile.depth
     );
     let outcome = check::search(&ctx, profile.depth, threads);
+    eprintln!("  reached (steps):");
+    for (what, n) in &outcome.reached {
+        eprintln!("    {what}: {n}");
+    }
     let scope = format!("{system}, depth {}", outcome.depth);
     for property in check::PROPERTIES {
         let method = if property == check::REFINEMENT {
