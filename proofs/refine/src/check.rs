@@ -238,7 +238,6 @@ fn transfer_allowed(before: &Abs, after: &Abs, expected: &Abs) -> Result<Abs, St
             if src.cap != acap.cap
                 || !src.cap.rights.contains(hv_abi::hypercall::Rights::DERIVE)
                 || before.caps.contains_key(&slot)
-                || parent.0 == slot.0
             {
                 return Err(format!(
                     "slot {slot:?} gained {acap:?}, which no transfer allows"
@@ -674,8 +673,9 @@ fn seen_by(report: &Report, k: &KernelState, low: &[u8]) -> Vec<(usize, [u64; 8]
 
 /// Noninterference by two runs: from every state within `base` steps of
 /// boot, a pair of states that differ by one step of the high partition H
-/// alone (what it holds privately: its notification word, its own
-/// capabilities, its registers and run state) must look the same to every
+/// alone (a hypercall, its interrupt, its exception: what changes is what
+/// it holds privately: its notification word, its own capabilities, its
+/// registers, its run state and life) must look the same to every
 /// partition H is not connected to, and keep looking the same after every
 /// common sequence of up to `depth` further actions (an action of a vCPU
 /// that does not run in one of the runs does nothing there), each step
@@ -763,6 +763,20 @@ pub fn noninterference(ctx: &Context, base: usize, depth: usize, threads: usize)
     outcome
 }
 
+/// Whether `action` in `k` is a step of H's alone: its hypercalls, the
+/// interrupt bound to its notification, an exception of its vCPU.
+fn high_step(k: &KernelState, action: &Action) -> bool {
+    let high = |v: Option<hv_core::sched::VcpuId>| {
+        v.and_then(|v| k.vcpu_partition(v)) == Some(PartitionId(system::HIGH))
+    };
+    match *action {
+        Action::Hvc { p, .. } => p == system::HIGH,
+        Action::Interrupt { intid, .. } => intid == system::HIGH_INTID,
+        Action::Fault(core) => high(k.current(usize::from(core))),
+        _ => false,
+    }
+}
+
 /// Collects into `roots` every path of at most `left` more steps from `k`
 /// (reached by `path`) followed by one step of H that changes the state.
 fn bases(
@@ -788,7 +802,7 @@ fn bases(
             continue;
         }
         path.push(*action);
-        if matches!(action, Action::Hvc { p, .. } if *p == system::HIGH) {
+        if high_step(k, action) {
             roots.push(path.clone());
         }
         if left > 0 {

@@ -38,6 +38,8 @@ pub const ENDPOINTS: usize = 2;
 pub const NOTIFICATIONS: usize = 2;
 /// The partition the noninterference check varies.
 pub const HIGH: u8 = 2;
+/// The interrupt bound to the high partition's notification.
+pub const HIGH_INTID: u32 = 40;
 
 const R: Rights = Rights::READ;
 const W: Rights = Rights::WRITE;
