@@ -5,6 +5,7 @@
 use hv_abi::hypercall::{Badge, FUNCTION_BASE, Hypercall, Rights, StopReason};
 use hv_core::cap::{EndpointId, IrqId, NotificationId, PartitionId, ReplyId};
 use hv_core::sched::VcpuId;
+use hv_core::state::properties::{self, Policy};
 use hv_core::state::{
     EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionSeed, ReloadWork,
     ReplySeed, Seed, TimeSeed, VmExit,
@@ -177,6 +178,7 @@ pub(crate) fn boot(timed: bool) -> Box<KernelState> {
             TimeSeed::NONE
         },
     };
+    POLICY.get_or_init(|| Box::new(Policy::new(&seed)));
     let mut state = Box::new(KernelState::empty());
     if let Err(error) = state.boot(&seed) {
         panic!("the fuzz system's seed is refused: {error}");
@@ -204,10 +206,20 @@ fn schedule(cores: &[&[(u32, Option<u16>)]]) -> ScheduleSpec {
     spec
 }
 
-/// Panics with the first invariant `state` breaks.
+/// What the system's seed allows, for the security properties (the same
+/// for the timed and the untimed system, whose capabilities are the same).
+static POLICY: std::sync::OnceLock<Box<Policy>> = std::sync::OnceLock::new();
+
+/// Panics with the first invariant or security property
+/// (`hv_core::state::properties`) `state` breaks.
 pub(crate) fn check(state: &KernelState) {
     if let Err(broken) = state.check_invariants() {
         panic!("invariant broken: {broken}\n{state:#?}");
+    }
+    if let Some(policy) = POLICY.get()
+        && let Err(broken) = properties::check_all(state, policy)
+    {
+        panic!("property broken: {broken}\n{state:#?}");
     }
 }
 

@@ -38,7 +38,7 @@ impl VcpuId {
 }
 
 /// Each vCPU's place in the one queue it is in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Links {
     next: [Option<VcpuId>; MAX_SYSTEM_VCPUS],
     prev: [Option<VcpuId>; MAX_SYSTEM_VCPUS],
@@ -86,7 +86,7 @@ impl Links {
 }
 
 /// A FIFO of vCPUs, linked through [`Links`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Queue {
     head: Option<VcpuId>,
     tail: Option<VcpuId>,
@@ -188,7 +188,7 @@ impl Queue {
 }
 
 /// A core's ready vCPUs: a FIFO per priority and a map of the non-empty ones.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct RunQueue {
     /// Bit `w` (0 to 3): word `w` of `levels` is not zero. The IPC fast

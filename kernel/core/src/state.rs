@@ -45,7 +45,7 @@
 //! later), `notify` (notifications, interrupts), `schedule` (ready queues,
 //! preemption, kicks), `timing` (windows and budgets), `fault` (stop and restart), `vm` (virtual machines:
 //! exits to monitors, `Vcpu` calls, virtual interrupts, WFI) and
-//! `invariants`.
+//! `invariants`; [`properties`] states the security properties over it.
 
 use hv_abi::hypercall::{Badge, Status, StopReason};
 
@@ -67,6 +67,7 @@ mod invariants;
 mod ipc;
 mod klog;
 mod notify;
+pub mod properties;
 mod reply;
 mod schedule;
 mod seed;
@@ -306,7 +307,7 @@ impl Outcome {
 /// this rather than an [`Outcome`]: it fits in two registers, while an
 /// `Outcome` (~56 bytes, for [`Effect::Log`]) is copied through memory at
 /// every return.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Step {
     next: Next,
     kick: u8,
@@ -335,7 +336,7 @@ impl From<Step> for Outcome {
 }
 
 /// A partition's scheduling facts and life state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Partition {
     state: PartitionState,
     policy: FaultPolicy,
@@ -365,7 +366,7 @@ impl Partition {
 /// A vCPU: where it runs and what it does. Eight bytes, so that the IPC
 /// paths index the table with a shift; its saved registers live apart, in
 /// [`KernelState`]'s `regs`, because the fast path never touches them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(C, align(8))]
 struct Vcpu {
     partition: PartitionId,
@@ -396,7 +397,7 @@ fn initial_regs(index: u8) -> [u64; 8] {
 }
 
 /// A core: what it runs and what is ready to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(C)]
 struct Core {
     current: Option<VcpuId>,
@@ -419,7 +420,7 @@ impl Core {
 /// `repr(C)` only to fix the order: what the IPC fast path reads comes first,
 /// at offsets small enough for AArch64 loads to encode, and the large
 /// capability tables last.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct KernelState {
     vcpus: [Vcpu; MAX_SYSTEM_VCPUS],

@@ -79,7 +79,7 @@ impl SlotRef {
 }
 
 /// A slot: its capability and its place in the derivation tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Node {
     cap: Option<Capability>,
     /// `None` for a root (and for an empty slot).
@@ -105,7 +105,7 @@ impl Node {
 /// Every method that takes a raw slot number (`u64`, as a partition passes it
 /// in a register) checks it and answers a bad one with the [`Status`] the
 /// hypercall returns, having changed nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CapSpace {
     nodes: [Node; TOTAL],
     /// What the seed put in each slot, for [`CapSpace::reset_partition`] and
@@ -218,7 +218,11 @@ impl CapSpace {
         if !rights.is_valid() {
             return Err(Status::InvalidArgument);
         }
-        if !cap.rights.contains(Rights::DERIVE) || !cap.rights.contains(rights) {
+        #[cfg(not(feature = "mutant-derive-no-attenuate"))]
+        let attenuates = cap.rights.contains(rights);
+        #[cfg(feature = "mutant-derive-no-attenuate")]
+        let attenuates = true;
+        if !cap.rights.contains(Rights::DERIVE) || !attenuates {
             return Err(Status::NoRights);
         }
         let badge = match (badge.0, cap.badge.0) {
@@ -421,6 +425,14 @@ impl CapSpace {
                 return;
             }
             let Some(up) = parent else { return };
+            #[cfg(feature = "mutant-revoke-spares-one")]
+            if up == top
+                && self
+                    .node(at)
+                    .is_some_and(|n| n.next.is_none() && n.prev.is_none())
+            {
+                return;
+            }
             self.unlink(at);
             self.clear_slot(at);
             at = up;

@@ -57,7 +57,7 @@ use crate::state::ipc::Holds;
 
 /// What has happened to one partition since boot, as `PartitionStatus`
 /// reports it. The counts saturate rather than wrap.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(super) struct History {
     /// Times it faulted: an exception, or its own `Fault` call.
     pub(super) faults: u32,

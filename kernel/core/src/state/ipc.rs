@@ -69,7 +69,7 @@ use hv_image::Capability;
 use hv_image::Object;
 
 /// What an endpoint's queue holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Holds {
     Nothing,
     Senders,
@@ -77,7 +77,7 @@ pub(super) enum Holds {
 }
 
 /// A synchronous endpoint: its queue and its declared server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Endpoint {
     pub(super) queue: Queue,
     pub(super) holds: Holds,

@@ -49,7 +49,7 @@ pub const LOG_LINES_PER_WINDOW: u32 = 64;
 pub const LOG_WINDOW_TICKS: u64 = super::TICK_HZ;
 
 /// One partition's use of its log quota.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Quota {
     /// The window (`now / LOG_WINDOW_TICKS`) `lines` counts in.
     window: u64,
@@ -68,7 +68,7 @@ impl Quota {
 }
 
 /// Whether a partition's finished line may go out, by its quota.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Admission {
     /// Over quota: the line is dropped (and counted).
     Dropped,
@@ -84,7 +84,7 @@ pub enum Admission {
 const READ_BYTES: usize = hv_abi::hypercall::LOG_BYTES;
 
 /// The ring and where to signal its reader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct KernelLog {
     bytes: [u8; KERNEL_LOG_BYTES],
     /// Index of the oldest byte.

@@ -54,7 +54,7 @@ use hv_image::Object;
 pub const IRQ_FIRES_PER_TICK: u32 = 20;
 
 /// A held interrupt whose tick is over, for the glue to unmask.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HeldIrq {
     /// The interrupt.
     pub intid: u32,
@@ -63,7 +63,7 @@ pub struct HeldIrq {
 }
 
 /// A word of bits and the vCPUs waiting for some.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Notification {
     pub(super) word: u64,
     pub(super) waiters: Queue,
@@ -77,7 +77,7 @@ impl Notification {
 }
 
 /// An interrupt bound to a notification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct IrqBinding {
     pub(super) intid: u32,
     pub(super) notification: NotificationId,

@@ -40,7 +40,7 @@ use crate::sched::VcpuId;
 use hv_image::Object;
 
 /// A reply object: its owner, and the caller kept in it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct ReplyObject {
     pub(super) owner: PartitionId,
     pub(super) caller: Option<VcpuId>,

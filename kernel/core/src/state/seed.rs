@@ -51,7 +51,7 @@ pub struct PartitionSeed<'a> {
 }
 
 /// One endpoint of a [`Seed`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EndpointSeed {
     /// The partition that serves it, if the manifest says: while that
     /// partition is stopped or restarting, sending or calling on the endpoint
@@ -60,7 +60,7 @@ pub struct EndpointSeed {
 }
 
 /// One reply object of a [`Seed`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReplySeed {
     /// The partition it belongs to: only its vCPUs may use it, and only it
     /// may hold capabilities to it.
@@ -68,7 +68,7 @@ pub struct ReplySeed {
 }
 
 /// One interrupt binding of a [`Seed`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IrqSeed {
     /// The interrupt's ID at the interrupt controller.
     pub intid: u32,
@@ -84,7 +84,7 @@ pub struct IrqSeed {
 /// One fault signal of a [`Seed`]: when `partition` stops or restarts on a
 /// fault, the kernel sets `badge` on `notification`, which `controller`
 /// (a partition that controls it) waits on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FaultSignalSeed {
     /// The partition watched.
     pub partition: PartitionId,
@@ -134,7 +134,7 @@ pub struct Seed<'a> {
 }
 
 /// Why a seed was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SeedError {
     /// The core count is 0 or above [`MAX_CPUS`].
     Cores(usize),

@@ -13,6 +13,7 @@ mod fault;
 mod ipc;
 mod machine;
 mod notify;
+mod properties;
 mod reload;
 mod reply;
 mod sched;

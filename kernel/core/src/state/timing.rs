@@ -86,7 +86,7 @@ impl TimeSeed<'_> {
 
 /// What is wrong with a [`TimeSeed`] (the kernel's decoder checked the
 /// manifest's; a hand-made seed is checked again).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TimeProblem {
     /// The counter frequency is zero or above [`MAX_COUNTER_HZ`].
     Frequency,
@@ -110,7 +110,7 @@ pub(super) const fn bit(v: VcpuId) -> u32 {
 }
 
 /// A window, in the state's terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Slot {
     /// Its end, in ticks from the frame's start.
     end: u64,
@@ -119,7 +119,7 @@ struct Slot {
 }
 
 /// A core's place in the schedule and its clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct CoreTime {
     /// Its windows are `first..first + count` of the table; `count` 0: the
     /// core has no schedule (every vCPU pinned to it may run).
@@ -166,7 +166,7 @@ impl CoreTime {
 }
 
 /// A vCPU's budget, in ticks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Budget {
     time: u64,
     period: u64,
@@ -185,7 +185,7 @@ impl Budget {
 }
 
 /// Everything time: see the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Timing {
     /// The counter, as the glue last said.
     now: u64,

@@ -99,7 +99,7 @@ impl VmEntry {
 }
 
 /// What the kernel keeps for one virtual machine vCPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct VmVcpu {
     /// Work for the glue at its next entry.
     entry: VmEntry,

@@ -101,7 +101,7 @@ pub enum ReloadWork {
 }
 
 /// A restart's reload, as far as it has gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(in crate::state) struct Reload {
     /// The core that does the work.
     home: u8,
@@ -114,7 +114,7 @@ pub(in crate::state) struct Reload {
 }
 
 /// One partition's restarts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(in crate::state) struct Backoff {
     /// Restarts in a row, each soon after the start before (0: none yet).
     streak: u32,

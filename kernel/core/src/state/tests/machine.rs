@@ -20,8 +20,9 @@ use super::support::{
 };
 
 const C: Rights = Rights::CONTROL;
-use crate::cap::{NotificationId, ReplyId};
+use crate::cap::{NotificationId, ReplyId, SlotRef};
 use crate::sched::VcpuId;
+use crate::state::properties::{self, Policy};
 use crate::state::{
     Effect, EndpointSeed, FaultSignalSeed, IrqSeed, KernelState, Next, Outcome, PartitionState,
     ReloadWork, ReplySeed, VcpuState, VmExit,
@@ -169,6 +170,8 @@ fn system() -> System {
 /// with WRITE and GRANT, can pass the object to anyone holding the endpoint
 /// with READ). Derivation only shrinks, so it adds nothing.
 struct Oracle {
+    /// The same bound, and the others, as `state::properties` states them.
+    policy: Box<Policy>,
     may: HashMap<(u8, Object), Rights>,
     /// Per object: the badges seeded on it, and whether some seeded holder
     /// may mint any badge (badge 0 and DERIVE).
@@ -211,10 +214,18 @@ impl Oracle {
                 break;
             }
         }
-        Self { may, badges }
+        let policy = Box::new(system.with_seed(Policy::new));
+        Self {
+            policy,
+            may,
+            badges,
+        }
     }
 
     fn check(&self, state: &KernelState) {
+        if let Err(broken) = properties::check_all(state, &self.policy) {
+            panic!("{broken}");
+        }
         for partition in 0..state.partition_count() as u8 {
             for (slot, cap) in state.caps().slots(p(partition)) {
                 let allowed = self
@@ -517,9 +528,17 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
     let before = m.state.clone();
     match *action {
         Action::Hvc { core, regs } => {
+            let caller = before.current(core).and_then(|v| before.vcpu_partition(v));
             let out = m.raw(core, regs);
             check_landings(&before, &m.state, core, &regs);
             let status = Status::from_register(m.regs[core][0]);
+            if regs[0] == fid(Hypercall::Revoke)
+                && status == Some(Status::Success)
+                && let Some(top) = caller.and_then(|q| SlotRef::new(q, regs[1]))
+                && let Err(broken) = properties::revoke_exact(before.caps(), m.state.caps(), top)
+            {
+                panic!("{broken}");
+            }
             // A refused call changes nothing but x0 (and the clock the glue
             // gives a timed state after every step).
             if out.next == Next::Continue
