@@ -63,10 +63,12 @@ mod dispatch;
 mod domains;
 mod fastpath;
 mod fault;
+#[cfg(any(test, feature = "checks"))]
 mod invariants;
 mod ipc;
 mod klog;
 mod notify;
+#[cfg(any(test, feature = "checks"))]
 pub mod properties;
 mod reply;
 mod schedule;

@@ -152,6 +152,7 @@ impl KernelState {
     }
 
     /// The reply object that keeps `caller`, if one does.
+    #[cfg(any(test, feature = "checks"))]
     pub(super) fn keeper_of(&self, caller: VcpuId) -> Option<ReplyId> {
         self.replies
             .iter()
@@ -161,6 +162,7 @@ impl KernelState {
     }
 
     /// How many reply objects keep `caller`.
+    #[cfg(any(test, feature = "checks"))]
     pub(super) fn keepers_of(&self, caller: VcpuId) -> usize {
         self.replies
             .iter()
@@ -170,6 +172,7 @@ impl KernelState {
     }
 
     /// The owner of reply object `r`.
+    #[cfg(any(test, feature = "checks"))]
     pub(super) fn reply_owner(&self, r: ReplyId) -> Option<PartitionId> {
         self.replies.get(r.index()).map(|o| o.owner)
     }

@@ -724,6 +724,7 @@ impl KernelState {
 
     /// The invariants of time: parked vCPUs are ready, pinned to their core
     /// and may not run; queued ready vCPUs are not parked.
+    #[cfg(any(test, feature = "checks"))]
     pub(super) fn check_time(&self) -> Result<(), &'static str> {
         for (c, core) in self.cores.iter().enumerate() {
             let parked = self.timing.parked(c);

@@ -176,6 +176,7 @@ impl KernelState {
 
     /// Whether vCPU `v`'s entry work is empty or marked for the glue (an
     /// invariant: unmarked work would never be done).
+    #[cfg(any(test, feature = "checks"))]
     pub(super) fn vm_entry_marked(&self, v: usize) -> bool {
         let marked = u32::try_from(v)
             .ok()

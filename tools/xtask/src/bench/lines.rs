@@ -21,6 +21,10 @@
 //!   `#[cfg(test)] mod tests { ... }` block, and a test-only `use` or
 //!   function, are left out. (`#[cfg(any(test, feature = "std"))]` code is
 //!   not test-only, and counts.)
+//! - **Checking code**: the same for `#[cfg(any(test, feature = "checks"))]`,
+//!   exactly so written: hv-core's invariants and security properties,
+//!   which only its tests, the fuzz targets and the bounded checker in
+//!   `proofs/` build (with the feature `checks`), never a kernel.
 
 use std::path::{Path, PathBuf};
 
@@ -96,8 +100,8 @@ fn submodule_folder(file: &Path) -> PathBuf {
 pub(crate) fn test_module_declarations(text: &str) -> Vec<String> {
     let code = code_lines(text);
     let mut names = Vec::new();
-    for (i, line) in code.iter().enumerate() {
-        let Some(rest) = line.trim().strip_prefix(CFG_TEST) else {
+    for (i, (line, raw)) in code.iter().zip(text.split('\n')).enumerate() {
+        let Some(rest) = test_attribute(line, raw) else {
             continue;
         };
         // The item: the rest of the line, or the next line with code.
@@ -121,8 +125,20 @@ pub(crate) fn test_module_declarations(text: &str) -> Vec<String> {
     names
 }
 
-/// The attribute that makes an item test code.
-const CFG_TEST: &str = "#[cfg(test)]";
+/// The attributes that make an item test (or checking) code.
+const CFG_TEST: [&str; 2] = ["#[cfg(test)]", "#[cfg(any(test, feature = \"checks\"))]"];
+
+/// If the code line `line` (from [`code_lines`], strings emptied) starts
+/// with one of [`CFG_TEST`], as its source line `raw` shows, what follows the
+/// attribute on the code line.
+fn test_attribute<'a>(line: &'a str, raw: &str) -> Option<&'a str> {
+    let cfg = CFG_TEST
+        .iter()
+        .find(|cfg| raw.trim_start().starts_with(**cfg))?;
+    // The attribute as the code line has it: its string emptied.
+    let emptied = code_lines(cfg).concat();
+    line.trim().strip_prefix(emptied.as_str())
+}
 
 /// The lines of code in one file's text (Rust or assembly).
 pub(crate) fn count(text: &str) -> u64 {
@@ -130,9 +146,10 @@ pub(crate) fn count(text: &str) -> u64 {
     // Inside a test item: its depth in braces, in brackets and parentheses,
     // and whether its body (or its `;`) came.
     let mut skipping: Option<(i64, i64, bool)> = None;
-    for line in code_lines(text) {
+    for (line, raw) in code_lines(text).iter().zip(text.split('\n')) {
         let trimmed = line.trim();
-        if skipping.is_none() && trimmed.starts_with(CFG_TEST) {
+        let attribute = test_attribute(line, raw);
+        if skipping.is_none() && attribute.is_some() {
             skipping = Some((0, 0, false));
         }
         let Some((depth, nested, opened)) = skipping.as_mut() else {
@@ -140,7 +157,7 @@ pub(crate) fn count(text: &str) -> u64 {
             continue;
         };
         // Only what follows the attribute belongs to its item.
-        let text = trimmed.strip_prefix(CFG_TEST).unwrap_or(trimmed);
+        let text = attribute.unwrap_or(trimmed);
         for c in text.chars() {
             match c {
                 '{' => {
@@ -336,6 +353,10 @@ mod tests {
         assert_eq!(count(text), 3);
         // One line: the item is on the attribute's line.
         assert_eq!(count("#[cfg(test)] mod tests;\nfn f() {}\n"), 1);
+        assert_eq!(
+            count("#[cfg(any(test, feature = \"checks\"))]\nmod checks;\nfn f() {}\n"),
+            1
+        );
         assert_eq!(
             count("#[cfg(test)] mod tests { fn a() {} }\nfn f() {}\n"),
             1

@@ -344,6 +344,7 @@ impl KernelState {
 
     /// Whether `partition` has a reload queued, and the cores it waits for,
     /// for the invariants.
+    #[cfg(any(test, feature = "checks"))]
     pub(in crate::state) fn reload_state(&self, partition: PartitionId) -> (bool, u8) {
         self.backoff
             .get(partition.index())
