@@ -23,7 +23,10 @@ first-order logic):
   real one: MAX_PARTITIONS x MAX_CAPS slots) rules out cycles and makes the
   fixpoint the transitive closure;
 - `rootof[s]`: the root a derived capability traces back to (a Skolem
-  witness for "every capability traces to a seed").
+  witness for "every capability traces to a seed");
+- `toward[a][d]`: for an ancestor `a` of `d`, the child of `a` on the way
+  to `d` (a Skolem witness: a slot with no children has no descendants,
+  which `revoke_descendants`'s walk relies on).
 """
 
 from z3 import (
@@ -143,7 +146,7 @@ def manifest_axioms(grant_transitive=False):
 # The state.
 
 class State:
-    FIELDS = ("valid", "obj", "rights", "badge", "parent", "root", "anc", "rootof")
+    FIELDS = ("valid", "obj", "rights", "badge", "parent", "root", "anc", "rootof", "toward")
 
     def __init__(self, name=None, **fields):
         if name is not None:
@@ -155,6 +158,7 @@ class State:
             self.root = Function(name + ".root", Slot, BoolSort())
             self.anc = Function(name + ".anc", Slot, Slot, BoolSort())
             self.rootof = Function(name + ".rootof", Slot, Slot)
+            self.toward = Function(name + ".toward", Slot, Slot, Slot)
         for k, v in fields.items():
             setattr(self, k, v)
 
@@ -186,13 +190,18 @@ def invariants(st):
     inv = {}
     inv["tree"] = [
         # anc is the transitive closure of parent over valid derived slots.
-        ForAll([a, d], anc(a, d) == And(derived(d), Or(par(d) == a, anc(a, par(d))))),
+        ForAll([a, d], Implies(anc(a, d), And(derived(d), Or(par(d) == a, anc(a, par(d)))))),
+        ForAll([a, d], Implies(And(derived(d), Or(par(d) == a, anc(a, par(d)))), anc(a, d))),
         ForAll([a, d], Implies(anc(a, d), A(v, a))),
         ForAll([d], Not(anc(d, d))),
         ForAll([a, b, d], Implies(And(anc(a, b), anc(b, d)), anc(a, d))),
         # The ancestors of a slot form a chain (it is a tree).
         ForAll([a, b, d], Implies(And(anc(a, d), anc(b, d)),
                                   Or(a == b, anc(a, b), anc(b, a)))),
+        # The path from an ancestor down: its child on the way.
+        ForAll([a, d], Implies(anc(a, d), And(
+            derived(A(st.toward, a, d)), par(A(st.toward, a, d)) == a,
+            Or(A(st.toward, a, d) == d, anc(A(st.toward, a, d), d))))),
     ]
     inv["no-forgery"] = [
         # A root is exactly what the seed put in its slot.
@@ -204,6 +213,9 @@ def invariants(st):
         # ... and traces back to a root.
         ForAll([s], Implies(derived(s),
                             And(A(v, rootof(s)), A(rt, rootof(s)), anc(rootof(s), s)))),
+        # ... the same root as all its ancestors.
+        ForAll([a, d], Implies(anc(a, d), If(A(rt, a), rootof(d) == a,
+                                             rootof(d) == rootof(a)))),
         # Every held capability lies within the manifest's authority.
         ForAll([s], Implies(A(v, s), sub(A(r, s), Auth(owner(s), A(o, s))))),
     ]
@@ -212,7 +224,9 @@ def invariants(st):
             A(o, s) == A(o, par(s)),
             sub(A(r, s), A(r, par(s))),
             Or(A(st.badge, s) == A(st.badge, par(s)), A(st.badge, par(s)) == NOBADGE)))),
-        ForAll([a, d], Implies(anc(a, d), And(A(o, d) == A(o, a), sub(A(r, d), A(r, a))))),
+        ForAll([a, d], Implies(anc(a, d), And(
+            A(o, d) == A(o, a), sub(A(r, d), A(r, a)),
+            Or(A(st.badge, d) == A(st.badge, a), A(st.badge, a) == NOBADGE)))),
     ]
     return inv
 
@@ -250,6 +264,8 @@ def install(st, dst, src, rights, badge):
         root=Store(st.root, dst, False),
         anc=anc2,
         rootof=Store(st.rootof, dst, If(A(st.root, src), src, A(st.rootof, src))),
+        toward=lambda a, d: If(d == dst, If(a == src, dst, A(st.toward, a, src)),
+                               A(st.toward, a, d)),
     )
 
 
@@ -328,7 +344,9 @@ def op_delete_derived(st):
     up = A(st.parent, c)
     parent2 = (lambda s: If(A(st.parent, s) == c, up, A(st.parent, s)))
     anc2 = (lambda a, d: And(A(st.anc, a, d), a != c, d != c))
-    return pre, st.but(valid=Store(st.valid, c, False), parent=parent2, anc=anc2)
+    toward2 = (lambda a, d: If(A(st.toward, a, d) == c, A(st.toward, c, d), A(st.toward, a, d)))
+    return pre, st.but(valid=Store(st.valid, c, False), parent=parent2, anc=anc2,
+                       toward=toward2)
 
 
 def op_delete_root(st):
@@ -353,7 +371,10 @@ def op_reset(st, nearest):
       root of P (deleting a root revokes it);
     - a survivor whose parent was in P moves up to its nearest ancestor
       outside P (`nearest`, an uninterpreted choice constrained below).
-    Returns (pre, post, constraints on `nearest`)."""
+    The ghost `toward` of the new tree is chosen, not computed: its
+    invariant is assumed after a reset (every finite tree has such a
+    witness), not proved.
+    Returns (restarted partition, post, constraints on `nearest`)."""
     P = Const("restarted", Part)
     s, a, d, b = Consts("s a d b", Slot)
     inP = lambda x: owner(x) == P
@@ -378,5 +399,7 @@ def op_reset(st, nearest):
         parent=parent2,
         anc=anc2,
         rootof=(lambda s: If(inP(s), s, A(st.rootof, s))),
+        toward=Function("reset.toward", Slot, Slot, Slot),
     )
+    cons.append(invariants(post)["tree"][-1])
     return P, post, cons

@@ -63,7 +63,7 @@ def view_eq(u, s, t):
             Implies(A(S.valid, x), And(
                 A(S.obj, x) == A(T.obj, x), A(S.rights, x) == A(T.rights, x),
                 A(S.badge, x) == A(T.badge, x), A(S.root, x) == A(T.root, x),
-                A(S.parent, x) == A(T.parent, x)))))),
+                Implies(Not(A(S.root, x)), A(S.parent, x) == A(T.parent, x))))))),
         ForAll([a, x], Implies(M.owner(x) == u, A(S.anc, a, x) == A(T.anc, a, x))),
     )
 

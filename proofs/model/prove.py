@@ -44,16 +44,30 @@ def emit(results, prop, method, scope, ok, seconds, detail=None):
 
 
 def solve(facts, goal_negated, timeout_ms):
-    s = Solver()
-    s.set("timeout", timeout_ms)
-    # Model-based instantiation only: e-matching loops on the fixpoint
-    # equation of `anc` (each instance names a new parent term).
-    s.set("smt.ematching", False)
-    s.add(facts)
-    if goal_negated is not None:
-        s.add(goal_negated)
-    r = s.check()
-    return r, (s.model() if r == sat else None), s.reason_unknown() if r == unknown else ""
+    """Checks facts /\\ goal_negated. Quantifier instantiation is sensitive
+    to the random seed, so an unknown is retried with other seeds (each
+    attempt gets a slice of the time; any answer is final, since sat and
+    unsat do not depend on the seed)."""
+    why = ""
+    for attempt, seed in enumerate(SEEDS):
+        s = Solver()
+        s.set("timeout", max(1000, timeout_ms // len(SEEDS)) if attempt < len(SEEDS) - 1
+              else timeout_ms)
+        s.set("random_seed", seed)
+        # Model-based instantiation only: e-matching loops on the fixpoint
+        # equation of `anc` (each instance names a new parent term).
+        s.set("smt.ematching", False)
+        s.add(facts)
+        if goal_negated is not None:
+            s.add(goal_negated)
+        r = s.check()
+        if r != unknown:
+            return r, (s.model() if r == sat else None), ""
+        why = s.reason_unknown()
+    return unknown, None, why
+
+
+SEEDS = (0, 1, 2, 3)
 
 
 def short_model(model, limit=1500):
@@ -67,30 +81,36 @@ class Runner:
         self.results = []
 
     def prove(self, prop, facts, goal, scope=SCOPE, method=METHOD):
-        """facts => goal, for every model: unsat of facts /\\ not goal."""
+        """facts => goal, for every model: unsat of facts /\\ not goal, one
+        conjunct of the goal at a time."""
         t = time.monotonic()
-        r, model, why = solve(facts, Not(And(goal)) if isinstance(goal, list) else Not(goal),
-                              self.timeout)
-        dt = time.monotonic() - t
         detail = None
-        if r == sat:
-            detail = "counterexample: " + short_model(model)
-        elif r == unknown:
-            detail = "z3 returned unknown: " + why
-        emit(self.results, prop, method, scope, r == unsat, dt, detail)
+        for i, g in enumerate(goal if isinstance(goal, list) else [goal]):
+            r, model, why = solve(facts, Not(g), self.timeout)
+            if r == sat:
+                detail = "conjunct %d: counterexample: %s" % (i, short_model(model))
+            elif r == unknown:
+                detail = "conjunct %d: z3 returned unknown: %s" % (i, why)
+            if detail:
+                break
+        emit(self.results, prop, method, scope, detail is None, time.monotonic() - t, detail)
 
     def satisfiable(self, prop, facts, scope=SCOPE):
-        """Sanity: the premises of a proof have a model (it is not vacuous)."""
+        """Sanity: the premises of a proof have a model (it is not vacuous).
+        The model is searched for among small finite ones (FINITE), which
+        is enough: any model shows the premises consistent."""
         t = time.monotonic()
-        r, _, why = solve(facts, None, self.timeout)
+        r, _, why = solve(facts + finite_domains(), None, self.timeout)
         dt = time.monotonic() - t
         emit(self.results, prop, "z3 satisfiability (premises not vacuous)", scope,
              r == sat, dt, None if r == sat else "premises %s %s" % (r, why))
 
     def refute(self, prop, facts, goal, scope=SCOPE):
-        """A mutant: z3 must find a counterexample to facts => goal."""
+        """A mutant: z3 must find a counterexample to facts => goal (among
+        small finite models: a concrete one)."""
         t = time.monotonic()
-        r, model, why = solve(facts, Not(And(goal)) if isinstance(goal, list) else Not(goal),
+        r, model, why = solve(facts + finite_domains(),
+                              Not(And(goal)) if isinstance(goal, list) else Not(goal),
                               self.timeout)
         dt = time.monotonic() - t
         detail = ("counterexample: " + short_model(model)) if r == sat else \
@@ -99,12 +119,52 @@ class Runner:
              detail)
 
 
+# Sizes of the finite models searched by the sanity checks, the mutants and
+# the documented limits.
+FINITE = (("Part", 3), ("Slot", 5), ("Obj", 3), ("Badge", 2), ("Frame", 2), ("Val", 2),
+          ("Act", 1))
+FINITE_SCOPE = "finite models: 3 partitions, 5 slots, 3 objects, 2 badges, 2 frames"
+
+
+def finite_domains():
+    sorts = {"Part": M.Part, "Slot": M.Slot, "Obj": M.Obj, "Badge": M.Badge,
+             "Frame": M.Frame, "Val": M.Val, "Act": NI.Act}
+    out = []
+    for name, n in FINITE:
+        elems = [Const("%s_%d" % (name.lower(), i), sorts[name]) for i in range(n)]
+        x = Const("fin_" + name.lower(), sorts[name])
+        out.append(ForAll([x], Or([x == e for e in elems])))
+    return out
+
+
 def interesting(st):
     """For the sanity checks: a state with a derived capability whose
     parent lies in another partition's table (a transfer happened)."""
     a, b = Consts("wit_a wit_b", M.Slot)
     return [M.A(st.valid, b), Not(M.A(st.root, b)), M.A(st.parent, b) == a,
             M.owner(a) != M.owner(b)]
+
+
+def reset_lemmas(st, post, facts):
+    """For the restart: a lemma (proved here, then assumed) and the fixpoint
+    equation's forward half split on whether a slot's parent was in the
+    restarted partition (z3 does not find the split itself in time).
+    Returns (lemma checks, extra facts, replacement goals for "tree")."""
+    P = Const("restarted", M.Part)
+    x, y, a, d = Consts("lx ly ga gd", M.Slot)
+    inP = lambda z: M.owner(z) == P
+    keep = lambda z: And(post.valid(z), Not(inP(z)))
+    lemma = ForAll([x, y], Implies(And(st.anc(x, y), keep(y), Not(inP(x))), keep(x)))
+    moved = lambda z: And(Not(st.root(z)), inP(st.parent(z)))
+    derived2 = lambda z: And(post.valid(z), Not(post.root(z)))
+    fwd = Implies(post.anc(a, d), And(derived2(d), Or(post.parent(d) == a,
+                                                       post.anc(a, post.parent(d)))))
+    tree = M.invariants(post)["tree"]
+    goals = [ForAll([a, d], Implies(moved(d), fwd)),
+             ForAll([a, d], Implies(Not(moved(d)), fwd))] + tree[1:]
+    checks = [("restart lemma: a capability outside the partition whose descendant "
+               "survives survives", facts, lemma)]
+    return checks, [lemma], {"tree": goals}
 
 
 def cap_ops():
@@ -139,6 +199,7 @@ def cap_ops():
         nearest = M.Function("nearest", M.Slot, M.Slot)
         _, post, cons = M.op_reset(st, nearest)
         return True, post, cons
+    reset.lemmas = reset_lemmas
 
     return [
         ("derive", derive),
@@ -171,8 +232,15 @@ def run_invariants(run):
         facts = axioms + inv + [pre] + extra
         run.satisfiable("sanity: premises of '%s' are satisfiable" % name,
                         facts + interesting(st))
+        goals = M.invariants(post)
+        if hasattr(build, "lemmas"):
+            checks, more, split = build.lemmas(st, post, facts)
+            for prop, f, g in checks:
+                run.prove(prop, f, g)
+            facts = facts + more
+            goals.update(split)
         for g in groups:
-            run.prove("%s preserves %s" % (name, g), facts, M.invariants(post)[g])
+            run.prove("%s preserves %s" % (name, g), facts, goals[g])
         run.prove("%s preserves flow within the manifest" % name, facts, M.flow_ok(post))
 
 
@@ -214,10 +282,13 @@ def run_revocation(run):
               "survives elsewhere, every other one does, and its table is exactly its seed",
               axioms + inv + cons,
               [ForAll([s, r], Implies(And(M.owner(r) == P, M.A(st.root, r),
-                                          M.A(st.anc, r, s)), Not(M.A(post.valid, s)))),
+                                          M.A(st.anc, r, s), M.owner(s) != P),
+                                      Not(M.A(post.valid, s)))),
                ForAll([s], Implies(And(M.owner(s) != P, M.A(st.valid, s),
-                                       Not(Implies(Not(M.A(st.root, s)),
-                                                   M.owner(M.A(st.rootof, s)) == P))),
+                                       Not(ForAll([r], Implies(M.A(st.anc, r, s),
+                                                               Or(M.owner(r) != P,
+                                                                  Not(M.A(st.root, r))))))
+                                       == False),
                                    M.A(post.valid, s))),
                ForAll([s], Implies(M.owner(s) == P,
                                    And(M.A(post.valid, s) == M.seeded(s),
@@ -249,7 +320,7 @@ def run_noninterference(run):
         # A documented limit of the design: z3 must still find the
         # counterexample (if it stops finding one, the README is stale).
         t = time.monotonic()
-        r, model, why = solve(facts, Not(And(goal)), run.timeout)
+        r, model, why = solve(facts + finite_domains(), Not(And(goal)), run.timeout)
         emit(run.results, prop, "z3 counterexample search (documented limit)", SCOPE,
              r == sat, time.monotonic() - t,
              ("counterexample: " + short_model(model)) if r == sat else
@@ -283,7 +354,6 @@ def run_mutants(run):
 def main(argv):
     quick = "--full" not in argv
     mutants = "--mutants" in argv
-    set_param("smt.random_seed", 7)
     run = Runner(timeout_ms=20000 if quick else 120000)
     if mutants:
         run_mutants(run)
