@@ -32,7 +32,7 @@ first-order logic):
 from z3 import (
     And, Array, ArraySort, BitVecSort, BitVecVal, BoolSort, Const, Consts,
     DeclareSort, ForAll, Function, If, Implies, IntSort, Lambda, Not, Or,
-    BitVec, BoolVal,
+    BitVec, BoolVal, is_true,
 )
 
 # Sorts: unbounded.

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 try:
     from z3 import (And, Consts, Const, ForAll, Implies, Not, Or, Solver, sat, unsat,
-                    unknown, set_param)
+                    unknown, set_param, is_true)
 except ImportError:
     print(json.dumps({
         "property": "z3 is installed", "method": "import", "scope": "-", "states": None,
@@ -31,6 +31,8 @@ import capmodel as M
 import noninterference as NI
 
 SCOPE = "unbounded: any number of partitions, slots, objects, badges, frames"
+FINITE_SCOPE_REF = ("counterexample searched among finite models: 3 partitions, 5 slots, "
+                    "3 objects, 2 badges")
 METHOD = "z3 inductive invariant, unbounded"
 
 
@@ -70,6 +72,39 @@ def solve(facts, goal_negated, timeout_ms):
 SEEDS = (0, 1, 2, 3)
 
 
+def render(model, states, limit=2500):
+    """A counterexample over capability states, as a table per state: each
+    slot that is valid in one of them, with its table (owner), capability
+    and parent."""
+    try:
+        slots = model.get_universe(M.Slot) or []
+        rows = []
+        for label, st in states:
+            cells = []
+            for s in slots:
+                ev = lambda t: model.eval(t, model_completion=True)
+                if not is_true(ev(st.valid(s))):
+                    continue
+                root = is_true(ev(st.root(s)))
+                bits = ev(st.rights(s)).as_long()
+                rights = "".join(n for i, n in enumerate("RWXGDC") if bits & (1 << i)) or "-"
+                badge = ev(st.badge(s))
+                badge = "none" if M.is_true(ev(badge == M.NOBADGE)) else str(badge)
+                cells.append("%s{table %s, obj %s, rights %s, badge %s, %s}" % (
+                    s, ev(M.owner(s)), ev(st.obj(s)), rights, badge,
+                    "root" if root else "parent " + str(ev(st.parent(s)))))
+            rows.append("%s: %s" % (label, "; ".join(cells) if cells else "no capability"))
+        text = " || ".join(rows)
+        consts = [str(d) + " = " + str(model[d]) for d in model.decls() if d.arity() == 0
+                  and d.name() in ("caller", "sender", "receiver", "src", "dst", "from", "to",
+                                   "revoked", "deleted", "req_rights", "req_badge", "u", "w",
+                                   "restarted")]
+        text = ", ".join(consts) + " || " + text
+        return text[:limit] + ("..." if len(text) > limit else "")
+    except Exception:  # a model that does not fit the table: show it raw
+        return short_model(model)
+
+
 def short_model(model, limit=1500):
     text = str(model).replace("\n", " ")
     return text[:limit] + ("..." if len(text) > limit else "")
@@ -80,7 +115,7 @@ class Runner:
         self.timeout = timeout_ms
         self.results = []
 
-    def prove(self, prop, facts, goal, scope=SCOPE, method=METHOD):
+    def prove(self, prop, facts, goal, scope=SCOPE, method=METHOD, states=None):
         """facts => goal, for every model: unsat of facts /\\ not goal, one
         conjunct of the goal at a time."""
         t = time.monotonic()
@@ -88,7 +123,8 @@ class Runner:
         for i, g in enumerate(goal if isinstance(goal, list) else [goal]):
             r, model, why = solve(facts, Not(g), self.timeout)
             if r == sat:
-                detail = "conjunct %d: counterexample: %s" % (i, short_model(model))
+                detail = "conjunct %d: counterexample: %s" % (
+                    i, render(model, states) if states else short_model(model))
             elif r == unknown:
                 detail = "conjunct %d: z3 returned unknown: %s" % (i, why)
             if detail:
@@ -105,7 +141,7 @@ class Runner:
         emit(self.results, prop, "z3 satisfiability (premises not vacuous)", scope,
              r == sat, dt, None if r == sat else "premises %s %s" % (r, why))
 
-    def refute(self, prop, facts, goal, scope=SCOPE):
+    def refute(self, prop, facts, goal, scope=FINITE_SCOPE_REF, states=None):
         """A mutant: z3 must find a counterexample to facts => goal (among
         small finite models: a concrete one)."""
         t = time.monotonic()
@@ -113,7 +149,8 @@ class Runner:
                               Not(And(goal)) if isinstance(goal, list) else Not(goal),
                               self.timeout)
         dt = time.monotonic() - t
-        detail = ("counterexample: " + short_model(model)) if r == sat else \
+        detail = ("counterexample: " + (render(model, states) if states else
+                                        short_model(model))) if r == sat else \
             "not refuted: %s %s" % (r, why)
         emit(self.results, prop, "z3 counterexample search (mutant)", scope, r == sat, dt,
              detail)
@@ -240,8 +277,10 @@ def run_invariants(run):
             facts = facts + more
             goals.update(split)
         for g in groups:
-            run.prove("%s preserves %s" % (name, g), facts, goals[g])
-        run.prove("%s preserves flow within the manifest" % name, facts, M.flow_ok(post))
+            run.prove("%s preserves %s" % (name, g), facts, goals[g],
+                      states=[("before", st), ("after", post)])
+        run.prove("%s preserves flow within the manifest" % name, facts, M.flow_ok(post),
+                  states=[("before", st), ("after", post)])
 
 
 def revocation_completeness(st, post, c, exclude_self=False):
@@ -327,26 +366,31 @@ def run_noninterference(run):
              "no counterexample any more (%s %s): update proofs/model/README.md" % (r, why))
 
 
-def run_mutants(run):
+def run_mutants(run, full):
     axioms = M.manifest_axioms()
     st = M.State("s")
     inv = M.all_inv(st)
     pre, post = M.op_derive(st, mutant="derive-adds-right")
     run.refute("mutant: derive adds a right is refuted (attenuation)",
-               axioms + inv + [pre], M.invariants(post)["attenuation"])
+               axioms + inv + [pre], M.invariants(post)["attenuation"],
+               states=[("before", st), ("after", post)])
     pre, post = M.op_derive(st, mutant="derive-rebadges")
     run.refute("mutant: derive re-badges a badged capability is refuted (attenuation)",
-               axioms + inv + [pre], M.invariants(post)["attenuation"])
+               axioms + inv + [pre], M.invariants(post)["attenuation"],
+               states=[("before", st), ("after", post)])
     pre, post = M.op_transfer(st, mutant="transfer-without-derive")
     run.refute("mutant: transfer of a capability without DERIVE is refuted "
-               "(flow within the manifest)", axioms + inv + [pre], M.flow_ok(post))
+               "(flow within the manifest)", axioms + inv + [pre], M.flow_ok(post),
+               states=[("before", st), ("after", post)])
     pre, post, c = M.op_revoke(st, mutant="revoke-spares-other-tables")
     run.refute("mutant: revoke that spares descendants in other partitions' tables is "
                "refuted (revocation completeness)", axioms + inv + [pre],
-               revocation_completeness(st, post, c))
-    run.refute("mutant: revoke that spares descendants in other partitions' tables is "
-               "refuted (tree: an orphan survives)", axioms + inv + [pre],
-               M.invariants(post)["tree"] + M.invariants(post)["no-forgery"])
+               revocation_completeness(st, post, c), states=[("before", st), ("after", post)])
+    if full:
+        run.refute("mutant: revoke that spares descendants in other partitions' tables is "
+                   "refuted (tree: an orphan survives)", axioms + inv + [pre],
+                   M.invariants(post)["tree"] + M.invariants(post)["no-forgery"],
+                   states=[("before", st), ("after", post)])
     for prop, facts, goal in NI.mutants():
         run.refute(prop, facts, goal)
 
@@ -356,7 +400,7 @@ def main(argv):
     mutants = "--mutants" in argv
     run = Runner(timeout_ms=20000 if quick else 120000)
     if mutants:
-        run_mutants(run)
+        run_mutants(run, not quick)
     else:
         run_invariants(run)
         run_revocation(run)

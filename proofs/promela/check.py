@@ -110,7 +110,8 @@ def trail(spin, workdir, model, defines):
         m = re.match(r"\s*(\d+):\s+proc\s+(\d+)\s+\((\w+):\d+\)\s+\S+:(\d+)\s+\(state \d+\)\s+\[(.*)\]",
                      line)
         if m:
-            steps.append("%s %s:%s [%s]" % (m.group(1), m.group(3), m.group(4), m.group(5)))
+            steps.append("%s %s(pid %s) line %s [%s]" % (m.group(1), m.group(3), m.group(2),
+                                                       m.group(4), m.group(5)))
         elif "START OF CYCLE" in line:
             steps.append("-- cycle starts: from here it repeats for ever --")
         elif "assertion violated" in line or "Error:" in line:
