@@ -199,9 +199,14 @@ def reset_lemmas(st, post, facts):
     tree = M.invariants(post)["tree"]
     goals = [ForAll([a, d], Implies(moved(d), fwd)),
              ForAll([a, d], Implies(Not(moved(d)), fwd))] + tree[1:]
+    nearest = M.Function("nearest", M.Slot, M.Slot)
+    lemma2 = ForAll([a, d], Implies(And(moved(d), keep(d), st.anc(a, d), keep(a)),
+                                    Or(a == nearest(d), st.anc(a, nearest(d)))))
     checks = [("restart lemma: a capability outside the partition whose descendant "
-               "survives survives", facts, lemma)]
-    return checks, [lemma], {"tree": goals}
+               "survives survives", facts, lemma),
+              ("restart lemma: a survivor's new parent is below every surviving ancestor",
+               facts + [lemma], lemma2)]
+    return checks, [lemma, lemma2], {"tree": goals}
 
 
 def cap_ops():
