@@ -289,15 +289,17 @@ def op_derive(st, mutant=None):
     return And(pre), install(st, dst, src, rights, newbadge)
 
 
-def op_transfer(st, mutant=None):
+def op_transfer(st, mutant=None, tag=""):
     """A capability sent with a message (ipc.rs: `send`/`take_message` ->
-    CapSpace::transfer): the sender's endpoint capability has GRANT, the
+    CapSpace::transfer): the sender's endpoint capability has WRITE and GRANT, the
     receiver receives on the same endpoint (READ), the capability sent has
     DERIVE, the receive slot the receiver named is empty."""
-    p, q = Consts("sender receiver", Part)
-    ep, rs, frm, to = Consts("ep_slot recv_slot from to", Slot)
+    p, q = Consts(" ".join(n + tag for n in ("sender", "receiver")), Part)
+    ep, rs, frm, to = Consts(" ".join(n + tag for n in ("ep_slot", "recv_slot", "from", "to")),
+                             Slot)
     e = A(st.obj, ep)
-    pre = [owner(ep) == p, A(st.valid, ep), isEP(e), has(A(st.rights, ep), GRANT),
+    pre = [owner(ep) == p, A(st.valid, ep), isEP(e), has(A(st.rights, ep), WRITE),
+           has(A(st.rights, ep), GRANT),
            owner(rs) == q, A(st.valid, rs), A(st.obj, rs) == e, has(A(st.rights, rs), READ),
            owner(frm) == p, A(st.valid, frm),
            owner(to) == q, Not(A(st.valid, to))]
@@ -306,11 +308,11 @@ def op_transfer(st, mutant=None):
     return And(pre), install(st, to, frm, A(st.rights, frm), A(st.badge, frm))
 
 
-def op_revoke(st, mutant=None):
+def op_revoke(st, mutant=None, tag=""):
     """CapSpace::revoke(partition, slot): every descendant emptied, in any
     partition's table; the slot itself stays."""
-    p = Const("caller", Part)
-    c = Const("revoked", Slot)
+    p = Const("caller" + tag, Part)
+    c = Const("revoked" + tag, Slot)
     s, a, d = Consts("s a d", Slot)
     pre = And(owner(c) == p, A(st.valid, c))
     gone = lambda x: A(st.anc, c, x)
