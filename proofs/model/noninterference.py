@@ -197,6 +197,12 @@ def sanity():
                                                  A(s.cap.valid, x) != A(t.cap.valid, x)]),
         ("sanity: premises of local respect are satisfiable (a partition with no channel "
          "to another)", plain + inv_s + [u != w, Not(M.Chan(w, u))]),
+        ("sanity: premises with a grant-transitive manifest are satisfiable (a grant "
+         "endpoint, a partition with no channel to another)",
+         M.manifest_axioms(grant_transitive=True) + inv_s + [
+             u != w, Not(M.Chan(w, u)), M.isEP(Const("san_e", M.Obj)),
+             M.has(M.Auth(w, Const("san_e", M.Obj)), M.GRANT),
+             M.has(M.Auth(Const("san_q", M.Part), Const("san_e", M.Obj)), M.READ)]),
     ]
 
 
