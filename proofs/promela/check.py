@@ -37,8 +37,8 @@ CHECKS = [
         "bounds": {"quick": {"ROUNDS": 5, "RESTARTS": 2, "ACCESSES": 1},
                    "full": {"ROUNDS": 9, "RESTARTS": 3, "ACCESSES": 2}},
         "scope": "2 cores, 2 vCPUs pinned to core 0 (one restartable), either core the home "
-                 "core; {ROUNDS} kernel entries on core 0, {RESTARTS} faults, {ACCESSES} "
-                 "register accesses",
+                 "core; {ROUNDS} kernel entries on core 0 (each may fault), {RESTARTS} faults "
+                 "from core 1, {ACCESSES} register accesses",
         "mutants": [
             ("MUTANT_RELEASE_BEFORE_SAVE", "an exit releases the context before saving it"),
             ("MUTANT_CLAIM_NO_CAS", "claim as a load and a store instead of one CAS"),
