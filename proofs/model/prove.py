@@ -34,6 +34,9 @@ SCOPE = "unbounded: any number of partitions, slots, objects, badges, frames"
 FINITE_SCOPE_REF = ("counterexample searched among finite models: 3 partitions, 5 slots, "
                     "3 objects, 2 badges")
 METHOD = "z3 inductive invariant, unbounded"
+POST = "z3 proof of an operation's postcondition, unbounded"
+AXIOMS = "z3 proof from the manifest axioms, unbounded"
+INIT = "z3 proof (initial state), unbounded"
 
 
 def emit(results, prop, method, scope, ok, seconds, detail=None):
@@ -269,9 +272,10 @@ def run_invariants(run):
         root=lambda x: M.BoolVal(True), anc=lambda a, d: M.BoolVal(False),
         rootof=lambda x: x)
     run.prove("boot: the seed satisfies every invariant and flow within the manifest",
-              axioms, M.all_inv(boot) + [M.flow_ok(boot)])
+              axioms, M.all_inv(boot) + [M.flow_ok(boot)], method=INIT)
     run.prove("flow within the manifest follows from the invariants (any state)",
-              axioms + inv, M.flow_ok(st))
+              axioms + inv, M.flow_ok(st), method="z3 proof (consequence of the invariants), "
+              "unbounded")
     for name, build in cap_ops():
         pre, post, extra = build(st)
         facts = axioms + inv + [pre] + extra
@@ -315,12 +319,13 @@ def run_revocation(run):
     inv = M.all_inv(st)
     pre, post, c = M.op_revoke(st)
     run.prove("revocation completeness: revoke empties every descendant, in every table, "
-              "and nothing else", axioms + inv + [pre], revocation_completeness(st, post, c))
+              "and nothing else", axioms + inv + [pre], revocation_completeness(st, post, c),
+              method=POST)
     pre, post = M.op_delete_root(st)
     c = Const("deleted", M.Slot)
     run.prove("revocation completeness: deleting a root empties it and every descendant, "
               "and nothing else", axioms + inv + [pre],
-              revocation_completeness(st, post, c, exclude_self=True))
+              revocation_completeness(st, post, c, exclude_self=True), method=POST)
     # Restart: what survives in other partitions' tables.
     nearest = M.Function("nearest", M.Slot, M.Slot)
     P, post, cons = M.op_reset(st, nearest)
@@ -339,7 +344,8 @@ def run_revocation(run):
                                    M.A(post.valid, s))),
                ForAll([s], Implies(M.owner(s) == P,
                                    And(M.A(post.valid, s) == M.seeded(s),
-                                       Implies(M.seeded(s), M.A(post.root, s)))))])
+                                       Implies(M.seeded(s), M.A(post.root, s)))))],
+              method=POST)
 
 
 def run_memory(run):
@@ -349,11 +355,13 @@ def run_memory(run):
     run.prove("memory: partitions' maps intersect only on frames a shared region declares "
               "for both (no capability operation changes a stage-2 map)", axioms,
               ForAll([p, q, f], Implies(And(M.Mapped(p, f), M.Mapped(q, f), p != q),
-                                        And(M.Shared(f, p), M.Shared(f, q)))))
+                                        And(M.Shared(f, p), M.Shared(f, q)))),
+              method=AXIOMS)
     P = Const("restarted", M.Part)
     run.prove("memory: a restart's reload writes only the restarted partition's RAM, "
               "which no other partition maps", axioms,
-              ForAll([q, f], Implies(And(M.Ram(P, f), q != P), Not(M.Mapped(q, f)))))
+              ForAll([q, f], Implies(And(M.Ram(P, f), q != P), Not(M.Mapped(q, f)))),
+              method=AXIOMS)
 
 
 def run_noninterference(run):
