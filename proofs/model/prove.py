@@ -134,14 +134,15 @@ class Runner:
                 break
         emit(self.results, prop, method, scope, detail is None, time.monotonic() - t, detail)
 
-    def satisfiable(self, prop, facts, scope=SCOPE):
+    def satisfiable(self, prop, facts, scope=None):
         """Sanity: the premises of a proof have a model (it is not vacuous).
         The model is searched for among small finite ones (FINITE), which
         is enough: any model shows the premises consistent."""
         t = time.monotonic()
         r, _, why = solve(facts + finite_domains(), None, self.timeout)
         dt = time.monotonic() - t
-        emit(self.results, prop, "z3 satisfiability (premises not vacuous)", scope,
+        emit(self.results, prop, "z3 satisfiability (premises not vacuous)",
+             scope or "a model searched among finite ones: " + FINITE_SCOPE,
              r == sat, dt, None if r == sat else "premises %s %s" % (r, why))
 
     def refute(self, prop, facts, goal, scope=FINITE_SCOPE_REF, states=None):
