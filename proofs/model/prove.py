@@ -142,7 +142,7 @@ class Runner:
         r, _, why = solve(facts + finite_domains(), None, self.timeout)
         dt = time.monotonic() - t
         emit(self.results, prop, "z3 satisfiability (premises not vacuous)",
-             scope or "a model searched among finite ones: " + FINITE_SCOPE,
+             scope or "a model searched among " + FINITE_SCOPE,
              r == sat, dt, None if r == sat else "premises %s %s" % (r, why))
 
     def refute(self, prop, facts, goal, scope=FINITE_SCOPE_REF, states=None):
