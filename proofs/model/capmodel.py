@@ -323,7 +323,7 @@ def op_revoke(st, mutant=None, tag=""):
     return pre, st.but(valid=valid2, anc=anc2), c
 
 
-def op_revoke_leaf(st):
+def op_revoke_leaf(st, mutant=None):
     """One iteration of `revoke_descendants`'s loop: a descendant of `top`
     with no children is unlinked and emptied."""
     top, leaf = Consts("top leaf", Slot)
@@ -331,6 +331,8 @@ def op_revoke_leaf(st):
     pre = And(A(st.valid, top), A(st.anc, top, leaf),
               ForAll([s], Not(And(A(st.valid, s), Not(A(st.root, s)),
                                   A(st.parent, s) == leaf))))
+    if mutant == "revoke-step-not-leaf":
+        pre = And(A(st.valid, top), A(st.anc, top, leaf))
     valid2 = Store(st.valid, leaf, False)
     anc2 = (lambda a, d: And(A(st.anc, a, d), d != leaf))
     return pre, st.but(valid=valid2, anc=anc2)

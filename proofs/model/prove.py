@@ -322,6 +322,25 @@ def run_revocation(run):
     run.prove("revocation completeness: revoke empties every descendant, in every table, "
               "and nothing else", axioms + inv + [pre], revocation_completeness(st, post, c),
               method=POST)
+    # revoke_descendants, the loop: each step empties one descendant of the
+    # top and changes nothing else; when the top has no children left it
+    # has no descendants. With the invariants preserved by each step (above),
+    # the loop ends in the net effect `op_revoke` has.
+    pre, post = M.op_revoke_leaf(st)
+    top, leaf = Consts("top leaf", M.Slot)
+    s = Const("rl_s", M.Slot)
+    run.prove("revoke_descendants: one step empties one descendant of the top and nothing "
+              "else", axioms + inv + [pre],
+              [M.A(st.anc, top, leaf), Not(M.A(post.valid, leaf)),
+               ForAll([s], Implies(s != leaf, M.A(post.valid, s) == M.A(st.valid, s)))],
+              method=POST)
+    d = Const("rl_d", M.Slot)
+    run.prove("revoke_descendants: when the top has no children left, it has no descendants "
+              "(the walk ends in revoke's net effect)",
+              axioms + inv + [M.A(st.valid, top),
+                              ForAll([s], Not(And(M.A(st.valid, s), Not(M.A(st.root, s)),
+                                                  M.A(st.parent, s) == top)))],
+              ForAll([d], Not(M.A(st.anc, top, d))), method=POST)
     pre, post = M.op_delete_root(st)
     c = Const("deleted", M.Slot)
     run.prove("revocation completeness: deleting a root empties it and every descendant, "
@@ -404,6 +423,14 @@ def run_mutants(run, full):
     run.refute("mutant: revoke that spares descendants in other partitions' tables is "
                "refuted (revocation completeness)", axioms + inv + [pre],
                revocation_completeness(st, post, c), states=[("before", st), ("after", post)])
+    pre, post = M.op_revoke_leaf(st, mutant="revoke-step-not-leaf")
+    run.refute("mutant: a step of revoke_descendants that empties a slot with children is "
+               "refuted (tree, no forgery: its children are orphaned)",
+               axioms + inv + [pre, M.A(st.valid, Const("orphan", M.Slot)),
+                               Not(M.A(st.root, Const("orphan", M.Slot))),
+                               M.A(st.parent, Const("orphan", M.Slot)) == Const("leaf", M.Slot)],
+               M.invariants(post)["tree"] + M.invariants(post)["no-forgery"],
+               states=[("before", st), ("after", post)])
     if full:
         run.refute("mutant: revoke that spares descendants in other partitions' tables is "
                    "refuted (tree: an orphan survives)", axioms + inv + [pre],
