@@ -366,7 +366,7 @@ def op_delete_root(st):
     return pre, st.but(valid=valid2, anc=anc2)
 
 
-def op_reset(st, nearest):
+def op_reset(st, nearest, tag=""):
     """CapSpace::reset_partition(P), as a restart does (fault.rs,
     `stop_or_restart`): every slot of P deleted in slot order, then P's
     seeds put back. The net effect, which the order does not change:
@@ -403,7 +403,7 @@ def op_reset(st, nearest):
         parent=parent2,
         anc=anc2,
         rootof=(lambda s: If(inP(s), s, A(st.rootof, s))),
-        toward=Function("reset.toward", Slot, Slot, Slot),
+        toward=Function("reset.toward" + tag, Slot, Slot, Slot),
     )
     cons.append(invariants(post)["tree"][-1])
     return P, post, cons
