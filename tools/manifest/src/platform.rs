@@ -779,7 +779,7 @@ mod tests {
             })
         );
         assert_eq!(platform.cores, 4);
-        assert_eq!(platform.min_window_us, Some(100));
+        assert_eq!(platform.min_window_us, Some(40));
         let (_, uart) = platform.device("uart0").unwrap();
         assert_eq!(uart.irqs, [33]);
         assert_eq!(uart.span.base, 0x0900_0000);

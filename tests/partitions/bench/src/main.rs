@@ -134,9 +134,13 @@ fn measure(rounds: u64, mut operation: impl FnMut(u64)) -> Cost {
 }
 
 /// Prints one figure: instructions per operation (less the empty loop),
-/// and shared locks per operation with three decimals if counted.
+/// rounded to the nearest, and shared locks per operation with three
+/// decimals if counted. (Rounded, not cut: each reading of the counter is
+/// known to 16 instructions only, so a figure of 22.0009 one day and
+/// 21.9990 the next is the same figure, which cutting would print as 22 and
+/// 21.)
 fn report(what: &str, cost: Cost, empty: Cost, operations: u64) {
-    let per = cost.instructions.saturating_sub(empty.instructions) / operations;
+    let per = (cost.instructions.saturating_sub(empty.instructions) + operations / 2) / operations;
     svc_rt::println!("bench: {what} {per} instructions");
     if let Some(locks) = cost.locks {
         let milli = locks * 1000 / operations;
