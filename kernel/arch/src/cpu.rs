@@ -49,9 +49,10 @@ pub fn park() -> ! {
     }
 }
 
-/// Waits a little, letting other cores (and, under QEMU, the emulator) run.
+/// Waits a little, letting other cores (and, under QEMU, the emulator) run:
+/// the kernel locks' way of waiting ([`crate::lock::Yield`]).
 pub fn relax() {
-    core::hint::spin_loop();
+    <crate::lock::Yield as spin::RelaxStrategy>::relax();
 }
 
 /// This core's index: 0 for the boot core, then in device-tree order.

@@ -392,14 +392,7 @@ pub fn prepare(vcpu: usize, start: Start) -> Result<(), VcpuError> {
     // another core still holds it (it took its kick but has not switched
     // away yet), wait for it, up to a second.
     let here = cpu_index();
-    let deadline = crate::cpu::counter() + crate::cpu::timer_frequency();
-    let claim = loop {
-        match running.compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire) {
-            Err(core) if core != here && crate::cpu::counter() < deadline => crate::cpu::relax(),
-            other => break other,
-        }
-    };
-    match claim {
+    match seize(running, here) {
         Ok(_) => {
             // SAFETY: this core claimed the vCPU above, so no other core
             // touches its context until the release below.
@@ -474,13 +467,39 @@ fn make_current(
 fn claim(cpu: &PerCpu, vcpu: usize, switching: bool) -> Result<&'static VcpuCell, VcpuError> {
     let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
     if switching
-        && let Err(core) =
-            cell.running
-                .compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
+        && cell
+            .running
+            .compare_exchange(NOWHERE, cpu.index, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
     {
-        return Err(VcpuError::Running(core));
+        return claim_contended(cell, cpu.index);
     }
     Ok(cell)
+}
+
+/// [`claim`] when another core holds `cell`: for a moment only, as it reads
+/// or writes one of its registers or sets it up for a start (a vCPU runs
+/// only on its own core, this one), so wait for it rather than leave the
+/// vCPU that the kernel's state says runs here unrun.
+#[cold]
+#[inline(never)]
+fn claim_contended(cell: &'static VcpuCell, here: usize) -> Result<&'static VcpuCell, VcpuError> {
+    seize(&cell.running, here).map_err(VcpuError::Running)?;
+    Ok(cell)
+}
+
+/// Claims a vCPU (its `running`) for core `here`, waiting up to a second
+/// while another core holds it; fails at once, with the holder, if `here`
+/// holds it already.
+fn seize(running: &AtomicUsize, here: usize) -> Result<(), usize> {
+    let deadline = crate::cpu::counter() + crate::cpu::timer_frequency();
+    loop {
+        match running.compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(()),
+            Err(core) if core != here && crate::cpu::counter() < deadline => crate::cpu::relax(),
+            Err(core) => return Err(core),
+        }
+    }
 }
 
 /// Makes `cell` (vCPU `vcpu`, claimed by this core) this core's current
@@ -817,20 +836,7 @@ pub fn vm_pending_in_hardware(vcpu: usize) -> bool {
 /// core that last ran it to let go.
 pub fn access_register(vcpu: usize, register: u8, write: Option<u64>) -> Result<u64, VcpuError> {
     let cell = VCPUS.get(vcpu).ok_or(VcpuError::BadVcpu(vcpu))?;
-    let here = cpu_index();
-    let deadline = crate::cpu::counter() + crate::cpu::timer_frequency();
-    loop {
-        match cell
-            .running
-            .compare_exchange(NOWHERE, here, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => break,
-            Err(core) if crate::cpu::counter() >= deadline => {
-                return Err(VcpuError::Running(core));
-            }
-            Err(_) => crate::cpu::relax(),
-        }
-    }
+    seize(&cell.running, cpu_index()).map_err(VcpuError::Running)?;
     // SAFETY: claimed above: no core runs or touches it until the release.
     let context = unsafe { &mut *cell.context.get() };
     let slot = match register {
