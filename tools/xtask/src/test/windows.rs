@@ -690,8 +690,8 @@ mod tests {
             ("duo", 0, units(third * 0.4)),
             ("duo", 1, units(third * 0.4)),
             ("p", 0, units(third * 0.6)),
-            ("q", 0, units(third * 0.2)),
-            ("r", 0, units(third * 0.4)),
+            ("q", 0, units(third * 0.3)),
+            ("r", 0, units(third * 0.3)),
             ("d", 0, units(third * 0.7)),
             ("e", 0, units(third * 0.3)),
         ]);
@@ -794,7 +794,7 @@ mod tests {
         );
         assert_eq!(
             smp.times(2, &["duo", "q", "r"]).unwrap(),
-            (10_000, vec![4_000, 2_000, 4_000])
+            (10_000, vec![4_000, 3_000, 3_000])
         );
         let budget = super::Plan::load("budget").unwrap();
         assert_eq!(budget.budget("spinner").unwrap(), Some((3_000, 10_000)));
