@@ -31,6 +31,7 @@ use crate::system::{KernelLogDecl, KindDecl, PartitionDecl, SystemDecl};
 use crate::vm::{self, Folder};
 
 mod counts;
+mod grants;
 mod memory;
 mod passthrough;
 mod schedule;
@@ -141,6 +142,22 @@ pub(crate) fn check(
             }
             fault_notifications.push(found);
         }
+    }
+    if let Some(checked) = &checked {
+        let controls: Vec<Vec<usize>> = pieces.iter().map(|(_, _, c)| c.clone()).collect();
+        let monitors: Vec<(usize, usize)> = (0..decl.partitions.len())
+            .filter_map(|monitor| {
+                let vm = vm::monitored_by(decl, monitor)?;
+                let vm = names.iter().position(|n| *n == vm.name.value)?;
+                Some((monitor, vm))
+            })
+            .collect();
+        let others = grants::Others {
+            controls: &controls,
+            monitors: &monitors,
+            log_reader: kernel_log.as_ref().map(|log| log.partition),
+        };
+        grants::check_grant_chains(decl, &checked.channels, &names, &others, sink);
     }
     let (platform, checked) = (platform?, checked?);
     if sink.has_errors() {
