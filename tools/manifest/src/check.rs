@@ -10,7 +10,8 @@
 //! virtual machines (monitors, files, their layout) `vm.rs`'s; memory and
 //! address spaces are in `check/memory.rs`, what a virtual machine's devices
 //! must be in `check/passthrough.rs`, the kernel's table limits in
-//! `check/counts.rs`, the schedule and budgets in `check/schedule.rs`.
+//! `check/counts.rs`, the schedule and budgets in `check/schedule.rs`,
+//! grant-transitivity (chains of grant endpoints) in `check/grants.rs`.
 //! A partition's `controls` must name other partitions, each once: a
 //! partition controlling itself would be pointless (once stopped, it could
 //! not restart itself) and is most likely a slip of the pen, so it is an
