@@ -81,6 +81,9 @@ isPart = Function("isPart", Obj, BoolSort())   # Object::Partition
 partOf = Function("partOf", Obj, Part)         # the partition a Partition object names
 # The manifest's channel graph: an edge a -> b where information may flow.
 Chan = Function("Chan", Part, Part, BoolSort())
+# Grant reachability: a capability can travel from p to q along one or more
+# grant hops (only a grant-transitive manifest constrains it; see below).
+GReach = Function("GReach", Part, Part, BoolSort())
 # Memory, as the manifest places it (stage-2 maps are fixed at boot).
 Mapped = Function("Mapped", Part, Frame, BoolSort())
 Ram = Function("Ram", Part, Frame, BoolSort())          # p's private RAM
@@ -134,11 +137,18 @@ def manifest_axioms(grant_transitive=False):
     ]
     if grant_transitive:
         # Optional condition on the manifest (see README: revoke's local
-        # respect): flow into a partition that can grant onward reaches
-        # whoever it can grant to.
-        ax.append(ForAll([x, p, q, e], Implies(
-            And(Chan(x, p), x != q, isEP(e), has(Auth(p, e), GRANT), has(Auth(q, e), READ)),
-            Chan(x, q))))
+        # respect), the one the manifest compiler enforces
+        # (tools/manifest/src/check/grants.rs). GReach contains every grant
+        # hop (p may hold GRANT on an endpoint q may receive on, and holds
+        # something derivable, without which it can pass nothing) and is
+        # transitive; every pair it relates has a channel. A manifest the
+        # compiler accepts satisfies these with GReach the transitive closure
+        # of the hops.
+        ax.append(ForAll([p, q, e, o], Implies(
+            And(isEP(e), has(Auth(p, e), GRANT), has(Auth(q, e), READ), has(Auth(p, o), DERIVE)),
+            GReach(p, q))))
+        ax.append(ForAll([x, p, q], Implies(And(GReach(x, p), GReach(p, q)), GReach(x, q))))
+        ax.append(ForAll([x, q], Implies(And(GReach(x, q), x != q), Chan(x, q))))
     return ax
 
 

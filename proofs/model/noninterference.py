@@ -84,6 +84,17 @@ def desc_chan(st):
                                   M.Chan(M.owner(a), M.owner(d))))
 
 
+def desc_reach(st):
+    """A capability derived, however indirectly, from another partition's
+    is in the table of a partition the ancestor's owner can reach along grant
+    hops (a ghost invariant for grant-transitive manifests: with their
+    axioms it implies desc_chan, and unlike desc_chan it is preserved by a
+    transfer)."""
+    a, d = Consts("dr_a dr_d", M.Slot)
+    return ForAll([a, d], Implies(And(A(st.anc, a, d), M.owner(a) != M.owner(d)),
+                                  M.GReach(M.owner(a), M.owner(d))))
+
+
 # Uninterpreted effects of a data action.
 Fread = Function("Fread", Act, M.Val, M.Val, M.Val)   # new private state from old and what it read
 Fnone = Function("Fnone", Act, M.Val, M.Val)          # ... when the read is refused
@@ -175,9 +186,16 @@ def obligations(full=True):
                     view_eq(u, s2, t2)))
         out.append(("noninterference: local respect of %s%s" % (kind, cond),
                     ax + inv_s + [u != w, Not(M.Chan(w, u))], view_eq(u, s, s2)))
+        # Under a transfer, desc_chan follows from desc_reach (itself an
+        # invariant, next) and the grant-transitive axioms.
         out.append(("noninterference: provenance stays within channels under %s%s"
                     % (kind, " (grant-transitive manifest)" if kind == "transfer" else ""),
-                    (gt if kind == "transfer" else plain) + inv_s, desc_chan(s2.cap)))
+                    (gt + [desc_reach(s.cap)] if kind == "transfer" else plain) + inv_s,
+                    desc_chan(s2.cap)))
+        out.append(("noninterference: provenance stays along grant chains under %s%s"
+                    % (kind, " (grant-transitive manifest)" if kind == "transfer" else ""),
+                    (gt if kind == "transfer" else plain) + inv_s + [desc_reach(s.cap)],
+                    desc_reach(s2.cap)))
 
     # Restart.
     P = Const("restarted", M.Part)
@@ -188,6 +206,8 @@ def obligations(full=True):
                 gt + inv_s + cons + [u != P, Not(M.Chan(P, u))], view_eq(u, s, s2)))
     out.append(("noninterference: provenance stays within channels under a restart",
                 plain + inv_s + cons, desc_chan(s2.cap)))
+    out.append(("noninterference: provenance stays along grant chains under a restart",
+                plain + inv_s + cons + [desc_reach(s.cap)], desc_reach(s2.cap)))
     if not full:
         return out
     # Step consistency of a restart: each run chooses its survivors' new
@@ -218,7 +238,7 @@ def sanity():
          "to another)", plain + inv_s + [u != w, Not(M.Chan(w, u))]),
         ("sanity: premises with a grant-transitive manifest are satisfiable (a grant "
          "endpoint, a partition with no channel to another)",
-         M.manifest_axioms(grant_transitive=True) + inv_s + [
+         M.manifest_axioms(grant_transitive=True) + inv_s + [desc_reach(s.cap),
              u != w, Not(M.Chan(w, u)), M.isEP(Const("san_e", M.Obj)),
              M.has(M.Auth(w, Const("san_e", M.Obj)), M.GRANT),
              M.has(M.Auth(Const("san_q", M.Part), Const("san_e", M.Obj)), M.READ)]),

@@ -284,7 +284,7 @@ fn resolve(
                 Some(badges) if !failed => Partial::Ready(ChannelKind::Endpoint {
                     server: server_index,
                     clients: resolved.into_iter().zip(badges).collect(),
-                    grant: *grant,
+                    grant: grant.as_ref().is_some_and(|grant| grant.value),
                 }),
                 _ => Partial::Failed,
             }

@@ -10,7 +10,8 @@
 //! virtual machines (monitors, files, their layout) `vm.rs`'s; memory and
 //! address spaces are in `check/memory.rs`, what a virtual machine's devices
 //! must be in `check/passthrough.rs`, the kernel's table limits in
-//! `check/counts.rs`, the schedule and budgets in `check/schedule.rs`.
+//! `check/counts.rs`, the schedule and budgets in `check/schedule.rs`,
+//! grant-transitivity (chains of grant endpoints) in `check/grants.rs`.
 //! A partition's `controls` must name other partitions, each once: a
 //! partition controlling itself would be pointless (once stopped, it could
 //! not restart itself) and is most likely a slip of the pen, so it is an
@@ -31,6 +32,7 @@ use crate::system::{KernelLogDecl, KindDecl, PartitionDecl, SystemDecl};
 use crate::vm::{self, Folder};
 
 mod counts;
+mod grants;
 mod memory;
 mod passthrough;
 mod schedule;
@@ -141,6 +143,22 @@ pub(crate) fn check(
             }
             fault_notifications.push(found);
         }
+    }
+    if let Some(checked) = &checked {
+        let controls: Vec<Vec<usize>> = pieces.iter().map(|(_, _, c)| c.clone()).collect();
+        let monitors: Vec<(usize, usize)> = (0..decl.partitions.len())
+            .filter_map(|monitor| {
+                let vm = vm::monitored_by(decl, monitor)?;
+                let vm = names.iter().position(|n| *n == vm.name.value)?;
+                Some((monitor, vm))
+            })
+            .collect();
+        let others = grants::Others {
+            controls: &controls,
+            monitors: &monitors,
+            log_reader: kernel_log.as_ref().map(|log| log.partition),
+        };
+        grants::check_grant_chains(decl, &checked.channels, &names, &others, sink);
     }
     let (platform, checked) = (platform?, checked?);
     if sink.has_errors() {

@@ -18,7 +18,8 @@
 //!    platform and are owned once, badges and bits are chosen, virtual
 //!    machines have their monitors and files and devices that can be passed
 //!    through to them, the schedule fills its frame on every core and gives
-//!    every partition time (`check/schedule.rs`), limits hold.
+//!    every partition time (`check/schedule.rs`), limits hold, and the
+//!    manifest is grant-transitive (`check/grants.rs`).
 //! 4. `lower`: the checked system becomes a [`BootManifest`], which is then
 //!    validated as the kernel will validate it; a failure there is a bug here.
 //! 5. `report`: the memory map, capabilities and channel graph, and each

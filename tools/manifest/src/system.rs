@@ -157,8 +157,9 @@ pub(crate) enum ChannelKind {
         server: Option<At<String>>,
         /// `clients`, each with an optional badge.
         clients: Vec<End>,
-        /// `grant`.
-        grant: bool,
+        /// `grant`, where written (its place locates errors about grant
+        /// chains).
+        grant: Option<At<bool>>,
     },
     /// Asynchronous bits.
     Notification {

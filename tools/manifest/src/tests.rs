@@ -830,3 +830,61 @@ windows = [
     assert!(plain.manifest.budgets.is_empty());
     assert!(!plain.report.contains("schedule"));
 }
+
+/// Partitions `a` to `d` in a chain of grant endpoints (`a` calls `b`, `b`
+/// calls `c`, `c` calls `d`), and a notification `a` signals `e` on, with
+/// the derive right if `derive`.
+fn grant_chain(derive: bool) -> String {
+    let mut source = String::from("[system]\nname = \"chain\"\nplatform = \"qemu-virt\"\n");
+    for name in ["a", "b", "c", "d", "e"] {
+        source += &format!("\n[partitions.{name}]\nprogram = \"hello\"\nmemory = \"64K\"\n");
+    }
+    for (client, server) in [("a", "b"), ("b", "c"), ("c", "d")] {
+        source += &format!(
+            "\n[[channels]]\nname = \"{client}-{server}\"\nkind = \"endpoint\"\n\
+             server = \"{server}\"\nclients = [\"{client}\"]\ngrant = true\n"
+        );
+    }
+    source += &format!(
+        "\n[[channels]]\nname = \"token\"\nkind = \"notification\"\nwaiter = \"e\"\n\
+         signallers = [\"a\"]\nderive = {derive}\n"
+    );
+    source
+}
+
+#[test]
+fn grant_chains_matter_only_if_a_derivable_capability_can_travel() {
+    // Without the derive right nothing can be passed: the chain is harmless.
+    compile_source("chain.toml", &grant_chain(false), &environment()).unwrap();
+    let errors = compile_source("chain.toml", &grant_chain(true), &environment()).unwrap_err();
+    let messages: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
+    // `a` reaches `c` in two hops and `d` in three, `b` (once it holds a
+    // copy) reaches `d` in two; one hop is always a channel. Each error sits
+    // on the `grant` of the chain's last hop, in file order.
+    assert_eq!(messages.len(), 3, "{errors}");
+    assert!(
+        messages[0].starts_with(
+            "`a` can pass a capability to `b` (channel `a-b`), and `b` on to `c` (channel `b-c`), \
+             but no channel lets information flow from `a` to `c`"
+        ),
+        "{errors}"
+    );
+    assert!(
+        messages[1].starts_with(
+            "`a` can pass a capability to `b` (channel `a-b`), `b` on to `c` (channel `b-c`), \
+             and `c` on to `d` (channel `c-d`), but no channel lets information flow from `a` \
+             to `d`"
+        ),
+        "{errors}"
+    );
+    assert!(
+        messages[2].starts_with(
+            "`b` can pass a capability to `c` (channel `b-c`), and `c` on to `d` (channel \
+             `c-d`), but no channel lets information flow from `b` to `d`"
+        ),
+        "{errors}"
+    );
+    assert!(errors.errors.iter().all(|e| e.key.ends_with(".grant")));
+    assert_eq!(errors.errors[0].key, "channels[1].grant");
+    assert_eq!(errors.errors[1].key, "channels[2].grant");
+}

@@ -182,15 +182,12 @@ fn read_endpoint(table: &mut TableReader<'_, '_>, sink: &mut Sink<'_>) -> Channe
         .require(sink, "clients", help)
         .map(|field| read_ends(&field, sink, "badge", help))
         .unwrap_or_default();
-    let grant = table
-        .get("grant")
-        .and_then(|field| {
-            field.boolean(
-                sink,
-                "write `grant = true` to let clients pass capabilities",
-            )
-        })
-        .is_some_and(|grant| grant.value);
+    let grant = table.get("grant").and_then(|field| {
+        field.boolean(
+            sink,
+            "write `grant = true` to let clients pass capabilities",
+        )
+    });
     ChannelKind::Endpoint {
         server,
         clients,
