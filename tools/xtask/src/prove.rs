@@ -478,7 +478,7 @@ impl Report {
                         self.mappings, self.tables, self.descriptors, self.clean, self.configurations
                     ));
                     detail.push(format!(
-                        "{} of {} builds laid out as their built image (target/bulkhead/), the others with the kernel's size bounded and stand-in programs",
+                        "{} of {} builds laid out as their built image (target/bulkhead/), the others with the kernel's size bounded and each program's last build (an empty stand-in where there is none)",
                         self.from_images, self.configurations
                     ));
                     detail.push(format!(

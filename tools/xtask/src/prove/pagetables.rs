@@ -36,7 +36,7 @@
 //!   memory declared with both rights; devices, files and a monitor's view
 //!   of its guest never executable; and, where a program's segments
 //!   separate code from data at page granularity, its code not writable and
-//!   its data not executable ([`program_wx`]). What a program's RAM must be
+//!   its writable data not executable ([`program_wx`]). What a program's RAM must be
 //!   mapped as is read from its ELF program headers here ([`segments`],
 //!   [`ram_access`]), apart from the kernel's reading (`hv_core::elf`).
 //!
@@ -1115,8 +1115,9 @@ pub(crate) fn separable(segments: &[(u64, u64, bool, bool)]) -> bool {
 }
 
 /// Where each of partition `index`'s program's segments allow it, whether
-/// its tables keep the code pages read-only and the data pages never
-/// executable: the failures, or `None` if its segments do not allow it.
+/// its tables keep the code pages read-only and the writable data pages
+/// never executable: the failures, or `None` if its segments do not allow
+/// it.
 pub(crate) fn program_wx(
     built: &Built,
     index: usize,
@@ -1139,15 +1140,11 @@ pub(crate) fn program_wx(
                 .iter()
                 .find(|r| r.ipa <= ipa && ipa < r.ipa + r.size)
                 .map(|r| r.access);
-            let wrong = access.is_some_and(|a| (execute && a.write) || (!execute && a.execute));
+            // Read-only data may share a page with code (executable) or
+            // with writable data (writable): W^X says nothing of it.
+            let wrong = access.is_some_and(|a| (execute && a.write) || (write && a.execute));
             if wrong {
-                let want = if execute {
-                    "code"
-                } else if write {
-                    "data"
-                } else {
-                    "read-only data"
-                };
+                let want = if execute { "code" } else { "writable data" };
                 failures.push(format!(
                     "partition `{}`: its program's {want} at IPA {ipa:#x} is mapped {}",
                     spec.name,

@@ -177,7 +177,7 @@ fn separable_programs_mapped_otherwise_are_reported() {
     let failures = super::program_wx(&built, 0, &apart).unwrap();
     assert_eq!(failures.len(), 2, "{failures:?}");
     assert!(failures[0].contains("code at IPA"), "{failures:?}");
-    assert!(failures[1].contains("data at IPA"), "{failures:?}");
+    assert!(failures[1].contains("writable data at IPA"), "{failures:?}");
     assert!(super::segments(b"not an elf").is_err());
     assert_eq!(
         super::segments(&crate::prove::tests::tiny_elf()).unwrap(),
