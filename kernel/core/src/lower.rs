@@ -64,10 +64,15 @@ pub const STAGE2_TABLES: usize = 16;
 /// stage 2 map it with blocks.
 pub const RAM_ALIGN: u64 = 2 << 20;
 
-/// The pieces a partition's RAM may be mapped in ([`stage2`]): a program
-/// linked with `services/rt/link.x` takes three (code and read-only data,
-/// writable data, the rest).
-pub const MAX_RAM_PIECES: usize = 8;
+/// The loadable segments a program may have ([`program`]): one linked with
+/// `services/rt/link.x` has four.
+pub const MAX_SEGMENTS: usize = 8;
+
+/// The pieces a partition's RAM may be mapped in ([`ram_pieces`]): each
+/// segment starts and ends one at most. A program linked with
+/// `services/rt/link.x` takes three (code and read-only data, read-only
+/// data, writable data and the rest).
+pub const MAX_RAM_PIECES: usize = 2 * MAX_SEGMENTS + 1;
 
 /// A partition's stage-2 mappings: its RAM's pieces, each of its manifest
 /// mappings, and a virtual machine's GIC virtual CPU interface.
@@ -280,9 +285,9 @@ pub struct Stage2Mapping {
 }
 
 /// The stage-2 mappings of partition `index`: its RAM in the pieces
-/// [`ram_pieces`] gives for its `program` (a virtual machine's, with none,
-/// whole: read, write, execute), then each of its manifest's mappings in order (a device as
-/// device memory; a guest's RAM read-write; a file read-only; shared memory
+/// [`ram_pieces`] gives for its `program` as [`program`] checked it (a
+/// virtual machine's, with none, whole: read, write, execute), then each of
+/// its manifest's mappings in order (a device as device memory; a guest's RAM read-write; a file read-only; shared memory
 /// with the mapping's rights), then, for a virtual machine on a GICv2
 /// machine, the GIC's virtual CPU interface where the guest's CPU interface
 /// is ([`hv_abi::vm::GUEST_GICC`]). `files` is where each of the package's
@@ -291,7 +296,8 @@ pub struct Stage2Mapping {
 /// # Errors
 ///
 /// [`LowerError::TooLarge`] if a mapping names what does not exist, or the
-/// program's RAM takes more than [`MAX_RAM_PIECES`].
+/// program's RAM takes more than [`MAX_RAM_PIECES`] (not one [`program`]
+/// accepts).
 pub fn stage2(
     index: usize,
     manifest: &BootManifest,
@@ -318,12 +324,7 @@ pub fn stage2(
         })
         .map_err(|_| LowerError::TooLarge("mappings"))
     };
-    let mut pieces = 0;
     for (start, end, attributes) in ram_pieces(program, ram.size()) {
-        pieces += 1;
-        if pieces > MAX_RAM_PIECES {
-            return Err(LowerError::TooLarge("program segments"));
-        }
         push(
             spec.ram_ipa.saturating_add(start),
             end - start,
@@ -524,12 +525,13 @@ pub struct Program<'f> {
 }
 
 /// Checks that partition `index`'s program `file` is a loadable AArch64 ELF
-/// file whose segments, with `vcpus` stacks of [`VCPU_STACK`] below the top,
-/// fit `ram_size` bytes of RAM at `ram_ipa`.
+/// file of at most [`MAX_SEGMENTS`] segments which, with `vcpus` stacks of
+/// [`VCPU_STACK`] below the top, fit `ram_size` bytes of RAM at `ram_ipa`.
 ///
 /// # Errors
 ///
 /// [`LowerError::Program`] for a file that is not a loadable program,
+/// [`LowerError::TooLarge`] for one of more segments,
 /// [`LowerError::ProgramTooLarge`] for one that does not fit.
 pub fn program(
     index: usize,
@@ -539,6 +541,9 @@ pub fn program(
     vcpus: usize,
 ) -> Result<Program<'_>, LowerError> {
     let elf = Elf::parse(file).map_err(|e| LowerError::Program(index, e))?;
+    if elf.segments().nth(MAX_SEGMENTS).is_some() {
+        return Err(LowerError::TooLarge("program segments"));
+    }
     let (_, end) = elf
         .memory_span()
         .ok_or(LowerError::Program(index, ElfError::BadSegment))?;

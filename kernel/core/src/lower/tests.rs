@@ -13,9 +13,9 @@ use hv_image::{
 };
 
 use super::{
-    Board, Counter, LowerError, MAX_RAM_PIECES, Placement, STAGE2_TABLES, Stage2Mapping,
-    VCPU_STACK, build_stage2, check, place, program, ram_pieces, reload_chunk, reload_pieces,
-    stage2, stage2_tables, vcpu_start, vmid, with_seed,
+    Board, Counter, LowerError, MAX_RAM_PIECES, MAX_SEGMENTS, Placement, STAGE2_TABLES,
+    Stage2Mapping, VCPU_STACK, build_stage2, check, place, program, ram_pieces, reload_chunk,
+    reload_pieces, stage2, stage2_tables, vcpu_start, vmid, with_seed,
 };
 use crate::cap::{EndpointId, NotificationId, PartitionId, ReplyId};
 use crate::devices::DeviceError;
@@ -460,23 +460,27 @@ fn a_programs_stage2_tables_keep_its_code_read_only_and_its_data_unexecutable() 
 }
 
 #[test]
-fn a_program_whose_ram_takes_too_many_pieces_is_refused() {
+fn a_program_of_the_most_segments_has_its_ram_mapped_and_one_more_is_refused() {
     let m = manifest();
     let placement = placed(&m).unwrap();
     let info = PlatformInfo::parse(GICV3).unwrap();
-    // Code and read-only data in every other page: a piece a page.
-    let segments: Vec<_> = (0..MAX_RAM_PIECES as u64)
-        .map(|i| (i * 0x2000, 0x1000, PF_R | PF_X))
+    // Code in every other page, from the second: a piece a page.
+    let segments: Vec<_> = (0..=MAX_SEGMENTS as u64)
+        .map(|i| (0x1000 + i * 0x2000, 0x1000, PF_R | PF_X))
         .collect();
-    let file = elf_segments(&segments);
-    let elf = Elf::parse(&file).unwrap();
+    let most = elf_segments(&segments[..MAX_SEGMENTS]);
+    let ram = 0x1_0000 + 2 * VCPU_STACK;
+    let checked = program(0, &most, RAM_IPA, ram, 2).unwrap();
+    assert_eq!(ram_pieces(Some(&checked.elf), ram).count(), MAX_RAM_PIECES);
+    let spec = &m.partitions[0];
+    let mappings = stage2(0, &m, &placement, &[], &info.gic, Some(&checked.elf)).unwrap();
+    // Partition 0's 64 KiB of RAM end with the last segment: no stacks.
+    assert_eq!(mappings.len(), MAX_RAM_PIECES - 1 + spec.mappings.len());
+    let more = elf_segments(&segments);
     assert_eq!(
-        stage2(0, &m, &placement, &[], &info.gic, Some(&elf)),
-        Err(LowerError::TooLarge("program segments"))
+        program(0, &more, RAM_IPA, 0x10_0000, 1).unwrap_err(),
+        LowerError::TooLarge("program segments")
     );
-    let fewer = elf_segments(&segments[..MAX_RAM_PIECES / 2]);
-    let elf = Elf::parse(&fewer).unwrap();
-    assert!(stage2(0, &m, &placement, &[], &info.gic, Some(&elf)).is_ok());
 }
 
 #[test]
