@@ -51,6 +51,10 @@ pub struct Segment<'f> {
     pub data: &'f [u8],
     /// Its size in memory (the rest, past `data`, is zero).
     pub memory_size: u64,
+    /// Whether the program may write it (`PF_W`).
+    pub writable: bool,
+    /// Whether the program may execute it (`PF_X`).
+    pub executable: bool,
 }
 
 fn bytes<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N], ElfError> {
@@ -122,6 +126,7 @@ impl<'f> Elf<'f> {
         if u32_at(self.file, at)? != PT_LOAD {
             return Ok(None);
         }
+        let flags = u32_at(self.file, at + 4)?;
         let offset = to_usize(u64_at(self.file, at + 8)?)?;
         let address = u64_at(self.file, at + 16)?;
         let file_size = to_usize(u64_at(self.file, at + 32)?)?;
@@ -135,6 +140,8 @@ impl<'f> Elf<'f> {
             address,
             data,
             memory_size,
+            writable: flags & 2 != 0,
+            executable: flags & 1 != 0,
         }))
     }
 

@@ -62,3 +62,25 @@ pub(crate) fn elf(address: u64, payload: &[u8], memory_size: u64) -> Vec<u8> {
     e.extend_from_slice(payload);
     e
 }
+
+/// An AArch64 ELF file with a PT_LOAD segment for each `(address,
+/// memory_size, flags)`, each with (up to) four bytes in the file.
+pub(crate) fn elf_segments(segments: &[(u64, u64, u32)]) -> Vec<u8> {
+    let mut e = elf(0, b"", 0);
+    let count = u16::try_from(segments.len()).expect("a few segments");
+    e[56..58].copy_from_slice(&count.to_le_bytes());
+    e.truncate(64);
+    let data = 64 + 56 * segments.len() as u64;
+    for (i, &(address, memory_size, flags)) in segments.iter().enumerate() {
+        let mut ph = [0u8; 56];
+        ph[..4].copy_from_slice(&1u32.to_le_bytes());
+        ph[4..8].copy_from_slice(&flags.to_le_bytes());
+        ph[8..16].copy_from_slice(&(data + 4 * i as u64).to_le_bytes());
+        ph[16..24].copy_from_slice(&address.to_le_bytes());
+        ph[32..40].copy_from_slice(&memory_size.min(4).to_le_bytes());
+        ph[40..48].copy_from_slice(&memory_size.to_le_bytes());
+        e.extend_from_slice(&ph);
+    }
+    e.extend(std::iter::repeat_n(0xd5, 4 * segments.len()));
+    e
+}

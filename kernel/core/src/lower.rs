@@ -11,12 +11,13 @@
 //!    ([`crate::devices`], the rule the compiler applied).
 //! 2. [`place`]: where each shared region and each partition's RAM lies in
 //!    physical memory.
-//! 3. [`stage2`]: each partition's stage-2 mappings (its RAM, then its
-//!    devices, shared memory, guests' RAM and files, and a GICv2 guest's
-//!    virtual CPU interface), [`stage2_tables`] how many tables they may take
-//!    and [`build_stage2`] the tables themselves, in memory the glue gives.
-//! 4. [`program`]: whether a service's program fits its RAM beside its vCPU
+//! 3. [`program`]: whether a service's program fits its RAM beside its vCPU
 //!    stacks, and where it starts.
+//! 4. [`stage2`]: each partition's stage-2 mappings (its RAM, a program's
+//!    with its segments' access, then its devices, shared memory, guests'
+//!    RAM and files, and a GICv2 guest's virtual CPU interface),
+//!    [`stage2_tables`] how many tables they may take and [`build_stage2`]
+//!    the tables themselves, in memory the glue gives.
 //! 5. [`vcpu_start`]: where each vCPU starts, on which stack, with which
 //!    arguments.
 //! 6. [`with_seed`]: the [`Seed`] the kernel's state boots from.
@@ -63,9 +64,19 @@ pub const STAGE2_TABLES: usize = 16;
 /// stage 2 map it with blocks.
 pub const RAM_ALIGN: u64 = 2 << 20;
 
-/// A partition's stage-2 mappings: its RAM, each of its manifest mappings,
-/// and a virtual machine's GIC virtual CPU interface.
-pub const MAX_STAGE2_MAPPINGS: usize = MAX_MAPPINGS + 2;
+/// The loadable segments a program may have ([`program`]): one linked with
+/// `services/rt/link.x` has four.
+pub const MAX_SEGMENTS: usize = 8;
+
+/// The pieces a partition's RAM may be mapped in ([`ram_pieces`]): each
+/// segment starts and ends one at most. A program linked with
+/// `services/rt/link.x` takes three (code and read-only data, read-only
+/// data, writable data and the rest).
+pub const MAX_RAM_PIECES: usize = 2 * MAX_SEGMENTS + 1;
+
+/// A partition's stage-2 mappings: its RAM's pieces, each of its manifest
+/// mappings, and a virtual machine's GIC virtual CPU interface.
+pub const MAX_STAGE2_MAPPINGS: usize = MAX_MAPPINGS + MAX_RAM_PIECES + 1;
 
 /// The counter that runs a system's schedule and budgets: its frequency
 /// (`CNTFRQ_EL0`) and the value at which every core starts the major frame.
@@ -273,9 +284,10 @@ pub struct Stage2Mapping {
     pub attributes: Attributes,
 }
 
-/// The stage-2 mappings of partition `index`: its RAM (read, write,
-/// execute), then each of its manifest's mappings in order (a device as
-/// device memory; a guest's RAM read-write; a file read-only; shared memory
+/// The stage-2 mappings of partition `index`: its RAM in the pieces
+/// [`ram_pieces`] gives for its `program` as [`program`] checked it (a
+/// virtual machine's, with none, whole: read, write, execute), then each of
+/// its manifest's mappings in order (a device as device memory; a guest's RAM read-write; a file read-only; shared memory
 /// with the mapping's rights), then, for a virtual machine on a GICv2
 /// machine, the GIC's virtual CPU interface where the guest's CPU interface
 /// is ([`hv_abi::vm::GUEST_GICC`]). `files` is where each of the package's
@@ -283,13 +295,16 @@ pub struct Stage2Mapping {
 ///
 /// # Errors
 ///
-/// [`LowerError::TooLarge`] if a mapping names what does not exist.
+/// [`LowerError::TooLarge`] if a mapping names what does not exist, or the
+/// program's RAM takes more than [`MAX_RAM_PIECES`] (not one [`program`]
+/// accepts).
 pub fn stage2(
     index: usize,
     manifest: &BootManifest,
     placement: &Placement,
     files: &[PhysRange],
     gic: &Gic,
+    program: Option<&Elf<'_>>,
 ) -> Result<Vec<Stage2Mapping, MAX_STAGE2_MAPPINGS>, LowerError> {
     let spec = manifest
         .partitions
@@ -309,12 +324,14 @@ pub fn stage2(
         })
         .map_err(|_| LowerError::TooLarge("mappings"))
     };
-    push(
-        spec.ram_ipa,
-        ram.size(),
-        ram.start(),
-        Attributes::ReadWriteExecute,
-    )?;
+    for (start, end, attributes) in ram_pieces(program, ram.size()) {
+        push(
+            spec.ram_ipa.saturating_add(start),
+            end - start,
+            ram.start().saturating_add(start),
+            attributes,
+        )?;
+    }
     for mapping in &spec.mappings {
         let (pa, attributes) = match mapping.kind {
             MappingKind::Device { device } => {
@@ -362,6 +379,63 @@ pub fn stage2(
     Ok(out)
 }
 
+/// The pieces stage 2 maps `size` bytes of a partition's RAM in, as
+/// (offset, end, attributes), in order: with no `program` (a virtual
+/// machine, whose own stage 1 governs), all of it read, write and execute;
+/// else each page with the access of the program's segments in it
+/// (executable: read-only and executable; writable: read-write, never
+/// executable; neither: read-only; writable and executable segments in one
+/// page: read, write and execute), and every page no segment touches
+/// (stacks, heap) read-write, never executable.
+pub fn ram_pieces<'a>(
+    program: Option<&'a Elf<'_>>,
+    size: u64,
+) -> impl Iterator<Item = (u64, u64, Attributes)> + 'a {
+    let mut offset = 0;
+    core::iter::from_fn(move || {
+        if offset >= size {
+            return None;
+        }
+        let start = offset;
+        let (attributes, mut end) = page_access(program, start, size);
+        while end < size {
+            match page_access(program, end, size) {
+                (same, next) if same == attributes => end = next,
+                _ => break,
+            }
+        }
+        offset = end;
+        Some((start, end, attributes))
+    })
+}
+
+/// The access of the page at `offset` (see [`ram_pieces`]), and where, up
+/// to `size`, the segments next start or end a page.
+fn page_access(program: Option<&Elf<'_>>, offset: u64, size: u64) -> (Attributes, u64) {
+    let Some(elf) = program else {
+        return (Attributes::ReadWriteExecute, size);
+    };
+    let (mut covered, mut write, mut execute, mut next) = (false, false, false, size);
+    let page = |a: u64| a & !(PAGE_SIZE - 1);
+    for s in elf.segments().filter(|s| s.memory_size > 0) {
+        let end = s.address.saturating_add(s.memory_size);
+        let (start, end) = (page(s.address), page(end.saturating_add(PAGE_SIZE - 1)));
+        if start <= offset && offset < end {
+            (covered, write, execute) = (true, write | s.writable, execute | s.executable);
+            next = next.min(end);
+        } else if start > offset {
+            next = next.min(start);
+        }
+    }
+    let attributes = match (covered, write, execute) {
+        (true, true, true) => Attributes::ReadWriteExecute,
+        (true, false, true) => Attributes::Code,
+        (true, false, false) => Attributes::ReadOnly,
+        _ => Attributes::ReadWrite,
+    };
+    (attributes, next)
+}
+
 /// The memory attributes of shared memory mapped with `rights` (read is
 /// implied: the manifest maps nothing it cannot read).
 #[must_use]
@@ -377,10 +451,12 @@ pub const fn shared_attributes(rights: Rights) -> Attributes {
     }
 }
 
-/// How many translation tables a partition's stage 2 may need:
-/// [`STAGE2_TABLES`], and two more per mapping plus one per 2 MiB of it.
+/// How many translation tables a partition's stage 2 may need, with its
+/// `program`: [`STAGE2_TABLES`], two more per mapping plus one per 2 MiB of
+/// it, and two more per piece of its RAM past the first ([`ram_pieces`]).
 #[must_use]
-pub fn stage2_tables(spec: &PartitionSpec) -> usize {
+pub fn stage2_tables(spec: &PartitionSpec, program: Option<&Elf<'_>>) -> usize {
+    let pieces = ram_pieces(program, spec.memory_size).count();
     spec.mappings
         .iter()
         .map(|m| {
@@ -389,6 +465,7 @@ pub fn stage2_tables(spec: &PartitionSpec) -> usize {
                 .saturating_add(2)
         })
         .fold(STAGE2_TABLES, usize::saturating_add)
+        .saturating_add(pieces.saturating_sub(1).saturating_mul(2))
 }
 
 /// Builds partition `index`'s stage-2 tables for `mappings` in `tables`, a
@@ -448,12 +525,13 @@ pub struct Program<'f> {
 }
 
 /// Checks that partition `index`'s program `file` is a loadable AArch64 ELF
-/// file whose segments, with `vcpus` stacks of [`VCPU_STACK`] below the top,
-/// fit `ram_size` bytes of RAM at `ram_ipa`.
+/// file of at most [`MAX_SEGMENTS`] segments which, with `vcpus` stacks of
+/// [`VCPU_STACK`] below the top, fit `ram_size` bytes of RAM at `ram_ipa`.
 ///
 /// # Errors
 ///
 /// [`LowerError::Program`] for a file that is not a loadable program,
+/// [`LowerError::TooLarge`] for one of more segments,
 /// [`LowerError::ProgramTooLarge`] for one that does not fit.
 pub fn program(
     index: usize,
@@ -463,6 +541,9 @@ pub fn program(
     vcpus: usize,
 ) -> Result<Program<'_>, LowerError> {
     let elf = Elf::parse(file).map_err(|e| LowerError::Program(index, e))?;
+    if elf.segments().nth(MAX_SEGMENTS).is_some() {
+        return Err(LowerError::TooLarge("program segments"));
+    }
     let (_, end) = elf
         .memory_span()
         .ok_or(LowerError::Program(index, ElfError::BadSegment))?;

@@ -192,23 +192,20 @@ fn load_partition(
         .rams
         .get(index)
         .ok_or(LowerError::TooLarge("partitions"))?;
-    let mappings = lower::stage2(index, manifest, placement, files, gic)?;
+    let checked = program
+        .map(|file| lower::program(index, file, spec.ram_ipa, ram.size(), spec.vcpus.into()))
+        .transpose()?;
+    let elf = checked.as_ref().map(|p| &p.elf);
+    let mappings = lower::stage2(index, manifest, placement, files, gic, elf)?;
     // Stage-2 tables on the kernel heap (they live as long as the system).
     let tables: &'static mut [Table] =
-        Box::leak(vec![Table::EMPTY; lower::stage2_tables(spec)].into_boxed_slice());
+        Box::leak(vec![Table::EMPTY; lower::stage2_tables(spec, elf)].into_boxed_slice());
     let pool = tables.as_ptr() as u64;
     let root = lower::build_stage2(index, &mappings, tables, pool)?;
     let vttbr = arch::vcpu::vttbr(lower::vmid(index)?, root);
 
-    let entry = match program {
-        Some(file) => {
-            let program = lower::program(
-                index,
-                file,
-                spec.ram_ipa,
-                ram.size(),
-                usize::from(spec.vcpus),
-            )?;
+    let entry = match checked {
+        Some(program) => {
             arch::ram::zero(ram).map_err(LoadError::Ram)?;
             for segment in program.elf.segments() {
                 arch::ram::write(ram, segment.address, segment.data).map_err(LoadError::Ram)?;

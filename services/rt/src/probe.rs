@@ -72,3 +72,29 @@ pub fn read_activity_monitors() -> u64 {
     unsafe { asm!("mrs {}, s3_3_c13_c2_1", out(reg) value, options(nostack)) };
     value
 }
+
+/// Writes this very function's first instruction back over itself. Stage 2
+/// maps a service's code read-only (its program's ELF segment flags), so
+/// the write faults the partition. Returns only if the write went through,
+/// which it must not (then it changed nothing).
+pub fn write_own_code() {
+    let at = write_own_code as *const () as *mut u32;
+    // SAFETY: the address is this function's first instruction, in the
+    // program's own code: the write faults before it changes anything, and
+    // were it to go through it writes the word already there.
+    unsafe { at.write_volatile(at.read_volatile()) }
+}
+
+/// `ret`, in writable data.
+static RET: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0xd65f_03c0);
+
+/// Branches to a `ret` instruction in the program's writable data. Stage 2
+/// maps a service's data never executable, so fetching it faults the
+/// partition. Returns only if the instruction ran, which it must not.
+pub fn execute_own_data() {
+    let at = RET.as_ptr() as usize;
+    // SAFETY: the target is one `ret` instruction: the fetch faults before
+    // it runs, and were it to run it returns here at once, clobbering only
+    // what a call may.
+    unsafe { asm!("blr {0}", in(reg) at, clobber_abi("C"), options(nostack)) }
+}

@@ -13,14 +13,14 @@ use hv_image::{
 };
 
 use super::{
-    Board, Counter, LowerError, Placement, STAGE2_TABLES, Stage2Mapping, VCPU_STACK, build_stage2,
-    check, place, program, reload_chunk, reload_pieces, stage2, stage2_tables, vcpu_start, vmid,
-    with_seed,
+    Board, Counter, LowerError, MAX_RAM_PIECES, MAX_SEGMENTS, Placement, STAGE2_TABLES,
+    Stage2Mapping, VCPU_STACK, build_stage2, check, place, program, ram_pieces, reload_chunk,
+    reload_pieces, stage2, stage2_tables, vcpu_start, vmid, with_seed,
 };
 use crate::cap::{EndpointId, NotificationId, PartitionId, ReplyId};
 use crate::devices::DeviceError;
-use crate::elf::ElfError;
-use crate::fixtures::{GICV2, GICV3, QEMU_VIRT, elf};
+use crate::elf::{Elf, ElfError};
+use crate::fixtures::{GICV2, GICV3, QEMU_VIRT, elf, elf_segments};
 use crate::memory::{MapError, MemoryMap, Use};
 use crate::pagetable::{self, Attributes, Regime, Table};
 use crate::platform::PlatformInfo;
@@ -253,7 +253,11 @@ fn each_partition_maps_its_ram_then_its_mappings() {
     let placement = placed(&m).unwrap();
     for (blob, gicv) in [(GICV3, None), (GICV2, Some(0x0804_0000))] {
         let info = PlatformInfo::parse(blob).unwrap();
-        let map = |i| stage2(i, &m, &placement, &[], &info.gic).unwrap().to_vec();
+        let map = |i| {
+            stage2(i, &m, &placement, &[], &info.gic, None)
+                .unwrap()
+                .to_vec()
+        };
         let at = |ipa, size, pa, attributes| Stage2Mapping {
             ipa: r(ipa, size),
             pa,
@@ -312,11 +316,11 @@ fn the_stage2_tables_translate_what_was_decided() {
     let m = manifest();
     let placement = placed(&m).unwrap();
     let info = PlatformInfo::parse(GICV3).unwrap();
-    let mappings = stage2(0, &m, &placement, &[], &info.gic).unwrap();
+    let mappings = stage2(0, &m, &placement, &[], &info.gic, None).unwrap();
     let spec = &m.partitions[0];
     // Two mappings of less than 2 MiB: two tables each.
-    assert_eq!(stage2_tables(spec), STAGE2_TABLES + 4);
-    let mut tables = vec![Table::EMPTY; stage2_tables(spec)];
+    assert_eq!(stage2_tables(spec, None), STAGE2_TABLES + 4);
+    let mut tables = vec![Table::EMPTY; stage2_tables(spec, None)];
     let pool = 0x4800_0000;
     let root = build_stage2(0, &mappings, &mut tables, pool).unwrap();
     assert_eq!(root, pool);
@@ -352,8 +356,131 @@ fn the_stage2_tables_translate_what_was_decided() {
 fn large_mappings_get_a_table_per_2_mib() {
     let m = manifest();
     // The monitor maps its guest's 4 MiB.
-    assert_eq!(stage2_tables(&m.partitions[3]), STAGE2_TABLES + 2 + 2);
-    assert_eq!(stage2_tables(&m.partitions[2]), STAGE2_TABLES);
+    assert_eq!(stage2_tables(&m.partitions[3], None), STAGE2_TABLES + 2 + 2);
+    assert_eq!(stage2_tables(&m.partitions[2], None), STAGE2_TABLES);
+}
+
+/// ELF segment flags: read, write, execute.
+const PF_R: u32 = 4;
+const PF_W: u32 = 2;
+const PF_X: u32 = 1;
+
+#[test]
+fn a_programs_ram_is_mapped_page_by_page_with_its_segments_access() {
+    use Attributes::{Code, ReadOnly, ReadWrite, ReadWriteExecute};
+    let pieces = |segments: &[(u64, u64, u32)], size| {
+        let file = elf_segments(segments);
+        let elf = Elf::parse(&file).unwrap();
+        ram_pieces(Some(&elf), size).collect::<Vec<_>>()
+    };
+    // Code, then read-only data sharing its last page, then writable data
+    // and .bss from a page of their own: the rest is stacks, read-write.
+    let apart = [
+        (0, 0x1800, PF_R | PF_X),
+        (0x1800, 0x900, PF_R),
+        (0x3000, 0x2400, PF_R | PF_W),
+    ];
+    assert_eq!(
+        pieces(&apart, 0x1_0000),
+        [
+            (0, 0x2000, Code),
+            (0x2000, 0x3000, ReadOnly),
+            (0x3000, 0x1_0000, ReadWrite),
+        ]
+    );
+    // Writable data in code's last page: that page read, write and execute.
+    let shared = [(0, 0x1800, PF_R | PF_X), (0x1800, 0x100, PF_R | PF_W)];
+    assert_eq!(
+        pieces(&shared, 0x1_0000),
+        [
+            (0, 0x1000, Code),
+            (0x1000, 0x2000, ReadWriteExecute),
+            (0x2000, 0x1_0000, ReadWrite),
+        ]
+    );
+    // A gap between segments, and segments in the middle of pages.
+    let gap = [(0x1010, 0x10, PF_R | PF_X), (0x5ff0, 0x20, PF_R)];
+    assert_eq!(
+        pieces(&gap, 0x8000),
+        [
+            (0, 0x1000, ReadWrite),
+            (0x1000, 0x2000, Code),
+            (0x2000, 0x5000, ReadWrite),
+            (0x5000, 0x7000, ReadOnly),
+            (0x7000, 0x8000, ReadWrite),
+        ]
+    );
+    // Empty segments take no page; segments past the RAM are cut off.
+    let odd = [(0x1000, 0, PF_X), (0x3000, u64::MAX - 0x3000, PF_X)];
+    assert_eq!(
+        pieces(&odd, 0x4000),
+        [(0, 0x3000, ReadWrite), (0x3000, 0x4000, Code)]
+    );
+    // A virtual machine's RAM: whole, its own stage 1 governs.
+    assert_eq!(
+        ram_pieces(None, 0x4000).collect::<Vec<_>>(),
+        [(0, 0x4000, ReadWriteExecute)]
+    );
+    assert_eq!(ram_pieces(None, 0).count(), 0);
+}
+
+#[test]
+fn a_programs_stage2_tables_keep_its_code_read_only_and_its_data_unexecutable() {
+    let m = manifest();
+    let placement = placed(&m).unwrap();
+    let info = PlatformInfo::parse(GICV3).unwrap();
+    let file = elf_segments(&[(0, 0x1800, PF_R | PF_X), (0x2000, 0x1000, PF_R | PF_W)]);
+    let elf = Elf::parse(&file).unwrap();
+    let mappings = stage2(0, &m, &placement, &[], &info.gic, Some(&elf)).unwrap();
+    let ram = |ipa, size, pa, attributes| Stage2Mapping {
+        ipa: r(ipa, size),
+        pa,
+        attributes,
+    };
+    assert_eq!(
+        mappings[..2],
+        [
+            ram(RAM_IPA, 0x2000, 0x4040_0000, Attributes::Code),
+            ram(RAM_IPA + 0x2000, 0xe000, 0x4040_2000, Attributes::ReadWrite),
+        ]
+    );
+    // Its manifest's mappings follow, as without a program.
+    let without = stage2(0, &m, &placement, &[], &info.gic, None).unwrap();
+    assert_eq!(mappings[2..], without[1..]);
+    let spec = &m.partitions[0];
+    assert_eq!(stage2_tables(spec, Some(&elf)), STAGE2_TABLES + 4 + 2);
+    let mut tables = vec![Table::EMPTY; stage2_tables(spec, Some(&elf))];
+    let pool = 0x4800_0000;
+    build_stage2(0, &mappings, &mut tables, pool).unwrap();
+    let at = |ipa| pagetable::translate(&tables, pool, Regime::Stage2, ipa).unwrap();
+    assert_eq!(at(RAM_IPA + 0x1ffc).attributes, Attributes::Code);
+    assert_eq!(at(RAM_IPA + 0x1ffc).output, 0x4040_1ffc);
+    assert_eq!(at(RAM_IPA + 0x2000).attributes, Attributes::ReadWrite);
+    assert_eq!(at(RAM_IPA + 0xfff8).attributes, Attributes::ReadWrite);
+}
+
+#[test]
+fn a_program_of_the_most_segments_has_its_ram_mapped_and_one_more_is_refused() {
+    let m = manifest();
+    let placement = placed(&m).unwrap();
+    let info = PlatformInfo::parse(GICV3).unwrap();
+    // Code in every other page, from the second: a piece a page.
+    let segments: Vec<_> = (0..=MAX_SEGMENTS as u64)
+        .map(|i| (0x1000 + i * 0x2000, 0x1000, PF_R | PF_X))
+        .collect();
+    let most = elf_segments(&segments[..MAX_SEGMENTS]);
+    let ram = 0x1_0000 + 2 * VCPU_STACK;
+    let checked = program(0, &most, RAM_IPA, ram, 2).unwrap();
+    assert_eq!(ram_pieces(Some(&checked.elf), ram).count(), MAX_RAM_PIECES);
+    let spec = &m.partitions[0];
+    let mappings = stage2(0, &m, &placement, &[], &info.gic, Some(&checked.elf)).unwrap();
+    // Partition 0's 64 KiB of RAM end with the last segment: no stacks.
+    assert_eq!(mappings.len(), MAX_RAM_PIECES - 1 + spec.mappings.len());
+    let more = elf_segments(&segments);
+    assert_eq!(
+        program(0, &more, RAM_IPA, 0x10_0000, 1).unwrap_err(),
+        LowerError::TooLarge("program segments")
+    );
 }
 
 #[test]
@@ -664,7 +791,7 @@ fn mappings_of_what_does_not_exist_are_refused() {
         m.partitions[0].mappings[0].kind = kind;
         let placement = placed(&m).unwrap();
         assert_eq!(
-            stage2(0, &m, &placement, &[], &info.gic),
+            stage2(0, &m, &placement, &[], &info.gic, None),
             Err(LowerError::TooLarge(what)),
             "{kind:?}"
         );
@@ -672,7 +799,7 @@ fn mappings_of_what_does_not_exist_are_refused() {
     let m = manifest();
     let placement = placed(&m).unwrap();
     assert_eq!(
-        stage2(4, &m, &placement, &[], &info.gic),
+        stage2(4, &m, &placement, &[], &info.gic, None),
         Err(LowerError::TooLarge("partitions"))
     );
 }

@@ -30,19 +30,22 @@
 //!   unless the kernel hands it over (a system with a kernel log). The
 //!   kernel's timer is the generic timer's system registers: no memory to
 //!   map;
-//! - **W^X**: nothing both writable and executable but a partition's own RAM
-//!   (by design: stage 2 gives a partition its RAM whole, and its own stage 1
-//!   splits code from data) and shared memory declared with both rights;
-//!   devices, files and a monitor's view of its guest never executable;
-//!   and, where a program's segments separate code from data at page
-//!   granularity, its code not writable and its data not executable
-//!   ([`program_wx`]; a known gap today, `proofs/ASSUMPTIONS.md`).
+//! - **W^X**: nothing both writable and executable but a virtual machine's
+//!   RAM (its own stage 1 splits code from data), a program's page that its
+//!   ELF segments make both (code and writable data in one page), and shared
+//!   memory declared with both rights; devices, files and a monitor's view
+//!   of its guest never executable; and, where a program's segments
+//!   separate code from data at page granularity, its code not writable and
+//!   its writable data not executable ([`program_wx`]). What a program's RAM must be
+//!   mapped as is read from its ELF program headers here ([`segments`],
+//!   [`ram_access`]), apart from the kernel's reading (`hv_core::elf`).
 //!
 //! What is a model here, not the machine: where the loader puts the kernel
 //! and the device tree; unless `target/bulkhead/` holds this very system's
 //! image ([`built_image`]), the kernel's size (an upper bound,
-//! [`KERNEL_BOUND`]) and the boot package's programs (stand-ins: only the
-//! files' place in the package matters to the tables). `proofs/README.md`.
+//! [`KERNEL_BOUND`]) and the boot package's programs (the last build of
+//! each, or, where there is none, an empty stand-in, whose partition's RAM
+//! is then mapped whole, as a virtual machine's). `proofs/README.md`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -115,6 +118,9 @@ pub(crate) struct Manifest {
     /// boot package, if `target/bulkhead/` holds an image of this very
     /// manifest ([`built_image`]).
     pub(crate) built: Option<(u64, Vec<u8>)>,
+    /// Without a built image: each of its programs' ELF file, where the last
+    /// build left one (else an empty stand-in, which no table depends on).
+    pub(crate) programs: Vec<Option<Vec<u8>>>,
 }
 
 /// The kernel's size and the boot package of the image at `path`, if there
@@ -259,6 +265,9 @@ pub(crate) struct Built {
     pub(crate) gic: Gic,
     pub(crate) console: PhysRange,
     pub(crate) partitions: Vec<Tables>,
+    /// Each partition's program as the boot package carries it, if it has
+    /// one and it is not a stand-in.
+    pub(crate) programs: Vec<Option<Vec<u8>>>,
 }
 
 /// Loads `manifest` as the kernel would on the machine whose device tree is
@@ -321,7 +330,10 @@ pub(crate) fn build(
                 .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
                 .collect::<Result<_, _>>()?;
             let files_in: Vec<&[u8]> = file_bytes.iter().map(Vec::as_slice).collect();
-            let programs: Vec<&[u8]> = compiled.programs.iter().map(|_| &[][..]).collect();
+            let programs: Vec<&[u8]> = (0..compiled.programs.len())
+                .map(|i| manifest.programs.get(i).and_then(Option::as_deref))
+                .map(|p| p.unwrap_or_default())
+                .collect();
             let package = compiled
                 .package(&programs, &files_in)
                 .map_err(|e| format!("boot package: {e:?}"))?;
@@ -364,11 +376,25 @@ pub(crate) fn build(
     );
 
     let mut partitions = Vec::new();
+    let mut programs = Vec::new();
     let mut heap_used = 0;
     for (index, spec) in m.partitions.iter().enumerate() {
-        let mappings =
-            lower::stage2(index, m, &placement, &files, &info.gic).map_err(|e| e.to_string())?;
-        let count = lower::stage2_tables(spec);
+        // A program as the kernel checks it (`lower::program`); a stand-in
+        // is none (its RAM mapped whole, as a virtual machine's).
+        let program = spec
+            .program()
+            .and_then(|p| parsed.program(usize::from(p)))
+            .filter(|p| !p.is_empty());
+        let ram = placement.rams[index];
+        let checked = program
+            .map(|p| lower::program(index, p, spec.ram_ipa, ram.size(), spec.vcpus.into()))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let elf = checked.as_ref().map(|p| &p.elf);
+        programs.push(program.map(<[u8]>::to_vec));
+        let mappings = lower::stage2(index, m, &placement, &files, &info.gic, elf)
+            .map_err(|e| e.to_string())?;
+        let count = lower::stage2_tables(spec, elf);
         let pool = heap.start() + heap_used;
         heap_used += count as u64 * PAGE;
         if heap_used > heap.size() {
@@ -388,6 +414,7 @@ pub(crate) fn build(
         gic: info.gic,
         console,
         partitions,
+        programs,
     })
 }
 
@@ -524,6 +551,47 @@ pub(crate) fn merge(mut runs: Vec<Run>) -> Vec<Run> {
     out
 }
 
+/// How a partition's `size` bytes of RAM must be mapped, as (offset, size,
+/// access) runs: a virtual machine's (no `program`) read, write and execute
+/// (its own stage 1 governs); a program's page by page as the segments in
+/// that page ask (readable; writable if one of them is; executable if one
+/// is), pages no segment touches read-write (stacks, heap). Written from
+/// the segments page by page, not as `hv_core::lower::ram_pieces` is.
+pub(crate) fn ram_access(
+    program: Option<&[(u64, u64, bool, bool)]>,
+    size: u64,
+) -> Vec<(u64, u64, Access)> {
+    let Some(segments) = program else {
+        return vec![(0, size, Access::normal(true, true, true))];
+    };
+    let data = Access::normal(true, true, false);
+    // Past the last segment's last page: all stacks and heap.
+    let last = segments.iter().map(|s| s.1.next_multiple_of(PAGE)).max();
+    let last = last.unwrap_or(0).min(size);
+    let mut runs: Vec<(u64, u64, Access)> = Vec::new();
+    let mut add = |at: u64, bytes: u64, access: Access| match runs.last_mut() {
+        Some(run) if run.2 == access => run.1 += bytes,
+        _ => runs.push((at, bytes, access)),
+    };
+    for page in (0..last).step_by(PAGE as usize) {
+        let touching = || {
+            segments
+                .iter()
+                .filter(move |s| s.0 < page + PAGE && page < s.1)
+        };
+        let access = if touching().next().is_none() {
+            data
+        } else {
+            Access::normal(true, touching().any(|s| s.2), touching().any(|s| s.3))
+        };
+        add(page, PAGE, access);
+    }
+    if last < size {
+        add(last, size - last, data);
+    }
+    runs
+}
+
 /// What the manifest declares partition `index` maps, with what each
 /// mapping is, derived from the manifest and where memory was placed
 /// (not from `hv_core::lower::stage2`).
@@ -537,15 +605,22 @@ pub(crate) fn expected(built: &Built, index: usize) -> Result<Vec<(Run, Kind)>, 
     let m = &built.manifest;
     let spec = &m.partitions[index];
     let ram = built.placement.rams[index];
-    let mut out = vec![(
-        Run {
-            ipa: spec.ram_ipa,
-            pa: ram.start(),
-            size: spec.memory_size,
-            access: Access::normal(true, true, true),
-        },
-        Kind::Ram(index),
-    )];
+    let program = match &built.programs[index] {
+        Some(elf) => Some(segments(elf)?),
+        None => None,
+    };
+    let mut out: Vec<(Run, Kind)> = ram_access(program.as_deref(), spec.memory_size)
+        .into_iter()
+        .map(|(offset, size, access)| {
+            let run = Run {
+                ipa: spec.ram_ipa + offset,
+                pa: ram.start() + offset,
+                size,
+                access,
+            };
+            (run, Kind::Ram(index))
+        })
+        .collect();
     if ram.size() != spec.memory_size {
         return Err(format!(
             "RAM placed is {:#x} bytes, the manifest says {:#x}",
@@ -680,8 +755,9 @@ fn overlap(a: (u64, u64), b: (u64, u64)) -> bool {
 pub(crate) fn check(built: &Built) -> Findings {
     let mut f = Findings::default();
     let m = &built.manifest;
-    // (partition, run, kind) of every mapping found in the tables.
-    let mut found: Vec<(usize, Run, Kind)> = Vec::new();
+    // (partition, run, kind, declared access) of every mapping found in
+    // the tables.
+    let mut found: Vec<(usize, Run, Kind, Access)> = Vec::new();
     for (index, tables) in built.partitions.iter().enumerate() {
         let name = m.partitions[index].name.as_str();
         let (runs, walked) = match walk(&tables.tables, tables.pool, tables.root) {
@@ -703,7 +779,7 @@ pub(crate) fn check(built: &Built) -> Findings {
         f.mappings += expect.len();
         let want = merge(expect.iter().map(|(r, _)| *r).collect());
         if want == runs {
-            found.extend(expect.iter().map(|(r, k)| (index, *r, *k)));
+            found.extend(expect.iter().map(|(r, k)| (index, *r, *k, r.access)));
             continue;
         }
         {
@@ -726,14 +802,14 @@ pub(crate) fn check(built: &Built) -> Findings {
                     && e.pa + (run.ipa - e.ipa) == run.pa
             });
             match kind {
-                Some((_, kind)) => found.push((index, *run, *kind)),
+                Some((e, kind)) => found.push((index, *run, *kind, e.access)),
                 // Undeclared: already a failure; classify it as the worst.
-                None => found.push((index, *run, Kind::Device(usize::MAX))),
+                None => found.push((index, *run, Kind::Device(usize::MAX), Access::DEVICE)),
             }
         }
     }
     let name = |p: usize| m.partitions[p].name.as_str();
-    for (p, run, kind) in &found {
+    for (p, run, kind, declared) in &found {
         let span = (run.pa, run.pa + run.size);
         // The kernel's memory, but for the files monitors read.
         for (range, what) in &built.kernel {
@@ -798,14 +874,16 @@ pub(crate) fn check(built: &Built) -> Findings {
             f.kernel
                 .push(format!("partition `{}`: a device in RAM: {run}", name(*p)));
         }
-        // W^X.
+        // W^X: only where declared so.
         if run.access.write && run.access.execute {
-            let declared = match kind {
-                Kind::Ram(q) => q == p,
-                Kind::Shared(_) => true,
-                _ => false,
-            };
-            if declared {
+            let allowed = declared.write
+                && declared.execute
+                && match kind {
+                    Kind::Ram(q) => q == p,
+                    Kind::Shared(_) => true,
+                    _ => false,
+                };
+            if allowed {
                 f.wx_allowed += run.size / PAGE;
             } else {
                 f.wx.push(format!(
@@ -824,16 +902,17 @@ pub(crate) fn check(built: &Built) -> Findings {
         }
     }
     // Disjointness: every pair of pieces that reach the same physical page.
-    let shared_ok = |a: &(usize, Run, Kind), b: &(usize, Run, Kind)| match (a.2, b.2) {
-        (Kind::Shared(x), Kind::Shared(y)) => x == y && a.0 != b.0,
-        (Kind::File(x), Kind::File(y)) => x == y,
-        (Kind::Gicv, Kind::Gicv) => a.0 != b.0,
-        (Kind::Ram(v), Kind::GuestRam(g)) | (Kind::GuestRam(g), Kind::Ram(v)) => {
-            v == g && m.partitions[g].vm().is_some()
-        }
-        _ => false,
-    };
-    let mut by_pa: Vec<&(usize, Run, Kind)> = found.iter().collect();
+    let shared_ok =
+        |a: &(usize, Run, Kind, Access), b: &(usize, Run, Kind, Access)| match (a.2, b.2) {
+            (Kind::Shared(x), Kind::Shared(y)) => x == y && a.0 != b.0,
+            (Kind::File(x), Kind::File(y)) => x == y,
+            (Kind::Gicv, Kind::Gicv) => a.0 != b.0,
+            (Kind::Ram(v), Kind::GuestRam(g)) | (Kind::GuestRam(g), Kind::Ram(v)) => {
+                v == g && m.partitions[g].vm().is_some()
+            }
+            _ => false,
+        };
+    let mut by_pa: Vec<&(usize, Run, Kind, Access)> = found.iter().collect();
     by_pa.sort_by_key(|x| x.1.pa);
     for (i, a) in by_pa.iter().enumerate() {
         for b in &by_pa[i + 1..] {
@@ -870,11 +949,11 @@ fn slot(tables: &mut Tables, ipa: u64) -> Option<&mut u64> {
     None
 }
 
-/// A corruption: what it is, the IPA whose descriptor it changes, how,
-/// and what [`check`] must find.
+/// A corruption: what it is, the partition and IPA whose descriptor it
+/// changes, how, and what [`check`] must find.
 type Corruption<'a> = (
     &'static str,
-    u64,
+    (usize, u64),
     Box<dyn Fn(u64) -> u64 + 'a>,
     fn(&Findings) -> bool,
 );
@@ -882,7 +961,8 @@ type Corruption<'a> = (
 /// Corrupts `built`'s tables in each way the checker must catch, one at a
 /// time, and says whether [`check`] caught each: a permission bit flipped,
 /// an extra page of the kernel's heap, the GIC distributor, another
-/// partition's RAM.
+/// partition's RAM; and, if a program was loaded (not a stand-in), its
+/// code made writable and its data executable.
 pub(crate) fn negatives(built: &Built) -> Vec<(String, bool)> {
     let m = &built.manifest;
     // A partition with a shared region: corruptions go there and beside it.
@@ -903,43 +983,71 @@ pub(crate) fn negatives(built: &Built) -> Vec<(String, bool)> {
     // Normal memory, read-write, never executable; device memory likewise.
     let normal = (1 << 54) | (1 << 10) | (0b11 << 8) | (0b11 << 6) | (0b1111 << 2) | 0b11;
     let device = (1 << 54) | (1 << 10) | (0b11 << 6) | (0b0001 << 2) | 0b11;
-    let corruptions: [Corruption<'_>; 5] = [
+    let both = |f: &Findings| !f.exact.is_empty() && !f.wx.is_empty();
+    let mut corruptions: Vec<Corruption<'_>> = vec![
         (
             "write permission flipped on a shared page",
-            ipa,
+            (p, ipa),
             Box::new(|d| d ^ (1 << 7)),
             |f| !f.exact.is_empty(),
         ),
         (
             "a shared page made executable",
-            ipa,
+            (p, ipa),
             Box::new(|d| d & !(1 << 54)),
             |f| !f.exact.is_empty(),
         ),
         (
             "an extra page of the kernel heap (stage-2 tables)",
-            ipa + size,
+            (p, ipa + size),
             Box::new(move |_| heap | normal),
             |f| !f.exact.is_empty() && !f.kernel.is_empty(),
         ),
         (
             "an extra page of the GIC distributor",
-            ipa + size,
+            (p, ipa + size),
             Box::new(move |_| built.gic.distributor.start() | device),
             |f| !f.exact.is_empty() && !f.kernel.is_empty(),
         ),
         (
             "an extra page of another partition's RAM",
-            ipa + size,
+            (p, ipa + size),
             Box::new(move |_| built.placement.rams[other].start() | normal),
             |f| !f.exact.is_empty() && !f.disjoint.is_empty(),
         ),
     ];
+    // A page of a loaded program's code, and one of its RAM's data.
+    let ram_page = |code: bool| {
+        (0..m.partitions.len())
+            .filter(|&q| built.programs[q].is_some())
+            .find_map(|q| {
+                let runs = expected(built, q).ok()?;
+                runs.iter()
+                    .find(|(r, k)| {
+                        *k == Kind::Ram(q) && r.access.execute == code && r.access.write != code
+                    })
+                    .map(|(r, _)| (q, r.ipa))
+            })
+    };
+    if let (Some(code), Some(data)) = (ram_page(true), ram_page(false)) {
+        corruptions.push((
+            "a program's code page made writable",
+            code,
+            Box::new(|d| d | (1 << 7)),
+            both,
+        ));
+        corruptions.push((
+            "a program's data page made executable",
+            data,
+            Box::new(|d| d & !(0b11 << 53)),
+            both,
+        ));
+    }
     corruptions
         .iter()
-        .map(|(what, at, change, caught)| {
+        .map(|(what, (q, at), change, caught)| {
             let mut bad = built.clone();
-            let done = slot(&mut bad.partitions[p], *at).map(|d| *d = change(*d));
+            let done = slot(&mut bad.partitions[*q], *at).map(|d| *d = change(*d));
             let caught = done.is_some() && caught(&check(&bad));
             ((*what).to_owned(), caught)
         })
@@ -1007,8 +1115,9 @@ pub(crate) fn separable(segments: &[(u64, u64, bool, bool)]) -> bool {
 }
 
 /// Where each of partition `index`'s program's segments allow it, whether
-/// its tables keep the code pages read-only and the data pages never
-/// executable: the failures, or `None` if its segments do not allow it.
+/// its tables keep the code pages read-only and the writable data pages
+/// never executable: the failures, or `None` if its segments do not allow
+/// it.
 pub(crate) fn program_wx(
     built: &Built,
     index: usize,
@@ -1031,15 +1140,11 @@ pub(crate) fn program_wx(
                 .iter()
                 .find(|r| r.ipa <= ipa && ipa < r.ipa + r.size)
                 .map(|r| r.access);
-            let wrong = access.is_some_and(|a| (execute && a.write) || (!execute && a.execute));
+            // Read-only data may share a page with code (executable) or
+            // with writable data (writable): W^X says nothing of it.
+            let wrong = access.is_some_and(|a| (execute && a.write) || (write && a.execute));
             if wrong {
-                let want = if execute {
-                    "code"
-                } else if write {
-                    "data"
-                } else {
-                    "read-only data"
-                };
+                let want = if execute { "code" } else { "writable data" };
                 failures.push(format!(
                     "partition `{}`: its program's {want} at IPA {ipa:#x} is mapped {}",
                     spec.name,

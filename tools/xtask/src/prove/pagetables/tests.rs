@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The checker on the demo system: its tables pass, and every corruption of
-//! them is caught.
+//! The checker on the demo system (each program a small stand-in ELF file
+//! with a page of code): its tables pass, and every corruption of them is
+//! caught.
 
-use super::{Built, MACHINES, Manifest, Run, build, check, merge, negatives, walk};
+use super::{Access, Built, MACHINES, Manifest, Run, build, check, merge, negatives, walk};
+use crate::prove::tests::tiny_elf;
 
 fn demo(machine: usize) -> Built {
     let root = crate::root();
@@ -10,8 +12,10 @@ fn demo(machine: usize) -> Built {
     let platform =
         hv_manifest::platform::Platform::read(&root.join("platforms/qemu-virt/platform.toml"))
             .unwrap();
+    let programs = system.compiled.programs.iter().map(|_| Some(tiny_elf()));
     let manifest = Manifest {
         path: "systems/demo.toml".into(),
+        programs: programs.collect(),
         compiled: system.compiled,
         built: None,
     };
@@ -24,9 +28,11 @@ fn the_demo_systems_tables_hold_every_property_on_both_gics() {
         let built = demo(machine);
         let findings = check(&built);
         assert!(findings.clean(), "{findings:?}");
-        // Seven partitions: RAM each, the driver's UART, two shared regions
-        // mapped by two partitions each.
-        assert_eq!(findings.mappings, 7 + 1 + 4);
+        // Seven partitions: RAM each (in three pieces: data, the program's
+        // page of code, data), the driver's UART, two shared regions mapped
+        // by two partitions each.
+        assert_eq!(findings.mappings, 7 * 3 + 1 + 4);
+        assert_eq!(findings.wx_allowed, 0);
         assert!(findings.walked.descriptors > findings.mappings);
     }
 }
@@ -34,7 +40,7 @@ fn the_demo_systems_tables_hold_every_property_on_both_gics() {
 #[test]
 fn every_corruption_is_caught() {
     let results = negatives(&demo(0));
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 7);
     for (what, caught) in results {
         assert!(caught, "not caught: {what}");
     }
@@ -125,12 +131,53 @@ fn code_and_data_in_one_page_cannot_be_separated() {
 }
 
 #[test]
-fn separable_programs_mapped_rwx_are_reported() {
+fn a_programs_ram_is_expected_page_by_page() {
+    let (code, data, rodata) = (
+        Access::normal(true, false, true),
+        Access::normal(true, true, false),
+        Access::normal(true, false, false),
+    );
+    let rwx = Access::normal(true, true, true);
+    assert_eq!(super::ram_access(None, 0x8000), [(0, 0x8000, rwx)]);
+    // Code, read-only data from its last page on, data from a page of its
+    // own; the rest stacks.
+    let apart = [
+        (0, 0x1800, false, true),
+        (0x1800, 0x2100, false, false),
+        (0x3000, 0x3010, true, false),
+    ];
+    assert_eq!(
+        super::ram_access(Some(&apart), 0x8000),
+        [
+            (0, 0x2000, code),
+            (0x2000, 0x1000, rodata),
+            (0x3000, 0x5000, data)
+        ]
+    );
+    // Data in code's last page: that page both.
+    let shared = [(0, 0x1800, false, true), (0x1800, 0x1900, true, false)];
+    assert_eq!(
+        super::ram_access(Some(&shared), 0x4000),
+        [
+            (0, 0x1000, code),
+            (0x1000, 0x1000, rwx),
+            (0x2000, 0x2000, data)
+        ]
+    );
+}
+
+#[test]
+fn separable_programs_mapped_otherwise_are_reported() {
     let built = demo(0);
+    // The tables keep the stand-in's code read-only...
+    let own = super::segments(&tiny_elf()).unwrap();
+    assert_eq!(super::program_wx(&built, 0, &own), Some(vec![]));
+    // ...but not code where they map the stack, nor data where the code is.
     let apart = [(0, 0x1000, false, true), (0x1000, 0x2000, true, false)];
     let failures = super::program_wx(&built, 0, &apart).unwrap();
-    assert!(!failures.is_empty());
+    assert_eq!(failures.len(), 2, "{failures:?}");
     assert!(failures[0].contains("code at IPA"), "{failures:?}");
+    assert!(failures[1].contains("writable data at IPA"), "{failures:?}");
     assert!(super::segments(b"not an elf").is_err());
     assert_eq!(
         super::segments(&crate::prove::tests::tiny_elf()).unwrap(),
