@@ -32,7 +32,7 @@
 
 use hv_abi::hypercall::{Hypercall, MESSAGE_WORDS, Rights};
 
-use super::ipc::{Holds, message};
+use super::ipc::{Holds, message, message_in_place};
 use super::vm::{VmExit, exit_message};
 use super::{KernelState, Next, ReceiveSlot, Step, VcpuState};
 use crate::cap::{EndpointId, SlotRef};
@@ -195,9 +195,8 @@ impl KernelState {
         if let Some(target) = self.vcpus.get_mut(server.index()) {
             target.reply_to = Some(cur);
         }
-        let length = regs[2] as usize;
-        let msg = message(badge, regs[2], regs, length);
-        Some(self.switch_straight(core, cur, server, regs, msg))
+        message_in_place(badge, regs, regs[2] as usize);
+        Some(self.switch_to(core, cur, server))
     }
 
     /// The fast path of [`KernelState::vm_exit`], if it applies.
@@ -280,11 +279,12 @@ impl KernelState {
             endpoint.holds = Holds::Receivers;
         }
         let length = regs[2] as usize;
-        let msg = message(0, regs[2], regs, length);
         if exit {
+            let msg = message(0, regs[2], regs, length);
             self.answer_exit(caller, &msg, regs);
-            return Some(self.switch_to(core, cur, caller));
+        } else {
+            message_in_place(0, regs, length);
         }
-        Some(self.switch_straight(core, cur, caller, regs, msg))
+        Some(self.switch_to(core, cur, caller))
     }
 }

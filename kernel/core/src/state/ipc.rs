@@ -110,6 +110,25 @@ pub(super) fn message(badge: u64, info: u64, src: &[u64; 8], length: usize) -> [
     ]
 }
 
+/// [`message`]`(badge, regs[2], regs, length)` written over `regs` itself,
+/// as the fast path delivers: the sender's words are already where the
+/// receiver's go, and an empty message (the common case) only clears.
+#[inline(always)]
+pub(super) fn message_in_place(badge: u64, regs: &mut [u64; 8], length: usize) {
+    let [x0, x1, _, w @ ..] = regs;
+    *x0 = SUCCESS;
+    *x1 = badge;
+    if length == 0 {
+        *w = [0; 5];
+    } else {
+        for (i, word) in w.iter_mut().enumerate() {
+            if i >= length {
+                *word = 0;
+            }
+        }
+    }
+}
+
 /// What a woken partner of a stopped partition finds.
 const PEER_GONE: [u64; 8] = [Status::PeerGone.to_register(), 0, 0, 0, 0, 0, 0, 0];
 
