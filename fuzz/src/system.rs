@@ -395,7 +395,7 @@ impl Machine {
                 self.run(core, |s, r| s.vm_sgi(core, value, r));
             }
             14 => {
-                let vcpu = VcpuId(GUEST_VCPUS[usize::from(input.below(2))]);
+                let vcpu = VcpuId::of(GUEST_VCPUS[usize::from(input.below(2))]).unwrap();
                 let intid = if input.byte() & 1 == 0 {
                     PASSED_INTID
                 } else {
@@ -422,7 +422,7 @@ impl Machine {
                 if input.byte() & 1 == 0 {
                     self.run(core, |s, r| s.yield_vcpu(core, r));
                 } else {
-                    let vcpu = VcpuId(GUEST_VCPUS[usize::from(input.below(2))]);
+                    let vcpu = VcpuId::of(GUEST_VCPUS[usize::from(input.below(2))]).unwrap();
                     let _ = self.state.take_vm_entry(vcpu);
                     check(&self.state);
                 }

@@ -26,14 +26,61 @@ const _: () = assert!(MAX_SYSTEM_VCPUS <= 255 && PRIORITIES == 256);
 
 /// A virtual CPU, by its index in the kernel's table (a partition's vCPUs
 /// are numbered consecutively, in seed order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VcpuId(pub u8);
+///
+/// An enum of the [`MAX_SYSTEM_VCPUS`] indices rather than a `u8`, so that
+/// the compiler knows every ID is in range: `Option<VcpuId>` is one byte
+/// (`None` is the first value past the last index), and indexing a table of
+/// `MAX_SYSTEM_VCPUS` entries with one needs no bounds check. Both matter on
+/// the IPC fast path, which reads and writes several of them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+#[rustfmt::skip]
+pub enum VcpuId {
+    #[doc(hidden)] V0, #[doc(hidden)] V1, #[doc(hidden)] V2, #[doc(hidden)] V3, #[doc(hidden)] V4, #[doc(hidden)] V5, #[doc(hidden)] V6, #[doc(hidden)] V7, #[doc(hidden)] V8, #[doc(hidden)] V9, #[doc(hidden)] V10, #[doc(hidden)] V11, #[doc(hidden)] V12, #[doc(hidden)] V13, #[doc(hidden)] V14, #[doc(hidden)] V15, #[doc(hidden)] V16, #[doc(hidden)] V17, #[doc(hidden)] V18, #[doc(hidden)] V19, #[doc(hidden)] V20, #[doc(hidden)] V21, #[doc(hidden)] V22, #[doc(hidden)] V23, #[doc(hidden)] V24, #[doc(hidden)] V25, #[doc(hidden)] V26, #[doc(hidden)] V27, #[doc(hidden)] V28, #[doc(hidden)] V29, #[doc(hidden)] V30, #[doc(hidden)] V31,
+}
+
+const _: () = assert!(MAX_SYSTEM_VCPUS == 32);
+const _: () = assert!(size_of::<Option<VcpuId>>() == 1);
 
 impl VcpuId {
+    /// Every ID, in order.
+    #[rustfmt::skip]
+    const ALL: [Self; MAX_SYSTEM_VCPUS] = [
+        Self::V0, Self::V1, Self::V2, Self::V3, Self::V4, Self::V5, Self::V6, Self::V7, Self::V8, Self::V9, Self::V10, Self::V11, Self::V12, Self::V13, Self::V14, Self::V15, Self::V16, Self::V17, Self::V18, Self::V19, Self::V20, Self::V21, Self::V22, Self::V23, Self::V24, Self::V25, Self::V26, Self::V27, Self::V28, Self::V29, Self::V30, Self::V31,
+    ];
+
+    /// The vCPU with index `index`, if there can be one.
+    #[must_use]
+    pub const fn new(index: usize) -> Option<Self> {
+        if index < MAX_SYSTEM_VCPUS {
+            Some(Self::ALL[index])
+        } else {
+            None
+        }
+    }
+
+    /// The vCPU with index `index` (a byte), if there can be one.
+    #[must_use]
+    pub const fn of(index: u8) -> Option<Self> {
+        Self::new(index as usize)
+    }
+
     /// The index of this vCPU in the kernel's table.
     #[must_use]
     pub const fn index(self) -> usize {
-        self.0 as usize
+        self as usize
+    }
+
+    /// The index as a byte (what the ABI and the image use).
+    #[must_use]
+    pub const fn byte(self) -> u8 {
+        self as u8
+    }
+}
+
+impl core::fmt::Debug for VcpuId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("VcpuId").field(&self.byte()).finish()
     }
 }
 
@@ -356,7 +403,7 @@ mod tests {
     use super::{Links, Queue, RunQueue, VcpuId};
 
     fn collect(q: &Queue, links: &Links) -> Vec<u8> {
-        q.iter(links).map(|v| v.0).collect()
+        q.iter(links).map(|v| v.byte()).collect()
     }
 
     #[test]
@@ -364,19 +411,19 @@ mod tests {
         let mut links = Links::new();
         let mut q = Queue::EMPTY;
         for v in 0..4 {
-            q.push_back(&mut links, VcpuId(v));
+            q.push_back(&mut links, VcpuId::of(v).unwrap());
         }
         assert_eq!(collect(&q, &links), [0, 1, 2, 3]);
-        assert!(q.remove(&mut links, VcpuId(2)));
-        assert!(q.remove(&mut links, VcpuId(0)));
-        assert!(q.remove(&mut links, VcpuId(3)));
+        assert!(q.remove(&mut links, VcpuId::of(2).unwrap()));
+        assert!(q.remove(&mut links, VcpuId::of(0).unwrap()));
+        assert!(q.remove(&mut links, VcpuId::of(3).unwrap()));
         assert_eq!(collect(&q, &links), [1]);
-        q.push_front(&mut links, VcpuId(5));
-        q.push_back(&mut links, VcpuId(6));
+        q.push_front(&mut links, VcpuId::of(5).unwrap());
+        q.push_back(&mut links, VcpuId::of(6).unwrap());
         assert_eq!(collect(&q, &links), [5, 1, 6]);
-        assert_eq!(q.pop_front(&mut links), Some(VcpuId(5)));
-        assert_eq!(q.pop_front(&mut links), Some(VcpuId(1)));
-        assert_eq!(q.pop_front(&mut links), Some(VcpuId(6)));
+        assert_eq!(q.pop_front(&mut links), Some(VcpuId::of(5).unwrap()));
+        assert_eq!(q.pop_front(&mut links), Some(VcpuId::of(1).unwrap()));
+        assert_eq!(q.pop_front(&mut links), Some(VcpuId::of(6).unwrap()));
         assert_eq!(q.pop_front(&mut links), None);
         assert!(q.is_empty());
     }
@@ -385,9 +432,10 @@ mod tests {
     fn removing_a_vcpu_that_is_not_there_changes_nothing() {
         let mut links = Links::new();
         let mut q = Queue::EMPTY;
-        q.push_back(&mut links, VcpuId(1));
-        assert!(!q.remove(&mut links, VcpuId(7)));
-        assert!(!q.remove(&mut links, VcpuId(200)));
+        q.push_back(&mut links, VcpuId::of(1).unwrap());
+        assert!(!q.remove(&mut links, VcpuId::of(7).unwrap()));
+        // An ID past the table cannot be made at all.
+        assert_eq!(VcpuId::of(200), None);
         assert_eq!(collect(&q, &links), [1]);
     }
 
@@ -396,14 +444,14 @@ mod tests {
         let mut links = Links::new();
         let mut rq = RunQueue::new();
         assert_eq!(rq.highest(), None);
-        rq.push_back(&mut links, VcpuId(0), 10);
-        rq.push_back(&mut links, VcpuId(1), 200);
-        rq.push_back(&mut links, VcpuId(2), 10);
-        rq.push_back(&mut links, VcpuId(3), 255);
-        rq.push_back(&mut links, VcpuId(4), 0);
+        rq.push_back(&mut links, VcpuId::of(0).unwrap(), 10);
+        rq.push_back(&mut links, VcpuId::of(1).unwrap(), 200);
+        rq.push_back(&mut links, VcpuId::of(2).unwrap(), 10);
+        rq.push_back(&mut links, VcpuId::of(3).unwrap(), 255);
+        rq.push_back(&mut links, VcpuId::of(4).unwrap(), 0);
         assert_eq!(rq.highest(), Some(255));
         let order: Vec<u8> = core::iter::from_fn(|| rq.pop_highest(&mut links))
-            .map(|v| v.0)
+            .map(|v| v.byte())
             .collect();
         assert_eq!(order, [3, 1, 0, 2, 4]);
         assert!(rq.levels_agree());
@@ -414,9 +462,9 @@ mod tests {
     fn removing_the_last_vcpu_of_a_priority_clears_its_level() {
         let mut links = Links::new();
         let mut rq = RunQueue::new();
-        rq.push_back(&mut links, VcpuId(0), 64);
-        rq.push_front(&mut links, VcpuId(1), 63);
-        assert!(rq.remove(&mut links, VcpuId(0), 64));
+        rq.push_back(&mut links, VcpuId::of(0).unwrap(), 64);
+        rq.push_front(&mut links, VcpuId::of(1).unwrap(), 63);
+        assert!(rq.remove(&mut links, VcpuId::of(0).unwrap(), 64));
         assert_eq!(rq.highest(), Some(63));
         assert!(rq.levels_agree());
     }

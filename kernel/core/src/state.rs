@@ -361,7 +361,7 @@ impl Partition {
     };
 
     fn vcpus(self) -> impl Iterator<Item = VcpuId> {
-        (0..self.vcpu_count).filter_map(move |i| self.first_vcpu.checked_add(i).map(VcpuId))
+        (0..self.vcpu_count).filter_map(move |i| self.first_vcpu.checked_add(i).and_then(VcpuId::of))
     }
 }
 
@@ -614,7 +614,7 @@ impl KernelState {
             .vcpu(vcpu)
             .and_then(|v| self.partition(v.partition))
             .map_or(0, |p| p.first_vcpu);
-        initial_regs(vcpu.0.saturating_sub(first))
+        initial_regs(vcpu.byte().saturating_sub(first))
     }
 
     fn vcpu(&self, vcpu: VcpuId) -> Option<&Vcpu> {

@@ -321,7 +321,8 @@ pub(crate) fn install(
             .map(|d| d.owner);
         let core = owner
             .and_then(|p| loaded.partitions.get(usize::from(p)))
-            .and_then(|p| state.vcpu_core(VcpuId(p.first_vcpu as u8)))
+            .and_then(|p| VcpuId::new(p.first_vcpu))
+            .and_then(|v| state.vcpu_core(v))
             .unwrap_or(0);
         irq_cores.push((irq.intid, core));
         if let Some(owner) = owner.and_then(|o| u8::try_from(o).ok()) {
@@ -337,7 +338,9 @@ pub(crate) fn install(
             .and_then(|d| loaded.partitions.get(usize::from(d.owner)));
         if let Some(guest) = guest {
             let vcpu = guest.first_vcpu;
-            let core = state.vcpu_core(VcpuId(vcpu as u8)).unwrap_or(0);
+            let core = VcpuId::new(vcpu)
+                .and_then(|v| state.vcpu_core(v))
+                .unwrap_or(0);
             arch::vcpu::set_passthrough(irq.intid, vcpu);
             let domain = domains.of_partition(PartitionId(d_owner(manifest, irq.device)));
             match domain.and_then(|d| states.get(d)) {
@@ -351,7 +354,7 @@ pub(crate) fn install(
         }
     }
     let guests = (0..state.vcpu_count().min(32))
-        .filter(|&v| state.is_vm(VcpuId(v as u8)))
+        .filter(|&v| VcpuId::new(v).is_some_and(|v| state.is_vm(v)))
         .fold(0u32, |mask, v| mask | 1 << v);
     GUEST_VCPUS.store(guests, Ordering::Relaxed);
     routes.extend_from_slice(&irq_cores);
@@ -526,7 +529,7 @@ impl arch::vcpu::Exits for Exits {
         let mut state = shared::lock_domain(state, shared);
         let to = state.hypercall_fast(core, regs, call)?;
         stage(&mut state, Some(to));
-        Some(usize::from(to.0))
+        Some(to.index())
     }
 
     fn idle() -> ! {
@@ -568,7 +571,7 @@ fn other_exit(core: usize, vcpu: usize, exit: Exit, regs: &mut [u64; 8]) -> Arch
         let mut state = lock_core(core);
         if let Some(to) = state.vm_exit_to_waiting_monitor(core, &exit, regs) {
             stage(&mut state, Some(to));
-            return ArchNext::Switch(usize::from(to.0));
+            return ArchNext::Switch(to.index());
         }
         drop(state);
         let outcome = step(core, |s| s.vm_exit(core, exit, regs));
@@ -704,7 +707,8 @@ fn interrupt(core: usize, regs: &mut [u64; 8]) -> Outcome {
         gic::priority_drop(intid);
         let mut taken = true;
         let outcome = step(core, |s| {
-            s.vm_interrupt(core, VcpuId(vcpu as u8), intid, regs)
+            VcpuId::new(vcpu)
+                .and_then(|v| s.vm_interrupt(core, v, intid, regs))
                 .unwrap_or_else(|| {
                     taken = false;
                     Outcome::CONTINUE
@@ -770,7 +774,7 @@ fn apply(core: usize, outcome: Outcome, regs: &mut [u64; 8]) -> ArchNext {
     }
     match outcome.next {
         Next::Continue => ArchNext::Resume,
-        Next::Switch { to, .. } => ArchNext::Switch(usize::from(to.0)),
+        Next::Switch { to, .. } => ArchNext::Switch(to.index()),
         Next::Idle { .. } => ArchNext::Idle,
     }
 }
@@ -929,7 +933,7 @@ fn carry_out(effect: Effect, regs: &mut [u64; 8]) {
             vcpu,
             register,
             write,
-        } => match arch::vcpu::access_register(usize::from(vcpu.0), register, write) {
+        } => match arch::vcpu::access_register(vcpu.index(), register, write) {
             Ok(value) => {
                 if write.is_none() {
                     regs[1] = value;
@@ -999,7 +1003,8 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
     // Every domain's state numbers every vCPU the same way.
-    let partition = lock_core(arch::cpu::index()).vcpu_partition(VcpuId(vcpu as u8));
+    let partition =
+        VcpuId::new(vcpu).and_then(|v| lock_core(arch::cpu::index()).vcpu_partition(v));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
         kernel_print!(

@@ -448,7 +448,7 @@ fn note(
         }
     }
     for v in 0..after.vcpu_count() as u8 {
-        let v = hv_core::sched::VcpuId(v);
+        let v = hv_core::sched::VcpuId::of(v).unwrap();
         let blocked = |s: Option<VcpuState>| {
             matches!(
                 s,

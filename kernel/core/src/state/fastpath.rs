@@ -212,7 +212,7 @@ impl KernelState {
         }
         let cur = self.cores.get(core)?.current?;
         let partition = self.partition(self.vcpus.get(cur.index())?.partition)?;
-        let (e, index) = (partition.exits?, cur.0.saturating_sub(partition.first_vcpu));
+        let (e, index) = (partition.exits?, cur.byte().saturating_sub(partition.first_vcpu));
         let endpoint = self.endpoints.get(e.index())?;
         if endpoint.holds != Holds::Receivers {
             return None;

@@ -210,7 +210,7 @@ impl KernelState {
 
     fn check_vcpus(&self, membership: &[u8; MAX_SYSTEM_VCPUS]) -> Check {
         for (i, vcpu) in self.vcpus.iter().enumerate() {
-            let v = VcpuId(i as u8);
+            let v = VcpuId::new(i).ok_or("a vCPU table larger than its IDs")?;
             let queued = membership.get(i).copied().unwrap_or(0);
             if i >= self.vcpu_count {
                 ensure(queued == 0, "an unused vCPU is queued")?;

@@ -499,8 +499,11 @@ impl KernelState {
         }
         let mut next = 0u8;
         pinning(seed, |i, index, core| {
-            let v = VcpuId(next);
+            let v = VcpuId::of(next);
             next = next.saturating_add(1);
+            let Some(v) = v else {
+                return;
+            };
             let Some(p) = seed.partitions.get(i) else {
                 return;
             };

@@ -106,7 +106,7 @@ fn ticks(us: u64, hz: u64) -> u64 {
 /// The bit of `v` in a vCPU mask.
 #[inline(always)]
 pub(super) const fn bit(v: VcpuId) -> u32 {
-    1u32.wrapping_shl(v.0 as u32)
+    1u32.wrapping_shl(v.byte() as u32)
 }
 
 /// A window, in the state's terms.
@@ -339,7 +339,9 @@ impl KernelState {
         let mut of_partition = [0u32; hv_image::MAX_PARTITIONS];
         let mut on_core = [0u32; MAX_CPUS];
         for v in 0..self.vcpu_count {
-            let id = VcpuId(v as u8);
+            let Some(id) = VcpuId::new(v) else {
+                continue;
+            };
             if let Some(vcpu) = self.vcpu(id).copied() {
                 if let Some(m) = of_partition.get_mut(vcpu.partition.index()) {
                     *m |= bit(id);
@@ -402,7 +404,7 @@ impl KernelState {
                 .partitions
                 .get(usize::from(b.partition))
                 .and_then(|p| p.first_vcpu.checked_add(b.vcpu))
-                .map(VcpuId)
+                .and_then(VcpuId::of)
             else {
                 continue;
             };
@@ -547,8 +549,11 @@ impl KernelState {
     pub(super) fn resort(&mut self, core: usize) {
         let mut pinned = self.timing.pinned(core);
         while pinned != 0 {
-            let v = VcpuId(pinned.trailing_zeros() as u8);
+            let v = VcpuId::new(pinned.trailing_zeros() as usize);
             pinned &= pinned - 1;
+            let Some(v) = v else {
+                continue;
+            };
             if self
                 .vcpu(v)
                 .is_none_or(|vcpu| vcpu.state != VcpuState::Ready)
@@ -612,8 +617,11 @@ impl KernelState {
         let current = self.current(core);
         let mut budgeted = self.timing.budgeted & self.timing.pinned(core);
         while budgeted != 0 {
-            let id = VcpuId(budgeted.trailing_zeros() as u8);
+            let id = VcpuId::new(budgeted.trailing_zeros() as usize);
             budgeted &= budgeted - 1;
+            let Some(id) = id else {
+                continue;
+            };
             let Some(b) = self.timing.budgets.get(id.index()) else {
                 continue;
             };
@@ -670,8 +678,11 @@ impl KernelState {
         }
         let mut budgeted = self.timing.budgeted & self.timing.pinned(core);
         while budgeted != 0 {
-            let id = VcpuId(budgeted.trailing_zeros() as u8);
+            let id = VcpuId::new(budgeted.trailing_zeros() as usize);
             budgeted &= budgeted - 1;
+            let Some(id) = id else {
+                continue;
+            };
             if let Some(b) = self.timing.budgets.get_mut(id.index())
                 && now >= b.period_end
             {
@@ -735,7 +746,7 @@ impl KernelState {
                 return Err("a ready queue's gate disagrees with the system's timing");
             }
             for v in (0..MAX_SYSTEM_VCPUS).filter(|&v| parked & (1 << v) != 0) {
-                let id = VcpuId(v as u8);
+                let id = VcpuId::new(v).ok_or("an unknown vCPU is parked")?;
                 let vcpu = self.vcpu(id).ok_or("an unknown vCPU is parked")?;
                 if v >= self.vcpu_count
                     || usize::from(vcpu.core) != c

@@ -157,7 +157,7 @@ impl KernelState {
             .vcpu(v)
             .and_then(|x| self.partition(x.partition))
             .map_or(0, |p| p.first_vcpu);
-        v.0.saturating_sub(first)
+        v.byte().saturating_sub(first)
     }
 
     /// The work the glue must do before it enters `v` (a virtual machine's
@@ -165,7 +165,7 @@ impl KernelState {
     /// other vCPU, and for one with nothing to do. Taking it clears it.
     #[inline(always)]
     pub fn take_vm_entry(&mut self, v: VcpuId) -> Option<VmEntry> {
-        let bit = 1u32.checked_shl(u32::from(v.0))?;
+        let bit = 1u32.checked_shl(u32::from(v.byte()))?;
         if self.vm_entries & bit == 0 {
             return None;
         }
@@ -191,14 +191,14 @@ impl KernelState {
         if let Some(vm) = self.vm.get_mut(v.index()) {
             *vm = VmVcpu::EMPTY;
         }
-        if let Some(bit) = 1u32.checked_shl(u32::from(v.0)) {
+        if let Some(bit) = 1u32.checked_shl(u32::from(v.byte())) {
             self.vm_entries &= !bit;
         }
     }
 
     /// `v`'s entry work, to add to (which marks it for the glue).
     pub(super) fn vm_entry_mut(&mut self, v: VcpuId) -> Option<&mut VmEntry> {
-        self.vm_entries |= 1u32.checked_shl(u32::from(v.0))?;
+        self.vm_entries |= 1u32.checked_shl(u32::from(v.byte()))?;
         self.vm.get_mut(v.index()).map(|vm| &mut vm.entry)
     }
 
@@ -389,7 +389,9 @@ impl KernelState {
     pub fn vm_timer(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
         let mut kick = 0;
         for v in (0..self.vcpu_count.min(64)).filter(|v| vcpus & (1 << v) != 0) {
-            let v = VcpuId(v as u8);
+            let Some(v) = VcpuId::new(v) else {
+                continue;
+            };
             if self.vcpu_state(v) == Some(VcpuState::Halted) {
                 kick |= self.make_ready(v, core);
             }
@@ -467,7 +469,9 @@ impl KernelState {
         let mut kick = 0;
         for index in 0..partition.vcpu_count {
             if targets & (1 << index) != 0 {
-                let target = VcpuId(partition.first_vcpu.saturating_add(index));
+                let Some(target) = VcpuId::of(partition.first_vcpu.saturating_add(index)) else {
+                    continue;
+                };
                 kick |= self.pend(target, intid, Some(me), core);
             }
         }

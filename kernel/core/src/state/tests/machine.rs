@@ -506,9 +506,9 @@ fn check_landings(before: &KernelState, after: &KernelState, core: usize, regs: 
     assert!(landed.len() <= 1, "several capabilities landed: {landed:?}");
     for &(q, slot) in &landed {
         let waited = (0..before.vcpu_count() as u8).any(|v| {
-            before.vcpu_partition(VcpuId(v)) == Some(p(q))
+            before.vcpu_partition(VcpuId::of(v).unwrap()) == Some(p(q))
                 && matches!(
-                    before.vcpu_state(VcpuId(v)),
+                    before.vcpu_state(VcpuId::of(v).unwrap()),
                     Some(VcpuState::Receiving { accept, .. }) if accept.slot() == Some(slot)
                 )
         });
@@ -651,7 +651,7 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             before.clock_in(core, m.now);
             let mut taken = true;
             m.step(core, |s, r| {
-                s.vm_interrupt(core, VcpuId(vcpu), intid, r)
+                s.vm_interrupt(core, VcpuId::of(vcpu).unwrap(), intid, r)
                     .unwrap_or_else(|| {
                         taken = false;
                         Outcome::CONTINUE
@@ -659,7 +659,7 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             });
             if taken {
                 assert_eq!(intid, 50, "only a passed-through interrupt is taken");
-                assert!(m.state.is_vm(VcpuId(vcpu)));
+                assert!(m.state.is_vm(VcpuId::of(vcpu).unwrap()));
             } else {
                 assert!(
                     *m.state == *before,
@@ -674,7 +674,7 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.step(core, |s, r| s.vm_sgi(core, value, r));
         }
         Action::VmTimer { vcpu } => {
-            let core = m.state.vcpu_core(VcpuId(vcpu)).unwrap_or(0);
+            let core = m.state.vcpu_core(VcpuId::of(vcpu).unwrap()).unwrap_or(0);
             m.step(core, |s, r| s.vm_timer(core, 1 << vcpu, r));
         }
         Action::Time { core, advance } => {
@@ -682,8 +682,8 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
             m.time_event(core, m.now);
         }
         Action::TakeEntry { vcpu } => {
-            let entry = m.state.take_vm_entry(VcpuId(vcpu));
-            if !m.state.is_vm(VcpuId(vcpu)) {
+            let entry = m.state.take_vm_entry(VcpuId::of(vcpu).unwrap());
+            if !m.state.is_vm(VcpuId::of(vcpu).unwrap()) {
                 assert!(entry.is_none_or(|e| e.is_empty()));
             }
             m.state.check_invariants().unwrap();
@@ -825,7 +825,7 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
             {
                 let mut regs = regs;
                 if m.state.clone().fast_path(core, &mut regs).is_some() {
-                    let exit = m.state.caller_of(m.on(core).unwrap_or(VcpuId(0)));
+                    let exit = m.state.caller_of(m.on(core).unwrap_or(VcpuId::of(0).unwrap()));
                     let answer = regs[0] == fid(Hypercall::ReplyRecv)
                         && exit.is_some_and(|c| m.state.is_vm(c));
                     // Answers to exits on the fast path are rare here (the
@@ -918,15 +918,15 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
             if let Action::Hvc { core, .. } = *action
                 && called(Hypercall::ReplyRecv) | called(Hypercall::Reply)
                 && (5u8..9).any(|g| {
-                    matches!(before.vcpu_state(VcpuId(g)), Some(VcpuState::ExitReply { server }) if before.current(core) == Some(server))
-                        && m.state.vcpu_state(VcpuId(g)) != before.vcpu_state(VcpuId(g))
+                    matches!(before.vcpu_state(VcpuId::of(g).unwrap()), Some(VcpuState::ExitReply { server }) if before.current(core) == Some(server))
+                        && m.state.vcpu_state(VcpuId::of(g).unwrap()) != before.vcpu_state(VcpuId::of(g).unwrap())
                 })
             {
                 see("exit answered");
             }
             if (6u8..8).any(|g| {
-                before.vcpu_state(VcpuId(g)) != Some(VcpuState::Halted)
-                    && m.state.vcpu_state(VcpuId(g)) == Some(VcpuState::Halted)
+                before.vcpu_state(VcpuId::of(g).unwrap()) != Some(VcpuState::Halted)
+                    && m.state.vcpu_state(VcpuId::of(g).unwrap()) == Some(VcpuState::Halted)
             }) {
                 see("vCPU halted");
             }
@@ -934,14 +934,14 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
                 intid: 50, vcpu, ..
             } = *action
                 && *m.state != *before
-                && m.state.is_vm(VcpuId(vcpu))
+                && m.state.is_vm(VcpuId::of(vcpu).unwrap())
             {
                 see("passed-through interrupt taken");
             }
             if (6u8..8).any(|g| {
-                before.vcpu_state(VcpuId(g)) == Some(VcpuState::Halted)
+                before.vcpu_state(VcpuId::of(g).unwrap()) == Some(VcpuState::Halted)
                     && matches!(
-                        m.state.vcpu_state(VcpuId(g)),
+                        m.state.vcpu_state(VcpuId::of(g).unwrap()),
                         Some(VcpuState::Ready | VcpuState::Running)
                     )
             }) {
@@ -950,16 +950,16 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
             if called(Hypercall::VcpuStart)
                 && m.regs.iter().any(|_| true)
                 && (6u8..8).any(|g| {
-                    before.vcpu_state(VcpuId(g)) == Some(VcpuState::Off)
-                        && m.state.vcpu_state(VcpuId(g)) != Some(VcpuState::Off)
+                    before.vcpu_state(VcpuId::of(g).unwrap()) == Some(VcpuState::Off)
+                        && m.state.vcpu_state(VcpuId::of(g).unwrap()) != Some(VcpuState::Off)
                 })
             {
                 see("vCPU started");
             }
             if called(Hypercall::VcpuStop)
                 && (6u8..8).any(|g| {
-                    before.vcpu_state(VcpuId(g)) != Some(VcpuState::Off)
-                        && m.state.vcpu_state(VcpuId(g)) == Some(VcpuState::Off)
+                    before.vcpu_state(VcpuId::of(g).unwrap()) != Some(VcpuState::Off)
+                        && m.state.vcpu_state(VcpuId::of(g).unwrap()) == Some(VcpuState::Off)
                 })
             {
                 see("vCPU stopped");
@@ -1076,7 +1076,7 @@ fn random_timed_steps_reach_parking_budgets_and_borrowed_time() {
                     see("on a caller's time");
                 }
             }
-            if (0..m.state.vcpu_count() as u8).any(|v| m.state.budget_left(VcpuId(v)) == Some(0)) {
+            if (0..m.state.vcpu_count() as u8).any(|v| m.state.budget_left(VcpuId::of(v).unwrap()) == Some(0)) {
                 see("budget spent");
             }
         }

@@ -44,7 +44,7 @@ fn a_sound_seed_boots_with_every_vcpu_ready_and_every_root_in_place() {
         assert_eq!(state.partition_state(p(i)), Some(PartitionState::Active));
     }
     assert_eq!(
-        state.vcpu_state(crate::sched::VcpuId(0)),
+        state.vcpu_state(crate::sched::VcpuId::of(0).unwrap()),
         Some(VcpuState::Ready)
     );
     assert_eq!(state.caps().slots(p(0)).count(), 6);

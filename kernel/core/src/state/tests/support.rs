@@ -405,5 +405,5 @@ pub(super) fn p(i: u8) -> PartitionId {
 
 /// vCPU `i`.
 pub(super) fn v(i: u8) -> VcpuId {
-    VcpuId(i)
+    VcpuId::of(i).unwrap()
 }

@@ -568,8 +568,8 @@ fn drive(steps: &[Step]) -> (usize, usize) {
         }
         let own = m.state.window(0).map(|w| 1u32 << w);
         if let (Some(cur), Some(own)) = (m.on(0), own)
-            && u32::from(cur.0) < 3
-            && own & (1 << cur.0) == 0
+            && u32::from(cur.byte()) < 3
+            && own & (1 << cur.byte()) == 0
         {
             borrowed += 1;
         }

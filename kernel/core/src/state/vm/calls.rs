@@ -127,7 +127,7 @@ impl KernelState {
             .and_then(|p| self.partition(p))
             .filter(|p| index < p.vcpu_count)
             .and_then(|p| p.first_vcpu.checked_add(index))
-            .map(VcpuId)
+            .and_then(VcpuId::of)
             .ok_or(Status::InvalidCapability)?;
         if !self.is_vm(target) || target.index() >= self.vcpu_count {
             return Err(Status::InvalidCapability);
