@@ -58,37 +58,41 @@ fn plan() -> Plan {
 
 /// What a switch between partitions does on one core, as its `PerCpu`
 /// keeps it: the common case (only a branch history loop, as on A57 and
-/// A72) costs two tests and the loop; anything else goes out of line.
+/// A72, or nothing, as on A53) costs one byte's tests and the loop;
+/// anything else goes out of line.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Switch {
-    /// Out of line: the plan is not known yet (before [`configure`] has
-    /// run), or it asks for more than the loop (firmware, `CLRBHB`, the
-    /// scrub).
-    slow: bool,
-    /// The branch history loop's count, 0 for none.
-    history_loop: u8,
+    /// What a switch does in line: nothing (0), the branch history loop
+    /// with this count, or, if [`SLOW`], a call out of line: the plan is not
+    /// known yet (before [`configure`] has run), or it asks for more than
+    /// the loop (firmware, `CLRBHB`, the scrub).
+    mode: u8,
     /// The plan, once known.
     plan: Option<Plan>,
 }
+
+/// [`Switch::mode`]: out of line.
+const SLOW: u8 = u8::MAX;
 
 impl Switch {
     /// Before the kernel configured it: nothing is done, and the plan is
     /// looked for at every switch until it is known.
     pub(crate) const UNKNOWN: Self = Self {
-        slow: true,
-        history_loop: 0,
+        mode: SLOW,
         plan: None,
     };
 
     /// The switch for `plan`.
     fn from_plan(plan: Plan) -> Self {
-        let history_loop = match plan.bhb {
+        let slow = plan.workaround_1 || plan.scrub || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware);
+        let mode = match plan.bhb {
+            _ if slow => SLOW,
+            // A count of 255 is SLOW's value: the slow path runs it.
             Bhb::Loop(count) => count.max(1),
             _ => 0,
         };
         Self {
-            slow: plan.workaround_1 || plan.scrub || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware),
-            history_loop,
+            mode,
             plan: Some(plan),
         }
     }
@@ -98,10 +102,10 @@ impl Switch {
 /// (`switch` is its `PerCpu`'s, filled in the first time the plan is known).
 #[inline(always)]
 pub(crate) fn on_partition_switch(switch: &mut Switch) {
-    if switch.slow {
-        slow_switch(switch);
-    } else if switch.history_loop != 0 {
-        insn::branch_history_loop(switch.history_loop);
+    match switch.mode {
+        0 => {}
+        SLOW => slow_switch(switch),
+        count => insn::branch_history_loop(count),
     }
 }
 
@@ -111,10 +115,10 @@ fn slow_switch(switch: &mut Switch) {
     if switch.plan.is_none() {
         learn(switch);
     }
-    if switch.history_loop != 0 {
-        insn::branch_history_loop(switch.history_loop);
-    }
     if let Some(plan) = &switch.plan {
+        if let Bhb::Loop(count) = plan.bhb {
+            insn::branch_history_loop(count.max(1));
+        }
         the_rest(plan);
     }
 }

@@ -37,7 +37,7 @@ use super::vm::{VmExit, exit_message};
 use super::{KernelState, Next, ReceiveSlot, Step, VcpuState};
 use crate::cap::{EndpointId, SlotRef};
 use crate::sched::VcpuId;
-use hv_image::Object;
+use hv_image::{MAX_ENDPOINTS, Object};
 
 /// x0 of `Call`.
 const CALL: u64 = Hypercall::Call.function_id() as u64;
@@ -108,9 +108,11 @@ impl KernelState {
         // Not checked against the seed's endpoint count, as the general
         // path does: every endpoint capability names an endpoint of the
         // seed (an invariant: the seed is checked, derivation copies it).
+        // One test of the number against the table (not `EndpointId::of`'s
+        // and then the table's), which every later index of it reuses.
         match cap.object {
-            Object::Endpoint(e) if cap.rights.contains(right) => {
-                EndpointId::of(e).map(|e| (e, cap.badge.0))
+            Object::Endpoint(e) if cap.rights.contains(right) && usize::from(e) < MAX_ENDPOINTS => {
+                Some((EndpointId(e as u8), cap.badge.0))
             }
             _ => None,
         }
