@@ -110,6 +110,8 @@ pub(crate) fn on_partition_switch(switch: &mut Switch) {
 }
 
 /// A switch whose plan is not known yet, or asks for more than the loop.
+/// Cold: the common plans run in line.
+#[cold]
 #[inline(never)]
 fn slow_switch(switch: &mut Switch) {
     if switch.plan.is_none() {

@@ -917,15 +917,27 @@ fn release_current(cpu: &mut PerCpu) {
     // SAFETY: this core runs the vCPU, so its pending start is this core's
     // alone (module invariants). Only looked at, not moved, on the hot path.
     let pending = unsafe { &mut *cell.pending.get() };
-    if pending.is_some()
-        && let Some(start) = pending.take()
-    {
-        // SAFETY: as above, the context is this core's.
-        reset(unsafe { &mut *cell.context.get() }, &start);
+    if pending.is_some() {
+        apply_pending(cell);
     }
     cell.running.store(NOWHERE, Ordering::Release);
     cpu.current = core::ptr::null_mut();
     cpu.vcpu = usize::MAX;
+}
+
+/// Applies the start waiting for `cell` (its vCPU restarted while this core
+/// ran it), as this core lets go of it. Out of line: on the switch's path,
+/// a call that returns would make the compiler keep that path's values in
+/// registers that the entry must save first.
+#[cold]
+#[inline(never)]
+fn apply_pending(cell: &VcpuCell) {
+    // SAFETY: the caller (`release_current`) runs the vCPU on this core, so
+    // its pending start and context are this core's alone.
+    let (pending, context) = unsafe { (&mut *cell.pending.get(), &mut *cell.context.get()) };
+    if let Some(start) = pending.take() {
+        reset(context, &start);
+    }
 }
 
 /// Lets go of this core's vCPU and runs the idle loop. Takes the PerCpu as a

@@ -247,6 +247,16 @@ impl KernelState {
         Some(self.switch_straight(core, cur, monitor, regs, msg))
     }
 
+    /// The answer in `regs` (`length` words) to the exit `caller` waits on,
+    /// applied to its registers. Out of line: the answer and what it
+    /// stages take room on the stack that the service-to-service path
+    /// should not set up.
+    #[inline(never)]
+    fn fast_answer_exit(&mut self, caller: VcpuId, regs: &mut [u64; 8], length: usize) {
+        let msg = message(0, regs[2], regs, length);
+        self.answer_exit(caller, &msg, regs);
+    }
+
     #[inline(always)]
     fn fast_reply_recv(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
         let cur = self.cores.get(core)?.current?;
@@ -282,8 +292,7 @@ impl KernelState {
         }
         let length = regs[2] as usize;
         if exit {
-            let msg = message(0, regs[2], regs, length);
-            self.answer_exit(caller, &msg, regs);
+            self.fast_answer_exit(caller, regs, length);
         } else {
             message_in_place(0, regs, length);
         }
