@@ -84,7 +84,8 @@ impl Switch {
 
     /// The switch for `plan`.
     fn from_plan(plan: Plan) -> Self {
-        let slow = plan.workaround_1 || plan.scrub || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware);
+        let slow =
+            plan.workaround_1 || plan.scrub || matches!(plan.bhb, Bhb::Clear | Bhb::Firmware);
         let mode = match plan.bhb {
             _ if slow => SLOW,
             // A count of 255 is SLOW's value: the slow path runs it.

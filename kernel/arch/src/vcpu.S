@@ -6,7 +6,7 @@
 // x0/x1 on the kernel stack, puts the vector index in x0 and comes to
 // hv_lower_common, which saves the partition's registers straight into that
 // Context and calls the kernel's vcpu::lower_entry(&mut PerCpu, index),
-// whose address is in `entry` (vcpu::ENTRY). That ends in
+// by its name hv_exit_entry (which `install_exits!` defines). That ends in
 // hv_enter_current (or, after the IPC fast path, hv_enter_message), which
 // resets the kernel stack and erets into whatever
 // Context is current now: the same vCPU, or another one the kernel switched to.
@@ -18,17 +18,17 @@
 // `Call` and `ReplyRecv` with a plain message info (x2 no more than
 // MESSAGE_WORDS) are the IPC fast path's candidates: hv_lower_sync sends
 // them to hv_lower_ipc, which saves the same way and calls the kernel's
-// vcpu::ipc_entry (address in `ipc`) with 0 for `Call`, 1 for `ReplyRecv`.
+// vcpu::ipc_entry (as hv_ipc_entry) with 0 for `Call`, 1 for `ReplyRecv`.
 //
 // Operands (from vcpu.rs): current, stack_top (PerCpu offsets), sp_el0,
 // spsr (Context offsets; elr follows sp_el0 and tpidr_el0 follows spsr),
-// entry, ipc, hypercall (the index), and the null hypercall's function ID
+// hypercall (the index), and the null hypercall's function ID
 // (version_high: its low 16 bits are zero) and answer (abi_version), `Call`'s
 // distance from it (call_offset: `ReplyRecv` is the next) and
 // message_words, from hv-abi.
 
 // Saves x8..x30, SP_EL0, ELR_EL2, SPSR_EL2 and TPIDR_EL0 into the Context at
-// x1, then calls the function whose address is at \fn with this core's
+// x1, then calls the function \fn with this core's
 // PerCpu and x0 as it came in (an index or argument). Never returns.
 .macro SAVE_REST_AND_CALL fn
     stp     x8, x9, [x1, #64]
@@ -51,12 +51,7 @@
     stp     x2, x3, [x1, #{spsr}]
     mov     x1, x0
     mrs     x0, tpidr_el2
-    adrp    x2, \fn
-    ldr     x2, [x2, :lo12:\fn]
-    cbz     x2, 9f
-    blr     x2                          // never returns
-9:  wfe                                 // no kernel to handle it yet
-    b       9b
+    bl      \fn                         // never returns
 .endm
 
 // Resets the kernel stack, puts this core's PerCpu in x9 and its current
@@ -135,7 +130,7 @@ hv_lower_common:
     stp     x6, x7, [x1, #48]
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x1, #0]
-    SAVE_REST_AND_CALL {entry}
+    SAVE_REST_AND_CALL hv_exit_entry
 
 // The IPC fast path's candidates: x0..x7 (the message) go to this core's
 // message (the 64 bytes before its PerCpu), not the Context, so that the
@@ -148,7 +143,7 @@ hv_lower_ipc:
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x1, #{message}]
     ldr     x1, [x1, #{current}]
-    SAVE_REST_AND_CALL {ipc}
+    SAVE_REST_AND_CALL hv_ipc_entry
 
 .global hv_enter_current
 hv_enter_current:

@@ -11,7 +11,7 @@
 //!
 //! Each core's [`PerCpu`] (pointed at by TPIDR_EL2) names the context running
 //! on it; `vcpu.S` saves into and restores from it. The kernel decides what
-//! runs through the [`Exits`] it installs with [`set_handler`].
+//! runs through the [`Exits`] it installs with [`install_exits!`](crate::install_exits).
 //!
 //! # Invariants
 //! - A vCPU's context is touched only by the core running it (its `running`
@@ -196,8 +196,6 @@ core::arch::global_asm!(
     message_6 = const -16,
     sp_el0 = const offset_of!(Context, sp_el0),
     spsr = const offset_of!(Context, spsr),
-    entry = sym ENTRY,
-    ipc = sym IPC_ENTRY,
     hypercall = const HYPERCALL,
     call_offset = const Hypercall::Call.function_id() - Hypercall::Version.function_id(),
     message_words = const MESSAGE_WORDS,
@@ -311,34 +309,50 @@ pub trait Exits: 'static {
     fn idle() -> !;
 }
 
-/// The address of `lower_entry::<K>` for the kernel's [`Exits`] `K`, which
-/// `vcpu.S` calls; zero until [`set_handler`].
-static ENTRY: AtomicUsize = AtomicUsize::new(0);
-
-/// The address of `ipc_entry::<K>`, which `vcpu.S` calls for the IPC fast
-/// path's candidates; zero until [`set_handler`].
-static IPC_ENTRY: AtomicUsize = AtomicUsize::new(0);
-
-/// Which [`Exits`] [`set_handler`] installed: [`set_core_data`] takes only
-/// its [`Exits::Core`], the type `ipc_entry` reads.
+/// Which [`Exits`] [`install_exits!`](crate::install_exits) installed:
+/// [`set_core_data`] takes only its [`Exits::Core`], the type `ipc_entry`
+/// reads.
 static HANDLER: spin::Once<TypeId> = spin::Once::new();
 
-/// Installs the kernel's handling of exits, `K`: from now on every exit from
-/// a partition goes to `K::exit`, with the whole path compiled as one
-/// function. Call before any partition runs.
+/// Installs the kernel's handling of exits, `$exits` (the name of a type
+/// implementing [`vcpu::Exits`](crate::vcpu::Exits), defined in the
+/// caller's module): from then on every exit from a
+/// partition goes to its `exit`, with the whole path compiled as one
+/// function. Call it once, before any partition runs.
+///
+/// `vcpu.S` calls the entry functions by name, `hv_exit_entry` and
+/// `hv_ipc_entry`, with no pointer to load and test on the way: this
+/// defines both names, for `$exits`, where the kernel invokes it. A kernel
+/// that never invokes it does not link; one that invokes it twice does not
+/// either.
+#[macro_export]
+macro_rules! install_exits {
+    ($exits:ident) => {{
+        // An item, as `global_asm!` must be, inside the caller's function:
+        // `super` is the caller's module, where `$exits` is.
+        mod entry_symbols {
+            ::core::arch::global_asm!(
+                ".global hv_exit_entry",
+                ".set hv_exit_entry, {entry}",
+                ".global hv_ipc_entry",
+                ".set hv_ipc_entry, {ipc}",
+                entry = sym $crate::vcpu::lower_entry::<super::$exits>,
+                ipc = sym $crate::vcpu::ipc_entry::<super::$exits>,
+            );
+        }
+        $crate::vcpu::set_handler::<$exits>();
+    }};
+}
+
+/// Records that `K` handles exits; [`install_exits!`](crate::install_exits)
+/// calls it, with the type whose entry functions it defined.
+#[doc(hidden)]
 pub fn set_handler<K: Exits>() {
-    // Once only: `ipc_entry::<K>` reads the core data as `K::Core`.
-    if *HANDLER.call_once(TypeId::of::<K>) != TypeId::of::<K>() {
-        return;
-    }
-    let entry: extern "C" fn(*mut PerCpu, u64) -> ! = lower_entry::<K>;
-    let ipc: extern "C" fn(*mut PerCpu, u64) -> ! = ipc_entry::<K>;
-    IPC_ENTRY.store(ipc as usize, Ordering::Release);
-    ENTRY.store(entry as usize, Ordering::Release);
+    HANDLER.call_once(TypeId::of::<K>);
 }
 
 /// Gives core `core` the kernel's `data`, which [`Exits::ipc`] then gets on
-/// that core: for the [`Exits`] that [`set_handler`] installed (for any
+/// that core: for the [`Exits`] that [`install_exits!`](crate::install_exits) installed (for any
 /// other, or before it, nothing is done).
 pub fn set_core_data<K: Exits>(core: usize, data: &'static K::Core) {
     if HANDLER.get() != Some(&TypeId::of::<K>()) {
@@ -573,11 +587,13 @@ pub fn skip_instruction() {
     }
 }
 
-/// Called by `vcpu.S` (through [`ENTRY`]) with this core's PerCpu and the
-/// vector index (8 to 11, or [`HYPERCALL`]). Never returns: it ends by
-/// entering whatever vCPU is current, so that the compiler need not keep any
-/// register of its caller.
-extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
+/// Called by `vcpu.S` (as `hv_exit_entry`, [`install_exits!`](crate::install_exits))
+/// with this core's PerCpu and the vector index (8 to 11, or [`HYPERCALL`]).
+/// Never returns: it ends by entering whatever vCPU is current, so that the
+/// compiler need not keep any register of its caller.
+#[doc(hidden)]
+pub extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
+    let cpu = cpu.cast::<PerCpu>();
     let mut exit = if index == HYPERCALL {
         Exit::Hypercall
     } else {
@@ -610,11 +626,13 @@ extern "C" fn lower_entry<K: Exits>(cpu: *mut PerCpu, index: u64) -> ! {
     }
 }
 
-/// Called by `vcpu.S` (through [`IPC_ENTRY`]) with this core's PerCpu and
-/// 0 for `Call` or 1 for `ReplyRecv`, whose message info the entry found
-/// plain: the IPC fast path, without the general exit's tests. What the
-/// fast path declines goes to [`lower_entry`] as any hypercall.
-extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
+/// Called by `vcpu.S` (as `hv_ipc_entry`) with this core's PerCpu and 0 for
+/// `Call` or 1 for `ReplyRecv`, whose message info the entry found plain:
+/// the IPC fast path, without the general exit's tests. What the fast path
+/// declines goes to [`lower_entry`] as any hypercall.
+#[doc(hidden)]
+pub extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
+    let cpu = cpu.cast::<PerCpu>();
     // SAFETY: as in `lower_entry`.
     let (core, vcpu, current) = unsafe { ((*cpu).index, (*cpu).vcpu, (*cpu).current) };
     // SAFETY: as in `lower_entry`.
@@ -664,7 +682,7 @@ extern "C" fn ipc_entry<K: Exits>(cpu: *mut PerCpu, call: u64) -> ! {
 #[inline(always)]
 fn decline<K: Exits>(cpu: *mut PerCpu, context: &mut Context, index: u64) -> ! {
     spill(cpu, context);
-    lower_entry::<K>(cpu, index)
+    lower_entry::<K>(cpu.cast(), index)
 }
 
 /// Copies this core's message into `context`'s x0..x7.

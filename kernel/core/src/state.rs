@@ -361,7 +361,8 @@ impl Partition {
     };
 
     fn vcpus(self) -> impl Iterator<Item = VcpuId> {
-        (0..self.vcpu_count).filter_map(move |i| self.first_vcpu.checked_add(i).and_then(VcpuId::of))
+        (0..self.vcpu_count)
+            .filter_map(move |i| self.first_vcpu.checked_add(i).and_then(VcpuId::of))
     }
 }
 

@@ -384,7 +384,7 @@ pub(crate) fn install(
         irq_owners,
         passthrough,
     });
-    arch::vcpu::set_handler::<Exits>();
+    arch::install_exits!(Exits);
     // From here a partition may run on another core, and the UART may be
     // its: if a partition reads the kernel log, the kernel's messages (its
     // reports, the lines it prints for partitions) go there, never to the
@@ -1012,8 +1012,7 @@ fn log(partition: PartitionId, bytes: &[u8]) {
 
 fn report_exception(vcpu: usize, syndrome: Syndrome, esr: u64, far: u64, ipa: u64) {
     // Every domain's state numbers every vCPU the same way.
-    let partition =
-        VcpuId::new(vcpu).and_then(|v| lock_core(arch::cpu::index()).vcpu_partition(v));
+    let partition = VcpuId::new(vcpu).and_then(|v| lock_core(arch::cpu::index()).vcpu_partition(v));
     let who = partition.map_or("?", name);
     if syndrome.far_valid() {
         kernel_print!(

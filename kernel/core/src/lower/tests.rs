@@ -552,7 +552,11 @@ fn a_good_manifest_seeds_the_expected_kernel_state() {
     assert_eq!(state.vcpu_count(), 6);
     // Services' vCPUs are ready; the virtual machine's wait for its monitor.
     let states: Vec<_> = (0..6)
-        .map(|v| state.vcpu_state(crate::sched::VcpuId::of(v).unwrap()).unwrap())
+        .map(|v| {
+            state
+                .vcpu_state(crate::sched::VcpuId::of(v).unwrap())
+                .unwrap()
+        })
         .collect();
     use VcpuState::{Off, Ready};
     assert_eq!(states, [Ready, Ready, Ready, Off, Off, Ready]);

@@ -214,7 +214,10 @@ impl KernelState {
         }
         let cur = self.cores.get(core)?.current?;
         let partition = self.partition(self.vcpus.get(cur.index())?.partition)?;
-        let (e, index) = (partition.exits?, cur.byte().saturating_sub(partition.first_vcpu));
+        let (e, index) = (
+            partition.exits?,
+            cur.byte().saturating_sub(partition.first_vcpu),
+        );
         let endpoint = self.endpoints.get(e.index())?;
         if endpoint.holds != Holds::Receivers {
             return None;

@@ -825,7 +825,9 @@ fn reached(vm: u32, runs: usize) -> HashMap<&'static str, usize> {
             {
                 let mut regs = regs;
                 if m.state.clone().fast_path(core, &mut regs).is_some() {
-                    let exit = m.state.caller_of(m.on(core).unwrap_or(VcpuId::of(0).unwrap()));
+                    let exit = m
+                        .state
+                        .caller_of(m.on(core).unwrap_or(VcpuId::of(0).unwrap()));
                     let answer = regs[0] == fid(Hypercall::ReplyRecv)
                         && exit.is_some_and(|c| m.state.is_vm(c));
                     // Answers to exits on the fast path are rare here (the
@@ -1076,7 +1078,9 @@ fn random_timed_steps_reach_parking_budgets_and_borrowed_time() {
                     see("on a caller's time");
                 }
             }
-            if (0..m.state.vcpu_count() as u8).any(|v| m.state.budget_left(VcpuId::of(v).unwrap()) == Some(0)) {
+            if (0..m.state.vcpu_count() as u8)
+                .any(|v| m.state.budget_left(VcpuId::of(v).unwrap()) == Some(0))
+            {
                 see("budget spent");
             }
         }
