@@ -228,7 +228,9 @@ impl KernelState {
         }
         // Committed: nothing below can fail.
         if let Some(saved) = self.regs.get_mut(cur.index()) {
-            *saved = *regs;
+            // Not `*saved = *regs`: the glue's `regs` reach here through a
+            // pointer, and that copy became a call to `memmove`.
+            saved.copy_from_slice(regs);
         }
         if let Some(vm) = self.vm.get_mut(cur.index()) {
             vm.access = exit.access;
