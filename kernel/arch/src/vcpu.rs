@@ -208,6 +208,13 @@ core::arch::global_asm!(
 /// hypercall (the vector indices proper are 8 to 11).
 const HYPERCALL: u64 = 12;
 
+/// The vector index of a synchronous exception from a lower level (one
+/// that is not a hypercall: `hv_lower_sync` tells them apart).
+const SYNCHRONOUS: u64 = 8;
+
+/// The vector index of an IRQ from a lower level.
+const IRQ: u64 = 9;
+
 /// The vector index of an SError from a lower level.
 const SERROR: u64 = 11;
 
@@ -596,6 +603,13 @@ pub extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
     let cpu = cpu.cast::<PerCpu>();
     let mut exit = if index == HYPERCALL {
         Exit::Hypercall
+    } else if index == SYNCHRONOUS {
+        // A guest's MMIO access, most often: one register read, in line.
+        Exit::Synchronous {
+            esr: ESR_EL2.get(),
+        }
+    } else if index == IRQ {
+        Exit::Irq
     } else {
         other_exit(index)
     };
@@ -883,14 +897,14 @@ pub fn access_register(vcpu: usize, register: u8, write: Option<u64>) -> Result<
     Ok(value)
 }
 
-/// The exit for vector index `index` (8 to 11), kept out of line so that
-/// the hypercall is tested first.
+/// The exit for vector index `index` (10 or 11; the common ones are told
+/// apart in line).
 #[cold]
 #[inline(never)]
 fn other_exit(index: u64) -> Exit {
     match index {
-        8 => Exit::Synchronous { esr: ESR_EL2.get() },
-        9 => Exit::Irq,
+        SYNCHRONOUS => Exit::Synchronous { esr: ESR_EL2.get() },
+        IRQ => Exit::Irq,
         10 => Exit::Fiq,
         _ => Exit::SError,
     }
