@@ -49,17 +49,31 @@ pub struct Context {
     pub tpidr_el0: u64,
     /// Its stage-2 tables and VMID.
     pub vttbr: u64,
-    /// Prepared and not yet run: its x0..x7 are the start arguments, not
-    /// what the kernel's state holds for it.
-    pub fresh: bool,
-    /// A virtual machine's vCPU (EL1, with the state [`crate::vm`] keeps).
-    pub vm: bool,
+    /// [`FRESH`] and [`VM`], in one byte so that the IPC fast path asks
+    /// "neither?" with one test.
+    pub kind: u8,
     /// Its partition owns a device: every exit synchronises SErrors first
     /// ([`crate::serror`]), so that one its accesses raised is its own.
     pub sync_errors: bool,
 }
 
 const _: () = assert!(offset_of!(Context, x) == 0);
+
+/// [`Context::kind`]: prepared and not yet run, its x0..x7 the start
+/// arguments, not what the kernel's state holds for it.
+pub const FRESH: u8 = 1;
+
+/// [`Context::kind`]: a virtual machine's vCPU (EL1, with the state
+/// [`crate::vm`] keeps).
+pub const VM: u8 = 2;
+
+impl Context {
+    /// Whether it is a virtual machine's vCPU.
+    #[must_use]
+    pub const fn vm(&self) -> bool {
+        self.kind & VM != 0
+    }
+}
 const _: () = assert!(offset_of!(Context, elr) == offset_of!(Context, sp_el0) + 8);
 const _: () = assert!(offset_of!(Context, tpidr_el0) == offset_of!(Context, spsr) + 8);
 
@@ -177,8 +191,7 @@ static VCPUS: [VcpuCell; MAX_SYSTEM_VCPUS] = [const {
             spsr: 0,
             tpidr_el0: 0,
             vttbr: 0,
-            fresh: false,
-            vm: false,
+            kind: 0,
             sync_errors: false,
         }),
         running: AtomicUsize::new(NOWHERE),
@@ -442,8 +455,7 @@ fn reset(context: &mut Context, start: &Start) {
             SPSR_EL0T
         },
         vttbr: start.vttbr,
-        fresh: !start.vm,
-        vm: start.vm,
+        kind: if start.vm { VM } else { FRESH },
         sync_errors: start.sync_errors,
         ..Context::default()
     };
@@ -552,8 +564,8 @@ fn install(cpu: &mut PerCpu, cell: &'static VcpuCell, vcpu: usize, switching: bo
 /// Gives a vCPU that is about to run its x0..x7 from the kernel's state,
 /// unless it is fresh: then it keeps its start arguments.
 fn load_regs(context: &mut Context, regs: &[u64; 8]) {
-    if context.fresh {
-        context.fresh = false;
+    if context.kind & FRESH != 0 {
+        context.kind &= !FRESH;
     } else if let Some(x) = context.x.first_chunk_mut::<8>() {
         copy_registers(x, regs);
     }
@@ -649,10 +661,10 @@ pub extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
     let cpu = cpu.cast::<PerCpu>();
     // SAFETY: as in `lower_entry`.
     let (core, vcpu, current) = unsafe { ((*cpu).index, (*cpu).vcpu, (*cpu).current) };
-    // SAFETY: as in `lower_entry`.
-    let Some(context) = (unsafe { current.as_mut() }) else {
-        crate::cpu::park()
-    };
+    // SAFETY: `current` is this core's running vCPU's context (module
+    // invariants), not null: `hv_lower_ipc` has just saved the caller's
+    // registers into it.
+    let context = unsafe { &mut *current };
     // As in `lower_entry`: an SError is the exit, not the hypercall.
     if context.sync_errors && crate::serror::synchronise() {
         decline::<K>(cpu, context, SERROR)
@@ -726,7 +738,7 @@ fn switch_message<K: Exits>(cpu: *mut PerCpu, next: usize) -> ! {
     };
     // SAFETY: claimed above: no other core touches the context.
     let context = unsafe { &mut *cell.context.get() };
-    let direct = !context.fresh && !context.vm && !here.vm.guest_mode();
+    let direct = context.kind == 0 && !here.vm.guest_mode();
     if !direct {
         // SAFETY: as in `ipc_entry`; the message is not the context's.
         load_regs(context, unsafe { &*message_of(cpu) });
@@ -780,8 +792,9 @@ fn before_entry(cpu: &mut PerCpu) {
     let Some(context) = (unsafe { cpu.current.as_mut() }) else {
         return;
     };
-    if context.vm || cpu.vm.guest_mode() {
-        crate::vm::before_entry(&mut cpu.vm, cpu.vcpu, context, context.vm);
+    if context.vm() || cpu.vm.guest_mode() {
+        let vm = context.vm();
+        crate::vm::before_entry(&mut cpu.vm, cpu.vcpu, context, vm);
     }
 }
 

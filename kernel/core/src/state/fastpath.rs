@@ -266,15 +266,17 @@ impl KernelState {
     fn fast_reply_recv(&mut self, core: usize, regs: &mut [u64; 8]) -> Option<Step> {
         let cur = self.cores.get(core)?.current?;
         let caller = self.vcpus.get(cur.index())?.reply_to?;
-        // `matches!`, not `!=`: the derived comparison is an out-of-line call.
         // A virtual machine's vCPU waiting for its monitor's answer to an
         // exit is answered the same way, its answer applied to its own
-        // registers.
+        // registers. A service's call is tested first, as a whole value
+        // (tag and server in one comparison, as the compiler does it now).
         let waiting = self.vcpus.get(caller.index())?.state;
-        let exit = match waiting {
-            VcpuState::AwaitingReply { server } if server == cur => false,
-            VcpuState::ExitReply { server } if server == cur => true,
-            _ => return None,
+        let exit = if waiting == (VcpuState::AwaitingReply { server: cur }) {
+            false
+        } else if waiting == (VcpuState::ExitReply { server: cur }) {
+            true
+        } else {
+            return None;
         };
         let (e, _) = self.fast_endpoint(cur, regs[1], Rights::READ)?;
         if self.endpoints.get(e.index())?.holds == Holds::Senders
