@@ -617,9 +617,7 @@ pub extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
         Exit::Hypercall
     } else if index == SYNCHRONOUS {
         // A guest's MMIO access, most often: one register read, in line.
-        Exit::Synchronous {
-            esr: ESR_EL2.get(),
-        }
+        Exit::Synchronous { esr: ESR_EL2.get() }
     } else if index == IRQ {
         Exit::Irq
     } else {
@@ -660,7 +658,7 @@ pub extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
 pub extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
     let cpu = cpu.cast::<PerCpu>();
     // SAFETY: as in `lower_entry`.
-    let (core, vcpu, current) = unsafe { ((*cpu).index, (*cpu).vcpu, (*cpu).current) };
+    let (core, current) = unsafe { ((*cpu).index, (*cpu).current) };
     // SAFETY: `current` is this core's running vCPU's context (module
     // invariants), not null: `hv_lower_ipc` has just saved the caller's
     // registers into it.
@@ -691,14 +689,9 @@ pub extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
     // which only this exit uses and nothing else borrows.
     let regs = unsafe { &mut *message_of(cpu) };
     match K::ipc(core, data, call, regs) {
-        Some(next) if next != vcpu => switch_message::<K>(cpu, next),
-        // Done, the same vCPU going on (the fast path only ever switches,
-        // but the answer is the kernel's either way): its x0..x7 into its
-        // context, and back in.
-        Some(_) => {
-            spill(cpu, context);
-            enter(cpu)
-        }
+        // Another vCPU, always (were it this one, `switch_message`'s claim
+        // would fail and `claim_failed` let it go on).
+        Some(next) => switch_message::<K>(cpu, next),
         None => decline::<K>(cpu, context, HYPERCALL),
     }
 }
@@ -734,7 +727,7 @@ fn switch_message<K: Exits>(cpu: *mut PerCpu, next: usize) -> ! {
     // SAFETY: `cpu` is this core's PerCpu; no other borrow of it is live.
     let here = unsafe { &mut *cpu };
     let Ok(cell) = claim(here, next, true) else {
-        go_idle::<K>(cpu)
+        claim_failed::<K>(cpu, next)
     };
     // SAFETY: claimed above: no other core touches the context.
     let context = unsafe { &mut *cell.context.get() };
@@ -750,6 +743,27 @@ fn switch_message<K: Exits>(cpu: *mut PerCpu, next: usize) -> ! {
         unsafe { hv_enter_message() }
     }
     enter(cpu)
+}
+
+/// [`switch_message`] could not claim `next`. If it is the vCPU this core
+/// runs, it goes on: the fast path only ever switches, but the answer is
+/// the kernel's either way, so its x0..x7 go into its context and it is
+/// entered again. Otherwise the core idles, as after any failed claim.
+#[cold]
+#[inline(never)]
+fn claim_failed<K: Exits>(cpu: *mut PerCpu, next: usize) -> ! {
+    // SAFETY: `cpu` is this core's PerCpu; its fields are read without
+    // keeping a reference.
+    let (vcpu, current) = unsafe { ((*cpu).vcpu, (*cpu).current) };
+    if vcpu == next {
+        // SAFETY: `current` is this core's running vCPU's context (module
+        // invariants), or null.
+        if let Some(context) = unsafe { current.as_mut() } {
+            spill(cpu, context);
+            enter(cpu)
+        }
+    }
+    go_idle::<K>(cpu)
 }
 
 /// Switches this core from `vcpu` to `next` (if they differ) with `regs`,
