@@ -315,8 +315,26 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
     let Some(gic) = INTERFACE.get() else {
         return true;
     };
-    let mut free = None;
-    for n in 0..gic.lrs() {
+    // The list registers that may hold something (bit n: register n), and
+    // the first free one. GICv3 says which are empty (ICH_ELRSR_EL2), so
+    // only the others are read; GICv2's are all read.
+    let (mut live, mut free) = match gic {
+        Interface::V3 { lrs } => {
+            let all = (1u64 << *lrs) - 1;
+            // An empty register is one whose state is invalid (its HW bit
+            // set or its EOI bit clear: the kernel never sets EOI), exactly
+            // the registers skipped below as free.
+            let empty = ich_elrsr() & all;
+            (
+                all & !empty,
+                (empty != 0).then(|| empty.trailing_zeros() as usize),
+            )
+        }
+        Interface::V2 { lrs, .. } => ((1u64 << *lrs) - 1, None),
+    };
+    while live != 0 {
+        let n = live.trailing_zeros() as usize;
+        live &= live - 1;
         let mut lr = gic.decode(gic.read_raw(n));
         if lr.state == State::Invalid {
             free = free.or(Some(n));
@@ -374,6 +392,14 @@ pub(crate) fn want_room(on: bool) {
     if want != hcr {
         gic.set_hcr(want);
     }
+}
+
+unsafe extern "C" {
+    /// ICH_ELRSR_EL2 (`vm.S`; `aarch64-cpu` lacks it): bit n is set if list
+    /// register n is empty. Reading it has no side effect and touches no
+    /// memory.
+    #[link_name = "hv_ich_elrsr"]
+    safe fn ich_elrsr() -> u64;
 }
 
 /// Reads ICH_LR<n>_EL2 (0 past the registers).
