@@ -387,9 +387,20 @@ impl KernelState {
     /// it again. Those halted wake. `regs` are the x0..x7 of what runs on
     /// `core`.
     pub fn vm_timer(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
+        // The usual case: one vCPU, halted on this core, which idles.
+        if vcpus.is_power_of_two()
+            && let Some(step) =
+                self.wake_on_idle_core(core, VcpuId(vcpus.trailing_zeros() as u8), regs)
+        {
+            return step.into();
+        }
         let mut kick = 0;
-        for v in (0..self.vcpu_count.min(64)).filter(|v| vcpus & (1 << v) != 0) {
-            let v = VcpuId(v as u8);
+        // Bit by bit, lowest first: the vCPUs there are (below 64).
+        let count = self.vcpu_count.min(64);
+        let mut rest = vcpus & 1u64.checked_shl(count as u32).map_or(u64::MAX, |b| b - 1);
+        while rest != 0 {
+            let v = VcpuId(rest.trailing_zeros() as u8);
+            rest &= rest - 1;
             if self.vcpu_state(v) == Some(VcpuState::Halted) {
                 kick |= self.make_ready(v, core);
             }
