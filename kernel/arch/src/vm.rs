@@ -381,6 +381,7 @@ pub(crate) fn stage(core: &mut PerCore, vcpu: usize, entry: VmEntry) {
 /// Makes this core ready to enter vCPU `vcpu` (context `context`), a guest's
 /// if `guest`: switches the lazily loaded state and what governs EL0 as the
 /// module documentation says, and applies what the kernel staged.
+#[inline]
 pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Context, guest: bool) {
     if !guest {
         if core.guest_mode {
@@ -388,6 +389,24 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
         }
         return;
     }
+    // The usual case, out of the general path's way: the owner again, in
+    // guest mode, with nothing staged. Only what waits is delivered (all
+    // the general path would do).
+    if core.guest_mode && core.owner == Some(vcpu) && core.staged.is_none() {
+        // SAFETY: `vcpu` is pinned to this core, which is entering it.
+        if let Some(state) = unsafe { state(vcpu) }
+            && !state.waiting.is_empty()
+        {
+            deliver(vcpu, &mut state.waiting);
+        }
+        return;
+    }
+    enter_guest(core, vcpu, context);
+}
+
+/// [`before_entry`] of a guest vCPU, in full.
+#[inline(never)]
+fn enter_guest(core: &mut PerCore, vcpu: usize, context: &mut Context) {
     // Tested before it is taken: moving an empty `Option` out costs a copy
     // of the whole entry.
     if core.staged.as_ref().is_some_and(|(v, _)| *v != vcpu) {
@@ -489,13 +508,23 @@ fn leave_guest_mode(core: &mut PerCore) {
 /// maintenance interrupt if some still wait.
 fn deliver(vcpu: usize, waiting: &mut Waiting) {
     if waiting.timer {
-        if vgic::inject(VIRTUAL_TIMER_INTID, 0, Some(VIRTUAL_TIMER_INTID)) {
+        if vgic::inject_timer() {
             waiting.timer = false;
         } else {
             vgic::want_room(true);
             return;
         }
     }
+    if waiting.irqs.iter().any(|w| *w != 0) {
+        deliver_irqs(vcpu, waiting);
+    } else {
+        vgic::want_room(false);
+    }
+}
+
+/// [`deliver`] past the timer: the other waiting interrupts.
+#[inline(never)]
+fn deliver_irqs(vcpu: usize, waiting: &mut Waiting) {
     for word in 0..waiting.irqs.len() {
         while let Some(bits) = waiting.irqs.get(word).copied().filter(|b| *b != 0) {
             let bit = bits.trailing_zeros();

@@ -77,6 +77,27 @@ enum State {
     PendingAndActive,
 }
 
+impl State {
+    /// The state field's value.
+    const fn bits(self) -> u64 {
+        match self {
+            Self::Invalid => 0,
+            Self::Pending => 1,
+            Self::Active => 2,
+            Self::PendingAndActive => 3,
+        }
+    }
+}
+
+/// A GICv3 list register holding `lr` (group 1).
+const fn encode_v3(lr: Lr) -> u64 {
+    let link = match lr.hw {
+        Some(physical) => (1 << 61) | (((physical & 0x1fff) as u64) << 32),
+        None => 0,
+    };
+    (lr.state.bits() << 62) | link | (1 << 60) | (PRIORITY << 48) | lr.intid as u64
+}
+
 /// A list register's contents, whatever the GIC's version.
 #[derive(Clone, Copy, Debug)]
 struct Lr {
@@ -199,12 +220,7 @@ impl Interface {
     }
 
     fn encode(&self, lr: Lr) -> u64 {
-        let state: u64 = match lr.state {
-            State::Invalid => 0,
-            State::Pending => 1,
-            State::Active => 2,
-            State::PendingAndActive => 3,
-        };
+        let state = lr.state.bits();
         match self {
             // GICv2 guests take group 0 as IRQs (their GICV_CTLR enables
             // group 0, as Linux's driver writes it).
@@ -215,13 +231,7 @@ impl Interface {
                 };
                 link | (state << 28) | ((PRIORITY >> 3) << 23) | u64::from(lr.intid & 0x3ff)
             }
-            Self::V3 { .. } => {
-                let link = match lr.hw {
-                    Some(physical) => (1 << 61) | (u64::from(physical & 0x1fff) << 32),
-                    None => 0,
-                };
-                (state << 62) | link | (1 << 60) | (PRIORITY << 48) | u64::from(lr.intid)
-            }
+            Self::V3 { .. } => encode_v3(lr),
         }
     }
 
@@ -368,6 +378,27 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
     };
     gic.write_raw(n, gic.encode(lr));
     true
+}
+
+/// [`inject`] of the virtual timer's interrupt, linked to its PPI. Its
+/// usual case first: on GICv3 with every list register empty, the first
+/// takes it (as [`inject`] would: nothing to join, the first free one).
+#[inline]
+pub(crate) fn inject_timer() -> bool {
+    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
+    if let Some(Interface::V3 { lrs }) = INTERFACE.get() {
+        let all = (1u64 << *lrs) - 1;
+        if ich_elrsr() & all == all {
+            ICH_LR0_EL2.set(encode_v3(Lr {
+                intid: timer,
+                state: State::Pending,
+                hw: Some(timer),
+                source: 0,
+            }));
+            return true;
+        }
+    }
+    inject(timer, 0, Some(timer))
 }
 
 /// Whether a list register holds a pending interrupt (a WFI would end).
