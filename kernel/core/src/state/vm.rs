@@ -394,6 +394,12 @@ impl KernelState {
         {
             return step.into();
         }
+        self.vm_timer_general(core, vcpus, regs)
+    }
+
+    /// [`Self::vm_timer`] past its usual case.
+    #[inline(never)]
+    fn vm_timer_general(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
         let mut kick = 0;
         // Bit by bit, lowest first: the vCPUs there are (below 64).
         let count = self.vcpu_count.min(64);
