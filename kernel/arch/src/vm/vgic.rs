@@ -24,6 +24,8 @@ use aarch64_cpu::registers::{
     ICH_LR11_EL2, ICH_LR12_EL2, ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2, ICH_VMCR_EL2,
     ICH_VTR_EL2, Readable, Writeable,
 };
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use hv_core::platform::{Gic as GicInfo, GicVersion};
 use spin::Once;
 use tock_registers::register_structs;
@@ -67,6 +69,11 @@ unsafe impl Sync for Interface {}
 unsafe impl Send for Interface {}
 
 static INTERFACE: Once<Interface> = Once::new();
+
+/// GICv3's list registers, set with [`INTERFACE`] (0 for GICv2, or before
+/// it): the hot paths ([`inject_timer`], [`want_room`]) need only this of
+/// it, without `Once`'s check.
+static V3_LRS: AtomicUsize = AtomicUsize::new(0);
 
 /// A list register's state field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +152,10 @@ pub(crate) fn init(gic: &GicInfo) -> bool {
         }
         (GicVersion::V2, None) => return false,
     };
-    INTERFACE.call_once(|| interface);
+    if let Interface::V3 { lrs } = INTERFACE.call_once(|| interface) {
+        // On core 0 before the others start: a relaxed load sees it.
+        V3_LRS.store(*lrs, Ordering::Relaxed);
+    }
     true
 }
 
@@ -386,8 +396,9 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
 #[inline]
 pub(crate) fn inject_timer() -> bool {
     let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
-    if let Some(Interface::V3 { lrs }) = INTERFACE.get() {
-        let all = (1u64 << *lrs) - 1;
+    let lrs = V3_LRS.load(Ordering::Relaxed);
+    if lrs != 0 {
+        let all = (1u64 << lrs) - 1;
         if ich_elrsr() & all == all {
             ICH_LR0_EL2.set(encode_v3(Lr {
                 intid: timer,
@@ -417,11 +428,18 @@ pub(crate) fn has_pending() -> bool {
 /// Asks for (or stops asking for) a maintenance interrupt once no list
 /// register holds a pending interrupt, when more wait than fit.
 pub(crate) fn want_room(on: bool) {
+    let want = |hcr| if on { hcr | HCR_NPIE } else { hcr & !HCR_NPIE };
+    if V3_LRS.load(Ordering::Relaxed) != 0 {
+        let hcr = ICH_HCR_EL2.get();
+        if want(hcr) != hcr {
+            ICH_HCR_EL2.set(want(hcr));
+        }
+        return;
+    }
     let Some(gic) = INTERFACE.get() else { return };
     let hcr = gic.hcr();
-    let want = if on { hcr | HCR_NPIE } else { hcr & !HCR_NPIE };
-    if want != hcr {
-        gic.set_hcr(want);
+    if want(hcr) != hcr {
+        gic.set_hcr(want(hcr));
     }
 }
 
