@@ -507,6 +507,12 @@ fn leave_guest_mode(core: &mut PerCore) {
 /// Puts waiting virtual interrupts into free list registers; asks for a
 /// maintenance interrupt if some still wait.
 fn deliver(vcpu: usize, waiting: &mut Waiting) {
+    deliver_inline(vcpu, waiting);
+}
+
+/// [`deliver`], inline: for the timer's interrupt ([`timer_fired`]).
+#[inline(always)]
+fn deliver_inline(vcpu: usize, waiting: &mut Waiting) {
     if waiting.timer {
         if vgic::inject_timer() {
             waiting.timer = false;
@@ -679,7 +685,7 @@ pub(crate) fn timer_fired(core: &mut PerCore) -> Option<usize> {
     // SAFETY: the owner is pinned to this core (invariants).
     let state = unsafe { state(owner) }?;
     state.waiting.timer = true;
-    deliver(owner, &mut state.waiting);
+    deliver_inline(owner, &mut state.waiting);
     Some(owner)
 }
 
