@@ -412,6 +412,34 @@ pub(crate) fn inject_timer() -> bool {
     inject(timer, 0, Some(timer))
 }
 
+/// [`inject_timer`] when nothing else waits for a list register, then
+/// [`want_room`]: no maintenance interrupt is wanted any more if it went
+/// in, one is if not. Returns whether it went in.
+#[inline]
+pub(crate) fn inject_timer_alone() -> bool {
+    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
+    let lrs = V3_LRS.load(Ordering::Relaxed);
+    if lrs != 0 {
+        let all = (1u64 << lrs) - 1;
+        if ich_elrsr() & all == all {
+            ICH_LR0_EL2.set(encode_v3(Lr {
+                intid: timer,
+                state: State::Pending,
+                hw: Some(timer),
+                source: 0,
+            }));
+            let hcr = ICH_HCR_EL2.get();
+            if hcr & HCR_NPIE != 0 {
+                ICH_HCR_EL2.set(hcr & !HCR_NPIE);
+            }
+            return true;
+        }
+    }
+    let delivered = inject(timer, 0, Some(timer));
+    want_room(!delivered);
+    delivered
+}
+
 /// Whether a list register holds a pending interrupt (a WFI would end).
 pub(crate) fn has_pending() -> bool {
     let Some(gic) = INTERFACE.get() else {
