@@ -397,9 +397,14 @@ impl KernelState {
         self.vm_timer_general(core, vcpus, regs)
     }
 
-    /// [`Self::vm_timer`] past its usual case.
+    /// [`Self::vm_timer`] past its usual case (which must end the same).
     #[inline(never)]
-    fn vm_timer_general(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
+    pub(super) fn vm_timer_general(
+        &mut self,
+        core: usize,
+        vcpus: u64,
+        regs: &mut [u64; 8],
+    ) -> Outcome {
         let mut kick = 0;
         // Bit by bit, lowest first: the vCPUs there are (below 64).
         let count = self.vcpu_count.min(64);
