@@ -386,6 +386,7 @@ impl KernelState {
     /// pending in the list registers it keeps for it, or will when it loads
     /// it again. Those halted wake. `regs` are the x0..x7 of what runs on
     /// `core`.
+    #[inline]
     pub fn vm_timer(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
         // The usual case: one vCPU, halted on this core, which idles.
         if vcpus.is_power_of_two()
