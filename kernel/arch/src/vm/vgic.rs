@@ -471,6 +471,9 @@ pub(crate) fn want_room(on: bool) {
     }
 }
 
+// SAFETY: `hv_ich_elrsr` (`vm.S`) is `mrs x0, ICH_ELRSR_EL2; ret`: it
+// takes nothing, clobbers only x0, and is safe to call at EL2 at any time,
+// hence `safe fn`.
 unsafe extern "C" {
     /// ICH_ELRSR_EL2 (`vm.S`; `aarch64-cpu` lacks it): bit n is set if list
     /// register n is empty. Reading it has no side effect and touches no
