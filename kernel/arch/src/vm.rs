@@ -172,17 +172,21 @@ struct Waiting {
 
 impl Waiting {
     fn is_empty(&self) -> bool {
-        !self.timer && self.irqs.iter().all(|w| *w == 0)
+        // One test of all the words (`all` branches on each).
+        !self.timer && self.irqs.iter().fold(0, |all, w| all | w) == 0
     }
 }
 
-/// Everything of a guest vCPU that is not in its [`Context`].
+/// Everything of a guest vCPU that is not in its [`Context`]. In C's
+/// layout, what waits first: every entry and every timer interrupt tests
+/// it, and at its start its words are in reach of paired loads.
+#[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct VmState {
+    waiting: Waiting,
     el1: El1,
     fp: Fp,
     gic: vgic::Saved,
-    waiting: Waiting,
     /// Its MPIDR as the guest reads it.
     vmpidr: u64,
     /// The virtual timer's physical interrupt was active for it (delivered
@@ -202,6 +206,11 @@ impl VmState {
     }
 
     const EMPTY: Self = Self {
+        waiting: Waiting {
+            irqs: [0; 4],
+            sgi_sources: [0; 16],
+            timer: false,
+        },
         el1: El1 {
             sctlr: SCTLR_RESET,
             ttbr0: 0,
@@ -229,11 +238,6 @@ impl VmState {
         },
         fp: Fp::ZERO,
         gic: vgic::EMPTY,
-        waiting: Waiting {
-            irqs: [0; 4],
-            sgi_sources: [0; 16],
-            timer: false,
-        },
         vmpidr: 0,
         timer_active: false,
     };
@@ -381,6 +385,7 @@ pub(crate) fn stage(core: &mut PerCore, vcpu: usize, entry: VmEntry) {
 /// Makes this core ready to enter vCPU `vcpu` (context `context`), a guest's
 /// if `guest`: switches the lazily loaded state and what governs EL0 as the
 /// module documentation says, and applies what the kernel staged.
+#[inline]
 pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Context, guest: bool) {
     if !guest {
         if core.guest_mode {
@@ -388,6 +393,24 @@ pub(crate) fn before_entry(core: &mut PerCore, vcpu: usize, context: &mut Contex
         }
         return;
     }
+    // The usual case, out of the general path's way: the owner again, in
+    // guest mode, with nothing staged. Only what waits is delivered (all
+    // the general path would do).
+    if core.guest_mode && core.owner == Some(vcpu) && core.staged.is_none() {
+        // SAFETY: `vcpu` is pinned to this core, which is entering it.
+        if let Some(state) = unsafe { state(vcpu) }
+            && !state.waiting.is_empty()
+        {
+            deliver(vcpu, &mut state.waiting);
+        }
+        return;
+    }
+    enter_guest(core, vcpu, context);
+}
+
+/// [`before_entry`] of a guest vCPU, in full.
+#[inline(never)]
+fn enter_guest(core: &mut PerCore, vcpu: usize, context: &mut Context) {
     // Tested before it is taken: moving an empty `Option` out costs a copy
     // of the whole entry.
     if core.staged.as_ref().is_some_and(|(v, _)| *v != vcpu) {
@@ -488,14 +511,35 @@ fn leave_guest_mode(core: &mut PerCore) {
 /// Puts waiting virtual interrupts into free list registers; asks for a
 /// maintenance interrupt if some still wait.
 fn deliver(vcpu: usize, waiting: &mut Waiting) {
+    deliver_inline(vcpu, waiting);
+}
+
+/// [`deliver`], inline: for the timer's interrupt ([`timer_fired`]).
+#[inline(always)]
+fn deliver_inline(vcpu: usize, waiting: &mut Waiting) {
+    // The timer alone (its usual case): one call does it all.
+    if waiting.timer && waiting.irqs.iter().fold(0, |all, w| all | w) == 0 {
+        waiting.timer = !vgic::inject_timer_alone();
+        return;
+    }
     if waiting.timer {
-        if vgic::inject(VIRTUAL_TIMER_INTID, 0, Some(VIRTUAL_TIMER_INTID)) {
+        if vgic::inject_timer() {
             waiting.timer = false;
         } else {
             vgic::want_room(true);
             return;
         }
     }
+    if waiting.irqs.iter().any(|w| *w != 0) {
+        deliver_irqs(vcpu, waiting);
+    } else {
+        vgic::want_room(false);
+    }
+}
+
+/// [`deliver`] past the timer: the other waiting interrupts.
+#[inline(never)]
+fn deliver_irqs(vcpu: usize, waiting: &mut Waiting) {
     for word in 0..waiting.irqs.len() {
         while let Some(bits) = waiting.irqs.get(word).copied().filter(|b| *b != 0) {
             let bit = bits.trailing_zeros();
@@ -650,7 +694,7 @@ pub(crate) fn timer_fired(core: &mut PerCore) -> Option<usize> {
     // SAFETY: the owner is pinned to this core (invariants).
     let state = unsafe { state(owner) }?;
     state.waiting.timer = true;
-    deliver(owner, &mut state.waiting);
+    deliver_inline(owner, &mut state.waiting);
     Some(owner)
 }
 

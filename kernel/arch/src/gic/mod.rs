@@ -14,6 +14,8 @@
 mod v2;
 mod v3;
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use hv_core::platform::{Gic, GicVersion};
 use spin::Once;
 
@@ -53,6 +55,11 @@ unsafe impl Send for Driver {}
 
 static DRIVER: Once<Driver> = Once::new();
 
+/// Whether [`DRIVER`] is GICv3's, set with it: GICv3's CPU interface is in
+/// system registers, so the hot paths ([`acknowledge`], [`priority_drop`],
+/// [`deactivate`]) need no more than this to reach it.
+static IS_V3: AtomicBool = AtomicBool::new(false);
+
 /// Sets up the distributor described by `gic`: every interrupt disabled,
 /// group 1 (non-secure), lowest-but-one priority, then enabled. Returns how
 /// many interrupt lines it implements.
@@ -64,6 +71,9 @@ pub fn init(gic: &Gic) -> u32 {
         GicVersion::V2 => Driver::V2(v2::Gic::new(gic)),
         GicVersion::V3 => Driver::V3(v3::Gic::new(gic)),
     });
+    // Before any other core starts (they are brought up after `init`), so
+    // a relaxed load sees it.
+    IS_V3.store(matches!(driver, Driver::V3(_)), Ordering::Relaxed);
     let lines = match driver {
         Driver::V2(g) => g.init_distributor(),
         Driver::V3(g) => g.init_distributor(),
@@ -124,6 +134,11 @@ pub struct Acknowledged {
 /// Takes the highest-priority pending interrupt on this core, if any (1023,
 /// "spurious", is `None`). It must be finished with [`end`].
 pub fn acknowledge() -> Option<Acknowledged> {
+    if IS_V3.load(Ordering::Relaxed) {
+        let iar = v3::acknowledge();
+        let intid = GicVersion::V3.intid(iar);
+        return (intid < 1020).then_some(Acknowledged { intid, iar });
+    }
     let (version, iar) = match DRIVER.get()? {
         Driver::V2(g) => (GicVersion::V2, g.acknowledge()),
         Driver::V3(_) => (GicVersion::V3, v3::acknowledge()),
@@ -147,6 +162,10 @@ pub fn end(interrupt: Acknowledged) {
 /// given in its place. For a PPI or SPI, whose acknowledge value is its
 /// INTID; an SGI is finished with [`end`].
 pub fn priority_drop(intid: u32) {
+    if IS_V3.load(Ordering::Relaxed) {
+        v3::end(intid);
+        return;
+    }
     match DRIVER.get() {
         Some(Driver::V2(g)) => g.end(intid),
         Some(Driver::V3(_)) => v3::end(intid),
@@ -167,6 +186,10 @@ pub fn activate(intid: u32) {
 
 /// Deactivates `intid` on this core.
 pub fn deactivate(intid: u32) {
+    if IS_V3.load(Ordering::Relaxed) {
+        v3::deactivate(intid);
+        return;
+    }
     match DRIVER.get() {
         Some(Driver::V2(g)) => g.deactivate(intid),
         Some(Driver::V3(_)) => v3::deactivate(intid),

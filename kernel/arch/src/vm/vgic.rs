@@ -24,6 +24,8 @@ use aarch64_cpu::registers::{
     ICH_LR11_EL2, ICH_LR12_EL2, ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2, ICH_VMCR_EL2,
     ICH_VTR_EL2, Readable, Writeable,
 };
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use hv_core::platform::{Gic as GicInfo, GicVersion};
 use spin::Once;
 use tock_registers::register_structs;
@@ -68,6 +70,11 @@ unsafe impl Send for Interface {}
 
 static INTERFACE: Once<Interface> = Once::new();
 
+/// GICv3's list registers, set with [`INTERFACE`] (0 for GICv2, or before
+/// it): the hot paths ([`inject_timer`], [`want_room`]) need only this of
+/// it, without `Once`'s check.
+static V3_LRS: AtomicUsize = AtomicUsize::new(0);
+
 /// A list register's state field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -75,6 +82,27 @@ enum State {
     Pending,
     Active,
     PendingAndActive,
+}
+
+impl State {
+    /// The state field's value.
+    const fn bits(self) -> u64 {
+        match self {
+            Self::Invalid => 0,
+            Self::Pending => 1,
+            Self::Active => 2,
+            Self::PendingAndActive => 3,
+        }
+    }
+}
+
+/// A GICv3 list register holding `lr` (group 1).
+const fn encode_v3(lr: Lr) -> u64 {
+    let link = match lr.hw {
+        Some(physical) => (1 << 61) | (((physical & 0x1fff) as u64) << 32),
+        None => 0,
+    };
+    (lr.state.bits() << 62) | link | (1 << 60) | (PRIORITY << 48) | lr.intid as u64
 }
 
 /// A list register's contents, whatever the GIC's version.
@@ -124,7 +152,10 @@ pub(crate) fn init(gic: &GicInfo) -> bool {
         }
         (GicVersion::V2, None) => return false,
     };
-    INTERFACE.call_once(|| interface);
+    if let Interface::V3 { lrs } = INTERFACE.call_once(|| interface) {
+        // On core 0 before the others start: a relaxed load sees it.
+        V3_LRS.store(*lrs, Ordering::Relaxed);
+    }
     true
 }
 
@@ -199,12 +230,7 @@ impl Interface {
     }
 
     fn encode(&self, lr: Lr) -> u64 {
-        let state: u64 = match lr.state {
-            State::Invalid => 0,
-            State::Pending => 1,
-            State::Active => 2,
-            State::PendingAndActive => 3,
-        };
+        let state = lr.state.bits();
         match self {
             // GICv2 guests take group 0 as IRQs (their GICV_CTLR enables
             // group 0, as Linux's driver writes it).
@@ -215,13 +241,7 @@ impl Interface {
                 };
                 link | (state << 28) | ((PRIORITY >> 3) << 23) | u64::from(lr.intid & 0x3ff)
             }
-            Self::V3 { .. } => {
-                let link = match lr.hw {
-                    Some(physical) => (1 << 61) | (u64::from(physical & 0x1fff) << 32),
-                    None => 0,
-                };
-                (state << 62) | link | (1 << 60) | (PRIORITY << 48) | u64::from(lr.intid)
-            }
+            Self::V3 { .. } => encode_v3(lr),
         }
     }
 
@@ -315,8 +335,26 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
     let Some(gic) = INTERFACE.get() else {
         return true;
     };
-    let mut free = None;
-    for n in 0..gic.lrs() {
+    // The list registers that may hold something (bit n: register n), and
+    // the first free one. GICv3 says which are empty (ICH_ELRSR_EL2), so
+    // only the others are read; GICv2's are all read.
+    let (mut live, mut free) = match gic {
+        Interface::V3 { lrs } => {
+            let all = (1u64 << *lrs) - 1;
+            // An empty register is one whose state is invalid (its HW bit
+            // set or its EOI bit clear: the kernel never sets EOI), exactly
+            // the registers skipped below as free.
+            let empty = ich_elrsr() & all;
+            (
+                all & !empty,
+                (empty != 0).then(|| empty.trailing_zeros() as usize),
+            )
+        }
+        Interface::V2 { lrs, .. } => ((1u64 << *lrs) - 1, None),
+    };
+    while live != 0 {
+        let n = live.trailing_zeros() as usize;
+        live &= live - 1;
         let mut lr = gic.decode(gic.read_raw(n));
         if lr.state == State::Invalid {
             free = free.or(Some(n));
@@ -352,6 +390,56 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
     true
 }
 
+/// [`inject`] of the virtual timer's interrupt, linked to its PPI. Its
+/// usual case first: on GICv3 with every list register empty, the first
+/// takes it (as [`inject`] would: nothing to join, the first free one).
+#[inline]
+pub(crate) fn inject_timer() -> bool {
+    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
+    let lrs = V3_LRS.load(Ordering::Relaxed);
+    if lrs != 0 {
+        let all = (1u64 << lrs) - 1;
+        if ich_elrsr() & all == all {
+            ICH_LR0_EL2.set(encode_v3(Lr {
+                intid: timer,
+                state: State::Pending,
+                hw: Some(timer),
+                source: 0,
+            }));
+            return true;
+        }
+    }
+    inject(timer, 0, Some(timer))
+}
+
+/// [`inject_timer`] when nothing else waits for a list register, then
+/// [`want_room`]: no maintenance interrupt is wanted any more if it went
+/// in, one is if not. Returns whether it went in.
+#[inline]
+pub(crate) fn inject_timer_alone() -> bool {
+    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
+    let lrs = V3_LRS.load(Ordering::Relaxed);
+    if lrs != 0 {
+        let all = (1u64 << lrs) - 1;
+        if ich_elrsr() & all == all {
+            ICH_LR0_EL2.set(encode_v3(Lr {
+                intid: timer,
+                state: State::Pending,
+                hw: Some(timer),
+                source: 0,
+            }));
+            let hcr = ICH_HCR_EL2.get();
+            if hcr & HCR_NPIE != 0 {
+                ICH_HCR_EL2.set(hcr & !HCR_NPIE);
+            }
+            return true;
+        }
+    }
+    let delivered = inject(timer, 0, Some(timer));
+    want_room(!delivered);
+    delivered
+}
+
 /// Whether a list register holds a pending interrupt (a WFI would end).
 pub(crate) fn has_pending() -> bool {
     let Some(gic) = INTERFACE.get() else {
@@ -368,12 +456,30 @@ pub(crate) fn has_pending() -> bool {
 /// Asks for (or stops asking for) a maintenance interrupt once no list
 /// register holds a pending interrupt, when more wait than fit.
 pub(crate) fn want_room(on: bool) {
+    let want = |hcr| if on { hcr | HCR_NPIE } else { hcr & !HCR_NPIE };
+    if V3_LRS.load(Ordering::Relaxed) != 0 {
+        let hcr = ICH_HCR_EL2.get();
+        if want(hcr) != hcr {
+            ICH_HCR_EL2.set(want(hcr));
+        }
+        return;
+    }
     let Some(gic) = INTERFACE.get() else { return };
     let hcr = gic.hcr();
-    let want = if on { hcr | HCR_NPIE } else { hcr & !HCR_NPIE };
-    if want != hcr {
-        gic.set_hcr(want);
+    if want(hcr) != hcr {
+        gic.set_hcr(want(hcr));
     }
+}
+
+// SAFETY: `hv_ich_elrsr` (`vm.S`) is `mrs x0, ICH_ELRSR_EL2; ret`: it
+// takes nothing, clobbers only x0, and is safe to call at EL2 at any time,
+// hence `safe fn`.
+unsafe extern "C" {
+    /// ICH_ELRSR_EL2 (`vm.S`; `aarch64-cpu` lacks it): bit n is set if list
+    /// register n is empty. Reading it has no side effect and touches no
+    /// memory.
+    #[link_name = "hv_ich_elrsr"]
+    safe fn ich_elrsr() -> u64;
 }
 
 /// Reads ICH_LR<n>_EL2 (0 past the registers).

@@ -64,6 +64,39 @@ impl KernelState {
         }
     }
 
+    /// `v`, halted and pinned to `core`, wakes on `core` itself, which
+    /// idles with nothing of `v`'s priority or higher ready: it runs there
+    /// at once, `regs` its x0..x7. That is what [`Self::make_ready`] then
+    /// [`Self::settle`] do (its queue was empty, so `v` would be pushed and
+    /// popped straight back, and no core is kicked), without the queue's
+    /// round trip. `None`, and nothing changes, anywhere else (a timed
+    /// system included): the caller takes the general path.
+    #[inline(always)]
+    pub(super) fn wake_on_idle_core(
+        &mut self,
+        core: usize,
+        v: VcpuId,
+        regs: &mut [u64; 8],
+    ) -> Option<Step> {
+        if self.timed || v.index() >= self.vcpu_count {
+            return None;
+        }
+        let vcpu = self.vcpus.get(v.index())?;
+        let here = self.cores.get_mut(core)?;
+        if vcpu.state != VcpuState::Halted
+            || usize::from(vcpu.core) != core
+            || here.current.is_some()
+            || here.ready.highest().is_some_and(|h| h >= vcpu.priority)
+        {
+            return None;
+        }
+        here.current = Some(v);
+        Some(Step {
+            next: self.run_next(None, Some(v), regs),
+            kick: 0,
+        })
+    }
+
     /// [`Self::make_ready`] on a timed system: parked if it may not run.
     #[inline(never)]
     fn make_ready_timed(&mut self, v: VcpuId, here: usize) -> u8 {

@@ -386,10 +386,34 @@ impl KernelState {
     /// pending in the list registers it keeps for it, or will when it loads
     /// it again. Those halted wake. `regs` are the x0..x7 of what runs on
     /// `core`.
+    #[inline]
     pub fn vm_timer(&mut self, core: usize, vcpus: u64, regs: &mut [u64; 8]) -> Outcome {
+        // The usual case: one vCPU, halted on this core, which idles.
+        if vcpus.is_power_of_two()
+            && let Some(v) = VcpuId::new(vcpus.trailing_zeros() as usize)
+            && let Some(step) = self.wake_on_idle_core(core, v, regs)
+        {
+            return step.into();
+        }
+        self.vm_timer_general(core, vcpus, regs)
+    }
+
+    /// [`Self::vm_timer`] past its usual case (which must end the same).
+    #[inline(never)]
+    pub(super) fn vm_timer_general(
+        &mut self,
+        core: usize,
+        vcpus: u64,
+        regs: &mut [u64; 8],
+    ) -> Outcome {
         let mut kick = 0;
-        for v in (0..self.vcpu_count.min(64)).filter(|v| vcpus & (1 << v) != 0) {
-            let Some(v) = VcpuId::new(v) else {
+        // Bit by bit, lowest first: the vCPUs there are (below 64).
+        let count = self.vcpu_count.min(64);
+        let mut rest = vcpus & 1u64.checked_shl(count as u32).map_or(u64::MAX, |b| b - 1);
+        while rest != 0 {
+            let v = VcpuId::new(rest.trailing_zeros() as usize);
+            rest &= rest - 1;
+            let Some(v) = v else {
                 continue;
             };
             if self.vcpu_state(v) == Some(VcpuState::Halted) {

@@ -675,7 +675,17 @@ fn run(m: &mut Machine, oracle: &Oracle, action: &Action) {
         }
         Action::VmTimer { vcpu } => {
             let core = m.state.vcpu_core(VcpuId::of(vcpu).unwrap()).unwrap_or(0);
-            m.step(core, |s, r| s.vm_timer(core, 1 << vcpu, r));
+            // Its usual case's shortcut (`wake_on_idle_core`) ends exactly
+            // where the general path does.
+            let mut general = m.state.clone();
+            let mut general_regs = m.regs[core];
+            let expected = general.vm_timer_general(core, 1 << vcpu, &mut general_regs);
+            // As `step` does after the real one.
+            general.clock_in(core, m.now);
+            let out = m.step(core, |s, r| s.vm_timer(core, 1 << vcpu, r));
+            assert_eq!(out, expected);
+            assert_eq!(m.regs[core], general_regs);
+            assert!(*m.state == *general, "vm_timer and its general path agree");
         }
         Action::Time { core, advance } => {
             m.now += u64::from(advance);
