@@ -390,26 +390,36 @@ pub(crate) fn inject(intid: u32, source: u8, hw: Option<u32>) -> bool {
     true
 }
 
-/// [`inject`] of the virtual timer's interrupt, linked to its PPI. Its
-/// usual case first: on GICv3 with every list register empty, the first
-/// takes it (as [`inject`] would: nothing to join, the first free one).
+/// The virtual timer's interrupt, linked to its PPI, into the first list
+/// register, in the usual case where that is what [`inject`] would do: on
+/// GICv3 with every list register empty (nothing to join, the first free
+/// one). Whether it went in.
+#[inline(always)]
+fn timer_into_empty_lr0() -> bool {
+    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
+    let lrs = V3_LRS.load(Ordering::Relaxed);
+    if lrs == 0 {
+        return false;
+    }
+    let all = (1u64 << lrs) - 1;
+    if ich_elrsr() & all != all {
+        return false;
+    }
+    ICH_LR0_EL2.set(encode_v3(Lr {
+        intid: timer,
+        state: State::Pending,
+        hw: Some(timer),
+        source: 0,
+    }));
+    true
+}
+
+/// [`inject`] of the virtual timer's interrupt, linked to its PPI, its
+/// usual case first ([`timer_into_empty_lr0`]).
 #[inline]
 pub(crate) fn inject_timer() -> bool {
     let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
-    let lrs = V3_LRS.load(Ordering::Relaxed);
-    if lrs != 0 {
-        let all = (1u64 << lrs) - 1;
-        if ich_elrsr() & all == all {
-            ICH_LR0_EL2.set(encode_v3(Lr {
-                intid: timer,
-                state: State::Pending,
-                hw: Some(timer),
-                source: 0,
-            }));
-            return true;
-        }
-    }
-    inject(timer, 0, Some(timer))
+    timer_into_empty_lr0() || inject(timer, 0, Some(timer))
 }
 
 /// [`inject_timer`] when nothing else waits for a list register, then
@@ -417,24 +427,14 @@ pub(crate) fn inject_timer() -> bool {
 /// in, one is if not. Returns whether it went in.
 #[inline]
 pub(crate) fn inject_timer_alone() -> bool {
-    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
-    let lrs = V3_LRS.load(Ordering::Relaxed);
-    if lrs != 0 {
-        let all = (1u64 << lrs) - 1;
-        if ich_elrsr() & all == all {
-            ICH_LR0_EL2.set(encode_v3(Lr {
-                intid: timer,
-                state: State::Pending,
-                hw: Some(timer),
-                source: 0,
-            }));
-            let hcr = ICH_HCR_EL2.get();
-            if hcr & HCR_NPIE != 0 {
-                ICH_HCR_EL2.set(hcr & !HCR_NPIE);
-            }
-            return true;
+    if timer_into_empty_lr0() {
+        let hcr = ICH_HCR_EL2.get();
+        if hcr & HCR_NPIE != 0 {
+            ICH_HCR_EL2.set(hcr & !HCR_NPIE);
         }
+        return true;
     }
+    let timer = hv_abi::vm::VIRTUAL_TIMER_INTID;
     let delivered = inject(timer, 0, Some(timer));
     want_room(!delivered);
     delivered
