@@ -66,6 +66,8 @@ pub const FRESH: u8 = 1;
 /// [`Context::kind`]: a virtual machine's vCPU (EL1, with the state
 /// [`crate::vm`] keeps).
 pub const VM: u8 = 2;
+const _: () = assert!(offset_of!(Context, elr) == offset_of!(Context, sp_el0) + 8);
+const _: () = assert!(offset_of!(Context, tpidr_el0) == offset_of!(Context, spsr) + 8);
 
 impl Context {
     /// Whether it is a virtual machine's vCPU.
@@ -74,8 +76,6 @@ impl Context {
         self.kind & VM != 0
     }
 }
-const _: () = assert!(offset_of!(Context, elr) == offset_of!(Context, sp_el0) + 8);
-const _: () = assert!(offset_of!(Context, tpidr_el0) == offset_of!(Context, spsr) + 8);
 
 /// What one core is doing, reached through TPIDR_EL2. One cache line each,
 /// so no two cores' entries share a line.
@@ -360,14 +360,22 @@ macro_rules! install_exits {
                 ipc = sym $crate::vcpu::ipc_entry::<super::$exits>,
             );
         }
-        $crate::vcpu::set_handler::<$exits>();
+        // SAFETY: `$exits` is the type whose entry functions the names
+        // above are.
+        unsafe { $crate::vcpu::set_handler::<$exits>() };
     }};
 }
 
 /// Records that `K` handles exits; [`install_exits!`](crate::install_exits)
-/// calls it, with the type whose entry functions it defined.
+/// calls it.
+///
+/// # Safety
+///
+/// `K` must be the type whose `lower_entry` and `ipc_entry` the symbols
+/// `hv_exit_entry` and `hv_ipc_entry` are: `ipc_entry::<K>` reads the data
+/// [`set_core_data`] accepts for the recorded type as `K::Core`.
 #[doc(hidden)]
-pub fn set_handler<K: Exits>() {
+pub unsafe fn set_handler<K: Exits>() {
     HANDLER.call_once(TypeId::of::<K>);
 }
 
@@ -610,8 +618,13 @@ pub fn skip_instruction() {
 /// with this core's PerCpu and the vector index (8 to 11, or [`HYPERCALL`]).
 /// Never returns: it ends by entering whatever vCPU is current, so that the
 /// compiler need not keep any register of its caller.
+///
+/// # Safety
+///
+/// Only `vcpu.S` calls it, on an exit from a partition: `cpu` is this
+/// core's PerCpu, whose current context holds the partition's registers.
 #[doc(hidden)]
-pub extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
+pub unsafe extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
     let cpu = cpu.cast::<PerCpu>();
     let mut exit = if index == HYPERCALL {
         Exit::Hypercall
@@ -654,8 +667,13 @@ pub extern "C" fn lower_entry<K: Exits>(cpu: *mut u8, index: u64) -> ! {
 /// `Call` or 1 for `ReplyRecv`, whose message info the entry found plain:
 /// the IPC fast path, without the general exit's tests. What the fast path
 /// declines goes to [`lower_entry`] as any hypercall.
+///
+/// # Safety
+///
+/// As for [`lower_entry`]; the caller's x0..x7 are in the core's message,
+/// the rest of its registers in its context.
 #[doc(hidden)]
-pub extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
+pub unsafe extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
     let cpu = cpu.cast::<PerCpu>();
     // SAFETY: as in `lower_entry`.
     let (core, current) = unsafe { ((*cpu).index, (*cpu).current) };
@@ -701,7 +719,9 @@ pub extern "C" fn ipc_entry<K: Exits>(cpu: *mut u8, call: u64) -> ! {
 #[inline(always)]
 fn decline<K: Exits>(cpu: *mut PerCpu, context: &mut Context, index: u64) -> ! {
     spill(cpu, context);
-    lower_entry::<K>(cpu.cast(), index)
+    // SAFETY: `cpu` is this core's PerCpu on an exit (the caller's
+    // contract), the caller's registers now all in its context.
+    unsafe { lower_entry::<K>(cpu.cast(), index) }
 }
 
 /// Copies this core's message into `context`'s x0..x7.
@@ -975,8 +995,7 @@ fn release_current(cpu: &mut PerCpu) {
     };
     // SAFETY: this core runs the vCPU, so its pending start is this core's
     // alone (module invariants). Only looked at, not moved, on the hot path.
-    let pending = unsafe { &mut *cell.pending.get() };
-    if pending.is_some() {
+    if unsafe { (*cell.pending.get()).is_some() } {
         apply_pending(cell);
     }
     cell.running.store(NOWHERE, Ordering::Release);
@@ -985,9 +1004,9 @@ fn release_current(cpu: &mut PerCpu) {
 }
 
 /// Applies the start waiting for `cell` (its vCPU restarted while this core
-/// ran it), as this core lets go of it. Out of line: on the switch's path,
-/// a call that returns would make the compiler keep that path's values in
-/// registers that the entry must save first.
+/// ran it), as this core lets go of it. Out of line and cold: the reset
+/// writes a whole context (through `memset`), which would otherwise be
+/// copied into every switch path that lets a vCPU go.
 #[cold]
 #[inline(never)]
 fn apply_pending(cell: &VcpuCell) {
