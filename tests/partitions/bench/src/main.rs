@@ -178,6 +178,18 @@ fn main(start: svc_rt::Start) -> ! {
         } else {
             let round_trip = measure(ROUNDS, call);
             report("call + reply round trip", round_trip, empty, ROUNDS);
+            // The same with no word each way and with four (`pong` answers
+            // as many as it gets): seL4's figures are for these.
+            for (what, message) in [
+                ("call + reply round trip, empty", Message::new(&[])),
+                ("call + reply round trip, 4 words", Message::new(&[7; 4])),
+            ] {
+                let cost = measure(ROUNDS, |_| {
+                    let reply = call::call(server, core::hint::black_box(&message));
+                    core::hint::black_box(reply.is_ok());
+                });
+                report(what, cost, empty, ROUNDS);
+            }
         }
     }
     if let (Some(bell), Some(back)) = (BELL, BELL_BACK) {
