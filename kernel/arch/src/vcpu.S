@@ -22,7 +22,7 @@
 //
 // Operands (from vcpu.rs): current, stack_top (PerCpu offsets), sp_el0,
 // spsr (Context offsets; elr follows sp_el0 and tpidr_el0 follows spsr),
-// hypercall (the index), and the null hypercall's function ID
+// hypercall and synchronous (the indices), and the null hypercall's function ID
 // (version_high: its low 16 bits are zero) and answer (abi_version), `Call`'s
 // distance from it (call_offset: `ReplyRecv` is the next) and
 // message_words, from hv-abi.
@@ -117,7 +117,7 @@ hv_lower_sync:
     b.hi    4f
     mov     x0, x1
     b       hv_lower_ipc
-2:  mov     x0, #8
+2:  mov     x0, #{synchronous}
     b       hv_lower_common
 4:  mov     x0, #{hypercall}
 

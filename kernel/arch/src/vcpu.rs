@@ -210,6 +210,7 @@ core::arch::global_asm!(
     sp_el0 = const offset_of!(Context, sp_el0),
     spsr = const offset_of!(Context, spsr),
     hypercall = const HYPERCALL,
+    synchronous = const SYNCHRONOUS,
     call_offset = const Hypercall::Call.function_id() - Hypercall::Version.function_id(),
     message_words = const MESSAGE_WORDS,
     version_high = const Hypercall::Version.function_id() >> 16,

@@ -113,6 +113,9 @@ pub(super) fn message(badge: u64, info: u64, src: &[u64; 8], length: usize) -> [
 /// [`message`]`(badge, regs[2], regs, length)` written over `regs` itself,
 /// as the fast path delivers: the sender's words are already where the
 /// receiver's go, and an empty message (the common case) only clears.
+/// Written apart from [`message`] on purpose: the test harness runs the fast
+/// path (this) against the general path (that) on every hypercall, so each
+/// checks the other.
 #[inline(always)]
 pub(super) fn message_in_place(badge: u64, regs: &mut [u64; 8], length: usize) {
     let [x0, x1, _, w @ ..] = regs;
